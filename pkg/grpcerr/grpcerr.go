@@ -1,0 +1,37 @@
+// Package grpcerr builds gRPC statuses that carry a stable machine-readable
+// reason and, for bad input, the violated fields.
+package grpcerr
+
+import (
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/rapportcrm/rapport/pkg/validation"
+)
+
+// Domain is the ErrorInfo domain of every Rapport error.
+const Domain = "rapport"
+
+// WithReason returns a status of code with err's text and an ErrorInfo whose
+// reason is stable across releases (for example "CUSTOMER_NOT_FOUND").
+func WithReason(code codes.Code, err error, reason string) error {
+	st := status.New(code, err.Error())
+	if d, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: Domain}); derr == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// Invalid renders violations as InvalidArgument with BadRequest details.
+func Invalid(v *validation.Error) error {
+	br := &errdetails.BadRequest{}
+	for _, fv := range v.Violations {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: fv.Field, Description: fv.Description})
+	}
+	st := status.New(codes.InvalidArgument, v.Error())
+	if d, err := st.WithDetails(br, &errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: Domain}); err == nil {
+		st = d
+	}
+	return st.Err()
+}

@@ -1,0 +1,121 @@
+// Package pgdb opens traced PostgreSQL pools and runs tenant-scoped work on
+// them: every statement runs with the tenant in the transaction-local setting
+// that the row-level security policies read.
+package pgdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// TenantSetting is the transaction-local setting that RLS policies compare
+// tenant_id with: current_setting('rapport.tenant_id', true).
+const TenantSetting = "rapport.tenant_id"
+
+const setTenantSQL = `SELECT set_config('` + TenantSetting + `', $1, true)`
+
+// Open connects a pool to url (a libpq URL or keyword string; empty means the
+// PG* variables) with one span per SQL statement. Statement parameters are
+// never recorded, as they may hold personal data.
+func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName(), otelpgx.WithDisableConnectionDetailsInAttributes())
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	return pool, nil
+}
+
+// maxAttempts bounds the retries of a transaction that lost a serialization
+// conflict or a deadlock.
+const maxAttempts = 5
+
+// InTx runs fn in a transaction scoped to tenant, committing when fn returns
+// nil. Serialization failures (40001) and deadlocks (40P01) restart the whole
+// transaction with a short backoff, so fn must be safe to run again.
+func InTx(ctx context.Context, pool *pgxpool.Pool, tenant string, fn func(pgx.Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, setTenantSQL, tenant); err != nil {
+				return fmt.Errorf("set tenant: %w", err)
+			}
+			return fn(tx)
+		})
+		if !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("gave up after %d attempts: %w", maxAttempts, err)
+}
+
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// Rows runs one read-only query scoped to tenant and collects its rows. The
+// tenant setting and the query travel in one pipelined round trip, inside the
+// implicit transaction the extended protocol gives a batch.
+func Rows[T any](ctx context.Context, pool *pgxpool.Pool, tenant, sql string, args []any, to pgx.RowToFunc[T]) ([]T, error) {
+	b := &pgx.Batch{}
+	b.Queue(setTenantSQL, tenant)
+	b.Queue(sql, args...)
+	br := pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("set tenant: %w", err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, to)
+	if err != nil {
+		return nil, err
+	}
+	return out, br.Close()
+}
+
+// Row is Rows for a query that yields exactly one row; none is pgx.ErrNoRows.
+func Row[T any](ctx context.Context, pool *pgxpool.Pool, tenant, sql string, args []any, to pgx.RowToFunc[T]) (T, error) {
+	rows, err := Rows(ctx, pool, tenant, sql, args, to)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	if len(rows) == 0 {
+		var zero T
+		return zero, pgx.ErrNoRows
+	}
+	return rows[0], nil
+}
+
+// Constraint returns the constraint a unique (23505) or foreign-key (23503)
+// violation broke, and which of the two codes it was.
+func Constraint(err error) (code, constraint string, ok bool) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "23503") {
+		return pe.Code, pe.ConstraintName, true
+	}
+	return "", "", false
+}
