@@ -2,6 +2,8 @@ module github.com/rapportcrm/rapport/pkg
 
 go 1.26.0
 
+require github.com/rapportcrm/rapport/gen v0.0.0
+
 require (
 	github.com/exaring/otelpgx v0.13.0
 	github.com/golang-jwt/jwt/v5 v5.3.1

@@ -87,3 +87,6 @@ func (c *CachedKeys) VerifyAPIKey(ctx context.Context, key string) (Caller, erro
 	c.mu.Unlock()
 	return caller, nil
 }
+
+// Keys returns the authenticator's (cached) API key verifier.
+func (a *Authenticator) Keys() KeyVerifier { return a.keys }

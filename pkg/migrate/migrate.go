@@ -12,10 +12,14 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/rapportcrm/rapport/pkg/outbox"
 )
 
-// Up applies every pending migration in migrations (a folder of NNNNN_*.sql
-// files at its root) to the database at url.
+// Up applies every pending migration to the database at url: first the
+// platform tables every service shares the shape of (version 1: the outbox
+// and audit log), then the service's own migrations (a folder of
+// NNNNN_*.sql files at its root, numbered from 00002).
 func Up(ctx context.Context, url string, migrations fs.FS, log *slog.Logger) error {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
@@ -31,7 +35,12 @@ func UpDB(ctx context.Context, db *sql.DB, migrations fs.FS, log *slog.Logger) e
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations, goose.WithSessionLocker(locker))
+	platform := goose.NewGoMigration(1, &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, outbox.Schema)
+		return err
+	}}, nil)
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations,
+		goose.WithSessionLocker(locker), goose.WithGoMigrations(platform))
 	if err != nil {
 		return fmt.Errorf("migration provider: %w", err)
 	}

@@ -10,8 +10,8 @@
 // store here does. A long-running transaction holds the stream back until it
 // ends.
 //
-// Each service's migrations create the outbox and audit_log tables (see
-// Schema) with row-level security on tenant_id.
+// The tables (Schema) are created by pkg/migrate as every service's first
+// migration, with row-level security on tenant_id.
 package outbox
 
 import (
@@ -31,8 +31,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 )
 
-// Schema is the DDL of the outbox and audit tables, for a service's first
-// migration to include verbatim (goose cannot import Go constants).
+// Schema is the DDL of the outbox and audit tables.
 const Schema = `
 CREATE TABLE outbox (
     tenant_id    uuid        NOT NULL,
@@ -58,7 +57,17 @@ CREATE TABLE audit_log (
     occurred_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, audit_id)
 );
-CREATE INDEX audit_log_resource ON audit_log (tenant_id, resource, occurred_at);`
+CREATE INDEX audit_log_resource ON audit_log (tenant_id, resource, occurred_at);
+ALTER TABLE outbox ENABLE ROW LEVEL SECURITY;
+ALTER TABLE outbox FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON outbox
+    USING (tenant_id = nullif(current_setting('rapport.tenant_id', true), '')::uuid)
+    WITH CHECK (tenant_id = nullif(current_setting('rapport.tenant_id', true), '')::uuid);
+ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_log FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON audit_log
+    USING (tenant_id = nullif(current_setting('rapport.tenant_id', true), '')::uuid)
+    WITH CHECK (tenant_id = nullif(current_setting('rapport.tenant_id', true), '')::uuid);`
 
 // Change is one domain change: the event it emits and the audit row it leaves.
 type Change struct {

@@ -20,13 +20,13 @@ type Kind int
 
 // Field kinds.
 const (
-	String    Kind = iota // text column; "=" compares case-sensitively, "*" suffix matches a prefix
-	Text                  // citext or similar: compared as stored
-	UUID                  // uuid column; the value must be a UUID
-	Enum                  // integer column holding a proto enum; values are enum value names
-	Timestamp             // timestamptz column; values are RFC 3339 strings
-	Int                   // integer column
-	StringArray           // text[] column; only "field:value" (contains) applies
+	String      Kind = iota // text column; "=" compares case-sensitively, "*" suffix matches a prefix
+	Lowercase               // text column holding lower-cased values; the value is lower-cased too
+	UUID                    // uuid column; the value must be a UUID
+	Enum                    // integer column holding a proto enum; values are enum value names
+	Timestamp               // timestamptz column; values are RFC 3339 strings
+	Int                     // integer column
+	StringArray             // text[] column; only "field:value" (contains) applies
 )
 
 // Field declares one filterable field.
@@ -144,8 +144,11 @@ func (t *translator) comparison(op string, lhs, rhs *expr.Expr) (string, error) 
 	}
 	var v any
 	switch f.Kind {
-	case String, Text:
-		if op == filtering.FunctionEquals && strings.HasSuffix(raw, "*") && f.Kind == String {
+	case String, Lowercase:
+		if f.Kind == Lowercase {
+			raw = strings.ToLower(raw)
+		}
+		if op == filtering.FunctionEquals && strings.HasSuffix(raw, "*") {
 			prefix := strings.TrimSuffix(raw, "*")
 			return fmt.Sprintf("starts_with(%s, %s)", f.Column, t.arg(prefix)), nil
 		}

@@ -1,0 +1,137 @@
+package grpcapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
+	"github.com/rapportcrm/rapport/pkg/events"
+	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/customer/internal/customer"
+	"github.com/rapportcrm/rapport/services/customer/internal/protoconv"
+)
+
+// Customers implements customerv1.CustomerServiceServer.
+type Customers struct {
+	customerv1.UnimplementedCustomerServiceServer
+	svc  *customer.Service
+	pool *pgxpool.Pool
+	poll time.Duration
+}
+
+// NewCustomers returns the server; pool and poll serve WatchEvents.
+func NewCustomers(svc *customer.Service, pool *pgxpool.Pool, poll time.Duration) *Customers {
+	return &Customers{svc: svc, pool: pool, poll: poll}
+}
+
+func parseID(field, s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, validation.Field(field, "must be a UUID")
+	}
+	return id, nil
+}
+
+// CreateCustomer implements the RPC.
+func (s *Customers) CreateCustomer(ctx context.Context, req *customerv1.CreateCustomerRequest) (*customerv1.CreateCustomerResponse, error) {
+	if req.GetCustomer() == nil {
+		return nil, toStatus(validation.Field("customer", "is required"))
+	}
+	c, err := protoconv.FromCustomer(req.GetCustomer(), "customer.")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	saved, err := s.svc.Create(ctx, caller(ctx), c, req.GetRequestId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &customerv1.CreateCustomerResponse{Customer: protoconv.Customer(saved)}, nil
+}
+
+// GetCustomer implements the RPC.
+func (s *Customers) GetCustomer(ctx context.Context, req *customerv1.GetCustomerRequest) (*customerv1.GetCustomerResponse, error) {
+	id, err := parseID("customer_id", req.GetCustomerId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	c, err := s.svc.Get(ctx, caller(ctx), id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &customerv1.GetCustomerResponse{Customer: protoconv.Customer(c)}, nil
+}
+
+// ListCustomers implements the RPC.
+func (s *Customers) ListCustomers(ctx context.Context, req *customerv1.ListCustomersRequest) (*customerv1.ListCustomersResponse, error) {
+	page, err := s.svc.List(ctx, caller(ctx), customer.ListQuery{
+		PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(), Filter: req.GetFilter(),
+		OrderBy: req.GetOrderBy(), ShowDeleted: req.GetShowDeleted(),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &customerv1.ListCustomersResponse{NextPageToken: page.NextPageToken, Customers: make([]*customerv1.Customer, len(page.Customers))}
+	for i, c := range page.Customers {
+		out.Customers[i] = protoconv.Customer(c)
+	}
+	return out, nil
+}
+
+// UpdateCustomer implements the RPC.
+func (s *Customers) UpdateCustomer(ctx context.Context, req *customerv1.UpdateCustomerRequest) (*customerv1.UpdateCustomerResponse, error) {
+	if req.GetCustomer() == nil {
+		return nil, toStatus(validation.Field("customer", "is required"))
+	}
+	id, err := parseID("customer.customer_id", req.GetCustomer().GetCustomerId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	c, err := protoconv.FromCustomer(req.GetCustomer(), "customer.")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	c.ID = id
+	saved, err := s.svc.Update(ctx, caller(ctx), c, req.GetUpdateMask().GetPaths(), req.GetCustomer().GetEtag())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &customerv1.UpdateCustomerResponse{Customer: protoconv.Customer(saved)}, nil
+}
+
+// DeleteCustomer implements the RPC.
+func (s *Customers) DeleteCustomer(ctx context.Context, req *customerv1.DeleteCustomerRequest) (*customerv1.DeleteCustomerResponse, error) {
+	id, err := parseID("customer_id", req.GetCustomerId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	c, err := s.svc.Delete(ctx, caller(ctx), id, req.GetEtag())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &customerv1.DeleteCustomerResponse{Customer: protoconv.Customer(c)}, nil
+}
+
+// UndeleteCustomer implements the RPC.
+func (s *Customers) UndeleteCustomer(ctx context.Context, req *customerv1.UndeleteCustomerRequest) (*customerv1.UndeleteCustomerResponse, error) {
+	id, err := parseID("customer_id", req.GetCustomerId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	c, err := s.svc.Undelete(ctx, caller(ctx), id, req.GetEtag())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &customerv1.UndeleteCustomerResponse{Customer: protoconv.Customer(c)}, nil
+}
+
+// WatchEvents implements the RPC.
+func (s *Customers) WatchEvents(req *customerv1.WatchEventsRequest, stream customerv1.CustomerService_WatchEventsServer) error {
+	ctx := stream.Context()
+	err := events.Stream(ctx, s.pool, caller(ctx).TenantID, "customer", req.GetAfterCursor(), req.GetTypes(), s.poll,
+		func(e *eventsv1.Event) error { return stream.Send(&customerv1.WatchEventsResponse{Event: e}) })
+	return toStatus(err)
+}
