@@ -10,9 +10,21 @@ bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1
 [ -x "$bin/initdb" ] || { echo "pg.sh: PostgreSQL server binaries not found (set PG_BIN)" >&2; exit 1; }
 mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
 
+if [ "$(id -u)" = 0 ]; then
+  id postgres >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin postgres
+  chown postgres "$dir"
+  # A checkout under a private home (such as /root) is not reachable by the
+  # postgres user: keep the cluster in a reachable folder and link it here.
+  if ! runuser -u postgres -- test -w "$dir"; then
+    alt=/var/tmp/rapport-pg-$(printf %s "$dir" | md5sum | cut -c1-12)
+    mkdir -p "$alt"; chown postgres "$alt"
+    ln -sfn "$alt" "$dir/cluster"
+    dir=$alt
+  fi
+fi
+
 as_owner() {
   if [ "$(id -u)" = 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin postgres
     chown -R postgres "$dir"
     runuser -u postgres -- "$@"
   else

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
+	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/outbox"
 )
 
@@ -23,10 +24,18 @@ func Envelope(source string, e outbox.Event) *eventsv1.Event {
 	}
 }
 
-// Stream sends tenant's events after cursor, then follows new ones every
-// poll, until ctx ends or send fails. A malformed cursor is outbox.ErrBadCursor.
-func Stream(ctx context.Context, pool *pgxpool.Pool, tenant, source, cursor string, types []string, poll time.Duration, send func(*eventsv1.Event) error) error {
-	return outbox.Watch(ctx, pool, tenant, cursor, types, poll, func(e outbox.Event) error {
+// Watchers are the roles that may read a whole tenant's event stream: the
+// payloads carry every field of every resource.
+var Watchers = []auth.Role{auth.RoleAdmin, auth.RoleAnalyst}
+
+// Stream sends the caller's tenant's events after cursor, then follows new
+// ones every poll, until ctx ends or send fails. A malformed cursor is
+// outbox.ErrBadCursor; a caller without a Watchers role gets auth.ErrForbidden.
+func Stream(ctx context.Context, pool *pgxpool.Pool, caller auth.Caller, source, cursor string, types []string, poll time.Duration, send func(*eventsv1.Event) error) error {
+	if !caller.HasAny(Watchers...) {
+		return auth.ErrForbidden
+	}
+	return outbox.Watch(ctx, pool, caller.TenantID, cursor, types, poll, func(e outbox.Event) error {
 		return send(Envelope(source, e))
 	})
 }

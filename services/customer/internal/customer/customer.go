@@ -102,7 +102,7 @@ func (c *Customer) normalize() {
 	c.CountryCode = strings.ToUpper(strings.TrimSpace(c.CountryCode))
 	c.Industry = strings.TrimSpace(c.Industry)
 	c.ExternalID = strings.TrimSpace(c.ExternalID)
-	tags := c.Tags[:0:0]
+	tags := make([]string, 0, len(c.Tags))
 	for _, t := range c.Tags {
 		t = strings.TrimSpace(t)
 		if t != "" && !slices.Contains(tags, t) {

@@ -131,7 +131,7 @@ func (s *Customers) UndeleteCustomer(ctx context.Context, req *customerv1.Undele
 // WatchEvents implements the RPC.
 func (s *Customers) WatchEvents(req *customerv1.WatchEventsRequest, stream customerv1.CustomerService_WatchEventsServer) error {
 	ctx := stream.Context()
-	err := events.Stream(ctx, s.pool, caller(ctx).TenantID, "customer", req.GetAfterCursor(), req.GetTypes(), s.poll,
+	err := events.Stream(ctx, s.pool, caller(ctx), "customer", req.GetAfterCursor(), req.GetTypes(), s.poll,
 		func(e *eventsv1.Event) error { return stream.Send(&customerv1.WatchEventsResponse{Event: e}) })
 	return toStatus(err)
 }

@@ -1,0 +1,72 @@
+// Command rapport-dev runs the whole Rapport suite on one machine, as `make
+// run` does: PostgreSQL (a local cluster unless DATABASE_URL names one),
+// migrations, the services and the edge, and demo data loaded through the
+// public API. Ctrl-C stops everything it started.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/rapportcrm/rapport/deploy/dev/internal/demo"
+	"github.com/rapportcrm/rapport/deploy/dev/internal/suite"
+)
+
+func main() {
+	root := flag.String("root", ".", "repository root")
+	state := flag.String("state", ".rapport", "state folder: cluster, keys, logs")
+	bin := flag.String("bin", ".rapport/bin", "folder of the built binaries")
+	data := flag.String("data", "../shared/data", "folder of the demo data sets")
+	loadDemo := flag.Bool("demo", true, "load demo data through the API")
+	flag.Parse()
+	if err := run(*root, *state, *bin, *data, *loadDemo); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(root, state, bin, data string, loadDemo bool) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	o := suite.Options{
+		Root: abs(root), StateDir: abs(state), BinDir: abs(bin), AdminURL: os.Getenv("DATABASE_URL"),
+		PGPort: 55432, DBPrefix: "rapport", GRPCBasePort: 9091, HTTPAddr: "127.0.0.1:8080",
+	}
+	fmt.Println("starting Rapport: PostgreSQL, migrations, services and the edge …")
+	s, err := suite.Start(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	if loadDemo {
+		fmt.Println("loading demo data through the REST API (idempotent: a second run adds nothing) …")
+		st, err := demo.Load(ctx, demo.Options{BaseURL: s.HTTPURL, APIKey: s.AdminKey, DataDir: data})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "demo data:", err)
+		} else {
+			fmt.Printf("demo data: %d accounts, %d opportunities (%d without account skipped), %d partners, %d support customers with %d tickets in %s\n",
+				st.Customers, st.Opportunities, st.OpportunitiesWithoutAccount, st.Partners, st.SupportCustomers, st.Tickets, st.Elapsed.Round(1e8))
+		}
+	}
+	fmt.Printf(`
+Rapport is running.
+  REST edge       %[1]s            (API reference %[1]s/docs, OpenAPI %[1]s/openapi.json)
+  gRPC            customer %[2]s  pipeline %[3]s  ticket %[4]s  partner %[5]s  analytics %[6]s
+  admin API key   %[7]s
+  logs            %[8]s
+
+  curl -H "Authorization: Bearer $(cat %[7]s)" %[1]s/v1/customers?page_size=5
+
+Press Ctrl-C to stop.
+`, s.HTTPURL, s.GRPC["customer"], s.GRPC["pipeline"], s.GRPC["ticket"], s.GRPC["partner"], s.GRPC["analytics"],
+		filepath.Join(state, "admin-api-key"), s.Logs)
+	<-ctx.Done()
+	fmt.Println("stopping …")
+	return nil
+}

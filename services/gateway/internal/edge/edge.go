@@ -1,0 +1,172 @@
+// Package edge serves the Rapport API as REST/JSON: grpc-gateway handlers
+// over long-lived gRPC connections to the services, authentication at the
+// door, health and readiness, and the API documents.
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	analyticsv1 "github.com/rapportcrm/rapport/gen/go/rapport/analytics/v1"
+	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
+	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
+	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
+	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
+	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/services/gateway/internal/apidoc"
+)
+
+// Backends are the connections to the services behind the edge.
+type Backends struct {
+	Customer, Pipeline, Ticket, Partner, Analytics *grpc.ClientConn
+}
+
+func (b Backends) named() map[string]*grpc.ClientConn {
+	return map[string]*grpc.ClientConn{"customer": b.Customer, "pipeline": b.Pipeline, "ticket": b.Ticket, "partner": b.Partner, "analytics": b.Analytics}
+}
+
+// Authenticator resolves an Authorization header.
+type Authenticator interface {
+	Authenticate(ctx context.Context, header string) (auth.Caller, error)
+}
+
+// publicPaths need no credentials.
+var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, "/openapi.json": true, "/docs": true, "/": true}
+
+// New returns the edge's HTTP handler.
+func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger) (http.Handler, error) {
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: false},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+	)
+	regs := []error{
+		customerv1.RegisterCustomerServiceHandlerClient(ctx, gw, customerv1.NewCustomerServiceClient(b.Customer)),
+		iamv1.RegisterIdentityServiceHandlerClient(ctx, gw, iamv1.NewIdentityServiceClient(b.Customer)),
+		pipelinev1.RegisterPipelineServiceHandlerClient(ctx, gw, pipelinev1.NewPipelineServiceClient(b.Pipeline)),
+		ticketv1.RegisterTicketServiceHandlerClient(ctx, gw, ticketv1.NewTicketServiceClient(b.Ticket)),
+		partnerv1.RegisterPartnerServiceHandlerClient(ctx, gw, partnerv1.NewPartnerServiceClient(b.Partner)),
+		analyticsv1.RegisterAnalyticsServiceHandlerClient(ctx, gw, analyticsv1.NewAnalyticsServiceClient(b.Analytics)),
+	}
+	if err := errors.Join(regs...); err != nil {
+		return nil, fmt.Errorf("register handlers: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /readyz", readiness(b))
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(apidoc.OpenAPI)
+	})
+	mux.HandleFunc("GET /docs", apidoc.Reference)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/docs", http.StatusFound) })
+	mux.Handle("/v1/", authenticate(authn, gw))
+	return otelhttp.NewHandler(accessLog(log, mux), "rapport-edge",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeOf(r) })), nil
+}
+
+// routeOf names a request without ids, for span names.
+func routeOf(r *http.Request) string {
+	parts := strings.Split(r.URL.Path, "/")
+	for i, p := range parts {
+		if len(p) == 36 && strings.Count(p, "-") == 4 {
+			parts[i] = "{id}"
+		} else if id, verb, ok := strings.Cut(p, ":"); ok && len(id) == 36 {
+			parts[i] = "{id}:" + verb
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// authenticate rejects requests without valid credentials before they reach
+// a service; the services verify the same credential again.
+func authenticate(authn Authenticator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := authn.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		switch {
+		case err == nil:
+			next.ServeHTTP(w, r)
+		case errors.Is(err, auth.ErrUnauthenticated):
+			writeStatus(w, r, status.New(codes.Unauthenticated, "send credentials as Authorization: Bearer <API key or token>"))
+		default:
+			writeStatus(w, r, status.New(codes.Unavailable, "credentials could not be verified; retry"))
+		}
+	})
+}
+
+func writeStatus(w http.ResponseWriter, _ *http.Request, st *status.Status) {
+	b, _ := protojson.Marshal(st.Proto())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(runtime.HTTPStatusFromCode(st.Code()))
+	_, _ = w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// readiness reports 200 when every backend's health service says SERVING.
+func readiness(b Backends) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		out, ready := map[string]string{}, true
+		for name, conn := range b.named() {
+			resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+			st := resp.GetStatus().String()
+			if err != nil {
+				st = status.Code(err).String()
+			}
+			out[name] = st
+			ready = ready && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
+		}
+		code := http.StatusOK
+		if !ready {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, out)
+	}
+}
+
+type recorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *recorder) WriteHeader(code int) { r.code = code; r.ResponseWriter.WriteHeader(code) }
+
+// Flush keeps streaming responses (WatchEvents) flowing through the recorder.
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// accessLog writes one line per request: method, route, status, duration.
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		log.InfoContext(r.Context(), "http", "method", r.Method, "route", routeOf(r), "status", rec.code,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+	})
+}
