@@ -6,7 +6,7 @@ STATE    := .rapport
 BIN      := $(STATE)/bin
 DATA     ?= ../shared/data
 SERVICES := customer pipeline ticket partner analytics gateway
-MODULES  := gen pkg deploy/dev $(addprefix services/,$(SERVICES))
+MODULES  := gen pkg deploy/dev deploy/bench $(addprefix services/,$(SERVICES))
 BUF      := go run github.com/bufbuild/buf/cmd/buf@v1.75.0
 export BUF_CACHE_DIR := $(CURDIR)/$(STATE)/buf-cache
 export GOFLAGS := -buildvcs=false

@@ -15,6 +15,8 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -98,9 +100,12 @@ func routeOf(r *http.Request) string {
 // a service; the services verify the same credential again.
 func authenticate(authn Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, err := authn.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		c, err := authn.Authenticate(r.Context(), r.Header.Get("Authorization"))
 		switch {
 		case err == nil:
+			// Ids only: no personal data in span attributes.
+			trace.SpanFromContext(r.Context()).SetAttributes(
+				attribute.String("rapport.tenant_id", c.TenantID), attribute.String("rapport.principal_id", c.PrincipalID))
 			next.ServeHTTP(w, r)
 		case errors.Is(err, auth.ErrUnauthenticated):
 			writeStatus(w, r, status.New(codes.Unauthenticated, "send credentials as Authorization: Bearer <API key or token>"))

@@ -1,0 +1,377 @@
+// Package e2e_test boots the real suite — every service and the edge as
+// separate processes on loopback sockets over a real PostgreSQL — and drives
+// it the way clients do, through REST and gRPC.
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	"github.com/rapportcrm/rapport/deploy/dev/internal/demo"
+	"github.com/rapportcrm/rapport/deploy/dev/internal/suite"
+	"github.com/rapportcrm/rapport/pkg/pgtest"
+)
+
+// repoRoot is the repository root, three levels above this folder.
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	root, err := filepath.Abs(filepath.Join(filepath.Dir(file), "../../.."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// build compiles every binary of the suite into dir.
+func build(t *testing.T, root, dir string) {
+	t.Helper()
+	for _, s := range append(append([]string{}, suite.Services...), "gateway") {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, s), "./services/"+s+"/cmd/"+s)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", s, err, out)
+		}
+	}
+}
+
+// freeBase finds n consecutive free loopback ports.
+func freeBase(t *testing.T, n int) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		var b [2]byte
+		_, _ = rand.Read(b[:])
+		base := 20000 + int(b[0])<<6 + int(b[1])%64
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free ports")
+	return 0
+}
+
+type client struct {
+	t    *testing.T
+	base string
+	key  string
+}
+
+// do sends a JSON request and decodes the JSON answer.
+func (c client) do(method, path string, body any, header ...string) (int, map[string]any) {
+	c.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		raw, _ := json.Marshal(b)
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, c.base+path, r)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := map[string]any{}
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+func (c client) as(key string) client { c.key = key; return c }
+
+// must asserts a status and returns the body.
+func (c client) must(want int, method, path string, body any, header ...string) map[string]any {
+	c.t.Helper()
+	code, out := c.do(method, path, body, header...)
+	if code != want {
+		c.t.Fatalf("%s %s = %d %v, want %d", method, path, code, out, want)
+	}
+	return out
+}
+
+func TestSuite(t *testing.T) {
+	admin := os.Getenv(pgtest.EnvURL)
+	if admin == "" {
+		t.Fatalf("%s is not set: run `make test`", pgtest.EnvURL)
+	}
+	root := repoRoot(t)
+	bin := t.TempDir()
+	build(t, root, bin)
+	otlp := startCollector(t)
+	base := freeBase(t, 6)
+	prefix := "e2e" + hex.EncodeToString(randomBytes(4))
+	o := suite.Options{
+		Root: root, StateDir: t.TempDir(), BinDir: bin, AdminURL: admin, DBPrefix: prefix,
+		GRPCBasePort: base, HTTPAddr: "127.0.0.1:" + strconv.Itoa(base+5),
+		Env: []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://" + otlp.addr, "OTEL_EXPORTER_OTLP_INSECURE=true",
+			"OTEL_BSP_SCHEDULE_DELAY=100", "EVENT_POLL_INTERVAL=50ms", "DRAIN_DELAY=0s"},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := suite.Start(ctx, o)
+	if err != nil {
+		t.Fatalf("start suite: %v", err)
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			for _, name := range append(append([]string{}, suite.Services...), "gateway") {
+				b, _ := os.ReadFile(filepath.Join(s.Logs, name+".log"))
+				if len(b) > 4000 {
+					b = b[len(b)-4000:]
+				}
+				t.Logf("--- %s log tail ---\n%s", name, b)
+			}
+		}
+	})
+	api := client{t: t, base: s.HTTPURL, key: s.AdminKey}
+
+	t.Run("health and documents", func(t *testing.T) {
+		api := api.as("")
+		api.t = t
+		api.must(200, "GET", "/healthz", nil)
+		api.must(200, "GET", "/readyz", nil)
+		doc := api.must(200, "GET", "/openapi.json", nil)
+		if paths, _ := doc["paths"].(map[string]any); paths["/v1/customers"] == nil {
+			t.Fatalf("openapi.json lacks /v1/customers")
+		}
+		resp, err := http.Get(s.HTTPURL + "/docs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Contains(page, []byte("/v1/opportunities")) {
+			t.Fatalf("/docs = %d, want the reference page", resp.StatusCode)
+		}
+	})
+
+	var customerID, etag string
+	t.Run("customers over REST", func(t *testing.T) {
+		api := api
+		api.t = t
+		body := map[string]any{"kind": "CUSTOMER_KIND_ORGANIZATION", "displayName": "Acme Corporation", "industry": "retail", "countryCode": "gb", "email": "sales@acme.example"}
+		c := api.must(200, "POST", "/v1/customers?request_id=acme-1", body)
+		customerID, etag = c["customerId"].(string), c["etag"].(string)
+		again := api.must(200, "POST", "/v1/customers?request_id=acme-1", body)
+		if again["customerId"] != customerID {
+			t.Fatalf("repeated request_id created %v, want %s", again["customerId"], customerID)
+		}
+		got := api.must(200, "GET", "/v1/customers/"+customerID, nil)
+		if got["countryCode"] != "GB" {
+			t.Fatalf("countryCode = %v, want GB (normalised)", got["countryCode"])
+		}
+		list := api.must(200, "GET", "/v1/customers?filter="+strings.ReplaceAll(`email = "SALES@acme.example"`, " ", "%20"), nil)
+		if items, _ := list["customers"].([]any); len(items) != 1 {
+			t.Fatalf("filtered list = %v, want one customer", list)
+		}
+		upd := api.must(200, "PATCH", "/v1/customers/"+customerID, map[string]any{"industry": "wholesale", "etag": etag})
+		if upd["industry"] != "wholesale" || upd["displayName"] != "Acme Corporation" {
+			t.Fatalf("PATCH = %v, want only industry changed", upd)
+		}
+		api.must(409, "PATCH", "/v1/customers/"+customerID, map[string]any{"industry": "x", "etag": etag})
+		etag = upd["etag"].(string)
+	})
+
+	t.Run("bad input and access", func(t *testing.T) {
+		api := api
+		api.t = t
+		e := api.must(400, "POST", "/v1/customers", `{"displayName": `)
+		if e["code"] != float64(codes.InvalidArgument) {
+			t.Fatalf("malformed JSON = %v, want code 3", e)
+		}
+		api.must(400, "POST", "/v1/customers", `{"displayName":"X","kind":"CUSTOMER_KIND_ALIEN"}`)
+		e = api.must(400, "POST", "/v1/customers", map[string]any{"kind": "CUSTOMER_KIND_PERSON"})
+		if !strings.Contains(fmt.Sprint(e["details"]), "customer.display_name") {
+			t.Fatalf("empty name = %v, want a field violation on customer.display_name", e)
+		}
+		api.must(400, "GET", "/v1/customers/not-a-uuid", nil)
+		api.as("").must(401, "GET", "/v1/customers", nil)
+		api.as("rk_bogus").must(401, "GET", "/v1/customers", nil)
+		other := api.must(200, "POST", "/v1/tenants", map[string]any{"displayName": "Other Tenant", "requestId": "other-1"})
+		otherKey := other["apiKeySecret"].(string)
+		api.as(otherKey).must(404, "GET", "/v1/customers/"+customerID, nil)
+		p := api.must(200, "POST", "/v1/principals", map[string]any{"displayName": "Partner Pat", "roles": []string{"ROLE_PARTNER_USER"}})
+		k := api.must(200, "POST", "/v1/principals/"+p["principalId"].(string)+"/apiKeys", map[string]any{"displayName": "pat"})
+		api.as(k["apiKeySecret"].(string)).must(403, "GET", "/v1/customers/"+customerID, nil)
+	})
+
+	t.Run("one trace from the edge through a peer to SQL", func(t *testing.T) {
+		api := api
+		api.t = t
+		traceID := hex.EncodeToString(randomBytes(16))
+		parent := hex.EncodeToString(randomBytes(8))
+		api.must(200, "POST", "/v1/opportunities", map[string]any{
+			"customerId": customerID, "displayName": "Pilot", "amount": map[string]any{"currencyCode": "USD", "amountMinor": "150000"},
+		}, "traceparent", "00-"+traceID+"-"+parent+"-01")
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			spans := otlp.trace(traceID)
+			seen := map[string]bool{}
+			for _, sp := range spans {
+				seen[sp.Service] = true
+				if sp.DB {
+					seen["sql@"+sp.Service] = true
+				}
+			}
+			if seen["gateway"] && seen["pipeline"] && seen["customer"] && seen["sql@pipeline"] && seen["sql@customer"] {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("trace %s has %d spans over %v; want gateway → pipeline → customer with SQL in both", traceID, len(spans), seen)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+
+	t.Run("grpc with the same credentials", func(t *testing.T) {
+		conn, err := grpc.NewClient(s.GRPC["customer"], grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		cl := customerv1.NewCustomerServiceClient(conn)
+		gctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.AdminKey)
+		got, err := cl.GetCustomer(gctx, &customerv1.GetCustomerRequest{CustomerId: customerID})
+		if err != nil || got.GetCustomer().GetDisplayName() != "Acme Corporation" {
+			t.Fatalf("GetCustomer = %v, %v", got, err)
+		}
+		if _, err := cl.GetCustomer(ctx, &customerv1.GetCustomerRequest{CustomerId: customerID}); status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("GetCustomer without credentials = %v, want Unauthenticated", err)
+		}
+	})
+
+	t.Run("analytics follows the streams across restarts", func(t *testing.T) {
+		api := api
+		api.t = t
+		c := api.must(200, "POST", "/v1/customers", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": "Grace Hopper"})
+		id := c["customerId"].(string)
+		opp := func(n int, stage string) {
+			api.must(200, "POST", "/v1/opportunities?request_id=opp-"+id+"-"+strconv.Itoa(n), map[string]any{
+				"customerId": id, "displayName": "Deal " + strconv.Itoa(n), "stage": stage,
+				"amount": map[string]any{"currencyCode": "EUR", "amountMinor": strconv.Itoa(n * 1000)},
+			})
+		}
+		opp(1, "STAGE_PROSPECTING")
+		opp(2, "STAGE_WON")
+		api.must(200, "POST", "/v1/tickets", map[string]any{"customerId": id, "subject": "Broken widget"})
+		waitSummary(t, api, id, 1, 1000, 1)
+
+		if err := s.Restart(ctx, o, "analytics"); err != nil {
+			t.Fatalf("restart analytics: %v", err)
+		}
+		if err := s.Restart(ctx, o, "pipeline"); err != nil {
+			t.Fatalf("restart pipeline: %v", err)
+		}
+		opp(3, "STAGE_NEGOTIATION")
+		opp(1, "STAGE_PROSPECTING") // a retried create: same request_id, nothing new
+		api.must(200, "POST", "/v1/tickets", map[string]any{"customerId": id, "subject": "Still broken", "priority": "PRIORITY_HIGH"})
+		waitSummary(t, api, id, 2, 4000, 2)
+		time.Sleep(500 * time.Millisecond)
+		waitSummary(t, api, id, 2, 4000, 2) // and it stays exact: nothing counted twice
+	})
+
+	t.Run("demo data through the public API", func(t *testing.T) {
+		opts := demo.Options{BaseURL: s.HTTPURL, APIKey: s.AdminKey, DataDir: filepath.Join(root, "../shared/data"),
+			OpportunityLimit: 40, PartnerLimit: 20, TicketLimit: 10}
+		first, err := demo.Load(ctx, opts)
+		if err != nil {
+			t.Fatalf("demo.Load: %v", err)
+		}
+		if first.Opportunities == 0 || first.Partners != 20 || first.Tickets != 10 {
+			t.Fatalf("demo.Load = %+v, want opportunities, 20 partners, 10 tickets", first)
+		}
+		count := func() int {
+			out := api.must(200, "GET", "/v1/customers?page_size=1000", nil)
+			items, _ := out["customers"].([]any)
+			return len(items)
+		}
+		before := count()
+		if _, err := demo.Load(ctx, opts); err != nil {
+			t.Fatalf("demo.Load again: %v", err)
+		}
+		if after := count(); after != before {
+			t.Fatalf("a second load changed the customer count from %d to %d", before, after)
+		}
+	})
+}
+
+// waitSummary polls the analytics summary until it shows the wanted figures.
+func waitSummary(t *testing.T, api client, id string, opps int, amount int64, tickets int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last map[string]any
+	for time.Now().Before(deadline) {
+		code, out := api.do("GET", "/v1/analytics/customers/"+id+"/summary", nil)
+		last = out
+		if code == 200 && num(out["openOpportunityCount"]) == int64(opps) && num(out["openTicketCount"]) == int64(tickets) {
+			amounts, _ := out["openOpportunityAmounts"].([]any)
+			if len(amounts) == 1 && num(amounts[0].(map[string]any)["amountMinor"]) == amount {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("summary of %s = %v, want %d open opportunities worth %d and %d open tickets", id, last, opps, amount, tickets)
+}
+
+// num reads a protojson number (int64 values arrive as strings).
+func num(v any) int64 {
+	switch x := v.(type) {
+	case float64:
+		return int64(x)
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
