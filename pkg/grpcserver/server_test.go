@@ -63,7 +63,9 @@ var probeDesc = grpc.ServiceDesc{
 		if err := dec(in); err != nil {
 			return nil, err
 		}
-		h := func(ctx context.Context, req any) (any, error) { return srv.(*probe).call(ctx, req.(*wrapperspb.StringValue)) }
+		h := func(ctx context.Context, req any) (any, error) {
+			return srv.(*probe).call(ctx, req.(*wrapperspb.StringValue))
+		}
 		return ic(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/test.Probe/Call"}, h)
 	}}},
 }
