@@ -97,7 +97,9 @@ func Start(ctx context.Context, o Options) (s *Suite, err error) {
 		if admin, err = startPostgres(ctx, o); err != nil {
 			return s, err
 		}
-		s.stopPG = func() { _ = exec.Command(filepath.Join(o.Root, "deploy/dev/pg.sh"), "stop", filepath.Join(o.StateDir, "pg")).Run() }
+		s.stopPG = func() {
+			_ = exec.Command(filepath.Join(o.Root, "deploy/dev/pg.sh"), "stop", filepath.Join(o.StateDir, "pg")).Run()
+		}
 	}
 	password, err := secret(filepath.Join(o.StateDir, "db-password"), 18, hex.EncodeToString)
 	if err != nil {
