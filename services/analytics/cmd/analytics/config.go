@@ -1,0 +1,68 @@
+package main
+
+import (
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/env"
+	"github.com/rapportcrm/rapport/pkg/grpcserver"
+	"github.com/rapportcrm/rapport/pkg/pgdb"
+)
+
+// Config is the analytics service's configuration, from the environment.
+type Config struct {
+	Server grpcserver.Config
+	DB     pgdb.Config
+	Auth   auth.Config
+	// CustomerTarget, PipelineTarget and TicketTarget are the sources
+	// (CUSTOMER_GRPC_TARGET, PIPELINE_GRPC_TARGET, TICKET_GRPC_TARGET); the
+	// customer service also verifies API keys.
+	CustomerTarget, PipelineTarget, TicketTarget string
+	// APIKey is the credential the consumer presents to the sources
+	// (ANALYTICS_API_KEY); its principal needs a role that may watch events
+	// (admin or analyst).
+	//
+	// WatchEvents is scoped to the caller's tenant, so this version builds
+	// the read model of one tenant only: the one the key belongs to. Other
+	// tenants' summaries stay empty until the sources offer a cross-tenant
+	// feed for an operator principal.
+	APIKey string
+	// Tenant is the tenant APIKey belongs to, read from the key itself.
+	Tenant uuid.UUID
+	// MinBackoff and MaxBackoff bound the reconnection delay of a broken
+	// stream (FEED_MIN_BACKOFF, FEED_MAX_BACKOFF).
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Load reads the configuration for cmd and reports every problem at once.
+// The sources and the key are required only to serve, so the migrate step
+// (an init container) and rebuild need nothing but their database URL.
+func Load(getenv func(string) string, cmd string) (Config, error) {
+	r := env.New(getenv)
+	c := Config{
+		Server:     grpcserver.LoadConfig(r),
+		DB:         pgdb.LoadConfig(r),
+		Auth:       auth.LoadConfig(r),
+		MinBackoff: r.Duration("FEED_MIN_BACKOFF", 200*time.Millisecond),
+		MaxBackoff: r.Duration("FEED_MAX_BACKOFF", 10*time.Second),
+	}
+	var errs []error
+	if cmd == "serve" {
+		c.CustomerTarget = r.Required("CUSTOMER_GRPC_TARGET")
+		c.PipelineTarget = r.Required("PIPELINE_GRPC_TARGET")
+		c.TicketTarget = r.Required("TICKET_GRPC_TARGET")
+		c.APIKey = r.Required("ANALYTICS_API_KEY")
+		if key, ok := auth.ParseAPIKey(c.APIKey); ok {
+			c.Tenant = key.TenantID
+		} else if c.APIKey != "" {
+			errs = append(errs, errors.New("ANALYTICS_API_KEY is not a Rapport API key (rk_…)"))
+		}
+	}
+	if c.MinBackoff <= 0 || c.MaxBackoff < c.MinBackoff {
+		errs = append(errs, errors.New("FEED_MIN_BACKOFF must be positive and at most FEED_MAX_BACKOFF"))
+	}
+	return c, errors.Join(append([]error{r.Err()}, errs...)...)
+}

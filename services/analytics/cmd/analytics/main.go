@@ -1,0 +1,123 @@
+// Command analytics runs the analytics service: it follows the customer,
+// pipeline and ticket services' event streams into a read model and serves
+// summaries from it. Subcommands: "serve" (default), "migrate", and
+// "rebuild", which empties the read model and its checkpoints so the next
+// serve replays every stream from the beginning (stop serving replicas first).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"go.opentelemetry.io/otel"
+	"golang.org/x/sync/errgroup"
+
+	analyticsv1 "github.com/rapportcrm/rapport/gen/go/rapport/analytics/v1"
+	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
+	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
+	"github.com/rapportcrm/rapport/pkg/app"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
+	"github.com/rapportcrm/rapport/pkg/grpcserver"
+	"github.com/rapportcrm/rapport/pkg/iamclient"
+	"github.com/rapportcrm/rapport/pkg/migrate"
+	"github.com/rapportcrm/rapport/pkg/pgdb"
+	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
+	"github.com/rapportcrm/rapport/services/analytics/internal/consumer"
+	"github.com/rapportcrm/rapport/services/analytics/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/analytics/internal/postgres"
+)
+
+func main() {
+	app.Main("analytics", func(ctx context.Context, getenv func(string) string, log *slog.Logger) error {
+		return run(ctx, os.Args[1:], getenv, log)
+	})
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, log *slog.Logger) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	cfg, err := Load(getenv, cmd)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log)
+	case "migrate":
+		return migrate.Up(ctx, cfg.DB.MigrateURL, postgres.Migrations, log)
+	case "rebuild":
+		return rebuild(ctx, cfg, log)
+	}
+	return fmt.Errorf("unknown command %q (want serve, migrate or rebuild)", cmd)
+}
+
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	log.InfoContext(ctx, "starting", "grpc_addr", cfg.Server.Addr, "db", cfg.DB.LogValue(), "tenant_id", cfg.Tenant.String(),
+		"customer_target", cfg.CustomerTarget, "pipeline_target", cfg.PipelineTarget, "ticket_target", cfg.TicketTarget)
+	pool, err := pgdb.Open(ctx, cfg.DB.URL, cfg.DB.MaxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	customerConn, err := grpcclient.New(cfg.CustomerTarget)
+	if err != nil {
+		return err
+	}
+	defer customerConn.Close()
+	pipelineConn, err := grpcclient.New(cfg.PipelineTarget)
+	if err != nil {
+		return err
+	}
+	defer pipelineConn.Close()
+	ticketConn, err := grpcclient.New(cfg.TicketTarget)
+	if err != nil {
+		return err
+	}
+	defer ticketConn.Close()
+
+	authn, err := cfg.Auth.Build(iamclient.New(customerConn))
+	if err != nil {
+		return err
+	}
+	store := postgres.New(pool)
+	feeds, err := consumer.New(store, consumer.Config{
+		Tenant: cfg.Tenant, APIKey: cfg.APIKey, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+	}, log, otel.Meter("rapport/analytics"),
+		consumer.CustomerSource(customerv1.NewCustomerServiceClient(customerConn)),
+		consumer.PipelineSource(pipelinev1.NewPipelineServiceClient(pipelineConn)),
+		consumer.TicketSource(ticketv1.NewTicketServiceClient(ticketConn)))
+	if err != nil {
+		return err
+	}
+	srv := grpcserver.New(cfg.Server, log, authn)
+	analyticsv1.RegisterAnalyticsServiceServer(srv, grpcapi.NewAnalytics(analytics.New(store)))
+	lis, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(ctx, lis, pool.Ping) })
+	g.Go(func() error { return feeds.Run(ctx) })
+	return g.Wait()
+}
+
+// rebuild connects as the schema owner, like migrate: only the owner may
+// empty the tables.
+func rebuild(ctx context.Context, cfg Config, log *slog.Logger) error {
+	pool, err := pgdb.Open(ctx, cfg.DB.MigrateURL, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := postgres.Reset(ctx, pool); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "read model emptied; the next serve replays every stream from the beginning")
+	return nil
+}

@@ -1,0 +1,178 @@
+// Package consumer follows the other services' WatchEvents streams and folds
+// each event into the analytics read model exactly once.
+//
+// Each source's stream is read in its own goroutine from the checkpoint the
+// store persisted with the last applied event, so a restart of analytics or
+// of a source resumes without loss; the store skips events it has applied
+// before, so a stream that repeats itself (or a second replica reading the
+// same stream) counts nothing twice.
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
+)
+
+// Store is what the consumer needs of the read model.
+type Store interface {
+	Apply(ctx context.Context, e analytics.Event) (applied bool, err error)
+	Feed(ctx context.Context, tenant uuid.UUID, source string) (analytics.Feed, error)
+}
+
+// Config tunes a Consumer.
+type Config struct {
+	// Tenant is the tenant APIKey belongs to: the streams are scoped to it,
+	// and its checkpoints are where reading resumes.
+	Tenant uuid.UUID
+	// APIKey is presented to every source as "authorization: Bearer <key>".
+	APIKey string
+	// MinBackoff and MaxBackoff bound the wait before a broken stream is
+	// reopened; it doubles on each failure in a row.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Consumer follows a set of sources.
+type Consumer struct {
+	store   Store
+	cfg     Config
+	log     *slog.Logger
+	sources []Source
+	// lastEvent holds, per source, the Unix nanoseconds of the last applied
+	// event's time (0 until known); the lag gauge reads it.
+	lastEvent map[string]*atomic.Int64
+	lag       metric.Float64ObservableGauge
+	meter     metric.Meter
+}
+
+// New returns a consumer of sources that reports its lag on meter.
+func New(store Store, cfg Config, log *slog.Logger, meter metric.Meter, sources ...Source) (*Consumer, error) {
+	lag, err := meter.Float64ObservableGauge("rapport.analytics.feed.lag",
+		metric.WithUnit("s"),
+		metric.WithDescription("Seconds since the time of the last event applied from each source."))
+	if err != nil {
+		return nil, fmt.Errorf("lag gauge: %w", err)
+	}
+	c := &Consumer{store: store, cfg: cfg, log: log, sources: sources, lastEvent: map[string]*atomic.Int64{}, lag: lag, meter: meter}
+	for _, s := range sources {
+		c.lastEvent[s.Name] = &atomic.Int64{}
+	}
+	return c, nil
+}
+
+// Run follows every source until ctx ends, reconnecting broken streams; it
+// returns nil then. Stream and store errors are logged, not returned: one
+// source being down must not stop the others or the API.
+func (c *Consumer) Run(ctx context.Context) error {
+	reg, err := c.meter.RegisterCallback(c.observe, c.lag)
+	if err != nil {
+		return fmt.Errorf("lag gauge: %w", err)
+	}
+	defer func() { _ = reg.Unregister() }()
+	var wg sync.WaitGroup
+	for _, s := range c.sources {
+		wg.Go(func() { c.follow(ctx, s) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// follow reads src, reopening it with capped exponential backoff (with
+// jitter, so replicas do not reconnect in step) until ctx ends.
+func (c *Consumer) follow(ctx context.Context, src Source) {
+	wait := c.cfg.MinBackoff
+	for {
+		start := time.Now()
+		n, err := c.session(ctx, src)
+		if ctx.Err() != nil {
+			return
+		}
+		// A stream that delivered or stayed up a while was healthy: start over.
+		if n > 0 || time.Since(start) > c.cfg.MaxBackoff {
+			wait = c.cfg.MinBackoff
+		}
+		pause := wait/2 + rand.N(wait/2+1)
+		c.log.WarnContext(ctx, "feed disconnected", "source", src.Name, "applied_events", n,
+			"code", status.Code(err).String(), "error", err.Error(), "retry_in", pause.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		wait = min(2*wait, c.cfg.MaxBackoff)
+	}
+}
+
+// session opens src after its persisted checkpoint and applies events until
+// the stream or the store fails; it returns how many it applied.
+func (c *Consumer) session(ctx context.Context, src Source) (int, error) {
+	feed, err := c.store.Feed(ctx, c.cfg.Tenant, src.Name)
+	if err != nil {
+		return 0, err
+	}
+	c.noteEvent(src.Name, feed.LastEventTime)
+	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.cfg.APIKey))
+	defer cancel()
+	stream, err := src.Watch(sctx, feed.Cursor)
+	if err != nil {
+		return 0, err
+	}
+	c.log.InfoContext(ctx, "feed open", "source", src.Name, "after_cursor", feed.Cursor, "applied_events", feed.AppliedEvents)
+	applied := 0
+	for {
+		pe, err := stream.Recv()
+		if err != nil {
+			return applied, err
+		}
+		e, err := envelope(src.Name, pe)
+		if err != nil {
+			// Without an id and tenant it cannot be recorded; the next good
+			// event's checkpoint moves past it.
+			c.log.ErrorContext(ctx, "event skipped: malformed envelope", "source", src.Name, "cursor", pe.GetCursor(), "error", err.Error())
+			continue
+		}
+		if err := project(&e, pe.GetPayload()); err != nil {
+			// Retrying cannot fix a payload that breaks the contract, and
+			// stopping would stall the whole feed: apply it unprojected.
+			c.log.ErrorContext(ctx, "event not projected: unexpected payload", "source", src.Name,
+				"event_id", e.ID.String(), "type", e.Type, "error", err.Error())
+		}
+		ok, err := c.store.Apply(ctx, e)
+		if err != nil {
+			return applied, err
+		}
+		if ok {
+			applied++
+			c.noteEvent(src.Name, e.Time)
+		}
+	}
+}
+
+func (c *Consumer) noteEvent(source string, t time.Time) {
+	if !t.IsZero() {
+		c.lastEvent[source].Store(t.UnixNano())
+	}
+}
+
+// observe reports the lag of every source with a known last event.
+func (c *Consumer) observe(_ context.Context, o metric.Observer) error {
+	now := time.Now()
+	for source, last := range c.lastEvent {
+		if ns := last.Load(); ns != 0 {
+			o.ObserveFloat64(c.lag, now.Sub(time.Unix(0, ns)).Seconds(), metric.WithAttributes(attribute.String("source", source)))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package consumer
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+
+	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
+	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
+	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
+)
+
+// Stream is an open WatchEvents call.
+type Stream interface {
+	Recv() (*eventsv1.Event, error)
+}
+
+// Source is one service's event stream.
+type Source struct {
+	// Name is the service's slug; the stream's checkpoint is kept under it.
+	Name string
+	// Watch opens the stream after afterCursor ("" is the beginning).
+	Watch func(ctx context.Context, afterCursor string) (Stream, error)
+}
+
+// CustomerSource follows the customer service's events.
+func CustomerSource(client customerv1.CustomerServiceClient) Source {
+	return Source{Name: "customer", Watch: func(ctx context.Context, after string) (Stream, error) {
+		return adapt(client.WatchEvents(ctx, &customerv1.WatchEventsRequest{AfterCursor: after}))
+	}}
+}
+
+// PipelineSource follows the pipeline service's events.
+func PipelineSource(client pipelinev1.PipelineServiceClient) Source {
+	return Source{Name: "pipeline", Watch: func(ctx context.Context, after string) (Stream, error) {
+		return adapt(client.WatchEvents(ctx, &pipelinev1.WatchEventsRequest{AfterCursor: after}))
+	}}
+}
+
+// TicketSource follows the ticket service's events.
+func TicketSource(client ticketv1.TicketServiceClient) Source {
+	return Source{Name: "ticket", Watch: func(ctx context.Context, after string) (Stream, error) {
+		return adapt(client.WatchEvents(ctx, &ticketv1.WatchEventsRequest{AfterCursor: after}))
+	}}
+}
+
+// responses unwraps the envelope from each service's own WatchEventsResponse.
+type responses[R any, P interface {
+	*R
+	GetEvent() *eventsv1.Event
+}] struct {
+	stream grpc.ServerStreamingClient[R]
+}
+
+// Recv implements Stream.
+func (r responses[R, P]) Recv() (*eventsv1.Event, error) {
+	m, err := r.stream.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return P(m).GetEvent(), nil
+}
+
+// adapt wraps a just-opened WatchEvents call, passing its error through.
+func adapt[R any, P interface {
+	*R
+	GetEvent() *eventsv1.Event
+}](s grpc.ServerStreamingClient[R], err error) (Stream, error) {
+	if err != nil {
+		return nil, err
+	}
+	return responses[R, P]{stream: s}, nil
+}

@@ -1,0 +1,72 @@
+// Command partner runs the channel-partner service. Subcommands: "serve"
+// (default) and "migrate".
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/rapportcrm/rapport/pkg/app"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
+	"github.com/rapportcrm/rapport/pkg/grpcserver"
+	"github.com/rapportcrm/rapport/pkg/iamclient"
+	"github.com/rapportcrm/rapport/pkg/migrate"
+	"github.com/rapportcrm/rapport/pkg/pgdb"
+
+	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
+	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/partner/internal/partner"
+	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
+)
+
+func main() {
+	app.Main("partner", func(ctx context.Context, getenv func(string) string, log *slog.Logger) error {
+		return run(ctx, os.Args[1:], getenv, log)
+	})
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, log *slog.Logger) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	cfg, err := Load(getenv, cmd)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log)
+	case "migrate":
+		return migrate.Up(ctx, cfg.DB.MigrateURL, postgres.Migrations, log)
+	}
+	return fmt.Errorf("unknown command %q (want serve or migrate)", cmd)
+}
+
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	log.InfoContext(ctx, "starting", "grpc_addr", cfg.Server.Addr, "db", cfg.DB.LogValue(), "customer_target", cfg.CustomerTarget)
+	pool, err := pgdb.Open(ctx, cfg.DB.URL, cfg.DB.MaxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	conn, err := grpcclient.New(cfg.CustomerTarget)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	authn, err := cfg.Auth.Build(iamclient.New(conn))
+	if err != nil {
+		return err
+	}
+	srv := grpcserver.New(cfg.Server, log, authn)
+	partnerv1.RegisterPartnerServiceServer(srv, grpcapi.NewPartners(partner.New(postgres.New(pool)), pool, cfg.EventPoll))
+	lis, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx, lis, pool.Ping)
+}
