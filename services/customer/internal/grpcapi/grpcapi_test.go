@@ -180,7 +180,9 @@ func TestUpdateDeleteUndelete(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := e.as(t.Context(), e.adminKey)
-	c, err := e.customers.CreateCustomer(ctx, &customerv1.CreateCustomerRequest{Customer: ada()})
+	untagged := ada()
+	untagged.Tags = nil // a customer without tags must survive every write path
+	c, err := e.customers.CreateCustomer(ctx, &customerv1.CreateCustomerRequest{Customer: untagged})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -216,7 +216,7 @@ func (s *Store) Mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m 
 			return err
 		}
 		c := before
-		c.Tags = append([]string(nil), before.Tags...)
+		c.Tags = append([]string{}, before.Tags...)
 		eventType, err := m(&c)
 		if err != nil {
 			return err
