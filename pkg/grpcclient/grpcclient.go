@@ -23,6 +23,9 @@ func New(target string) (*grpc.ClientConn, error) {
 		grpc.WithChainUnaryInterceptor(forwardUnary),
 		grpc.WithChainStreamInterceptor(forwardStream),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+		// While a peer restarts, calls wait for it (within their deadline)
+		// instead of failing at once on a broken connection.
+		grpc.WithDefaultCallOptions(grpc.WaitForReady(true)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)

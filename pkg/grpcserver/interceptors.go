@@ -27,6 +27,9 @@ type chain struct {
 	authn    Authenticator
 	public   func(method string) bool
 	deadline time.Duration
+	// draining closes when shutdown begins: long-lived streams end then, so
+	// GracefulStop does not wait on them until the shutdown timeout.
+	draining chan struct{}
 }
 
 // unary runs, outermost first: recovery → default deadline → access log →
@@ -55,7 +58,25 @@ func (c *chain) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInf
 	if err != nil {
 		return err
 	}
-	return h(srv, &scopedStream{ServerStream: ss, ctx: ctx})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.draining:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err = h(srv, &scopedStream{ServerStream: ss, ctx: ctx})
+	if errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled {
+		select {
+		case <-c.draining:
+			// The client should reconnect, to this server's successor.
+			return status.Error(codes.Unavailable, "server shutting down")
+		default:
+		}
+	}
+	return err
 }
 
 // recover turns a panic into Internal for this call only.

@@ -20,13 +20,14 @@ type Server struct {
 	Health *health.Server
 	cfg    Config
 	log    *slog.Logger
+	chain  *chain
 }
 
 // New builds a server whose calls are traced and measured (otelgrpc gives the
 // RED metrics per RPC), pass through the interceptor chain, and must carry
 // credentials unless their full method name is in public.
 func New(cfg Config, log *slog.Logger, authn Authenticator, public ...string) *Server {
-	c := &chain{log: log, authn: authn, public: publicMethods(public), deadline: cfg.DefaultDeadline}
+	c := &chain{log: log, authn: authn, public: publicMethods(public), deadline: cfg.DefaultDeadline, draining: make(chan struct{})}
 	srv := grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.ChainUnaryInterceptor(c.unary),
@@ -38,12 +39,12 @@ func New(cfg Config, log *slog.Logger, authn Authenticator, public ...string) *S
 	if cfg.Reflection {
 		reflection.Register(srv)
 	}
-	return &Server{Server: srv, Health: hs, cfg: cfg, log: log}
+	return &Server{Server: srv, Health: hs, cfg: cfg, log: log, chain: c}
 }
 
 // Run serves on lis until ctx ends, then shuts down in order: health
-// NOT_SERVING → drain delay → GracefulStop bounded by the shutdown timeout →
-// Stop. While it runs, ready is polled every few seconds and health follows it.
+// NOT_SERVING → drain delay → open streams told to end → GracefulStop (unary
+// calls in flight finish) bounded by the shutdown timeout → Stop. While it runs, ready is polled every few seconds and health follows it.
 func (s *Server) Run(ctx context.Context, lis net.Listener, ready func(context.Context) error) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Serve(lis) })
@@ -52,6 +53,7 @@ func (s *Server) Run(ctx context.Context, lis net.Listener, ready func(context.C
 		s.Health.Shutdown()
 		s.log.InfoContext(ctx, "shutting down", "drain_delay", s.cfg.DrainDelay.String())
 		time.Sleep(s.cfg.DrainDelay)
+		close(s.chain.draining)
 		defer time.AfterFunc(s.cfg.ShutdownTimeout, s.Stop).Stop()
 		s.GracefulStop()
 		return nil

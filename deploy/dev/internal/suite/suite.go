@@ -352,7 +352,14 @@ func (s *Suite) Restart(ctx context.Context, o Options, slug string) error {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 		<-p.done
 		s.procs = append(s.procs[:i], s.procs[i+1:]...)
-		return s.start(ctx, o, slug, p.env)
+		if err := s.start(ctx, o, slug, p.env); err != nil {
+			return err
+		}
+		// Keep the start order, which Stop reverses.
+		fresh := s.procs[len(s.procs)-1]
+		copy(s.procs[i+1:], s.procs[i:len(s.procs)-1])
+		s.procs[i] = fresh
+		return nil
 	}
 	return fmt.Errorf("no process %q", slug)
 }

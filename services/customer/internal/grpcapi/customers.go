@@ -95,7 +95,7 @@ func (s *Customers) UpdateCustomer(ctx context.Context, req *customerv1.UpdateCu
 		return nil, toStatus(err)
 	}
 	c.ID = id
-	saved, err := s.svc.Update(ctx, caller(ctx), c, req.GetUpdateMask().GetPaths(), req.GetCustomer().GetEtag())
+	saved, err := s.svc.Update(ctx, caller(ctx), c, updatePaths(req.GetUpdateMask().GetPaths()), req.GetCustomer().GetEtag())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -134,4 +134,16 @@ func (s *Customers) WatchEvents(req *customerv1.WatchEventsRequest, stream custo
 	err := events.Stream(ctx, s.pool, caller(ctx), "customer", req.GetAfterCursor(), req.GetTypes(), s.poll,
 		func(e *eventsv1.Event) error { return stream.Send(&customerv1.WatchEventsResponse{Event: e}) })
 	return toStatus(err)
+}
+
+// updatePaths drops the etag from a mask: over REST the mask is inferred
+// from the body's fields, and the etag there is the concurrency token.
+func updatePaths(paths []string) []string {
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if p != "etag" && p != "customer_id" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -18,6 +18,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// DrainDelay keeps /readyz failing before the listener closes (DRAIN_DELAY).
 	DrainDelay time.Duration
+	// CallTimeout bounds each call to a service unless the client sends a
+	// shorter Grpc-Timeout header (CALL_TIMEOUT, default 10s); REST event
+	// streams end after it too, and the client resumes from its last cursor.
+	CallTimeout time.Duration
 }
 
 // Load reads the configuration and reports every problem at once.
@@ -33,6 +37,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Auth:            auth.LoadConfig(r),
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 		DrainDelay:      r.Duration("DRAIN_DELAY", 0),
+		CallTimeout:     r.Duration("CALL_TIMEOUT", 10*time.Second),
 	}
 	return c, r.Err()
 }

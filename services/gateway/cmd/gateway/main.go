@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
@@ -52,6 +53,7 @@ func run(ctx context.Context, getenv func(string) string, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
+	runtime.DefaultContextTimeout = cfg.CallTimeout // the library's knob is a package variable
 	h, err := edge.New(ctx, b, authn, log)
 	if err != nil {
 		return err
