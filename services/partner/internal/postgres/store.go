@@ -15,11 +15,10 @@ import (
 
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/keyset"
 	"github.com/rapportcrm/rapport/pkg/outbox"
-	"github.com/rapportcrm/rapport/pkg/pagetoken"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/pkg/sqlfilter"
-	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/protoconv"
 )
@@ -62,26 +61,16 @@ func (s *Store) Create(ctx context.Context, caller auth.Caller, p partner.Partne
 	var saved partner.Partner
 	created := false
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
-		created = false
-		rows, err := tx.Query(ctx, insertPartnerSQL, caller.TenantID, p.ID, p.DisplayName, p.Type, p.Status,
-			p.Tier, p.Region, p.City, p.ExternalID, requestID)
-		if err != nil {
+		var err error
+		saved, created, err = pgdb.InsertOnce(ctx, tx,
+			insertPartnerSQL, []any{caller.TenantID, p.ID, p.DisplayName, p.Type, p.Status,
+				p.Tier, p.Region, p.City, p.ExternalID, requestID},
+			partnerByRequestSQL, []any{caller.TenantID, requestID},
+			scanPartner)
+		if err != nil || !created {
+			// A repeated request_id gets the earlier partner, whose event is already recorded.
 			return err
 		}
-		saved, err = pgx.CollectExactlyOneRow(rows, scanPartner)
-		if errors.Is(err, pgx.ErrNoRows) {
-			// An earlier request with this request_id won; return its result.
-			rows, err := tx.Query(ctx, partnerByRequestSQL, caller.TenantID, requestID)
-			if err != nil {
-				return err
-			}
-			saved, err = pgx.CollectExactlyOneRow(rows, scanPartner)
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		created = true
 		return outbox.Record(ctx, tx, outbox.Change{
 			TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: partner.EventCreated,
 			Resource: saved.Resource(), After: protoconv.Partner(saved),
@@ -115,47 +104,18 @@ var filterFields = map[string]sqlfilter.Field{
 	"region": {Column: "region", Kind: sqlfilter.String},
 }
 
-// cursor is the keyset position after the last row of a page.
-type cursor struct {
-	Time time.Time `json:"t"`
-	ID   uuid.UUID `json:"i"`
+// listPartners lists partners newest first, with keyset pagination on
+// (create_time, partner_id).
+var listPartners = keyset.Query[partner.Partner]{
+	Table: "partners", Columns: partnerColumns, IDColumn: "partner_id", Fields: filterFields, Scan: scanPartner,
+	Key: func(p partner.Partner) (time.Time, uuid.UUID) { return p.CreateTime, p.ID },
 }
 
-// List implements partner.Store, newest first, with keyset pagination on
-// (create_time, partner_id).
+// List implements partner.Store.
 func (s *Store) List(ctx context.Context, caller auth.Caller, q partner.ListQuery) (partner.Page, error) {
-	cond, err := sqlfilter.Translate(q.Filter, filterFields, 1)
+	rows, next, err := keyset.NewestFirst(ctx, s.pool, caller.TenantID, listPartners, q.Filter, q.PageToken, q.PageSize)
 	if err != nil {
-		var fe *sqlfilter.Error
-		if errors.As(err, &fe) {
-			return partner.Page{}, validation.Field("filter", "%s", fe.Reason)
-		}
 		return partner.Page{}, err
 	}
-	args := append([]any{caller.TenantID}, cond.Args...)
-	where := "tenant_id = $1 AND " + cond.SQL
-	if q.PageToken != "" {
-		var cur cursor
-		if err := pagetoken.Decode(q.PageToken, q.Filter, &cur); err != nil {
-			return partner.Page{}, validation.Field("page_token", "is not a token from this query; start again without it")
-		}
-		args = append(args, cur.Time, cur.ID)
-		where += fmt.Sprintf(" AND (create_time, partner_id) < ($%d, $%d)", len(args)-1, len(args))
-	}
-	args = append(args, q.PageSize+1)
-	sql := fmt.Sprintf("SELECT %s FROM partners WHERE %s ORDER BY create_time DESC, partner_id DESC LIMIT $%d",
-		partnerColumns, where, len(args))
-	rows, err := pgdb.Rows(ctx, s.pool, caller.TenantID, sql, args, scanPartner)
-	if err != nil {
-		return partner.Page{}, fmt.Errorf("list partners: %w", err)
-	}
-	page := partner.Page{Partners: rows}
-	if len(rows) > q.PageSize {
-		page.Partners = rows[:q.PageSize]
-		last := page.Partners[q.PageSize-1]
-		if page.NextPageToken, err = pagetoken.Encode(q.Filter, cursor{Time: last.CreateTime, ID: last.ID}); err != nil {
-			return partner.Page{}, err
-		}
-	}
-	return page, nil
+	return partner.Page{Partners: rows, NextPageToken: next}, nil
 }

@@ -15,11 +15,10 @@ import (
 
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/keyset"
 	"github.com/rapportcrm/rapport/pkg/outbox"
-	"github.com/rapportcrm/rapport/pkg/pagetoken"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/pkg/sqlfilter"
-	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/protoconv"
 )
@@ -67,23 +66,15 @@ const opportunityByRequestSQL = `SELECT ` + opportunityColumns + ` FROM opportun
 func (s *Store) Create(ctx context.Context, caller auth.Caller, o pipeline.Opportunity, requestID string) (pipeline.Opportunity, error) {
 	var saved pipeline.Opportunity
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, insertOpportunitySQL, caller.TenantID, o.ID, o.CustomerID, o.DisplayName,
-			o.Amount.CurrencyCode, o.Amount.AmountMinor, o.Stage, o.ExpectedCloseDate, o.OwnerID, o.SourcePartnerID,
-			o.ExternalID, requestID)
-		if err != nil {
-			return err
-		}
-		saved, err = pgx.CollectExactlyOneRow(rows, scanOpportunity)
-		if errors.Is(err, pgx.ErrNoRows) {
-			// An earlier request with this request_id won; return its result.
-			rows, err := tx.Query(ctx, opportunityByRequestSQL, caller.TenantID, requestID)
-			if err != nil {
-				return err
-			}
-			saved, err = pgx.CollectExactlyOneRow(rows, scanOpportunity)
-			return err
-		}
-		if err != nil {
+		var inserted bool
+		var err error
+		saved, inserted, err = pgdb.InsertOnce(ctx, tx,
+			insertOpportunitySQL, []any{caller.TenantID, o.ID, o.CustomerID, o.DisplayName, o.Amount.CurrencyCode,
+				o.Amount.AmountMinor, o.Stage, o.ExpectedCloseDate, o.OwnerID, o.SourcePartnerID, o.ExternalID, requestID},
+			opportunityByRequestSQL, []any{caller.TenantID, requestID},
+			scanOpportunity)
+		if err != nil || !inserted {
+			// A repeated request_id gets the earlier opportunity, whose event is already recorded.
 			return err
 		}
 		return outbox.Record(ctx, tx, outbox.Change{
@@ -131,47 +122,18 @@ var filterFields = map[string]sqlfilter.Field{
 	"source_partner_id": {Column: "source_partner_id", Kind: sqlfilter.UUID},
 }
 
-// cursor is the keyset position after the last row of a page.
-type cursor struct {
-	Time time.Time `json:"t"`
-	ID   uuid.UUID `json:"i"`
+// listOpportunities lists opportunities newest first, with keyset pagination on
+// (create_time, opportunity_id).
+var listOpportunities = keyset.Query[pipeline.Opportunity]{
+	Table: "opportunities", Columns: opportunityColumns, IDColumn: "opportunity_id", Fields: filterFields, Scan: scanOpportunity,
+	Key: func(o pipeline.Opportunity) (time.Time, uuid.UUID) { return o.CreateTime, o.ID },
 }
 
-// List implements pipeline.Store: newest first, with keyset pagination on
-// (create_time, opportunity_id).
+// List implements pipeline.Store.
 func (s *Store) List(ctx context.Context, caller auth.Caller, q pipeline.ListQuery) (pipeline.Page, error) {
-	cond, err := sqlfilter.Translate(q.Filter, filterFields, 1)
+	rows, next, err := keyset.NewestFirst(ctx, s.pool, caller.TenantID, listOpportunities, q.Filter, q.PageToken, q.PageSize)
 	if err != nil {
-		var fe *sqlfilter.Error
-		if errors.As(err, &fe) {
-			return pipeline.Page{}, validation.Field("filter", "%s", fe.Reason)
-		}
 		return pipeline.Page{}, err
 	}
-	args := append([]any{caller.TenantID}, cond.Args...)
-	where := "tenant_id = $1 AND " + cond.SQL
-	if q.PageToken != "" {
-		var cur cursor
-		if err := pagetoken.Decode(q.PageToken, q.Filter, &cur); err != nil {
-			return pipeline.Page{}, validation.Field("page_token", "is not a token from this query; start again without it")
-		}
-		args = append(args, cur.Time, cur.ID)
-		where += fmt.Sprintf(" AND (create_time, opportunity_id) < ($%d, $%d)", len(args)-1, len(args))
-	}
-	args = append(args, q.PageSize+1)
-	sql := fmt.Sprintf("SELECT %s FROM opportunities WHERE %s ORDER BY create_time DESC, opportunity_id DESC LIMIT $%d",
-		opportunityColumns, where, len(args))
-	rows, err := pgdb.Rows(ctx, s.pool, caller.TenantID, sql, args, scanOpportunity)
-	if err != nil {
-		return pipeline.Page{}, fmt.Errorf("list opportunities: %w", err)
-	}
-	page := pipeline.Page{Opportunities: rows}
-	if len(rows) > q.PageSize {
-		page.Opportunities = rows[:q.PageSize]
-		last := page.Opportunities[q.PageSize-1]
-		if page.NextPageToken, err = pagetoken.Encode(q.Filter, cursor{Time: last.CreateTime, ID: last.ID}); err != nil {
-			return pipeline.Page{}, err
-		}
-	}
-	return page, nil
+	return pipeline.Page{Opportunities: rows, NextPageToken: next}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/rapportcrm/rapport/pkg/app"
+	"github.com/rapportcrm/rapport/pkg/customerclient"
 	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
 	"github.com/rapportcrm/rapport/pkg/iamclient"
@@ -17,7 +18,6 @@ import (
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
-	"github.com/rapportcrm/rapport/services/ticket/internal/clients/customer"
 	"github.com/rapportcrm/rapport/services/ticket/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/ticket/internal/postgres"
 	"github.com/rapportcrm/rapport/services/ticket/internal/ticket"
@@ -70,7 +70,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	srv := grpcserver.New(cfg.Server, log, authn)
-	svc := ticket.New(postgres.New(pool), customer.New(conn))
+	svc := ticket.New(postgres.New(pool), customerclient.New(conn, ticket.ErrCustomerLookup))
 	ticketv1.RegisterTicketServiceServer(srv, grpcapi.New(svc, pool, cfg.EventPoll))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {

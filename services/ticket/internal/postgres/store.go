@@ -15,11 +15,10 @@ import (
 
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/keyset"
 	"github.com/rapportcrm/rapport/pkg/outbox"
-	"github.com/rapportcrm/rapport/pkg/pagetoken"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/pkg/sqlfilter"
-	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/ticket/internal/protoconv"
 	"github.com/rapportcrm/rapport/services/ticket/internal/ticket"
 )
@@ -61,22 +60,15 @@ const ticketByRequestSQL = `SELECT ` + ticketColumns + ` FROM tickets WHERE tena
 func (s *Store) Create(ctx context.Context, caller auth.Caller, t ticket.Ticket, requestID string) (ticket.Ticket, error) {
 	var saved ticket.Ticket
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, insertTicketSQL, caller.TenantID, t.ID, t.CustomerID, t.Subject, t.Description,
-			t.Priority, t.Status, t.Channel, requestID)
-		if err != nil {
-			return err
-		}
-		saved, err = pgx.CollectExactlyOneRow(rows, scanTicket)
-		if errors.Is(err, pgx.ErrNoRows) {
-			// An earlier request with this request_id won; return its result.
-			rows, err := tx.Query(ctx, ticketByRequestSQL, caller.TenantID, requestID)
-			if err != nil {
-				return err
-			}
-			saved, err = pgx.CollectExactlyOneRow(rows, scanTicket)
-			return err
-		}
-		if err != nil {
+		var inserted bool
+		var err error
+		saved, inserted, err = pgdb.InsertOnce(ctx, tx,
+			insertTicketSQL, []any{caller.TenantID, t.ID, t.CustomerID, t.Subject, t.Description,
+				t.Priority, t.Status, t.Channel, requestID},
+			ticketByRequestSQL, []any{caller.TenantID, requestID},
+			scanTicket)
+		if err != nil || !inserted {
+			// A repeated request_id gets the earlier ticket, whose event is already recorded.
 			return err
 		}
 		return outbox.Record(ctx, tx, outbox.Change{
@@ -124,47 +116,18 @@ var filterFields = map[string]sqlfilter.Field{
 	"channel":     {Column: "channel", Kind: sqlfilter.Enum, Enum: ticketv1.Channel_value},
 }
 
-// cursor is the keyset position after the last row of a page.
-type cursor struct {
-	Time time.Time `json:"t"`
-	ID   uuid.UUID `json:"i"`
+// listTickets lists tickets newest first, with keyset pagination on
+// (create_time, ticket_id).
+var listTickets = keyset.Query[ticket.Ticket]{
+	Table: "tickets", Columns: ticketColumns, IDColumn: "ticket_id", Fields: filterFields, Scan: scanTicket,
+	Key: func(t ticket.Ticket) (time.Time, uuid.UUID) { return t.CreateTime, t.ID },
 }
 
-// List implements ticket.Store: newest first, with keyset pagination on
-// (create_time, ticket_id).
+// List implements ticket.Store.
 func (s *Store) List(ctx context.Context, caller auth.Caller, q ticket.ListQuery) (ticket.Page, error) {
-	cond, err := sqlfilter.Translate(q.Filter, filterFields, 1)
+	rows, next, err := keyset.NewestFirst(ctx, s.pool, caller.TenantID, listTickets, q.Filter, q.PageToken, q.PageSize)
 	if err != nil {
-		var fe *sqlfilter.Error
-		if errors.As(err, &fe) {
-			return ticket.Page{}, validation.Field("filter", "%s", fe.Reason)
-		}
 		return ticket.Page{}, err
 	}
-	args := append([]any{caller.TenantID}, cond.Args...)
-	where := "tenant_id = $1 AND " + cond.SQL
-	if q.PageToken != "" {
-		var cur cursor
-		if err := pagetoken.Decode(q.PageToken, q.Filter, &cur); err != nil {
-			return ticket.Page{}, validation.Field("page_token", "is not a token from this query; start again without it")
-		}
-		args = append(args, cur.Time, cur.ID)
-		where += fmt.Sprintf(" AND (create_time, ticket_id) < ($%d, $%d)", len(args)-1, len(args))
-	}
-	args = append(args, q.PageSize+1)
-	sql := fmt.Sprintf("SELECT %s FROM tickets WHERE %s ORDER BY create_time DESC, ticket_id DESC LIMIT $%d",
-		ticketColumns, where, len(args))
-	rows, err := pgdb.Rows(ctx, s.pool, caller.TenantID, sql, args, scanTicket)
-	if err != nil {
-		return ticket.Page{}, fmt.Errorf("list tickets: %w", err)
-	}
-	page := ticket.Page{Tickets: rows}
-	if len(rows) > q.PageSize {
-		page.Tickets = rows[:q.PageSize]
-		last := page.Tickets[q.PageSize-1]
-		if page.NextPageToken, err = pagetoken.Encode(q.Filter, cursor{Time: last.CreateTime, ID: last.ID}); err != nil {
-			return ticket.Page{}, err
-		}
-	}
-	return page, nil
+	return ticket.Page{Tickets: rows, NextPageToken: next}, nil
 }

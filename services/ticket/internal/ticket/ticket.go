@@ -158,7 +158,8 @@ type Store interface {
 }
 
 // Customers answers whether a customer exists; it is implemented over gRPC
-// by internal/clients/customer. A lookup that fails wraps ErrCustomerLookup.
+// by pkg/customerclient, given ErrCustomerLookup in main. A lookup that fails
+// wraps ErrCustomerLookup.
 type Customers interface {
 	Exists(ctx context.Context, id uuid.UUID) (bool, error)
 }

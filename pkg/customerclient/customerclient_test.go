@@ -1,4 +1,4 @@
-package customer_test
+package customerclient_test
 
 import (
 	"context"
@@ -16,9 +16,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	"github.com/rapportcrm/rapport/pkg/customerclient"
 	"github.com/rapportcrm/rapport/pkg/grpcclient"
-	"github.com/rapportcrm/rapport/services/ticket/internal/clients/customer"
-	"github.com/rapportcrm/rapport/services/ticket/internal/ticket"
 )
 
 // fakeServer answers GetCustomer from a table and records what it was sent.
@@ -81,7 +80,9 @@ func TestExists(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	client := customer.New(conn)
+	// A service's domain sentinel for failed lookups.
+	errLookup := errors.New("the customer could not be checked")
+	client := customerclient.New(conn, errLookup)
 
 	// An inbound call with credentials and a generous deadline.
 	inbound := func(t *testing.T) context.Context {
@@ -98,8 +99,8 @@ func TestExists(t *testing.T) {
 		{"live", live, true, nil},
 		{"soft-deleted", deleted, false, nil},
 		{"not found", missing, false, nil},
-		{"peer failure", broken, false, ticket.ErrCustomerLookup},
-		{"peer refuses", denied, false, ticket.ErrCustomerLookup},
+		{"peer failure", broken, false, errLookup},
+		{"peer refuses", denied, false, errLookup},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,8 +124,8 @@ func TestExists(t *testing.T) {
 		ctx, cancel := context.WithTimeout(inbound(t), 50*time.Millisecond)
 		defer cancel()
 		_, err := client.Exists(ctx, slow)
-		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ticket.ErrCustomerLookup) {
-			t.Fatalf("Exists past the inbound deadline error = %v, want DeadlineExceeded and not ErrCustomerLookup", err)
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errLookup) {
+			t.Fatalf("Exists past the inbound deadline error = %v, want DeadlineExceeded and not the lookup error", err)
 		}
 	})
 }
