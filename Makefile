@@ -19,12 +19,13 @@ TEST_PG_PORT ?= 55433
 
 ## run: start the whole suite with demo data (Ctrl-C stops it)
 run: build
-	go run ./deploy/dev/cmd/rapport-dev -root . -state $(STATE) -bin $(BIN) -data $(DATA)
+	$(BIN)/rapport-dev -root . -state $(STATE) -bin $(BIN) -data $(DATA)
 
 ## build: build every binary into .rapport/bin
 build:
 	@mkdir -p $(BIN)
 	@for s in $(SERVICES); do go build -o $(BIN)/$$s ./services/$$s/cmd/$$s; done
+	@go build -o $(BIN)/rapport-dev ./deploy/dev/cmd/rapport-dev
 
 ## generate: regenerate gen/ from proto/ (offline: vendored google/api, local plugins)
 generate:
