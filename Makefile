@@ -47,11 +47,15 @@ check:
 	go vet $(addprefix ./,$(addsuffix /...,$(MODULES)))
 	deploy/dev/check-versions.sh $(MODULES)
 
-## unit: go test -race over every module (starts the test cluster)
+## unit: go test -race over every module, on RAPPORT_TEST_DATABASE_URL or a throwaway cluster started (and stopped) here
 unit:
-	@url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(TEST_PG_DIR) $(TEST_PG_PORT)); \
-	export RAPPORT_TEST_DATABASE_URL=$$url; \
-	go test -race -count=1 -timeout 20m github.com/rapportcrm/rapport/...
+	@if [ -n "$${RAPPORT_TEST_DATABASE_URL:-}" ]; then \
+		go test -race -count=1 -timeout 20m github.com/rapportcrm/rapport/...; \
+	else \
+		url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(TEST_PG_DIR) $(TEST_PG_PORT)); \
+		trap 'deploy/dev/pg.sh stop $(TEST_PG_DIR)' EXIT; \
+		RAPPORT_TEST_DATABASE_URL=$$url go test -race -count=1 -timeout 20m github.com/rapportcrm/rapport/...; \
+	fi
 
 ## bench: load the running suite (make run in another terminal) and a bare baseline; print RPS and latency
 bench: build
