@@ -47,8 +47,8 @@ type IdentityServiceClient interface {
 	CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*CreateApiKeyResponse, error)
 	// Lists API keys of the caller's tenant (never their secrets). Admins only.
 	ListApiKeys(ctx context.Context, in *ListApiKeysRequest, opts ...grpc.CallOption) (*ListApiKeysResponse, error)
-	// Revokes an API key; it stops working at once in this service and within
-	// the verification cache lifetime everywhere else.
+	// Revokes an API key; every service stops accepting it within its
+	// verification cache lifetime (API_KEY_CACHE_TTL, 30 s by default).
 	RevokeApiKey(ctx context.Context, in *RevokeApiKeyRequest, opts ...grpc.CallOption) (*RevokeApiKeyResponse, error)
 	// Exchanges the caller's credential for a short-lived signed JWT.
 	IssueToken(ctx context.Context, in *IssueTokenRequest, opts ...grpc.CallOption) (*IssueTokenResponse, error)
@@ -174,8 +174,8 @@ type IdentityServiceServer interface {
 	CreateApiKey(context.Context, *CreateApiKeyRequest) (*CreateApiKeyResponse, error)
 	// Lists API keys of the caller's tenant (never their secrets). Admins only.
 	ListApiKeys(context.Context, *ListApiKeysRequest) (*ListApiKeysResponse, error)
-	// Revokes an API key; it stops working at once in this service and within
-	// the verification cache lifetime everywhere else.
+	// Revokes an API key; every service stops accepting it within its
+	// verification cache lifetime (API_KEY_CACHE_TTL, 30 s by default).
 	RevokeApiKey(context.Context, *RevokeApiKeyRequest) (*RevokeApiKeyResponse, error)
 	// Exchanges the caller's credential for a short-lived signed JWT.
 	IssueToken(context.Context, *IssueTokenRequest) (*IssueTokenResponse, error)
