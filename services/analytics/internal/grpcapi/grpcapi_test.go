@@ -2,22 +2,13 @@ package grpcapi_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"io"
-	"log/slog"
-	"net"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -26,67 +17,35 @@ import (
 	typesv1 "github.com/rapportcrm/rapport/gen/go/rapport/types/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
+	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
 	"github.com/rapportcrm/rapport/services/analytics/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/analytics/internal/postgres"
 )
 
-// noKeys stands in for the identity service: it knows no API key, so tests
-// authenticate with JWTs.
-type noKeys struct{}
-
-func (noKeys) VerifyAPIKey(context.Context, string) (auth.Caller, error) {
-	return auth.Caller{}, auth.ErrUnauthenticated
-}
-
 // env is the analytics API on a real socket over a private read model.
 type env struct {
 	api           analyticsv1.AnalyticsServiceClient
 	store         *postgres.Store
-	signer        *auth.Signer
+	tokens        *grpctest.Tokens
 	tenant, other uuid.UUID
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
-	seed := make([]byte, 32)
-	_, _ = rand.Read(seed)
-	signer, err := auth.NewSigner(base64.StdEncoding.EncodeToString(seed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := auth.NewVerifier(signer.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := grpctest.NewTokens(t)
 	store := postgres.New(db.App)
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv := grpcserver.New(grpcserver.Config{DefaultDeadline: 5 * time.Second}, log, auth.NewAuthenticator(verifier, noKeys{}))
-	analyticsv1.RegisterAnalyticsServiceServer(srv, grpcapi.NewAnalytics(analytics.New(store)))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &env{api: analyticsv1.NewAnalyticsServiceClient(conn), store: store, signer: signer, tenant: uuid.New(), other: uuid.New()}
+	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
+		analyticsv1.RegisterAnalyticsServiceServer(srv, grpcapi.NewAnalytics(analytics.New(store)))
+	})
+	return &env{api: analyticsv1.NewAnalyticsServiceClient(conn), store: store, tokens: tokens, tenant: uuid.New(), other: uuid.New()}
 }
 
 // as returns a context carrying a JWT for a new principal of tenant with roles.
 func (e *env) as(t *testing.T, tenant uuid.UUID, roles ...auth.Role) context.Context {
-	t.Helper()
-	tok, err := e.signer.Sign(auth.Caller{TenantID: tenant.String(), PrincipalID: uuid.NewString(), Roles: roles}, time.Now(), time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+tok)
+	return e.tokens.Context(t.Context(), tenant.String(), roles...)
 }
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -122,18 +81,6 @@ func customer(id uuid.UUID) analytics.Event {
 	return analytics.Event{Source: "customer", Type: "customer.created", Customer: &analytics.Customer{ID: id}}
 }
 
-func violations(err error) map[string]bool {
-	out := map[string]bool{}
-	for _, d := range status.Convert(err).Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				out[v.GetField()] = true
-			}
-		}
-	}
-	return out
-}
-
 func TestGetCustomerSummary(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -167,7 +114,7 @@ func TestGetCustomerSummary(t *testing.T) {
 	if err != nil || !cmp.Equal(want, zero.GetSummary(), protocmp.Transform()) {
 		t.Fatalf("GetCustomerSummary(customer without data) = %v, %v; want %v", zero, err, want)
 	}
-	if _, err := e.api.GetCustomerSummary(e.as(t, e.tenant, auth.RoleAdmin), &analyticsv1.GetCustomerSummaryRequest{CustomerId: "42"}); status.Code(err) != codes.InvalidArgument || !violations(err)["customer_id"] {
+	if _, err := e.api.GetCustomerSummary(e.as(t, e.tenant, auth.RoleAdmin), &analyticsv1.GetCustomerSummaryRequest{CustomerId: "42"}); status.Code(err) != codes.InvalidArgument || !grpctest.Violations(err)["customer_id"] {
 		t.Fatalf("GetCustomerSummary(bad id) = %v, want InvalidArgument on customer_id", err)
 	}
 	if _, err := e.api.GetCustomerSummary(e.as(t, e.tenant, auth.RoleAdmin), &analyticsv1.GetCustomerSummaryRequest{CustomerId: uuid.NewString()}); status.Code(err) != codes.NotFound {
@@ -187,7 +134,7 @@ func TestAccess(t *testing.T) {
 		wantSummary, wantFeeds codes.Code
 	}{
 		{"no credentials", t.Context(), codes.Unauthenticated, codes.Unauthenticated},
-		{"unknown api key", metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer rk_nonsense"), codes.Unauthenticated, codes.Unauthenticated},
+		{"unknown api key", grpctest.Bearer(t.Context(), "rk_nonsense"), codes.Unauthenticated, codes.Unauthenticated},
 		{"partner user", e.as(t, e.tenant, auth.RolePartnerUser), codes.PermissionDenied, codes.PermissionDenied},
 		{"no roles", e.as(t, e.tenant), codes.PermissionDenied, codes.PermissionDenied},
 		{"other tenant", e.as(t, e.other, auth.RoleAdmin), codes.NotFound, codes.OK},

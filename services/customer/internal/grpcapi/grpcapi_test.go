@@ -2,20 +2,11 @@ package grpcapi_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"io"
-	"log/slog"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -23,6 +14,7 @@ import (
 	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
+	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
@@ -37,41 +29,25 @@ type env struct {
 	db        *pgtest.DB
 	// adminKey is the operator tenant's admin key; otherKey belongs to a second tenant.
 	adminKey, otherKey string
-	signer             *auth.Signer
+	tokens             *grpctest.Tokens
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
-	seed := make([]byte, 32)
-	_, _ = rand.Read(seed)
-	signer, err := auth.NewSigner(base64.StdEncoding.EncodeToString(seed))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := grpctest.NewTokens(t)
 	store := postgres.New(db.App)
-	ids := identity.New(store, signer)
-	cfg := auth.Config{PublicKey: signer.PublicKey(), KeyCacheTTL: time.Second}
+	ids := identity.New(store, tokens.Signer)
+	cfg := auth.Config{PublicKey: tokens.PublicKey(), KeyCacheTTL: time.Second}
 	authn, err := cfg.Build(ids)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv := grpcserver.New(grpcserver.Config{DefaultDeadline: 5 * time.Second}, log, authn, grpcapi.AuthenticateApiKeyMethod)
-	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), db.App, 20*time.Millisecond))
-	iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	e := &env{customers: customerv1.NewCustomerServiceClient(conn), iam: iamv1.NewIdentityServiceClient(conn), db: db, signer: signer}
+	conn := grpctest.Serve(t, authn, func(srv *grpcserver.Server) {
+		customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), db.App, 20*time.Millisecond))
+		iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
+	}, grpcapi.AuthenticateApiKeyMethod)
+	e := &env{customers: customerv1.NewCustomerServiceClient(conn), iam: iamv1.NewIdentityServiceClient(conn), db: db, tokens: tokens}
 	_, _, k, err := ids.Bootstrap(t.Context(), "Operator", "Admin")
 	if err != nil {
 		t.Fatalf("Bootstrap: %v", err)
@@ -87,7 +63,7 @@ func newEnv(t *testing.T) *env {
 
 // as returns ctx carrying credential as a bearer token.
 func (e *env) as(ctx context.Context, credential string) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+credential)
+	return grpctest.Bearer(ctx, credential)
 }
 
 // token signs a JWT for a principal of the admin's tenant with roles.
@@ -97,7 +73,7 @@ func (e *env) token(t *testing.T, roles ...auth.Role) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := e.signer.Sign(auth.Caller{TenantID: caller.GetCaller().GetTenantId(), PrincipalID: uuid.NewString(), Roles: roles}, time.Now(), time.Now().Add(time.Hour))
+	tok, err := e.tokens.Sign(auth.Caller{TenantID: caller.GetCaller().GetTenantId(), PrincipalID: uuid.NewString(), Roles: roles}, time.Now(), time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,17 +84,6 @@ func ada() *customerv1.Customer {
 	return &customerv1.Customer{Kind: customerv1.CustomerKind_CUSTOMER_KIND_PERSON, DisplayName: "Ada Lovelace", Email: "Ada@Example.com", Phone: "+441632960961", Tags: []string{"vip"}}
 }
 
-func violations(err error) map[string]bool {
-	out := map[string]bool{}
-	for _, d := range status.Convert(err).Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				out[v.GetField()] = true
-			}
-		}
-	}
-	return out
-}
 
 func TestCreateValidation(t *testing.T) {
 	t.Parallel()
@@ -141,7 +106,7 @@ func TestCreateValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.customers.CreateCustomer(ctx, &customerv1.CreateCustomerRequest{Customer: tt.in})
-			if status.Code(err) != codes.InvalidArgument || !violations(err)[tt.wantField] {
+			if status.Code(err) != codes.InvalidArgument || !grpctest.Violations(err)[tt.wantField] {
 				t.Fatalf("CreateCustomer(%s) = %v, want InvalidArgument on %s", tt.name, err, tt.wantField)
 			}
 		})
@@ -201,7 +166,7 @@ func TestUpdateDeleteUndelete(t *testing.T) {
 		t.Fatalf("UpdateCustomer with stale etag = %v, want Aborted", err)
 	}
 	_, err = e.customers.UpdateCustomer(ctx, &customerv1.UpdateCustomerRequest{Customer: &customerv1.Customer{CustomerId: cur.GetCustomerId()}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"create_time"}}})
-	if status.Code(err) != codes.InvalidArgument || !violations(err)["update_mask"] {
+	if status.Code(err) != codes.InvalidArgument || !grpctest.Violations(err)["update_mask"] {
 		t.Fatalf("UpdateCustomer(create_time) = %v, want InvalidArgument on update_mask", err)
 	}
 	d, err := e.customers.DeleteCustomer(ctx, &customerv1.DeleteCustomerRequest{CustomerId: cur.GetCustomerId(), Etag: u.GetCustomer().GetEtag()})

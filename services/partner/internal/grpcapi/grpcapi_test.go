@@ -2,45 +2,29 @@ package grpcapi_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"io"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
+	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
 )
 
-// noKeys stands in for the identity service: it knows no API key, so tests
-// authenticate with JWTs.
-type noKeys struct{}
-
-func (noKeys) VerifyAPIKey(context.Context, string) (auth.Caller, error) {
-	return auth.Caller{}, auth.ErrUnauthenticated
-}
-
 // env is a partner service on a real socket over a private database.
 type env struct {
 	partners partnerv1.PartnerServiceClient
 	db       *pgtest.DB
-	signer   *auth.Signer
+	tokens   *grpctest.Tokens
 	// tenant and other are two tenants' ids.
 	tenant, other string
 }
@@ -48,41 +32,16 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
-	seed := make([]byte, 32)
-	_, _ = rand.Read(seed)
-	signer, err := auth.NewSigner(base64.StdEncoding.EncodeToString(seed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := auth.NewVerifier(signer.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv := grpcserver.New(grpcserver.Config{DefaultDeadline: 5 * time.Second}, log, auth.NewAuthenticator(verifier, noKeys{}))
-	partnerv1.RegisterPartnerServiceServer(srv, grpcapi.NewPartners(partner.New(postgres.New(db.App)), db.App, 20*time.Millisecond))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &env{partners: partnerv1.NewPartnerServiceClient(conn), db: db, signer: signer, tenant: uuid.NewString(), other: uuid.NewString()}
+	tokens := grpctest.NewTokens(t)
+	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
+		partnerv1.RegisterPartnerServiceServer(srv, grpcapi.NewPartners(partner.New(postgres.New(db.App)), db.App, 20*time.Millisecond))
+	})
+	return &env{partners: partnerv1.NewPartnerServiceClient(conn), db: db, tokens: tokens, tenant: uuid.NewString(), other: uuid.NewString()}
 }
 
 // as returns a context carrying a JWT for a new principal of tenant with roles.
 func (e *env) as(t *testing.T, tenant string, roles ...auth.Role) context.Context {
-	t.Helper()
-	tok, err := e.signer.Sign(auth.Caller{TenantID: tenant, PrincipalID: uuid.NewString(), Roles: roles}, time.Now(), time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+tok)
+	return e.tokens.Context(t.Context(), tenant, roles...)
 }
 
 // admin is the first tenant's admin.
@@ -90,18 +49,6 @@ func (e *env) admin(t *testing.T) context.Context { return e.as(t, e.tenant, aut
 
 func acme() *partnerv1.Partner {
 	return &partnerv1.Partner{DisplayName: "  Acme Channel  ", Type: partnerv1.PartnerType_PARTNER_TYPE_RESELLER, Tier: " gold ", Region: "CA", City: "Toronto"}
-}
-
-func violations(err error) map[string]bool {
-	out := map[string]bool{}
-	for _, d := range status.Convert(err).Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				out[v.GetField()] = true
-			}
-		}
-	}
-	return out
 }
 
 func TestCreateGet(t *testing.T) {
@@ -127,7 +74,7 @@ func TestCreateGet(t *testing.T) {
 	if got.GetPartner().GetDisplayName() != p.GetDisplayName() || got.GetPartner().GetEtag() != p.GetEtag() {
 		t.Fatalf("GetPartner = %v, want %v", got.GetPartner(), p)
 	}
-	if _, err := e.partners.GetPartner(ctx, &partnerv1.GetPartnerRequest{PartnerId: "nope"}); status.Code(err) != codes.InvalidArgument || !violations(err)["partner_id"] {
+	if _, err := e.partners.GetPartner(ctx, &partnerv1.GetPartnerRequest{PartnerId: "nope"}); status.Code(err) != codes.InvalidArgument || !grpctest.Violations(err)["partner_id"] {
 		t.Fatalf("GetPartner(nope) = %v, want InvalidArgument on partner_id", err)
 	}
 	if _, err := e.partners.GetPartner(ctx, &partnerv1.GetPartnerRequest{PartnerId: uuid.NewString()}); status.Code(err) != codes.NotFound {
@@ -162,7 +109,7 @@ func TestCreateValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.partners.CreatePartner(ctx, tt.req)
-			if status.Code(err) != codes.InvalidArgument || !violations(err)[tt.wantField] {
+			if status.Code(err) != codes.InvalidArgument || !grpctest.Violations(err)[tt.wantField] {
 				t.Fatalf("CreatePartner(%s) = %v, want InvalidArgument on %s", tt.name, err, tt.wantField)
 			}
 		})
@@ -296,17 +243,14 @@ func TestAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := c.GetPartner().GetPartnerId()
-	bearer := func(cred string) context.Context {
-		return metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+cred)
-	}
 	tests := []struct {
 		name string
 		ctx  context.Context
 		want codes.Code
 	}{
 		{"no credentials", t.Context(), codes.Unauthenticated},
-		{"unknown api key", bearer("rk_nonsense"), codes.Unauthenticated},
-		{"forged token", bearer("eyJhbGciOiJub25lIn0.e30."), codes.Unauthenticated},
+		{"unknown api key", grpctest.Bearer(t.Context(), "rk_nonsense"), codes.Unauthenticated},
+		{"forged token", grpctest.Bearer(t.Context(), "eyJhbGciOiJub25lIn0.e30."), codes.Unauthenticated},
 		{"other tenant", e.as(t, e.other, auth.RoleAdmin), codes.NotFound},
 		{"partner user", e.as(t, e.tenant, auth.RolePartnerUser), codes.PermissionDenied},
 		{"support agent", e.as(t, e.tenant, auth.RoleSupportAgent), codes.PermissionDenied},

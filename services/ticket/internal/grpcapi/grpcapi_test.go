@@ -2,29 +2,21 @@ package grpcapi_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
+	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
 	"github.com/rapportcrm/rapport/services/ticket/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/ticket/internal/postgres"
@@ -45,18 +37,11 @@ func (f fakeCustomers) Exists(_ context.Context, id uuid.UUID) (bool, error) {
 	return f.known[id], nil
 }
 
-// noKeys refuses every API key: these tests authenticate with JWTs.
-type noKeys struct{}
-
-func (noKeys) VerifyAPIKey(context.Context, string) (auth.Caller, error) {
-	return auth.Caller{}, auth.ErrUnauthenticated
-}
-
 // env is a ticket service on a real socket over a private database.
 type env struct {
 	client ticketv1.TicketServiceClient
 	db     *pgtest.DB
-	signer *auth.Signer
+	tokens *grpctest.Tokens
 	// tenant and other are two tenants' ids.
 	tenant, other string
 	// acme exists in tenant's customer master; gone is unknown; down cannot be checked.
@@ -66,45 +51,20 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
-	seed := make([]byte, 32)
-	_, _ = rand.Read(seed)
-	signer, err := auth.NewSigner(base64.StdEncoding.EncodeToString(seed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := auth.NewVerifier(signer.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{db: db, signer: signer, tenant: uuid.NewString(), other: uuid.NewString(),
+	tokens := grpctest.NewTokens(t)
+	e := &env{db: db, tokens: tokens, tenant: uuid.NewString(), other: uuid.NewString(),
 		acme: uuid.New(), gone: uuid.New(), down: uuid.New()}
 	customers := fakeCustomers{known: map[uuid.UUID]bool{e.acme: true}, down: e.down}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv := grpcserver.New(grpcserver.Config{DefaultDeadline: 5 * time.Second}, log, auth.NewAuthenticator(verifier, noKeys{}))
-	ticketv1.RegisterTicketServiceServer(srv, grpcapi.New(ticket.New(postgres.New(db.App), customers), db.App, 20*time.Millisecond))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
+		ticketv1.RegisterTicketServiceServer(srv, grpcapi.New(ticket.New(postgres.New(db.App), customers), db.App, 20*time.Millisecond))
+	})
 	e.client = ticketv1.NewTicketServiceClient(conn)
 	return e
 }
 
 // as returns a context carrying a fresh JWT for a principal of tenant with roles.
 func (e *env) as(t *testing.T, tenant string, roles ...auth.Role) context.Context {
-	t.Helper()
-	tok, err := e.signer.Sign(auth.Caller{TenantID: tenant, PrincipalID: uuid.NewString(), Roles: roles}, time.Now(), time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+tok)
+	return e.tokens.Context(t.Context(), tenant, roles...)
 }
 
 func (e *env) admin(t *testing.T) context.Context { return e.as(t, e.tenant, auth.RoleAdmin) }
@@ -120,18 +80,6 @@ func (e *env) create(t *testing.T, ctx context.Context, tk *ticketv1.Ticket) *ti
 		t.Fatalf("CreateTicket: %v", err)
 	}
 	return resp.GetTicket()
-}
-
-func violations(err error) map[string]bool {
-	out := map[string]bool{}
-	for _, d := range status.Convert(err).Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				out[v.GetField()] = true
-			}
-		}
-	}
-	return out
 }
 
 func TestCreateGet(t *testing.T) {
@@ -220,7 +168,7 @@ func TestCreateInvalid(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
 				_, err := e.client.CreateTicket(ctx, tt.req)
-				if status.Code(err) != codes.InvalidArgument || !violations(err)[tt.wantField] {
+				if status.Code(err) != codes.InvalidArgument || !grpctest.Violations(err)[tt.wantField] {
 					t.Fatalf("CreateTicket(%s) = %v, want InvalidArgument on %s", tt.name, err, tt.wantField)
 				}
 			})
@@ -323,7 +271,7 @@ func TestList(t *testing.T) {
 		{&ticketv1.ListTicketsRequest{PageToken: "garbage"}, "page_token"},
 	}
 	for _, tt := range bad {
-		if _, err := e.client.ListTickets(ctx, tt.req); status.Code(err) != codes.InvalidArgument || !violations(err)[tt.wantField] {
+		if _, err := e.client.ListTickets(ctx, tt.req); status.Code(err) != codes.InvalidArgument || !grpctest.Violations(err)[tt.wantField] {
 			t.Errorf("ListTickets(%v) = %v, want InvalidArgument on %s", tt.req, err, tt.wantField)
 		}
 	}
@@ -334,17 +282,14 @@ func TestAccess(t *testing.T) {
 	e := newEnv(t)
 	id := e.create(t, e.admin(t), e.widget()).GetTicketId()
 	get := &ticketv1.GetTicketRequest{TicketId: id}
-	bearer := func(credential string) context.Context {
-		return metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+credential)
-	}
 	tests := []struct {
 		name string
 		ctx  context.Context
 		want codes.Code
 	}{
 		{"no credentials", t.Context(), codes.Unauthenticated},
-		{"unknown API key", bearer("rk_nonsense"), codes.Unauthenticated},
-		{"forged token", bearer("eyJhbGciOiJub25lIn0.e30."), codes.Unauthenticated},
+		{"unknown API key", grpctest.Bearer(t.Context(), "rk_nonsense"), codes.Unauthenticated},
+		{"forged token", grpctest.Bearer(t.Context(), "eyJhbGciOiJub25lIn0.e30."), codes.Unauthenticated},
 		{"other tenant", e.as(t, e.other, auth.RoleAdmin), codes.NotFound},
 		{"partner user", e.as(t, e.tenant, auth.RolePartnerUser), codes.PermissionDenied},
 		{"no roles", e.as(t, e.tenant), codes.PermissionDenied},
