@@ -84,7 +84,6 @@ func ada() *customerv1.Customer {
 	return &customerv1.Customer{Kind: customerv1.CustomerKind_CUSTOMER_KIND_PERSON, DisplayName: "Ada Lovelace", Email: "Ada@Example.com", Phone: "+441632960961", Tags: []string{"vip"}}
 }
 
-
 func TestCreateValidation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
