@@ -95,12 +95,13 @@ func (c *chain) withDeadline(ctx context.Context) (context.Context, context.Canc
 }
 
 func (c *chain) access(ctx context.Context, method string, start time.Time, err error) {
-	code := status.Code(err)
-	attrs := []any{"method", method, "code", code.String(), "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+	attrs := make([]slog.Attr, 0, 5)
+	attrs = append(attrs, slog.String("method", method), slog.String("code", status.Code(err).String()),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 	if cl, ok := auth.CallerFrom(ctx); ok {
-		attrs = append(attrs, "tenant_id", cl.TenantID, "principal_id", cl.PrincipalID)
+		attrs = append(attrs, slog.String("tenant_id", cl.TenantID), slog.String("principal_id", cl.PrincipalID))
 	}
-	c.log.InfoContext(ctx, "rpc", attrs...)
+	c.log.LogAttrs(ctx, slog.LevelInfo, "rpc", attrs...)
 }
 
 // mask passes statuses through, maps context errors, and hides anything

@@ -29,7 +29,7 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
-	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName(), otelpgx.WithDisableConnectionDetailsInAttributes())
+	cfg.ConnConfig.Tracer = statementTracer(otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName(), otelpgx.WithDisableConnectionDetailsInAttributes()))
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
@@ -38,6 +38,20 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 		return nil, fmt.Errorf("open pool: %w", err)
 	}
 	return pool, nil
+}
+
+// statementTracer is t without its pool-acquire spans: pgxpool traces
+// acquisition only when the tracer has TraceAcquireStart, and that span,
+// one more per statement, cost some 4 % of a primary-key read's CPU while
+// saying nothing the statement's own span does not (its start is the wait).
+func statementTracer(t *otelpgx.Tracer) pgx.QueryTracer {
+	return struct {
+		pgx.QueryTracer
+		pgx.BatchTracer
+		pgx.CopyFromTracer
+		pgx.PrepareTracer
+		pgx.ConnectTracer
+	}{t, t, t, t, t}
 }
 
 // maxAttempts bounds the retries of a transaction that lost a serialization

@@ -173,7 +173,7 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		log.InfoContext(r.Context(), "http", "method", r.Method, "route", routeOf(r), "status", rec.code,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+		log.LogAttrs(r.Context(), slog.LevelInfo, "http", slog.String("method", r.Method), slog.String("route", routeOf(r)),
+			slog.Int("status", rec.code), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 	})
 }
