@@ -82,6 +82,9 @@ func (s *Store) Create(ctx context.Context, caller auth.Caller, c customer.Custo
 			return err
 		}
 		created = true
+		if err := rebuildSearch(ctx, tx, caller.TenantID, saved.ID); err != nil {
+			return err
+		}
 		return outbox.Record(ctx, tx, outbox.Change{
 			TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: customer.EventCreated,
 			Resource: saved.Resource(), After: protoconv.Customer(saved),
@@ -227,6 +230,9 @@ func (s *Store) Mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m 
 			return err
 		}
 		if saved, err = pgx.CollectExactlyOneRow(rows, scanCustomer); err != nil {
+			return err
+		}
+		if err := rebuildSearch(ctx, tx, caller.TenantID, id); err != nil {
 			return err
 		}
 		return outbox.Record(ctx, tx, outbox.Change{
