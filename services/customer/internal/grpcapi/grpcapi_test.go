@@ -20,6 +20,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
+	"github.com/rapportcrm/rapport/services/customer/internal/search"
 )
 
 // env is a customer service on a real socket over a private database.
@@ -44,7 +45,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	conn := grpctest.Serve(t, authn, func(srv *grpcserver.Server) {
-		customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), db.App, 20*time.Millisecond))
+		customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), search.New(store), db.App, 20*time.Millisecond))
 		iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
 	}, grpcapi.AuthenticateApiKeyMethod)
 	e := &env{customers: customerv1.NewCustomerServiceClient(conn), iam: iamv1.NewIdentityServiceClient(conn), db: db, tokens: tokens}

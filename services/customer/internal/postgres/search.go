@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -39,11 +40,19 @@ func rebuildSearch(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UUID) 
 	return nil
 }
 
-// similarityThreshold is the least word_similarity (0–1) between the query
-// and a customer's names and e-mails for a fuzzy match. 0.3 lets two
-// transposed letters in each of two words through ("jonh smiht" scores 0.36
-// against "john smith") while unrelated names stay out.
-const similarityThreshold = "0.3"
+// similarityThreshold returns the least word_similarity (0–1) between the
+// query and a customer's names and e-mails for a fuzzy match. For queries of
+// some length 0.3 lets two transposed letters in each of two words through
+// ("jonh smiht" scores 0.36 against "john smith") while unrelated names stay
+// out. A query of four letters or fewer has so few trigrams that sharing
+// only the first two letters already scores 0.4 ("jose" against "john"), so
+// it needs 0.5, which still finds prefixes ("smi" scores 0.75 against "smith").
+func similarityThreshold(query string) string {
+	if utf8.RuneCountInString(query) <= 4 {
+		return "0.5"
+	}
+	return "0.3"
+}
 
 // Expressions over the query text ($2), shared by the match and the score.
 const (
@@ -149,7 +158,7 @@ FROM (
     LIMIT $%d
 ) page
 ORDER BY score DESC, customer_id DESC`, customerColumns, matchedFieldsSQL, searchCandidatesSQL, where, len(args))
-	settings := []pgdb.Setting{{Name: "pg_trgm.word_similarity_threshold", Value: similarityThreshold}}
+	settings := []pgdb.Setting{{Name: "pg_trgm.word_similarity_threshold", Value: similarityThreshold(t.Text)}}
 	results, err := pgdb.RowsWith(ctx, s.pool, caller.TenantID, settings, sql, args, scanSearchRow)
 	if err != nil {
 		return search.Page{}, fmt.Errorf("search customers: %w", err)
