@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -54,46 +55,55 @@ func similarityThreshold(query string) string {
 	return "0.3"
 }
 
-// Expressions over the query text ($2), shared by the match and the score.
+// Expressions over the query text ($2). The index conditions take them
+// inline, as the planner needs constants there; scores and matched fields
+// read them once from the q row (queryRowSQL) instead of per candidate.
 const (
 	foldedQuery = `customer_search_fold($2)`
 	tsQuery     = `websearch_to_tsquery('simple', ` + foldedQuery + `)`
-	queryWords  = `tsvector_to_array(to_tsvector('simple', ` + foldedQuery + `))`
 	emailKeys   = `(CASE WHEN $3 THEN ARRAY[` + foldedQuery + `] ELSE '{}'::text[] END)`
 	phoneKeys   = `$4::text[]`
 )
 
+// queryRowSQL computes the query's forms once: folded text, tsquery, words
+// and the e-mail key.
+const queryRowSQL = `q AS MATERIALIZED (
+    SELECT ` + foldedQuery + ` AS folded, ` + tsQuery + ` AS tsq,
+           tsvector_to_array(to_tsvector('simple', ` + foldedQuery + `)) AS words, ` + emailKeys + ` AS emails)`
+
 // searchCandidatesSQL finds the candidates through the four GIN indexes (a
-// BitmapOr) and scores them. Score tiers: an exact e-mail or phone match
-// adds 2, a full-text match 1, and ts_rank_cd (normalised to 0–1) and the
-// trigram word similarity each add up to 0.5, so every exact match outranks
-// every full-text one, which outranks every fuzzy-only one. Scores are
-// rounded so the page token carries them exactly.
+// BitmapOr) and scores them. Its %s takes the further conditions of a fuzzy
+// match, one per word of the query, which the trigram index checks too.
+// Score tiers: an exact e-mail or phone match adds 2, a full-text match 1,
+// and ts_rank_cd (normalised to 0–1) and the trigram word similarity each
+// add up to 0.5, so every exact match outranks every full-text one, which
+// outranks every fuzzy-only one. Scores are rounded so the page token
+// carries them exactly.
 const searchCandidatesSQL = `
 SELECT s.customer_id, s.names AS s_names, s.organization AS s_organization, s.emails AS s_emails,
        s.phones AS s_phones, s.phone_keys AS s_phone_keys,
-       round((2 * (s.emails && ` + emailKeys + ` OR s.phone_keys && ` + phoneKeys + `)::int
-            + (s.document @@ ` + tsQuery + `)::int
-            + ts_rank_cd(s.document, ` + tsQuery + `, 32) / 2
-            + word_similarity(` + foldedQuery + `, s.search_text) / 2)::numeric, 6)::float8 AS score
-FROM customer_search s
+       round((2 * (s.emails && q.emails OR s.phone_keys && ` + phoneKeys + `)::int
+            + (s.document @@ q.tsq)::int
+            + ts_rank_cd(s.document, q.tsq, 32) / 2
+            + word_similarity(q.folded, s.search_text) / 2)::numeric, 6)::float8 AS score
+FROM q, customer_search s
 WHERE s.tenant_id = $1
   AND (s.emails && ` + emailKeys + `
        OR s.phone_keys && ` + phoneKeys + `
        OR s.document @@ ` + tsQuery + `
-       OR ` + foldedQuery + ` <% s.search_text)`
+       OR (` + foldedQuery + ` <%% s.search_text%s))`
 
 // matchedFieldsSQL names the fields of one result that matched: a field
 // matched when it holds a word of the query, is an exact key, or is
 // similar enough to the query on its own.
 const matchedFieldsSQL = `array_remove(ARRAY[
-    CASE WHEN tsvector_to_array(to_tsvector('simple', s_names)) && ` + queryWords + `
-              OR ` + foldedQuery + ` <% s_names THEN 'display_name' END,
-    CASE WHEN s_emails && ` + emailKeys + ` OR s_emails && ` + queryWords + `
-              OR ` + foldedQuery + ` <% array_to_string(s_emails, ' ') THEN 'email' END,
-    CASE WHEN s_phone_keys && ` + phoneKeys + ` OR s_phones && ` + queryWords + ` THEN 'phone' END,
-    CASE WHEN s_organization <> '' AND (tsvector_to_array(to_tsvector('simple', s_organization)) && ` + queryWords + `
-              OR ` + foldedQuery + ` <% s_organization) THEN 'organization' END], NULL)`
+    CASE WHEN tsvector_to_array(to_tsvector('simple', s_names)) && q.words
+              OR q.folded <% s_names THEN 'display_name' END,
+    CASE WHEN s_emails && q.emails OR s_emails && q.words
+              OR q.folded <% array_to_string(s_emails, ' ') THEN 'email' END,
+    CASE WHEN s_phone_keys && ` + phoneKeys + ` OR s_phones && q.words THEN 'phone' END,
+    CASE WHEN s_organization <> '' AND (tsvector_to_array(to_tsvector('simple', s_organization)) && q.words
+              OR q.folded <% s_organization) THEN 'organization' END], NULL)`
 
 // searchCursor is the keyset position after a page's last result. Its JSON
 // names are part of every token handed out, so they must not change.
@@ -130,34 +140,46 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 		return search.Page{}, err
 	}
 	args = append(args, cond.Args...)
-	// The filter names customers' columns, which the candidates' column
-	// names never shadow.
+	var perWord strings.Builder
+	for _, w := range t.Words {
+		args = append(args, w)
+		fmt.Fprintf(&perWord, " AND customer_search_fold($%d) <%% s.search_text", len(args))
+	}
+	// The filter names customers' columns; it applies in the lookup of each
+	// candidate's customer.
 	where := cond.SQL
 	if !t.IncludeDeleted {
-		where += " AND c.delete_time IS NULL"
+		where += " AND delete_time IS NULL"
 	}
 	query := t.Text + "\x00" + t.Filter + "\x00" + strconv.FormatBool(t.IncludeDeleted)
+	after := ""
 	if t.PageToken != "" {
 		var cur searchCursor
 		if err := pagetoken.Decode(t.PageToken, query, &cur); err != nil {
 			return search.Page{}, validation.Field("page_token", "is not a token from this query; start again without it")
 		}
 		args = append(args, cur.Score, cur.ID)
-		where += fmt.Sprintf(" AND (m.score, m.customer_id) < ($%d::float8, $%d::uuid)", len(args)-1, len(args))
+		after = fmt.Sprintf("WHERE (m.score, m.customer_id) < ($%d::float8, $%d::uuid)", len(args)-1, len(args))
 	}
 	// One row more than the page shows whether another page follows.
 	args = append(args, t.PageSize+1)
+	// OFFSET 0 keeps the customer lookup a primary-key probe per candidate:
+	// GIN conditions are hard to estimate, and a misjudged hash join would
+	// read the whole customers table.
 	sql := fmt.Sprintf(`
+WITH %s
 SELECT %s, score, %s
-FROM (
+FROM q, (
     SELECT c.*, m.score, m.s_names, m.s_organization, m.s_emails, m.s_phones, m.s_phone_keys
     FROM (%s) m
-    JOIN customers c ON c.tenant_id = $1 AND c.customer_id = m.customer_id
-    WHERE %s
+    CROSS JOIN LATERAL (
+        SELECT * FROM customers WHERE tenant_id = $1 AND customer_id = m.customer_id AND %s OFFSET 0
+    ) c
+    %s
     ORDER BY m.score DESC, m.customer_id DESC
     LIMIT $%d
 ) page
-ORDER BY score DESC, customer_id DESC`, customerColumns, matchedFieldsSQL, searchCandidatesSQL, where, len(args))
+ORDER BY score DESC, customer_id DESC`, queryRowSQL, customerColumns, matchedFieldsSQL, fmt.Sprintf(searchCandidatesSQL, perWord.String()), where, after, len(args))
 	settings := []pgdb.Setting{{Name: "pg_trgm.word_similarity_threshold", Value: similarityThreshold(t.Text)}}
 	results, err := pgdb.RowsWith(ctx, s.pool, caller.TenantID, settings, sql, args, scanSearchRow)
 	if err != nil {

@@ -31,6 +31,7 @@ const (
 	// minPhoneDigits is the shortest digit string treated as a phone number;
 	// shorter ones are too ambiguous to match exactly.
 	minPhoneDigits = 7
+	maxWords       = 8
 )
 
 // searchers may search: whoever may read customers. Partner users get their
@@ -57,6 +58,10 @@ type Terms struct {
 	// PhoneKey is the number's digits without leading zeros (trunk or
 	// international prefixes) when the text is a phone number; "" otherwise.
 	PhoneKey string
+	// Words are the text's words (runs of letters and digits), at most
+	// maxWords: a fuzzy match needs each of them to be near a word of the
+	// customer's, so that "maria lopez" does not find every María.
+	Words []string
 }
 
 // Result is one customer found, with its relevance and what matched.
@@ -114,7 +119,11 @@ func (s *Service) Search(ctx context.Context, caller auth.Caller, q Query) (Page
 
 // Parse reads the exact-match keys from q's text.
 func Parse(q Query) Terms {
-	return Terms{Query: q, Email: isEmail(q.Text), PhoneKey: phoneKey(q.Text)}
+	words := strings.FieldsFunc(q.Text, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	if len(words) > maxWords {
+		words = words[:maxWords]
+	}
+	return Terms{Query: q, Email: isEmail(q.Text), PhoneKey: phoneKey(q.Text), Words: words}
 }
 
 func isEmail(s string) bool {

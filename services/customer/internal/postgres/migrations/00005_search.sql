@@ -7,6 +7,29 @@
 -- so the database owner that migrates may create them.
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
+-- Row-level security lets the planner use an index for a condition only when
+-- the condition's function is LEAKPROOF (it could otherwise see other
+-- tenants' rows before the policy filters them), and the operators search
+-- needs (&&, @@, <% and %>) are not marked so: under RLS every search would
+-- scan the whole table. They raise no errors and have no side effects that
+-- depend on the data, so a superuser marks them here. A migration run by a
+-- non-superuser owner cannot; it warns, and search then works but scans
+-- until a superuser runs these ALTER FUNCTIONs once in the database.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        ALTER FUNCTION arrayoverlap(anyarray, anyarray) LEAKPROOF;
+        ALTER FUNCTION ts_match_vq(tsvector, tsquery) LEAKPROOF;
+        ALTER FUNCTION word_similarity_op(text, text) LEAKPROOF;
+        ALTER FUNCTION word_similarity_commutator_op(text, text) LEAKPROOF;
+    ELSE
+        RAISE WARNING 'customer search needs a superuser to mark arrayoverlap, ts_match_vq, word_similarity_op and word_similarity_commutator_op LEAKPROOF; until then searches scan customer_search';
+    END IF;
+END
+$$;
+-- +goose StatementEnd
+
 -- customer_search_fold is the one normalisation of searchable text, applied to
 -- the stored text and to queries alike: lower case, and accents folded and
 -- letters transliterated (é → e, ß → ss, Æ → ae) where unaccent is installed.
@@ -48,7 +71,9 @@ CREATE TABLE customer_search (
     -- Every suffix of seven or more digits of each phone, so that a number
     -- typed without its country code ("1632 960961") is an exact match too.
     phone_keys   text[]   NOT NULL,
-    -- Names, organisation and e-mails: what fuzzy matching compares with.
+    -- Names, organisation and the local parts of e-mails: what fuzzy
+    -- matching compares with. Domains are left out: shared by thousands of
+    -- customers, they would make every e-mail query a near match of all.
     search_text  text     NOT NULL,
     -- Names (weight A), organisation (B), e-mails (C) and phones (D).
     document     tsvector NOT NULL,
@@ -72,7 +97,8 @@ SELECT src.tenant_id, src.customer_id,
        src.emails,
        src.phones,
        ARRAY(SELECT right(p, n) FROM unnest(src.phones) p, generate_series(7, length(p)) n) AS phone_keys,
-       concat_ws(' ', array_to_string(src.names, ' '), nullif(src.organization, ''), array_to_string(src.emails, ' ')) AS search_text,
+       concat_ws(' ', array_to_string(src.names, ' '), nullif(src.organization, ''),
+                 array_to_string(ARRAY(SELECT split_part(e, '@', 1) FROM unnest(src.emails) e), ' ')) AS search_text,
        setweight(to_tsvector('simple', array_to_string(src.names, ' ')), 'A')
            || setweight(to_tsvector('simple', src.organization), 'B')
            || setweight(to_tsvector('simple', array_to_string(src.emails, ' ')), 'C')
