@@ -1,0 +1,110 @@
+package grpcapi_test
+
+import (
+	"slices"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/grpctest"
+)
+
+func TestSearchCustomers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := e.as(t.Context(), e.adminKey)
+	var ids []string
+	for _, c := range []*customerv1.Customer{
+		ada(),
+		{Kind: customerv1.CustomerKind_CUSTOMER_KIND_PERSON, DisplayName: "Adam Lovell", CountryCode: "GB"},
+		{Kind: customerv1.CustomerKind_CUSTOMER_KIND_ORGANIZATION, DisplayName: "Lovelace Analytical Engines", CountryCode: "GB"},
+	} {
+		resp, err := e.customers.CreateCustomer(ctx, &customerv1.CreateCustomerRequest{Customer: c})
+		if err != nil {
+			t.Fatalf("CreateCustomer(%s): %v", c.GetDisplayName(), err)
+		}
+		ids = append(ids, resp.GetCustomer().GetCustomerId())
+	}
+	// The other tenant has its own Ada, which the first tenant must not see.
+	if _, err := e.customers.CreateCustomer(e.as(t.Context(), e.otherKey), &customerv1.CreateCustomerRequest{Customer: ada()}); err != nil {
+		t.Fatalf("CreateCustomer in the other tenant: %v", err)
+	}
+	if _, err := e.customers.DeleteCustomer(ctx, &customerv1.DeleteCustomerRequest{CustomerId: ids[1]}); err != nil {
+		t.Fatalf("DeleteCustomer: %v", err)
+	}
+
+	tests := []struct {
+		name      string
+		req       *customerv1.SearchCustomersRequest
+		want      []string
+		wantField string // of the first result
+	}{
+		{"exact phone first", &customerv1.SearchCustomersRequest{Query: "+44 1632 960961"}, ids[:1], "phone"},
+		{"e-mail, any case", &customerv1.SearchCustomersRequest{Query: "ADA@example.COM"}, ids[:1], "email"},
+		{"full text before fuzzy, deleted left out", &customerv1.SearchCustomersRequest{Query: "lovelace"}, []string{ids[2], ids[0]}, "display_name"},
+		{"deleted included, fuzzy after full text", &customerv1.SearchCustomersRequest{Query: "Adam Lovell", IncludeDeleted: true}, []string{ids[1], ids[0]}, "display_name"},
+		{"filtered", &customerv1.SearchCustomersRequest{Query: "lovelace", Filter: `kind = CUSTOMER_KIND_PERSON`}, ids[:1], "display_name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := e.customers.SearchCustomers(ctx, tt.req)
+			if err != nil {
+				t.Fatalf("SearchCustomers(%q): %v", tt.req.GetQuery(), err)
+			}
+			var got []string
+			for _, r := range resp.GetResults() {
+				got = append(got, r.GetCustomer().GetCustomerId())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("SearchCustomers(%q) = %v, want %v", tt.req.GetQuery(), got, tt.want)
+			}
+			if first := resp.GetResults()[0]; !slices.Contains(first.GetMatchedFields(), tt.wantField) || first.GetScore() <= 0 {
+				t.Fatalf("SearchCustomers(%q) first result matched %v with score %v, want %s and a positive score", tt.req.GetQuery(), first.GetMatchedFields(), first.GetScore(), tt.wantField)
+			}
+		})
+	}
+
+	other, err := e.customers.SearchCustomers(e.as(t.Context(), e.otherKey), &customerv1.SearchCustomersRequest{Query: "lovelace"})
+	if err != nil || len(other.GetResults()) != 1 || slices.Contains(ids, other.GetResults()[0].GetCustomer().GetCustomerId()) {
+		t.Fatalf("SearchCustomers in the other tenant = %v, %v; want its own customer only", other, err)
+	}
+
+	rep := e.as(t.Context(), e.token(t, auth.RoleSalesRep))
+	if _, err := e.customers.SearchCustomers(rep, &customerv1.SearchCustomersRequest{Query: "ada"}); err != nil {
+		t.Fatalf("SearchCustomers as a sales rep: %v", err)
+	}
+	partner := e.as(t.Context(), e.token(t, auth.RolePartnerUser))
+	if _, err := e.customers.SearchCustomers(partner, &customerv1.SearchCustomersRequest{Query: "ada"}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("SearchCustomers as a partner user = %v, want PermissionDenied", err)
+	}
+}
+
+func TestSearchCustomersInvalid(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := e.as(t.Context(), e.adminKey)
+	tests := []struct {
+		name      string
+		req       *customerv1.SearchCustomersRequest
+		wantField string
+	}{
+		{"no query", &customerv1.SearchCustomersRequest{}, "query"},
+		{"blank query", &customerv1.SearchCustomersRequest{Query: " \t "}, "query"},
+		{"unknown filter field", &customerv1.SearchCustomersRequest{Query: "ada", Filter: `shoe_size = 9`}, "filter"},
+		{"malformed filter", &customerv1.SearchCustomersRequest{Query: "ada", Filter: `kind = `}, "filter"},
+		{"negative page size", &customerv1.SearchCustomersRequest{Query: "ada", PageSize: -5}, "page_size"},
+		{"foreign page token", &customerv1.SearchCustomersRequest{Query: "ada", PageToken: "eyJxIjoxfQ"}, "page_token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := e.customers.SearchCustomers(ctx, tt.req)
+			if status.Code(err) != codes.InvalidArgument || !grpctest.Violations(err)[tt.wantField] {
+				t.Fatalf("SearchCustomers(%s) = %v, want InvalidArgument on %s", tt.name, err, tt.wantField)
+			}
+		})
+	}
+}
