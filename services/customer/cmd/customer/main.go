@@ -20,6 +20,7 @@ import (
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
+	"github.com/rapportcrm/rapport/services/customer/internal/classify"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
@@ -90,6 +91,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.AuthenticateApiKeyMethod)
 	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), pool, cfg.EventPoll))
 	iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
+	customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
 	"github.com/rapportcrm/rapport/pkg/outbox"
 	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/customer/internal/classify"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 )
@@ -33,6 +34,16 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, customer.ErrDeleted, "CUSTOMER_DELETED")
 	case errors.Is(err, customer.ErrNotDeleted):
 		return grpcerr.WithReason(codes.FailedPrecondition, customer.ErrNotDeleted, "CUSTOMER_NOT_DELETED")
+	case errors.Is(err, classify.ErrTransitionNotAllowed):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "LIFECYCLE_TRANSITION_NOT_ALLOWED")
+	case errors.Is(err, classify.ErrSegmentNotFound):
+		return grpcerr.WithReason(codes.NotFound, classify.ErrSegmentNotFound, "SEGMENT_NOT_FOUND")
+	case errors.Is(err, classify.ErrSegmentNameTaken):
+		return grpcerr.WithReason(codes.AlreadyExists, classify.ErrSegmentNameTaken, "SEGMENT_NAME_TAKEN")
+	case errors.Is(err, classify.ErrRuleNotFound):
+		return grpcerr.WithReason(codes.NotFound, classify.ErrRuleNotFound, "VALUE_TIER_RULE_NOT_FOUND")
+	case errors.Is(err, classify.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
 	case errors.Is(err, identity.ErrPrincipalNotFound):
 		return grpcerr.WithReason(codes.NotFound, identity.ErrPrincipalNotFound, "PRINCIPAL_NOT_FOUND")
 	case errors.Is(err, identity.ErrAPIKeyNotFound):

@@ -16,6 +16,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
 	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
+	"github.com/rapportcrm/rapport/services/customer/internal/classify"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
@@ -25,6 +26,7 @@ import (
 // env is a customer service on a real socket over a private database.
 type env struct {
 	customers customerv1.CustomerServiceClient
+	classes   customerv1.ClassificationServiceClient
 	iam       iamv1.IdentityServiceClient
 	db        *pgtest.DB
 	// adminKey is the operator tenant's admin key; otherKey belongs to a second tenant.
@@ -46,8 +48,9 @@ func newEnv(t *testing.T) *env {
 	conn := grpctest.Serve(t, authn, func(srv *grpcserver.Server) {
 		customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), db.App, 20*time.Millisecond))
 		iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
+		customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
 	}, grpcapi.AuthenticateApiKeyMethod)
-	e := &env{customers: customerv1.NewCustomerServiceClient(conn), iam: iamv1.NewIdentityServiceClient(conn), db: db, tokens: tokens}
+	e := &env{customers: customerv1.NewCustomerServiceClient(conn), classes: customerv1.NewClassificationServiceClient(conn), iam: iamv1.NewIdentityServiceClient(conn), db: db, tokens: tokens}
 	_, _, k, err := ids.Bootstrap(t.Context(), "Operator", "Admin")
 	if err != nil {
 		t.Fatalf("Bootstrap: %v", err)

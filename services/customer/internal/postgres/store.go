@@ -82,10 +82,13 @@ func (s *Store) Create(ctx context.Context, caller auth.Caller, c customer.Custo
 			return err
 		}
 		created = true
-		return outbox.Record(ctx, tx, outbox.Change{
+		if err := outbox.Record(ctx, tx, outbox.Change{
 			TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: customer.EventCreated,
 			Resource: saved.Resource(), After: protoconv.Customer(saved),
-		})
+		}); err != nil {
+			return err
+		}
+		return afterCustomerWrite(ctx, tx, caller, nil, saved, "")
 	})
 	if err != nil {
 		return customer.Customer{}, false, fmt.Errorf("create customer: %w", err)
@@ -199,19 +202,30 @@ UPDATE customers SET kind = $3, display_name = $4, email = $5, phone = $6, lifec
 WHERE tenant_id = $1 AND customer_id = $2
 RETURNING ` + customerColumns
 
-// Mutate implements customer.Store. The row lock is the transaction's first
-// write, which keeps the customer's events in order (see pkg/outbox).
+func lockCustomer(ctx context.Context, tx pgx.Tx, caller auth.Caller, id uuid.UUID) (customer.Customer, error) {
+	rows, err := tx.Query(ctx, lockCustomerSQL, caller.TenantID, id)
+	if err != nil {
+		return customer.Customer{}, err
+	}
+	c, err := pgx.CollectExactlyOneRow(rows, scanCustomer)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, customer.ErrNotFound
+	}
+	return c, err
+}
+
+// Mutate implements customer.Store.
 func (s *Store) Mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m customer.Mutation) (customer.Customer, error) {
+	return s.mutate(ctx, caller, id, m, "")
+}
+
+// mutate applies m to the locked customer; reason goes to the stage log if
+// the stage changes. The row lock is the transaction's first write, which
+// keeps the customer's events in order (see pkg/outbox).
+func (s *Store) mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m customer.Mutation, reason string) (customer.Customer, error) {
 	var saved customer.Customer
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, lockCustomerSQL, caller.TenantID, id)
-		if err != nil {
-			return err
-		}
-		before, err := pgx.CollectExactlyOneRow(rows, scanCustomer)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return customer.ErrNotFound
-		}
+		before, err := lockCustomer(ctx, tx, caller, id)
 		if err != nil {
 			return err
 		}
@@ -221,7 +235,7 @@ func (s *Store) Mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m 
 		if err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, saveCustomerSQL, caller.TenantID, id, c.Kind, c.DisplayName, c.Email, c.Phone, c.Stage,
+		rows, err := tx.Query(ctx, saveCustomerSQL, caller.TenantID, id, c.Kind, c.DisplayName, c.Email, c.Phone, c.Stage,
 			c.Industry, c.CountryCode, c.OwnerID, c.Tags, c.ExternalID, c.DeleteTime)
 		if err != nil {
 			return err
@@ -229,10 +243,13 @@ func (s *Store) Mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m 
 		if saved, err = pgx.CollectExactlyOneRow(rows, scanCustomer); err != nil {
 			return err
 		}
-		return outbox.Record(ctx, tx, outbox.Change{
+		if err := outbox.Record(ctx, tx, outbox.Change{
 			TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: eventType,
 			Resource: saved.Resource(), Before: protoconv.Customer(before), After: protoconv.Customer(saved),
-		})
+		}); err != nil {
+			return err
+		}
+		return afterCustomerWrite(ctx, tx, caller, &before, saved, reason)
 	})
 	if err != nil {
 		return customer.Customer{}, fmt.Errorf("change customer %s: %w", id, err)
