@@ -65,6 +65,16 @@ type Customer struct {
 // Etag is the opaque concurrency token of the customer's current revision.
 func (c Customer) Etag() string { return strconv.FormatInt(c.Revision, 10) }
 
+// withoutPersonalData blanks what identifies a person: e-mail, phone and a
+// person's name (an organisation's name is not personal data).
+func (c Customer) withoutPersonalData() Customer {
+	c.Email, c.Phone = "", ""
+	if c.Kind == KindPerson {
+		c.DisplayName = ""
+	}
+	return c
+}
+
 // Resource is the customer's resource name.
 func (c Customer) Resource() string { return "customers/" + c.ID.String() }
 

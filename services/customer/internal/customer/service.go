@@ -20,10 +20,11 @@ const (
 	EventUndeleted = "customer.undeleted"
 )
 
-// Who may do what. Partner users get their own scoped access with the
-// channel-partner work; until then they see no customers.
+// Who may do what. Which customers a reader sees is decided row by row by
+// PostgreSQL (the record_access policy): sales reps their own and their
+// teams', partner users those linked to their partner, the others all.
 var (
-	readers  = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent, auth.RoleAnalyst}
+	readers  = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent, auth.RoleAnalyst, auth.RolePartnerUser}
 	writers  = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent}
 	deleters = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager}
 )
@@ -46,6 +47,12 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, c Customer, re
 	if err := allow(caller, writers); err != nil {
 		return Customer{}, err
 	}
+	if c.OwnerID == nil && ownsOnly(caller) {
+		// A rep's new customer is the rep's: otherwise the rep could not see it.
+		if id, err := uuid.Parse(caller.PrincipalID); err == nil {
+			c.OwnerID = &id
+		}
+	}
 	c.normalize()
 	v := &validation.Error{}
 	c.validate("customer.", v)
@@ -65,7 +72,24 @@ func (s *Service) Get(ctx context.Context, caller auth.Caller, id uuid.UUID) (Cu
 	if err := allow(caller, readers); err != nil {
 		return Customer{}, err
 	}
-	return s.store.Get(ctx, caller, id)
+	c, err := s.store.Get(ctx, caller, id)
+	if err == nil && personalHidden(caller) {
+		c = c.withoutPersonalData()
+	}
+	return c, err
+}
+
+// ownsOnly reports whether the caller works only with the customers it or
+// its teams own: a sales rep without a broader role.
+func ownsOnly(c auth.Caller) bool {
+	return c.HasAny(auth.RoleSalesRep) && !c.HasAny(auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSupportAgent)
+}
+
+// personalHidden reports whether the caller reads customers without their
+// personal data: an analyst with no role that works with customers
+// directly (partner users serve the customers they see, so see them whole).
+func personalHidden(c auth.Caller) bool {
+	return !c.HasAny(append([]auth.Role{auth.RolePartnerUser}, writers...)...)
 }
 
 // List returns a page of customers.
@@ -88,7 +112,13 @@ func (s *Service) List(ctx context.Context, caller auth.Caller, q ListQuery) (Pa
 	if err := v.Err(); err != nil {
 		return Page{}, err
 	}
-	return s.store.List(ctx, caller, q)
+	page, err := s.store.List(ctx, caller, q)
+	if err == nil && personalHidden(caller) {
+		for i, c := range page.Customers {
+			page.Customers[i] = c.withoutPersonalData()
+		}
+	}
+	return page, err
 }
 
 // Update changes the fields in mask. An empty etag skips the concurrency check.

@@ -46,6 +46,10 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
 	case errors.Is(err, identity.ErrPrincipalNotFound):
 		return grpcerr.WithReason(codes.NotFound, identity.ErrPrincipalNotFound, "PRINCIPAL_NOT_FOUND")
+	case errors.Is(err, identity.ErrTeamNameTaken):
+		return grpcerr.WithReason(codes.AlreadyExists, identity.ErrTeamNameTaken, "TEAM_NAME_TAKEN")
+	case errors.Is(err, identity.ErrUnknownTeams):
+		return grpcerr.Invalid(&validation.Error{Violations: []validation.Violation{{Field: "principal.team_ids", Description: "names a team that does not exist in this tenant"}}})
 	case errors.Is(err, identity.ErrAPIKeyNotFound):
 		return grpcerr.WithReason(codes.NotFound, identity.ErrAPIKeyNotFound, "API_KEY_NOT_FOUND")
 	case errors.Is(err, identity.ErrNoSigner):

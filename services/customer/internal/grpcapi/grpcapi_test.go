@@ -273,7 +273,7 @@ func TestAccess(t *testing.T) {
 		{"garbage key", e.as(t.Context(), "rk_nonsense"), codes.Unauthenticated},
 		{"forged token", e.as(t.Context(), "eyJhbGciOiJub25lIn0.e30."), codes.Unauthenticated},
 		{"other tenant", e.as(t.Context(), e.otherKey), codes.NotFound},
-		{"partner user", e.as(t.Context(), e.token(t, auth.RolePartnerUser)), codes.PermissionDenied},
+		{"partner user of no partner of it", e.as(t.Context(), e.token(t, auth.RolePartnerUser)), codes.NotFound},
 		{"analyst by JWT", e.as(t.Context(), e.token(t, auth.RoleAnalyst)), codes.OK},
 	}
 	for _, tt := range tests {
