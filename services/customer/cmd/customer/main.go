@@ -25,6 +25,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
+	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 )
 
 func main() {
@@ -90,6 +91,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.AuthenticateApiKeyMethod)
 	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), pool, cfg.EventPoll))
+	customerv1.RegisterProfileServiceServer(srv, grpcapi.NewProfiles(profile.New(store)))
 	iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
 	customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)

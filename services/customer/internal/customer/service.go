@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -59,6 +60,11 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, c Customer, re
 	if utf8.RuneCountInString(requestID) > maxRequestID {
 		v.Add("request_id", "must be at most %d characters", maxRequestID)
 	}
+	defs, err := s.store.AttributeDefs(ctx, caller)
+	if err != nil {
+		return Customer{}, err
+	}
+	validateAttributes(defs, c.CustomAttributes, "customer.", true, v)
 	if err := v.Err(); err != nil {
 		return Customer{}, err
 	}
@@ -130,13 +136,27 @@ func (s *Service) Update(ctx context.Context, caller auth.Caller, in Customer, m
 	if len(mask) == 0 {
 		v.Add("update_mask", "must name at least one field")
 	}
+	attrsChanged := false
 	for _, f := range mask {
-		if !slices.Contains(updatable, f) {
+		key, isAttr := strings.CutPrefix(f, "custom_attributes.")
+		switch {
+		case f == "custom_attributes" || isAttr && key != "":
+			attrsChanged = true
+		case !slices.Contains(updatable, f):
 			v.Add("update_mask", "%q cannot be updated; updatable fields: %v", f, updatable)
 		}
 	}
 	if err := v.Err(); err != nil {
 		return Customer{}, err
+	}
+	// The schema is read before the transaction: a definition changed
+	// meanwhile applies from the customer's next write.
+	var defs []AttributeDef
+	if attrsChanged {
+		var err error
+		if defs, err = s.store.AttributeDefs(ctx, caller); err != nil {
+			return Customer{}, err
+		}
 	}
 	return s.store.Mutate(ctx, caller, in.ID, func(c *Customer) (string, error) {
 		if err := checkEtag(*c, etag); err != nil {
@@ -151,6 +171,9 @@ func (s *Service) Update(ctx context.Context, caller auth.Caller, in Customer, m
 		c.normalize()
 		v := &validation.Error{}
 		c.validate("customer.", v)
+		if attrsChanged {
+			validateAttributes(defs, c.CustomAttributes, "customer.", true, v)
+		}
 		return EventUpdated, v.Err()
 	})
 }
@@ -219,6 +242,22 @@ func apply(c *Customer, in Customer, field string) {
 		c.Tags = in.Tags
 	case "external_id":
 		c.ExternalID = in.ExternalID
+	case "source_channel":
+		c.SourceChannel = in.SourceChannel
+	case "custom_attributes":
+		c.CustomAttributes = in.CustomAttributes
+	default:
+		// "custom_attributes.<key>" sets one attribute, or removes it when
+		// the request does not carry it.
+		key, _ := strings.CutPrefix(field, "custom_attributes.")
+		if value, ok := in.CustomAttributes[key]; ok {
+			if c.CustomAttributes == nil {
+				c.CustomAttributes = map[string]any{}
+			}
+			c.CustomAttributes[key] = value
+		} else {
+			delete(c.CustomAttributes, key)
+		}
 	}
 }
 

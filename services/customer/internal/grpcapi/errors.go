@@ -16,6 +16,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/classify"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
+	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 )
 
 // toStatus is the service's one mapping from domain errors to gRPC statuses.
@@ -42,7 +43,29 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.AlreadyExists, classify.ErrSegmentNameTaken, "SEGMENT_NAME_TAKEN")
 	case errors.Is(err, classify.ErrRuleNotFound):
 		return grpcerr.WithReason(codes.NotFound, classify.ErrRuleNotFound, "VALUE_TIER_RULE_NOT_FOUND")
-	case errors.Is(err, classify.ErrEtagMismatch):
+	case errors.Is(err, profile.ErrContactPointNotFound):
+		return grpcerr.WithReason(codes.NotFound, profile.ErrContactPointNotFound, "CONTACT_POINT_NOT_FOUND")
+	case errors.Is(err, profile.ErrOrganizationContactNotFound):
+		return grpcerr.WithReason(codes.NotFound, profile.ErrOrganizationContactNotFound, "ORGANIZATION_CONTACT_NOT_FOUND")
+	case errors.Is(err, profile.ErrOrganizationContactExists):
+		return grpcerr.WithReason(codes.AlreadyExists, profile.ErrOrganizationContactExists, "ORGANIZATION_CONTACT_EXISTS")
+	case errors.Is(err, profile.ErrGroupNotFound):
+		return grpcerr.WithReason(codes.NotFound, profile.ErrGroupNotFound, "GROUP_NOT_FOUND")
+	case errors.Is(err, profile.ErrMemberNotFound):
+		return grpcerr.WithReason(codes.NotFound, profile.ErrMemberNotFound, "GROUP_MEMBER_NOT_FOUND")
+	case errors.Is(err, profile.ErrMembershipOverlap):
+		return grpcerr.WithReason(codes.FailedPrecondition, profile.ErrMembershipOverlap, "MEMBERSHIP_OVERLAP")
+	case errors.Is(err, profile.ErrRelationshipNotFound):
+		return grpcerr.WithReason(codes.NotFound, profile.ErrRelationshipNotFound, "RELATIONSHIP_NOT_FOUND")
+	case errors.Is(err, profile.ErrRelationshipExists):
+		return grpcerr.WithReason(codes.AlreadyExists, profile.ErrRelationshipExists, "RELATIONSHIP_EXISTS")
+	case errors.Is(err, profile.ErrAttributeNotFound):
+		return grpcerr.WithReason(codes.NotFound, profile.ErrAttributeNotFound, "CUSTOM_ATTRIBUTE_NOT_FOUND")
+	case errors.Is(err, profile.ErrAttributeExists):
+		return grpcerr.WithReason(codes.AlreadyExists, profile.ErrAttributeExists, "CUSTOM_ATTRIBUTE_EXISTS")
+	case errors.Is(err, profile.ErrAttributeInUse):
+		return grpcerr.WithReason(codes.FailedPrecondition, profile.ErrAttributeInUse, "CUSTOM_ATTRIBUTE_IN_USE")
+	case errors.Is(err, classify.ErrEtagMismatch), errors.Is(err, profile.ErrEtagMismatch):
 		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
 	case errors.Is(err, identity.ErrPrincipalNotFound):
 		return grpcerr.WithReason(codes.NotFound, identity.ErrPrincipalNotFound, "PRINCIPAL_NOT_FOUND")
