@@ -114,10 +114,7 @@ type searchCursor struct {
 
 func scanSearchRow(row pgx.CollectableRow) (search.Result, error) {
 	var r search.Result
-	c := &r.Customer
-	err := row.Scan(&c.ID, &c.Kind, &c.DisplayName, &c.Email, &c.Phone, &c.Stage, &c.Industry,
-		&c.CountryCode, &c.OwnerID, &c.Tags, &c.ExternalID, &c.CreateTime, &c.UpdateTime, &c.DeleteTime, &c.Revision,
-		&r.Score, &r.MatchedFields)
+	err := row.Scan(append(customerFields(&r.Customer), &r.Score, &r.MatchedFields)...)
 	return r, err
 }
 
