@@ -4,10 +4,12 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpctest"
 )
@@ -72,13 +74,35 @@ func TestSearchCustomers(t *testing.T) {
 		t.Fatalf("SearchCustomers in the other tenant = %v, %v; want its own customer only", other, err)
 	}
 
-	rep := e.as(t.Context(), e.token(t, auth.RoleSalesRep))
-	if _, err := e.customers.SearchCustomers(rep, &customerv1.SearchCustomersRequest{Query: "ada"}); err != nil {
-		t.Fatalf("SearchCustomers as a sales rep: %v", err)
+	// Record-level access holds in search as in reads: a rep of no team finds
+	// only its own customers, an unlinked partner user none, and analysts,
+	// who read customers without personal data, may not search at all.
+	loner := e.principal(t, &iamv1.Principal{DisplayName: "Loner", Roles: []iamv1.Role{iamv1.Role_ROLE_SALES_REP}})
+	own := e.create(t, loner.ctx, &customerv1.Customer{Kind: customerv1.CustomerKind_CUSTOMER_KIND_PERSON, DisplayName: "Ada Lovelace"})
+	partner := e.principal(t, &iamv1.Principal{DisplayName: "Reseller", Roles: []iamv1.Role{iamv1.Role_ROLE_PARTNER_USER}, PartnerId: uuid.NewString()})
+	for _, tt := range []struct {
+		name string
+		who  member
+		want []string
+	}{
+		{"rep of no team", loner, []string{own.GetCustomerId()}},
+		{"unlinked partner user", partner, nil},
+	} {
+		resp, err := e.customers.SearchCustomers(tt.who.ctx, &customerv1.SearchCustomersRequest{Query: "ada lovelace"})
+		if err != nil {
+			t.Fatalf("SearchCustomers as %s: %v", tt.name, err)
+		}
+		var got []string
+		for _, r := range resp.GetResults() {
+			got = append(got, r.GetCustomer().GetCustomerId())
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("SearchCustomers as %s = %v, want %v", tt.name, got, tt.want)
+		}
 	}
-	partner := e.as(t.Context(), e.token(t, auth.RolePartnerUser))
-	if _, err := e.customers.SearchCustomers(partner, &customerv1.SearchCustomersRequest{Query: "ada"}); status.Code(err) != codes.PermissionDenied {
-		t.Fatalf("SearchCustomers as a partner user = %v, want PermissionDenied", err)
+	analyst := e.as(t.Context(), e.token(t, auth.RoleAnalyst))
+	if _, err := e.customers.SearchCustomers(analyst, &customerv1.SearchCustomersRequest{Query: "ada"}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("SearchCustomers as an analyst = %v, want PermissionDenied", err)
 	}
 }
 

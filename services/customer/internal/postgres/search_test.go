@@ -216,9 +216,9 @@ func TestSearchBadInput(t *testing.T) {
 			}
 		})
 	}
-	partner := auth.Caller{TenantID: caller.TenantID, PrincipalID: uuid.NewString(), Roles: []auth.Role{auth.RolePartnerUser}}
-	if _, err := f.search.Search(t.Context(), partner, search.Query{Text: "alan"}); !errors.Is(err, auth.ErrForbidden) {
-		t.Fatalf("Search as partner user = %v, want %v", err, auth.ErrForbidden)
+	analyst := auth.Caller{TenantID: caller.TenantID, PrincipalID: uuid.NewString(), Roles: []auth.Role{auth.RoleAnalyst}}
+	if _, err := f.search.Search(t.Context(), analyst, search.Query{Text: "alan"}); !errors.Is(err, auth.ErrForbidden) {
+		t.Fatalf("Search as analyst = %v, want %v", err, auth.ErrForbidden)
 	}
 }
 

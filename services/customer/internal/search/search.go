@@ -34,9 +34,13 @@ const (
 	maxWords       = 8
 )
 
-// searchers may search: whoever may read customers. Partner users get their
-// own scoped access with the channel-partner work.
-var searchers = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent, auth.RoleAnalyst}
+// searchers may search: those who work with customers directly. Which
+// customers each finds is decided row by row by the customers' record-level
+// policy, as for reading them (sales reps their own and their teams',
+// partner users those linked to their partner). Analysts read customers
+// without personal data, and a search matches on exactly that (names,
+// e-mails, phones), so they may not search.
+var searchers = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent, auth.RolePartnerUser}
 
 // Query is one search request.
 type Query struct {
