@@ -132,3 +132,38 @@ func TestSearchCustomersInvalid(t *testing.T) {
 		})
 	}
 }
+
+func TestSearchFindsContactPoints(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := e.as(t.Context(), e.adminKey)
+	c := e.create(t, ctx, &customerv1.Customer{Kind: customerv1.CustomerKind_CUSTOMER_KIND_PERSON, DisplayName: "Mary Somerville"})
+	work, err := e.profiles.CreateContactPoint(ctx, &customerv1.CreateContactPointRequest{CustomerId: c.GetCustomerId(), ContactPoint: &customerv1.ContactPoint{
+		Type: customerv1.ContactPointType_CONTACT_POINT_TYPE_PHONE, Value: "+441632960000"}})
+	if err != nil {
+		t.Fatalf("CreateContactPoint(phone): %v", err)
+	}
+	if _, err := e.profiles.CreateContactPoint(ctx, &customerv1.CreateContactPointRequest{CustomerId: c.GetCustomerId(), ContactPoint: &customerv1.ContactPoint{
+		Type: customerv1.ContactPointType_CONTACT_POINT_TYPE_EMAIL, Value: "mary@observatory.example"}}); err != nil {
+		t.Fatalf("CreateContactPoint(email): %v", err)
+	}
+	finds := func(query string) bool {
+		t.Helper()
+		resp, err := e.customers.SearchCustomers(ctx, &customerv1.SearchCustomersRequest{Query: query})
+		if err != nil {
+			t.Fatalf("SearchCustomers(%q): %v", query, err)
+		}
+		return len(resp.GetResults()) == 1 && resp.GetResults()[0].GetCustomer().GetCustomerId() == c.GetCustomerId() && resp.GetResults()[0].GetScore() >= 2
+	}
+	for _, q := range []string{"01632 960000", "Mary@Observatory.example"} {
+		if !finds(q) {
+			t.Errorf("SearchCustomers(%q) does not find the customer by its contact point", q)
+		}
+	}
+	if _, err := e.profiles.DeleteContactPoint(ctx, &customerv1.DeleteContactPointRequest{CustomerId: c.GetCustomerId(), ContactPointId: work.GetContactPoint().GetContactPointId()}); err != nil {
+		t.Fatalf("DeleteContactPoint: %v", err)
+	}
+	if finds("01632 960000") {
+		t.Error("SearchCustomers still finds the customer by a deleted contact point's phone")
+	}
+}

@@ -55,8 +55,7 @@ $$;
 -- +goose StatementEnd
 
 -- One row per customer. The arrays hold every name, e-mail and phone known
--- for the customer: today the customer record's own, later also those of its
--- contact points, fed in by the same rebuild.
+-- for the customer: the customer record's own and its contact points'.
 CREATE TABLE customer_search (
     tenant_id    uuid     NOT NULL,
     customer_id  uuid     NOT NULL,
@@ -106,10 +105,23 @@ SELECT src.tenant_id, src.customer_id,
 FROM (
     SELECT c.tenant_id, c.customer_id,
            ARRAY[customer_search_fold(c.display_name)] AS names,
-           -- Persons' organisations arrive with relationships; none yet.
+           -- The names of a person's organisations (organization_contacts)
+           -- are not fed in yet: customers' record-level policy would make
+           -- them depend on who wrote last, so they need a read that does
+           -- not depend on the writer's visibility.
            ''::text AS organization,
-           CASE WHEN c.email = '' THEN '{}'::text[] ELSE ARRAY[customer_search_fold(c.email)] END AS emails,
-           CASE WHEN c.phone = '' THEN '{}'::text[] ELSE ARRAY[regexp_replace(c.phone, '\D', '', 'g')] END AS phones
+           -- The record's own e-mail and phone and those of its contact
+           -- points (types 1 e-mail and 2 phone, as profile.ContactType).
+           ARRAY(SELECT DISTINCT customer_search_fold(v)
+                 FROM (SELECT c.email UNION ALL
+                       SELECT cp.value FROM contact_points cp
+                       WHERE cp.tenant_id = c.tenant_id AND cp.customer_id = c.customer_id AND cp.type = 1) e(v)
+                 WHERE v <> '') AS emails,
+           ARRAY(SELECT DISTINCT regexp_replace(v, '\D', '', 'g')
+                 FROM (SELECT c.phone UNION ALL
+                       SELECT cp.value FROM contact_points cp
+                       WHERE cp.tenant_id = c.tenant_id AND cp.customer_id = c.customer_id AND cp.type = 2) p(v)
+                 WHERE v <> '') AS phones
     FROM customers c
 ) src;
 
