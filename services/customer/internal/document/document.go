@@ -135,8 +135,6 @@ var (
 	// ErrUploadConflict means the database asked to retry an upload whose
 	// content was already consumed from the stream; the client must resend.
 	ErrUploadConflict = errors.New("the upload conflicted with a concurrent change; upload again")
-	// ErrNoContent means the content has no version yet (a new document's upload was empty).
-	ErrNoContent = errors.New("the document has no content")
 )
 
 // Limits on field sizes.

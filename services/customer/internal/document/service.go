@@ -236,9 +236,6 @@ func (s *Service) Transition(ctx context.Context, caller auth.Caller, customerID
 		if !slices.Contains(transitions[d.State], to) {
 			return Change{}, fmt.Errorf("%w: from %d to %d", ErrBadTransition, d.State, to)
 		}
-		if to == StateInReview && d.CurrentVersion == 0 {
-			return Change{}, ErrNoContent
-		}
 		t = Transition{ID: uuid.Must(uuid.NewV7()), DocumentID: d.ID, From: d.State, To: to,
 			PrincipalID: caller.PrincipalID, Comment: comment, CreateTime: nowUTC()}
 		d.State = to
@@ -288,9 +285,6 @@ func (s *Service) Download(ctx context.Context, caller auth.Caller, customerID, 
 	}
 	if d.DeleteTime != nil {
 		return ErrDeleted
-	}
-	if d.CurrentVersion == 0 {
-		return ErrNoContent
 	}
 	return s.stream(ctx, caller.TenantID, d, number, start, write)
 }
