@@ -870,7 +870,7 @@ type ListDocumentsRequest struct {
 	// At most 1000; 0 means 50.
 	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 over state, title, create_time and update_time,
+	// AIP-160 over state, create_time and update_time,
 	// e.g. `state = DOCUMENT_STATE_PUBLISHED`.
 	Filter string `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
 	// Include soft-deleted documents.

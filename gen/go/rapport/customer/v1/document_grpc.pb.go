@@ -45,8 +45,9 @@ const (
 // Roles: admins, sales managers, sales reps and support agents read and
 // write documents; analysts read metadata (documents, versions, transitions)
 // but not content or share links, since documents may hold personal data
-// that analytics has no need for. Deleting, undeleting and revoking share
-// links take an admin or a sales manager, as deleting customers does.
+// that analytics has no need for. Publishing (IN_REVIEW → PUBLISHED) is the
+// reviewer's step and takes an admin or a sales manager; so do deleting and
+// undeleting, as for customers. Any writer may revoke a share link.
 type DocumentServiceClient interface {
 	// Uploads a new document or a new version of one, streamed: the first
 	// message carries metadata, the following ones the content in chunks.
@@ -271,8 +272,9 @@ type DocumentService_DownloadSharedDocumentClient = grpc.ServerStreamingClient[D
 // Roles: admins, sales managers, sales reps and support agents read and
 // write documents; analysts read metadata (documents, versions, transitions)
 // but not content or share links, since documents may hold personal data
-// that analytics has no need for. Deleting, undeleting and revoking share
-// links take an admin or a sales manager, as deleting customers does.
+// that analytics has no need for. Publishing (IN_REVIEW → PUBLISHED) is the
+// reviewer's step and takes an admin or a sales manager; so do deleting and
+// undeleting, as for customers. Any writer may revoke a share link.
 type DocumentServiceServer interface {
 	// Uploads a new document or a new version of one, streamed: the first
 	// message carries metadata, the following ones the content in chunks.
