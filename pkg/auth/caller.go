@@ -34,6 +34,10 @@ type Caller struct {
 	APIKeyID string `json:"-"`
 	// Operator callers may create tenants.
 	Operator bool `json:"op,omitempty"`
+	// TeamIDs are the caller's teams: sales reps see their teams' records.
+	TeamIDs []string `json:"teams,omitempty"`
+	// PartnerID is the channel partner a partner user acts for.
+	PartnerID string `json:"pid,omitempty"`
 }
 
 // HasAny reports whether the caller holds one of roles.

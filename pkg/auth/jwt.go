@@ -19,9 +19,11 @@ const (
 
 type claims struct {
 	jwt.RegisteredClaims
-	TenantID string `json:"tid"`
-	Roles    []Role `json:"roles"`
-	Operator bool   `json:"op,omitempty"`
+	TenantID string   `json:"tid"`
+	Roles    []Role   `json:"roles"`
+	Operator bool     `json:"op,omitempty"`
+	Teams    []string `json:"teams,omitempty"`
+	Partner  string   `json:"pid,omitempty"`
 }
 
 // Signer issues tokens; only the identity service holds the private key.
@@ -49,7 +51,7 @@ func (s *Signer) Sign(c Caller, now, expiry time.Time) (string, error) {
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
 			ExpiresAt: jwt.NewNumericDate(expiry), ID: uuid.NewString(),
 		},
-		TenantID: c.TenantID, Roles: c.Roles, Operator: c.Operator,
+		TenantID: c.TenantID, Roles: c.Roles, Operator: c.Operator, Teams: c.TeamIDs, Partner: c.PartnerID,
 	})
 	return t.SignedString(s.key)
 }
@@ -82,5 +84,5 @@ func (v *Verifier) Verify(token string) (Caller, error) {
 	if _, err := uuid.Parse(c.TenantID); err != nil {
 		return Caller{}, fmt.Errorf("%w: bad tenant claim", ErrUnauthenticated)
 	}
-	return Caller{TenantID: c.TenantID, PrincipalID: c.Subject, Roles: c.Roles, Operator: c.Operator}, nil
+	return Caller{TenantID: c.TenantID, PrincipalID: c.Subject, Roles: c.Roles, Operator: c.Operator, TeamIDs: c.Teams, PartnerID: c.Partner}, nil
 }

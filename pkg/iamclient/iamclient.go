@@ -42,7 +42,8 @@ func (k *Keys) VerifyAPIKey(ctx context.Context, key string) (auth.Caller, error
 
 // CallerFrom converts the API's caller message.
 func CallerFrom(c *iamv1.Caller) auth.Caller {
-	out := auth.Caller{TenantID: c.GetTenantId(), PrincipalID: c.GetPrincipalId(), APIKeyID: c.GetApiKeyId()}
+	out := auth.Caller{TenantID: c.GetTenantId(), PrincipalID: c.GetPrincipalId(), APIKeyID: c.GetApiKeyId(),
+		TeamIDs: c.GetTeamIds(), PartnerID: c.GetPartnerId()}
 	for _, r := range c.GetRoles() {
 		out.Roles = append(out.Roles, RoleFrom(r))
 	}

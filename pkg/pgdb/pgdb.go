@@ -7,19 +7,48 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rapportcrm/rapport/pkg/auth"
 )
 
 // TenantSetting is the transaction-local setting that RLS policies compare
 // tenant_id with: current_setting('rapport.tenant_id', true).
 const TenantSetting = "rapport.tenant_id"
 
-const setTenantSQL = `SELECT set_config('` + TenantSetting + `', $1, true)`
+// The caller settings PostgreSQL policies read for record-level access
+// (who may see which rows within a tenant). They are empty for work the
+// service does on its own behalf, such as consuming events.
+const (
+	PrincipalSetting = "rapport.principal_id"
+	RolesSetting     = "rapport.roles"    // comma-separated role names
+	TeamsSetting     = "rapport.team_ids" // comma-separated team ids
+	PartnerSetting   = "rapport.partner_id"
+)
+
+const setTenantSQL = `SELECT set_config('` + TenantSetting + `', $1, true), set_config('` + PrincipalSetting + `', $2, true),
+set_config('` + RolesSetting + `', $3, true), set_config('` + TeamsSetting + `', $4, true), set_config('` + PartnerSetting + `', $5, true)`
+
+// scopeArgs are the arguments of setTenantSQL: tenant, and the caller of
+// ctx when it belongs to that tenant (a service acting for itself in
+// another tenant's scope gets no caller settings).
+func scopeArgs(ctx context.Context, tenant string) []any {
+	c, ok := auth.CallerFrom(ctx)
+	if !ok || c.TenantID != tenant {
+		return []any{tenant, "", "", "", ""}
+	}
+	roles := make([]string, len(c.Roles))
+	for i, r := range c.Roles {
+		roles[i] = string(r)
+	}
+	return []any{tenant, c.PrincipalID, strings.Join(roles, ","), strings.Join(c.TeamIDs, ","), c.PartnerID}
+}
 
 // Open connects a pool to url (a libpq URL or keyword string; empty means the
 // PG* variables) with one span per SQL statement. Statement parameters are
@@ -65,13 +94,13 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, tenant string, fn func(pgx.Tx
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, setTenantSQL, tenant); err != nil {
+			if _, err := tx.Exec(ctx, setTenantSQL, scopeArgs(ctx, tenant)...); err != nil {
 				return fmt.Errorf("set tenant: %w", err)
 			}
 			return fn(tx)
 		})
 		if !retryable(err) {
-			return err
+			return forbidden(err)
 		}
 		select {
 		case <-ctx.Done():
@@ -80,6 +109,17 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, tenant string, fn func(pgx.Tx
 		}
 	}
 	return fmt.Errorf("gave up after %d attempts: %w", maxAttempts, err)
+}
+
+// forbidden turns a write that a row-level-security policy refused (the
+// caller may not own or see the row it tried to write) into
+// auth.ErrForbidden; other errors pass unchanged.
+func forbidden(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42501" && strings.Contains(pe.Message, "row-level security") {
+		return fmt.Errorf("%w: %s", auth.ErrForbidden, pe.Message)
+	}
+	return err
 }
 
 func retryable(err error) bool {
@@ -92,7 +132,7 @@ func retryable(err error) bool {
 // implicit transaction the extended protocol gives a batch.
 func Rows[T any](ctx context.Context, pool *pgxpool.Pool, tenant, sql string, args []any, to pgx.RowToFunc[T]) ([]T, error) {
 	b := &pgx.Batch{}
-	b.Queue(setTenantSQL, tenant)
+	b.Queue(setTenantSQL, scopeArgs(ctx, tenant)...)
 	b.Queue(sql, args...)
 	br := pool.SendBatch(ctx, b)
 	defer br.Close()

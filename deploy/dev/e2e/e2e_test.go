@@ -234,9 +234,24 @@ func TestSuite(t *testing.T) {
 		other := api.must(200, "POST", "/v1/tenants", map[string]any{"displayName": "Other Tenant", "requestId": "other-1"})
 		otherKey := other["apiKeySecret"].(string)
 		api.as(otherKey).must(404, "GET", "/v1/customers/"+customerID, nil)
-		p := api.must(200, "POST", "/v1/principals", map[string]any{"displayName": "Partner Pat", "roles": []string{"ROLE_PARTNER_USER"}})
+		// Classification through the edge: a segment counts its members at once.
+		created := api.must(200, "POST", "/v1/segments", map[string]any{"displayName": "Everyone", "filter": `create_time > "2000-01-01T00:00:00Z"`})
+		seg, _ := created["segment"].(map[string]any)
+		if num(seg["memberCount"]) < 1 {
+			t.Fatalf("POST /v1/segments = %v, want members", seg)
+		}
+		cl := api.must(200, "GET", "/v1/customers/"+customerID+"/classification", nil)
+		if !strings.Contains(fmt.Sprint(cl), seg["segmentId"].(string)) {
+			t.Fatalf("classification %v lacks segment %v", cl, seg["segmentId"])
+		}
+		api.must(400, "POST", "/v1/segments", map[string]any{"displayName": "Broken", "filter": "nope ="})
+		// A partner user sees only its partner's customers and changes none.
+		p := api.must(200, "POST", "/v1/principals", map[string]any{"displayName": "Partner Pat", "roles": []string{"ROLE_PARTNER_USER"},
+			"partnerId": "0194c2a6-8f4c-7000-8000-00000000abcd"})
 		k := api.must(200, "POST", "/v1/principals/"+p["principalId"].(string)+"/apiKeys", map[string]any{"displayName": "pat"})
-		api.as(k["apiKeySecret"].(string)).must(403, "GET", "/v1/customers/"+customerID, nil)
+		pat := api.as(k["apiKeySecret"].(string))
+		pat.must(404, "GET", "/v1/customers/"+customerID, nil)
+		pat.must(403, "POST", "/v1/customers", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": "Sneaky"})
 	})
 
 	t.Run("one trace from the edge through a peer to SQL", func(t *testing.T) {

@@ -38,11 +38,13 @@ func envelope(source string, pe *eventsv1.Event) (analytics.Event, error) {
 
 // project decodes the payload of the event types the read model folds in,
 // by type prefix: events carry the resource's full state, so creates and
-// later updates decode alike. Other types are left unprojected.
+// later updates decode alike. Events of sub-resources under the same prefix
+// (such as "customer.segment.entered") carry other messages and, like other
+// types, are left unprojected.
 func project(e *analytics.Event, payload *anypb.Any) error {
 	kind, _, _ := strings.Cut(e.Type, ".")
-	switch kind {
-	case "opportunity":
+	switch {
+	case kind == "opportunity" && payload.MessageIs(&pipelinev1.Opportunity{}):
 		var m pipelinev1.Opportunity
 		if err := payload.UnmarshalTo(&m); err != nil {
 			return err
@@ -50,7 +52,7 @@ func project(e *analytics.Event, payload *anypb.Any) error {
 		o, err := opportunity(&m)
 		e.Opportunity = o
 		return err
-	case "ticket":
+	case kind == "ticket" && payload.MessageIs(&ticketv1.Ticket{}):
 		var m ticketv1.Ticket
 		if err := payload.UnmarshalTo(&m); err != nil {
 			return err
@@ -58,7 +60,7 @@ func project(e *analytics.Event, payload *anypb.Any) error {
 		t, err := ticket(&m)
 		e.Ticket = t
 		return err
-	case "customer":
+	case kind == "customer" && payload.MessageIs(&customerv1.Customer{}):
 		var m customerv1.Customer
 		if err := payload.UnmarshalTo(&m); err != nil {
 			return err

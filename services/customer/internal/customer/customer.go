@@ -55,15 +55,30 @@ type Customer struct {
 	OwnerID     *uuid.UUID
 	Tags        []string
 	ExternalID  string
-	CreateTime  time.Time
-	UpdateTime  time.Time
-	DeleteTime  *time.Time
+	// SourceChannel is the channel the customer first arrived through.
+	SourceChannel string
+	// CustomAttributes holds values of the tenant's custom attributes:
+	// string, float64 or bool, checked against the tenant's Schema.
+	CustomAttributes map[string]any
+	CreateTime       time.Time
+	UpdateTime       time.Time
+	DeleteTime       *time.Time
 	// Revision counts writes; the etag is derived from it.
 	Revision int64
 }
 
 // Etag is the opaque concurrency token of the customer's current revision.
 func (c Customer) Etag() string { return strconv.FormatInt(c.Revision, 10) }
+
+// withoutPersonalData blanks what identifies a person: e-mail, phone and a
+// person's name (an organisation's name is not personal data).
+func (c Customer) withoutPersonalData() Customer {
+	c.Email, c.Phone = "", ""
+	if c.Kind == KindPerson {
+		c.DisplayName = ""
+	}
+	return c
+}
 
 // Resource is the customer's resource name.
 func (c Customer) Resource() string { return "customers/" + c.ID.String() }
@@ -89,17 +104,24 @@ const (
 	maxTags      = 50
 	maxTagLen    = 64
 	maxRequestID = 64
+	maxChannel   = 64
 )
 
 // Fields that UpdateCustomer may change.
-var updatable = []string{"kind", "display_name", "email", "phone", "lifecycle_stage", "industry", "country_code", "owner_id", "tags", "external_id"}
+// "custom_attributes.<key>" changes one attribute.
+var updatable = []string{"kind", "display_name", "email", "phone", "lifecycle_stage", "industry", "country_code", "owner_id", "tags", "external_id",
+	"source_channel", "custom_attributes"}
 
 // normalize trims and canonicalises the record before validation.
 func (c *Customer) normalize() {
 	c.DisplayName = strings.TrimSpace(c.DisplayName)
 	c.Email = strings.TrimSpace(c.Email)
-	c.Phone = strings.ReplaceAll(strings.TrimSpace(c.Phone), " ", "")
 	c.CountryCode = strings.ToUpper(strings.TrimSpace(c.CountryCode))
+	c.Phone, _ = NormalizePhone(c.Phone, c.CountryCode)
+	c.SourceChannel = strings.ToLower(strings.TrimSpace(c.SourceChannel))
+	if c.CustomAttributes == nil {
+		c.CustomAttributes = map[string]any{}
+	}
 	c.Industry = strings.TrimSpace(c.Industry)
 	c.ExternalID = strings.TrimSpace(c.ExternalID)
 	tags := make([]string, 0, len(c.Tags))
@@ -132,8 +154,11 @@ func (c Customer) validate(prefix string, v *validation.Error) {
 	if c.Email != "" && (len(c.Email) > 254 || !emailRE.MatchString(c.Email)) {
 		v.Add(prefix+"email", "must be an e-mail address such as name@example.com")
 	}
-	if c.Phone != "" && !phoneRE.MatchString(c.Phone) {
-		v.Add(prefix+"phone", "must be in E.164 form, such as +441632960961")
+	if _, ok := NormalizePhone(c.Phone, c.CountryCode); c.Phone != "" && !ok {
+		v.Add(prefix+"phone", "must be a phone number in E.164 form, such as +441632960961, or national in the customer's country")
+	}
+	if utf8.RuneCountInString(c.SourceChannel) > maxChannel {
+		v.Add(prefix+"source_channel", "must be at most %d characters", maxChannel)
 	}
 	if c.CountryCode != "" && !countryRE.MatchString(c.CountryCode) {
 		v.Add(prefix+"country_code", "must be an ISO 3166-1 alpha-2 code such as GB")
@@ -176,6 +201,7 @@ type Mutation func(c *Customer) (eventType string, err error)
 
 // Store keeps customers. Every method is scoped to the tenant of the caller.
 type Store interface {
+	Schema
 	// Create inserts c, or returns the customer an earlier create with the
 	// same non-empty requestID made (created is then false).
 	Create(ctx context.Context, caller auth.Caller, c Customer, requestID string) (saved Customer, created bool, err error)

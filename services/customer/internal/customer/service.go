@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -20,10 +21,11 @@ const (
 	EventUndeleted = "customer.undeleted"
 )
 
-// Who may do what. Partner users get their own scoped access with the
-// channel-partner work; until then they see no customers.
+// Who may do what. Which customers a reader sees is decided row by row by
+// PostgreSQL (the record_access policy): sales reps their own and their
+// teams', partner users those linked to their partner, the others all.
 var (
-	readers  = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent, auth.RoleAnalyst}
+	readers  = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent, auth.RoleAnalyst, auth.RolePartnerUser}
 	writers  = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent}
 	deleters = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager}
 )
@@ -46,12 +48,23 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, c Customer, re
 	if err := allow(caller, writers); err != nil {
 		return Customer{}, err
 	}
+	if c.OwnerID == nil && ownsOnly(caller) {
+		// A rep's new customer is the rep's: otherwise the rep could not see it.
+		if id, err := uuid.Parse(caller.PrincipalID); err == nil {
+			c.OwnerID = &id
+		}
+	}
 	c.normalize()
 	v := &validation.Error{}
 	c.validate("customer.", v)
 	if utf8.RuneCountInString(requestID) > maxRequestID {
 		v.Add("request_id", "must be at most %d characters", maxRequestID)
 	}
+	defs, err := s.store.AttributeDefs(ctx, caller)
+	if err != nil {
+		return Customer{}, err
+	}
+	validateAttributes(defs, c.CustomAttributes, "customer.", true, v)
 	if err := v.Err(); err != nil {
 		return Customer{}, err
 	}
@@ -65,7 +78,24 @@ func (s *Service) Get(ctx context.Context, caller auth.Caller, id uuid.UUID) (Cu
 	if err := allow(caller, readers); err != nil {
 		return Customer{}, err
 	}
-	return s.store.Get(ctx, caller, id)
+	c, err := s.store.Get(ctx, caller, id)
+	if err == nil && personalHidden(caller) {
+		c = c.withoutPersonalData()
+	}
+	return c, err
+}
+
+// ownsOnly reports whether the caller works only with the customers it or
+// its teams own: a sales rep without a broader role.
+func ownsOnly(c auth.Caller) bool {
+	return c.HasAny(auth.RoleSalesRep) && !c.HasAny(auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSupportAgent)
+}
+
+// personalHidden reports whether the caller reads customers without their
+// personal data: an analyst with no role that works with customers
+// directly (partner users serve the customers they see, so see them whole).
+func personalHidden(c auth.Caller) bool {
+	return !c.HasAny(append([]auth.Role{auth.RolePartnerUser}, writers...)...)
 }
 
 // List returns a page of customers.
@@ -88,7 +118,13 @@ func (s *Service) List(ctx context.Context, caller auth.Caller, q ListQuery) (Pa
 	if err := v.Err(); err != nil {
 		return Page{}, err
 	}
-	return s.store.List(ctx, caller, q)
+	page, err := s.store.List(ctx, caller, q)
+	if err == nil && personalHidden(caller) {
+		for i, c := range page.Customers {
+			page.Customers[i] = c.withoutPersonalData()
+		}
+	}
+	return page, err
 }
 
 // Update changes the fields in mask. An empty etag skips the concurrency check.
@@ -100,13 +136,27 @@ func (s *Service) Update(ctx context.Context, caller auth.Caller, in Customer, m
 	if len(mask) == 0 {
 		v.Add("update_mask", "must name at least one field")
 	}
+	attrsChanged := false
 	for _, f := range mask {
-		if !slices.Contains(updatable, f) {
+		key, isAttr := strings.CutPrefix(f, "custom_attributes.")
+		switch {
+		case f == "custom_attributes" || isAttr && key != "":
+			attrsChanged = true
+		case !slices.Contains(updatable, f):
 			v.Add("update_mask", "%q cannot be updated; updatable fields: %v", f, updatable)
 		}
 	}
 	if err := v.Err(); err != nil {
 		return Customer{}, err
+	}
+	// The schema is read before the transaction: a definition changed
+	// meanwhile applies from the customer's next write.
+	var defs []AttributeDef
+	if attrsChanged {
+		var err error
+		if defs, err = s.store.AttributeDefs(ctx, caller); err != nil {
+			return Customer{}, err
+		}
 	}
 	return s.store.Mutate(ctx, caller, in.ID, func(c *Customer) (string, error) {
 		if err := checkEtag(*c, etag); err != nil {
@@ -121,6 +171,9 @@ func (s *Service) Update(ctx context.Context, caller auth.Caller, in Customer, m
 		c.normalize()
 		v := &validation.Error{}
 		c.validate("customer.", v)
+		if attrsChanged {
+			validateAttributes(defs, c.CustomAttributes, "customer.", true, v)
+		}
 		return EventUpdated, v.Err()
 	})
 }
@@ -189,6 +242,22 @@ func apply(c *Customer, in Customer, field string) {
 		c.Tags = in.Tags
 	case "external_id":
 		c.ExternalID = in.ExternalID
+	case "source_channel":
+		c.SourceChannel = in.SourceChannel
+	case "custom_attributes":
+		c.CustomAttributes = in.CustomAttributes
+	default:
+		// "custom_attributes.<key>" sets one attribute, or removes it when
+		// the request does not carry it.
+		key, _ := strings.CutPrefix(field, "custom_attributes.")
+		if value, ok := in.CustomAttributes[key]; ok {
+			if c.CustomAttributes == nil {
+				c.CustomAttributes = map[string]any{}
+			}
+			c.CustomAttributes[key] = value
+		} else {
+			delete(c.CustomAttributes, key)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -95,7 +96,7 @@ func (s *Customers) UpdateCustomer(ctx context.Context, req *customerv1.UpdateCu
 		return nil, toStatus(err)
 	}
 	c.ID = id
-	saved, err := s.svc.Update(ctx, caller(ctx), c, updatePaths(req.GetUpdateMask().GetPaths()), req.GetCustomer().GetEtag())
+	saved, err := s.svc.Update(ctx, caller(ctx), c, maskPaths(req.GetUpdateMask().GetPaths(), "customer_id"), req.GetCustomer().GetEtag())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -136,12 +137,13 @@ func (s *Customers) WatchEvents(req *customerv1.WatchEventsRequest, stream custo
 	return toStatus(err)
 }
 
-// updatePaths drops the etag from a mask: over REST the mask is inferred
-// from the body's fields, and the etag there is the concurrency token.
-func updatePaths(paths []string) []string {
+// maskPaths drops the etag and the named output-only fields from a mask:
+// over REST the mask is inferred from the body's fields, and a body echoed
+// from a read carries them, the etag as the concurrency token.
+func maskPaths(paths []string, outputOnly ...string) []string {
 	out := make([]string, 0, len(paths))
 	for _, p := range paths {
-		if p != "etag" && p != "customer_id" {
+		if p != "etag" && !slices.Contains(outputOnly, p) {
 			out = append(out, p)
 		}
 	}

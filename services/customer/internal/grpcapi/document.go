@@ -30,8 +30,8 @@ type Documents struct {
 // NewDocuments returns the server.
 func NewDocuments(svc *document.Service) *Documents { return &Documents{svc: svc} }
 
-// ids parses a customer and a document id, reporting both when both are bad.
-func ids(customerField, customerID, documentField, documentID string) (uuid.UUID, uuid.UUID, error) {
+// docIDs parses a customer and a document id, reporting both when both are bad.
+func docIDs(customerField, customerID, documentField, documentID string) (uuid.UUID, uuid.UUID, error) {
 	v := &validation.Error{}
 	c, err := uuid.Parse(customerID)
 	if err != nil {
@@ -107,7 +107,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 
 // GetDocument implements the RPC.
 func (s *Documents) GetDocument(ctx context.Context, req *customerv1.GetDocumentRequest) (*customerv1.GetDocumentResponse, error) {
-	cid, did, err := ids("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
+	cid, did, err := docIDs("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -142,7 +142,7 @@ func (s *Documents) UpdateDocument(ctx context.Context, req *customerv1.UpdateDo
 	if in == nil {
 		return nil, toStatus(validation.Field("document", "is required"))
 	}
-	cid, did, err := ids("document.customer_id", in.GetCustomerId(), "document.document_id", in.GetDocumentId())
+	cid, did, err := docIDs("document.customer_id", in.GetCustomerId(), "document.document_id", in.GetDocumentId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -162,7 +162,7 @@ func (s *Documents) UpdateDocument(ctx context.Context, req *customerv1.UpdateDo
 
 // DeleteDocument implements the RPC.
 func (s *Documents) DeleteDocument(ctx context.Context, req *customerv1.DeleteDocumentRequest) (*customerv1.DeleteDocumentResponse, error) {
-	cid, did, err := ids("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
+	cid, did, err := docIDs("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -175,7 +175,7 @@ func (s *Documents) DeleteDocument(ctx context.Context, req *customerv1.DeleteDo
 
 // UndeleteDocument implements the RPC.
 func (s *Documents) UndeleteDocument(ctx context.Context, req *customerv1.UndeleteDocumentRequest) (*customerv1.UndeleteDocumentResponse, error) {
-	cid, did, err := ids("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
+	cid, did, err := docIDs("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -186,15 +186,15 @@ func (s *Documents) UndeleteDocument(ctx context.Context, req *customerv1.Undele
 	return &customerv1.UndeleteDocumentResponse{Document: protoconv.Document(d)}, nil
 }
 
-// pageQuery reads the common shape of the child lists.
-func pageQuery(customerID, documentID string, size int32, token string) (document.PageQuery, error) {
-	cid, did, err := ids("customer_id", customerID, "document_id", documentID)
+// docPageQuery reads the common shape of the child lists.
+func docPageQuery(customerID, documentID string, size int32, token string) (document.PageQuery, error) {
+	cid, did, err := docIDs("customer_id", customerID, "document_id", documentID)
 	return document.PageQuery{CustomerID: cid, DocumentID: did, PageSize: int(size), PageToken: token}, err
 }
 
 // ListDocumentVersions implements the RPC.
 func (s *Documents) ListDocumentVersions(ctx context.Context, req *customerv1.ListDocumentVersionsRequest) (*customerv1.ListDocumentVersionsResponse, error) {
-	q, err := pageQuery(req.GetCustomerId(), req.GetDocumentId(), req.GetPageSize(), req.GetPageToken())
+	q, err := docPageQuery(req.GetCustomerId(), req.GetDocumentId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -211,7 +211,7 @@ func (s *Documents) ListDocumentVersions(ctx context.Context, req *customerv1.Li
 
 // DownloadDocument implements the RPC.
 func (s *Documents) DownloadDocument(req *customerv1.DownloadDocumentRequest, stream customerv1.DocumentService_DownloadDocumentServer) error {
-	cid, did, err := ids("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
+	cid, did, err := docIDs("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
 	if err != nil {
 		return toStatus(err)
 	}
@@ -242,7 +242,7 @@ func splitSend(send func([]byte) error) func([]byte) error {
 
 // TransitionDocument implements the RPC.
 func (s *Documents) TransitionDocument(ctx context.Context, req *customerv1.TransitionDocumentRequest) (*customerv1.TransitionDocumentResponse, error) {
-	cid, did, err := ids("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
+	cid, did, err := docIDs("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -255,7 +255,7 @@ func (s *Documents) TransitionDocument(ctx context.Context, req *customerv1.Tran
 
 // ListDocumentTransitions implements the RPC.
 func (s *Documents) ListDocumentTransitions(ctx context.Context, req *customerv1.ListDocumentTransitionsRequest) (*customerv1.ListDocumentTransitionsResponse, error) {
-	q, err := pageQuery(req.GetCustomerId(), req.GetDocumentId(), req.GetPageSize(), req.GetPageToken())
+	q, err := docPageQuery(req.GetCustomerId(), req.GetDocumentId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -272,7 +272,7 @@ func (s *Documents) ListDocumentTransitions(ctx context.Context, req *customerv1
 
 // CreateShareLink implements the RPC.
 func (s *Documents) CreateShareLink(ctx context.Context, req *customerv1.CreateShareLinkRequest) (*customerv1.CreateShareLinkResponse, error) {
-	cid, did, err := ids("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
+	cid, did, err := docIDs("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -302,7 +302,7 @@ func expireOf(l *customerv1.ShareLink) time.Time {
 
 // ListShareLinks implements the RPC.
 func (s *Documents) ListShareLinks(ctx context.Context, req *customerv1.ListShareLinksRequest) (*customerv1.ListShareLinksResponse, error) {
-	q, err := pageQuery(req.GetCustomerId(), req.GetDocumentId(), req.GetPageSize(), req.GetPageToken())
+	q, err := docPageQuery(req.GetCustomerId(), req.GetDocumentId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -319,7 +319,7 @@ func (s *Documents) ListShareLinks(ctx context.Context, req *customerv1.ListShar
 
 // RevokeShareLink implements the RPC.
 func (s *Documents) RevokeShareLink(ctx context.Context, req *customerv1.RevokeShareLinkRequest) (*customerv1.RevokeShareLinkResponse, error) {
-	cid, did, err := ids("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
+	cid, did, err := docIDs("customer_id", req.GetCustomerId(), "document_id", req.GetDocumentId())
 	if err != nil {
 		return nil, toStatus(err)
 	}

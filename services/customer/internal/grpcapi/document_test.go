@@ -90,6 +90,25 @@ func (e *docEnv) as(t *testing.T, roles ...auth.Role) context.Context {
 	return e.tokens.Context(t.Context(), e.tenant, roles...)
 }
 
+// ownerRep returns a context for a sales rep that owns the env's customer:
+// reps see only the customers they (or their teams) own.
+func (e *docEnv) ownerRep(t *testing.T) context.Context {
+	t.Helper()
+	principal := uuid.NewString()
+	_, err := e.customers.UpdateCustomer(e.admin, &customerv1.UpdateCustomerRequest{
+		Customer:   &customerv1.Customer{CustomerId: e.customerID, OwnerId: principal},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"owner_id"}},
+	})
+	if err != nil {
+		t.Fatalf("UpdateCustomer(owner): %v", err)
+	}
+	tok, err := e.tokens.Sign(auth.Caller{TenantID: e.tenant, PrincipalID: principal, Roles: []auth.Role{auth.RoleSalesRep}}, time.Now(), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return grpctest.Bearer(t.Context(), tok)
+}
+
 // upload streams content in pieces of chunk bytes after md.
 func upload(ctx context.Context, c customerv1.DocumentServiceClient, md *customerv1.UploadMetadata, content []byte, chunk int) (*customerv1.UploadDocumentVersionResponse, error) {
 	stream, err := c.UploadDocumentVersion(ctx)
@@ -357,7 +376,7 @@ func TestLifecycle(t *testing.T) {
 		published = customerv1.DocumentState_DOCUMENT_STATE_PUBLISHED
 		archived  = customerv1.DocumentState_DOCUMENT_STATE_ARCHIVED
 	)
-	rep := e.as(t, auth.RoleSalesRep)
+	rep := e.ownerRep(t)
 	// Sequential: each step starts from the state the one before left.
 	steps := []struct {
 		name     string
@@ -615,6 +634,7 @@ func TestDocumentAccess(t *testing.T) {
 	other := grpctest.Bearer(t.Context(), e.otherKey)
 	analyst := e.as(t, auth.RoleAnalyst)
 	partner := e.as(t, auth.RolePartnerUser)
+	owner, stranger := e.ownerRep(t), e.as(t, auth.RoleSalesRep)
 	did := doc.GetDocumentId()
 	calls := map[string]func(ctx context.Context) error{
 		"get": func(ctx context.Context) error {
@@ -658,6 +678,12 @@ func TestDocumentAccess(t *testing.T) {
 		{"partner", partner, "get", codes.PermissionDenied},
 		{"partner", partner, "download", codes.PermissionDenied},
 		{"support agent", e.as(t, auth.RoleSupportAgent), "download", codes.OK},
+		{"owning sales rep", owner, "download", codes.OK},
+		{"owning sales rep", owner, "upload", codes.OK},
+		{"other sales rep", stranger, "get", codes.NotFound},
+		{"other sales rep", stranger, "download", codes.NotFound},
+		{"other sales rep", stranger, "share", codes.NotFound},
+		{"other sales rep", stranger, "upload", codes.NotFound},
 		{"other tenant", other, "get", codes.NotFound},
 		{"other tenant", other, "versions", codes.OK}, // an empty list: nothing of ours shows
 		{"other tenant", other, "download", codes.NotFound},
@@ -673,13 +699,19 @@ func TestDocumentAccess(t *testing.T) {
 			}
 		})
 	}
-	t.Run("other tenant lists nothing", func(t *testing.T) {
-		t.Parallel()
-		resp, err := e.docs.ListDocumentVersions(other, &customerv1.ListDocumentVersionsRequest{CustomerId: e.customerID, DocumentId: did})
-		if err != nil || len(resp.GetVersions()) != 0 {
-			t.Fatalf("ListDocumentVersions(other tenant) = %v, %v; want nothing", resp, err)
-		}
-	})
+	for who, ctx := range map[string]context.Context{"other tenant": other, "other sales rep": stranger} {
+		t.Run(who+" lists nothing", func(t *testing.T) {
+			t.Parallel()
+			resp, err := e.docs.ListDocumentVersions(ctx, &customerv1.ListDocumentVersionsRequest{CustomerId: e.customerID, DocumentId: did})
+			if err != nil || len(resp.GetVersions()) != 0 {
+				t.Fatalf("ListDocumentVersions(%s) = %v, %v; want nothing", who, resp, err)
+			}
+			docs, err := e.docs.ListDocuments(ctx, &customerv1.ListDocumentsRequest{CustomerId: e.customerID})
+			if err != nil || len(docs.GetDocuments()) != 0 {
+				t.Fatalf("ListDocuments(%s) = %v, %v; want nothing", who, docs, err)
+			}
+		})
+	}
 }
 
 func TestConcurrentUploadsNumberVersions(t *testing.T) {

@@ -13,9 +13,11 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
 	"github.com/rapportcrm/rapport/pkg/outbox"
 	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/customer/internal/classify"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
+	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 )
 
 // toStatus is the service's one mapping from domain errors to gRPC statuses.
@@ -60,8 +62,44 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, document.ErrRevoked, "SHARE_LINK_REVOKED")
 	case errors.Is(err, document.ErrUploadConflict):
 		return grpcerr.WithReason(codes.Aborted, document.ErrUploadConflict, "UPLOAD_CONFLICT")
+	case errors.Is(err, classify.ErrTransitionNotAllowed):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "LIFECYCLE_TRANSITION_NOT_ALLOWED")
+	case errors.Is(err, classify.ErrSegmentNotFound):
+		return grpcerr.WithReason(codes.NotFound, classify.ErrSegmentNotFound, "SEGMENT_NOT_FOUND")
+	case errors.Is(err, classify.ErrSegmentNameTaken):
+		return grpcerr.WithReason(codes.AlreadyExists, classify.ErrSegmentNameTaken, "SEGMENT_NAME_TAKEN")
+	case errors.Is(err, classify.ErrRuleNotFound):
+		return grpcerr.WithReason(codes.NotFound, classify.ErrRuleNotFound, "VALUE_TIER_RULE_NOT_FOUND")
+	case errors.Is(err, profile.ErrContactPointNotFound):
+		return grpcerr.WithReason(codes.NotFound, profile.ErrContactPointNotFound, "CONTACT_POINT_NOT_FOUND")
+	case errors.Is(err, profile.ErrOrganizationContactNotFound):
+		return grpcerr.WithReason(codes.NotFound, profile.ErrOrganizationContactNotFound, "ORGANIZATION_CONTACT_NOT_FOUND")
+	case errors.Is(err, profile.ErrOrganizationContactExists):
+		return grpcerr.WithReason(codes.AlreadyExists, profile.ErrOrganizationContactExists, "ORGANIZATION_CONTACT_EXISTS")
+	case errors.Is(err, profile.ErrGroupNotFound):
+		return grpcerr.WithReason(codes.NotFound, profile.ErrGroupNotFound, "GROUP_NOT_FOUND")
+	case errors.Is(err, profile.ErrMemberNotFound):
+		return grpcerr.WithReason(codes.NotFound, profile.ErrMemberNotFound, "GROUP_MEMBER_NOT_FOUND")
+	case errors.Is(err, profile.ErrMembershipOverlap):
+		return grpcerr.WithReason(codes.FailedPrecondition, profile.ErrMembershipOverlap, "MEMBERSHIP_OVERLAP")
+	case errors.Is(err, profile.ErrRelationshipNotFound):
+		return grpcerr.WithReason(codes.NotFound, profile.ErrRelationshipNotFound, "RELATIONSHIP_NOT_FOUND")
+	case errors.Is(err, profile.ErrRelationshipExists):
+		return grpcerr.WithReason(codes.AlreadyExists, profile.ErrRelationshipExists, "RELATIONSHIP_EXISTS")
+	case errors.Is(err, profile.ErrAttributeNotFound):
+		return grpcerr.WithReason(codes.NotFound, profile.ErrAttributeNotFound, "CUSTOM_ATTRIBUTE_NOT_FOUND")
+	case errors.Is(err, profile.ErrAttributeExists):
+		return grpcerr.WithReason(codes.AlreadyExists, profile.ErrAttributeExists, "CUSTOM_ATTRIBUTE_EXISTS")
+	case errors.Is(err, profile.ErrAttributeInUse):
+		return grpcerr.WithReason(codes.FailedPrecondition, profile.ErrAttributeInUse, "CUSTOM_ATTRIBUTE_IN_USE")
+	case errors.Is(err, classify.ErrEtagMismatch), errors.Is(err, profile.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
 	case errors.Is(err, identity.ErrPrincipalNotFound):
 		return grpcerr.WithReason(codes.NotFound, identity.ErrPrincipalNotFound, "PRINCIPAL_NOT_FOUND")
+	case errors.Is(err, identity.ErrTeamNameTaken):
+		return grpcerr.WithReason(codes.AlreadyExists, identity.ErrTeamNameTaken, "TEAM_NAME_TAKEN")
+	case errors.Is(err, identity.ErrUnknownTeams):
+		return grpcerr.Invalid(&validation.Error{Violations: []validation.Violation{{Field: "principal.team_ids", Description: "names a team that does not exist in this tenant"}}})
 	case errors.Is(err, identity.ErrAPIKeyNotFound):
 		return grpcerr.WithReason(codes.NotFound, identity.ErrAPIKeyNotFound, "API_KEY_NOT_FOUND")
 	case errors.Is(err, identity.ErrNoSigner):

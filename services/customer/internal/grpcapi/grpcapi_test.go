@@ -16,15 +16,19 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
 	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
+	"github.com/rapportcrm/rapport/services/customer/internal/classify"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
+	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 )
 
 // env is a customer service on a real socket over a private database.
 type env struct {
 	customers customerv1.CustomerServiceClient
+	classes   customerv1.ClassificationServiceClient
+	profiles  customerv1.ProfileServiceClient
 	iam       iamv1.IdentityServiceClient
 	db        *pgtest.DB
 	// adminKey is the operator tenant's admin key; otherKey belongs to a second tenant.
@@ -45,9 +49,17 @@ func newEnv(t *testing.T) *env {
 	}
 	conn := grpctest.Serve(t, authn, func(srv *grpcserver.Server) {
 		customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), db.App, 20*time.Millisecond))
+		customerv1.RegisterProfileServiceServer(srv, grpcapi.NewProfiles(profile.New(store)))
 		iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
+		customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
 	}, grpcapi.AuthenticateApiKeyMethod)
-	e := &env{customers: customerv1.NewCustomerServiceClient(conn), iam: iamv1.NewIdentityServiceClient(conn), db: db, tokens: tokens}
+	e := &env{
+		customers: customerv1.NewCustomerServiceClient(conn),
+		classes:   customerv1.NewClassificationServiceClient(conn),
+		profiles:  customerv1.NewProfileServiceClient(conn),
+		iam:       iamv1.NewIdentityServiceClient(conn),
+		db:        db, tokens: tokens,
+	}
 	_, _, k, err := ids.Bootstrap(t.Context(), "Operator", "Admin")
 	if err != nil {
 		t.Fatalf("Bootstrap: %v", err)
@@ -135,8 +147,9 @@ func TestCreateIdempotentAndEvents(t *testing.T) {
 	if err := e.db.Owner.QueryRow(t.Context(), "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit_log)").Scan(&rows, &events, &audits); err != nil {
 		t.Fatal(err)
 	}
-	if rows != 1 || events != 1 || audits != 1 {
-		t.Fatalf("after a repeated create: %d rows, %d events, %d audit rows; want 1 each", rows, events, audits)
+	// One change for the customer and one for each contact point made from its e-mail and phone.
+	if rows != 1 || events != 3 || audits != 3 {
+		t.Fatalf("after a repeated create: %d rows, %d events, %d audit rows; want 1, 3, 3", rows, events, audits)
 	}
 }
 
@@ -270,7 +283,7 @@ func TestAccess(t *testing.T) {
 		{"garbage key", e.as(t.Context(), "rk_nonsense"), codes.Unauthenticated},
 		{"forged token", e.as(t.Context(), "eyJhbGciOiJub25lIn0.e30."), codes.Unauthenticated},
 		{"other tenant", e.as(t.Context(), e.otherKey), codes.NotFound},
-		{"partner user", e.as(t.Context(), e.token(t, auth.RolePartnerUser)), codes.PermissionDenied},
+		{"partner user of no partner of it", e.as(t.Context(), e.token(t, auth.RolePartnerUser)), codes.NotFound},
 		{"analyst by JWT", e.as(t.Context(), e.token(t, auth.RoleAnalyst)), codes.OK},
 	}
 	for _, tt := range tests {
@@ -344,7 +357,7 @@ func TestWatchEventsResumes(t *testing.T) {
 	read := func(after string, n int) []string {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		stream, err := e.customers.WatchEvents(sctx, &customerv1.WatchEventsRequest{AfterCursor: after})
+		stream, err := e.customers.WatchEvents(sctx, &customerv1.WatchEventsRequest{AfterCursor: after, Types: []string{customer.EventCreated}})
 		if err != nil {
 			t.Fatal(err)
 		}

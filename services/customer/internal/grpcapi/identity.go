@@ -39,7 +39,45 @@ func principalMessage(p identity.Principal) *iamv1.Principal {
 	for _, r := range p.Roles {
 		out.Roles = append(out.Roles, iamclient.RoleMessage(r))
 	}
+	for _, t := range p.TeamIDs {
+		out.TeamIds = append(out.TeamIds, t.String())
+	}
+	if p.PartnerID != nil {
+		out.PartnerId = p.PartnerID.String()
+	}
 	return out
+}
+
+// principalFrom reads the writable fields of a principal message.
+func principalFrom(m *iamv1.Principal) (identity.Principal, error) {
+	v := &validation.Error{}
+	p := identity.Principal{DisplayName: m.GetDisplayName()}
+	for _, r := range m.GetRoles() {
+		role := iamclient.RoleFrom(r)
+		if role == "" {
+			v.Add("principal.roles", "unknown role %d", r)
+		}
+		p.Roles = append(p.Roles, role)
+	}
+	for _, t := range m.GetTeamIds() {
+		id, err := uuid.Parse(t)
+		if err != nil {
+			v.Add("principal.team_ids", "%q is not a UUID", t)
+		}
+		p.TeamIDs = append(p.TeamIDs, id)
+	}
+	if m.GetPartnerId() != "" {
+		id, err := uuid.Parse(m.GetPartnerId())
+		if err != nil {
+			v.Add("principal.partner_id", "must be a UUID")
+		}
+		p.PartnerID = &id
+	}
+	return p, v.Err()
+}
+
+func teamMessage(t identity.Team) *iamv1.Team {
+	return &iamv1.Team{TeamId: t.ID.String(), DisplayName: t.DisplayName, CreateTime: timestamppb.New(t.CreateTime)}
 }
 
 func keyMessage(k identity.APIKey) *iamv1.ApiKey {
@@ -55,7 +93,7 @@ func keyMessage(k identity.APIKey) *iamv1.ApiKey {
 }
 
 func callerMessage(c auth.Caller) *iamv1.Caller {
-	out := &iamv1.Caller{TenantId: c.TenantID, PrincipalId: c.PrincipalID, ApiKeyId: c.APIKeyID}
+	out := &iamv1.Caller{TenantId: c.TenantID, PrincipalId: c.PrincipalID, ApiKeyId: c.APIKeyID, TeamIds: c.TeamIDs, PartnerId: c.PartnerID}
 	for _, r := range c.Roles {
 		out.Roles = append(out.Roles, iamclient.RoleMessage(r))
 	}
@@ -73,19 +111,55 @@ func (s *Identity) CreateTenant(ctx context.Context, req *iamv1.CreateTenantRequ
 
 // CreatePrincipal implements the RPC.
 func (s *Identity) CreatePrincipal(ctx context.Context, req *iamv1.CreatePrincipalRequest) (*iamv1.CreatePrincipalResponse, error) {
-	p := identity.Principal{DisplayName: req.GetPrincipal().GetDisplayName()}
-	for _, r := range req.GetPrincipal().GetRoles() {
-		role := iamclient.RoleFrom(r)
-		if role == "" {
-			return nil, toStatus(validation.Field("principal.roles", "unknown role %d", r))
-		}
-		p.Roles = append(p.Roles, role)
+	p, err := principalFrom(req.GetPrincipal())
+	if err != nil {
+		return nil, toStatus(err)
 	}
 	saved, err := s.svc.CreatePrincipal(ctx, caller(ctx), p, req.GetRequestId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &iamv1.CreatePrincipalResponse{Principal: principalMessage(saved)}, nil
+}
+
+// UpdatePrincipal implements the RPC.
+func (s *Identity) UpdatePrincipal(ctx context.Context, req *iamv1.UpdatePrincipalRequest) (*iamv1.UpdatePrincipalResponse, error) {
+	id, err := parseID("principal.principal_id", req.GetPrincipal().GetPrincipalId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	p, err := principalFrom(req.GetPrincipal())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	p.ID = id
+	saved, err := s.svc.UpdatePrincipal(ctx, caller(ctx), p, maskPaths(req.GetUpdateMask().GetPaths(), "principal_id", "tenant_id", "create_time"))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &iamv1.UpdatePrincipalResponse{Principal: principalMessage(saved)}, nil
+}
+
+// CreateTeam implements the RPC.
+func (s *Identity) CreateTeam(ctx context.Context, req *iamv1.CreateTeamRequest) (*iamv1.CreateTeamResponse, error) {
+	t, err := s.svc.CreateTeam(ctx, caller(ctx), req.GetTeam().GetDisplayName(), req.GetRequestId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &iamv1.CreateTeamResponse{Team: teamMessage(t)}, nil
+}
+
+// ListTeams implements the RPC.
+func (s *Identity) ListTeams(ctx context.Context, _ *iamv1.ListTeamsRequest) (*iamv1.ListTeamsResponse, error) {
+	teams, err := s.svc.ListTeams(ctx, caller(ctx))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &iamv1.ListTeamsResponse{}
+	for _, t := range teams {
+		out.Teams = append(out.Teams, teamMessage(t))
+	}
+	return out, nil
 }
 
 // page reads a simple id-keyset page request.

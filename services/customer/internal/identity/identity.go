@@ -30,6 +30,18 @@ type Principal struct {
 	TenantID    uuid.UUID
 	DisplayName string
 	Roles       []auth.Role
+	// TeamIDs are the teams the principal belongs to.
+	TeamIDs []uuid.UUID
+	// PartnerID is the channel partner a partner user acts for.
+	PartnerID  *uuid.UUID
+	CreateTime time.Time
+}
+
+// Team groups principals; sales reps see what their teams own.
+type Team struct {
+	ID          uuid.UUID
+	TenantID    uuid.UUID
+	DisplayName string
 	CreateTime  time.Time
 }
 
@@ -55,7 +67,13 @@ type NewKey struct {
 var (
 	ErrPrincipalNotFound = errors.New("principal not found")
 	ErrAPIKeyNotFound    = errors.New("api key not found")
+	ErrTeamNameTaken     = errors.New("a team with this name exists")
+	// ErrUnknownTeams carries the team ids that do not exist in the tenant.
+	ErrUnknownTeams = errors.New("unknown team")
 )
+
+// PrincipalMutation changes a locked principal.
+type PrincipalMutation func(*Principal) error
 
 // Store keeps identities.
 type Store interface {
@@ -66,6 +84,11 @@ type Store interface {
 	CreatePrincipal(ctx context.Context, p Principal, requestID string) (Principal, error)
 	Principal(ctx context.Context, tenant, id uuid.UUID) (Principal, error)
 	ListPrincipals(ctx context.Context, tenant uuid.UUID, after uuid.UUID, limit int) ([]Principal, error)
+	// UpdatePrincipal applies m to a principal; the customers it owns follow
+	// a change of its teams.
+	UpdatePrincipal(ctx context.Context, tenant, id uuid.UUID, m PrincipalMutation) (Principal, error)
+	CreateTeam(ctx context.Context, t Team, requestID string) (Team, error)
+	ListTeams(ctx context.Context, tenant uuid.UUID) ([]Team, error)
 	CreateAPIKey(ctx context.Context, k APIKey, hash []byte) (APIKey, error)
 	ListAPIKeys(ctx context.Context, tenant uuid.UUID, after uuid.UUID, limit int) ([]APIKey, error)
 	RevokeAPIKey(ctx context.Context, tenant, id uuid.UUID) (APIKey, error)
@@ -165,26 +188,105 @@ func (s *Service) CreatePrincipal(ctx context.Context, caller auth.Caller, p Pri
 		return Principal{}, err
 	}
 	v := &validation.Error{}
-	p.DisplayName = validName("principal.display_name", p.DisplayName, v)
-	if len(p.Roles) == 0 {
-		v.Add("principal.roles", "must hold at least one role")
-	}
-	for _, r := range p.Roles {
-		if !slices.Contains(auth.AllRoles, r) {
-			v.Add("principal.roles", "unknown role %q", r)
-		}
-	}
+	p.validate("principal.", v)
 	if utf8.RuneCountInString(requestID) > 64 {
 		v.Add("request_id", "must be at most 64 characters")
 	}
 	if err := v.Err(); err != nil {
 		return Principal{}, err
 	}
-	slices.Sort(p.Roles)
-	p.Roles = slices.Compact(p.Roles)
 	p.ID = uuid.Must(uuid.NewV7())
 	p.TenantID = uuid.MustParse(caller.TenantID)
 	return s.store.CreatePrincipal(ctx, p, requestID)
+}
+
+// PrincipalFields are the fields UpdatePrincipal may change.
+var PrincipalFields = []string{"display_name", "roles", "team_ids", "partner_id"}
+
+// UpdatePrincipal changes the fields of in named by mask.
+func (s *Service) UpdatePrincipal(ctx context.Context, caller auth.Caller, in Principal, mask []string) (Principal, error) {
+	if err := requireAdmin(caller); err != nil {
+		return Principal{}, err
+	}
+	v := &validation.Error{}
+	if len(mask) == 0 {
+		v.Add("update_mask", "must name at least one field")
+	}
+	for _, f := range mask {
+		if !slices.Contains(PrincipalFields, f) {
+			v.Add("update_mask", "%q cannot be updated; updatable fields: %v", f, PrincipalFields)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return Principal{}, err
+	}
+	return s.store.UpdatePrincipal(ctx, uuid.MustParse(caller.TenantID), in.ID, func(p *Principal) error {
+		for _, f := range mask {
+			switch f {
+			case "display_name":
+				p.DisplayName = in.DisplayName
+			case "roles":
+				p.Roles = in.Roles
+			case "team_ids":
+				p.TeamIDs = in.TeamIDs
+			case "partner_id":
+				p.PartnerID = in.PartnerID
+			}
+		}
+		v := &validation.Error{}
+		p.validate("principal.", v)
+		return v.Err()
+	})
+}
+
+// validate checks a principal and puts its lists in canonical order.
+func (p *Principal) validate(prefix string, v *validation.Error) {
+	p.DisplayName = validName(prefix+"display_name", p.DisplayName, v)
+	if len(p.Roles) == 0 {
+		v.Add(prefix+"roles", "must hold at least one role")
+	}
+	for _, r := range p.Roles {
+		if !slices.Contains(auth.AllRoles, r) {
+			v.Add(prefix+"roles", "unknown role %q", r)
+		}
+	}
+	slices.Sort(p.Roles)
+	p.Roles = slices.Compact(p.Roles)
+	slices.SortFunc(p.TeamIDs, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	p.TeamIDs = slices.Compact(p.TeamIDs)
+	if len(p.TeamIDs) > maxTeams {
+		v.Add(prefix+"team_ids", "must name at most %d teams", maxTeams)
+	}
+	if p.PartnerID != nil && !slices.Contains(p.Roles, auth.RolePartnerUser) {
+		v.Add(prefix+"partner_id", "applies only to principals with the partner user role")
+	}
+	if p.PartnerID == nil && slices.Contains(p.Roles, auth.RolePartnerUser) {
+		v.Add(prefix+"partner_id", "is required for the partner user role")
+	}
+}
+
+// maxTeams bounds a principal's teams, which travel in every token.
+const maxTeams = 20
+
+// CreateTeam adds a team to the caller's tenant.
+func (s *Service) CreateTeam(ctx context.Context, caller auth.Caller, name, requestID string) (Team, error) {
+	if err := requireAdmin(caller); err != nil {
+		return Team{}, err
+	}
+	v := &validation.Error{}
+	name = validName("team.display_name", name, v)
+	if utf8.RuneCountInString(requestID) > 64 {
+		v.Add("request_id", "must be at most 64 characters")
+	}
+	if err := v.Err(); err != nil {
+		return Team{}, err
+	}
+	return s.store.CreateTeam(ctx, Team{ID: uuid.Must(uuid.NewV7()), TenantID: uuid.MustParse(caller.TenantID), DisplayName: name}, requestID)
+}
+
+// ListTeams lists the caller's tenant's teams; any authenticated caller may.
+func (s *Service) ListTeams(ctx context.Context, caller auth.Caller) ([]Team, error) {
+	return s.store.ListTeams(ctx, uuid.MustParse(caller.TenantID))
 }
 
 // ListPrincipals pages through the caller's tenant's principals.

@@ -309,7 +309,7 @@ UPDATE documents SET title = $3, description = $4, state = $5, delete_time = $6,
 WHERE tenant_id = $1 AND document_id = $2
 RETURNING ` + documentColumns
 
-const insertTransitionSQL = `
+const insertDocumentTransitionSQL = `
 INSERT INTO document_transitions (tenant_id, transition_id, document_id, customer_id, from_state, to_state, principal_id, comment, create_time)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 
@@ -334,7 +334,7 @@ func (s *Documents) Mutate(ctx context.Context, caller auth.Caller, customerID, 
 			return err
 		}
 		if t := change.Transition; t != nil {
-			if _, err := tx.Exec(ctx, insertTransitionSQL, caller.TenantID, t.ID, t.DocumentID, saved.CustomerID,
+			if _, err := tx.Exec(ctx, insertDocumentTransitionSQL, caller.TenantID, t.ID, t.DocumentID, saved.CustomerID,
 				t.From, t.To, t.PrincipalID, t.Comment, t.CreateTime); err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -14,11 +15,15 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 )
 
-const switchTenantSQL = `SELECT set_config('` + pgdb.TenantSetting + `', $1, true)`
+// switchTenantSQL moves a transaction into a tenant it is creating, acting
+// there as the system (no caller settings), not as the operator.
+const switchTenantSQL = `SELECT set_config('` + pgdb.TenantSetting + `', $1, true), set_config('` + pgdb.PrincipalSetting + `', '', true),
+set_config('` + pgdb.RolesSetting + `', '', true), set_config('` + pgdb.TeamsSetting + `', '', true), set_config('` + pgdb.PartnerSetting + `', '', true)`
 
 const (
 	tenantColumns    = `tenant_id, display_name, operator, create_time`
-	principalColumns = `principal_id, tenant_id, display_name, roles, create_time`
+	principalColumns = `principal_id, tenant_id, display_name, roles, team_ids, partner_id, create_time`
+	teamColumns      = `team_id, tenant_id, display_name, create_time`
 	apiKeyColumns    = `api_key_id, tenant_id, principal_id, display_name, prefix, create_time, revoke_time, last_use_time`
 )
 
@@ -29,7 +34,32 @@ func scanTenant(row pgx.CollectableRow) (identity.Tenant, error) {
 
 func scanPrincipal(row pgx.CollectableRow) (identity.Principal, error) {
 	var p identity.Principal
-	return p, row.Scan(&p.ID, &p.TenantID, &p.DisplayName, &p.Roles, &p.CreateTime)
+	return p, row.Scan(&p.ID, &p.TenantID, &p.DisplayName, &p.Roles, &p.TeamIDs, &p.PartnerID, &p.CreateTime)
+}
+
+func scanTeam(row pgx.CollectableRow) (identity.Team, error) {
+	var t identity.Team
+	return t, row.Scan(&t.ID, &t.TenantID, &t.DisplayName, &t.CreateTime)
+}
+
+const knownTeamsSQL = `SELECT coalesce(array_agg(team_id), '{}') FROM teams WHERE tenant_id = $1 AND team_id = ANY($2)`
+
+// checkTeams fails with ErrUnknownTeams naming the ids that are not teams
+// of the tenant.
+func checkTeams(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, ids []uuid.UUID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var known []uuid.UUID
+	if err := tx.QueryRow(ctx, knownTeamsSQL, tenant, ids).Scan(&known); err != nil {
+		return fmt.Errorf("check teams: %w", err)
+	}
+	for _, id := range ids {
+		if !slices.Contains(known, id) {
+			return fmt.Errorf("%w %s", identity.ErrUnknownTeams, id)
+		}
+	}
+	return nil
 }
 
 func scanAPIKey(row pgx.CollectableRow) (identity.APIKey, error) {
@@ -110,10 +140,14 @@ func (s *Store) CreatePrincipal(ctx context.Context, p identity.Principal, reque
 	var saved identity.Principal
 	err := pgdb.InTx(ctx, s.pool, p.TenantID.String(), func(tx pgx.Tx) error {
 		var err error
+		if err := checkTeams(ctx, tx, p.TenantID, p.TeamIDs); err != nil {
+			return err
+		}
 		saved, err = one(ctx, tx, scanPrincipal, `
-INSERT INTO principals (tenant_id, principal_id, display_name, roles, request_id) VALUES ($1, $2, $3, $4, nullif($5, ''))
+INSERT INTO principals (tenant_id, principal_id, display_name, roles, team_ids, partner_id, request_id)
+VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''))
 ON CONFLICT (tenant_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
-RETURNING `+principalColumns, p.TenantID, p.ID, p.DisplayName, p.Roles, requestID)
+RETURNING `+principalColumns, p.TenantID, p.ID, p.DisplayName, p.Roles, teamIDs(p.TeamIDs), p.PartnerID, requestID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			saved, err = one(ctx, tx, scanPrincipal, `SELECT `+principalColumns+` FROM principals WHERE tenant_id = $1 AND request_id = $2`, p.TenantID, requestID)
 		}
@@ -139,6 +173,86 @@ func (s *Store) Principal(ctx context.Context, tenant, id uuid.UUID) (identity.P
 func (s *Store) ListPrincipals(ctx context.Context, tenant, after uuid.UUID, limit int) ([]identity.Principal, error) {
 	return pgdb.Rows(ctx, s.pool, tenant.String(), `SELECT `+principalColumns+` FROM principals
 WHERE tenant_id = $1 AND principal_id > $2 ORDER BY principal_id LIMIT $3`, []any{tenant, after, limit}, scanPrincipal)
+}
+
+// teamIDs never passes nil, which would be NULL in a NOT NULL column.
+func teamIDs(ids []uuid.UUID) []uuid.UUID {
+	if ids == nil {
+		return []uuid.UUID{}
+	}
+	return ids
+}
+
+const lockPrincipalSQL = `SELECT ` + principalColumns + ` FROM principals WHERE tenant_id = $1 AND principal_id = $2 FOR UPDATE`
+
+const savePrincipalSQL = `
+UPDATE principals SET display_name = $3, roles = $4, team_ids = $5, partner_id = $6
+WHERE tenant_id = $1 AND principal_id = $2
+RETURNING ` + principalColumns
+
+// ownedTeamsSQL keeps the teams on the customers a principal owns in step
+// with the principal's (the record-access policy reads them there).
+const ownedTeamsSQL = `UPDATE customers SET owner_team_ids = $3 WHERE tenant_id = $1 AND owner_id = $2`
+
+// UpdatePrincipal implements identity.Store.
+func (s *Store) UpdatePrincipal(ctx context.Context, tenant, id uuid.UUID, m identity.PrincipalMutation) (identity.Principal, error) {
+	var saved identity.Principal
+	err := pgdb.InTx(ctx, s.pool, tenant.String(), func(tx pgx.Tx) error {
+		before, err := one(ctx, tx, scanPrincipal, lockPrincipalSQL, tenant, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return identity.ErrPrincipalNotFound
+		}
+		if err != nil {
+			return err
+		}
+		p := before
+		if err := m(&p); err != nil {
+			return err
+		}
+		if err := checkTeams(ctx, tx, tenant, p.TeamIDs); err != nil {
+			return err
+		}
+		if saved, err = one(ctx, tx, scanPrincipal, savePrincipalSQL, tenant, id, p.DisplayName, p.Roles, teamIDs(p.TeamIDs), p.PartnerID); err != nil {
+			return err
+		}
+		if !slices.Equal(before.TeamIDs, saved.TeamIDs) {
+			if _, err := tx.Exec(ctx, ownedTeamsSQL, tenant, id, teamIDs(saved.TeamIDs)); err != nil {
+				return fmt.Errorf("share owned customers with the new teams: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return identity.Principal{}, fmt.Errorf("update principal %s: %w", id, err)
+	}
+	return saved, nil
+}
+
+// CreateTeam implements identity.Store.
+func (s *Store) CreateTeam(ctx context.Context, t identity.Team, requestID string) (identity.Team, error) {
+	var saved identity.Team
+	err := pgdb.InTx(ctx, s.pool, t.TenantID.String(), func(tx pgx.Tx) error {
+		var err error
+		saved, _, err = pgdb.InsertOnce(ctx, tx, `
+INSERT INTO teams (tenant_id, team_id, display_name, request_id) VALUES ($1, $2, $3, nullif($4, ''))
+ON CONFLICT (tenant_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
+RETURNING `+teamColumns, []any{t.TenantID, t.ID, t.DisplayName, requestID},
+			`SELECT `+teamColumns+` FROM teams WHERE tenant_id = $1 AND request_id = $2`, []any{t.TenantID, requestID}, scanTeam)
+		if code, constraint, ok := pgdb.Constraint(err); ok && code == "23505" && constraint == "teams_name" {
+			return identity.ErrTeamNameTaken
+		}
+		return err
+	})
+	if err != nil {
+		return identity.Team{}, fmt.Errorf("create team: %w", err)
+	}
+	return saved, nil
+}
+
+// ListTeams implements identity.Store.
+func (s *Store) ListTeams(ctx context.Context, tenant uuid.UUID) ([]identity.Team, error) {
+	return pgdb.Rows(ctx, s.pool, tenant.String(), `SELECT `+teamColumns+` FROM teams WHERE tenant_id = $1 ORDER BY display_name`,
+		[]any{tenant}, scanTeam)
 }
 
 // CreateAPIKey implements identity.Store.
@@ -185,6 +299,8 @@ type keyRow struct {
 	hash        []byte
 	principalID uuid.UUID
 	roles       []auth.Role
+	teams       []uuid.UUID
+	partner     *uuid.UUID
 	operator    bool
 }
 
@@ -197,14 +313,14 @@ WITH touched AS (
     WHERE tenant_id = $1 AND api_key_id = $2 AND revoke_time IS NULL
       AND (last_use_time IS NULL OR last_use_time < now() - interval '1 minute')
 )
-SELECT k.secret_sha256, p.principal_id, p.roles, t.operator
+SELECT k.secret_sha256, p.principal_id, p.roles, p.team_ids, p.partner_id, t.operator
 FROM api_keys k
 JOIN principals p ON p.tenant_id = k.tenant_id AND p.principal_id = k.principal_id
 JOIN tenants t ON t.tenant_id = k.tenant_id
 WHERE k.tenant_id = $1 AND k.api_key_id = $2 AND k.revoke_time IS NULL`, []any{k.TenantID, k.KeyID},
 		func(r pgx.CollectableRow) (keyRow, error) {
 			var kr keyRow
-			return kr, r.Scan(&kr.hash, &kr.principalID, &kr.roles, &kr.operator)
+			return kr, r.Scan(&kr.hash, &kr.principalID, &kr.roles, &kr.teams, &kr.partner, &kr.operator)
 		})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return auth.Caller{}, auth.ErrUnauthenticated
@@ -215,6 +331,13 @@ WHERE k.tenant_id = $1 AND k.api_key_id = $2 AND k.revoke_time IS NULL`, []any{k
 	if subtle.ConstantTimeCompare(row.hash, k.SecretHash) != 1 {
 		return auth.Caller{}, auth.ErrUnauthenticated
 	}
-	return auth.Caller{TenantID: k.TenantID.String(), PrincipalID: row.principalID.String(), Roles: row.roles,
-		APIKeyID: k.KeyID.String(), Operator: row.operator}, nil
+	c := auth.Caller{TenantID: k.TenantID.String(), PrincipalID: row.principalID.String(), Roles: row.roles,
+		APIKeyID: k.KeyID.String(), Operator: row.operator}
+	for _, t := range row.teams {
+		c.TeamIDs = append(c.TeamIDs, t.String())
+	}
+	if row.partner != nil {
+		c.PartnerID = row.partner.String()
+	}
+	return c, nil
 }

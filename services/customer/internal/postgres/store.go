@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,26 +34,26 @@ var Migrations, _ = fs.Sub(migrationFiles, "migrations")
 // Role is the database role the service connects as.
 const Role = "rapport_customer"
 
-// Store implements customer.Store and identity.Store.
+// Store implements customer.Store, profile.Store and identity.Store.
 type Store struct{ pool *pgxpool.Pool }
 
 // New returns a Store on pool.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const customerColumns = `customer_id, kind, display_name, email, phone, lifecycle_stage, industry,
-country_code, owner_id, tags, external_id, create_time, update_time, delete_time, revision`
+country_code, owner_id, tags, external_id, source_channel, custom_attributes, create_time, update_time, delete_time, revision`
 
 func scanCustomer(row pgx.CollectableRow) (customer.Customer, error) {
 	var c customer.Customer
 	err := row.Scan(&c.ID, &c.Kind, &c.DisplayName, &c.Email, &c.Phone, &c.Stage, &c.Industry,
-		&c.CountryCode, &c.OwnerID, &c.Tags, &c.ExternalID, &c.CreateTime, &c.UpdateTime, &c.DeleteTime, &c.Revision)
+		&c.CountryCode, &c.OwnerID, &c.Tags, &c.ExternalID, &c.SourceChannel, &c.CustomAttributes, &c.CreateTime, &c.UpdateTime, &c.DeleteTime, &c.Revision)
 	return c, err
 }
 
 const insertCustomerSQL = `
 INSERT INTO customers (tenant_id, customer_id, kind, display_name, email, phone, lifecycle_stage,
-    industry, country_code, owner_id, tags, external_id, request_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, nullif($13, ''))
+    industry, country_code, owner_id, tags, external_id, source_channel, custom_attributes, request_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15, ''))
 ON CONFLICT (tenant_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
 RETURNING ` + customerColumns
 
@@ -64,7 +65,7 @@ func (s *Store) Create(ctx context.Context, caller auth.Caller, c customer.Custo
 	created := false
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, insertCustomerSQL, caller.TenantID, c.ID, c.Kind, c.DisplayName, c.Email, c.Phone,
-			c.Stage, c.Industry, c.CountryCode, c.OwnerID, c.Tags, c.ExternalID, requestID)
+			c.Stage, c.Industry, c.CountryCode, c.OwnerID, c.Tags, c.ExternalID, c.SourceChannel, attributesOrEmpty(c.CustomAttributes), requestID)
 		if err != nil {
 			return err
 		}
@@ -82,10 +83,16 @@ func (s *Store) Create(ctx context.Context, caller auth.Caller, c customer.Custo
 			return err
 		}
 		created = true
-		return outbox.Record(ctx, tx, outbox.Change{
+		if err := outbox.Record(ctx, tx, outbox.Change{
 			TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: customer.EventCreated,
 			Resource: saved.Resource(), After: protoconv.Customer(saved),
-		})
+		}); err != nil {
+			return err
+		}
+		if err := adoptCustomerContacts(ctx, tx, caller, nil, saved); err != nil {
+			return err
+		}
+		return afterCustomerWrite(ctx, tx, caller, nil, saved, "")
 	})
 	if err != nil {
 		return customer.Customer{}, false, fmt.Errorf("create customer: %w", err)
@@ -121,6 +128,15 @@ var filterFields = map[string]sqlfilter.Field{
 	"tags":            {Column: "tags", Kind: sqlfilter.StringArray},
 	"create_time":     {Column: "create_time", Kind: sqlfilter.Timestamp},
 	"update_time":     {Column: "update_time", Kind: sqlfilter.Timestamp},
+	"source_channel":  {Column: "source_channel", Kind: sqlfilter.String},
+}
+
+// attributesOrEmpty keeps the custom_attributes column a JSON object, never null.
+func attributesOrEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
 }
 
 // cursor is the keyset position after the last row of a page.
@@ -195,44 +211,62 @@ const lockCustomerSQL = `SELECT ` + customerColumns + ` FROM customers WHERE ten
 const saveCustomerSQL = `
 UPDATE customers SET kind = $3, display_name = $4, email = $5, phone = $6, lifecycle_stage = $7,
     industry = $8, country_code = $9, owner_id = $10, tags = $11, external_id = $12, delete_time = $13,
-    revision = revision + 1, update_time = now()
+    source_channel = $14, custom_attributes = $15, revision = revision + 1, update_time = now()
 WHERE tenant_id = $1 AND customer_id = $2
 RETURNING ` + customerColumns
 
-// Mutate implements customer.Store. The row lock is the transaction's first
-// write, which keeps the customer's events in order (see pkg/outbox).
+func lockCustomer(ctx context.Context, tx pgx.Tx, caller auth.Caller, id uuid.UUID) (customer.Customer, error) {
+	rows, err := tx.Query(ctx, lockCustomerSQL, caller.TenantID, id)
+	if err != nil {
+		return customer.Customer{}, err
+	}
+	c, err := pgx.CollectExactlyOneRow(rows, scanCustomer)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, customer.ErrNotFound
+	}
+	return c, err
+}
+
+// Mutate implements customer.Store.
 func (s *Store) Mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m customer.Mutation) (customer.Customer, error) {
+	return s.mutate(ctx, caller, id, m, "")
+}
+
+// mutate applies m to the locked customer; reason goes to the stage log if
+// the stage changes. The row lock is the transaction's first write, which
+// keeps the customer's events in order (see pkg/outbox).
+func (s *Store) mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m customer.Mutation, reason string) (customer.Customer, error) {
 	var saved customer.Customer
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, lockCustomerSQL, caller.TenantID, id)
-		if err != nil {
-			return err
-		}
-		before, err := pgx.CollectExactlyOneRow(rows, scanCustomer)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return customer.ErrNotFound
-		}
+		before, err := lockCustomer(ctx, tx, caller, id)
 		if err != nil {
 			return err
 		}
 		c := before
 		c.Tags = append([]string{}, before.Tags...)
+		c.CustomAttributes = maps.Clone(before.CustomAttributes)
 		eventType, err := m(&c)
 		if err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, saveCustomerSQL, caller.TenantID, id, c.Kind, c.DisplayName, c.Email, c.Phone, c.Stage,
-			c.Industry, c.CountryCode, c.OwnerID, c.Tags, c.ExternalID, c.DeleteTime)
+		rows, err := tx.Query(ctx, saveCustomerSQL, caller.TenantID, id, c.Kind, c.DisplayName, c.Email, c.Phone, c.Stage,
+			c.Industry, c.CountryCode, c.OwnerID, c.Tags, c.ExternalID, c.DeleteTime, c.SourceChannel, attributesOrEmpty(c.CustomAttributes))
 		if err != nil {
 			return err
 		}
 		if saved, err = pgx.CollectExactlyOneRow(rows, scanCustomer); err != nil {
 			return err
 		}
-		return outbox.Record(ctx, tx, outbox.Change{
+		if err := outbox.Record(ctx, tx, outbox.Change{
 			TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: eventType,
 			Resource: saved.Resource(), Before: protoconv.Customer(before), After: protoconv.Customer(saved),
-		})
+		}); err != nil {
+			return err
+		}
+		if err := adoptCustomerContacts(ctx, tx, caller, &before, saved); err != nil {
+			return err
+		}
+		return afterCustomerWrite(ctx, tx, caller, &before, saved, reason)
 	})
 	if err != nil {
 		return customer.Customer{}, fmt.Errorf("change customer %s: %w", id, err)

@@ -14,19 +14,21 @@ import (
 // Customer renders a customer as its API message.
 func Customer(c customer.Customer) *customerv1.Customer {
 	out := &customerv1.Customer{
-		CustomerId:     c.ID.String(),
-		Kind:           customerv1.CustomerKind(c.Kind),
-		DisplayName:    c.DisplayName,
-		Email:          c.Email,
-		Phone:          c.Phone,
-		LifecycleStage: customerv1.LifecycleStage(c.Stage),
-		Industry:       c.Industry,
-		CountryCode:    c.CountryCode,
-		Tags:           c.Tags,
-		ExternalId:     c.ExternalID,
-		CreateTime:     timestamppb.New(c.CreateTime),
-		UpdateTime:     timestamppb.New(c.UpdateTime),
-		Etag:           c.Etag(),
+		CustomerId:       c.ID.String(),
+		Kind:             customerv1.CustomerKind(c.Kind),
+		DisplayName:      c.DisplayName,
+		Email:            c.Email,
+		Phone:            c.Phone,
+		LifecycleStage:   customerv1.LifecycleStage(c.Stage),
+		Industry:         c.Industry,
+		CountryCode:      c.CountryCode,
+		Tags:             c.Tags,
+		ExternalId:       c.ExternalID,
+		SourceChannel:    c.SourceChannel,
+		CustomAttributes: attributes(c.CustomAttributes),
+		CreateTime:       timestamppb.New(c.CreateTime),
+		UpdateTime:       timestamppb.New(c.UpdateTime),
+		Etag:             c.Etag(),
 	}
 	if c.OwnerID != nil {
 		out.OwnerId = c.OwnerID.String()
@@ -42,15 +44,17 @@ func Customer(c customer.Customer) *customerv1.Customer {
 func FromCustomer(m *customerv1.Customer, prefix string) (customer.Customer, error) {
 	v := &validation.Error{}
 	c := customer.Customer{
-		Kind:        customer.Kind(m.GetKind()),
-		DisplayName: m.GetDisplayName(),
-		Email:       m.GetEmail(),
-		Phone:       m.GetPhone(),
-		Stage:       customer.Stage(m.GetLifecycleStage()),
-		Industry:    m.GetIndustry(),
-		CountryCode: m.GetCountryCode(),
-		Tags:        m.GetTags(),
-		ExternalID:  m.GetExternalId(),
+		Kind:             customer.Kind(m.GetKind()),
+		DisplayName:      m.GetDisplayName(),
+		Email:            m.GetEmail(),
+		Phone:            m.GetPhone(),
+		Stage:            customer.Stage(m.GetLifecycleStage()),
+		Industry:         m.GetIndustry(),
+		CountryCode:      m.GetCountryCode(),
+		Tags:             m.GetTags(),
+		ExternalID:       m.GetExternalId(),
+		SourceChannel:    m.GetSourceChannel(),
+		CustomAttributes: fromAttributes(m.GetCustomAttributes(), prefix, v),
 	}
 	if _, ok := customerv1.CustomerKind_name[int32(m.GetKind())]; !ok {
 		v.Add(prefix+"kind", "unknown value %d", m.GetKind())

@@ -9,6 +9,7 @@ package customerv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -163,9 +164,16 @@ type Customer struct {
 	// Set while the customer is soft-deleted. Output only.
 	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
 	// Changes with every write; send it back on update and delete to detect lost updates.
-	Etag          string `protobuf:"bytes,15,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Etag string `protobuf:"bytes,15,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Channel the customer first arrived through, for example "web", "referral"
+	// or "partner"; lower case, up to 64 characters.
+	SourceChannel string `protobuf:"bytes,16,opt,name=source_channel,json=sourceChannel,proto3" json:"source_channel,omitempty"`
+	// Values of the tenant's custom attributes (see CustomAttributeDefinition),
+	// keyed by definition key. Strings, numbers and booleans as JSON values;
+	// dates as "YYYY-MM-DD" strings; enums as one of the allowed strings.
+	CustomAttributes map[string]*structpb.Value `protobuf:"bytes,17,rep,name=custom_attributes,json=customAttributes,proto3" json:"custom_attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Customer) Reset() {
@@ -303,11 +311,25 @@ func (x *Customer) GetEtag() string {
 	return ""
 }
 
+func (x *Customer) GetSourceChannel() string {
+	if x != nil {
+		return x.SourceChannel
+	}
+	return ""
+}
+
+func (x *Customer) GetCustomAttributes() map[string]*structpb.Value {
+	if x != nil {
+		return x.CustomAttributes
+	}
+	return nil
+}
+
 var File_rapport_customer_v1_customer_proto protoreflect.FileDescriptor
 
 const file_rapport_customer_v1_customer_proto_rawDesc = "" +
 	"\n" +
-	"\"rapport/customer/v1/customer.proto\x12\x13rapport.customer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x04\n" +
+	"\"rapport/customer/v1/customer.proto\x12\x13rapport.customer.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x06\n" +
 	"\bCustomer\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x125\n" +
@@ -329,7 +351,12 @@ const file_rapport_customer_v1_customer_proto_rawDesc = "" +
 	"updateTime\x12;\n" +
 	"\vdelete_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"deleteTime\x12\x12\n" +
-	"\x04etag\x18\x0f \x01(\tR\x04etag*g\n" +
+	"\x04etag\x18\x0f \x01(\tR\x04etag\x12%\n" +
+	"\x0esource_channel\x18\x10 \x01(\tR\rsourceChannel\x12`\n" +
+	"\x11custom_attributes\x18\x11 \x03(\v23.rapport.customer.v1.Customer.CustomAttributesEntryR\x10customAttributes\x1a[\n" +
+	"\x15CustomAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01*g\n" +
 	"\fCustomerKind\x12\x1d\n" +
 	"\x19CUSTOMER_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CUSTOMER_KIND_PERSON\x10\x01\x12\x1e\n" +
@@ -357,24 +384,28 @@ func file_rapport_customer_v1_customer_proto_rawDescGZIP() []byte {
 }
 
 var file_rapport_customer_v1_customer_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rapport_customer_v1_customer_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_rapport_customer_v1_customer_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_rapport_customer_v1_customer_proto_goTypes = []any{
 	(CustomerKind)(0),             // 0: rapport.customer.v1.CustomerKind
 	(LifecycleStage)(0),           // 1: rapport.customer.v1.LifecycleStage
 	(*Customer)(nil),              // 2: rapport.customer.v1.Customer
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	nil,                           // 3: rapport.customer.v1.Customer.CustomAttributesEntry
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*structpb.Value)(nil),        // 5: google.protobuf.Value
 }
 var file_rapport_customer_v1_customer_proto_depIdxs = []int32{
 	0, // 0: rapport.customer.v1.Customer.kind:type_name -> rapport.customer.v1.CustomerKind
 	1, // 1: rapport.customer.v1.Customer.lifecycle_stage:type_name -> rapport.customer.v1.LifecycleStage
-	3, // 2: rapport.customer.v1.Customer.create_time:type_name -> google.protobuf.Timestamp
-	3, // 3: rapport.customer.v1.Customer.update_time:type_name -> google.protobuf.Timestamp
-	3, // 4: rapport.customer.v1.Customer.delete_time:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4, // 2: rapport.customer.v1.Customer.create_time:type_name -> google.protobuf.Timestamp
+	4, // 3: rapport.customer.v1.Customer.update_time:type_name -> google.protobuf.Timestamp
+	4, // 4: rapport.customer.v1.Customer.delete_time:type_name -> google.protobuf.Timestamp
+	3, // 5: rapport.customer.v1.Customer.custom_attributes:type_name -> rapport.customer.v1.Customer.CustomAttributesEntry
+	5, // 6: rapport.customer.v1.Customer.CustomAttributesEntry.value:type_name -> google.protobuf.Value
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_rapport_customer_v1_customer_proto_init() }
@@ -388,7 +419,7 @@ func file_rapport_customer_v1_customer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_customer_v1_customer_proto_rawDesc), len(file_rapport_customer_v1_customer_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -215,7 +215,8 @@ type ListCustomersRequest struct {
 	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// AIP-160 filter over display_name, email, kind, lifecycle_stage, industry,
-	// country_code, owner_id, external_id, create_time, for example
+	// country_code, owner_id, external_id, source_channel, tags, create_time,
+	// update_time, for example
 	// `lifecycle_stage = "LIFECYCLE_STAGE_CUSTOMER" AND country_code = "GB"`.
 	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	// "create_time", "display_name" or "update_time", each optionally followed by " desc".

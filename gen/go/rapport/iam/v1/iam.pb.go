@@ -156,12 +156,16 @@ func (x *Tenant) GetCreateTime() *timestamppb.Timestamp {
 
 // Principal is a user or a machine that calls Rapport on behalf of a tenant.
 type Principal struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PrincipalId   string                 `protobuf:"bytes,1,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
-	TenantId      string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	DisplayName   string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	Roles         []Role                 `protobuf:"varint,4,rep,packed,name=roles,proto3,enum=rapport.iam.v1.Role" json:"roles,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	PrincipalId string                 `protobuf:"bytes,1,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	TenantId    string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	DisplayName string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Roles       []Role                 `protobuf:"varint,4,rep,packed,name=roles,proto3,enum=rapport.iam.v1.Role" json:"roles,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Teams the principal belongs to; sales reps see their teams' records.
+	TeamIds []string `protobuf:"bytes,6,rep,name=team_ids,json=teamIds,proto3" json:"team_ids,omitempty"`
+	// For partner users: the channel partner they act for.
+	PartnerId     string `protobuf:"bytes,7,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -231,6 +235,82 @@ func (x *Principal) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Principal) GetTeamIds() []string {
+	if x != nil {
+		return x.TeamIds
+	}
+	return nil
+}
+
+func (x *Principal) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+// Team groups principals; records owned by a team member are shared with the team.
+type Team struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	TeamId string                 `protobuf:"bytes,1,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	// 1–200 characters, unique in the tenant.
+	DisplayName   string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Team) Reset() {
+	*x = Team{}
+	mi := &file_rapport_iam_v1_iam_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Team) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Team) ProtoMessage() {}
+
+func (x *Team) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_iam_v1_iam_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Team.ProtoReflect.Descriptor instead.
+func (*Team) Descriptor() ([]byte, []int) {
+	return file_rapport_iam_v1_iam_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Team) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+func (x *Team) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *Team) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
 // ApiKey describes a key; the secret itself is only returned once, on creation.
 type ApiKey struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -249,7 +329,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_rapport_iam_v1_iam_proto_msgTypes[2]
+	mi := &file_rapport_iam_v1_iam_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +341,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_proto_msgTypes[2]
+	mi := &file_rapport_iam_v1_iam_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +354,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_proto_rawDescGZIP(), []int{2}
+	return file_rapport_iam_v1_iam_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ApiKey) GetApiKeyId() string {
@@ -340,14 +420,16 @@ type Caller struct {
 	PrincipalId string                 `protobuf:"bytes,2,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
 	Roles       []Role                 `protobuf:"varint,3,rep,packed,name=roles,proto3,enum=rapport.iam.v1.Role" json:"roles,omitempty"`
 	// Set when the credential was an API key.
-	ApiKeyId      string `protobuf:"bytes,4,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	ApiKeyId      string   `protobuf:"bytes,4,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	TeamIds       []string `protobuf:"bytes,5,rep,name=team_ids,json=teamIds,proto3" json:"team_ids,omitempty"`
+	PartnerId     string   `protobuf:"bytes,6,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Caller) Reset() {
 	*x = Caller{}
-	mi := &file_rapport_iam_v1_iam_proto_msgTypes[3]
+	mi := &file_rapport_iam_v1_iam_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -359,7 +441,7 @@ func (x *Caller) String() string {
 func (*Caller) ProtoMessage() {}
 
 func (x *Caller) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_proto_msgTypes[3]
+	mi := &file_rapport_iam_v1_iam_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -372,7 +454,7 @@ func (x *Caller) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Caller.ProtoReflect.Descriptor instead.
 func (*Caller) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_proto_rawDescGZIP(), []int{3}
+	return file_rapport_iam_v1_iam_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Caller) GetTenantId() string {
@@ -403,6 +485,20 @@ func (x *Caller) GetApiKeyId() string {
 	return ""
 }
 
+func (x *Caller) GetTeamIds() []string {
+	if x != nil {
+		return x.TeamIds
+	}
+	return nil
+}
+
+func (x *Caller) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
 var File_rapport_iam_v1_iam_proto protoreflect.FileDescriptor
 
 const file_rapport_iam_v1_iam_proto_rawDesc = "" +
@@ -413,13 +509,21 @@ const file_rapport_iam_v1_iam_proto_rawDesc = "" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1a\n" +
 	"\boperator\x18\x03 \x01(\bR\boperator\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xd7\x01\n" +
+	"createTime\"\x91\x02\n" +
 	"\tPrincipal\x12!\n" +
 	"\fprincipal_id\x18\x01 \x01(\tR\vprincipalId\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12!\n" +
 	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12*\n" +
 	"\x05roles\x18\x04 \x03(\x0e2\x14.rapport.iam.v1.RoleR\x05roles\x12;\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12\x19\n" +
+	"\bteam_ids\x18\x06 \x03(\tR\ateamIds\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\a \x01(\tR\tpartnerId\"\x7f\n" +
+	"\x04Team\x12\x17\n" +
+	"\ateam_id\x18\x01 \x01(\tR\x06teamId\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12;\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\"\xdb\x02\n" +
 	"\x06ApiKey\x12\x1c\n" +
 	"\n" +
@@ -432,13 +536,16 @@ const file_rapport_iam_v1_iam_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vrevoke_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"revokeTime\x12>\n" +
-	"\rlast_use_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vlastUseTime\"\x92\x01\n" +
+	"\rlast_use_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vlastUseTime\"\xcc\x01\n" +
 	"\x06Caller\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
 	"\fprincipal_id\x18\x02 \x01(\tR\vprincipalId\x12*\n" +
 	"\x05roles\x18\x03 \x03(\x0e2\x14.rapport.iam.v1.RoleR\x05roles\x12\x1c\n" +
 	"\n" +
-	"api_key_id\x18\x04 \x01(\tR\bapiKeyId*\x99\x01\n" +
+	"api_key_id\x18\x04 \x01(\tR\bapiKeyId\x12\x19\n" +
+	"\bteam_ids\x18\x05 \x03(\tR\ateamIds\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x06 \x01(\tR\tpartnerId*\x99\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -463,28 +570,30 @@ func file_rapport_iam_v1_iam_proto_rawDescGZIP() []byte {
 }
 
 var file_rapport_iam_v1_iam_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_rapport_iam_v1_iam_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_rapport_iam_v1_iam_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_rapport_iam_v1_iam_proto_goTypes = []any{
 	(Role)(0),                     // 0: rapport.iam.v1.Role
 	(*Tenant)(nil),                // 1: rapport.iam.v1.Tenant
 	(*Principal)(nil),             // 2: rapport.iam.v1.Principal
-	(*ApiKey)(nil),                // 3: rapport.iam.v1.ApiKey
-	(*Caller)(nil),                // 4: rapport.iam.v1.Caller
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*Team)(nil),                  // 3: rapport.iam.v1.Team
+	(*ApiKey)(nil),                // 4: rapport.iam.v1.ApiKey
+	(*Caller)(nil),                // 5: rapport.iam.v1.Caller
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_rapport_iam_v1_iam_proto_depIdxs = []int32{
-	5, // 0: rapport.iam.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	6, // 0: rapport.iam.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
 	0, // 1: rapport.iam.v1.Principal.roles:type_name -> rapport.iam.v1.Role
-	5, // 2: rapport.iam.v1.Principal.create_time:type_name -> google.protobuf.Timestamp
-	5, // 3: rapport.iam.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	5, // 4: rapport.iam.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
-	5, // 5: rapport.iam.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
-	0, // 6: rapport.iam.v1.Caller.roles:type_name -> rapport.iam.v1.Role
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	6, // 2: rapport.iam.v1.Principal.create_time:type_name -> google.protobuf.Timestamp
+	6, // 3: rapport.iam.v1.Team.create_time:type_name -> google.protobuf.Timestamp
+	6, // 4: rapport.iam.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	6, // 5: rapport.iam.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	6, // 6: rapport.iam.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
+	0, // 7: rapport.iam.v1.Caller.roles:type_name -> rapport.iam.v1.Role
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_rapport_iam_v1_iam_proto_init() }
@@ -498,7 +607,7 @@ func file_rapport_iam_v1_iam_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_iam_v1_iam_proto_rawDesc), len(file_rapport_iam_v1_iam_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -10,6 +10,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -353,6 +354,281 @@ func (x *ListPrincipalsResponse) GetNextPageToken() string {
 	return ""
 }
 
+type UpdatePrincipalRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Principal *Principal             `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	// Fields to change: display_name, roles, team_ids, partner_id; over REST,
+	// the fields present in the body when omitted.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePrincipalRequest) Reset() {
+	*x = UpdatePrincipalRequest{}
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePrincipalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePrincipalRequest) ProtoMessage() {}
+
+func (x *UpdatePrincipalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePrincipalRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePrincipalRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UpdatePrincipalRequest) GetPrincipal() *Principal {
+	if x != nil {
+		return x.Principal
+	}
+	return nil
+}
+
+func (x *UpdatePrincipalRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdatePrincipalResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Principal     *Principal             `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePrincipalResponse) Reset() {
+	*x = UpdatePrincipalResponse{}
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePrincipalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePrincipalResponse) ProtoMessage() {}
+
+func (x *UpdatePrincipalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePrincipalResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePrincipalResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdatePrincipalResponse) GetPrincipal() *Principal {
+	if x != nil {
+		return x.Principal
+	}
+	return nil
+}
+
+type CreateTeamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Team  *Team                  `protobuf:"bytes,1,opt,name=team,proto3" json:"team,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the first team.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTeamRequest) Reset() {
+	*x = CreateTeamRequest{}
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTeamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTeamRequest) ProtoMessage() {}
+
+func (x *CreateTeamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTeamRequest.ProtoReflect.Descriptor instead.
+func (*CreateTeamRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CreateTeamRequest) GetTeam() *Team {
+	if x != nil {
+		return x.Team
+	}
+	return nil
+}
+
+func (x *CreateTeamRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CreateTeamResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Team          *Team                  `protobuf:"bytes,1,opt,name=team,proto3" json:"team,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTeamResponse) Reset() {
+	*x = CreateTeamResponse{}
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTeamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTeamResponse) ProtoMessage() {}
+
+func (x *CreateTeamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTeamResponse.ProtoReflect.Descriptor instead.
+func (*CreateTeamResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CreateTeamResponse) GetTeam() *Team {
+	if x != nil {
+		return x.Team
+	}
+	return nil
+}
+
+type ListTeamsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTeamsRequest) Reset() {
+	*x = ListTeamsRequest{}
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTeamsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTeamsRequest) ProtoMessage() {}
+
+func (x *ListTeamsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTeamsRequest.ProtoReflect.Descriptor instead.
+func (*ListTeamsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{10}
+}
+
+type ListTeamsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Teams         []*Team                `protobuf:"bytes,1,rep,name=teams,proto3" json:"teams,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTeamsResponse) Reset() {
+	*x = ListTeamsResponse{}
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTeamsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTeamsResponse) ProtoMessage() {}
+
+func (x *ListTeamsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTeamsResponse.ProtoReflect.Descriptor instead.
+func (*ListTeamsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListTeamsResponse) GetTeams() []*Team {
+	if x != nil {
+		return x.Teams
+	}
+	return nil
+}
+
 type CreateApiKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PrincipalId   string                 `protobuf:"bytes,1,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
@@ -363,7 +639,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[6]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -375,7 +651,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[6]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -388,7 +664,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{6}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateApiKeyRequest) GetPrincipalId() string {
@@ -416,7 +692,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[7]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +704,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[7]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +717,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{7}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -468,7 +744,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[8]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +756,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[8]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +769,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{8}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListApiKeysRequest) GetPageSize() int32 {
@@ -520,7 +796,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[9]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +808,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[9]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +821,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{9}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -571,7 +847,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[10]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +859,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[10]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +872,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{10}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RevokeApiKeyRequest) GetApiKeyId() string {
@@ -615,7 +891,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[11]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +903,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[11]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +916,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{11}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RevokeApiKeyResponse) GetApiKey() *ApiKey {
@@ -660,7 +936,7 @@ type IssueTokenRequest struct {
 
 func (x *IssueTokenRequest) Reset() {
 	*x = IssueTokenRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[12]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +948,7 @@ func (x *IssueTokenRequest) String() string {
 func (*IssueTokenRequest) ProtoMessage() {}
 
 func (x *IssueTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[12]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +961,7 @@ func (x *IssueTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueTokenRequest.ProtoReflect.Descriptor instead.
 func (*IssueTokenRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{12}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *IssueTokenRequest) GetTtlSeconds() int32 {
@@ -705,7 +981,7 @@ type IssueTokenResponse struct {
 
 func (x *IssueTokenResponse) Reset() {
 	*x = IssueTokenResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[13]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +993,7 @@ func (x *IssueTokenResponse) String() string {
 func (*IssueTokenResponse) ProtoMessage() {}
 
 func (x *IssueTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[13]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +1006,7 @@ func (x *IssueTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueTokenResponse.ProtoReflect.Descriptor instead.
 func (*IssueTokenResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{13}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *IssueTokenResponse) GetToken() string {
@@ -755,7 +1031,7 @@ type GetCallerRequest struct {
 
 func (x *GetCallerRequest) Reset() {
 	*x = GetCallerRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[14]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +1043,7 @@ func (x *GetCallerRequest) String() string {
 func (*GetCallerRequest) ProtoMessage() {}
 
 func (x *GetCallerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[14]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +1056,7 @@ func (x *GetCallerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCallerRequest.ProtoReflect.Descriptor instead.
 func (*GetCallerRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{14}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{20}
 }
 
 type GetCallerResponse struct {
@@ -792,7 +1068,7 @@ type GetCallerResponse struct {
 
 func (x *GetCallerResponse) Reset() {
 	*x = GetCallerResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[15]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +1080,7 @@ func (x *GetCallerResponse) String() string {
 func (*GetCallerResponse) ProtoMessage() {}
 
 func (x *GetCallerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[15]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +1093,7 @@ func (x *GetCallerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCallerResponse.ProtoReflect.Descriptor instead.
 func (*GetCallerResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{15}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetCallerResponse) GetCaller() *Caller {
@@ -836,7 +1112,7 @@ type AuthenticateApiKeyRequest struct {
 
 func (x *AuthenticateApiKeyRequest) Reset() {
 	*x = AuthenticateApiKeyRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[16]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +1124,7 @@ func (x *AuthenticateApiKeyRequest) String() string {
 func (*AuthenticateApiKeyRequest) ProtoMessage() {}
 
 func (x *AuthenticateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[16]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1137,7 @@ func (x *AuthenticateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{16}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AuthenticateApiKeyRequest) GetApiKey() string {
@@ -880,7 +1156,7 @@ type AuthenticateApiKeyResponse struct {
 
 func (x *AuthenticateApiKeyResponse) Reset() {
 	*x = AuthenticateApiKeyResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[17]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +1168,7 @@ func (x *AuthenticateApiKeyResponse) String() string {
 func (*AuthenticateApiKeyResponse) ProtoMessage() {}
 
 func (x *AuthenticateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[17]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +1181,7 @@ func (x *AuthenticateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{17}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AuthenticateApiKeyResponse) GetCaller() *Caller {
@@ -919,7 +1195,7 @@ var File_rapport_iam_v1_iam_service_proto protoreflect.FileDescriptor
 
 const file_rapport_iam_v1_iam_service_proto_rawDesc = "" +
 	"\n" +
-	" rapport/iam/v1/iam_service.proto\x12\x0erapport.iam.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18rapport/iam/v1/iam.proto\"\x85\x01\n" +
+	" rapport/iam/v1/iam_service.proto\x12\x0erapport.iam.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18rapport/iam/v1/iam.proto\"\x85\x01\n" +
 	"\x13CreateTenantRequest\x12!\n" +
 	"\fdisplay_name\x18\x01 \x01(\tR\vdisplayName\x12,\n" +
 	"\x12admin_display_name\x18\x02 \x01(\tR\x10adminDisplayName\x12\x1d\n" +
@@ -944,7 +1220,22 @@ const file_rapport_iam_v1_iam_service_proto_rawDesc = "" +
 	"\n" +
 	"principals\x18\x01 \x03(\v2\x19.rapport.iam.v1.PrincipalR\n" +
 	"principals\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"[\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8e\x01\n" +
+	"\x16UpdatePrincipalRequest\x127\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x19.rapport.iam.v1.PrincipalR\tprincipal\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"R\n" +
+	"\x17UpdatePrincipalResponse\x127\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x19.rapport.iam.v1.PrincipalR\tprincipal\"\\\n" +
+	"\x11CreateTeamRequest\x12(\n" +
+	"\x04team\x18\x01 \x01(\v2\x14.rapport.iam.v1.TeamR\x04team\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\">\n" +
+	"\x12CreateTeamResponse\x12(\n" +
+	"\x04team\x18\x01 \x01(\v2\x14.rapport.iam.v1.TeamR\x04team\"\x12\n" +
+	"\x10ListTeamsRequest\"?\n" +
+	"\x11ListTeamsResponse\x12*\n" +
+	"\x05teams\x18\x01 \x03(\v2\x14.rapport.iam.v1.TeamR\x05teams\"[\n" +
 	"\x13CreateApiKeyRequest\x12!\n" +
 	"\fprincipal_id\x18\x01 \x01(\tR\vprincipalId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\"m\n" +
@@ -976,11 +1267,15 @@ const file_rapport_iam_v1_iam_service_proto_rawDesc = "" +
 	"\x19AuthenticateApiKeyRequest\x12\x17\n" +
 	"\aapi_key\x18\x01 \x01(\tR\x06apiKey\"L\n" +
 	"\x1aAuthenticateApiKeyResponse\x12.\n" +
-	"\x06caller\x18\x01 \x01(\v2\x16.rapport.iam.v1.CallerR\x06caller2\xe3\b\n" +
+	"\x06caller\x18\x01 \x01(\v2\x16.rapport.iam.v1.CallerR\x06caller2\xe8\v\n" +
 	"\x0fIdentityService\x12q\n" +
 	"\fCreateTenant\x12#.rapport.iam.v1.CreateTenantRequest\x1a$.rapport.iam.v1.CreateTenantResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/tenants\x12\x90\x01\n" +
 	"\x0fCreatePrincipal\x12&.rapport.iam.v1.CreatePrincipalRequest\x1a'.rapport.iam.v1.CreatePrincipalResponse\",\x82\xd3\xe4\x93\x02&:\tprincipalb\tprincipal\"\x0e/v1/principals\x12w\n" +
-	"\x0eListPrincipals\x12%.rapport.iam.v1.ListPrincipalsRequest\x1a&.rapport.iam.v1.ListPrincipalsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/principals\x12\x8b\x01\n" +
+	"\x0eListPrincipals\x12%.rapport.iam.v1.ListPrincipalsRequest\x1a&.rapport.iam.v1.ListPrincipalsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/principals\x12\xa9\x01\n" +
+	"\x0fUpdatePrincipal\x12&.rapport.iam.v1.UpdatePrincipalRequest\x1a'.rapport.iam.v1.UpdatePrincipalResponse\"E\x82\xd3\xe4\x93\x02?:\tprincipalb\tprincipal2'/v1/principals/{principal.principal_id}\x12r\n" +
+	"\n" +
+	"CreateTeam\x12!.rapport.iam.v1.CreateTeamRequest\x1a\".rapport.iam.v1.CreateTeamResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x04teamb\x04team\"\t/v1/teams\x12c\n" +
+	"\tListTeams\x12 .rapport.iam.v1.ListTeamsRequest\x1a!.rapport.iam.v1.ListTeamsResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/teams\x12\x8b\x01\n" +
 	"\fCreateApiKey\x12#.rapport.iam.v1.CreateApiKeyRequest\x1a$.rapport.iam.v1.CreateApiKeyResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/principals/{principal_id}/apiKeys\x12k\n" +
 	"\vListApiKeys\x12\".rapport.iam.v1.ListApiKeysRequest\x1a#.rapport.iam.v1.ListApiKeysResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/apiKeys\x12\x8e\x01\n" +
 	"\fRevokeApiKey\x12#.rapport.iam.v1.RevokeApiKeyRequest\x1a$.rapport.iam.v1.RevokeApiKeyResponse\"3\x82\xd3\xe4\x93\x02-:\x01*b\aapi_key\"\x1f/v1/apiKeys/{api_key_id}:revoke\x12j\n" +
@@ -1004,7 +1299,7 @@ func file_rapport_iam_v1_iam_service_proto_rawDescGZIP() []byte {
 	return file_rapport_iam_v1_iam_service_proto_rawDescData
 }
 
-var file_rapport_iam_v1_iam_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_rapport_iam_v1_iam_service_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_rapport_iam_v1_iam_service_proto_goTypes = []any{
 	(*CreateTenantRequest)(nil),        // 0: rapport.iam.v1.CreateTenantRequest
 	(*CreateTenantResponse)(nil),       // 1: rapport.iam.v1.CreateTenantResponse
@@ -1012,60 +1307,80 @@ var file_rapport_iam_v1_iam_service_proto_goTypes = []any{
 	(*CreatePrincipalResponse)(nil),    // 3: rapport.iam.v1.CreatePrincipalResponse
 	(*ListPrincipalsRequest)(nil),      // 4: rapport.iam.v1.ListPrincipalsRequest
 	(*ListPrincipalsResponse)(nil),     // 5: rapport.iam.v1.ListPrincipalsResponse
-	(*CreateApiKeyRequest)(nil),        // 6: rapport.iam.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),       // 7: rapport.iam.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),         // 8: rapport.iam.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),        // 9: rapport.iam.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),        // 10: rapport.iam.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),       // 11: rapport.iam.v1.RevokeApiKeyResponse
-	(*IssueTokenRequest)(nil),          // 12: rapport.iam.v1.IssueTokenRequest
-	(*IssueTokenResponse)(nil),         // 13: rapport.iam.v1.IssueTokenResponse
-	(*GetCallerRequest)(nil),           // 14: rapport.iam.v1.GetCallerRequest
-	(*GetCallerResponse)(nil),          // 15: rapport.iam.v1.GetCallerResponse
-	(*AuthenticateApiKeyRequest)(nil),  // 16: rapport.iam.v1.AuthenticateApiKeyRequest
-	(*AuthenticateApiKeyResponse)(nil), // 17: rapport.iam.v1.AuthenticateApiKeyResponse
-	(*Tenant)(nil),                     // 18: rapport.iam.v1.Tenant
-	(*Principal)(nil),                  // 19: rapport.iam.v1.Principal
-	(*ApiKey)(nil),                     // 20: rapport.iam.v1.ApiKey
-	(*timestamppb.Timestamp)(nil),      // 21: google.protobuf.Timestamp
-	(*Caller)(nil),                     // 22: rapport.iam.v1.Caller
+	(*UpdatePrincipalRequest)(nil),     // 6: rapport.iam.v1.UpdatePrincipalRequest
+	(*UpdatePrincipalResponse)(nil),    // 7: rapport.iam.v1.UpdatePrincipalResponse
+	(*CreateTeamRequest)(nil),          // 8: rapport.iam.v1.CreateTeamRequest
+	(*CreateTeamResponse)(nil),         // 9: rapport.iam.v1.CreateTeamResponse
+	(*ListTeamsRequest)(nil),           // 10: rapport.iam.v1.ListTeamsRequest
+	(*ListTeamsResponse)(nil),          // 11: rapport.iam.v1.ListTeamsResponse
+	(*CreateApiKeyRequest)(nil),        // 12: rapport.iam.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),       // 13: rapport.iam.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),         // 14: rapport.iam.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),        // 15: rapport.iam.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),        // 16: rapport.iam.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),       // 17: rapport.iam.v1.RevokeApiKeyResponse
+	(*IssueTokenRequest)(nil),          // 18: rapport.iam.v1.IssueTokenRequest
+	(*IssueTokenResponse)(nil),         // 19: rapport.iam.v1.IssueTokenResponse
+	(*GetCallerRequest)(nil),           // 20: rapport.iam.v1.GetCallerRequest
+	(*GetCallerResponse)(nil),          // 21: rapport.iam.v1.GetCallerResponse
+	(*AuthenticateApiKeyRequest)(nil),  // 22: rapport.iam.v1.AuthenticateApiKeyRequest
+	(*AuthenticateApiKeyResponse)(nil), // 23: rapport.iam.v1.AuthenticateApiKeyResponse
+	(*Tenant)(nil),                     // 24: rapport.iam.v1.Tenant
+	(*Principal)(nil),                  // 25: rapport.iam.v1.Principal
+	(*ApiKey)(nil),                     // 26: rapport.iam.v1.ApiKey
+	(*fieldmaskpb.FieldMask)(nil),      // 27: google.protobuf.FieldMask
+	(*Team)(nil),                       // 28: rapport.iam.v1.Team
+	(*timestamppb.Timestamp)(nil),      // 29: google.protobuf.Timestamp
+	(*Caller)(nil),                     // 30: rapport.iam.v1.Caller
 }
 var file_rapport_iam_v1_iam_service_proto_depIdxs = []int32{
-	18, // 0: rapport.iam.v1.CreateTenantResponse.tenant:type_name -> rapport.iam.v1.Tenant
-	19, // 1: rapport.iam.v1.CreateTenantResponse.admin:type_name -> rapport.iam.v1.Principal
-	20, // 2: rapport.iam.v1.CreateTenantResponse.api_key:type_name -> rapport.iam.v1.ApiKey
-	19, // 3: rapport.iam.v1.CreatePrincipalRequest.principal:type_name -> rapport.iam.v1.Principal
-	19, // 4: rapport.iam.v1.CreatePrincipalResponse.principal:type_name -> rapport.iam.v1.Principal
-	19, // 5: rapport.iam.v1.ListPrincipalsResponse.principals:type_name -> rapport.iam.v1.Principal
-	20, // 6: rapport.iam.v1.CreateApiKeyResponse.api_key:type_name -> rapport.iam.v1.ApiKey
-	20, // 7: rapport.iam.v1.ListApiKeysResponse.api_keys:type_name -> rapport.iam.v1.ApiKey
-	20, // 8: rapport.iam.v1.RevokeApiKeyResponse.api_key:type_name -> rapport.iam.v1.ApiKey
-	21, // 9: rapport.iam.v1.IssueTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	22, // 10: rapport.iam.v1.GetCallerResponse.caller:type_name -> rapport.iam.v1.Caller
-	22, // 11: rapport.iam.v1.AuthenticateApiKeyResponse.caller:type_name -> rapport.iam.v1.Caller
-	0,  // 12: rapport.iam.v1.IdentityService.CreateTenant:input_type -> rapport.iam.v1.CreateTenantRequest
-	2,  // 13: rapport.iam.v1.IdentityService.CreatePrincipal:input_type -> rapport.iam.v1.CreatePrincipalRequest
-	4,  // 14: rapport.iam.v1.IdentityService.ListPrincipals:input_type -> rapport.iam.v1.ListPrincipalsRequest
-	6,  // 15: rapport.iam.v1.IdentityService.CreateApiKey:input_type -> rapport.iam.v1.CreateApiKeyRequest
-	8,  // 16: rapport.iam.v1.IdentityService.ListApiKeys:input_type -> rapport.iam.v1.ListApiKeysRequest
-	10, // 17: rapport.iam.v1.IdentityService.RevokeApiKey:input_type -> rapport.iam.v1.RevokeApiKeyRequest
-	12, // 18: rapport.iam.v1.IdentityService.IssueToken:input_type -> rapport.iam.v1.IssueTokenRequest
-	14, // 19: rapport.iam.v1.IdentityService.GetCaller:input_type -> rapport.iam.v1.GetCallerRequest
-	16, // 20: rapport.iam.v1.IdentityService.AuthenticateApiKey:input_type -> rapport.iam.v1.AuthenticateApiKeyRequest
-	1,  // 21: rapport.iam.v1.IdentityService.CreateTenant:output_type -> rapport.iam.v1.CreateTenantResponse
-	3,  // 22: rapport.iam.v1.IdentityService.CreatePrincipal:output_type -> rapport.iam.v1.CreatePrincipalResponse
-	5,  // 23: rapport.iam.v1.IdentityService.ListPrincipals:output_type -> rapport.iam.v1.ListPrincipalsResponse
-	7,  // 24: rapport.iam.v1.IdentityService.CreateApiKey:output_type -> rapport.iam.v1.CreateApiKeyResponse
-	9,  // 25: rapport.iam.v1.IdentityService.ListApiKeys:output_type -> rapport.iam.v1.ListApiKeysResponse
-	11, // 26: rapport.iam.v1.IdentityService.RevokeApiKey:output_type -> rapport.iam.v1.RevokeApiKeyResponse
-	13, // 27: rapport.iam.v1.IdentityService.IssueToken:output_type -> rapport.iam.v1.IssueTokenResponse
-	15, // 28: rapport.iam.v1.IdentityService.GetCaller:output_type -> rapport.iam.v1.GetCallerResponse
-	17, // 29: rapport.iam.v1.IdentityService.AuthenticateApiKey:output_type -> rapport.iam.v1.AuthenticateApiKeyResponse
-	21, // [21:30] is the sub-list for method output_type
-	12, // [12:21] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	24, // 0: rapport.iam.v1.CreateTenantResponse.tenant:type_name -> rapport.iam.v1.Tenant
+	25, // 1: rapport.iam.v1.CreateTenantResponse.admin:type_name -> rapport.iam.v1.Principal
+	26, // 2: rapport.iam.v1.CreateTenantResponse.api_key:type_name -> rapport.iam.v1.ApiKey
+	25, // 3: rapport.iam.v1.CreatePrincipalRequest.principal:type_name -> rapport.iam.v1.Principal
+	25, // 4: rapport.iam.v1.CreatePrincipalResponse.principal:type_name -> rapport.iam.v1.Principal
+	25, // 5: rapport.iam.v1.ListPrincipalsResponse.principals:type_name -> rapport.iam.v1.Principal
+	25, // 6: rapport.iam.v1.UpdatePrincipalRequest.principal:type_name -> rapport.iam.v1.Principal
+	27, // 7: rapport.iam.v1.UpdatePrincipalRequest.update_mask:type_name -> google.protobuf.FieldMask
+	25, // 8: rapport.iam.v1.UpdatePrincipalResponse.principal:type_name -> rapport.iam.v1.Principal
+	28, // 9: rapport.iam.v1.CreateTeamRequest.team:type_name -> rapport.iam.v1.Team
+	28, // 10: rapport.iam.v1.CreateTeamResponse.team:type_name -> rapport.iam.v1.Team
+	28, // 11: rapport.iam.v1.ListTeamsResponse.teams:type_name -> rapport.iam.v1.Team
+	26, // 12: rapport.iam.v1.CreateApiKeyResponse.api_key:type_name -> rapport.iam.v1.ApiKey
+	26, // 13: rapport.iam.v1.ListApiKeysResponse.api_keys:type_name -> rapport.iam.v1.ApiKey
+	26, // 14: rapport.iam.v1.RevokeApiKeyResponse.api_key:type_name -> rapport.iam.v1.ApiKey
+	29, // 15: rapport.iam.v1.IssueTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	30, // 16: rapport.iam.v1.GetCallerResponse.caller:type_name -> rapport.iam.v1.Caller
+	30, // 17: rapport.iam.v1.AuthenticateApiKeyResponse.caller:type_name -> rapport.iam.v1.Caller
+	0,  // 18: rapport.iam.v1.IdentityService.CreateTenant:input_type -> rapport.iam.v1.CreateTenantRequest
+	2,  // 19: rapport.iam.v1.IdentityService.CreatePrincipal:input_type -> rapport.iam.v1.CreatePrincipalRequest
+	4,  // 20: rapport.iam.v1.IdentityService.ListPrincipals:input_type -> rapport.iam.v1.ListPrincipalsRequest
+	6,  // 21: rapport.iam.v1.IdentityService.UpdatePrincipal:input_type -> rapport.iam.v1.UpdatePrincipalRequest
+	8,  // 22: rapport.iam.v1.IdentityService.CreateTeam:input_type -> rapport.iam.v1.CreateTeamRequest
+	10, // 23: rapport.iam.v1.IdentityService.ListTeams:input_type -> rapport.iam.v1.ListTeamsRequest
+	12, // 24: rapport.iam.v1.IdentityService.CreateApiKey:input_type -> rapport.iam.v1.CreateApiKeyRequest
+	14, // 25: rapport.iam.v1.IdentityService.ListApiKeys:input_type -> rapport.iam.v1.ListApiKeysRequest
+	16, // 26: rapport.iam.v1.IdentityService.RevokeApiKey:input_type -> rapport.iam.v1.RevokeApiKeyRequest
+	18, // 27: rapport.iam.v1.IdentityService.IssueToken:input_type -> rapport.iam.v1.IssueTokenRequest
+	20, // 28: rapport.iam.v1.IdentityService.GetCaller:input_type -> rapport.iam.v1.GetCallerRequest
+	22, // 29: rapport.iam.v1.IdentityService.AuthenticateApiKey:input_type -> rapport.iam.v1.AuthenticateApiKeyRequest
+	1,  // 30: rapport.iam.v1.IdentityService.CreateTenant:output_type -> rapport.iam.v1.CreateTenantResponse
+	3,  // 31: rapport.iam.v1.IdentityService.CreatePrincipal:output_type -> rapport.iam.v1.CreatePrincipalResponse
+	5,  // 32: rapport.iam.v1.IdentityService.ListPrincipals:output_type -> rapport.iam.v1.ListPrincipalsResponse
+	7,  // 33: rapport.iam.v1.IdentityService.UpdatePrincipal:output_type -> rapport.iam.v1.UpdatePrincipalResponse
+	9,  // 34: rapport.iam.v1.IdentityService.CreateTeam:output_type -> rapport.iam.v1.CreateTeamResponse
+	11, // 35: rapport.iam.v1.IdentityService.ListTeams:output_type -> rapport.iam.v1.ListTeamsResponse
+	13, // 36: rapport.iam.v1.IdentityService.CreateApiKey:output_type -> rapport.iam.v1.CreateApiKeyResponse
+	15, // 37: rapport.iam.v1.IdentityService.ListApiKeys:output_type -> rapport.iam.v1.ListApiKeysResponse
+	17, // 38: rapport.iam.v1.IdentityService.RevokeApiKey:output_type -> rapport.iam.v1.RevokeApiKeyResponse
+	19, // 39: rapport.iam.v1.IdentityService.IssueToken:output_type -> rapport.iam.v1.IssueTokenResponse
+	21, // 40: rapport.iam.v1.IdentityService.GetCaller:output_type -> rapport.iam.v1.GetCallerResponse
+	23, // 41: rapport.iam.v1.IdentityService.AuthenticateApiKey:output_type -> rapport.iam.v1.AuthenticateApiKeyResponse
+	30, // [30:42] is the sub-list for method output_type
+	18, // [18:30] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_rapport_iam_v1_iam_service_proto_init() }
@@ -1080,7 +1395,7 @@ func file_rapport_iam_v1_iam_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_iam_v1_iam_service_proto_rawDesc), len(file_rapport_iam_v1_iam_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

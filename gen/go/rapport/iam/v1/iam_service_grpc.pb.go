@@ -22,6 +22,9 @@ const (
 	IdentityService_CreateTenant_FullMethodName       = "/rapport.iam.v1.IdentityService/CreateTenant"
 	IdentityService_CreatePrincipal_FullMethodName    = "/rapport.iam.v1.IdentityService/CreatePrincipal"
 	IdentityService_ListPrincipals_FullMethodName     = "/rapport.iam.v1.IdentityService/ListPrincipals"
+	IdentityService_UpdatePrincipal_FullMethodName    = "/rapport.iam.v1.IdentityService/UpdatePrincipal"
+	IdentityService_CreateTeam_FullMethodName         = "/rapport.iam.v1.IdentityService/CreateTeam"
+	IdentityService_ListTeams_FullMethodName          = "/rapport.iam.v1.IdentityService/ListTeams"
 	IdentityService_CreateApiKey_FullMethodName       = "/rapport.iam.v1.IdentityService/CreateApiKey"
 	IdentityService_ListApiKeys_FullMethodName        = "/rapport.iam.v1.IdentityService/ListApiKeys"
 	IdentityService_RevokeApiKey_FullMethodName       = "/rapport.iam.v1.IdentityService/RevokeApiKey"
@@ -43,6 +46,14 @@ type IdentityServiceClient interface {
 	CreatePrincipal(ctx context.Context, in *CreatePrincipalRequest, opts ...grpc.CallOption) (*CreatePrincipalResponse, error)
 	// Lists the principals of the caller's tenant. Admins only.
 	ListPrincipals(ctx context.Context, in *ListPrincipalsRequest, opts ...grpc.CallOption) (*ListPrincipalsResponse, error)
+	// Changes a principal's name, roles, teams or partner. Admins only. Keys
+	// and tokens already issued carry the old values until they are verified
+	// again (API keys) or expire (tokens).
+	UpdatePrincipal(ctx context.Context, in *UpdatePrincipalRequest, opts ...grpc.CallOption) (*UpdatePrincipalResponse, error)
+	// Creates a team. Admins only.
+	CreateTeam(ctx context.Context, in *CreateTeamRequest, opts ...grpc.CallOption) (*CreateTeamResponse, error)
+	// Lists the tenant's teams by name.
+	ListTeams(ctx context.Context, in *ListTeamsRequest, opts ...grpc.CallOption) (*ListTeamsResponse, error)
 	// Creates an API key for a principal of the caller's tenant; the secret is shown only here.
 	CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*CreateApiKeyResponse, error)
 	// Lists API keys of the caller's tenant (never their secrets). Admins only.
@@ -91,6 +102,36 @@ func (c *identityServiceClient) ListPrincipals(ctx context.Context, in *ListPrin
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListPrincipalsResponse)
 	err := c.cc.Invoke(ctx, IdentityService_ListPrincipals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityServiceClient) UpdatePrincipal(ctx context.Context, in *UpdatePrincipalRequest, opts ...grpc.CallOption) (*UpdatePrincipalResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePrincipalResponse)
+	err := c.cc.Invoke(ctx, IdentityService_UpdatePrincipal_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityServiceClient) CreateTeam(ctx context.Context, in *CreateTeamRequest, opts ...grpc.CallOption) (*CreateTeamResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTeamResponse)
+	err := c.cc.Invoke(ctx, IdentityService_CreateTeam_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityServiceClient) ListTeams(ctx context.Context, in *ListTeamsRequest, opts ...grpc.CallOption) (*ListTeamsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTeamsResponse)
+	err := c.cc.Invoke(ctx, IdentityService_ListTeams_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +211,14 @@ type IdentityServiceServer interface {
 	CreatePrincipal(context.Context, *CreatePrincipalRequest) (*CreatePrincipalResponse, error)
 	// Lists the principals of the caller's tenant. Admins only.
 	ListPrincipals(context.Context, *ListPrincipalsRequest) (*ListPrincipalsResponse, error)
+	// Changes a principal's name, roles, teams or partner. Admins only. Keys
+	// and tokens already issued carry the old values until they are verified
+	// again (API keys) or expire (tokens).
+	UpdatePrincipal(context.Context, *UpdatePrincipalRequest) (*UpdatePrincipalResponse, error)
+	// Creates a team. Admins only.
+	CreateTeam(context.Context, *CreateTeamRequest) (*CreateTeamResponse, error)
+	// Lists the tenant's teams by name.
+	ListTeams(context.Context, *ListTeamsRequest) (*ListTeamsResponse, error)
 	// Creates an API key for a principal of the caller's tenant; the secret is shown only here.
 	CreateApiKey(context.Context, *CreateApiKeyRequest) (*CreateApiKeyResponse, error)
 	// Lists API keys of the caller's tenant (never their secrets). Admins only.
@@ -202,6 +251,15 @@ func (UnimplementedIdentityServiceServer) CreatePrincipal(context.Context, *Crea
 }
 func (UnimplementedIdentityServiceServer) ListPrincipals(context.Context, *ListPrincipalsRequest) (*ListPrincipalsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPrincipals not implemented")
+}
+func (UnimplementedIdentityServiceServer) UpdatePrincipal(context.Context, *UpdatePrincipalRequest) (*UpdatePrincipalResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePrincipal not implemented")
+}
+func (UnimplementedIdentityServiceServer) CreateTeam(context.Context, *CreateTeamRequest) (*CreateTeamResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateTeam not implemented")
+}
+func (UnimplementedIdentityServiceServer) ListTeams(context.Context, *ListTeamsRequest) (*ListTeamsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTeams not implemented")
 }
 func (UnimplementedIdentityServiceServer) CreateApiKey(context.Context, *CreateApiKeyRequest) (*CreateApiKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateApiKey not implemented")
@@ -292,6 +350,60 @@ func _IdentityService_ListPrincipals_Handler(srv interface{}, ctx context.Contex
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(IdentityServiceServer).ListPrincipals(ctx, req.(*ListPrincipalsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityService_UpdatePrincipal_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePrincipalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).UpdatePrincipal(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_UpdatePrincipal_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).UpdatePrincipal(ctx, req.(*UpdatePrincipalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityService_CreateTeam_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTeamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).CreateTeam(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_CreateTeam_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).CreateTeam(ctx, req.(*CreateTeamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityService_ListTeams_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTeamsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).ListTeams(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_ListTeams_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).ListTeams(ctx, req.(*ListTeamsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -422,6 +534,18 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPrincipals",
 			Handler:    _IdentityService_ListPrincipals_Handler,
+		},
+		{
+			MethodName: "UpdatePrincipal",
+			Handler:    _IdentityService_UpdatePrincipal_Handler,
+		},
+		{
+			MethodName: "CreateTeam",
+			Handler:    _IdentityService_CreateTeam_Handler,
+		},
+		{
+			MethodName: "ListTeams",
+			Handler:    _IdentityService_ListTeams_Handler,
 		},
 		{
 			MethodName: "CreateApiKey",

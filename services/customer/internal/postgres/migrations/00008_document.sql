@@ -122,6 +122,19 @@ CREATE POLICY tenant_isolation ON document_share_links
     USING (tenant_id = nullif(current_setting('rapport.tenant_id', true), '')::uuid)
     WITH CHECK (tenant_id = nullif(current_setting('rapport.tenant_id', true), '')::uuid);
 
+-- Record-level access: a document and its versions, transitions and links
+-- are visible exactly when their customer is, whatever policy restricts
+-- customers (the subquery runs under the customers' own row-level security).
+-- Chunks are only read by version id after the version itself was read.
+CREATE POLICY record_access ON documents AS RESTRICTIVE
+    USING (EXISTS (SELECT 1 FROM customers c WHERE c.tenant_id = documents.tenant_id AND c.customer_id = documents.customer_id));
+CREATE POLICY record_access ON document_versions AS RESTRICTIVE
+    USING (EXISTS (SELECT 1 FROM customers c WHERE c.tenant_id = document_versions.tenant_id AND c.customer_id = document_versions.customer_id));
+CREATE POLICY record_access ON document_transitions AS RESTRICTIVE
+    USING (EXISTS (SELECT 1 FROM customers c WHERE c.tenant_id = document_transitions.tenant_id AND c.customer_id = document_transitions.customer_id));
+CREATE POLICY record_access ON document_share_links AS RESTRICTIVE
+    USING (EXISTS (SELECT 1 FROM customers c WHERE c.tenant_id = document_share_links.tenant_id AND c.customer_id = document_share_links.customer_id));
+
 -- Versions, chunks and transitions are append-only: no UPDATE for them.
 GRANT SELECT, INSERT, UPDATE ON documents, document_share_links TO rapport_customer;
 GRANT SELECT, INSERT ON document_versions, document_chunks, document_transitions TO rapport_customer;
