@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
@@ -23,10 +24,10 @@ import (
 )
 
 // Documents implements document.Store.
-type Documents struct{ *Store }
+type Documents struct{ pool *pgxpool.Pool }
 
 // Documents returns the document store on the same pool.
-func (s *Store) Documents() *Documents { return &Documents{s} }
+func (s *Store) Documents() *Documents { return &Documents{pool: s.pool} }
 
 // chunkSize is the content stored per row: large enough that a 25 MiB file
 // is a hundred rows, small enough that a download holds little in memory.
