@@ -26,6 +26,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
+	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 )
 
@@ -96,6 +97,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	customerv1.RegisterProfileServiceServer(srv, grpcapi.NewProfiles(profile.New(store)))
 	iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
 	customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
+	customerv1.RegisterPrivacyServiceServer(srv, grpcapi.NewPrivacy(privacy.New(store)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

@@ -185,7 +185,7 @@ func TestSegmentsFollowTheData(t *testing.T) {
 		t.Fatalf("after a move and a delete, member_count = %d, want 1", n)
 	}
 	want := []string{"customer.segment.entered", "customer.segment.left"}
-	if got := e.eventTypes(t, "segments/"+seg.GetSegmentId()+"/members/"+gb3.GetCustomerId()); !slices.Equal(got, want) {
+	if got := e.eventTypes(t, "customers/"+gb3.GetCustomerId()+"/segmentMemberships/"+seg.GetSegmentId()); !slices.Equal(got, want) {
 		t.Fatalf("membership events of the moved customer = %v, want %v", got, want)
 	}
 

@@ -17,6 +17,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
+	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 )
 
@@ -94,6 +95,8 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, profile.ErrAttributeInUse, "CUSTOM_ATTRIBUTE_IN_USE")
 	case errors.Is(err, classify.ErrEtagMismatch), errors.Is(err, profile.ErrEtagMismatch):
 		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
+	case errors.Is(err, privacy.ErrErased):
+		return grpcerr.WithReason(codes.FailedPrecondition, privacy.ErrErased, "CUSTOMER_ERASED")
 	case errors.Is(err, identity.ErrPrincipalNotFound):
 		return grpcerr.WithReason(codes.NotFound, identity.ErrPrincipalNotFound, "PRINCIPAL_NOT_FOUND")
 	case errors.Is(err, identity.ErrTeamNameTaken):

@@ -21,6 +21,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
+	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 )
 
@@ -29,6 +30,7 @@ type env struct {
 	customers customerv1.CustomerServiceClient
 	classes   customerv1.ClassificationServiceClient
 	profiles  customerv1.ProfileServiceClient
+	privacy   customerv1.PrivacyServiceClient
 	iam       iamv1.IdentityServiceClient
 	db        *pgtest.DB
 	// adminKey is the operator tenant's admin key; otherKey belongs to a second tenant.
@@ -52,11 +54,13 @@ func newEnv(t *testing.T) *env {
 		customerv1.RegisterProfileServiceServer(srv, grpcapi.NewProfiles(profile.New(store)))
 		iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
 		customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
+		customerv1.RegisterPrivacyServiceServer(srv, grpcapi.NewPrivacy(privacy.New(store)))
 	}, grpcapi.AuthenticateApiKeyMethod)
 	e := &env{
 		customers: customerv1.NewCustomerServiceClient(conn),
 		classes:   customerv1.NewClassificationServiceClient(conn),
 		profiles:  customerv1.NewProfileServiceClient(conn),
+		privacy:   customerv1.NewPrivacyServiceClient(conn),
 		iam:       iamv1.NewIdentityServiceClient(conn),
 		db:        db, tokens: tokens,
 	}

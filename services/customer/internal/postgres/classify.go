@@ -211,7 +211,7 @@ func moveSegment(ctx context.Context, tx pgx.Tx, caller auth.Caller, sql, event 
 	m := classify.Membership{SegmentID: seg, CustomerID: id, EnterTime: enter}
 	return outbox.Record(ctx, tx, outbox.Change{
 		TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: event,
-		Resource: "segments/" + seg.String() + "/members/" + id.String(), After: protoconv.Membership(m),
+		Resource: "customers/" + id.String() + "/segmentMemberships/" + seg.String(), After: protoconv.Membership(m),
 	})
 }
 
