@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/rapportcrm/rapport/pkg/auth"
@@ -19,17 +21,24 @@ type Config struct {
 	JWTPrivateKey string
 	// EventPoll is how often WatchEvents looks for new events (EVENT_POLL_INTERVAL).
 	EventPoll time.Duration
+	// DocumentMaxBytes bounds one uploaded document version (DOCUMENT_MAX_BYTES, default 25 MiB).
+	DocumentMaxBytes int64
 }
 
 // Load reads the configuration and reports every problem at once.
 func Load(getenv func(string) string) (Config, error) {
 	r := env.New(getenv)
 	c := Config{
-		Server:        grpcserver.LoadConfig(r),
-		DB:            pgdb.LoadConfig(r),
-		Auth:          auth.LoadConfig(r),
-		JWTPrivateKey: r.String("RAPPORT_JWT_PRIVATE_KEY", ""),
-		EventPoll:     r.Duration("EVENT_POLL_INTERVAL", 200*time.Millisecond),
+		Server:           grpcserver.LoadConfig(r),
+		DB:               pgdb.LoadConfig(r),
+		Auth:             auth.LoadConfig(r),
+		JWTPrivateKey:    r.String("RAPPORT_JWT_PRIVATE_KEY", ""),
+		EventPoll:        r.Duration("EVENT_POLL_INTERVAL", 200*time.Millisecond),
+		DocumentMaxBytes: int64(r.Int("DOCUMENT_MAX_BYTES", 25<<20)),
 	}
-	return c, r.Err()
+	err := r.Err()
+	if c.DocumentMaxBytes <= 0 {
+		err = errors.Join(err, fmt.Errorf("DOCUMENT_MAX_BYTES=%d must be positive", c.DocumentMaxBytes))
+	}
+	return c, err
 }

@@ -22,6 +22,7 @@ import (
 	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
 	"github.com/rapportcrm/rapport/services/customer/internal/classify"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
+	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
@@ -91,8 +92,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.AuthenticateApiKeyMethod)
+	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.AuthenticateApiKeyMethod, grpcapi.DownloadSharedDocumentMethod)
 	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), search.New(store), pool, cfg.EventPoll))
+	customerv1.RegisterDocumentServiceServer(srv, grpcapi.NewDocuments(document.New(store.Documents(), cfg.DocumentMaxBytes)))
 	customerv1.RegisterProfileServiceServer(srv, grpcapi.NewProfiles(profile.New(store)))
 	iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
 	customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))

@@ -15,6 +15,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/customer/internal/classify"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
+	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
@@ -36,6 +37,32 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, customer.ErrDeleted, "CUSTOMER_DELETED")
 	case errors.Is(err, customer.ErrNotDeleted):
 		return grpcerr.WithReason(codes.FailedPrecondition, customer.ErrNotDeleted, "CUSTOMER_NOT_DELETED")
+	case errors.Is(err, document.ErrNotFound):
+		return grpcerr.WithReason(codes.NotFound, document.ErrNotFound, "DOCUMENT_NOT_FOUND")
+	case errors.Is(err, document.ErrCustomerNotFound):
+		return grpcerr.WithReason(codes.NotFound, document.ErrCustomerNotFound, "CUSTOMER_NOT_FOUND")
+	case errors.Is(err, document.ErrCustomerDeleted):
+		return grpcerr.WithReason(codes.FailedPrecondition, document.ErrCustomerDeleted, "CUSTOMER_DELETED")
+	case errors.Is(err, document.ErrVersionNotFound):
+		return grpcerr.WithReason(codes.NotFound, document.ErrVersionNotFound, "DOCUMENT_VERSION_NOT_FOUND")
+	case errors.Is(err, document.ErrShareLinkNotFound):
+		return grpcerr.WithReason(codes.NotFound, document.ErrShareLinkNotFound, "SHARE_LINK_NOT_FOUND")
+	case errors.Is(err, document.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
+	case errors.Is(err, document.ErrDeleted):
+		return grpcerr.WithReason(codes.FailedPrecondition, document.ErrDeleted, "DOCUMENT_DELETED")
+	case errors.Is(err, document.ErrNotDeleted):
+		return grpcerr.WithReason(codes.FailedPrecondition, document.ErrNotDeleted, "DOCUMENT_NOT_DELETED")
+	case errors.Is(err, document.ErrNotDraft):
+		return grpcerr.WithReason(codes.FailedPrecondition, document.ErrNotDraft, "DOCUMENT_NOT_DRAFT")
+	case errors.Is(err, document.ErrBadTransition):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "INVALID_TRANSITION")
+	case errors.Is(err, document.ErrNotPublished):
+		return grpcerr.WithReason(codes.FailedPrecondition, document.ErrNotPublished, "DOCUMENT_NOT_PUBLISHED")
+	case errors.Is(err, document.ErrRevoked):
+		return grpcerr.WithReason(codes.FailedPrecondition, document.ErrRevoked, "SHARE_LINK_REVOKED")
+	case errors.Is(err, document.ErrUploadConflict):
+		return grpcerr.WithReason(codes.Aborted, document.ErrUploadConflict, "UPLOAD_CONFLICT")
 	case errors.Is(err, classify.ErrTransitionNotAllowed):
 		return grpcerr.WithReason(codes.FailedPrecondition, err, "LIFECYCLE_TRANSITION_NOT_ALLOWED")
 	case errors.Is(err, classify.ErrSegmentNotFound):

@@ -60,6 +60,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 	)
 	regs := []error{
 		customerv1.RegisterCustomerServiceHandlerClient(ctx, gw, customerv1.NewCustomerServiceClient(b.Customer)),
+		customerv1.RegisterDocumentServiceHandlerClient(ctx, gw, customerv1.NewDocumentServiceClient(b.Customer)),
 		customerv1.RegisterProfileServiceHandlerClient(ctx, gw, customerv1.NewProfileServiceClient(b.Customer)),
 		iamv1.RegisterIdentityServiceHandlerClient(ctx, gw, iamv1.NewIdentityServiceClient(b.Customer)),
 		customerv1.RegisterClassificationServiceHandlerClient(ctx, gw, customerv1.NewClassificationServiceClient(b.Customer)),
@@ -73,6 +74,9 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		return nil, fmt.Errorf("register handlers: %w", err)
 	}
 	mux := http.NewServeMux()
+	if err := documentRoutes(gw, mux, customerv1.NewDocumentServiceClient(b.Customer), log); err != nil {
+		return nil, err
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -84,8 +88,8 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 	mux.HandleFunc("GET /docs", apidoc.Reference)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/docs", http.StatusFound) })
 	mux.Handle("/v1/", authenticate(authn, gw))
-	return otelhttp.NewHandler(accessLog(log, mux), "rapport-edge",
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeOf(r) })), nil
+	return sealShareToken(otelhttp.NewHandler(accessLog(log, mux), "rapport-edge",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeOf(r) }))), nil
 }
 
 // routeOf names a request without ids, for span names.
