@@ -118,11 +118,11 @@ func (s *Service) Search(ctx context.Context, caller auth.Caller, q Query) (Page
 	if err := v.Err(); err != nil {
 		return Page{}, err
 	}
-	return s.store.Search(ctx, caller, Parse(q))
+	return s.store.Search(ctx, caller, parse(q))
 }
 
-// Parse reads the exact-match keys from q's text.
-func Parse(q Query) Terms {
+// parse reads the exact-match keys and the words from q's text.
+func parse(q Query) Terms {
 	words := strings.FieldsFunc(q.Text, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 	if len(words) > maxWords {
 		words = words[:maxWords]

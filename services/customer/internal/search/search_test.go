@@ -25,7 +25,7 @@ func TestParse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {
 			t.Parallel()
-			got := Parse(Query{Text: tt.text})
+			got := parse(Query{Text: tt.text})
 			if got.Email != tt.wantEmail || got.PhoneKey != tt.wantPhone || !slices.Equal(got.Words, tt.wantWords) {
 				t.Fatalf("Parse(%q) = email %t, phone %q, words %q; want %t, %q, %q", tt.text, got.Email, got.PhoneKey, got.Words, tt.wantEmail, tt.wantPhone, tt.wantWords)
 			}

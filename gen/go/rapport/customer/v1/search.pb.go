@@ -21,6 +21,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SearchCustomersRequest finds customers by what a user types.
 type SearchCustomersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// What to look for (1–200 characters): words of a name or organisation
@@ -109,6 +110,7 @@ func (x *SearchCustomersRequest) GetIncludeDeleted() bool {
 	return false
 }
 
+// SearchCustomersResponse is one page of results.
 type SearchCustomersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Best first: by score, then by customer_id.
