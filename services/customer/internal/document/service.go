@@ -45,7 +45,7 @@ var (
 )
 
 // SharedPathPrefix is the public REST path a share token is appended to.
-const SharedPathPrefix = "/v1/shared-documents/"
+const SharedPathPrefix = "/v1/sharedDocuments/"
 
 // Service holds the document use cases.
 type Service struct {

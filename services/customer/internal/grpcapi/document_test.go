@@ -22,28 +22,14 @@ import (
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
-	"github.com/rapportcrm/rapport/pkg/grpcserver"
 	"github.com/rapportcrm/rapport/pkg/grpctest"
-	"github.com/rapportcrm/rapport/pkg/pgtest"
-	"github.com/rapportcrm/rapport/services/customer/internal/customer"
-	"github.com/rapportcrm/rapport/services/customer/internal/document"
-	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
-	"github.com/rapportcrm/rapport/services/customer/internal/identity"
-	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
-	"github.com/rapportcrm/rapport/services/customer/internal/search"
 )
 
-// testMaxBytes is the upload limit of the test server.
-const testMaxBytes = 1 << 20
-
-// docEnv is a customer service with documents on a real socket over a private database.
+// docEnv is the customer service env with one customer to attach documents to.
 type docEnv struct {
-	docs      customerv1.DocumentServiceClient
-	customers customerv1.CustomerServiceClient
-	db        *pgtest.DB
-	tokens    *grpctest.Tokens
-	// tenant is the admin's tenant; otherKey is an admin key of a second tenant.
-	tenant, otherKey string
+	*env
+	// tenant is the admin's tenant.
+	tenant string
 	// admin is ctx for an admin of tenant.
 	admin context.Context
 	// customerID is a customer of tenant.
@@ -52,42 +38,19 @@ type docEnv struct {
 
 func newDocEnv(t *testing.T) *docEnv {
 	t.Helper()
-	db := pgtest.New(t, postgres.Migrations, postgres.Role)
-	tokens := grpctest.NewTokens(t)
-	store := postgres.New(db.App)
-	ids := identity.New(store, tokens.Signer)
-	cfg := auth.Config{PublicKey: tokens.PublicKey(), KeyCacheTTL: time.Second}
-	authn, err := cfg.Build(ids)
+	e := &docEnv{env: newEnv(t)}
+	e.admin = e.as(t.Context(), e.adminKey)
+	caller, err := e.iam.GetCaller(e.admin, &iamv1.GetCallerRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpctest.Serve(t, authn, func(srv *grpcserver.Server) {
-		customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), search.New(store), db.App, 20*time.Millisecond))
-		customerv1.RegisterDocumentServiceServer(srv, grpcapi.NewDocuments(document.New(store.Documents(), testMaxBytes)))
-		iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
-	}, grpcapi.AuthenticateApiKeyMethod, grpcapi.DownloadSharedDocumentMethod)
-	e := &docEnv{docs: customerv1.NewDocumentServiceClient(conn), customers: customerv1.NewCustomerServiceClient(conn), db: db, tokens: tokens}
-	tenant, _, key, err := ids.Bootstrap(t.Context(), "Operator", "Admin")
-	if err != nil {
-		t.Fatalf("Bootstrap: %v", err)
-	}
-	e.tenant = tenant.ID.String()
-	e.admin = grpctest.Bearer(t.Context(), key.Secret)
-	resp, err := iamv1.NewIdentityServiceClient(conn).CreateTenant(e.admin, &iamv1.CreateTenantRequest{DisplayName: "Other Ltd"})
-	if err != nil {
-		t.Fatalf("CreateTenant: %v", err)
-	}
-	e.otherKey = resp.GetApiKeySecret()
-	c, err := e.customers.CreateCustomer(e.admin, &customerv1.CreateCustomerRequest{Customer: ada()})
-	if err != nil {
-		t.Fatalf("CreateCustomer: %v", err)
-	}
-	e.customerID = c.GetCustomer().GetCustomerId()
+	e.tenant = caller.GetCaller().GetTenantId()
+	e.customerID = e.create(t, e.admin, ada()).GetCustomerId()
 	return e
 }
 
-// as returns a context for a new principal of the env's tenant with roles.
-func (e *docEnv) as(t *testing.T, roles ...auth.Role) context.Context {
+// asRoles returns a context for a new principal of the env's tenant with roles.
+func (e *docEnv) asRoles(t *testing.T, roles ...auth.Role) context.Context {
 	return e.tokens.Context(t.Context(), e.tenant, roles...)
 }
 
@@ -454,7 +417,7 @@ func TestUpdateDeleteUndeleteDocument(t *testing.T) {
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}}}); status.Code(err) != codes.Aborted {
 		t.Fatalf("UpdateDocument(stale etag) = %v, want Aborted", err)
 	}
-	if _, err := e.docs.DeleteDocument(e.as(t, auth.RoleSalesRep), &customerv1.DeleteDocumentRequest{CustomerId: e.customerID, DocumentId: doc.GetDocumentId()}); status.Code(err) != codes.PermissionDenied {
+	if _, err := e.docs.DeleteDocument(e.asRoles(t, auth.RoleSalesRep), &customerv1.DeleteDocumentRequest{CustomerId: e.customerID, DocumentId: doc.GetDocumentId()}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("DeleteDocument(sales rep) = %v, want PermissionDenied", err)
 	}
 	if _, err := e.docs.DeleteDocument(e.admin, &customerv1.DeleteDocumentRequest{CustomerId: e.customerID, DocumentId: doc.GetDocumentId()}); err != nil {
@@ -567,7 +530,7 @@ func TestShareLinks(t *testing.T) {
 		t.Fatalf("CreateShareLink(version 3) = %v, want NotFound", err)
 	}
 	current, err := create(0, week, "share-1")
-	if err != nil || !strings.HasPrefix(current.GetToken(), "rs_") || current.GetUrlPath() != "/v1/shared-documents/"+current.GetToken() {
+	if err != nil || !strings.HasPrefix(current.GetToken(), "rs_") || current.GetUrlPath() != "/v1/sharedDocuments/"+current.GetToken() {
 		t.Fatalf("CreateShareLink = %v, %v; want a token and its path", current, err)
 	}
 	again, err := create(0, week, "share-1")
@@ -603,7 +566,7 @@ func TestShareLinks(t *testing.T) {
 	if _, err := e.db.Owner.Exec(t.Context(), "UPDATE document_share_links SET expire_time = now() - interval '1 second' WHERE share_link_id = $1", expired.GetShareLink().GetShareLinkId()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.docs.RevokeShareLink(e.as(t, auth.RoleSupportAgent), &customerv1.RevokeShareLinkRequest{CustomerId: e.customerID, DocumentId: doc.GetDocumentId(), ShareLinkId: pinned.GetShareLink().GetShareLinkId()}); err != nil {
+	if _, err := e.docs.RevokeShareLink(e.asRoles(t, auth.RoleSupportAgent), &customerv1.RevokeShareLinkRequest{CustomerId: e.customerID, DocumentId: doc.GetDocumentId(), ShareLinkId: pinned.GetShareLink().GetShareLinkId()}); err != nil {
 		t.Fatalf("RevokeShareLink: %v", err)
 	}
 	if _, err := e.docs.RevokeShareLink(e.admin, &customerv1.RevokeShareLinkRequest{CustomerId: e.customerID, DocumentId: doc.GetDocumentId(), ShareLinkId: pinned.GetShareLink().GetShareLinkId()}); status.Code(err) != codes.FailedPrecondition {
@@ -633,9 +596,9 @@ func TestDocumentAccess(t *testing.T) {
 	doc := e.newDoc(t, pdf(1000, 1)).GetDocument()
 	e.publish(t, doc.GetDocumentId())
 	other := grpctest.Bearer(t.Context(), e.otherKey)
-	analyst := e.as(t, auth.RoleAnalyst)
-	partner := e.as(t, auth.RolePartnerUser)
-	owner, stranger := e.ownerRep(t), e.as(t, auth.RoleSalesRep)
+	analyst := e.asRoles(t, auth.RoleAnalyst)
+	partner := e.asRoles(t, auth.RolePartnerUser)
+	owner, stranger := e.ownerRep(t), e.asRoles(t, auth.RoleSalesRep)
 	did := doc.GetDocumentId()
 	calls := map[string]func(ctx context.Context) error{
 		"get": func(ctx context.Context) error {
@@ -678,7 +641,7 @@ func TestDocumentAccess(t *testing.T) {
 		{"analyst", analyst, "upload", codes.PermissionDenied},
 		{"partner", partner, "get", codes.PermissionDenied},
 		{"partner", partner, "download", codes.PermissionDenied},
-		{"support agent", e.as(t, auth.RoleSupportAgent), "download", codes.OK},
+		{"support agent", e.asRoles(t, auth.RoleSupportAgent), "download", codes.OK},
 		{"owning sales rep", owner, "download", codes.OK},
 		{"owning sales rep", owner, "upload", codes.OK},
 		{"other sales rep", stranger, "get", codes.NotFound},

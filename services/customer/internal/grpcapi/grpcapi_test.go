@@ -18,6 +18,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/pgtest"
 	"github.com/rapportcrm/rapport/services/customer/internal/classify"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
+	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
@@ -26,12 +27,16 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/search"
 )
 
+// testMaxBytes is the document upload limit of the test server.
+const testMaxBytes = 1 << 20
+
 // env is a customer service on a real socket over a private database.
 type env struct {
 	customers customerv1.CustomerServiceClient
 	classes   customerv1.ClassificationServiceClient
 	profiles  customerv1.ProfileServiceClient
 	privacy   customerv1.PrivacyServiceClient
+	docs      customerv1.DocumentServiceClient
 	iam       iamv1.IdentityServiceClient
 	db        *pgtest.DB
 	// adminKey is the operator tenant's admin key; otherKey belongs to a second tenant.
@@ -56,12 +61,14 @@ func newEnv(t *testing.T) *env {
 		iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
 		customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
 		customerv1.RegisterPrivacyServiceServer(srv, grpcapi.NewPrivacy(privacy.New(store)))
-	}, grpcapi.AuthenticateApiKeyMethod)
+		customerv1.RegisterDocumentServiceServer(srv, grpcapi.NewDocuments(document.New(store.Documents(), testMaxBytes)))
+	}, grpcapi.AuthenticateApiKeyMethod, grpcapi.DownloadSharedDocumentMethod)
 	e := &env{
 		customers: customerv1.NewCustomerServiceClient(conn),
 		classes:   customerv1.NewClassificationServiceClient(conn),
 		profiles:  customerv1.NewProfileServiceClient(conn),
 		privacy:   customerv1.NewPrivacyServiceClient(conn),
+		docs:      customerv1.NewDocumentServiceClient(conn),
 		iam:       iamv1.NewIdentityServiceClient(conn),
 		db:        db, tokens: tokens,
 	}

@@ -2,6 +2,7 @@ package grpcapi_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -28,6 +29,9 @@ func TestAuditExportAndErasure(t *testing.T) {
 		Customer: &customerv1.Customer{CustomerId: id, DisplayName: "Augusta Ada Lovelace"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}}}); err != nil {
 		t.Fatalf("UpdateCustomer: %v", err)
 	}
+	if _, err := upload(ctx, e.docs, &customerv1.UploadMetadata{CustomerId: id, Title: "Passport scan", FileName: "ada-passport.pdf"}, pdf(3000, 7), 1024); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
 	other := e.create(t, ctx, &customerv1.Customer{Kind: customerv1.CustomerKind_CUSTOMER_KIND_PERSON, DisplayName: "Charles Babbage"})
 
 	// The trail: every change of the customer and what hangs under it, newest first.
@@ -45,8 +49,8 @@ func TestAuditExportAndErasure(t *testing.T) {
 			break
 		}
 	}
-	if len(actions) < 4 || actions[0] != ":updated" || actions[len(actions)-1] != ":created" {
-		t.Fatalf("audit trail = %v, want the update first and the creation last", actions)
+	if len(actions) < 5 || !slices.Contains(actions, ":updated") || actions[len(actions)-1] != ":created" || !strings.HasSuffix(actions[0], ":version_added") {
+		t.Fatalf("audit trail = %v, want the upload first, the update among them and the creation last", actions)
 	}
 	for _, a := range actions {
 		if a == ":" {
@@ -120,7 +124,7 @@ func TestAuditExportAndErasure(t *testing.T) {
 	}
 
 	// Nothing stored still names or reaches her, and the other customer is untouched.
-	for _, needle := range []string{"Lovelace", "xample.com", "1632960961"} {
+	for _, needle := range []string{"Lovelace", "xample.com", "1632960961", "Passport", "ada-passport"} {
 		var events, audits int
 		if err := e.db.Owner.QueryRow(t.Context(), `SELECT
 			(SELECT count(*) FROM outbox WHERE position(convert_to($1, 'UTF8') in payload) > 0),
@@ -130,6 +134,11 @@ func TestAuditExportAndErasure(t *testing.T) {
 		if events != 0 || audits != 0 {
 			t.Errorf("%q still appears in %d events and %d audit rows", needle, events, audits)
 		}
+	}
+	var chunks int
+	if err := e.db.Owner.QueryRow(t.Context(), `SELECT count(*) FROM document_chunks c JOIN document_versions v USING (tenant_id, version_id)
+		WHERE v.customer_id = $1`, id).Scan(&chunks); err != nil || chunks != 0 {
+		t.Errorf("document chunks left after erasure: %d (%v), want 0", chunks, err)
 	}
 	var payloads [][]byte
 	rows, err := e.db.Owner.Query(t.Context(), `SELECT payload FROM outbox WHERE resource = $1 AND payload_type = 'rapport.customer.v1.Customer'`, "customers/"+id)

@@ -38,6 +38,10 @@ var customerData = []struct {
 	{"value_tier_changes", "value_tier_changes", []string{"customer_id"}},
 	{"segment_memberships", "segment_members", []string{"customer_id"}},
 	{"partner_links", "customer_partners", []string{"customer_id"}},
+	{"documents", "documents", []string{"customer_id"}},
+	{"document_versions", "document_versions", []string{"customer_id"}},
+	{"document_transitions", "document_transitions", []string{"customer_id"}},
+	{"document_share_links", "document_share_links", []string{"customer_id"}},
 }
 
 // customerAuditSQL selects a customer's audit entries; the WHERE clause
@@ -126,12 +130,19 @@ WHERE tenant_id = $1 AND customer_id = $2
 RETURNING ` + customerColumns
 
 // erasedRows removes what reaches or describes the person beyond ids: their
-// contact points and their roles at organisations. Relationships, group
-// memberships and consent records stay, pseudonymous once the record is
-// anonymised (consent records are the proof of what was agreed).
+// contact points, their roles at organisations, and their documents'
+// content, names and share links. Relationships, group memberships and
+// consent records stay, pseudonymous once the record is anonymised (consent
+// records are the proof of what was agreed).
 var erasedRows = []string{
 	`DELETE FROM contact_points WHERE tenant_id = $1 AND customer_id = $2`,
 	`DELETE FROM organization_contacts WHERE tenant_id = $1 AND person_id = $2`,
+	`DELETE FROM document_chunks c USING document_versions v
+	 WHERE c.tenant_id = $1 AND v.tenant_id = $1 AND v.customer_id = $2 AND c.version_id = v.version_id`,
+	`UPDATE document_versions SET file_name = '' WHERE tenant_id = $1 AND customer_id = $2`,
+	`UPDATE documents SET title = 'Erased document', description = '', delete_time = coalesce(delete_time, now()),
+	 revision = revision + 1, update_time = now() WHERE tenant_id = $1 AND customer_id = $2`,
+	`UPDATE document_share_links SET revoke_time = coalesce(revoke_time, now()) WHERE tenant_id = $1 AND customer_id = $2`,
 }
 
 // Erase implements privacy.Store.

@@ -28,7 +28,7 @@ import (
 
 // sharedPrefix is the public route of shared documents; its last segment is
 // the share token, a credential.
-const sharedPrefix = "/v1/shared-documents/"
+const sharedPrefix = "/v1/sharedDocuments/"
 
 // sealedToken stands in the URL for a share token once sealShareToken took it out.
 const sealedToken = "{token}"

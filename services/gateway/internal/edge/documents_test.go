@@ -273,8 +273,8 @@ func TestDocumentRoutes(t *testing.T) {
 		{name: "download without credentials", method: "GET", path: "/v1/customers/c1/documents/d1:download", wantCode: 401},
 		{name: "upload without credentials", method: "POST", path: "/v1/customers/c1/documents:upload", body: strings.NewReader("x"), wantCode: 401},
 		{name: "upload refused by the service", method: "POST", path: "/v1/customers/c1/documents:upload", auth: "Bearer good", body: bytes.NewReader(make([]byte, 3<<20)), wantCode: 400},
-		{name: "shared without credentials", method: "GET", path: "/v1/shared-documents/" + s.token, wantCode: 200, wantBody: s.content},
-		{name: "shared unknown token", method: "GET", path: "/v1/shared-documents/rs_guess", wantCode: 404},
+		{name: "shared without credentials", method: "GET", path: "/v1/sharedDocuments/" + s.token, wantCode: 200, wantBody: s.content},
+		{name: "shared unknown token", method: "GET", path: "/v1/sharedDocuments/rs_guess", wantCode: 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

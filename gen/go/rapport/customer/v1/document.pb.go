@@ -1896,7 +1896,7 @@ type CreateShareLinkResponse struct {
 	ShareLink *ShareLink             `protobuf:"bytes,1,opt,name=share_link,json=shareLink,proto3" json:"share_link,omitempty"`
 	// The secret token, shown once; empty when a repeated request_id returned an existing link.
 	Token string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
-	// The public REST path serving the document: /v1/shared-documents/{token}.
+	// The public REST path serving the document: /v1/sharedDocuments/{token}.
 	UrlPath       string `protobuf:"bytes,3,opt,name=url_path,json=urlPath,proto3" json:"url_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2520,7 +2520,7 @@ const file_rapport_customer_v1_document_proto_rawDesc = "" +
 	"\x14DOCUMENT_STATE_DRAFT\x10\x01\x12\x1c\n" +
 	"\x18DOCUMENT_STATE_IN_REVIEW\x10\x02\x12\x1c\n" +
 	"\x18DOCUMENT_STATE_PUBLISHED\x10\x03\x12\x1b\n" +
-	"\x17DOCUMENT_STATE_ARCHIVED\x10\x042\xcf\x14\n" +
+	"\x17DOCUMENT_STATE_ARCHIVED\x10\x042\xce\x14\n" +
 	"\x0fDocumentService\x12\xa1\x01\n" +
 	"\x15UploadDocumentVersion\x121.rapport.customer.v1.UploadDocumentVersionRequest\x1a2.rapport.customer.v1.UploadDocumentVersionResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/documents:upload(\x01\x12\xa7\x01\n" +
 	"\vGetDocument\x12'.rapport.customer.v1.GetDocumentRequest\x1a(.rapport.customer.v1.GetDocumentResponse\"E\x82\xd3\xe4\x93\x02?b\bdocument\x123/v1/customers/{customer_id}/documents/{document_id}\x12\x95\x01\n" +
@@ -2536,8 +2536,8 @@ const file_rapport_customer_v1_document_proto_rawDesc = "" +
 	"share_link\">/v1/customers/{customer_id}/documents/{document_id}/shareLinks\x12\xb1\x01\n" +
 	"\x0eListShareLinks\x12*.rapport.customer.v1.ListShareLinksRequest\x1a+.rapport.customer.v1.ListShareLinksResponse\"F\x82\xd3\xe4\x93\x02@\x12>/v1/customers/{customer_id}/documents/{document_id}/shareLinks\x12\xda\x01\n" +
 	"\x0fRevokeShareLink\x12+.rapport.customer.v1.RevokeShareLinkRequest\x1a,.rapport.customer.v1.RevokeShareLinkResponse\"l\x82\xd3\xe4\x93\x02f:\x01*b\n" +
-	"share_link\"U/v1/customers/{customer_id}/documents/{document_id}/shareLinks/{share_link_id}:revoke\x12\xa9\x01\n" +
-	"\x16DownloadSharedDocument\x122.rapport.customer.v1.DownloadSharedDocumentRequest\x1a3.rapport.customer.v1.DownloadSharedDocumentResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/shared-documents/{token}0\x01B\xdb\x01\n" +
+	"share_link\"U/v1/customers/{customer_id}/documents/{document_id}/shareLinks/{share_link_id}:revoke\x12\xa8\x01\n" +
+	"\x16DownloadSharedDocument\x122.rapport.customer.v1.DownloadSharedDocumentRequest\x1a3.rapport.customer.v1.DownloadSharedDocumentResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/sharedDocuments/{token}0\x01B\xdb\x01\n" +
 	"\x17com.rapport.customer.v1B\rDocumentProtoP\x01ZCgithub.com/rapportcrm/rapport/gen/go/rapport/customer/v1;customerv1\xa2\x02\x03RCX\xaa\x02\x13Rapport.Customer.V1\xca\x02\x13Rapport\\Customer\\V1\xe2\x02\x1fRapport\\Customer\\V1\\GPBMetadata\xea\x02\x15Rapport::Customer::V1b\x06proto3"
 
 var (

@@ -1416,7 +1416,7 @@ func RegisterDocumentServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/rapport.customer.v1.DocumentService/DownloadSharedDocument", runtime.WithHTTPPathPattern("/v1/shared-documents/{token}"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/rapport.customer.v1.DocumentService/DownloadSharedDocument", runtime.WithHTTPPathPattern("/v1/sharedDocuments/{token}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -1491,7 +1491,7 @@ var (
 	pattern_DocumentService_CreateShareLink_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4, 2, 5}, []string{"v1", "customers", "customer_id", "documents", "document_id", "shareLinks"}, ""))
 	pattern_DocumentService_ListShareLinks_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4, 2, 5}, []string{"v1", "customers", "customer_id", "documents", "document_id", "shareLinks"}, ""))
 	pattern_DocumentService_RevokeShareLink_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4, 2, 5, 1, 0, 4, 1, 5, 6}, []string{"v1", "customers", "customer_id", "documents", "document_id", "shareLinks", "share_link_id"}, "revoke"))
-	pattern_DocumentService_DownloadSharedDocument_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "shared-documents", "token"}, ""))
+	pattern_DocumentService_DownloadSharedDocument_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sharedDocuments", "token"}, ""))
 )
 
 var (
