@@ -43,6 +43,9 @@ func (s *Server) CreateOpportunity(ctx context.Context, req *pipelinev1.CreateOp
 	if req.GetOpportunity() == nil {
 		return nil, toStatus(validation.Field("opportunity", "is required"))
 	}
+	if req.GetOpportunity().GetAmount() == nil {
+		return nil, toStatus(validation.Field("opportunity.amount", "is required"))
+	}
 	o, err := protoconv.FromOpportunity(req.GetOpportunity(), "opportunity.")
 	if err != nil {
 		return nil, toStatus(err)

@@ -79,7 +79,8 @@ func optionalString(id *uuid.UUID) string {
 }
 
 // FromOpportunity reads the writable fields of an API message; field paths
-// in violations start with prefix.
+// in violations start with prefix. Which fields are required is the
+// domain's (or, for a message that must carry one, the caller's) concern.
 func FromOpportunity(m *pipelinev1.Opportunity, prefix string) (pipeline.Opportunity, error) {
 	v := &validation.Error{}
 	o := pipeline.Opportunity{
@@ -88,9 +89,6 @@ func FromOpportunity(m *pipelinev1.Opportunity, prefix string) (pipeline.Opportu
 		ExpectedCloseDate: m.GetExpectedCloseDate(),
 		EngageDate:        m.GetEngageDate(),
 		ExternalID:        m.GetExternalId(),
-	}
-	if m.GetAmount() == nil {
-		v.Add(prefix+"amount", "is required")
 	}
 	o.Amount = pipeline.Money{CurrencyCode: m.GetAmount().GetCurrencyCode(), AmountMinor: m.GetAmount().GetAmountMinor()}
 	if _, ok := pipelinev1.Stage_name[int32(m.GetStage())]; !ok {
