@@ -122,7 +122,11 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, o Opportunity,
 	now := s.now()
 	o.normalize()
 	if o.EngageDate == "" {
+		// Today, unless the deal is history being imported: then its close date.
 		o.EngageDate = now.Format(time.DateOnly)
+		if o.ExpectedCloseDate != "" && o.ExpectedCloseDate < o.EngageDate {
+			o.EngageDate = o.ExpectedCloseDate
+		}
 	}
 	v := &validation.Error{}
 	o.validate("opportunity.", v)

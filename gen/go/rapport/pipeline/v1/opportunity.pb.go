@@ -101,7 +101,7 @@ type Opportunity struct {
 	// Expected value; amount_minor must not be negative. Required unless the
 	// opportunity has line items: then amount_minor is their sum, computed by
 	// the server, and only the currency is read. The currency must be an ISO
-	// 4217 code; empty takes the pipeline's currency.
+	// 4217 code.
 	Amount *v1.Money `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
 	// Deprecated: use stage_id. On create, a stage here (and no stage_id)
 	// picks the pipeline stage mapped to it; reads show the mapped value,
@@ -132,7 +132,8 @@ type Opportunity struct {
 	// Kind of the current stage. Output only.
 	StageKind StageKind `protobuf:"varint,15,opt,name=stage_kind,json=stageKind,proto3,enum=rapport.pipeline.v1.StageKind" json:"stage_kind,omitempty"`
 	// Calendar date the sales engagement began, "YYYY-MM-DD"; defaults to the
-	// (UTC) day of creation.
+	// (UTC) day of creation, or to expected_close_date when that is earlier
+	// (history being imported).
 	EngageDate string `protobuf:"bytes,16,opt,name=engage_date,json=engageDate,proto3" json:"engage_date,omitempty"`
 	// Why the opportunity was won or lost, from the pipeline's reason lists.
 	// Output only: set by MoveOpportunityStage.
