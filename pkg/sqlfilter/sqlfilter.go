@@ -27,6 +27,8 @@ const (
 	Timestamp               // timestamptz column; values are RFC 3339 strings
 	Int                     // integer column
 	StringArray             // text[] column; only "field:value" (contains) applies
+	Date                    // date column; values are calendar dates, "YYYY-MM-DD"
+	Bool                    // boolean column; values are true or false
 )
 
 // Field declares one filterable field.
@@ -177,12 +179,29 @@ func (t *translator) comparison(op string, lhs, rhs *expr.Expr) (string, error) 
 			return "", &Error{fmt.Sprintf("%s must be an integer", name)}
 		}
 		v = n
+	case Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return "", &Error{fmt.Sprintf("%s must be true or false", name)}
+		}
+		v = b
+	case Date:
+		// Year 0 parses but PostgreSQL's date has no year 0.
+		if d, err := time.Parse(time.DateOnly, raw); err != nil || d.Year() < 1 {
+			return "", &Error{fmt.Sprintf("%s must be a calendar date such as 2026-03-31", name)}
+		}
+		// Sent as text and cast, so the server parses the ISO date itself.
+		return fmt.Sprintf("%s %s %s::text::date", f.Column, comparisonSQL(op), t.arg(raw)), nil
 	}
-	sqlOp := op
+	return fmt.Sprintf("%s %s %s", f.Column, comparisonSQL(op), t.arg(v)), nil
+}
+
+// comparisonSQL is the SQL operator of a filter comparison.
+func comparisonSQL(op string) string {
 	if op == filtering.FunctionNotEquals {
-		sqlOp = "IS DISTINCT FROM"
+		return "IS DISTINCT FROM"
 	}
-	return fmt.Sprintf("%s %s %s", f.Column, sqlOp, t.arg(v)), nil
+	return op
 }
 
 func (t *translator) arg(v any) string {

@@ -17,6 +17,8 @@ var fields = map[string]Field{
 	"at":    {Column: "create_time", Kind: Timestamp},
 	"n":     {Column: "n", Kind: Int},
 	"tags":  {Column: "tags", Kind: StringArray},
+	"due":   {Column: "due_date", Kind: Date},
+	"on":    {Column: "active", Kind: Bool},
 }
 
 func TestTranslate(t *testing.T) {
@@ -39,6 +41,9 @@ func TestTranslate(t *testing.T) {
 		{`at > "2026-01-02T03:04:05Z"`, "create_time > $2", []any{at}},
 		{`tags:vip`, "$2 = ANY(tags)", []any{"vip"}},
 		{`name = "a" n = 1`, "(display_name = $2 AND n = $3)", []any{"a", int64(1)}},
+		{`due >= "2026-03-01" AND due < "2026-04-01"`, "(due_date >= $2::text::date AND due_date < $3::text::date)", []any{"2026-03-01", "2026-04-01"}},
+		{`due != "2026-03-01"`, "due_date IS DISTINCT FROM $2::text::date", []any{"2026-03-01"}},
+		{`on = true`, "active = $2", []any{true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.filter, func(t *testing.T) {
@@ -58,7 +63,7 @@ func TestTranslateRejects(t *testing.T) {
 	t.Parallel()
 	for _, filter := range []string{
 		`secret = "x"`, `kind = KIND_ALIEN`, `owner = "nope"`, `at > "yesterday"`, `n = "x"`,
-		`tags = "vip"`, `name = `, `a.b = 1`, `(name = "x"`,
+		`tags = "vip"`, `name = `, `a.b = 1`, `(name = "x"`, `due > "2026-02-30"`, `due = "0000-01-01"`, `on = "maybe"`,
 	} {
 		t.Run(filter, func(t *testing.T) {
 			t.Parallel()

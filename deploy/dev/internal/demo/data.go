@@ -45,6 +45,7 @@ type (
 		Amount            money  `json:"amount"`
 		Stage             string `json:"stage"`
 		ExpectedCloseDate string `json:"expectedCloseDate,omitempty"`
+		EngageDate        string `json:"engageDate,omitempty"`
 		ExternalID        string `json:"externalId"`
 	}
 	partner struct {
@@ -294,7 +295,7 @@ var stages = map[string]string{
 // documents for many open deals, are skipped and counted: an opportunity
 // needs a customer.
 func readPipeline(dir string, accounts []account, products catalogue, limit int) (deals []deal, withoutAccount int, err error) {
-	t, err := readTable(dir, pipelineFile, "opportunity_id", "product", "account", "deal_stage", "close_date", "close_value")
+	t, err := readTable(dir, pipelineFile, "opportunity_id", "product", "account", "deal_stage", "engage_date", "close_date", "close_value")
 	if err != nil {
 		return nil, 0, err
 	}
@@ -339,6 +340,7 @@ func readPipeline(dir string, accounts []account, products catalogue, limit int)
 				Amount:            money{CurrencyCode: "USD", AmountMinor: amount},
 				Stage:             stage,
 				ExpectedCloseDate: t.get(row, "close_date"),
+				EngageDate:        t.get(row, "engage_date"),
 				ExternalID:        id,
 			},
 		})

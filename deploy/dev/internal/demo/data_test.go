@@ -218,14 +218,14 @@ func TestMappings(t *testing.T) {
 
 // pipelineRow is a row of sales_pipeline.csv as the plain-text pass reads it.
 type pipelineRow struct {
-	id, product, account, stage, closeDate, closeValue string
+	id, product, account, stage, engageDate, closeDate, closeValue string
 }
 
 func rawPipeline(t *testing.T) []pipelineRow {
 	var rows []pipelineRow
 	for _, line := range rawLines(t, pipelineFile) {
 		f := fields(t, line, 8)
-		rows = append(rows, pipelineRow{id: f[0], product: f[2], account: f[3], stage: f[4], closeDate: f[6], closeValue: f[7]})
+		rows = append(rows, pipelineRow{id: f[0], product: f[2], account: f[3], stage: f[4], engageDate: f[5], closeDate: f[6], closeValue: f[7]})
 	}
 	return rows
 }
@@ -296,7 +296,7 @@ func TestReadPipeline(t *testing.T) {
 		if d.requestID != "demo-opp-"+r.id || accounts[d.account].name != r.account {
 			t.Errorf("%s: request id %q, account %q; want account %q", r.id, d.requestID, accounts[d.account].name, r.account)
 		}
-		if o.Stage != stageNames[r.stage] || o.ExpectedCloseDate != r.closeDate || o.Amount.CurrencyCode != "USD" {
+		if o.Stage != stageNames[r.stage] || o.ExpectedCloseDate != r.closeDate || o.EngageDate != r.engageDate || o.Amount.CurrencyCode != "USD" {
 			t.Errorf("%s: %+v from row %+v", r.id, o, r)
 		}
 		if !strings.HasSuffix(o.DisplayName, " for "+r.account) {

@@ -5,6 +5,7 @@ package grpcapi
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -26,11 +27,33 @@ func toStatus(err error) error {
 		return grpcerr.Invalid(verr)
 	case errors.Is(err, pipeline.ErrNotFound):
 		return grpcerr.WithReason(codes.NotFound, pipeline.ErrNotFound, "OPPORTUNITY_NOT_FOUND")
+	case errors.Is(err, pipeline.ErrPipelineNotFound):
+		return grpcerr.WithReason(codes.NotFound, pipeline.ErrPipelineNotFound, "PIPELINE_NOT_FOUND")
+	case errors.Is(err, pipeline.ErrProductNotFound):
+		return grpcerr.WithReason(codes.NotFound, pipeline.ErrProductNotFound, "PRODUCT_NOT_FOUND")
+	case errors.Is(err, pipeline.ErrPriceListNotFound):
+		return grpcerr.WithReason(codes.NotFound, pipeline.ErrPriceListNotFound, "PRICE_LIST_NOT_FOUND")
+	case errors.Is(err, pipeline.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
+	case errors.Is(err, pipeline.ErrDeleted):
+		return grpcerr.WithReason(codes.FailedPrecondition, pipeline.ErrDeleted, "DELETED")
+	case errors.Is(err, pipeline.ErrNotDeleted):
+		return grpcerr.WithReason(codes.FailedPrecondition, pipeline.ErrNotDeleted, "NOT_DELETED")
+	case errors.Is(err, pipeline.ErrStageInUse):
+		return grpcerr.WithReason(codes.FailedPrecondition, pipeline.ErrStageInUse, "STAGE_IN_USE")
+	case errors.Is(err, pipeline.ErrPipelineInUse):
+		return grpcerr.WithReason(codes.FailedPrecondition, pipeline.ErrPipelineInUse, "PIPELINE_IN_USE")
+	case errors.Is(err, pipeline.ErrDefaultPipeline):
+		return grpcerr.WithReason(codes.FailedPrecondition, pipeline.ErrDefaultPipeline, "DEFAULT_PIPELINE")
+	case errors.Is(err, pipeline.ErrSKUTaken):
+		return grpcerr.WithReason(codes.AlreadyExists, pipeline.ErrSKUTaken, "SKU_TAKEN")
+	case errors.Is(err, pipeline.ErrPriceProduct):
+		return grpcerr.Invalid(&validation.Error{Violations: []validation.Violation{{Field: "price_list.prices", Description: pipeline.ErrPriceProduct.Error()}}})
 	case errors.Is(err, pipeline.ErrCustomerLookup):
 		// The peer's status stays inside: the caller learns only to retry.
 		return grpcerr.WithReason(codes.Unavailable, pipeline.ErrCustomerLookup, "CUSTOMER_LOOKUP_FAILED")
 	case errors.Is(err, auth.ErrForbidden):
-		return grpcerr.WithReason(codes.PermissionDenied, auth.ErrForbidden, "PERMISSION_DENIED")
+		return grpcerr.WithReason(codes.PermissionDenied, err, "PERMISSION_DENIED")
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return grpcerr.WithReason(codes.Unauthenticated, auth.ErrUnauthenticated, "UNAUTHENTICATED")
 	case errors.Is(err, outbox.ErrBadCursor):
@@ -46,4 +69,10 @@ func toStatus(err error) error {
 func caller(ctx context.Context) auth.Caller {
 	c, _ := auth.CallerFrom(ctx)
 	return c
+}
+
+// dropOutputOnly removes output-only fields from a mask: a REST body echoed
+// from a read carries them.
+func dropOutputOnly(paths []string, outputOnly ...string) []string {
+	return slices.DeleteFunc(paths, func(p string) bool { return slices.Contains(outputOnly, p) })
 }

@@ -1,11 +1,12 @@
-// Package pipeline is the sales pipeline's domain: opportunities, their
-// rules, and the ports (store, customer lookup) they need.
+// Package pipeline is the sales pipeline's domain: pipelines and their
+// stages, products and price lists, opportunities and their rules, and the
+// ports (store, customer lookup) they need.
 package pipeline
 
 import (
 	"context"
 	"errors"
-	"regexp"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -17,10 +18,12 @@ import (
 	"github.com/rapportcrm/rapport/pkg/validation"
 )
 
-// Stage is where an opportunity stands; the numbers match the API's enum.
+// Stage is the fixed stage set of the API's first version, kept readable on
+// every opportunity through its pipeline stage's mapping; the numbers match
+// the API's enum.
 type Stage int32
 
-// Pipeline stages.
+// The fixed stages.
 const (
 	StageUnspecified Stage = iota
 	StageProspecting
@@ -43,17 +46,69 @@ type Opportunity struct {
 	ID          uuid.UUID
 	CustomerID  uuid.UUID
 	DisplayName string
-	Amount      Money
-	Stage       Stage
+	// Amount is the sum of the line items' totals when there are lines.
+	Amount Money
+	// Stage mirrors the current pipeline stage's legacy mapping.
+	Stage Stage
 	// ExpectedCloseDate is a calendar date, "YYYY-MM-DD", or empty.
 	ExpectedCloseDate string
 	OwnerID           *uuid.UUID
 	SourcePartnerID   *uuid.UUID
 	ExternalID        string
-	CreateTime        time.Time
-	UpdateTime        time.Time
+	PipelineID        uuid.UUID
+	StageID           uuid.UUID
+	StageKind         StageKind
+	// EngageDate is the calendar date the engagement began, "YYYY-MM-DD".
+	EngageDate  string
+	CloseReason string
+	// CloseTime is set while the opportunity is in a won or lost stage.
+	CloseTime      *time.Time
+	StageEnterTime time.Time
+	PriceListID    *uuid.UUID
+	LineItems      []LineItem
+	CreateTime     time.Time
+	UpdateTime     time.Time
+	DeleteTime     *time.Time
 	// Revision counts writes; the etag is derived from it.
 	Revision int64
+}
+
+// LineItem is a quantity of a product on an opportunity.
+type LineItem struct {
+	ID        uuid.UUID
+	ProductID uuid.UUID
+	Quantity  int64
+	// UnitPriceMinor is in the opportunity's currency: the price list's
+	// price unless PriceOverridden.
+	UnitPriceMinor  int64
+	PriceOverridden bool
+	// DiscountBps is a discount in basis points, 0 to 10000.
+	DiscountBps int32
+	TotalMinor  int64
+}
+
+// TimeInStage is how long an open opportunity has been in its stage at now;
+// zero once closed.
+func (o Opportunity) TimeInStage(now time.Time) time.Duration {
+	if o.StageKind.Closed() || now.Before(o.StageEnterTime) {
+		return 0
+	}
+	return now.Sub(o.StageEnterTime)
+}
+
+// CycleDays is the number of calendar days from the engage date to the
+// (UTC) day it closed; ok is false while open.
+func (o Opportunity) CycleDays() (days int32, ok bool) {
+	if o.CloseTime == nil {
+		return 0, false
+	}
+	engage, err := time.Parse(time.DateOnly, o.EngageDate)
+	if err != nil {
+		return 0, false
+	}
+	c := o.CloseTime.UTC()
+	closeDay := time.Date(c.Year(), c.Month(), c.Day(), 0, 0, 0, 0, time.UTC)
+	return int32(closeDay.Sub(engage) / (24 * time.Hour)), true
 }
 
 // Etag is the opaque concurrency token of the opportunity's current revision.
@@ -65,18 +120,23 @@ func (o Opportunity) Resource() string { return "opportunities/" + o.ID.String()
 // Errors the use cases return.
 var (
 	ErrNotFound = errors.New("opportunity not found")
+	// ErrEtagMismatch means the resource changed since the caller read it.
+	ErrEtagMismatch = errors.New("the resource changed since it was read (etag mismatch)")
+	// ErrDeleted means the resource is soft-deleted and must be undeleted first.
+	ErrDeleted = errors.New("the resource is deleted")
+	// ErrNotDeleted means an undelete found the resource live.
+	ErrNotDeleted = errors.New("the resource is not deleted")
 	// ErrCustomerLookup means the customer service could not say whether a
 	// customer exists; the caller may retry.
 	ErrCustomerLookup = errors.New("the customer could not be checked; retry later")
 )
-
-var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 
 // Limits on field sizes.
 const (
 	maxName      = 300
 	maxText      = 200
 	maxRequestID = 64
+	maxLineItems = 200
 )
 
 // normalize trims and canonicalises the record and fills defaults before validation.
@@ -84,10 +144,8 @@ func (o *Opportunity) normalize() {
 	o.DisplayName = strings.TrimSpace(o.DisplayName)
 	o.ExternalID = strings.TrimSpace(o.ExternalID)
 	o.ExpectedCloseDate = strings.TrimSpace(o.ExpectedCloseDate)
+	o.EngageDate = strings.TrimSpace(o.EngageDate)
 	o.Amount.CurrencyCode = strings.ToUpper(strings.TrimSpace(o.Amount.CurrencyCode))
-	if o.Stage == StageUnspecified {
-		o.Stage = StageProspecting
-	}
 }
 
 // validate checks every field, reporting paths under prefix ("opportunity.").
@@ -101,35 +159,80 @@ func (o Opportunity) validate(prefix string, v *validation.Error) {
 	case utf8.RuneCountInString(o.DisplayName) > maxName:
 		v.Add(prefix+"display_name", "must be at most %d characters", maxName)
 	}
-	switch {
-	case o.Amount.CurrencyCode == "":
-		v.Add(prefix+"amount.currency_code", "is required")
-	case !currencyRE.MatchString(o.Amount.CurrencyCode):
-		v.Add(prefix+"amount.currency_code", "must be an ISO 4217 code such as USD")
-	}
+	validateCurrency(o.Amount.CurrencyCode, prefix+"amount.currency_code", v)
 	if o.Amount.AmountMinor < 0 {
 		v.Add(prefix+"amount.amount_minor", "must not be negative")
 	}
-	if o.Stage < StageProspecting || o.Stage > StageLost {
+	if o.Stage < StageUnspecified || o.Stage > StageLost {
 		v.Add(prefix+"stage", "is not a known stage")
 	}
-	if o.ExpectedCloseDate != "" {
-		// Year 0 parses but PostgreSQL's date has no year 0.
-		if d, err := time.Parse(time.DateOnly, o.ExpectedCloseDate); err != nil || d.Year() < 1 {
-			v.Add(prefix+"expected_close_date", "must be a calendar date such as 2026-03-31")
-		}
+	closeOK := validDate(o.ExpectedCloseDate, prefix+"expected_close_date", v)
+	engageOK := validDate(o.EngageDate, prefix+"engage_date", v)
+	// ISO dates order as strings.
+	if closeOK && engageOK && o.ExpectedCloseDate != "" && o.EngageDate != "" && o.ExpectedCloseDate < o.EngageDate {
+		v.Add(prefix+"expected_close_date", "must not be before engage_date (%s)", o.EngageDate)
 	}
 	if utf8.RuneCountInString(o.ExternalID) > maxText {
 		v.Add(prefix+"external_id", "must be at most %d characters", maxText)
 	}
+	if len(o.LineItems) > maxLineItems {
+		v.Add(prefix+"line_items", "must be at most %d", maxLineItems)
+	}
+	for i, l := range o.LineItems {
+		p := fmt.Sprintf("%sline_items[%d].", prefix, i)
+		if l.ProductID == uuid.Nil {
+			v.Add(p+"product_id", "is required")
+		}
+		if l.Quantity < 1 {
+			v.Add(p+"quantity", "must be at least 1")
+		}
+		if l.DiscountBps < 0 || l.DiscountBps > 10000 {
+			v.Add(p+"discount_bps", "must be between 0 and 10000")
+		}
+		if l.PriceOverridden && l.UnitPriceMinor < 0 {
+			v.Add(p+"unit_price_minor", "must not be negative")
+		}
+	}
 }
 
-// ListQuery selects a page of opportunities, newest first.
+// validDate checks an optional "YYYY-MM-DD" field, reporting whether it is
+// empty or valid.
+func validDate(s, field string, v *validation.Error) bool {
+	if s == "" {
+		return true
+	}
+	// Year 0 parses but PostgreSQL's date has no year 0.
+	if d, err := time.Parse(time.DateOnly, s); err != nil || d.Year() < 1 {
+		v.Add(field, "must be a calendar date such as 2026-03-31")
+		return false
+	}
+	return true
+}
+
+// validateCurrency requires an active ISO 4217 code.
+func validateCurrency(code, field string, v *validation.Error) {
+	switch {
+	case code == "":
+		v.Add(field, "is required")
+	case !isCurrency(code):
+		v.Add(field, "must be an ISO 4217 currency code such as USD")
+	}
+}
+
+// ListQuery selects a page of opportunities.
 type ListQuery struct {
 	PageSize  int
 	PageToken string
 	Filter    string
+	// OrderBy is one of OpportunityOrders.
+	OrderBy     string
+	ShowDeleted bool
 }
+
+// OpportunityOrders are the supported order_by values of opportunity lists;
+// "" is newest first.
+var OpportunityOrders = []string{"", "create_time desc", "create_time", "expected_close_date",
+	"expected_close_date desc", "amount_minor", "amount_minor desc"}
 
 // Page is one page of opportunities.
 type Page struct {
@@ -137,15 +240,82 @@ type Page struct {
 	NextPageToken string
 }
 
+// Catalog is what a change of an opportunity reads, inside the change's
+// transaction: its pipeline, products and prices.
+type Catalog interface {
+	// Pipeline returns the pipeline id names, deleted or not, or ErrPipelineNotFound.
+	Pipeline(ctx context.Context, id uuid.UUID) (Pipeline, error)
+	// DefaultPipeline returns the tenant's default pipeline, creating
+	// DefaultPipeline(currencyCode) when the tenant has none.
+	DefaultPipeline(ctx context.Context, currencyCode string) (Pipeline, error)
+	// Product returns a product, or ErrProductNotFound.
+	Product(ctx context.Context, id uuid.UUID) (Product, error)
+	// PriceList returns a price list without its prices, or ErrPriceListNotFound.
+	PriceList(ctx context.Context, id uuid.UUID) (PriceList, error)
+	// Price returns the price of product in list on date ("YYYY-MM-DD");
+	// ok is false when the list has none from that date or earlier.
+	Price(ctx context.Context, list, product uuid.UUID, date string) (unitMinor int64, ok bool, err error)
+}
+
+// Effect says what a mutation did, so the store writes what follows from it.
+type Effect struct {
+	// Event is the event type to record.
+	Event string
+	// StageMoved closes the current stage history entry and opens one for
+	// the new stage, both at StageEnterTime.
+	StageMoved bool
+	// LinesChanged replaces the stored line items.
+	LinesChanged bool
+}
+
+// Mutation changes a locked opportunity in place, reading what it needs
+// through the catalog of the same transaction.
+type Mutation func(ctx context.Context, cat Catalog, o *Opportunity) (Effect, error)
+
+// StageHistoryEntry is one stay of an opportunity in a stage.
+type StageHistoryEntry struct {
+	ID          uuid.UUID
+	PipelineID  uuid.UUID
+	StageID     uuid.UUID
+	StageName   string
+	StageKind   StageKind
+	PrincipalID string
+	EnterTime   time.Time
+	ExitTime    *time.Time
+}
+
+// Duration is the length of the stay, or of the stay so far at now.
+func (e StageHistoryEntry) Duration(now time.Time) time.Duration {
+	if e.ExitTime != nil {
+		return e.ExitTime.Sub(e.EnterTime)
+	}
+	return max(now.Sub(e.EnterTime), 0)
+}
+
+// HistoryPage is one page of a stage history, oldest first.
+type HistoryPage struct {
+	Entries       []StageHistoryEntry
+	NextPageToken string
+}
+
 // Store keeps opportunities. Every method is scoped to the tenant of the caller.
 type Store interface {
-	// Create inserts o, or returns the opportunity an earlier create with
-	// the same non-empty requestID made.
-	Create(ctx context.Context, caller auth.Caller, o Opportunity, requestID string) (Opportunity, error)
+	// Create stores the opportunity build returns, with its line items and
+	// first stage history entry, or returns the opportunity an earlier
+	// create with the same non-empty requestID made.
+	Create(ctx context.Context, caller auth.Caller, requestID string, build func(ctx context.Context, cat Catalog) (Opportunity, error)) (Opportunity, error)
 	Get(ctx context.Context, caller auth.Caller, id uuid.UUID) (Opportunity, error)
 	// ByRequestID returns the opportunity a create with requestID made, or ErrNotFound.
 	ByRequestID(ctx context.Context, caller auth.Caller, requestID string) (Opportunity, error)
 	List(ctx context.Context, caller auth.Caller, q ListQuery) (Page, error)
+	// Mutate applies m to the opportunity under a row lock and saves it with
+	// what m's Effect asks for, all in one transaction.
+	Mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m Mutation) (Opportunity, error)
+	// StageHistory lists the stage history of an opportunity, oldest first.
+	StageHistory(ctx context.Context, caller auth.Caller, id uuid.UUID, pageSize int, pageToken string) (HistoryPage, error)
+
+	PipelineStore
+	CatalogStore
 }
 
 // Customers answers whether a customer exists; it is implemented over gRPC

@@ -1,8 +1,10 @@
 package postgres_test
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -29,11 +31,30 @@ func opportunity(customer uuid.UUID, stage pipeline.Stage) pipeline.Opportunity 
 	return pipeline.Opportunity{
 		ID: uuid.Must(uuid.NewV7()), CustomerID: customer, DisplayName: "Pilot",
 		Amount: pipeline.Money{CurrencyCode: "EUR", AmountMinor: 150000}, Stage: stage,
+		EngageDate: "2026-01-05", StageEnterTime: time.Now().UTC().Truncate(time.Microsecond),
+	}
+}
+
+// onDefault builds o on the tenant's default pipeline, in the stage its
+// fixed stage maps to, as the domain does for a create without a stage.
+func onDefault(o pipeline.Opportunity) func(context.Context, pipeline.Catalog) (pipeline.Opportunity, error) {
+	return func(ctx context.Context, cat pipeline.Catalog) (pipeline.Opportunity, error) {
+		p, err := cat.DefaultPipeline(ctx, o.Amount.CurrencyCode)
+		if err != nil {
+			return o, err
+		}
+		o.PipelineID = p.ID
+		for _, s := range p.Stages {
+			if s.LegacyStage == o.Stage {
+				o.StageID, o.StageKind = s.ID, s.Kind
+			}
+		}
+		return o, nil
 	}
 }
 
 // ignoreServerFields drops what the database assigns.
-var ignoreServerFields = cmpopts.IgnoreFields(pipeline.Opportunity{}, "CreateTime", "UpdateTime", "Revision")
+var ignoreServerFields = cmpopts.IgnoreFields(pipeline.Opportunity{}, "CreateTime", "UpdateTime", "Revision", "PipelineID", "StageID", "StageKind")
 
 func count(t *testing.T, db *pgtest.DB, sql string, args ...any) int {
 	t.Helper()
@@ -61,7 +82,7 @@ func TestCreateGet(t *testing.T) {
 			t.Parallel()
 			s, db := newStore(t)
 			c := rep()
-			saved, err := s.Create(t.Context(), c, tt.in, "")
+			saved, err := s.Create(t.Context(), c, "", onDefault(tt.in))
 			if err != nil {
 				t.Fatalf("Create: %v", err)
 			}
@@ -89,11 +110,11 @@ func TestCreateIdempotent(t *testing.T) {
 	t.Parallel()
 	s, db := newStore(t)
 	c := rep()
-	first, err := s.Create(t.Context(), c, opportunity(uuid.New(), pipeline.StageProspecting), "req-1")
+	first, err := s.Create(t.Context(), c, "req-1", onDefault(opportunity(uuid.New(), pipeline.StageProspecting)))
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	again, err := s.Create(t.Context(), c, opportunity(uuid.New(), pipeline.StageWon), "req-1")
+	again, err := s.Create(t.Context(), c, "req-1", onDefault(opportunity(uuid.New(), pipeline.StageWon)))
 	if err != nil {
 		t.Fatalf("Create repeat: %v", err)
 	}
@@ -108,13 +129,13 @@ func TestCreateIdempotent(t *testing.T) {
 		t.Fatalf("ByRequestID(req-2) error = %v, want ErrNotFound", err)
 	}
 	// The same request_id in another tenant is another request.
-	other, err := s.Create(t.Context(), rep(), opportunity(uuid.New(), pipeline.StageProspecting), "req-1")
+	other, err := s.Create(t.Context(), rep(), "req-1", onDefault(opportunity(uuid.New(), pipeline.StageProspecting)))
 	if err != nil || other.ID == first.ID {
 		t.Fatalf("Create(req-1) in another tenant = %v, %v; want a new opportunity", other.ID, err)
 	}
 	rows := count(t, db, "SELECT count(*) FROM opportunities")
-	events := count(t, db, "SELECT count(*) FROM outbox")
-	audits := count(t, db, "SELECT count(*) FROM audit_log")
+	events := count(t, db, "SELECT count(*) FROM outbox WHERE type LIKE 'opportunity.%'")
+	audits := count(t, db, "SELECT count(*) FROM audit_log WHERE resource LIKE 'opportunities/%'")
 	if rows != 2 || events != 2 || audits != 2 {
 		t.Fatalf("after a repeated create: %d rows, %d events, %d audit rows; want 2 each", rows, events, audits)
 	}
@@ -131,7 +152,7 @@ func TestList(t *testing.T) {
 		if i%2 == 1 {
 			o.CustomerID, o.OwnerID = globex, &owner
 		}
-		saved, err := s.Create(t.Context(), c, o, "")
+		saved, err := s.Create(t.Context(), c, "", onDefault(o))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +244,7 @@ func TestTenantIsolation(t *testing.T) {
 	t.Parallel()
 	s, db := newStore(t)
 	mine, theirs := rep(), rep()
-	o, err := s.Create(t.Context(), mine, opportunity(uuid.New(), pipeline.StageProspecting), "req-1")
+	o, err := s.Create(t.Context(), mine, "req-1", onDefault(opportunity(uuid.New(), pipeline.StageProspecting)))
 	if err != nil {
 		t.Fatal(err)
 	}

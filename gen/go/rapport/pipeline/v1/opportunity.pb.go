@@ -10,6 +10,7 @@ import (
 	v1 "github.com/rapportcrm/rapport/gen/go/rapport/types/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -23,7 +24,10 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Stage is where an opportunity stands in the sales pipeline.
+// Stage is the fixed stage set of the first API version. Opportunities now sit
+// on a pipeline stage (Opportunity.stage_id); each stage maps to one of these
+// where it can (won and lost stages always do), so readers of the old field
+// keep working.
 type Stage int32
 
 const (
@@ -94,11 +98,18 @@ type Opportunity struct {
 	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// Short title. Required.
 	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// Expected value; amount_minor must not be negative. Required.
+	// Expected value; amount_minor must not be negative. Required unless the
+	// opportunity has line items: then amount_minor is their sum, computed by
+	// the server, and only the currency is read. The currency must be an ISO
+	// 4217 code.
 	Amount *v1.Money `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
-	// Defaults to STAGE_PROSPECTING.
+	// Deprecated: use stage_id. On create, a stage here (and no stage_id)
+	// picks the pipeline stage mapped to it; reads show the mapped value,
+	// STAGE_UNSPECIFIED for open stages that map to none.
+	//
+	// Deprecated: Marked as deprecated in rapport/pipeline/v1/opportunity.proto.
 	Stage Stage `protobuf:"varint,5,opt,name=stage,proto3,enum=rapport.pipeline.v1.Stage" json:"stage,omitempty"`
-	// Expected close date as a calendar date, "YYYY-MM-DD".
+	// Expected close date as a calendar date, "YYYY-MM-DD"; not before engage_date.
 	ExpectedCloseDate string `protobuf:"bytes,6,opt,name=expected_close_date,json=expectedCloseDate,proto3" json:"expected_close_date,omitempty"`
 	// Principal that owns the opportunity.
 	OwnerId string `protobuf:"bytes,7,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
@@ -109,8 +120,40 @@ type Opportunity struct {
 	// Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	Etag          string                 `protobuf:"bytes,12,opt,name=etag,proto3" json:"etag,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Etag       string                 `protobuf:"bytes,12,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The pipeline; empty on create takes the tenant's default pipeline
+	// (created on first use). Cannot change after create.
+	PipelineId string `protobuf:"bytes,13,opt,name=pipeline_id,json=pipelineId,proto3" json:"pipeline_id,omitempty"`
+	// The stage within the pipeline; empty on create takes the stage the
+	// deprecated stage field maps to, else the first stage. Changes only
+	// through MoveOpportunityStage.
+	StageId string `protobuf:"bytes,14,opt,name=stage_id,json=stageId,proto3" json:"stage_id,omitempty"`
+	// Kind of the current stage. Output only.
+	StageKind StageKind `protobuf:"varint,15,opt,name=stage_kind,json=stageKind,proto3,enum=rapport.pipeline.v1.StageKind" json:"stage_kind,omitempty"`
+	// Calendar date the sales engagement began, "YYYY-MM-DD"; defaults to the
+	// (UTC) day of creation, or to expected_close_date when that is earlier
+	// (history being imported).
+	EngageDate string `protobuf:"bytes,16,opt,name=engage_date,json=engageDate,proto3" json:"engage_date,omitempty"`
+	// Why the opportunity was won or lost, from the pipeline's reason lists.
+	// Output only: set by MoveOpportunityStage.
+	CloseReason string `protobuf:"bytes,17,opt,name=close_reason,json=closeReason,proto3" json:"close_reason,omitempty"`
+	// When the opportunity entered a won or lost stage. Output only.
+	CloseTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=close_time,json=closeTime,proto3" json:"close_time,omitempty"`
+	// When the opportunity entered its current stage. Output only.
+	StageEnterTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=stage_enter_time,json=stageEnterTime,proto3" json:"stage_enter_time,omitempty"`
+	// Time spent so far in the current stage, while open. Output only.
+	TimeInStage *durationpb.Duration `protobuf:"bytes,20,opt,name=time_in_stage,json=timeInStage,proto3" json:"time_in_stage,omitempty"`
+	// Calendar days from engage_date to the (UTC) day of close_time, once
+	// closed. Output only.
+	CycleTimeDays int32 `protobuf:"varint,21,opt,name=cycle_time_days,json=cycleTimeDays,proto3" json:"cycle_time_days,omitempty"`
+	// Price list the line items take prices from; its currency must be the
+	// opportunity's. Required when a line item has no overridden price.
+	PriceListId string `protobuf:"bytes,22,opt,name=price_list_id,json=priceListId,proto3" json:"price_list_id,omitempty"`
+	// The products sold; when present they determine amount.
+	LineItems []*LineItem `protobuf:"bytes,23,rep,name=line_items,json=lineItems,proto3" json:"line_items,omitempty"`
+	// Set while the opportunity is deleted. Output only.
+	DeleteTime    *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -173,6 +216,7 @@ func (x *Opportunity) GetAmount() *v1.Money {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in rapport/pipeline/v1/opportunity.proto.
 func (x *Opportunity) GetStage() Stage {
 	if x != nil {
 		return x.Stage
@@ -229,18 +273,316 @@ func (x *Opportunity) GetEtag() string {
 	return ""
 }
 
+func (x *Opportunity) GetPipelineId() string {
+	if x != nil {
+		return x.PipelineId
+	}
+	return ""
+}
+
+func (x *Opportunity) GetStageId() string {
+	if x != nil {
+		return x.StageId
+	}
+	return ""
+}
+
+func (x *Opportunity) GetStageKind() StageKind {
+	if x != nil {
+		return x.StageKind
+	}
+	return StageKind_STAGE_KIND_UNSPECIFIED
+}
+
+func (x *Opportunity) GetEngageDate() string {
+	if x != nil {
+		return x.EngageDate
+	}
+	return ""
+}
+
+func (x *Opportunity) GetCloseReason() string {
+	if x != nil {
+		return x.CloseReason
+	}
+	return ""
+}
+
+func (x *Opportunity) GetCloseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CloseTime
+	}
+	return nil
+}
+
+func (x *Opportunity) GetStageEnterTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StageEnterTime
+	}
+	return nil
+}
+
+func (x *Opportunity) GetTimeInStage() *durationpb.Duration {
+	if x != nil {
+		return x.TimeInStage
+	}
+	return nil
+}
+
+func (x *Opportunity) GetCycleTimeDays() int32 {
+	if x != nil {
+		return x.CycleTimeDays
+	}
+	return 0
+}
+
+func (x *Opportunity) GetPriceListId() string {
+	if x != nil {
+		return x.PriceListId
+	}
+	return ""
+}
+
+func (x *Opportunity) GetLineItems() []*LineItem {
+	if x != nil {
+		return x.LineItems
+	}
+	return nil
+}
+
+func (x *Opportunity) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+// LineItem is a quantity of a product on an opportunity.
+type LineItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Server-assigned. Output only.
+	LineId string `protobuf:"bytes,1,opt,name=line_id,json=lineId,proto3" json:"line_id,omitempty"`
+	// An active product. Required.
+	ProductId string `protobuf:"bytes,2,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	// At least 1.
+	Quantity int64 `protobuf:"varint,3,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// Unit price in minor units of the opportunity's currency: the price
+	// list's price on the day the lines are saved, unless price_overridden.
+	UnitPriceMinor int64 `protobuf:"varint,4,opt,name=unit_price_minor,json=unitPriceMinor,proto3" json:"unit_price_minor,omitempty"`
+	// True keeps unit_price_minor as sent instead of the price list's price.
+	PriceOverridden bool `protobuf:"varint,5,opt,name=price_overridden,json=priceOverridden,proto3" json:"price_overridden,omitempty"`
+	// Discount in basis points, 0–10000 (1000 is 10 %).
+	DiscountBps int32 `protobuf:"varint,6,opt,name=discount_bps,json=discountBps,proto3" json:"discount_bps,omitempty"`
+	// quantity × unit price less the discount, rounded half up. Output only.
+	TotalMinor    int64 `protobuf:"varint,7,opt,name=total_minor,json=totalMinor,proto3" json:"total_minor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LineItem) Reset() {
+	*x = LineItem{}
+	mi := &file_rapport_pipeline_v1_opportunity_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LineItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LineItem) ProtoMessage() {}
+
+func (x *LineItem) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_opportunity_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LineItem.ProtoReflect.Descriptor instead.
+func (*LineItem) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_opportunity_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LineItem) GetLineId() string {
+	if x != nil {
+		return x.LineId
+	}
+	return ""
+}
+
+func (x *LineItem) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *LineItem) GetQuantity() int64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+func (x *LineItem) GetUnitPriceMinor() int64 {
+	if x != nil {
+		return x.UnitPriceMinor
+	}
+	return 0
+}
+
+func (x *LineItem) GetPriceOverridden() bool {
+	if x != nil {
+		return x.PriceOverridden
+	}
+	return false
+}
+
+func (x *LineItem) GetDiscountBps() int32 {
+	if x != nil {
+		return x.DiscountBps
+	}
+	return 0
+}
+
+func (x *LineItem) GetTotalMinor() int64 {
+	if x != nil {
+		return x.TotalMinor
+	}
+	return 0
+}
+
+// StageHistoryEntry is one stay of an opportunity in a stage.
+type StageHistoryEntry struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	EntryId    string                 `protobuf:"bytes,1,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	PipelineId string                 `protobuf:"bytes,2,opt,name=pipeline_id,json=pipelineId,proto3" json:"pipeline_id,omitempty"`
+	StageId    string                 `protobuf:"bytes,3,opt,name=stage_id,json=stageId,proto3" json:"stage_id,omitempty"`
+	// The stage's name when it was entered.
+	StageDisplayName string    `protobuf:"bytes,4,opt,name=stage_display_name,json=stageDisplayName,proto3" json:"stage_display_name,omitempty"`
+	StageKind        StageKind `protobuf:"varint,5,opt,name=stage_kind,json=stageKind,proto3,enum=rapport.pipeline.v1.StageKind" json:"stage_kind,omitempty"`
+	// Principal that moved the opportunity into the stage.
+	PrincipalId string                 `protobuf:"bytes,6,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	EnterTime   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=enter_time,json=enterTime,proto3" json:"enter_time,omitempty"`
+	// Unset while the opportunity is still in the stage.
+	ExitTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=exit_time,json=exitTime,proto3" json:"exit_time,omitempty"`
+	// exit_time − enter_time, or the time so far while still in the stage.
+	Duration      *durationpb.Duration `protobuf:"bytes,9,opt,name=duration,proto3" json:"duration,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StageHistoryEntry) Reset() {
+	*x = StageHistoryEntry{}
+	mi := &file_rapport_pipeline_v1_opportunity_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StageHistoryEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StageHistoryEntry) ProtoMessage() {}
+
+func (x *StageHistoryEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_opportunity_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StageHistoryEntry.ProtoReflect.Descriptor instead.
+func (*StageHistoryEntry) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_opportunity_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StageHistoryEntry) GetEntryId() string {
+	if x != nil {
+		return x.EntryId
+	}
+	return ""
+}
+
+func (x *StageHistoryEntry) GetPipelineId() string {
+	if x != nil {
+		return x.PipelineId
+	}
+	return ""
+}
+
+func (x *StageHistoryEntry) GetStageId() string {
+	if x != nil {
+		return x.StageId
+	}
+	return ""
+}
+
+func (x *StageHistoryEntry) GetStageDisplayName() string {
+	if x != nil {
+		return x.StageDisplayName
+	}
+	return ""
+}
+
+func (x *StageHistoryEntry) GetStageKind() StageKind {
+	if x != nil {
+		return x.StageKind
+	}
+	return StageKind_STAGE_KIND_UNSPECIFIED
+}
+
+func (x *StageHistoryEntry) GetPrincipalId() string {
+	if x != nil {
+		return x.PrincipalId
+	}
+	return ""
+}
+
+func (x *StageHistoryEntry) GetEnterTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EnterTime
+	}
+	return nil
+}
+
+func (x *StageHistoryEntry) GetExitTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExitTime
+	}
+	return nil
+}
+
+func (x *StageHistoryEntry) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
 var File_rapport_pipeline_v1_opportunity_proto protoreflect.FileDescriptor
 
 const file_rapport_pipeline_v1_opportunity_proto_rawDesc = "" +
 	"\n" +
-	"%rapport/pipeline/v1/opportunity.proto\x12\x13rapport.pipeline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1crapport/types/v1/money.proto\"\x81\x04\n" +
+	"%rapport/pipeline/v1/opportunity.proto\x12\x13rapport.pipeline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$rapport/pipeline/v1/stage_kind.proto\x1a\x1crapport/types/v1/money.proto\"\xcb\b\n" +
 	"\vOpportunity\x12%\n" +
 	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
 	"customerId\x12!\n" +
 	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12/\n" +
-	"\x06amount\x18\x04 \x01(\v2\x17.rapport.types.v1.MoneyR\x06amount\x120\n" +
-	"\x05stage\x18\x05 \x01(\x0e2\x1a.rapport.pipeline.v1.StageR\x05stage\x12.\n" +
+	"\x06amount\x18\x04 \x01(\v2\x17.rapport.types.v1.MoneyR\x06amount\x124\n" +
+	"\x05stage\x18\x05 \x01(\x0e2\x1a.rapport.pipeline.v1.StageB\x02\x18\x01R\x05stage\x12.\n" +
 	"\x13expected_close_date\x18\x06 \x01(\tR\x11expectedCloseDate\x12\x19\n" +
 	"\bowner_id\x18\a \x01(\tR\aownerId\x12*\n" +
 	"\x11source_partner_id\x18\b \x01(\tR\x0fsourcePartnerId\x12\x1f\n" +
@@ -251,7 +593,48 @@ const file_rapport_pipeline_v1_opportunity_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\f \x01(\tR\x04etag*\x98\x01\n" +
+	"\x04etag\x18\f \x01(\tR\x04etag\x12\x1f\n" +
+	"\vpipeline_id\x18\r \x01(\tR\n" +
+	"pipelineId\x12\x19\n" +
+	"\bstage_id\x18\x0e \x01(\tR\astageId\x12=\n" +
+	"\n" +
+	"stage_kind\x18\x0f \x01(\x0e2\x1e.rapport.pipeline.v1.StageKindR\tstageKind\x12\x1f\n" +
+	"\vengage_date\x18\x10 \x01(\tR\n" +
+	"engageDate\x12!\n" +
+	"\fclose_reason\x18\x11 \x01(\tR\vcloseReason\x129\n" +
+	"\n" +
+	"close_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12D\n" +
+	"\x10stage_enter_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x0estageEnterTime\x12=\n" +
+	"\rtime_in_stage\x18\x14 \x01(\v2\x19.google.protobuf.DurationR\vtimeInStage\x12&\n" +
+	"\x0fcycle_time_days\x18\x15 \x01(\x05R\rcycleTimeDays\x12\"\n" +
+	"\rprice_list_id\x18\x16 \x01(\tR\vpriceListId\x12<\n" +
+	"\n" +
+	"line_items\x18\x17 \x03(\v2\x1d.rapport.pipeline.v1.LineItemR\tlineItems\x12;\n" +
+	"\vdelete_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\"\xf7\x01\n" +
+	"\bLineItem\x12\x17\n" +
+	"\aline_id\x18\x01 \x01(\tR\x06lineId\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x02 \x01(\tR\tproductId\x12\x1a\n" +
+	"\bquantity\x18\x03 \x01(\x03R\bquantity\x12(\n" +
+	"\x10unit_price_minor\x18\x04 \x01(\x03R\x0eunitPriceMinor\x12)\n" +
+	"\x10price_overridden\x18\x05 \x01(\bR\x0fpriceOverridden\x12!\n" +
+	"\fdiscount_bps\x18\x06 \x01(\x05R\vdiscountBps\x12\x1f\n" +
+	"\vtotal_minor\x18\a \x01(\x03R\n" +
+	"totalMinor\"\xa5\x03\n" +
+	"\x11StageHistoryEntry\x12\x19\n" +
+	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x1f\n" +
+	"\vpipeline_id\x18\x02 \x01(\tR\n" +
+	"pipelineId\x12\x19\n" +
+	"\bstage_id\x18\x03 \x01(\tR\astageId\x12,\n" +
+	"\x12stage_display_name\x18\x04 \x01(\tR\x10stageDisplayName\x12=\n" +
+	"\n" +
+	"stage_kind\x18\x05 \x01(\x0e2\x1e.rapport.pipeline.v1.StageKindR\tstageKind\x12!\n" +
+	"\fprincipal_id\x18\x06 \x01(\tR\vprincipalId\x129\n" +
+	"\n" +
+	"enter_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tenterTime\x127\n" +
+	"\texit_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bexitTime\x125\n" +
+	"\bduration\x18\t \x01(\v2\x19.google.protobuf.DurationR\bduration*\x98\x01\n" +
 	"\x05Stage\x12\x15\n" +
 	"\x11STAGE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11STAGE_PROSPECTING\x10\x01\x12\x17\n" +
@@ -276,23 +659,37 @@ func file_rapport_pipeline_v1_opportunity_proto_rawDescGZIP() []byte {
 }
 
 var file_rapport_pipeline_v1_opportunity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_rapport_pipeline_v1_opportunity_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_rapport_pipeline_v1_opportunity_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_rapport_pipeline_v1_opportunity_proto_goTypes = []any{
 	(Stage)(0),                    // 0: rapport.pipeline.v1.Stage
 	(*Opportunity)(nil),           // 1: rapport.pipeline.v1.Opportunity
-	(*v1.Money)(nil),              // 2: rapport.types.v1.Money
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*LineItem)(nil),              // 2: rapport.pipeline.v1.LineItem
+	(*StageHistoryEntry)(nil),     // 3: rapport.pipeline.v1.StageHistoryEntry
+	(*v1.Money)(nil),              // 4: rapport.types.v1.Money
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(StageKind)(0),                // 6: rapport.pipeline.v1.StageKind
+	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
 }
 var file_rapport_pipeline_v1_opportunity_proto_depIdxs = []int32{
-	2, // 0: rapport.pipeline.v1.Opportunity.amount:type_name -> rapport.types.v1.Money
-	0, // 1: rapport.pipeline.v1.Opportunity.stage:type_name -> rapport.pipeline.v1.Stage
-	3, // 2: rapport.pipeline.v1.Opportunity.create_time:type_name -> google.protobuf.Timestamp
-	3, // 3: rapport.pipeline.v1.Opportunity.update_time:type_name -> google.protobuf.Timestamp
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4,  // 0: rapport.pipeline.v1.Opportunity.amount:type_name -> rapport.types.v1.Money
+	0,  // 1: rapport.pipeline.v1.Opportunity.stage:type_name -> rapport.pipeline.v1.Stage
+	5,  // 2: rapport.pipeline.v1.Opportunity.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 3: rapport.pipeline.v1.Opportunity.update_time:type_name -> google.protobuf.Timestamp
+	6,  // 4: rapport.pipeline.v1.Opportunity.stage_kind:type_name -> rapport.pipeline.v1.StageKind
+	5,  // 5: rapport.pipeline.v1.Opportunity.close_time:type_name -> google.protobuf.Timestamp
+	5,  // 6: rapport.pipeline.v1.Opportunity.stage_enter_time:type_name -> google.protobuf.Timestamp
+	7,  // 7: rapport.pipeline.v1.Opportunity.time_in_stage:type_name -> google.protobuf.Duration
+	2,  // 8: rapport.pipeline.v1.Opportunity.line_items:type_name -> rapport.pipeline.v1.LineItem
+	5,  // 9: rapport.pipeline.v1.Opportunity.delete_time:type_name -> google.protobuf.Timestamp
+	6,  // 10: rapport.pipeline.v1.StageHistoryEntry.stage_kind:type_name -> rapport.pipeline.v1.StageKind
+	5,  // 11: rapport.pipeline.v1.StageHistoryEntry.enter_time:type_name -> google.protobuf.Timestamp
+	5,  // 12: rapport.pipeline.v1.StageHistoryEntry.exit_time:type_name -> google.protobuf.Timestamp
+	7,  // 13: rapport.pipeline.v1.StageHistoryEntry.duration:type_name -> google.protobuf.Duration
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_rapport_pipeline_v1_opportunity_proto_init() }
@@ -300,13 +697,14 @@ func file_rapport_pipeline_v1_opportunity_proto_init() {
 	if File_rapport_pipeline_v1_opportunity_proto != nil {
 		return
 	}
+	file_rapport_pipeline_v1_stage_kind_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_pipeline_v1_opportunity_proto_rawDesc), len(file_rapport_pipeline_v1_opportunity_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   1,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -214,8 +215,17 @@ type ListOpportunitiesRequest struct {
 	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// AIP-160 filter over customer_id, stage, owner_id, source_partner_id,
-	// for example `customer_id = "0190…" AND stage = "STAGE_WON"`.
-	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// pipeline_id, stage_id, stage_kind, currency_code, amount_minor,
+	// expected_close_date ("YYYY-MM-DD") and create_time, for example
+	// `customer_id = "0190…" AND stage_kind = STAGE_KIND_WON` or
+	// `expected_close_date >= "2026-01-01" AND amount_minor > 100000`.
+	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// "create_time desc" (the default), "create_time", "expected_close_date"
+	// (undated last), "expected_close_date desc", "amount_minor" or
+	// "amount_minor desc".
+	OrderBy string `protobuf:"bytes,4,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// Include soft-deleted opportunities.
+	ShowDeleted   bool `protobuf:"varint,5,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -269,6 +279,20 @@ func (x *ListOpportunitiesRequest) GetFilter() string {
 		return x.Filter
 	}
 	return ""
+}
+
+func (x *ListOpportunitiesRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
+	}
+	return ""
+}
+
+func (x *ListOpportunitiesRequest) GetShowDeleted() bool {
+	if x != nil {
+		return x.ShowDeleted
+	}
+	return false
 }
 
 type ListOpportunitiesResponse struct {
@@ -421,11 +445,2017 @@ func (x *WatchEventsResponse) GetEvent() *v1.Event {
 	return nil
 }
 
+type UpdateOpportunityRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Opportunity *Opportunity           `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	// Fields to change; over REST, the fields present in the body when omitted.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOpportunityRequest) Reset() {
+	*x = UpdateOpportunityRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOpportunityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOpportunityRequest) ProtoMessage() {}
+
+func (x *UpdateOpportunityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOpportunityRequest.ProtoReflect.Descriptor instead.
+func (*UpdateOpportunityRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateOpportunityRequest) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+func (x *UpdateOpportunityRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateOpportunityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Opportunity   *Opportunity           `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOpportunityResponse) Reset() {
+	*x = UpdateOpportunityResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOpportunityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOpportunityResponse) ProtoMessage() {}
+
+func (x *UpdateOpportunityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOpportunityResponse.ProtoReflect.Descriptor instead.
+func (*UpdateOpportunityResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UpdateOpportunityResponse) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+type DeleteOpportunityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OpportunityId string                 `protobuf:"bytes,1,opt,name=opportunity_id,json=opportunityId,proto3" json:"opportunity_id,omitempty"`
+	Etag          string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOpportunityRequest) Reset() {
+	*x = DeleteOpportunityRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOpportunityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOpportunityRequest) ProtoMessage() {}
+
+func (x *DeleteOpportunityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOpportunityRequest.ProtoReflect.Descriptor instead.
+func (*DeleteOpportunityRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeleteOpportunityRequest) GetOpportunityId() string {
+	if x != nil {
+		return x.OpportunityId
+	}
+	return ""
+}
+
+func (x *DeleteOpportunityRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type DeleteOpportunityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Opportunity   *Opportunity           `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOpportunityResponse) Reset() {
+	*x = DeleteOpportunityResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOpportunityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOpportunityResponse) ProtoMessage() {}
+
+func (x *DeleteOpportunityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOpportunityResponse.ProtoReflect.Descriptor instead.
+func (*DeleteOpportunityResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeleteOpportunityResponse) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+type UndeleteOpportunityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OpportunityId string                 `protobuf:"bytes,1,opt,name=opportunity_id,json=opportunityId,proto3" json:"opportunity_id,omitempty"`
+	Etag          string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndeleteOpportunityRequest) Reset() {
+	*x = UndeleteOpportunityRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndeleteOpportunityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndeleteOpportunityRequest) ProtoMessage() {}
+
+func (x *UndeleteOpportunityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndeleteOpportunityRequest.ProtoReflect.Descriptor instead.
+func (*UndeleteOpportunityRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UndeleteOpportunityRequest) GetOpportunityId() string {
+	if x != nil {
+		return x.OpportunityId
+	}
+	return ""
+}
+
+func (x *UndeleteOpportunityRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type UndeleteOpportunityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Opportunity   *Opportunity           `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndeleteOpportunityResponse) Reset() {
+	*x = UndeleteOpportunityResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndeleteOpportunityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndeleteOpportunityResponse) ProtoMessage() {}
+
+func (x *UndeleteOpportunityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndeleteOpportunityResponse.ProtoReflect.Descriptor instead.
+func (*UndeleteOpportunityResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UndeleteOpportunityResponse) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+type MoveOpportunityStageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OpportunityId string                 `protobuf:"bytes,1,opt,name=opportunity_id,json=opportunityId,proto3" json:"opportunity_id,omitempty"`
+	// A stage of the opportunity's pipeline. Required.
+	StageId string `protobuf:"bytes,2,opt,name=stage_id,json=stageId,proto3" json:"stage_id,omitempty"`
+	// The etag of the opportunity as read. Required: a move decided on stale
+	// data fails with ABORTED.
+	Etag string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Required for a won or lost stage when the pipeline lists reasons for it,
+	// and must be one of them; ignored for open stages.
+	CloseReason   string `protobuf:"bytes,4,opt,name=close_reason,json=closeReason,proto3" json:"close_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveOpportunityStageRequest) Reset() {
+	*x = MoveOpportunityStageRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveOpportunityStageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveOpportunityStageRequest) ProtoMessage() {}
+
+func (x *MoveOpportunityStageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveOpportunityStageRequest.ProtoReflect.Descriptor instead.
+func (*MoveOpportunityStageRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *MoveOpportunityStageRequest) GetOpportunityId() string {
+	if x != nil {
+		return x.OpportunityId
+	}
+	return ""
+}
+
+func (x *MoveOpportunityStageRequest) GetStageId() string {
+	if x != nil {
+		return x.StageId
+	}
+	return ""
+}
+
+func (x *MoveOpportunityStageRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *MoveOpportunityStageRequest) GetCloseReason() string {
+	if x != nil {
+		return x.CloseReason
+	}
+	return ""
+}
+
+type MoveOpportunityStageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Opportunity   *Opportunity           `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveOpportunityStageResponse) Reset() {
+	*x = MoveOpportunityStageResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveOpportunityStageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveOpportunityStageResponse) ProtoMessage() {}
+
+func (x *MoveOpportunityStageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveOpportunityStageResponse.ProtoReflect.Descriptor instead.
+func (*MoveOpportunityStageResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MoveOpportunityStageResponse) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+type ListOpportunityStageHistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OpportunityId string                 `protobuf:"bytes,1,opt,name=opportunity_id,json=opportunityId,proto3" json:"opportunity_id,omitempty"`
+	// At most 1000; 0 means 50.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOpportunityStageHistoryRequest) Reset() {
+	*x = ListOpportunityStageHistoryRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOpportunityStageHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOpportunityStageHistoryRequest) ProtoMessage() {}
+
+func (x *ListOpportunityStageHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOpportunityStageHistoryRequest.ProtoReflect.Descriptor instead.
+func (*ListOpportunityStageHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListOpportunityStageHistoryRequest) GetOpportunityId() string {
+	if x != nil {
+		return x.OpportunityId
+	}
+	return ""
+}
+
+func (x *ListOpportunityStageHistoryRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOpportunityStageHistoryRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListOpportunityStageHistoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*StageHistoryEntry   `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOpportunityStageHistoryResponse) Reset() {
+	*x = ListOpportunityStageHistoryResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOpportunityStageHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOpportunityStageHistoryResponse) ProtoMessage() {}
+
+func (x *ListOpportunityStageHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOpportunityStageHistoryResponse.ProtoReflect.Descriptor instead.
+func (*ListOpportunityStageHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListOpportunityStageHistoryResponse) GetEntries() []*StageHistoryEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ListOpportunityStageHistoryResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type CreatePipelineRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Pipeline *Pipeline              `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the first result.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePipelineRequest) Reset() {
+	*x = CreatePipelineRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePipelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePipelineRequest) ProtoMessage() {}
+
+func (x *CreatePipelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePipelineRequest.ProtoReflect.Descriptor instead.
+func (*CreatePipelineRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreatePipelineRequest) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+func (x *CreatePipelineRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CreatePipelineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pipeline      *Pipeline              `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePipelineResponse) Reset() {
+	*x = CreatePipelineResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePipelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePipelineResponse) ProtoMessage() {}
+
+func (x *CreatePipelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePipelineResponse.ProtoReflect.Descriptor instead.
+func (*CreatePipelineResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CreatePipelineResponse) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+type GetPipelineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PipelineId    string                 `protobuf:"bytes,1,opt,name=pipeline_id,json=pipelineId,proto3" json:"pipeline_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPipelineRequest) Reset() {
+	*x = GetPipelineRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPipelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPipelineRequest) ProtoMessage() {}
+
+func (x *GetPipelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPipelineRequest.ProtoReflect.Descriptor instead.
+func (*GetPipelineRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetPipelineRequest) GetPipelineId() string {
+	if x != nil {
+		return x.PipelineId
+	}
+	return ""
+}
+
+type GetPipelineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pipeline      *Pipeline              `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPipelineResponse) Reset() {
+	*x = GetPipelineResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPipelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPipelineResponse) ProtoMessage() {}
+
+func (x *GetPipelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPipelineResponse.ProtoReflect.Descriptor instead.
+func (*GetPipelineResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetPipelineResponse) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+type ListPipelinesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1000; 0 means 50.
+	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Include soft-deleted pipelines.
+	ShowDeleted   bool `protobuf:"varint,3,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPipelinesRequest) Reset() {
+	*x = ListPipelinesRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPipelinesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPipelinesRequest) ProtoMessage() {}
+
+func (x *ListPipelinesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPipelinesRequest.ProtoReflect.Descriptor instead.
+func (*ListPipelinesRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListPipelinesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPipelinesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListPipelinesRequest) GetShowDeleted() bool {
+	if x != nil {
+		return x.ShowDeleted
+	}
+	return false
+}
+
+type ListPipelinesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pipelines     []*Pipeline            `protobuf:"bytes,1,rep,name=pipelines,proto3" json:"pipelines,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPipelinesResponse) Reset() {
+	*x = ListPipelinesResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPipelinesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPipelinesResponse) ProtoMessage() {}
+
+func (x *ListPipelinesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPipelinesResponse.ProtoReflect.Descriptor instead.
+func (*ListPipelinesResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListPipelinesResponse) GetPipelines() []*Pipeline {
+	if x != nil {
+		return x.Pipelines
+	}
+	return nil
+}
+
+func (x *ListPipelinesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type UpdatePipelineRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Pipeline *Pipeline              `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	// Fields to change: display_name, currency_code, default, stages,
+	// won_reasons, lost_reasons; over REST, the fields in the body when omitted.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePipelineRequest) Reset() {
+	*x = UpdatePipelineRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePipelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePipelineRequest) ProtoMessage() {}
+
+func (x *UpdatePipelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePipelineRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePipelineRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *UpdatePipelineRequest) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+func (x *UpdatePipelineRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdatePipelineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pipeline      *Pipeline              `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePipelineResponse) Reset() {
+	*x = UpdatePipelineResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePipelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePipelineResponse) ProtoMessage() {}
+
+func (x *UpdatePipelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePipelineResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePipelineResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *UpdatePipelineResponse) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+type ReorderPipelineStagesRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	PipelineId string                 `protobuf:"bytes,1,opt,name=pipeline_id,json=pipelineId,proto3" json:"pipeline_id,omitempty"`
+	// Every stage id of the pipeline, in the new order.
+	StageIds      []string `protobuf:"bytes,2,rep,name=stage_ids,json=stageIds,proto3" json:"stage_ids,omitempty"`
+	Etag          string   `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReorderPipelineStagesRequest) Reset() {
+	*x = ReorderPipelineStagesRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReorderPipelineStagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReorderPipelineStagesRequest) ProtoMessage() {}
+
+func (x *ReorderPipelineStagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReorderPipelineStagesRequest.ProtoReflect.Descriptor instead.
+func (*ReorderPipelineStagesRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ReorderPipelineStagesRequest) GetPipelineId() string {
+	if x != nil {
+		return x.PipelineId
+	}
+	return ""
+}
+
+func (x *ReorderPipelineStagesRequest) GetStageIds() []string {
+	if x != nil {
+		return x.StageIds
+	}
+	return nil
+}
+
+func (x *ReorderPipelineStagesRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type ReorderPipelineStagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pipeline      *Pipeline              `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReorderPipelineStagesResponse) Reset() {
+	*x = ReorderPipelineStagesResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReorderPipelineStagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReorderPipelineStagesResponse) ProtoMessage() {}
+
+func (x *ReorderPipelineStagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReorderPipelineStagesResponse.ProtoReflect.Descriptor instead.
+func (*ReorderPipelineStagesResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ReorderPipelineStagesResponse) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+type DeletePipelineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PipelineId    string                 `protobuf:"bytes,1,opt,name=pipeline_id,json=pipelineId,proto3" json:"pipeline_id,omitempty"`
+	Etag          string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePipelineRequest) Reset() {
+	*x = DeletePipelineRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePipelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePipelineRequest) ProtoMessage() {}
+
+func (x *DeletePipelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePipelineRequest.ProtoReflect.Descriptor instead.
+func (*DeletePipelineRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *DeletePipelineRequest) GetPipelineId() string {
+	if x != nil {
+		return x.PipelineId
+	}
+	return ""
+}
+
+func (x *DeletePipelineRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type DeletePipelineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pipeline      *Pipeline              `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePipelineResponse) Reset() {
+	*x = DeletePipelineResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePipelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePipelineResponse) ProtoMessage() {}
+
+func (x *DeletePipelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePipelineResponse.ProtoReflect.Descriptor instead.
+func (*DeletePipelineResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DeletePipelineResponse) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+type UndeletePipelineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PipelineId    string                 `protobuf:"bytes,1,opt,name=pipeline_id,json=pipelineId,proto3" json:"pipeline_id,omitempty"`
+	Etag          string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndeletePipelineRequest) Reset() {
+	*x = UndeletePipelineRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndeletePipelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndeletePipelineRequest) ProtoMessage() {}
+
+func (x *UndeletePipelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndeletePipelineRequest.ProtoReflect.Descriptor instead.
+func (*UndeletePipelineRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *UndeletePipelineRequest) GetPipelineId() string {
+	if x != nil {
+		return x.PipelineId
+	}
+	return ""
+}
+
+func (x *UndeletePipelineRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type UndeletePipelineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pipeline      *Pipeline              `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndeletePipelineResponse) Reset() {
+	*x = UndeletePipelineResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndeletePipelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndeletePipelineResponse) ProtoMessage() {}
+
+func (x *UndeletePipelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndeletePipelineResponse.ProtoReflect.Descriptor instead.
+func (*UndeletePipelineResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UndeletePipelineResponse) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+type CreateProductRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Product *Product               `protobuf:"bytes,1,opt,name=product,proto3" json:"product,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the first result.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateProductRequest) Reset() {
+	*x = CreateProductRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateProductRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateProductRequest) ProtoMessage() {}
+
+func (x *CreateProductRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateProductRequest.ProtoReflect.Descriptor instead.
+func (*CreateProductRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CreateProductRequest) GetProduct() *Product {
+	if x != nil {
+		return x.Product
+	}
+	return nil
+}
+
+func (x *CreateProductRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CreateProductResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Product       *Product               `protobuf:"bytes,1,opt,name=product,proto3" json:"product,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateProductResponse) Reset() {
+	*x = CreateProductResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateProductResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateProductResponse) ProtoMessage() {}
+
+func (x *CreateProductResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateProductResponse.ProtoReflect.Descriptor instead.
+func (*CreateProductResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *CreateProductResponse) GetProduct() *Product {
+	if x != nil {
+		return x.Product
+	}
+	return nil
+}
+
+type GetProductRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProductId     string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProductRequest) Reset() {
+	*x = GetProductRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProductRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProductRequest) ProtoMessage() {}
+
+func (x *GetProductRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProductRequest.ProtoReflect.Descriptor instead.
+func (*GetProductRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetProductRequest) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+type GetProductResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Product       *Product               `protobuf:"bytes,1,opt,name=product,proto3" json:"product,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProductResponse) Reset() {
+	*x = GetProductResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProductResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProductResponse) ProtoMessage() {}
+
+func (x *GetProductResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProductResponse.ProtoReflect.Descriptor instead.
+func (*GetProductResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GetProductResponse) GetProduct() *Product {
+	if x != nil {
+		return x.Product
+	}
+	return nil
+}
+
+type ListProductsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1000; 0 means 50.
+	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter over sku and active, for example `active = 1`.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProductsRequest) Reset() {
+	*x = ListProductsRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProductsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProductsRequest) ProtoMessage() {}
+
+func (x *ListProductsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProductsRequest.ProtoReflect.Descriptor instead.
+func (*ListProductsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListProductsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListProductsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListProductsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+type ListProductsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Products      []*Product             `protobuf:"bytes,1,rep,name=products,proto3" json:"products,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProductsResponse) Reset() {
+	*x = ListProductsResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProductsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProductsResponse) ProtoMessage() {}
+
+func (x *ListProductsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProductsResponse.ProtoReflect.Descriptor instead.
+func (*ListProductsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListProductsResponse) GetProducts() []*Product {
+	if x != nil {
+		return x.Products
+	}
+	return nil
+}
+
+func (x *ListProductsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type UpdateProductRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Product *Product               `protobuf:"bytes,1,opt,name=product,proto3" json:"product,omitempty"`
+	// Fields to change: sku, display_name, active; over REST, the fields in
+	// the body when omitted.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateProductRequest) Reset() {
+	*x = UpdateProductRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateProductRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateProductRequest) ProtoMessage() {}
+
+func (x *UpdateProductRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateProductRequest.ProtoReflect.Descriptor instead.
+func (*UpdateProductRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *UpdateProductRequest) GetProduct() *Product {
+	if x != nil {
+		return x.Product
+	}
+	return nil
+}
+
+func (x *UpdateProductRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateProductResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Product       *Product               `protobuf:"bytes,1,opt,name=product,proto3" json:"product,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateProductResponse) Reset() {
+	*x = UpdateProductResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateProductResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateProductResponse) ProtoMessage() {}
+
+func (x *UpdateProductResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateProductResponse.ProtoReflect.Descriptor instead.
+func (*UpdateProductResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *UpdateProductResponse) GetProduct() *Product {
+	if x != nil {
+		return x.Product
+	}
+	return nil
+}
+
+type CreatePriceListRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PriceList *PriceList             `protobuf:"bytes,1,opt,name=price_list,json=priceList,proto3" json:"price_list,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the first result.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePriceListRequest) Reset() {
+	*x = CreatePriceListRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePriceListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePriceListRequest) ProtoMessage() {}
+
+func (x *CreatePriceListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePriceListRequest.ProtoReflect.Descriptor instead.
+func (*CreatePriceListRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *CreatePriceListRequest) GetPriceList() *PriceList {
+	if x != nil {
+		return x.PriceList
+	}
+	return nil
+}
+
+func (x *CreatePriceListRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CreatePriceListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PriceList     *PriceList             `protobuf:"bytes,1,opt,name=price_list,json=priceList,proto3" json:"price_list,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePriceListResponse) Reset() {
+	*x = CreatePriceListResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePriceListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePriceListResponse) ProtoMessage() {}
+
+func (x *CreatePriceListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePriceListResponse.ProtoReflect.Descriptor instead.
+func (*CreatePriceListResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *CreatePriceListResponse) GetPriceList() *PriceList {
+	if x != nil {
+		return x.PriceList
+	}
+	return nil
+}
+
+type GetPriceListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PriceListId   string                 `protobuf:"bytes,1,opt,name=price_list_id,json=priceListId,proto3" json:"price_list_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPriceListRequest) Reset() {
+	*x = GetPriceListRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPriceListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPriceListRequest) ProtoMessage() {}
+
+func (x *GetPriceListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPriceListRequest.ProtoReflect.Descriptor instead.
+func (*GetPriceListRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetPriceListRequest) GetPriceListId() string {
+	if x != nil {
+		return x.PriceListId
+	}
+	return ""
+}
+
+type GetPriceListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PriceList     *PriceList             `protobuf:"bytes,1,opt,name=price_list,json=priceList,proto3" json:"price_list,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPriceListResponse) Reset() {
+	*x = GetPriceListResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPriceListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPriceListResponse) ProtoMessage() {}
+
+func (x *GetPriceListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPriceListResponse.ProtoReflect.Descriptor instead.
+func (*GetPriceListResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GetPriceListResponse) GetPriceList() *PriceList {
+	if x != nil {
+		return x.PriceList
+	}
+	return nil
+}
+
+type ListPriceListsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1000; 0 means 50.
+	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter over currency_code, for example `currency_code = "EUR"`.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPriceListsRequest) Reset() {
+	*x = ListPriceListsRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPriceListsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPriceListsRequest) ProtoMessage() {}
+
+func (x *ListPriceListsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPriceListsRequest.ProtoReflect.Descriptor instead.
+func (*ListPriceListsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListPriceListsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPriceListsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListPriceListsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+type ListPriceListsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PriceLists    []*PriceList           `protobuf:"bytes,1,rep,name=price_lists,json=priceLists,proto3" json:"price_lists,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPriceListsResponse) Reset() {
+	*x = ListPriceListsResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPriceListsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPriceListsResponse) ProtoMessage() {}
+
+func (x *ListPriceListsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPriceListsResponse.ProtoReflect.Descriptor instead.
+func (*ListPriceListsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListPriceListsResponse) GetPriceLists() []*PriceList {
+	if x != nil {
+		return x.PriceLists
+	}
+	return nil
+}
+
+func (x *ListPriceListsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type UpdatePriceListRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PriceList *PriceList             `protobuf:"bytes,1,opt,name=price_list,json=priceList,proto3" json:"price_list,omitempty"`
+	// Fields to change; over REST, the fields in the body when omitted.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePriceListRequest) Reset() {
+	*x = UpdatePriceListRequest{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePriceListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePriceListRequest) ProtoMessage() {}
+
+func (x *UpdatePriceListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePriceListRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePriceListRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *UpdatePriceListRequest) GetPriceList() *PriceList {
+	if x != nil {
+		return x.PriceList
+	}
+	return nil
+}
+
+func (x *UpdatePriceListRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdatePriceListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PriceList     *PriceList             `protobuf:"bytes,1,opt,name=price_list,json=priceList,proto3" json:"price_list,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePriceListResponse) Reset() {
+	*x = UpdatePriceListResponse{}
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePriceListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePriceListResponse) ProtoMessage() {}
+
+func (x *UpdatePriceListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_pipeline_service_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePriceListResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePriceListResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *UpdatePriceListResponse) GetPriceList() *PriceList {
+	if x != nil {
+		return x.PriceList
+	}
+	return nil
+}
+
 var File_rapport_pipeline_v1_pipeline_service_proto protoreflect.FileDescriptor
 
 const file_rapport_pipeline_v1_pipeline_service_proto_rawDesc = "" +
 	"\n" +
-	"*rapport/pipeline/v1/pipeline_service.proto\x12\x13rapport.pipeline.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1drapport/events/v1/event.proto\x1a%rapport/pipeline/v1/opportunity.proto\"}\n" +
+	"*rapport/pipeline/v1/pipeline_service.proto\x12\x13rapport.pipeline.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1drapport/events/v1/event.proto\x1a%rapport/pipeline/v1/opportunity.proto\x1a\"rapport/pipeline/v1/pipeline.proto\x1a!rapport/pipeline/v1/product.proto\"}\n" +
 	"\x18CreateOpportunityRequest\x12B\n" +
 	"\vopportunity\x18\x01 \x01(\v2 .rapport.pipeline.v1.OpportunityR\vopportunity\x12\x1d\n" +
 	"\n" +
@@ -435,12 +2465,14 @@ const file_rapport_pipeline_v1_pipeline_service_proto_rawDesc = "" +
 	"\x15GetOpportunityRequest\x12%\n" +
 	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\"\\\n" +
 	"\x16GetOpportunityResponse\x12B\n" +
-	"\vopportunity\x18\x01 \x01(\v2 .rapport.pipeline.v1.OpportunityR\vopportunity\"n\n" +
+	"\vopportunity\x18\x01 \x01(\v2 .rapport.pipeline.v1.OpportunityR\vopportunity\"\xac\x01\n" +
 	"\x18ListOpportunitiesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n" +
-	"\x06filter\x18\x03 \x01(\tR\x06filter\"\x8b\x01\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\x12\x19\n" +
+	"\border_by\x18\x04 \x01(\tR\aorderBy\x12!\n" +
+	"\fshow_deleted\x18\x05 \x01(\bR\vshowDeleted\"\x8b\x01\n" +
 	"\x19ListOpportunitiesResponse\x12F\n" +
 	"\ropportunities\x18\x01 \x03(\v2 .rapport.pipeline.v1.OpportunityR\ropportunities\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"M\n" +
@@ -448,11 +2480,167 @@ const file_rapport_pipeline_v1_pipeline_service_proto_rawDesc = "" +
 	"\fafter_cursor\x18\x01 \x01(\tR\vafterCursor\x12\x14\n" +
 	"\x05types\x18\x02 \x03(\tR\x05types\"E\n" +
 	"\x13WatchEventsResponse\x12.\n" +
-	"\x05event\x18\x01 \x01(\v2\x18.rapport.events.v1.EventR\x05event2\xf1\x04\n" +
+	"\x05event\x18\x01 \x01(\v2\x18.rapport.events.v1.EventR\x05event\"\x9b\x01\n" +
+	"\x18UpdateOpportunityRequest\x12B\n" +
+	"\vopportunity\x18\x01 \x01(\v2 .rapport.pipeline.v1.OpportunityR\vopportunity\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"_\n" +
+	"\x19UpdateOpportunityResponse\x12B\n" +
+	"\vopportunity\x18\x01 \x01(\v2 .rapport.pipeline.v1.OpportunityR\vopportunity\"U\n" +
+	"\x18DeleteOpportunityRequest\x12%\n" +
+	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"_\n" +
+	"\x19DeleteOpportunityResponse\x12B\n" +
+	"\vopportunity\x18\x01 \x01(\v2 .rapport.pipeline.v1.OpportunityR\vopportunity\"W\n" +
+	"\x1aUndeleteOpportunityRequest\x12%\n" +
+	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"a\n" +
+	"\x1bUndeleteOpportunityResponse\x12B\n" +
+	"\vopportunity\x18\x01 \x01(\v2 .rapport.pipeline.v1.OpportunityR\vopportunity\"\x96\x01\n" +
+	"\x1bMoveOpportunityStageRequest\x12%\n" +
+	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\x12\x19\n" +
+	"\bstage_id\x18\x02 \x01(\tR\astageId\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\x12!\n" +
+	"\fclose_reason\x18\x04 \x01(\tR\vcloseReason\"b\n" +
+	"\x1cMoveOpportunityStageResponse\x12B\n" +
+	"\vopportunity\x18\x01 \x01(\v2 .rapport.pipeline.v1.OpportunityR\vopportunity\"\x87\x01\n" +
+	"\"ListOpportunityStageHistoryRequest\x12%\n" +
+	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x8f\x01\n" +
+	"#ListOpportunityStageHistoryResponse\x12@\n" +
+	"\aentries\x18\x01 \x03(\v2&.rapport.pipeline.v1.StageHistoryEntryR\aentries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"q\n" +
+	"\x15CreatePipelineRequest\x129\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x1d.rapport.pipeline.v1.PipelineR\bpipeline\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"S\n" +
+	"\x16CreatePipelineResponse\x129\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x1d.rapport.pipeline.v1.PipelineR\bpipeline\"5\n" +
+	"\x12GetPipelineRequest\x12\x1f\n" +
+	"\vpipeline_id\x18\x01 \x01(\tR\n" +
+	"pipelineId\"P\n" +
+	"\x13GetPipelineResponse\x129\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x1d.rapport.pipeline.v1.PipelineR\bpipeline\"u\n" +
+	"\x14ListPipelinesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12!\n" +
+	"\fshow_deleted\x18\x03 \x01(\bR\vshowDeleted\"|\n" +
+	"\x15ListPipelinesResponse\x12;\n" +
+	"\tpipelines\x18\x01 \x03(\v2\x1d.rapport.pipeline.v1.PipelineR\tpipelines\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8f\x01\n" +
+	"\x15UpdatePipelineRequest\x129\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x1d.rapport.pipeline.v1.PipelineR\bpipeline\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"S\n" +
+	"\x16UpdatePipelineResponse\x129\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x1d.rapport.pipeline.v1.PipelineR\bpipeline\"p\n" +
+	"\x1cReorderPipelineStagesRequest\x12\x1f\n" +
+	"\vpipeline_id\x18\x01 \x01(\tR\n" +
+	"pipelineId\x12\x1b\n" +
+	"\tstage_ids\x18\x02 \x03(\tR\bstageIds\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\"Z\n" +
+	"\x1dReorderPipelineStagesResponse\x129\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x1d.rapport.pipeline.v1.PipelineR\bpipeline\"L\n" +
+	"\x15DeletePipelineRequest\x12\x1f\n" +
+	"\vpipeline_id\x18\x01 \x01(\tR\n" +
+	"pipelineId\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"S\n" +
+	"\x16DeletePipelineResponse\x129\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x1d.rapport.pipeline.v1.PipelineR\bpipeline\"N\n" +
+	"\x17UndeletePipelineRequest\x12\x1f\n" +
+	"\vpipeline_id\x18\x01 \x01(\tR\n" +
+	"pipelineId\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"U\n" +
+	"\x18UndeletePipelineResponse\x129\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x1d.rapport.pipeline.v1.PipelineR\bpipeline\"m\n" +
+	"\x14CreateProductRequest\x126\n" +
+	"\aproduct\x18\x01 \x01(\v2\x1c.rapport.pipeline.v1.ProductR\aproduct\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"O\n" +
+	"\x15CreateProductResponse\x126\n" +
+	"\aproduct\x18\x01 \x01(\v2\x1c.rapport.pipeline.v1.ProductR\aproduct\"2\n" +
+	"\x11GetProductRequest\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tR\tproductId\"L\n" +
+	"\x12GetProductResponse\x126\n" +
+	"\aproduct\x18\x01 \x01(\v2\x1c.rapport.pipeline.v1.ProductR\aproduct\"i\n" +
+	"\x13ListProductsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\"x\n" +
+	"\x14ListProductsResponse\x128\n" +
+	"\bproducts\x18\x01 \x03(\v2\x1c.rapport.pipeline.v1.ProductR\bproducts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8b\x01\n" +
+	"\x14UpdateProductRequest\x126\n" +
+	"\aproduct\x18\x01 \x01(\v2\x1c.rapport.pipeline.v1.ProductR\aproduct\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"O\n" +
+	"\x15UpdateProductResponse\x126\n" +
+	"\aproduct\x18\x01 \x01(\v2\x1c.rapport.pipeline.v1.ProductR\aproduct\"v\n" +
+	"\x16CreatePriceListRequest\x12=\n" +
+	"\n" +
+	"price_list\x18\x01 \x01(\v2\x1e.rapport.pipeline.v1.PriceListR\tpriceList\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"X\n" +
+	"\x17CreatePriceListResponse\x12=\n" +
+	"\n" +
+	"price_list\x18\x01 \x01(\v2\x1e.rapport.pipeline.v1.PriceListR\tpriceList\"9\n" +
+	"\x13GetPriceListRequest\x12\"\n" +
+	"\rprice_list_id\x18\x01 \x01(\tR\vpriceListId\"U\n" +
+	"\x14GetPriceListResponse\x12=\n" +
+	"\n" +
+	"price_list\x18\x01 \x01(\v2\x1e.rapport.pipeline.v1.PriceListR\tpriceList\"k\n" +
+	"\x15ListPriceListsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\"\x81\x01\n" +
+	"\x16ListPriceListsResponse\x12?\n" +
+	"\vprice_lists\x18\x01 \x03(\v2\x1e.rapport.pipeline.v1.PriceListR\n" +
+	"priceLists\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x94\x01\n" +
+	"\x16UpdatePriceListRequest\x12=\n" +
+	"\n" +
+	"price_list\x18\x01 \x01(\v2\x1e.rapport.pipeline.v1.PriceListR\tpriceList\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"X\n" +
+	"\x17UpdatePriceListResponse\x12=\n" +
+	"\n" +
+	"price_list\x18\x01 \x01(\v2\x1e.rapport.pipeline.v1.PriceListR\tpriceList2\xca\x1e\n" +
 	"\x0fPipelineService\x12\xa7\x01\n" +
 	"\x11CreateOpportunity\x12-.rapport.pipeline.v1.CreateOpportunityRequest\x1a..rapport.pipeline.v1.CreateOpportunityResponse\"3\x82\xd3\xe4\x93\x02-:\vopportunityb\vopportunity\"\x11/v1/opportunities\x12\xa2\x01\n" +
 	"\x0eGetOpportunity\x12*.rapport.pipeline.v1.GetOpportunityRequest\x1a+.rapport.pipeline.v1.GetOpportunityResponse\"7\x82\xd3\xe4\x93\x021b\vopportunity\x12\"/v1/opportunities/{opportunity_id}\x12\x8d\x01\n" +
-	"\x11ListOpportunities\x12-.rapport.pipeline.v1.ListOpportunitiesRequest\x1a..rapport.pipeline.v1.ListOpportunitiesResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/opportunities\x12\x7f\n" +
+	"\x11ListOpportunities\x12-.rapport.pipeline.v1.ListOpportunitiesRequest\x1a..rapport.pipeline.v1.ListOpportunitiesResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/opportunities\x12\xc4\x01\n" +
+	"\x11UpdateOpportunity\x12-.rapport.pipeline.v1.UpdateOpportunityRequest\x1a..rapport.pipeline.v1.UpdateOpportunityResponse\"P\x82\xd3\xe4\x93\x02J:\vopportunityb\vopportunity2./v1/opportunities/{opportunity.opportunity_id}\x12\xab\x01\n" +
+	"\x11DeleteOpportunity\x12-.rapport.pipeline.v1.DeleteOpportunityRequest\x1a..rapport.pipeline.v1.DeleteOpportunityResponse\"7\x82\xd3\xe4\x93\x021b\vopportunity*\"/v1/opportunities/{opportunity_id}\x12\xbd\x01\n" +
+	"\x13UndeleteOpportunity\x12/.rapport.pipeline.v1.UndeleteOpportunityRequest\x1a0.rapport.pipeline.v1.UndeleteOpportunityResponse\"C\x82\xd3\xe4\x93\x02=:\x01*b\vopportunity\"+/v1/opportunities/{opportunity_id}:undelete\x12\xc1\x01\n" +
+	"\x14MoveOpportunityStage\x120.rapport.pipeline.v1.MoveOpportunityStageRequest\x1a1.rapport.pipeline.v1.MoveOpportunityStageResponse\"D\x82\xd3\xe4\x93\x02>:\x01*b\vopportunity\",/v1/opportunities/{opportunity_id}:moveStage\x12\xc9\x01\n" +
+	"\x1bListOpportunityStageHistory\x127.rapport.pipeline.v1.ListOpportunityStageHistoryRequest\x1a8.rapport.pipeline.v1.ListOpportunityStageHistoryResponse\"7\x82\xd3\xe4\x93\x021\x12//v1/opportunities/{opportunity_id}/stageHistory\x12\x94\x01\n" +
+	"\x0eCreatePipeline\x12*.rapport.pipeline.v1.CreatePipelineRequest\x1a+.rapport.pipeline.v1.CreatePipelineResponse\")\x82\xd3\xe4\x93\x02#:\bpipelineb\bpipeline\"\r/v1/pipelines\x12\x8f\x01\n" +
+	"\vGetPipeline\x12'.rapport.pipeline.v1.GetPipelineRequest\x1a(.rapport.pipeline.v1.GetPipelineResponse\"-\x82\xd3\xe4\x93\x02'b\bpipeline\x12\x1b/v1/pipelines/{pipeline_id}\x12}\n" +
+	"\rListPipelines\x12).rapport.pipeline.v1.ListPipelinesRequest\x1a*.rapport.pipeline.v1.ListPipelinesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/pipelines\x12\xab\x01\n" +
+	"\x0eUpdatePipeline\x12*.rapport.pipeline.v1.UpdatePipelineRequest\x1a+.rapport.pipeline.v1.UpdatePipelineResponse\"@\x82\xd3\xe4\x93\x02::\bpipelineb\bpipeline2$/v1/pipelines/{pipeline.pipeline_id}\x12\xbe\x01\n" +
+	"\x15ReorderPipelineStages\x121.rapport.pipeline.v1.ReorderPipelineStagesRequest\x1a2.rapport.pipeline.v1.ReorderPipelineStagesResponse\">\x82\xd3\xe4\x93\x028:\x01*b\bpipeline\")/v1/pipelines/{pipeline_id}:reorderStages\x12\x98\x01\n" +
+	"\x0eDeletePipeline\x12*.rapport.pipeline.v1.DeletePipelineRequest\x1a+.rapport.pipeline.v1.DeletePipelineResponse\"-\x82\xd3\xe4\x93\x02'b\bpipeline*\x1b/v1/pipelines/{pipeline_id}\x12\xaa\x01\n" +
+	"\x10UndeletePipeline\x12,.rapport.pipeline.v1.UndeletePipelineRequest\x1a-.rapport.pipeline.v1.UndeletePipelineResponse\"9\x82\xd3\xe4\x93\x023:\x01*b\bpipeline\"$/v1/pipelines/{pipeline_id}:undelete\x12\x8e\x01\n" +
+	"\rCreateProduct\x12).rapport.pipeline.v1.CreateProductRequest\x1a*.rapport.pipeline.v1.CreateProductResponse\"&\x82\xd3\xe4\x93\x02 :\aproductb\aproduct\"\f/v1/products\x12\x89\x01\n" +
+	"\n" +
+	"GetProduct\x12&.rapport.pipeline.v1.GetProductRequest\x1a'.rapport.pipeline.v1.GetProductResponse\"*\x82\xd3\xe4\x93\x02$b\aproduct\x12\x19/v1/products/{product_id}\x12y\n" +
+	"\fListProducts\x12(.rapport.pipeline.v1.ListProductsRequest\x1a).rapport.pipeline.v1.ListProductsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/products\x12\xa3\x01\n" +
+	"\rUpdateProduct\x12).rapport.pipeline.v1.UpdateProductRequest\x1a*.rapport.pipeline.v1.UpdateProductResponse\";\x82\xd3\xe4\x93\x025:\aproductb\aproduct2!/v1/products/{product.product_id}\x12\x9c\x01\n" +
+	"\x0fCreatePriceList\x12+.rapport.pipeline.v1.CreatePriceListRequest\x1a,.rapport.pipeline.v1.CreatePriceListResponse\".\x82\xd3\xe4\x93\x02(:\n" +
+	"price_listb\n" +
+	"price_list\"\x0e/v1/priceLists\x12\x97\x01\n" +
+	"\fGetPriceList\x12(.rapport.pipeline.v1.GetPriceListRequest\x1a).rapport.pipeline.v1.GetPriceListResponse\"2\x82\xd3\xe4\x93\x02,b\n" +
+	"price_list\x12\x1e/v1/priceLists/{price_list_id}\x12\x81\x01\n" +
+	"\x0eListPriceLists\x12*.rapport.pipeline.v1.ListPriceListsRequest\x1a+.rapport.pipeline.v1.ListPriceListsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/priceLists\x12\xb7\x01\n" +
+	"\x0fUpdatePriceList\x12+.rapport.pipeline.v1.UpdatePriceListRequest\x1a,.rapport.pipeline.v1.UpdatePriceListResponse\"I\x82\xd3\xe4\x93\x02C:\n" +
+	"price_listb\n" +
+	"price_list2)/v1/priceLists/{price_list.price_list_id}\x12\x7f\n" +
 	"\vWatchEvents\x12'.rapport.pipeline.v1.WatchEventsRequest\x1a(.rapport.pipeline.v1.WatchEventsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/pipeline/events0\x01B\xe2\x01\n" +
 	"\x17com.rapport.pipeline.v1B\x14PipelineServiceProtoP\x01ZCgithub.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1;pipelinev1\xa2\x02\x03RPX\xaa\x02\x13Rapport.Pipeline.V1\xca\x02\x13Rapport\\Pipeline\\V1\xe2\x02\x1fRapport\\Pipeline\\V1\\GPBMetadata\xea\x02\x15Rapport::Pipeline::V1b\x06proto3"
 
@@ -468,38 +2656,154 @@ func file_rapport_pipeline_v1_pipeline_service_proto_rawDescGZIP() []byte {
 	return file_rapport_pipeline_v1_pipeline_service_proto_rawDescData
 }
 
-var file_rapport_pipeline_v1_pipeline_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_rapport_pipeline_v1_pipeline_service_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_rapport_pipeline_v1_pipeline_service_proto_goTypes = []any{
-	(*CreateOpportunityRequest)(nil),  // 0: rapport.pipeline.v1.CreateOpportunityRequest
-	(*CreateOpportunityResponse)(nil), // 1: rapport.pipeline.v1.CreateOpportunityResponse
-	(*GetOpportunityRequest)(nil),     // 2: rapport.pipeline.v1.GetOpportunityRequest
-	(*GetOpportunityResponse)(nil),    // 3: rapport.pipeline.v1.GetOpportunityResponse
-	(*ListOpportunitiesRequest)(nil),  // 4: rapport.pipeline.v1.ListOpportunitiesRequest
-	(*ListOpportunitiesResponse)(nil), // 5: rapport.pipeline.v1.ListOpportunitiesResponse
-	(*WatchEventsRequest)(nil),        // 6: rapport.pipeline.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),       // 7: rapport.pipeline.v1.WatchEventsResponse
-	(*Opportunity)(nil),               // 8: rapport.pipeline.v1.Opportunity
-	(*v1.Event)(nil),                  // 9: rapport.events.v1.Event
+	(*CreateOpportunityRequest)(nil),            // 0: rapport.pipeline.v1.CreateOpportunityRequest
+	(*CreateOpportunityResponse)(nil),           // 1: rapport.pipeline.v1.CreateOpportunityResponse
+	(*GetOpportunityRequest)(nil),               // 2: rapport.pipeline.v1.GetOpportunityRequest
+	(*GetOpportunityResponse)(nil),              // 3: rapport.pipeline.v1.GetOpportunityResponse
+	(*ListOpportunitiesRequest)(nil),            // 4: rapport.pipeline.v1.ListOpportunitiesRequest
+	(*ListOpportunitiesResponse)(nil),           // 5: rapport.pipeline.v1.ListOpportunitiesResponse
+	(*WatchEventsRequest)(nil),                  // 6: rapport.pipeline.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),                 // 7: rapport.pipeline.v1.WatchEventsResponse
+	(*UpdateOpportunityRequest)(nil),            // 8: rapport.pipeline.v1.UpdateOpportunityRequest
+	(*UpdateOpportunityResponse)(nil),           // 9: rapport.pipeline.v1.UpdateOpportunityResponse
+	(*DeleteOpportunityRequest)(nil),            // 10: rapport.pipeline.v1.DeleteOpportunityRequest
+	(*DeleteOpportunityResponse)(nil),           // 11: rapport.pipeline.v1.DeleteOpportunityResponse
+	(*UndeleteOpportunityRequest)(nil),          // 12: rapport.pipeline.v1.UndeleteOpportunityRequest
+	(*UndeleteOpportunityResponse)(nil),         // 13: rapport.pipeline.v1.UndeleteOpportunityResponse
+	(*MoveOpportunityStageRequest)(nil),         // 14: rapport.pipeline.v1.MoveOpportunityStageRequest
+	(*MoveOpportunityStageResponse)(nil),        // 15: rapport.pipeline.v1.MoveOpportunityStageResponse
+	(*ListOpportunityStageHistoryRequest)(nil),  // 16: rapport.pipeline.v1.ListOpportunityStageHistoryRequest
+	(*ListOpportunityStageHistoryResponse)(nil), // 17: rapport.pipeline.v1.ListOpportunityStageHistoryResponse
+	(*CreatePipelineRequest)(nil),               // 18: rapport.pipeline.v1.CreatePipelineRequest
+	(*CreatePipelineResponse)(nil),              // 19: rapport.pipeline.v1.CreatePipelineResponse
+	(*GetPipelineRequest)(nil),                  // 20: rapport.pipeline.v1.GetPipelineRequest
+	(*GetPipelineResponse)(nil),                 // 21: rapport.pipeline.v1.GetPipelineResponse
+	(*ListPipelinesRequest)(nil),                // 22: rapport.pipeline.v1.ListPipelinesRequest
+	(*ListPipelinesResponse)(nil),               // 23: rapport.pipeline.v1.ListPipelinesResponse
+	(*UpdatePipelineRequest)(nil),               // 24: rapport.pipeline.v1.UpdatePipelineRequest
+	(*UpdatePipelineResponse)(nil),              // 25: rapport.pipeline.v1.UpdatePipelineResponse
+	(*ReorderPipelineStagesRequest)(nil),        // 26: rapport.pipeline.v1.ReorderPipelineStagesRequest
+	(*ReorderPipelineStagesResponse)(nil),       // 27: rapport.pipeline.v1.ReorderPipelineStagesResponse
+	(*DeletePipelineRequest)(nil),               // 28: rapport.pipeline.v1.DeletePipelineRequest
+	(*DeletePipelineResponse)(nil),              // 29: rapport.pipeline.v1.DeletePipelineResponse
+	(*UndeletePipelineRequest)(nil),             // 30: rapport.pipeline.v1.UndeletePipelineRequest
+	(*UndeletePipelineResponse)(nil),            // 31: rapport.pipeline.v1.UndeletePipelineResponse
+	(*CreateProductRequest)(nil),                // 32: rapport.pipeline.v1.CreateProductRequest
+	(*CreateProductResponse)(nil),               // 33: rapport.pipeline.v1.CreateProductResponse
+	(*GetProductRequest)(nil),                   // 34: rapport.pipeline.v1.GetProductRequest
+	(*GetProductResponse)(nil),                  // 35: rapport.pipeline.v1.GetProductResponse
+	(*ListProductsRequest)(nil),                 // 36: rapport.pipeline.v1.ListProductsRequest
+	(*ListProductsResponse)(nil),                // 37: rapport.pipeline.v1.ListProductsResponse
+	(*UpdateProductRequest)(nil),                // 38: rapport.pipeline.v1.UpdateProductRequest
+	(*UpdateProductResponse)(nil),               // 39: rapport.pipeline.v1.UpdateProductResponse
+	(*CreatePriceListRequest)(nil),              // 40: rapport.pipeline.v1.CreatePriceListRequest
+	(*CreatePriceListResponse)(nil),             // 41: rapport.pipeline.v1.CreatePriceListResponse
+	(*GetPriceListRequest)(nil),                 // 42: rapport.pipeline.v1.GetPriceListRequest
+	(*GetPriceListResponse)(nil),                // 43: rapport.pipeline.v1.GetPriceListResponse
+	(*ListPriceListsRequest)(nil),               // 44: rapport.pipeline.v1.ListPriceListsRequest
+	(*ListPriceListsResponse)(nil),              // 45: rapport.pipeline.v1.ListPriceListsResponse
+	(*UpdatePriceListRequest)(nil),              // 46: rapport.pipeline.v1.UpdatePriceListRequest
+	(*UpdatePriceListResponse)(nil),             // 47: rapport.pipeline.v1.UpdatePriceListResponse
+	(*Opportunity)(nil),                         // 48: rapport.pipeline.v1.Opportunity
+	(*v1.Event)(nil),                            // 49: rapport.events.v1.Event
+	(*fieldmaskpb.FieldMask)(nil),               // 50: google.protobuf.FieldMask
+	(*StageHistoryEntry)(nil),                   // 51: rapport.pipeline.v1.StageHistoryEntry
+	(*Pipeline)(nil),                            // 52: rapport.pipeline.v1.Pipeline
+	(*Product)(nil),                             // 53: rapport.pipeline.v1.Product
+	(*PriceList)(nil),                           // 54: rapport.pipeline.v1.PriceList
 }
 var file_rapport_pipeline_v1_pipeline_service_proto_depIdxs = []int32{
-	8, // 0: rapport.pipeline.v1.CreateOpportunityRequest.opportunity:type_name -> rapport.pipeline.v1.Opportunity
-	8, // 1: rapport.pipeline.v1.CreateOpportunityResponse.opportunity:type_name -> rapport.pipeline.v1.Opportunity
-	8, // 2: rapport.pipeline.v1.GetOpportunityResponse.opportunity:type_name -> rapport.pipeline.v1.Opportunity
-	8, // 3: rapport.pipeline.v1.ListOpportunitiesResponse.opportunities:type_name -> rapport.pipeline.v1.Opportunity
-	9, // 4: rapport.pipeline.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
-	0, // 5: rapport.pipeline.v1.PipelineService.CreateOpportunity:input_type -> rapport.pipeline.v1.CreateOpportunityRequest
-	2, // 6: rapport.pipeline.v1.PipelineService.GetOpportunity:input_type -> rapport.pipeline.v1.GetOpportunityRequest
-	4, // 7: rapport.pipeline.v1.PipelineService.ListOpportunities:input_type -> rapport.pipeline.v1.ListOpportunitiesRequest
-	6, // 8: rapport.pipeline.v1.PipelineService.WatchEvents:input_type -> rapport.pipeline.v1.WatchEventsRequest
-	1, // 9: rapport.pipeline.v1.PipelineService.CreateOpportunity:output_type -> rapport.pipeline.v1.CreateOpportunityResponse
-	3, // 10: rapport.pipeline.v1.PipelineService.GetOpportunity:output_type -> rapport.pipeline.v1.GetOpportunityResponse
-	5, // 11: rapport.pipeline.v1.PipelineService.ListOpportunities:output_type -> rapport.pipeline.v1.ListOpportunitiesResponse
-	7, // 12: rapport.pipeline.v1.PipelineService.WatchEvents:output_type -> rapport.pipeline.v1.WatchEventsResponse
-	9, // [9:13] is the sub-list for method output_type
-	5, // [5:9] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	48, // 0: rapport.pipeline.v1.CreateOpportunityRequest.opportunity:type_name -> rapport.pipeline.v1.Opportunity
+	48, // 1: rapport.pipeline.v1.CreateOpportunityResponse.opportunity:type_name -> rapport.pipeline.v1.Opportunity
+	48, // 2: rapport.pipeline.v1.GetOpportunityResponse.opportunity:type_name -> rapport.pipeline.v1.Opportunity
+	48, // 3: rapport.pipeline.v1.ListOpportunitiesResponse.opportunities:type_name -> rapport.pipeline.v1.Opportunity
+	49, // 4: rapport.pipeline.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
+	48, // 5: rapport.pipeline.v1.UpdateOpportunityRequest.opportunity:type_name -> rapport.pipeline.v1.Opportunity
+	50, // 6: rapport.pipeline.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	48, // 7: rapport.pipeline.v1.UpdateOpportunityResponse.opportunity:type_name -> rapport.pipeline.v1.Opportunity
+	48, // 8: rapport.pipeline.v1.DeleteOpportunityResponse.opportunity:type_name -> rapport.pipeline.v1.Opportunity
+	48, // 9: rapport.pipeline.v1.UndeleteOpportunityResponse.opportunity:type_name -> rapport.pipeline.v1.Opportunity
+	48, // 10: rapport.pipeline.v1.MoveOpportunityStageResponse.opportunity:type_name -> rapport.pipeline.v1.Opportunity
+	51, // 11: rapport.pipeline.v1.ListOpportunityStageHistoryResponse.entries:type_name -> rapport.pipeline.v1.StageHistoryEntry
+	52, // 12: rapport.pipeline.v1.CreatePipelineRequest.pipeline:type_name -> rapport.pipeline.v1.Pipeline
+	52, // 13: rapport.pipeline.v1.CreatePipelineResponse.pipeline:type_name -> rapport.pipeline.v1.Pipeline
+	52, // 14: rapport.pipeline.v1.GetPipelineResponse.pipeline:type_name -> rapport.pipeline.v1.Pipeline
+	52, // 15: rapport.pipeline.v1.ListPipelinesResponse.pipelines:type_name -> rapport.pipeline.v1.Pipeline
+	52, // 16: rapport.pipeline.v1.UpdatePipelineRequest.pipeline:type_name -> rapport.pipeline.v1.Pipeline
+	50, // 17: rapport.pipeline.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
+	52, // 18: rapport.pipeline.v1.UpdatePipelineResponse.pipeline:type_name -> rapport.pipeline.v1.Pipeline
+	52, // 19: rapport.pipeline.v1.ReorderPipelineStagesResponse.pipeline:type_name -> rapport.pipeline.v1.Pipeline
+	52, // 20: rapport.pipeline.v1.DeletePipelineResponse.pipeline:type_name -> rapport.pipeline.v1.Pipeline
+	52, // 21: rapport.pipeline.v1.UndeletePipelineResponse.pipeline:type_name -> rapport.pipeline.v1.Pipeline
+	53, // 22: rapport.pipeline.v1.CreateProductRequest.product:type_name -> rapport.pipeline.v1.Product
+	53, // 23: rapport.pipeline.v1.CreateProductResponse.product:type_name -> rapport.pipeline.v1.Product
+	53, // 24: rapport.pipeline.v1.GetProductResponse.product:type_name -> rapport.pipeline.v1.Product
+	53, // 25: rapport.pipeline.v1.ListProductsResponse.products:type_name -> rapport.pipeline.v1.Product
+	53, // 26: rapport.pipeline.v1.UpdateProductRequest.product:type_name -> rapport.pipeline.v1.Product
+	50, // 27: rapport.pipeline.v1.UpdateProductRequest.update_mask:type_name -> google.protobuf.FieldMask
+	53, // 28: rapport.pipeline.v1.UpdateProductResponse.product:type_name -> rapport.pipeline.v1.Product
+	54, // 29: rapport.pipeline.v1.CreatePriceListRequest.price_list:type_name -> rapport.pipeline.v1.PriceList
+	54, // 30: rapport.pipeline.v1.CreatePriceListResponse.price_list:type_name -> rapport.pipeline.v1.PriceList
+	54, // 31: rapport.pipeline.v1.GetPriceListResponse.price_list:type_name -> rapport.pipeline.v1.PriceList
+	54, // 32: rapport.pipeline.v1.ListPriceListsResponse.price_lists:type_name -> rapport.pipeline.v1.PriceList
+	54, // 33: rapport.pipeline.v1.UpdatePriceListRequest.price_list:type_name -> rapport.pipeline.v1.PriceList
+	50, // 34: rapport.pipeline.v1.UpdatePriceListRequest.update_mask:type_name -> google.protobuf.FieldMask
+	54, // 35: rapport.pipeline.v1.UpdatePriceListResponse.price_list:type_name -> rapport.pipeline.v1.PriceList
+	0,  // 36: rapport.pipeline.v1.PipelineService.CreateOpportunity:input_type -> rapport.pipeline.v1.CreateOpportunityRequest
+	2,  // 37: rapport.pipeline.v1.PipelineService.GetOpportunity:input_type -> rapport.pipeline.v1.GetOpportunityRequest
+	4,  // 38: rapport.pipeline.v1.PipelineService.ListOpportunities:input_type -> rapport.pipeline.v1.ListOpportunitiesRequest
+	8,  // 39: rapport.pipeline.v1.PipelineService.UpdateOpportunity:input_type -> rapport.pipeline.v1.UpdateOpportunityRequest
+	10, // 40: rapport.pipeline.v1.PipelineService.DeleteOpportunity:input_type -> rapport.pipeline.v1.DeleteOpportunityRequest
+	12, // 41: rapport.pipeline.v1.PipelineService.UndeleteOpportunity:input_type -> rapport.pipeline.v1.UndeleteOpportunityRequest
+	14, // 42: rapport.pipeline.v1.PipelineService.MoveOpportunityStage:input_type -> rapport.pipeline.v1.MoveOpportunityStageRequest
+	16, // 43: rapport.pipeline.v1.PipelineService.ListOpportunityStageHistory:input_type -> rapport.pipeline.v1.ListOpportunityStageHistoryRequest
+	18, // 44: rapport.pipeline.v1.PipelineService.CreatePipeline:input_type -> rapport.pipeline.v1.CreatePipelineRequest
+	20, // 45: rapport.pipeline.v1.PipelineService.GetPipeline:input_type -> rapport.pipeline.v1.GetPipelineRequest
+	22, // 46: rapport.pipeline.v1.PipelineService.ListPipelines:input_type -> rapport.pipeline.v1.ListPipelinesRequest
+	24, // 47: rapport.pipeline.v1.PipelineService.UpdatePipeline:input_type -> rapport.pipeline.v1.UpdatePipelineRequest
+	26, // 48: rapport.pipeline.v1.PipelineService.ReorderPipelineStages:input_type -> rapport.pipeline.v1.ReorderPipelineStagesRequest
+	28, // 49: rapport.pipeline.v1.PipelineService.DeletePipeline:input_type -> rapport.pipeline.v1.DeletePipelineRequest
+	30, // 50: rapport.pipeline.v1.PipelineService.UndeletePipeline:input_type -> rapport.pipeline.v1.UndeletePipelineRequest
+	32, // 51: rapport.pipeline.v1.PipelineService.CreateProduct:input_type -> rapport.pipeline.v1.CreateProductRequest
+	34, // 52: rapport.pipeline.v1.PipelineService.GetProduct:input_type -> rapport.pipeline.v1.GetProductRequest
+	36, // 53: rapport.pipeline.v1.PipelineService.ListProducts:input_type -> rapport.pipeline.v1.ListProductsRequest
+	38, // 54: rapport.pipeline.v1.PipelineService.UpdateProduct:input_type -> rapport.pipeline.v1.UpdateProductRequest
+	40, // 55: rapport.pipeline.v1.PipelineService.CreatePriceList:input_type -> rapport.pipeline.v1.CreatePriceListRequest
+	42, // 56: rapport.pipeline.v1.PipelineService.GetPriceList:input_type -> rapport.pipeline.v1.GetPriceListRequest
+	44, // 57: rapport.pipeline.v1.PipelineService.ListPriceLists:input_type -> rapport.pipeline.v1.ListPriceListsRequest
+	46, // 58: rapport.pipeline.v1.PipelineService.UpdatePriceList:input_type -> rapport.pipeline.v1.UpdatePriceListRequest
+	6,  // 59: rapport.pipeline.v1.PipelineService.WatchEvents:input_type -> rapport.pipeline.v1.WatchEventsRequest
+	1,  // 60: rapport.pipeline.v1.PipelineService.CreateOpportunity:output_type -> rapport.pipeline.v1.CreateOpportunityResponse
+	3,  // 61: rapport.pipeline.v1.PipelineService.GetOpportunity:output_type -> rapport.pipeline.v1.GetOpportunityResponse
+	5,  // 62: rapport.pipeline.v1.PipelineService.ListOpportunities:output_type -> rapport.pipeline.v1.ListOpportunitiesResponse
+	9,  // 63: rapport.pipeline.v1.PipelineService.UpdateOpportunity:output_type -> rapport.pipeline.v1.UpdateOpportunityResponse
+	11, // 64: rapport.pipeline.v1.PipelineService.DeleteOpportunity:output_type -> rapport.pipeline.v1.DeleteOpportunityResponse
+	13, // 65: rapport.pipeline.v1.PipelineService.UndeleteOpportunity:output_type -> rapport.pipeline.v1.UndeleteOpportunityResponse
+	15, // 66: rapport.pipeline.v1.PipelineService.MoveOpportunityStage:output_type -> rapport.pipeline.v1.MoveOpportunityStageResponse
+	17, // 67: rapport.pipeline.v1.PipelineService.ListOpportunityStageHistory:output_type -> rapport.pipeline.v1.ListOpportunityStageHistoryResponse
+	19, // 68: rapport.pipeline.v1.PipelineService.CreatePipeline:output_type -> rapport.pipeline.v1.CreatePipelineResponse
+	21, // 69: rapport.pipeline.v1.PipelineService.GetPipeline:output_type -> rapport.pipeline.v1.GetPipelineResponse
+	23, // 70: rapport.pipeline.v1.PipelineService.ListPipelines:output_type -> rapport.pipeline.v1.ListPipelinesResponse
+	25, // 71: rapport.pipeline.v1.PipelineService.UpdatePipeline:output_type -> rapport.pipeline.v1.UpdatePipelineResponse
+	27, // 72: rapport.pipeline.v1.PipelineService.ReorderPipelineStages:output_type -> rapport.pipeline.v1.ReorderPipelineStagesResponse
+	29, // 73: rapport.pipeline.v1.PipelineService.DeletePipeline:output_type -> rapport.pipeline.v1.DeletePipelineResponse
+	31, // 74: rapport.pipeline.v1.PipelineService.UndeletePipeline:output_type -> rapport.pipeline.v1.UndeletePipelineResponse
+	33, // 75: rapport.pipeline.v1.PipelineService.CreateProduct:output_type -> rapport.pipeline.v1.CreateProductResponse
+	35, // 76: rapport.pipeline.v1.PipelineService.GetProduct:output_type -> rapport.pipeline.v1.GetProductResponse
+	37, // 77: rapport.pipeline.v1.PipelineService.ListProducts:output_type -> rapport.pipeline.v1.ListProductsResponse
+	39, // 78: rapport.pipeline.v1.PipelineService.UpdateProduct:output_type -> rapport.pipeline.v1.UpdateProductResponse
+	41, // 79: rapport.pipeline.v1.PipelineService.CreatePriceList:output_type -> rapport.pipeline.v1.CreatePriceListResponse
+	43, // 80: rapport.pipeline.v1.PipelineService.GetPriceList:output_type -> rapport.pipeline.v1.GetPriceListResponse
+	45, // 81: rapport.pipeline.v1.PipelineService.ListPriceLists:output_type -> rapport.pipeline.v1.ListPriceListsResponse
+	47, // 82: rapport.pipeline.v1.PipelineService.UpdatePriceList:output_type -> rapport.pipeline.v1.UpdatePriceListResponse
+	7,  // 83: rapport.pipeline.v1.PipelineService.WatchEvents:output_type -> rapport.pipeline.v1.WatchEventsResponse
+	60, // [60:84] is the sub-list for method output_type
+	36, // [36:60] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_rapport_pipeline_v1_pipeline_service_proto_init() }
@@ -508,13 +2812,15 @@ func file_rapport_pipeline_v1_pipeline_service_proto_init() {
 		return
 	}
 	file_rapport_pipeline_v1_opportunity_proto_init()
+	file_rapport_pipeline_v1_pipeline_proto_init()
+	file_rapport_pipeline_v1_product_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_pipeline_v1_pipeline_service_proto_rawDesc), len(file_rapport_pipeline_v1_pipeline_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

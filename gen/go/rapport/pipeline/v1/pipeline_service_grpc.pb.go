@@ -19,10 +19,30 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PipelineService_CreateOpportunity_FullMethodName = "/rapport.pipeline.v1.PipelineService/CreateOpportunity"
-	PipelineService_GetOpportunity_FullMethodName    = "/rapport.pipeline.v1.PipelineService/GetOpportunity"
-	PipelineService_ListOpportunities_FullMethodName = "/rapport.pipeline.v1.PipelineService/ListOpportunities"
-	PipelineService_WatchEvents_FullMethodName       = "/rapport.pipeline.v1.PipelineService/WatchEvents"
+	PipelineService_CreateOpportunity_FullMethodName           = "/rapport.pipeline.v1.PipelineService/CreateOpportunity"
+	PipelineService_GetOpportunity_FullMethodName              = "/rapport.pipeline.v1.PipelineService/GetOpportunity"
+	PipelineService_ListOpportunities_FullMethodName           = "/rapport.pipeline.v1.PipelineService/ListOpportunities"
+	PipelineService_UpdateOpportunity_FullMethodName           = "/rapport.pipeline.v1.PipelineService/UpdateOpportunity"
+	PipelineService_DeleteOpportunity_FullMethodName           = "/rapport.pipeline.v1.PipelineService/DeleteOpportunity"
+	PipelineService_UndeleteOpportunity_FullMethodName         = "/rapport.pipeline.v1.PipelineService/UndeleteOpportunity"
+	PipelineService_MoveOpportunityStage_FullMethodName        = "/rapport.pipeline.v1.PipelineService/MoveOpportunityStage"
+	PipelineService_ListOpportunityStageHistory_FullMethodName = "/rapport.pipeline.v1.PipelineService/ListOpportunityStageHistory"
+	PipelineService_CreatePipeline_FullMethodName              = "/rapport.pipeline.v1.PipelineService/CreatePipeline"
+	PipelineService_GetPipeline_FullMethodName                 = "/rapport.pipeline.v1.PipelineService/GetPipeline"
+	PipelineService_ListPipelines_FullMethodName               = "/rapport.pipeline.v1.PipelineService/ListPipelines"
+	PipelineService_UpdatePipeline_FullMethodName              = "/rapport.pipeline.v1.PipelineService/UpdatePipeline"
+	PipelineService_ReorderPipelineStages_FullMethodName       = "/rapport.pipeline.v1.PipelineService/ReorderPipelineStages"
+	PipelineService_DeletePipeline_FullMethodName              = "/rapport.pipeline.v1.PipelineService/DeletePipeline"
+	PipelineService_UndeletePipeline_FullMethodName            = "/rapport.pipeline.v1.PipelineService/UndeletePipeline"
+	PipelineService_CreateProduct_FullMethodName               = "/rapport.pipeline.v1.PipelineService/CreateProduct"
+	PipelineService_GetProduct_FullMethodName                  = "/rapport.pipeline.v1.PipelineService/GetProduct"
+	PipelineService_ListProducts_FullMethodName                = "/rapport.pipeline.v1.PipelineService/ListProducts"
+	PipelineService_UpdateProduct_FullMethodName               = "/rapport.pipeline.v1.PipelineService/UpdateProduct"
+	PipelineService_CreatePriceList_FullMethodName             = "/rapport.pipeline.v1.PipelineService/CreatePriceList"
+	PipelineService_GetPriceList_FullMethodName                = "/rapport.pipeline.v1.PipelineService/GetPriceList"
+	PipelineService_ListPriceLists_FullMethodName              = "/rapport.pipeline.v1.PipelineService/ListPriceLists"
+	PipelineService_UpdatePriceList_FullMethodName             = "/rapport.pipeline.v1.PipelineService/UpdatePriceList"
+	PipelineService_WatchEvents_FullMethodName                 = "/rapport.pipeline.v1.PipelineService/WatchEvents"
 )
 
 // PipelineServiceClient is the client API for PipelineService service.
@@ -35,8 +55,53 @@ type PipelineServiceClient interface {
 	CreateOpportunity(ctx context.Context, in *CreateOpportunityRequest, opts ...grpc.CallOption) (*CreateOpportunityResponse, error)
 	// Gets an opportunity.
 	GetOpportunity(ctx context.Context, in *GetOpportunityRequest, opts ...grpc.CallOption) (*GetOpportunityResponse, error)
-	// Lists opportunities, newest first, optionally filtered.
+	// Lists opportunities, newest first unless ordered otherwise, optionally filtered.
 	ListOpportunities(ctx context.Context, in *ListOpportunitiesRequest, opts ...grpc.CallOption) (*ListOpportunitiesResponse, error)
+	// Updates the fields named in update_mask, if etag (when given) is current.
+	// The stage changes only through MoveOpportunityStage.
+	UpdateOpportunity(ctx context.Context, in *UpdateOpportunityRequest, opts ...grpc.CallOption) (*UpdateOpportunityResponse, error)
+	// Soft-deletes an opportunity.
+	DeleteOpportunity(ctx context.Context, in *DeleteOpportunityRequest, opts ...grpc.CallOption) (*DeleteOpportunityResponse, error)
+	// Restores a soft-deleted opportunity.
+	UndeleteOpportunity(ctx context.Context, in *UndeleteOpportunityRequest, opts ...grpc.CallOption) (*UndeleteOpportunityResponse, error)
+	// Moves an opportunity to another stage of its pipeline, enforcing the
+	// stage's entry criteria, and records the move in the stage history.
+	MoveOpportunityStage(ctx context.Context, in *MoveOpportunityStageRequest, opts ...grpc.CallOption) (*MoveOpportunityStageResponse, error)
+	// Lists the stages an opportunity has been in, oldest first.
+	ListOpportunityStageHistory(ctx context.Context, in *ListOpportunityStageHistoryRequest, opts ...grpc.CallOption) (*ListOpportunityStageHistoryResponse, error)
+	// Creates a pipeline.
+	CreatePipeline(ctx context.Context, in *CreatePipelineRequest, opts ...grpc.CallOption) (*CreatePipelineResponse, error)
+	// Gets a pipeline.
+	GetPipeline(ctx context.Context, in *GetPipelineRequest, opts ...grpc.CallOption) (*GetPipelineResponse, error)
+	// Lists pipelines, oldest first.
+	ListPipelines(ctx context.Context, in *ListPipelinesRequest, opts ...grpc.CallOption) (*ListPipelinesResponse, error)
+	// Updates the fields named in update_mask, if etag (when given) is current.
+	// Stages left out of an update of stages are removed, which fails while an
+	// opportunity is in them.
+	UpdatePipeline(ctx context.Context, in *UpdatePipelineRequest, opts ...grpc.CallOption) (*UpdatePipelineResponse, error)
+	// Reorders a pipeline's stages; stage_ids must name every stage once.
+	ReorderPipelineStages(ctx context.Context, in *ReorderPipelineStagesRequest, opts ...grpc.CallOption) (*ReorderPipelineStagesResponse, error)
+	// Soft-deletes a pipeline that is not the default and holds no open opportunity.
+	DeletePipeline(ctx context.Context, in *DeletePipelineRequest, opts ...grpc.CallOption) (*DeletePipelineResponse, error)
+	// Restores a soft-deleted pipeline.
+	UndeletePipeline(ctx context.Context, in *UndeletePipelineRequest, opts ...grpc.CallOption) (*UndeletePipelineResponse, error)
+	// Creates a product.
+	CreateProduct(ctx context.Context, in *CreateProductRequest, opts ...grpc.CallOption) (*CreateProductResponse, error)
+	// Gets a product.
+	GetProduct(ctx context.Context, in *GetProductRequest, opts ...grpc.CallOption) (*GetProductResponse, error)
+	// Lists products, newest first, optionally filtered.
+	ListProducts(ctx context.Context, in *ListProductsRequest, opts ...grpc.CallOption) (*ListProductsResponse, error)
+	// Updates the fields named in update_mask, if etag (when given) is current.
+	UpdateProduct(ctx context.Context, in *UpdateProductRequest, opts ...grpc.CallOption) (*UpdateProductResponse, error)
+	// Creates a price list.
+	CreatePriceList(ctx context.Context, in *CreatePriceListRequest, opts ...grpc.CallOption) (*CreatePriceListResponse, error)
+	// Gets a price list with its prices.
+	GetPriceList(ctx context.Context, in *GetPriceListRequest, opts ...grpc.CallOption) (*GetPriceListResponse, error)
+	// Lists price lists, newest first, optionally filtered; prices are left out.
+	ListPriceLists(ctx context.Context, in *ListPriceListsRequest, opts ...grpc.CallOption) (*ListPriceListsResponse, error)
+	// Updates the fields named in update_mask (display_name, prices), if etag
+	// (when given) is current. Prices are replaced as a whole.
+	UpdatePriceList(ctx context.Context, in *UpdatePriceListRequest, opts ...grpc.CallOption) (*UpdatePriceListResponse, error)
 	// Streams the service's events of the caller's tenant after a cursor, then follows new ones.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
 }
@@ -79,6 +144,206 @@ func (c *pipelineServiceClient) ListOpportunities(ctx context.Context, in *ListO
 	return out, nil
 }
 
+func (c *pipelineServiceClient) UpdateOpportunity(ctx context.Context, in *UpdateOpportunityRequest, opts ...grpc.CallOption) (*UpdateOpportunityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateOpportunityResponse)
+	err := c.cc.Invoke(ctx, PipelineService_UpdateOpportunity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) DeleteOpportunity(ctx context.Context, in *DeleteOpportunityRequest, opts ...grpc.CallOption) (*DeleteOpportunityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteOpportunityResponse)
+	err := c.cc.Invoke(ctx, PipelineService_DeleteOpportunity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) UndeleteOpportunity(ctx context.Context, in *UndeleteOpportunityRequest, opts ...grpc.CallOption) (*UndeleteOpportunityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UndeleteOpportunityResponse)
+	err := c.cc.Invoke(ctx, PipelineService_UndeleteOpportunity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) MoveOpportunityStage(ctx context.Context, in *MoveOpportunityStageRequest, opts ...grpc.CallOption) (*MoveOpportunityStageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MoveOpportunityStageResponse)
+	err := c.cc.Invoke(ctx, PipelineService_MoveOpportunityStage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) ListOpportunityStageHistory(ctx context.Context, in *ListOpportunityStageHistoryRequest, opts ...grpc.CallOption) (*ListOpportunityStageHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOpportunityStageHistoryResponse)
+	err := c.cc.Invoke(ctx, PipelineService_ListOpportunityStageHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) CreatePipeline(ctx context.Context, in *CreatePipelineRequest, opts ...grpc.CallOption) (*CreatePipelineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreatePipelineResponse)
+	err := c.cc.Invoke(ctx, PipelineService_CreatePipeline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) GetPipeline(ctx context.Context, in *GetPipelineRequest, opts ...grpc.CallOption) (*GetPipelineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPipelineResponse)
+	err := c.cc.Invoke(ctx, PipelineService_GetPipeline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) ListPipelines(ctx context.Context, in *ListPipelinesRequest, opts ...grpc.CallOption) (*ListPipelinesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPipelinesResponse)
+	err := c.cc.Invoke(ctx, PipelineService_ListPipelines_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) UpdatePipeline(ctx context.Context, in *UpdatePipelineRequest, opts ...grpc.CallOption) (*UpdatePipelineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePipelineResponse)
+	err := c.cc.Invoke(ctx, PipelineService_UpdatePipeline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) ReorderPipelineStages(ctx context.Context, in *ReorderPipelineStagesRequest, opts ...grpc.CallOption) (*ReorderPipelineStagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReorderPipelineStagesResponse)
+	err := c.cc.Invoke(ctx, PipelineService_ReorderPipelineStages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) DeletePipeline(ctx context.Context, in *DeletePipelineRequest, opts ...grpc.CallOption) (*DeletePipelineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeletePipelineResponse)
+	err := c.cc.Invoke(ctx, PipelineService_DeletePipeline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) UndeletePipeline(ctx context.Context, in *UndeletePipelineRequest, opts ...grpc.CallOption) (*UndeletePipelineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UndeletePipelineResponse)
+	err := c.cc.Invoke(ctx, PipelineService_UndeletePipeline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) CreateProduct(ctx context.Context, in *CreateProductRequest, opts ...grpc.CallOption) (*CreateProductResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateProductResponse)
+	err := c.cc.Invoke(ctx, PipelineService_CreateProduct_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) GetProduct(ctx context.Context, in *GetProductRequest, opts ...grpc.CallOption) (*GetProductResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetProductResponse)
+	err := c.cc.Invoke(ctx, PipelineService_GetProduct_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) ListProducts(ctx context.Context, in *ListProductsRequest, opts ...grpc.CallOption) (*ListProductsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListProductsResponse)
+	err := c.cc.Invoke(ctx, PipelineService_ListProducts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) UpdateProduct(ctx context.Context, in *UpdateProductRequest, opts ...grpc.CallOption) (*UpdateProductResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateProductResponse)
+	err := c.cc.Invoke(ctx, PipelineService_UpdateProduct_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) CreatePriceList(ctx context.Context, in *CreatePriceListRequest, opts ...grpc.CallOption) (*CreatePriceListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreatePriceListResponse)
+	err := c.cc.Invoke(ctx, PipelineService_CreatePriceList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) GetPriceList(ctx context.Context, in *GetPriceListRequest, opts ...grpc.CallOption) (*GetPriceListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPriceListResponse)
+	err := c.cc.Invoke(ctx, PipelineService_GetPriceList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) ListPriceLists(ctx context.Context, in *ListPriceListsRequest, opts ...grpc.CallOption) (*ListPriceListsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPriceListsResponse)
+	err := c.cc.Invoke(ctx, PipelineService_ListPriceLists_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pipelineServiceClient) UpdatePriceList(ctx context.Context, in *UpdatePriceListRequest, opts ...grpc.CallOption) (*UpdatePriceListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePriceListResponse)
+	err := c.cc.Invoke(ctx, PipelineService_UpdatePriceList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *pipelineServiceClient) WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &PipelineService_ServiceDesc.Streams[0], PipelineService_WatchEvents_FullMethodName, cOpts...)
@@ -108,8 +373,53 @@ type PipelineServiceServer interface {
 	CreateOpportunity(context.Context, *CreateOpportunityRequest) (*CreateOpportunityResponse, error)
 	// Gets an opportunity.
 	GetOpportunity(context.Context, *GetOpportunityRequest) (*GetOpportunityResponse, error)
-	// Lists opportunities, newest first, optionally filtered.
+	// Lists opportunities, newest first unless ordered otherwise, optionally filtered.
 	ListOpportunities(context.Context, *ListOpportunitiesRequest) (*ListOpportunitiesResponse, error)
+	// Updates the fields named in update_mask, if etag (when given) is current.
+	// The stage changes only through MoveOpportunityStage.
+	UpdateOpportunity(context.Context, *UpdateOpportunityRequest) (*UpdateOpportunityResponse, error)
+	// Soft-deletes an opportunity.
+	DeleteOpportunity(context.Context, *DeleteOpportunityRequest) (*DeleteOpportunityResponse, error)
+	// Restores a soft-deleted opportunity.
+	UndeleteOpportunity(context.Context, *UndeleteOpportunityRequest) (*UndeleteOpportunityResponse, error)
+	// Moves an opportunity to another stage of its pipeline, enforcing the
+	// stage's entry criteria, and records the move in the stage history.
+	MoveOpportunityStage(context.Context, *MoveOpportunityStageRequest) (*MoveOpportunityStageResponse, error)
+	// Lists the stages an opportunity has been in, oldest first.
+	ListOpportunityStageHistory(context.Context, *ListOpportunityStageHistoryRequest) (*ListOpportunityStageHistoryResponse, error)
+	// Creates a pipeline.
+	CreatePipeline(context.Context, *CreatePipelineRequest) (*CreatePipelineResponse, error)
+	// Gets a pipeline.
+	GetPipeline(context.Context, *GetPipelineRequest) (*GetPipelineResponse, error)
+	// Lists pipelines, oldest first.
+	ListPipelines(context.Context, *ListPipelinesRequest) (*ListPipelinesResponse, error)
+	// Updates the fields named in update_mask, if etag (when given) is current.
+	// Stages left out of an update of stages are removed, which fails while an
+	// opportunity is in them.
+	UpdatePipeline(context.Context, *UpdatePipelineRequest) (*UpdatePipelineResponse, error)
+	// Reorders a pipeline's stages; stage_ids must name every stage once.
+	ReorderPipelineStages(context.Context, *ReorderPipelineStagesRequest) (*ReorderPipelineStagesResponse, error)
+	// Soft-deletes a pipeline that is not the default and holds no open opportunity.
+	DeletePipeline(context.Context, *DeletePipelineRequest) (*DeletePipelineResponse, error)
+	// Restores a soft-deleted pipeline.
+	UndeletePipeline(context.Context, *UndeletePipelineRequest) (*UndeletePipelineResponse, error)
+	// Creates a product.
+	CreateProduct(context.Context, *CreateProductRequest) (*CreateProductResponse, error)
+	// Gets a product.
+	GetProduct(context.Context, *GetProductRequest) (*GetProductResponse, error)
+	// Lists products, newest first, optionally filtered.
+	ListProducts(context.Context, *ListProductsRequest) (*ListProductsResponse, error)
+	// Updates the fields named in update_mask, if etag (when given) is current.
+	UpdateProduct(context.Context, *UpdateProductRequest) (*UpdateProductResponse, error)
+	// Creates a price list.
+	CreatePriceList(context.Context, *CreatePriceListRequest) (*CreatePriceListResponse, error)
+	// Gets a price list with its prices.
+	GetPriceList(context.Context, *GetPriceListRequest) (*GetPriceListResponse, error)
+	// Lists price lists, newest first, optionally filtered; prices are left out.
+	ListPriceLists(context.Context, *ListPriceListsRequest) (*ListPriceListsResponse, error)
+	// Updates the fields named in update_mask (display_name, prices), if etag
+	// (when given) is current. Prices are replaced as a whole.
+	UpdatePriceList(context.Context, *UpdatePriceListRequest) (*UpdatePriceListResponse, error)
 	// Streams the service's events of the caller's tenant after a cursor, then follows new ones.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
 	mustEmbedUnimplementedPipelineServiceServer()
@@ -130,6 +440,66 @@ func (UnimplementedPipelineServiceServer) GetOpportunity(context.Context, *GetOp
 }
 func (UnimplementedPipelineServiceServer) ListOpportunities(context.Context, *ListOpportunitiesRequest) (*ListOpportunitiesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListOpportunities not implemented")
+}
+func (UnimplementedPipelineServiceServer) UpdateOpportunity(context.Context, *UpdateOpportunityRequest) (*UpdateOpportunityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateOpportunity not implemented")
+}
+func (UnimplementedPipelineServiceServer) DeleteOpportunity(context.Context, *DeleteOpportunityRequest) (*DeleteOpportunityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteOpportunity not implemented")
+}
+func (UnimplementedPipelineServiceServer) UndeleteOpportunity(context.Context, *UndeleteOpportunityRequest) (*UndeleteOpportunityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UndeleteOpportunity not implemented")
+}
+func (UnimplementedPipelineServiceServer) MoveOpportunityStage(context.Context, *MoveOpportunityStageRequest) (*MoveOpportunityStageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MoveOpportunityStage not implemented")
+}
+func (UnimplementedPipelineServiceServer) ListOpportunityStageHistory(context.Context, *ListOpportunityStageHistoryRequest) (*ListOpportunityStageHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOpportunityStageHistory not implemented")
+}
+func (UnimplementedPipelineServiceServer) CreatePipeline(context.Context, *CreatePipelineRequest) (*CreatePipelineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreatePipeline not implemented")
+}
+func (UnimplementedPipelineServiceServer) GetPipeline(context.Context, *GetPipelineRequest) (*GetPipelineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPipeline not implemented")
+}
+func (UnimplementedPipelineServiceServer) ListPipelines(context.Context, *ListPipelinesRequest) (*ListPipelinesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPipelines not implemented")
+}
+func (UnimplementedPipelineServiceServer) UpdatePipeline(context.Context, *UpdatePipelineRequest) (*UpdatePipelineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePipeline not implemented")
+}
+func (UnimplementedPipelineServiceServer) ReorderPipelineStages(context.Context, *ReorderPipelineStagesRequest) (*ReorderPipelineStagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReorderPipelineStages not implemented")
+}
+func (UnimplementedPipelineServiceServer) DeletePipeline(context.Context, *DeletePipelineRequest) (*DeletePipelineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeletePipeline not implemented")
+}
+func (UnimplementedPipelineServiceServer) UndeletePipeline(context.Context, *UndeletePipelineRequest) (*UndeletePipelineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UndeletePipeline not implemented")
+}
+func (UnimplementedPipelineServiceServer) CreateProduct(context.Context, *CreateProductRequest) (*CreateProductResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateProduct not implemented")
+}
+func (UnimplementedPipelineServiceServer) GetProduct(context.Context, *GetProductRequest) (*GetProductResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetProduct not implemented")
+}
+func (UnimplementedPipelineServiceServer) ListProducts(context.Context, *ListProductsRequest) (*ListProductsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListProducts not implemented")
+}
+func (UnimplementedPipelineServiceServer) UpdateProduct(context.Context, *UpdateProductRequest) (*UpdateProductResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateProduct not implemented")
+}
+func (UnimplementedPipelineServiceServer) CreatePriceList(context.Context, *CreatePriceListRequest) (*CreatePriceListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreatePriceList not implemented")
+}
+func (UnimplementedPipelineServiceServer) GetPriceList(context.Context, *GetPriceListRequest) (*GetPriceListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPriceList not implemented")
+}
+func (UnimplementedPipelineServiceServer) ListPriceLists(context.Context, *ListPriceListsRequest) (*ListPriceListsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPriceLists not implemented")
+}
+func (UnimplementedPipelineServiceServer) UpdatePriceList(context.Context, *UpdatePriceListRequest) (*UpdatePriceListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePriceList not implemented")
 }
 func (UnimplementedPipelineServiceServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
@@ -209,6 +579,366 @@ func _PipelineService_ListOpportunities_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PipelineService_UpdateOpportunity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateOpportunityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).UpdateOpportunity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_UpdateOpportunity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).UpdateOpportunity(ctx, req.(*UpdateOpportunityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_DeleteOpportunity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteOpportunityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).DeleteOpportunity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_DeleteOpportunity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).DeleteOpportunity(ctx, req.(*DeleteOpportunityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_UndeleteOpportunity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UndeleteOpportunityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).UndeleteOpportunity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_UndeleteOpportunity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).UndeleteOpportunity(ctx, req.(*UndeleteOpportunityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_MoveOpportunityStage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MoveOpportunityStageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).MoveOpportunityStage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_MoveOpportunityStage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).MoveOpportunityStage(ctx, req.(*MoveOpportunityStageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_ListOpportunityStageHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOpportunityStageHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).ListOpportunityStageHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_ListOpportunityStageHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).ListOpportunityStageHistory(ctx, req.(*ListOpportunityStageHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_CreatePipeline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePipelineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).CreatePipeline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_CreatePipeline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).CreatePipeline(ctx, req.(*CreatePipelineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_GetPipeline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPipelineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).GetPipeline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_GetPipeline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).GetPipeline(ctx, req.(*GetPipelineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_ListPipelines_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPipelinesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).ListPipelines(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_ListPipelines_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).ListPipelines(ctx, req.(*ListPipelinesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_UpdatePipeline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePipelineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).UpdatePipeline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_UpdatePipeline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).UpdatePipeline(ctx, req.(*UpdatePipelineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_ReorderPipelineStages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReorderPipelineStagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).ReorderPipelineStages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_ReorderPipelineStages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).ReorderPipelineStages(ctx, req.(*ReorderPipelineStagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_DeletePipeline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeletePipelineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).DeletePipeline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_DeletePipeline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).DeletePipeline(ctx, req.(*DeletePipelineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_UndeletePipeline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UndeletePipelineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).UndeletePipeline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_UndeletePipeline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).UndeletePipeline(ctx, req.(*UndeletePipelineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_CreateProduct_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateProductRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).CreateProduct(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_CreateProduct_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).CreateProduct(ctx, req.(*CreateProductRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_GetProduct_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetProductRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).GetProduct(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_GetProduct_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).GetProduct(ctx, req.(*GetProductRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_ListProducts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListProductsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).ListProducts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_ListProducts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).ListProducts(ctx, req.(*ListProductsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_UpdateProduct_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateProductRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).UpdateProduct(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_UpdateProduct_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).UpdateProduct(ctx, req.(*UpdateProductRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_CreatePriceList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePriceListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).CreatePriceList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_CreatePriceList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).CreatePriceList(ctx, req.(*CreatePriceListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_GetPriceList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPriceListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).GetPriceList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_GetPriceList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).GetPriceList(ctx, req.(*GetPriceListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_ListPriceLists_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPriceListsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).ListPriceLists(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_ListPriceLists_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).ListPriceLists(ctx, req.(*ListPriceListsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PipelineService_UpdatePriceList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePriceListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PipelineServiceServer).UpdatePriceList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PipelineService_UpdatePriceList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PipelineServiceServer).UpdatePriceList(ctx, req.(*UpdatePriceListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _PipelineService_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchEventsRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -238,6 +968,86 @@ var PipelineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListOpportunities",
 			Handler:    _PipelineService_ListOpportunities_Handler,
+		},
+		{
+			MethodName: "UpdateOpportunity",
+			Handler:    _PipelineService_UpdateOpportunity_Handler,
+		},
+		{
+			MethodName: "DeleteOpportunity",
+			Handler:    _PipelineService_DeleteOpportunity_Handler,
+		},
+		{
+			MethodName: "UndeleteOpportunity",
+			Handler:    _PipelineService_UndeleteOpportunity_Handler,
+		},
+		{
+			MethodName: "MoveOpportunityStage",
+			Handler:    _PipelineService_MoveOpportunityStage_Handler,
+		},
+		{
+			MethodName: "ListOpportunityStageHistory",
+			Handler:    _PipelineService_ListOpportunityStageHistory_Handler,
+		},
+		{
+			MethodName: "CreatePipeline",
+			Handler:    _PipelineService_CreatePipeline_Handler,
+		},
+		{
+			MethodName: "GetPipeline",
+			Handler:    _PipelineService_GetPipeline_Handler,
+		},
+		{
+			MethodName: "ListPipelines",
+			Handler:    _PipelineService_ListPipelines_Handler,
+		},
+		{
+			MethodName: "UpdatePipeline",
+			Handler:    _PipelineService_UpdatePipeline_Handler,
+		},
+		{
+			MethodName: "ReorderPipelineStages",
+			Handler:    _PipelineService_ReorderPipelineStages_Handler,
+		},
+		{
+			MethodName: "DeletePipeline",
+			Handler:    _PipelineService_DeletePipeline_Handler,
+		},
+		{
+			MethodName: "UndeletePipeline",
+			Handler:    _PipelineService_UndeletePipeline_Handler,
+		},
+		{
+			MethodName: "CreateProduct",
+			Handler:    _PipelineService_CreateProduct_Handler,
+		},
+		{
+			MethodName: "GetProduct",
+			Handler:    _PipelineService_GetProduct_Handler,
+		},
+		{
+			MethodName: "ListProducts",
+			Handler:    _PipelineService_ListProducts_Handler,
+		},
+		{
+			MethodName: "UpdateProduct",
+			Handler:    _PipelineService_UpdateProduct_Handler,
+		},
+		{
+			MethodName: "CreatePriceList",
+			Handler:    _PipelineService_CreatePriceList_Handler,
+		},
+		{
+			MethodName: "GetPriceList",
+			Handler:    _PipelineService_GetPriceList_Handler,
+		},
+		{
+			MethodName: "ListPriceLists",
+			Handler:    _PipelineService_ListPriceLists_Handler,
+		},
+		{
+			MethodName: "UpdatePriceList",
+			Handler:    _PipelineService_UpdatePriceList_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
