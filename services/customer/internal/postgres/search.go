@@ -71,9 +71,10 @@ const queryRowSQL = `q AS MATERIALIZED (
     SELECT ` + foldedQuery + ` AS folded, ` + tsQuery + ` AS tsq,
            tsvector_to_array(to_tsvector('simple', ` + foldedQuery + `)) AS words, ` + emailKeys + ` AS emails)`
 
-// searchCandidatesSQL finds the candidates through the four GIN indexes (a
-// BitmapOr) and scores them. Its %s takes the further conditions of a fuzzy
-// match, one per word of the query, which the trigram index checks too.
+// searchCandidatesSQL finds the candidates through the GIN indexes (a
+// BitmapOr) and scores them. Its %s is the fuzzy branch (fuzzyBranch), or
+// nothing for an e-mail address, which only ever matches exactly or by full
+// text (domains are not in search_text, so it could never match fuzzily).
 // Score tiers: an exact e-mail or phone match adds 2, a full-text match 1,
 // and ts_rank_cd (normalised to 0–1) and the trigram word similarity each
 // add up to 0.5, so every exact match outranks every full-text one, which
@@ -90,8 +91,7 @@ FROM q, customer_search s
 WHERE s.tenant_id = $1
   AND (s.emails && ` + emailKeys + `
        OR s.phone_keys && ` + phoneKeys + `
-       OR s.document @@ ` + tsQuery + `
-       OR (` + foldedQuery + ` <%% s.search_text%s))`
+       OR s.document @@ ` + tsQuery + `%s)`
 
 // matchedFieldsSQL names the fields of one result that matched: a field
 // matched when it holds a word of the query, is an exact key, or is
@@ -137,10 +137,16 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 		return search.Page{}, err
 	}
 	args = append(args, cond.Args...)
-	var perWord strings.Builder
-	for _, w := range t.Words {
-		args = append(args, w)
-		fmt.Fprintf(&perWord, " AND customer_search_fold($%d) <%% s.search_text", len(args))
+	// A fuzzy match needs the whole query and each of its words to be near
+	// the customer's text; the trigram index checks every condition.
+	var fuzzyBranch strings.Builder
+	if !t.Email {
+		fuzzyBranch.WriteString("\n       OR (" + foldedQuery + " <% s.search_text")
+		for _, w := range t.Words {
+			args = append(args, w)
+			fmt.Fprintf(&fuzzyBranch, " AND customer_search_fold($%d) <%% s.search_text", len(args))
+		}
+		fuzzyBranch.WriteString(")")
 	}
 	// The filter names customers' columns; it applies in the lookup of each
 	// candidate's customer.
@@ -176,7 +182,7 @@ FROM q, (
     ORDER BY m.score DESC, m.customer_id DESC
     LIMIT $%d
 ) page
-ORDER BY score DESC, customer_id DESC`, queryRowSQL, customerColumns, matchedFieldsSQL, fmt.Sprintf(searchCandidatesSQL, perWord.String()), where, after, len(args))
+ORDER BY score DESC, customer_id DESC`, queryRowSQL, customerColumns, matchedFieldsSQL, fmt.Sprintf(searchCandidatesSQL, fuzzyBranch.String()), where, after, len(args))
 	settings := []pgdb.Setting{{Name: "pg_trgm.word_similarity_threshold", Value: similarityThreshold(t.Text)}}
 	results, err := pgdb.RowsWith(ctx, s.pool, caller.TenantID, settings, sql, args, scanSearchRow)
 	if err != nil {
