@@ -507,7 +507,9 @@ RETURNING ` + planColumns
 // MutatePlan implements relationship.Store.
 func (s *Store) MutatePlan(ctx context.Context, caller auth.Caller, id uuid.UUID, m relationship.PlanMutation) (relationship.Plan, error) {
 	saved, err := lockAndSave(ctx, s.pool, caller, relationship.ErrPlanNotFound,
-		func(tx pgx.Tx) (pgx.Rows, error) { return tx.Query(ctx, planByIDSQL+` FOR UPDATE`, caller.TenantID, id) },
+		func(tx pgx.Tx) (pgx.Rows, error) {
+			return tx.Query(ctx, planByIDSQL+` FOR UPDATE`, caller.TenantID, id)
+		},
 		func(tx pgx.Tx, p relationship.Plan) (pgx.Rows, error) {
 			return tx.Query(ctx, savePlanSQL, caller.TenantID, id, p.DisplayName, p.Source, p.EventType, p.Delay.Milliseconds(),
 				p.RemindBefore.Milliseconds(), p.Title, p.Notes, p.AssigneeRule, p.AssigneeID, p.Active, p.ActiveTime, p.DeleteTime)

@@ -31,13 +31,6 @@ func optID(id *uuid.UUID) string {
 	return id.String()
 }
 
-func optTime(t *time.Time) *timestamppb.Timestamp {
-	if t == nil {
-		return nil
-	}
-	return timestamppb.New(*t)
-}
-
 // Interaction renders an interaction as its API message.
 func Interaction(i relationship.Interaction) *customerv1.Interaction {
 	out := &customerv1.Interaction{
