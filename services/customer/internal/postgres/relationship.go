@@ -124,6 +124,14 @@ func scanInteraction(row pgx.CollectableRow) (relationship.Interaction, error) {
 	return i, err
 }
 
+// orEmpty keeps a nil slice from becoming NULL in a NOT NULL array column.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 // location splits an interaction's location into its nullable columns.
 func location(i relationship.Interaction) (lat, lon *float64, address string) {
 	if l := i.Location; l != nil {
@@ -151,8 +159,8 @@ func (s *Store) CreateInteraction(ctx context.Context, caller auth.Caller, i rel
 		var err error
 		saved, created, err = pgdb.InsertOnce(ctx, tx, insertInteractionSQL,
 			[]any{caller.TenantID, i.ID, i.CustomerID, i.Kind, i.Direction, i.Channel, i.OccurTime, i.Duration.Milliseconds(),
-				i.Subject, i.Notes, i.Outcome, i.ParticipantPrincipalIDs, i.ParticipantCustomerIDs, i.ParticipantNames, lat, lon,
-				address, i.AuthorID, requestID},
+				i.Subject, i.Notes, i.Outcome, orEmpty(i.ParticipantPrincipalIDs), orEmpty(i.ParticipantCustomerIDs), orEmpty(i.ParticipantNames),
+				lat, lon, address, i.AuthorID, requestID},
 			interactionByRequestSQL, []any{caller.TenantID, requestID}, scanInteraction)
 		if code, _, ok := pgdb.Constraint(err); ok && code == "23503" {
 			return relationship.ErrCustomerNotFound
@@ -236,8 +244,8 @@ func (s *Store) MutateInteraction(ctx context.Context, caller auth.Caller, custo
 		func(tx pgx.Tx, i relationship.Interaction) (pgx.Rows, error) {
 			lat, lon, address := location(i)
 			return tx.Query(ctx, saveInteractionSQL, caller.TenantID, id, i.Kind, i.Direction, i.Channel, i.OccurTime,
-				i.Duration.Milliseconds(), i.Subject, i.Notes, i.Outcome, i.ParticipantPrincipalIDs, i.ParticipantCustomerIDs,
-				i.ParticipantNames, lat, lon, address, i.DeleteTime)
+				i.Duration.Milliseconds(), i.Subject, i.Notes, i.Outcome, orEmpty(i.ParticipantPrincipalIDs), orEmpty(i.ParticipantCustomerIDs),
+				orEmpty(i.ParticipantNames), lat, lon, address, i.DeleteTime)
 		},
 		scanInteraction, nil, m,
 		func(before, after relationship.Interaction, eventType string) outbox.Change {
