@@ -33,8 +33,9 @@ type relEnv struct {
 	db        *pgtest.DB
 	tokens    *grpctest.Tokens
 	tenant    string
-	// customer belongs to tenant.
-	customer string
+	// rep is the sales rep who owns customer, a customer of tenant; other
+	// reps do not see it.
+	rep, customer string
 }
 
 func newRelEnv(t *testing.T) *relEnv {
@@ -47,7 +48,7 @@ func newRelEnv(t *testing.T) *relEnv {
 		customerv1.RegisterRelationshipServiceServer(srv, grpcapi.NewRelationship(relationship.New(store)))
 	})
 	e := &relEnv{rel: customerv1.NewRelationshipServiceClient(conn), customers: customerv1.NewCustomerServiceClient(conn),
-		db: db, tokens: tokens, tenant: uuid.NewString()}
+		db: db, tokens: tokens, tenant: uuid.NewString(), rep: uuid.NewString()}
 	e.customer = e.newCustomer(t, e.tenant)
 	return e
 }
@@ -70,7 +71,7 @@ func (e *relEnv) asPrincipal(t *testing.T, tenant, principal string, roles ...au
 func (e *relEnv) newCustomer(t *testing.T, tenant string) string {
 	t.Helper()
 	c, err := e.customers.CreateCustomer(e.as(t, tenant, auth.RoleAdmin), &customerv1.CreateCustomerRequest{Customer: &customerv1.Customer{
-		Kind: customerv1.CustomerKind_CUSTOMER_KIND_ORGANIZATION, DisplayName: "Analytical Engines Ltd"}})
+		Kind: customerv1.CustomerKind_CUSTOMER_KIND_ORGANIZATION, DisplayName: "Analytical Engines Ltd", OwnerId: e.rep}})
 	if err != nil {
 		t.Fatalf("CreateCustomer: %v", err)
 	}
@@ -108,7 +109,7 @@ func call(at time.Time) *customerv1.Interaction {
 func TestInteractionValidation(t *testing.T) {
 	t.Parallel()
 	e := newRelEnv(t)
-	ctx := e.as(t, e.tenant, auth.RoleSalesRep)
+	ctx := e.asPrincipal(t, e.tenant, e.rep, auth.RoleSalesRep)
 	with := func(f func(i *customerv1.Interaction)) *customerv1.Interaction {
 		i := visit(day0)
 		f(i)
@@ -202,7 +203,7 @@ func TestInteractionLifecycle(t *testing.T) {
 func TestListInteractionsTimeline(t *testing.T) {
 	t.Parallel()
 	e := newRelEnv(t)
-	ctx := e.as(t, e.tenant, auth.RoleSalesRep)
+	ctx := e.asPrincipal(t, e.tenant, e.rep, auth.RoleSalesRep)
 	// Two share an occur_time, so the keyset must break the tie by id.
 	times := []time.Time{day0, day0.Add(time.Hour), day0.Add(time.Hour), day0.Add(3 * time.Hour), day0.Add(4 * time.Hour)}
 	for i, at := range times {
@@ -272,7 +273,7 @@ func TestListInteractionsTimeline(t *testing.T) {
 func TestRelationshipPermissionsAndTenancy(t *testing.T) {
 	t.Parallel()
 	e := newRelEnv(t)
-	rep := e.as(t, e.tenant, auth.RoleSalesRep)
+	rep := e.asPrincipal(t, e.tenant, e.rep, auth.RoleSalesRep)
 	in, err := e.rel.CreateInteraction(rep, &customerv1.CreateInteractionRequest{CustomerId: e.customer, Interaction: call(day0)})
 	if err != nil {
 		t.Fatal(err)
@@ -331,6 +332,21 @@ func TestRelationshipPermissionsAndTenancy(t *testing.T) {
 			_, err := e.rel.CancelFollowUp(e.as(t, other, auth.RoleAdmin), &customerv1.CancelFollowUpRequest{FollowUpId: followUpID})
 			return err
 		}, codes.NotFound, "FOLLOW_UP_NOT_FOUND"},
+		{"a rep who does not own the customer reads its timeline", func() error {
+			_, err := e.rel.GetInteraction(e.as(t, e.tenant, auth.RoleSalesRep), &customerv1.GetInteractionRequest{CustomerId: e.customer, InteractionId: interactionID})
+			return err
+		}, codes.NotFound, "INTERACTION_NOT_FOUND"},
+		{"a rep who does not own the customer records on it", func() error {
+			_, err := e.rel.CreateInteraction(e.as(t, e.tenant, auth.RoleSalesRep), &customerv1.CreateInteractionRequest{CustomerId: e.customer, Interaction: call(day0)})
+			return err
+		}, codes.NotFound, "CUSTOMER_NOT_FOUND"},
+		{"a rep who does not own the customer lists its follow-ups", func() error {
+			r, err := e.rel.ListFollowUps(e.as(t, e.tenant, auth.RoleSalesRep), &customerv1.ListFollowUpsRequest{CustomerId: e.customer})
+			if err == nil && len(r.GetFollowUps()) != 0 {
+				return status.Error(codes.Internal, "saw another rep's customer's follow-ups")
+			}
+			return err
+		}, codes.OK, ""},
 		{"the interaction under another customer", func() error {
 			_, err := e.rel.GetInteraction(rep, &customerv1.GetInteractionRequest{CustomerId: uuid.NewString(), InteractionId: interactionID})
 			return err
@@ -350,7 +366,7 @@ func TestRelationshipPermissionsAndTenancy(t *testing.T) {
 func TestFollowUps(t *testing.T) {
 	t.Parallel()
 	e := newRelEnv(t)
-	me := uuid.NewString()
+	me := e.rep
 	ctx := e.asPrincipal(t, e.tenant, me, auth.RoleSalesRep)
 	now := time.Now().UTC()
 	create := func(title string, due time.Time, assignee string) *customerv1.FollowUp {
@@ -481,7 +497,7 @@ func TestFollowUps(t *testing.T) {
 func TestConcurrentFollowUpUpdates(t *testing.T) {
 	t.Parallel()
 	e := newRelEnv(t)
-	ctx := e.as(t, e.tenant, auth.RoleSalesRep)
+	ctx := e.asPrincipal(t, e.tenant, e.rep, auth.RoleSalesRep)
 	r, err := e.rel.CreateFollowUp(ctx, &customerv1.CreateFollowUpRequest{FollowUp: &customerv1.FollowUp{CustomerId: e.customer, Title: "Call", DueTime: timestamppb.New(day0)}})
 	if err != nil {
 		t.Fatal(err)

@@ -103,6 +103,29 @@ func lockAndSave[T any](ctx context.Context, pool *pgxpool.Pool, caller auth.Cal
 	return saved, err
 }
 
+// interactionVisible and followUpVisible restrict rows to those whose
+// customer the caller may see: the customers table's record-level policy
+// applies inside the subquery, so a sales rep reaches only the timeline and
+// follow-ups of customers it or its team owns.
+const (
+	interactionVisible = `EXISTS (SELECT 1 FROM customers c WHERE c.tenant_id = interactions.tenant_id AND c.customer_id = interactions.customer_id)`
+	followUpVisible    = `EXISTS (SELECT 1 FROM customers c WHERE c.tenant_id = follow_ups.tenant_id AND c.customer_id = follow_ups.customer_id)`
+)
+
+const customerVisibleSQL = `SELECT EXISTS (SELECT 1 FROM customers WHERE tenant_id = $1 AND customer_id = $2)`
+
+// checkCustomer fails with ErrCustomerNotFound unless the caller may see the customer.
+func checkCustomer(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UUID) error {
+	var ok bool
+	if err := tx.QueryRow(ctx, customerVisibleSQL, tenant, id).Scan(&ok); err != nil {
+		return err
+	}
+	if !ok {
+		return relationship.ErrCustomerNotFound
+	}
+	return nil
+}
+
 // --- interactions
 
 const interactionColumns = `interaction_id, customer_id, kind, direction, channel, occur_time, duration_ms, subject,
@@ -155,6 +178,9 @@ func (s *Store) CreateInteraction(ctx context.Context, caller auth.Caller, i rel
 	var saved relationship.Interaction
 	lat, lon, address := location(i)
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
+		if err := checkCustomer(ctx, tx, caller.TenantID, i.CustomerID); err != nil {
+			return err
+		}
 		var created bool
 		var err error
 		saved, created, err = pgdb.InsertOnce(ctx, tx, insertInteractionSQL,
@@ -180,7 +206,7 @@ func (s *Store) CreateInteraction(ctx context.Context, caller auth.Caller, i rel
 }
 
 const interactionByIDSQL = `SELECT ` + interactionColumns + ` FROM interactions
-WHERE tenant_id = $1 AND customer_id = $2 AND interaction_id = $3`
+WHERE tenant_id = $1 AND customer_id = $2 AND interaction_id = $3 AND ` + interactionVisible
 
 // Interaction implements relationship.Store.
 func (s *Store) Interaction(ctx context.Context, caller auth.Caller, customerID, id uuid.UUID) (relationship.Interaction, error) {
@@ -198,7 +224,7 @@ func (s *Store) Interaction(ctx context.Context, caller auth.Caller, customerID,
 // the interactions_timeline (or, with a kind, interactions_kind) index.
 func (s *Store) Interactions(ctx context.Context, caller auth.Caller, q relationship.InteractionQuery) (relationship.InteractionPage, error) {
 	args := []any{caller.TenantID, q.CustomerID}
-	sql := `SELECT ` + interactionColumns + ` FROM interactions WHERE tenant_id = $1 AND customer_id = $2`
+	sql := `SELECT ` + interactionColumns + ` FROM interactions WHERE tenant_id = $1 AND customer_id = $2 AND ` + interactionVisible
 	if q.Kind != relationship.KindUnspecified {
 		args = append(args, q.Kind)
 		sql += fmt.Sprintf(" AND kind = $%d", len(args))
@@ -295,6 +321,9 @@ func followUpArgs(tenant string, f relationship.FollowUp, requestID string) []an
 func (s *Store) CreateFollowUp(ctx context.Context, caller auth.Caller, f relationship.FollowUp, requestID string) (relationship.FollowUp, error) {
 	var saved relationship.FollowUp
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
+		if err := checkCustomer(ctx, tx, caller.TenantID, f.CustomerID); err != nil {
+			return err
+		}
 		var created bool
 		var err error
 		saved, created, err = pgdb.InsertOnce(ctx, tx, insertFollowUpSQL, followUpArgs(caller.TenantID, f, requestID),
@@ -316,7 +345,7 @@ func (s *Store) CreateFollowUp(ctx context.Context, caller auth.Caller, f relati
 	return saved, nil
 }
 
-const followUpByIDSQL = `SELECT ` + followUpColumns + ` FROM follow_ups WHERE tenant_id = $1 AND follow_up_id = $2`
+const followUpByIDSQL = `SELECT ` + followUpColumns + ` FROM follow_ups WHERE tenant_id = $1 AND follow_up_id = $2 AND ` + followUpVisible
 
 // FollowUp implements relationship.Store.
 func (s *Store) FollowUp(ctx context.Context, caller auth.Caller, id uuid.UUID) (relationship.FollowUp, error) {
@@ -336,7 +365,7 @@ func followUpKey(f relationship.FollowUp) (time.Time, uuid.UUID) { return f.DueT
 // follow_ups_*_due index of the most selective filter.
 func (s *Store) FollowUps(ctx context.Context, caller auth.Caller, q relationship.FollowUpQuery) (relationship.FollowUpPage, error) {
 	args := []any{caller.TenantID}
-	sql := `SELECT ` + followUpColumns + ` FROM follow_ups WHERE tenant_id = $1`
+	sql := `SELECT ` + followUpColumns + ` FROM follow_ups WHERE tenant_id = $1 AND ` + followUpVisible
 	add := func(cond string, v any) {
 		args = append(args, v)
 		sql += fmt.Sprintf(" AND "+cond, len(args))
@@ -371,7 +400,7 @@ func (s *Store) FollowUps(ctx context.Context, caller auth.Caller, q relationshi
 func (s *Store) OverdueFollowUps(ctx context.Context, caller auth.Caller, assignee uuid.UUID, now time.Time, size int, token string) (relationship.FollowUpPage, error) {
 	rows, next, err := keysetPage(ctx, s.pool, caller.TenantID, keysetQuery[relationship.FollowUp]{
 		sql: `SELECT ` + followUpColumns + ` FROM follow_ups
-WHERE tenant_id = $1 AND assignee_id = $2 AND status = $3 AND due_time < $4`,
+WHERE tenant_id = $1 AND assignee_id = $2 AND status = $3 AND due_time < $4 AND ` + followUpVisible,
 		args:       []any{caller.TenantID, assignee, relationship.StatusOpen, now},
 		timeColumn: "due_time", idColumn: "follow_up_id",
 		binding: "overdue|" + assignee.String(),
