@@ -109,3 +109,47 @@ func TestInteractionsPageThroughTies(t *testing.T) {
 		}
 	}
 }
+
+// TestEraseCoversTheRelationship checks that erasing a customer scrubs the
+// text of its timeline and follow-ups and redacts their histories.
+func TestEraseCoversTheRelationship(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t, postgres.Migrations, postgres.Role)
+	s := postgres.New(db.App)
+	caller := auth.Caller{TenantID: uuid.NewString(), PrincipalID: uuid.NewString(), Roles: []auth.Role{auth.RoleAdmin}}
+	c, err := customer.New(s).Create(t.Context(), caller, customer.Customer{Kind: customer.KindPerson, DisplayName: "Ada"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "Ada's private matter"
+	svc := relationship.New(s)
+	if _, err := svc.CreateInteraction(t.Context(), caller, relationship.Interaction{CustomerID: c.ID, Kind: relationship.KindVisit,
+		Direction: relationship.DirectionOutbound, OccurTime: time.Now(), Notes: secret,
+		Location: &relationship.Location{Latitude: 1, Longitude: 2, Address: secret}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateFollowUp(t.Context(), caller, relationship.FollowUp{CustomerID: c.ID, Title: secret, Notes: secret, DueTime: time.Now()}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Erase(t.Context(), caller, c.ID, "asked to be forgotten", ""); err != nil {
+		t.Fatalf("Erase: %v", err)
+	}
+	checks := []struct {
+		name, sql string
+	}{
+		{"interactions", `SELECT count(*) FROM interactions WHERE notes <> '' OR address <> '' OR latitude IS NOT NULL`},
+		{"follow-ups", `SELECT count(*) FROM follow_ups WHERE notes <> '' OR title <> 'Erased'`},
+		{"events", `SELECT count(*) FROM outbox WHERE position(convert_to($1, 'UTF8') in payload) > 0`},
+		{"audit", `SELECT count(*) FROM audit_log WHERE coalesce(before::text, '') || coalesce(after::text, '') LIKE '%' || $1 || '%'`},
+	}
+	for _, tt := range checks {
+		args := []any{}
+		if tt.name == "events" || tt.name == "audit" {
+			args = append(args, secret)
+		}
+		var n int
+		if err := db.Owner.QueryRow(t.Context(), tt.sql, args...).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%s still holding the erased text: %d rows (%v)", tt.name, n, err)
+		}
+	}
+}

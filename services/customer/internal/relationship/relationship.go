@@ -117,7 +117,7 @@ type FollowUp struct {
 func (f FollowUp) Etag() string { return strconv.FormatInt(f.Revision, 10) }
 
 // Resource is the follow-up's resource name.
-func (f FollowUp) Resource() string { return "follow-ups/" + f.ID.String() }
+func (f FollowUp) Resource() string { return "followUps/" + f.ID.String() }
 
 // Source is a service whose events plans follow; the numbers match the API's enum.
 type Source int32
@@ -181,7 +181,7 @@ type Plan struct {
 func (p Plan) Etag() string { return strconv.FormatInt(p.Revision, 10) }
 
 // Resource is the plan's resource name.
-func (p Plan) Resource() string { return "follow-up-plans/" + p.ID.String() }
+func (p Plan) Resource() string { return "followUpPlans/" + p.ID.String() }
 
 // Errors the use cases return.
 var (
