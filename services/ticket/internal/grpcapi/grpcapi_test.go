@@ -96,14 +96,15 @@ func TestCreateGet(t *testing.T) {
 			"defaults",
 			&ticketv1.Ticket{CustomerId: e.acme.String(), Subject: "  Broken widget "},
 			&ticketv1.Ticket{CustomerId: e.acme.String(), Subject: "Broken widget", Priority: ticketv1.Priority_PRIORITY_MEDIUM,
-				Status: ticketv1.Status_STATUS_NEW, Channel: ticketv1.Channel_CHANNEL_WEB, Etag: "1"},
+				Status: ticketv1.Status_STATUS_NEW, Channel: ticketv1.Channel_CHANNEL_WEB, Type: ticketv1.TicketType_TICKET_TYPE_SERVICE_REQUEST, Etag: "1"},
 		},
 		{
 			"every field",
 			&ticketv1.Ticket{CustomerId: e.acme.String(), Subject: "Outage", Description: "  Line 1\nLine 2\n",
 				Priority: ticketv1.Priority_PRIORITY_URGENT, Status: ticketv1.Status_STATUS_OPEN, Channel: ticketv1.Channel_CHANNEL_PHONE},
 			&ticketv1.Ticket{CustomerId: e.acme.String(), Subject: "Outage", Description: "  Line 1\nLine 2\n",
-				Priority: ticketv1.Priority_PRIORITY_URGENT, Status: ticketv1.Status_STATUS_OPEN, Channel: ticketv1.Channel_CHANNEL_PHONE, Etag: "1"},
+				Priority: ticketv1.Priority_PRIORITY_URGENT, Status: ticketv1.Status_STATUS_OPEN, Channel: ticketv1.Channel_CHANNEL_PHONE,
+				Type: ticketv1.TicketType_TICKET_TYPE_SERVICE_REQUEST, Etag: "1"},
 		},
 	}
 	for _, tt := range tests {

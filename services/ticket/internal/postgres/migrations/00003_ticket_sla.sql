@@ -17,12 +17,12 @@ ALTER TABLE tickets
     -- time paused so far, and the due times derived from them.
     ADD COLUMN sla_policy_id   uuid,
     ADD COLUMN sla_calendar_id uuid,
-    ADD COLUMN sla_first_response_target bigint NOT NULL DEFAULT 0, -- seconds
-    ADD COLUMN sla_resolution_target     bigint NOT NULL DEFAULT 0, -- seconds
+    ADD COLUMN sla_first_response_target bigint NOT NULL DEFAULT 0, -- microseconds
+    ADD COLUMN sla_resolution_target     bigint NOT NULL DEFAULT 0, -- microseconds
     ADD COLUMN sla_warning_percent       smallint NOT NULL DEFAULT 0,
     ADD COLUMN sla_pause_on_hold         boolean NOT NULL DEFAULT false,
     ADD COLUMN sla_escalation_level      integer NOT NULL DEFAULT 0,
-    ADD COLUMN sla_paused                bigint NOT NULL DEFAULT 0,      -- seconds
+    ADD COLUMN sla_paused                bigint NOT NULL DEFAULT 0,      -- microseconds
     ADD COLUMN sla_paused_since          timestamptz,
     ADD COLUMN first_response_warning_time timestamptz,
     ADD COLUMN first_response_due_time     timestamptz,
@@ -69,7 +69,7 @@ CREATE UNIQUE INDEX ticket_transitions_request_id ON ticket_transitions (tenant_
 
 CREATE TABLE ticket_settings (
     tenant_id     uuid        NOT NULL,
-    reopen_window bigint      NOT NULL, -- seconds
+    reopen_window bigint      NOT NULL, -- microseconds
     revision      bigint      NOT NULL DEFAULT 1,
     update_time   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id)
@@ -98,8 +98,8 @@ CREATE TABLE sla_policies (
     priority              smallint    NOT NULL, -- 0: any
     customer_tier         text        NOT NULL, -- '': any
     calendar_id           uuid        NOT NULL,
-    first_response_target bigint      NOT NULL, -- seconds, 0: none
-    resolution_target     bigint      NOT NULL, -- seconds, 0: none
+    first_response_target bigint      NOT NULL, -- microseconds, 0: none
+    resolution_target     bigint      NOT NULL, -- microseconds, 0: none
     warning_percent       smallint    NOT NULL,
     pause_on_hold         boolean     NOT NULL,
     escalation_level      integer     NOT NULL,
