@@ -218,14 +218,15 @@ func (s *Service) UpdateSettings(ctx context.Context, caller auth.Caller, in Set
 	if err := checkMask(mask, []string{"reopen_window"}); err != nil {
 		return Settings{}, err
 	}
+	in.ReopenWindow = in.ReopenWindow.Truncate(time.Second)
 	if in.ReopenWindow <= 0 || in.ReopenWindow > maxTarget {
-		return Settings{}, validation.Field("settings.reopen_window", "must be more than 0 and at most %v", maxTarget)
+		return Settings{}, validation.Field("settings.reopen_window", "must be at least a second and at most %v", maxTarget)
 	}
 	return s.store.UpdateSettings(ctx, caller, func(st *Settings) error {
 		if err := checkEtag(st.Etag(), etag); err != nil {
 			return err
 		}
-		st.ReopenWindow = in.ReopenWindow.Truncate(time.Second)
+		st.ReopenWindow = in.ReopenWindow
 		return nil
 	})
 }

@@ -18,22 +18,22 @@ import (
 
 // Event types of the SLA clock and of the help desk's configuration.
 const (
-	EventSLAWarning         = "ticket.sla.warning"
-	EventSLABreached        = "ticket.sla.breached"
-	EventEscalated          = "ticket.escalated"
-	EventCalendarCreated    = "business_calendar.created"
-	EventCalendarUpdated    = "business_calendar.updated"
-	EventCalendarDeleted    = "business_calendar.deleted"
-	EventPolicyCreated      = "sla_policy.created"
-	EventPolicyUpdated      = "sla_policy.updated"
-	EventPolicyDeleted      = "sla_policy.deleted"
-	EventSettingsUpdated    = "ticket_settings.updated"
-	defaultReopenWindow     = 7 * 24 * time.Hour
-	maxTarget               = 365 * 24 * time.Hour
-	maxEscalationLevel      = 10
-	maxCalendarIntervals    = 100
-	maxHolidays             = 1000
-	maxConfigDisplayName    = 200
+	EventSLAWarning      = "ticket.sla.warning"
+	EventSLABreached     = "ticket.sla.breached"
+	EventEscalated       = "ticket.escalated"
+	EventCalendarCreated = "business_calendar.created"
+	EventCalendarUpdated = "business_calendar.updated"
+	EventCalendarDeleted = "business_calendar.deleted"
+	EventPolicyCreated   = "sla_policy.created"
+	EventPolicyUpdated   = "sla_policy.updated"
+	EventPolicyDeleted   = "sla_policy.deleted"
+	EventSettingsUpdated = "ticket_settings.updated"
+	defaultReopenWindow  = 7 * 24 * time.Hour
+	maxTarget            = 365 * 24 * time.Hour
+	maxEscalationLevel   = 10
+	maxCalendarIntervals = 100
+	maxHolidays          = 1000
+	maxConfigDisplayName = 200
 )
 
 // WatcherPrincipal is the principal the SLA watcher's changes are audited as.
