@@ -190,10 +190,10 @@ func (s *Store) Transitions(ctx context.Context, caller auth.Caller, id uuid.UUI
 	return rows, next, err
 }
 
-// dueTicketsSQL runs with the watcher setting instead of a tenant; the
-// tickets_sla_next_due index makes it a range scan however many tickets
-// are open.
-const dueTicketsSQL = `
+// DueTicketsSQL finds due tickets; it runs with the watcher setting instead
+// of a tenant, and the tickets_sla_next_due index makes it a range scan
+// however many tickets are open. Exported for the plan test.
+const DueTicketsSQL = `
 SELECT tenant_id::text, ticket_id FROM tickets
 WHERE sla_next_due <= $1
 ORDER BY sla_next_due
@@ -208,7 +208,7 @@ func (s *Store) DueTickets(ctx context.Context, now time.Time, limit int) ([]tic
 		if _, err := tx.Exec(ctx, watcherSettingSQL); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, dueTicketsSQL, now, limit)
+		rows, err := tx.Query(ctx, DueTicketsSQL, now, limit)
 		if err != nil {
 			return err
 		}
