@@ -59,12 +59,15 @@ type TicketServiceClient interface {
 	UpdateTicket(ctx context.Context, in *UpdateTicketRequest, opts ...grpc.CallOption) (*UpdateTicketResponse, error)
 	// Moves a ticket along its status machine:
 	//
-	//	new, open, reopened → open, pending customer, on hold, resolved
-	//	pending customer, on hold → open, pending customer, on hold, resolved
+	//	new, reopened → open, pending customer, on hold, resolved
+	//	open → pending customer, on hold, resolved
+	//	pending customer → open, on hold, resolved
+	//	on hold → open, pending customer, resolved
 	//	resolved → closed, reopened (within the tenant's reopen window)
 	//	closed → reopened (within the reopen window of the resolution)
 	//
-	// Resolving needs a note. The SLA clock pauses and resumes with it.
+	// Resolving needs a note. The SLA clock runs in new, open and reopened
+	// (and on hold unless the policy pauses it) and stands still otherwise.
 	TransitionTicket(ctx context.Context, in *TransitionTicketRequest, opts ...grpc.CallOption) (*TransitionTicketResponse, error)
 	// Lists a ticket's status changes, oldest first.
 	ListTicketTransitions(ctx context.Context, in *ListTicketTransitionsRequest, opts ...grpc.CallOption) (*ListTicketTransitionsResponse, error)
@@ -336,12 +339,15 @@ type TicketServiceServer interface {
 	UpdateTicket(context.Context, *UpdateTicketRequest) (*UpdateTicketResponse, error)
 	// Moves a ticket along its status machine:
 	//
-	//	new, open, reopened → open, pending customer, on hold, resolved
-	//	pending customer, on hold → open, pending customer, on hold, resolved
+	//	new, reopened → open, pending customer, on hold, resolved
+	//	open → pending customer, on hold, resolved
+	//	pending customer → open, on hold, resolved
+	//	on hold → open, pending customer, resolved
 	//	resolved → closed, reopened (within the tenant's reopen window)
 	//	closed → reopened (within the reopen window of the resolution)
 	//
-	// Resolving needs a note. The SLA clock pauses and resumes with it.
+	// Resolving needs a note. The SLA clock runs in new, open and reopened
+	// (and on hold unless the policy pauses it) and stands still otherwise.
 	TransitionTicket(context.Context, *TransitionTicketRequest) (*TransitionTicketResponse, error)
 	// Lists a ticket's status changes, oldest first.
 	ListTicketTransitions(context.Context, *ListTicketTransitionsRequest) (*ListTicketTransitionsResponse, error)
