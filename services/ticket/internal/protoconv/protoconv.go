@@ -146,18 +146,21 @@ func Settings(s ticket.Settings) *ticketv1.TicketSettings {
 
 // FromSettings reads the writable settings; field paths start with prefix.
 func FromSettings(m *ticketv1.TicketSettings, prefix string) (ticket.Settings, error) {
-	d, err := duration(m.GetReopenWindow(), prefix+"reopen_window")
-	return ticket.Settings{ReopenWindow: d}, err
+	v := &validation.Error{}
+	st := ticket.Settings{ReopenWindow: duration(m.GetReopenWindow(), prefix+"reopen_window", v)}
+	return st, v.Err()
 }
 
-func duration(d *durationpb.Duration, field string) (time.Duration, error) {
+// duration reads an optional duration; unset is zero.
+func duration(d *durationpb.Duration, field string, v *validation.Error) time.Duration {
 	if d == nil {
-		return 0, nil
+		return 0
 	}
 	if err := d.CheckValid(); err != nil {
-		return 0, validation.Field(field, "is not a valid duration")
+		v.Add(field, "is not a valid duration")
+		return 0
 	}
-	return d.AsDuration(), nil
+	return d.AsDuration()
 }
 
 func fieldf(prefix, format string, args ...any) string { return prefix + fmt.Sprintf(format, args...) }

@@ -81,12 +81,7 @@ func FromPolicy(m *ticketv1.SlaPolicy, prefix string) (ticket.Policy, error) {
 		v.Add(prefix+"priority", "unknown value %d", m.GetPriority())
 	}
 	p.CalendarID = optionalID(m.GetCalendarId(), prefix+"calendar_id", v)
-	var err error
-	if p.FirstResponseTarget, err = duration(m.GetFirstResponseTarget(), prefix+"first_response_target"); err != nil {
-		v.Add(prefix+"first_response_target", "is not a valid duration")
-	}
-	if p.ResolutionTarget, err = duration(m.GetResolutionTarget(), prefix+"resolution_target"); err != nil {
-		v.Add(prefix+"resolution_target", "is not a valid duration")
-	}
+	p.FirstResponseTarget = duration(m.GetFirstResponseTarget(), prefix+"first_response_target", v)
+	p.ResolutionTarget = duration(m.GetResolutionTarget(), prefix+"resolution_target", v)
 	return p, v.Err()
 }
