@@ -329,6 +329,40 @@ func TestSuite(t *testing.T) {
 		waitSummary(t, api, id, 2, 4000, 2) // and it stays exact: nothing counted twice
 	})
 
+	t.Run("tickets follow their status machine and SLA over REST", func(t *testing.T) {
+		api := api
+		api.t = t
+		c := api.must(200, "POST", "/v1/customers", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": "Ada Byron"})
+		hours := []map[string]any{}
+		for _, d := range []string{"MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"} {
+			hours = append(hours, map[string]any{"weekday": "WEEKDAY_" + d, "startMinute": 0, "endMinute": 1440})
+		}
+		overlap := append([]map[string]any{{"weekday": "WEEKDAY_MONDAY", "startMinute": 60, "endMinute": 120}}, hours...)
+		api.must(400, "POST", "/v1/businessCalendars", map[string]any{"displayName": "Bad", "timeZone": "UTC", "workingHours": overlap})
+		cal := api.must(200, "POST", "/v1/businessCalendars?request_id=e2e-cal", map[string]any{"displayName": "24/7", "timeZone": "America/New_York", "workingHours": hours})
+		api.must(400, "POST", "/v1/slaPolicies", map[string]any{"displayName": "No targets", "calendarId": cal["calendarId"]})
+		api.must(200, "POST", "/v1/slaPolicies?request_id=e2e-policy", map[string]any{"displayName": "VIP", "customerTier": "VIP",
+			"calendarId": cal["calendarId"], "firstResponseTarget": "1800s", "resolutionTarget": "14400s", "warningPercent": 80, "escalationLevel": 1})
+		tk := api.must(200, "POST", "/v1/tickets", map[string]any{"customerId": c["customerId"], "subject": "Refund please",
+			"type": "TICKET_TYPE_REFUND", "customerTier": "VIP", "tags": []string{"refund"}})
+		sla, _ := tk["sla"].(map[string]any)
+		if sla == nil || sla["firstResponseDueTime"] == nil || sla["resolutionWarningTime"] == nil {
+			t.Fatalf("created ticket = %v, want SLA due times", tk)
+		}
+		path := "/v1/tickets/" + tk["ticketId"].(string)
+		api.must(400, "POST", path+":transition", map[string]any{"status": "STATUS_CLOSED"})
+		api.must(200, "POST", path+":recordFirstResponse", map[string]any{})
+		api.must(400, "POST", path+":transition", map[string]any{"status": "STATUS_RESOLVED"})
+		done := api.must(200, "POST", path+":transition", map[string]any{"status": "STATUS_RESOLVED", "note": "Refunded"})
+		if done["status"] != "STATUS_RESOLVED" || done["sla"].(map[string]any)["paused"] != true {
+			t.Fatalf("resolved ticket = %v, want resolved with the clock stopped", done)
+		}
+		log := api.must(200, "GET", path+"/transitions", nil)
+		if items, _ := log["transitions"].([]any); len(items) != 1 {
+			t.Fatalf("transitions = %v, want one", log)
+		}
+	})
+
 	t.Run("demo data through the public API", func(t *testing.T) {
 		opts := demo.Options{BaseURL: s.HTTPURL, APIKey: s.AdminKey, DataDir: filepath.Join(root, "../shared/data"),
 			OpportunityLimit: 40, PartnerLimit: 20, TicketLimit: 10}

@@ -104,6 +104,16 @@ type supportCase struct {
 	person          customer
 	ticketRequestID string
 	ticket          ticket
+	// closed tickets are created open, then resolved and closed: the
+	// status machine has no shortcut, and keeps the log honest.
+	closed bool
+}
+
+// transition is the body of POST /v1/tickets/{id}:transition.
+type transition struct {
+	Status    string `json:"status"`
+	Note      string `json:"note,omitempty"`
+	RequestID string `json:"requestId"`
 }
 
 // readDataset reads the data sets in dir; a limit of 0 reads every row.
@@ -464,7 +474,12 @@ func readSupport(dir string, limit int) ([]supportCase, error) {
 		if err != nil {
 			return nil, t.rowError(i+1, "%v", err)
 		}
+		closed := status == "STATUS_CLOSED"
+		if closed {
+			status = "STATUS_OPEN"
+		}
 		cases = append(cases, supportCase{
+			closed:          closed,
 			personRequestID: "demo-support-customer-" + id,
 			person: customer{
 				Kind:           "CUSTOMER_KIND_PERSON",

@@ -180,8 +180,23 @@ func (l *loader) supportCase(sc supportCase) job {
 		l.n.supportCustomers.Add(1)
 		t := sc.ticket
 		t.CustomerID = id
-		if _, err := l.client.create(ctx, tickets, sc.ticketRequestID, t); err != nil {
+		ticketID, err := l.client.create(ctx, tickets, sc.ticketRequestID, t)
+		if err != nil {
 			return err
+		}
+		if sc.closed {
+			// Each move carries its own request_id, so a rerun or retry
+			// moves nothing twice.
+			moves := []transition{
+				{Status: "STATUS_RESOLVED", Note: "Resolved before the import.", RequestID: sc.ticketRequestID + "-resolve"},
+				{Status: "STATUS_CLOSED", RequestID: sc.ticketRequestID + "-close"},
+			}
+			verb := collection{tickets.path + "/" + ticketID + ":transition", tickets.idField}
+			for _, m := range moves {
+				if _, err := l.client.create(ctx, verb, m.RequestID, m); err != nil {
+					return err
+				}
+			}
 		}
 		l.n.tickets.Add(1)
 		return nil

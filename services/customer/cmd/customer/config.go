@@ -23,6 +23,14 @@ type Config struct {
 	EventPoll time.Duration
 	// DocumentMaxBytes bounds one uploaded document version (DOCUMENT_MAX_BYTES, default 25 MiB).
 	DocumentMaxBytes int64
+	// TicketTarget and PipelineTarget are the peers whose event streams
+	// drive follow-up plans (TICKET_GRPC_TARGET, PIPELINE_GRPC_TARGET). Each
+	// is optional: unset, plans on that source never fire, and only the
+	// customer service's own events (and the configured peers') drive plans.
+	TicketTarget, PipelineTarget string
+	// PlanRefresh is how often the plan runner looks for tenants whose
+	// plans were turned on or off (FOLLOW_UP_PLAN_REFRESH).
+	PlanRefresh time.Duration
 }
 
 // Load reads the configuration and reports every problem at once.
@@ -35,6 +43,9 @@ func Load(getenv func(string) string) (Config, error) {
 		JWTPrivateKey:    r.String("RAPPORT_JWT_PRIVATE_KEY", ""),
 		EventPoll:        r.Duration("EVENT_POLL_INTERVAL", 200*time.Millisecond),
 		DocumentMaxBytes: int64(r.Int("DOCUMENT_MAX_BYTES", 25<<20)),
+		TicketTarget:     r.String("TICKET_GRPC_TARGET", ""),
+		PipelineTarget:   r.String("PIPELINE_GRPC_TARGET", ""),
+		PlanRefresh:      r.Duration("FOLLOW_UP_PLAN_REFRESH", 30*time.Second),
 	}
 	err := r.Err()
 	if c.DocumentMaxBytes <= 0 {

@@ -11,16 +11,24 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	"github.com/rapportcrm/rapport/pkg/app"
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
 	"github.com/rapportcrm/rapport/pkg/migrate"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
+	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
+	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	"github.com/rapportcrm/rapport/services/customer/internal/classify"
+	"github.com/rapportcrm/rapport/services/customer/internal/clients/peerevents"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
@@ -28,6 +36,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
+	"github.com/rapportcrm/rapport/services/customer/internal/relationship"
 	"github.com/rapportcrm/rapport/services/customer/internal/search"
 )
 
@@ -99,11 +108,66 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
 	customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
 	customerv1.RegisterPrivacyServiceServer(srv, grpcapi.NewPrivacy(privacy.New(store)))
+	customerv1.RegisterRelationshipServiceServer(srv, grpcapi.NewRelationship(relationship.New(store)))
+	sources, closePeers, err := planSources(ctx, cfg, store, sign, log)
+	if err != nil {
+		return err
+	}
+	defer closePeers()
+	runner := relationship.NewRunner(store, relationship.RunnerConfig{
+		Refresh: cfg.PlanRefresh, MinBackoff: time.Second, MaxBackoff: 30 * time.Second, CheckpointEvery: 5 * time.Second,
+	}, log, sources...)
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err
 	}
-	return srv.Run(ctx, lis, pool.Ping)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return runner.Run(gctx) })
+	g.Go(func() error { return srv.Run(gctx, lis, pool.Ping) })
+	return g.Wait()
+}
+
+// planSources are the event streams follow-up plans react to: the
+// service's own outbox always, and each peer whose target is configured,
+// which also needs the token signer (peer streams are tenant-scoped).
+func planSources(ctx context.Context, cfg Config, store *postgres.Store, sign *auth.Signer, log *slog.Logger) ([]relationship.EventSource, func(), error) {
+	sources := []relationship.EventSource{store.OutboxEvents(cfg.EventPoll, log)}
+	var conns []*grpc.ClientConn
+	closeAll := func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}
+	peers := []struct {
+		name, env, target string
+		source            func(*grpc.ClientConn) relationship.EventSource
+	}{
+		{"ticket", "TICKET_GRPC_TARGET", cfg.TicketTarget, func(c *grpc.ClientConn) relationship.EventSource {
+			return peerevents.Ticket(ticketv1.NewTicketServiceClient(c), sign, log)
+		}},
+		{"pipeline", "PIPELINE_GRPC_TARGET", cfg.PipelineTarget, func(c *grpc.ClientConn) relationship.EventSource {
+			return peerevents.Pipeline(pipelinev1.NewPipelineServiceClient(c), sign, log)
+		}},
+	}
+	for _, p := range peers {
+		switch {
+		case p.target == "":
+			log.InfoContext(ctx, "follow-up plans on "+p.name+" events are off: "+p.env+" is not set", "source", p.name)
+			continue
+		case sign == nil:
+			log.WarnContext(ctx, "follow-up plans on "+p.name+" events are off: RAPPORT_JWT_PRIVATE_KEY is needed to sign stream tokens", "source", p.name)
+			continue
+		}
+		conn, err := grpcclient.New(p.target)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("%s: %w", p.env, err)
+		}
+		conns = append(conns, conn)
+		sources = append(sources, p.source(conn))
+		log.InfoContext(ctx, "follow-up plans follow "+p.name+" events", "source", p.name, "target", p.target)
+	}
+	return sources, closeAll, nil
 }
 
 func bootstrap(ctx context.Context, cfg Config, args []string) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
+	"github.com/rapportcrm/rapport/services/customer/internal/relationship"
 )
 
 // toStatus is the service's one mapping from domain errors to gRPC statuses.
@@ -93,10 +94,22 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.AlreadyExists, profile.ErrAttributeExists, "CUSTOM_ATTRIBUTE_EXISTS")
 	case errors.Is(err, profile.ErrAttributeInUse):
 		return grpcerr.WithReason(codes.FailedPrecondition, profile.ErrAttributeInUse, "CUSTOM_ATTRIBUTE_IN_USE")
-	case errors.Is(err, classify.ErrEtagMismatch), errors.Is(err, profile.ErrEtagMismatch):
+	case errors.Is(err, classify.ErrEtagMismatch), errors.Is(err, profile.ErrEtagMismatch), errors.Is(err, relationship.ErrEtagMismatch):
 		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
 	case errors.Is(err, privacy.ErrErased):
 		return grpcerr.WithReason(codes.FailedPrecondition, privacy.ErrErased, "CUSTOMER_ERASED")
+	case errors.Is(err, relationship.ErrCustomerNotFound):
+		return grpcerr.WithReason(codes.NotFound, relationship.ErrCustomerNotFound, "CUSTOMER_NOT_FOUND")
+	case errors.Is(err, relationship.ErrInteractionNotFound):
+		return grpcerr.WithReason(codes.NotFound, relationship.ErrInteractionNotFound, "INTERACTION_NOT_FOUND")
+	case errors.Is(err, relationship.ErrFollowUpNotFound):
+		return grpcerr.WithReason(codes.NotFound, relationship.ErrFollowUpNotFound, "FOLLOW_UP_NOT_FOUND")
+	case errors.Is(err, relationship.ErrPlanNotFound):
+		return grpcerr.WithReason(codes.NotFound, relationship.ErrPlanNotFound, "FOLLOW_UP_PLAN_NOT_FOUND")
+	case errors.Is(err, relationship.ErrDeleted):
+		return grpcerr.WithReason(codes.FailedPrecondition, relationship.ErrDeleted, "RESOURCE_DELETED")
+	case errors.Is(err, relationship.ErrFollowUpClosed):
+		return grpcerr.WithReason(codes.FailedPrecondition, relationship.ErrFollowUpClosed, "FOLLOW_UP_CLOSED")
 	case errors.Is(err, identity.ErrPrincipalNotFound):
 		return grpcerr.WithReason(codes.NotFound, identity.ErrPrincipalNotFound, "PRINCIPAL_NOT_FOUND")
 	case errors.Is(err, identity.ErrTeamNameTaken):

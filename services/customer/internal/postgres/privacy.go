@@ -42,6 +42,8 @@ var customerData = []struct {
 	{"document_versions", "document_versions", []string{"customer_id"}},
 	{"document_transitions", "document_transitions", []string{"customer_id"}},
 	{"document_share_links", "document_share_links", []string{"customer_id"}},
+	{"interactions", "interactions", []string{"customer_id"}},
+	{"follow_ups", "follow_ups", []string{"customer_id"}},
 }
 
 // customerAuditSQL selects a customer's audit entries; the WHERE clause
@@ -143,7 +145,17 @@ var erasedRows = []string{
 	`UPDATE documents SET title = 'Erased document', description = '', delete_time = coalesce(delete_time, now()),
 	 revision = revision + 1, update_time = now() WHERE tenant_id = $1 AND customer_id = $2`,
 	`UPDATE document_share_links SET revoke_time = coalesce(revoke_time, now()) WHERE tenant_id = $1 AND customer_id = $2`,
+	// The timeline keeps its shape (kinds, times, durations) without the text.
+	`UPDATE interactions SET channel = '', subject = '', notes = '', outcome = '', participant_names = '{}',
+    latitude = NULL, longitude = NULL, address = '', revision = revision + 1, update_time = now()
+WHERE tenant_id = $1 AND customer_id = $2`,
+	`UPDATE follow_ups SET title = 'Erased', notes = '', outcome = '', revision = revision + 1, update_time = now()
+WHERE tenant_id = $1 AND customer_id = $2`,
 }
+
+// customerFollowUpsSQL lists the follow-ups of a customer, whose events and
+// audit rows live under their own resource names, not the customer's.
+const customerFollowUpsSQL = `SELECT 'followUps/' || follow_up_id FROM follow_ups WHERE tenant_id = $1 AND customer_id = $2`
 
 // Erase implements privacy.Store.
 func (s *Store) Erase(ctx context.Context, caller auth.Caller, id uuid.UUID, reason, etag string) (privacy.Erasure, error) {
@@ -175,11 +187,22 @@ func (s *Store) Erase(ctx context.Context, caller auth.Caller, id uuid.UUID, rea
 				return fmt.Errorf("erase: %w", err)
 			}
 		}
-		red, err := outbox.Redact(ctx, tx, caller.TenantID, out.Customer.Resource())
+		rows, err = tx.Query(ctx, customerFollowUpsSQL, caller.TenantID, id)
 		if err != nil {
 			return err
 		}
-		out.RedactedEvents, out.RedactedAudit = red.Events, red.AuditEntries
+		resources, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, r := range append([]string{out.Customer.Resource()}, resources...) {
+			red, err := outbox.Redact(ctx, tx, caller.TenantID, r)
+			if err != nil {
+				return err
+			}
+			out.RedactedEvents += red.Events
+			out.RedactedAudit += red.AuditEntries
+		}
 		// The erasure itself is recorded without a before image, which would
 		// hold what was just erased; its reason stays on the tombstone.
 		if err := outbox.Record(ctx, tx, outbox.Change{

@@ -62,6 +62,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		customerv1.RegisterCustomerServiceHandlerClient(ctx, gw, customerv1.NewCustomerServiceClient(b.Customer)),
 		customerv1.RegisterDocumentServiceHandlerClient(ctx, gw, customerv1.NewDocumentServiceClient(b.Customer)),
 		customerv1.RegisterProfileServiceHandlerClient(ctx, gw, customerv1.NewProfileServiceClient(b.Customer)),
+		customerv1.RegisterRelationshipServiceHandlerClient(ctx, gw, customerv1.NewRelationshipServiceClient(b.Customer)),
 		iamv1.RegisterIdentityServiceHandlerClient(ctx, gw, iamv1.NewIdentityServiceClient(b.Customer)),
 		customerv1.RegisterClassificationServiceHandlerClient(ctx, gw, customerv1.NewClassificationServiceClient(b.Customer)),
 		customerv1.RegisterPrivacyServiceHandlerClient(ctx, gw, customerv1.NewPrivacyServiceClient(b.Customer)),

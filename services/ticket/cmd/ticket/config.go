@@ -19,6 +19,9 @@ type Config struct {
 	CustomerTarget string
 	// EventPoll is how often WatchEvents looks for new events (EVENT_POLL_INTERVAL).
 	EventPoll time.Duration
+	// SLAPoll is how often the SLA watcher looks for warnings and breaches
+	// that fell due (SLA_POLL_INTERVAL).
+	SLAPoll time.Duration
 }
 
 // Load reads the serving configuration and reports every problem at once.
@@ -30,6 +33,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Auth:           auth.LoadConfig(r),
 		CustomerTarget: r.Required("CUSTOMER_GRPC_TARGET"),
 		EventPoll:      r.Duration("EVENT_POLL_INTERVAL", 200*time.Millisecond),
+		SLAPoll:        r.Duration("SLA_POLL_INTERVAL", 10*time.Second),
 	}
 	return c, r.Err()
 }

@@ -15,6 +15,7 @@ func TestLoad(t *testing.T) {
 		{"complete", map[string]string{"CUSTOMER_GRPC_TARGET": "customer:9090"}, ""},
 		{"no customer target", map[string]string{}, "CUSTOMER_GRPC_TARGET is required"},
 		{"every problem at once", map[string]string{"EVENT_POLL_INTERVAL": "often"}, "EVENT_POLL_INTERVAL"},
+		{"bad SLA poll interval", map[string]string{"SLA_POLL_INTERVAL": "soon"}, "SLA_POLL_INTERVAL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

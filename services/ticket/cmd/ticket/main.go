@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 // serve runs until ctx ends; the deferred closes run after the server has
 // drained, peers before the pool.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
-	log.InfoContext(ctx, "starting", "grpc_addr", cfg.Server.Addr, "db", cfg.DB.LogValue(), "customer_target", cfg.CustomerTarget)
+	log.InfoContext(ctx, "starting", "grpc_addr", cfg.Server.Addr, "db", cfg.DB.LogValue(), "customer_target", cfg.CustomerTarget, "sla_poll", cfg.SLAPoll.String())
 	pool, err := pgdb.Open(ctx, cfg.DB.URL, cfg.DB.MaxConns)
 	if err != nil {
 		return err
@@ -76,5 +76,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The watcher stops with the server, before the pool closes.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		svc.WatchSLA(watchCtx, cfg.SLAPoll, log)
+	}()
+	defer func() {
+		stopWatch()
+		<-watched
+	}()
 	return srv.Run(ctx, lis, pool.Ping)
 }

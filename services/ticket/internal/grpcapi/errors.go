@@ -26,6 +26,20 @@ func toStatus(err error) error {
 		return grpcerr.Invalid(verr)
 	case errors.Is(err, ticket.ErrNotFound):
 		return grpcerr.WithReason(codes.NotFound, ticket.ErrNotFound, "TICKET_NOT_FOUND")
+	case errors.Is(err, ticket.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
+	case errors.Is(err, ticket.ErrTransitionNotAllowed):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "TRANSITION_NOT_ALLOWED")
+	case errors.Is(err, ticket.ErrReopenWindowPassed):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "REOPEN_WINDOW_PASSED")
+	case errors.Is(err, ticket.ErrCalendarNotFound):
+		return grpcerr.WithReason(codes.NotFound, ticket.ErrCalendarNotFound, "BUSINESS_CALENDAR_NOT_FOUND")
+	case errors.Is(err, ticket.ErrCalendarInUse):
+		return grpcerr.WithReason(codes.FailedPrecondition, ticket.ErrCalendarInUse, "BUSINESS_CALENDAR_IN_USE")
+	case errors.Is(err, ticket.ErrPolicyNotFound):
+		return grpcerr.WithReason(codes.NotFound, ticket.ErrPolicyNotFound, "SLA_POLICY_NOT_FOUND")
+	case errors.Is(err, ticket.ErrPolicyConflict):
+		return grpcerr.WithReason(codes.AlreadyExists, ticket.ErrPolicyConflict, "SLA_POLICY_CONFLICT")
 	case errors.Is(err, ticket.ErrCustomerLookup):
 		// The peer's status stays inside: the caller learns only to retry.
 		return grpcerr.WithReason(codes.Unavailable, ticket.ErrCustomerLookup, "CUSTOMER_LOOKUP_FAILED")

@@ -40,6 +40,7 @@ func (f fakeCustomers) Exists(_ context.Context, id uuid.UUID) (bool, error) {
 // env is a ticket service on a real socket over a private database.
 type env struct {
 	client ticketv1.TicketServiceClient
+	svc    *ticket.Service
 	db     *pgtest.DB
 	tokens *grpctest.Tokens
 	// tenant and other are two tenants' ids.
@@ -55,8 +56,9 @@ func newEnv(t *testing.T) *env {
 	e := &env{db: db, tokens: tokens, tenant: uuid.NewString(), other: uuid.NewString(),
 		acme: uuid.New(), gone: uuid.New(), down: uuid.New()}
 	customers := fakeCustomers{known: map[uuid.UUID]bool{e.acme: true}, down: e.down}
+	e.svc = ticket.New(postgres.New(db.App), customers)
 	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
-		ticketv1.RegisterTicketServiceServer(srv, grpcapi.New(ticket.New(postgres.New(db.App), customers), db.App, 20*time.Millisecond))
+		ticketv1.RegisterTicketServiceServer(srv, grpcapi.New(e.svc, db.App, 20*time.Millisecond))
 	})
 	e.client = ticketv1.NewTicketServiceClient(conn)
 	return e
@@ -96,14 +98,15 @@ func TestCreateGet(t *testing.T) {
 			"defaults",
 			&ticketv1.Ticket{CustomerId: e.acme.String(), Subject: "  Broken widget "},
 			&ticketv1.Ticket{CustomerId: e.acme.String(), Subject: "Broken widget", Priority: ticketv1.Priority_PRIORITY_MEDIUM,
-				Status: ticketv1.Status_STATUS_NEW, Channel: ticketv1.Channel_CHANNEL_WEB, Etag: "1"},
+				Status: ticketv1.Status_STATUS_NEW, Channel: ticketv1.Channel_CHANNEL_WEB, Type: ticketv1.TicketType_TICKET_TYPE_SERVICE_REQUEST, Etag: "1"},
 		},
 		{
 			"every field",
 			&ticketv1.Ticket{CustomerId: e.acme.String(), Subject: "Outage", Description: "  Line 1\nLine 2\n",
 				Priority: ticketv1.Priority_PRIORITY_URGENT, Status: ticketv1.Status_STATUS_OPEN, Channel: ticketv1.Channel_CHANNEL_PHONE},
 			&ticketv1.Ticket{CustomerId: e.acme.String(), Subject: "Outage", Description: "  Line 1\nLine 2\n",
-				Priority: ticketv1.Priority_PRIORITY_URGENT, Status: ticketv1.Status_STATUS_OPEN, Channel: ticketv1.Channel_CHANNEL_PHONE, Etag: "1"},
+				Priority: ticketv1.Priority_PRIORITY_URGENT, Status: ticketv1.Status_STATUS_OPEN, Channel: ticketv1.Channel_CHANNEL_PHONE,
+				Type: ticketv1.TicketType_TICKET_TYPE_SERVICE_REQUEST, Etag: "1"},
 		},
 	}
 	for _, tt := range tests {

@@ -39,18 +39,80 @@ type Store struct{ pool *pgxpool.Pool }
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const ticketColumns = `ticket_id, customer_id, subject, description, priority, status, channel,
-create_time, update_time, revision`
+create_time, update_time, revision, type, contact_id, order_id, product_id, tags, attributes, customer_tier,
+resolution_note, first_response_time, resolve_time, close_time, escalation_level,
+sla_policy_id, sla_calendar_id, sla_first_response_target, sla_resolution_target, sla_warning_percent,
+sla_pause_on_hold, sla_escalation_level, sla_paused, sla_paused_since,
+first_response_warning_time, first_response_due_time, resolution_warning_time, resolution_due_time,
+first_response_warned_time, first_response_breached_time, resolution_warned_time, resolution_breached_time,
+sla_next_due`
+
+// Durations are stored as microseconds, the precision of timestamptz.
+func micros(d time.Duration) int64 { return d.Microseconds() }
+
+func fromMicros(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
+
+// nullID stores uuid.Nil as NULL.
+func nullID(id uuid.UUID) uuid.NullUUID { return uuid.NullUUID{UUID: id, Valid: id != uuid.Nil} }
 
 func scanTicket(row pgx.CollectableRow) (ticket.Ticket, error) {
 	var t ticket.Ticket
+	var contact, order, product, policy, calendar uuid.NullUUID
+	var frTarget, resTarget, paused int64
+	c := &t.SLA
 	err := row.Scan(&t.ID, &t.CustomerID, &t.Subject, &t.Description, &t.Priority, &t.Status, &t.Channel,
-		&t.CreateTime, &t.UpdateTime, &t.Revision)
+		&t.CreateTime, &t.UpdateTime, &t.Revision, &t.Type, &contact, &order, &product, &t.Tags, &t.Attributes, &t.CustomerTier,
+		&t.ResolutionNote, &t.FirstResponseTime, &t.ResolveTime, &t.CloseTime, &t.EscalationLevel,
+		&policy, &calendar, &frTarget, &resTarget, &c.WarningPercent,
+		&c.PauseOnHold, &c.EscalationLevel, &paused, &c.PausedSince,
+		&c.FirstResponseWarning, &c.FirstResponseDue, &c.ResolutionWarning, &c.ResolutionDue,
+		&c.FirstResponseWarned, &c.FirstResponseBreached, &c.ResolutionWarned, &c.ResolutionBreached,
+		&c.NextDue)
+	t.ContactID, t.OrderID, t.ProductID = contact.UUID, order.UUID, product.UUID
+	c.PolicyID, c.CalendarID = policy.UUID, calendar.UUID
+	c.FirstResponseTarget, c.ResolutionTarget, c.Paused = fromMicros(frTarget), fromMicros(resTarget), fromMicros(paused)
 	return t, err
 }
 
+// ticketState is the columns every write sets, in the order of the $5…
+// parameters of insertTicketSQL and saveTicketSQL.
+func ticketState(t ticket.Ticket) []any {
+	c := t.SLA
+	if t.Tags == nil {
+		t.Tags = []string{}
+	}
+	if t.Attributes == nil {
+		t.Attributes = map[string]string{}
+	}
+	return []any{t.Subject, t.Description, t.Priority, t.Status, t.Channel, t.Type, nullID(t.ContactID), nullID(t.OrderID),
+		nullID(t.ProductID), t.Tags, t.Attributes, t.ResolutionNote, t.FirstResponseTime, t.ResolveTime, t.CloseTime,
+		t.EscalationLevel, c.Paused.Microseconds(), c.PausedSince, c.FirstResponseWarning, c.FirstResponseDue,
+		c.ResolutionWarning, c.ResolutionDue, c.FirstResponseWarned, c.FirstResponseBreached, c.ResolutionWarned,
+		c.ResolutionBreached, c.NextDue}
+}
+
+// createTime is the ticket's creation time as the domain set it, or NULL
+// for the database's clock.
+func createTime(t ticket.Ticket) *time.Time {
+	if t.CreateTime.IsZero() {
+		return nil
+	}
+	return &t.CreateTime
+}
+
 const insertTicketSQL = `
-INSERT INTO tickets (tenant_id, ticket_id, customer_id, subject, description, priority, status, channel, request_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''))
+INSERT INTO tickets (tenant_id, ticket_id, customer_id, request_id,
+    subject, description, priority, status, channel, type, contact_id, order_id,
+    product_id, tags, attributes, resolution_note, first_response_time, resolve_time, close_time,
+    escalation_level, sla_paused, sla_paused_since, first_response_warning_time, first_response_due_time,
+    resolution_warning_time, resolution_due_time, first_response_warned_time, first_response_breached_time, resolution_warned_time,
+    resolution_breached_time, sla_next_due,
+    create_time, update_time, customer_tier, sla_policy_id, sla_calendar_id, sla_first_response_target,
+    sla_resolution_target, sla_warning_percent, sla_pause_on_hold, sla_escalation_level)
+VALUES ($1, $2, $3, nullif($4, ''),
+    $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,
+    $27, $28, $29, $30, $31,
+    coalesce($32, now()), coalesce($32, now()), $33, $34, $35, $36, $37, $38, $39, $40)
 ON CONFLICT (tenant_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
 RETURNING ` + ticketColumns
 
@@ -63,8 +125,9 @@ func (s *Store) Create(ctx context.Context, caller auth.Caller, t ticket.Ticket,
 		var inserted bool
 		var err error
 		saved, inserted, err = pgdb.InsertOnce(ctx, tx,
-			insertTicketSQL, []any{caller.TenantID, t.ID, t.CustomerID, t.Subject, t.Description,
-				t.Priority, t.Status, t.Channel, requestID},
+			insertTicketSQL, append(append([]any{caller.TenantID, t.ID, t.CustomerID, requestID}, ticketState(t)...),
+				createTime(t), t.CustomerTier, nullID(t.SLA.PolicyID), nullID(t.SLA.CalendarID), micros(t.SLA.FirstResponseTarget),
+				micros(t.SLA.ResolutionTarget), t.SLA.WarningPercent, t.SLA.PauseOnHold, t.SLA.EscalationLevel),
 			ticketByRequestSQL, []any{caller.TenantID, requestID},
 			scanTicket)
 		if err != nil || !inserted {
@@ -110,10 +173,12 @@ func (s *Store) Get(ctx context.Context, caller auth.Caller, id uuid.UUID) (tick
 
 // filterFields are the fields ListTickets filters on, each backed by an index.
 var filterFields = map[string]sqlfilter.Field{
-	"customer_id": {Column: "customer_id", Kind: sqlfilter.UUID},
-	"status":      {Column: "status", Kind: sqlfilter.Enum, Enum: ticketv1.Status_value},
-	"priority":    {Column: "priority", Kind: sqlfilter.Enum, Enum: ticketv1.Priority_value},
-	"channel":     {Column: "channel", Kind: sqlfilter.Enum, Enum: ticketv1.Channel_value},
+	"customer_id":   {Column: "customer_id", Kind: sqlfilter.UUID},
+	"status":        {Column: "status", Kind: sqlfilter.Enum, Enum: ticketv1.Status_value},
+	"priority":      {Column: "priority", Kind: sqlfilter.Enum, Enum: ticketv1.Priority_value},
+	"channel":       {Column: "channel", Kind: sqlfilter.Enum, Enum: ticketv1.Channel_value},
+	"type":          {Column: "type", Kind: sqlfilter.Enum, Enum: ticketv1.TicketType_value},
+	"customer_tier": {Column: "customer_tier", Kind: sqlfilter.String},
 }
 
 // listTickets lists tickets newest first, with keyset pagination on

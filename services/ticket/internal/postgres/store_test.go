@@ -61,7 +61,7 @@ func TestCreateGet(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Create: %v", err)
 			}
-			if diff := cmp.Diff(tt.in, saved, ignoreServerFields); diff != "" {
+			if diff := cmp.Diff(tt.in, saved, ignoreServerFields, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("Create returned (-want +got):\n%s", diff)
 			}
 			if saved.Revision != 1 || saved.CreateTime.IsZero() {

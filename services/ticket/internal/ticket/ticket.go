@@ -5,6 +5,8 @@ package ticket
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +45,16 @@ const (
 	StatusReopened
 )
 
+var statusNames = []string{"unspecified", "new", "open", "pending customer", "on hold", "resolved", "closed", "reopened"}
+
+// String names the status for error messages.
+func (s Status) String() string {
+	if s < 0 || int(s) >= len(statusNames) {
+		return strconv.Itoa(int(s))
+	}
+	return statusNames[s]
+}
+
 // Channel is how a ticket arrived; the numbers match the API's enum.
 type Channel int32
 
@@ -57,6 +69,21 @@ const (
 	ChannelInPerson
 )
 
+// Type is what kind of case a ticket is; the numbers match the API's enum.
+type Type int32
+
+// Types; return, repair and refund are after-sales cases.
+const (
+	TypeUnspecified Type = iota
+	TypeServiceRequest
+	TypeIncident
+	TypeComplaint
+	TypeReturn
+	TypeRepair
+	TypeRefund
+	TypeInquiry
+)
+
 // Ticket is a customer's service request, incident or complaint.
 type Ticket struct {
 	ID          uuid.UUID
@@ -66,8 +93,24 @@ type Ticket struct {
 	Priority    Priority
 	Status      Status
 	Channel     Channel
-	CreateTime  time.Time
-	UpdateTime  time.Time
+	Type        Type
+	// ContactID, OrderID and ProductID are uuid.Nil when not set.
+	ContactID  uuid.UUID
+	OrderID    uuid.UUID
+	ProductID  uuid.UUID
+	Tags       []string
+	Attributes map[string]string
+	// CustomerTier is the customer's tier when the ticket was raised; it
+	// selects the SLA policy.
+	CustomerTier      string
+	ResolutionNote    string
+	FirstResponseTime *time.Time
+	ResolveTime       *time.Time
+	CloseTime         *time.Time
+	EscalationLevel   int32
+	SLA               SLA
+	CreateTime        time.Time
+	UpdateTime        time.Time
 	// Revision counts writes; the etag is derived from it.
 	Revision int64
 }
@@ -81,6 +124,12 @@ func (t Ticket) Resource() string { return "tickets/" + t.ID.String() }
 // Errors the use cases return.
 var (
 	ErrNotFound = errors.New("ticket not found")
+	// ErrEtagMismatch means the caller's etag is not the current one.
+	ErrEtagMismatch = errors.New("the ticket changed since it was read")
+	// ErrTransitionNotAllowed means the status machine has no such edge.
+	ErrTransitionNotAllowed = errors.New("status transition not allowed")
+	// ErrReopenWindowPassed means the ticket was resolved too long ago to reopen.
+	ErrReopenWindowPassed = errors.New("the reopen window has passed")
 	// ErrCustomerLookup means the customer service could not say whether a
 	// customer exists; the caller may retry.
 	ErrCustomerLookup = errors.New("the customer could not be checked; retry later")
@@ -91,6 +140,13 @@ const (
 	maxSubject     = 300
 	maxDescription = 20000
 	maxRequestID   = 64
+	maxTags        = 20
+	maxTag         = 50
+	maxAttributes  = 50
+	maxAttrKey     = 64
+	maxAttrValue   = 1000
+	maxTier        = 50
+	maxNote        = 5000
 )
 
 // normalize trims the subject and fills defaults before validation. The
@@ -105,6 +161,20 @@ func (t *Ticket) normalize() {
 	}
 	if t.Channel == ChannelUnspecified {
 		t.Channel = ChannelWeb
+	}
+	if t.Type == TypeUnspecified {
+		t.Type = TypeServiceRequest
+	}
+	t.CustomerTier = strings.TrimSpace(t.CustomerTier)
+	tags := make([]string, 0, len(t.Tags))
+	for _, tag := range t.Tags {
+		if tag = strings.TrimSpace(tag); !slices.Contains(tags, tag) {
+			tags = append(tags, tag)
+		}
+	}
+	t.Tags = tags
+	if t.Attributes == nil {
+		t.Attributes = map[string]string{}
 	}
 }
 
@@ -131,6 +201,31 @@ func (t Ticket) validate(prefix string, v *validation.Error) {
 	if t.Channel < ChannelPhone || t.Channel > ChannelInPerson {
 		v.Add(prefix+"channel", "is not a known channel")
 	}
+	if t.Type < TypeServiceRequest || t.Type > TypeInquiry {
+		v.Add(prefix+"type", "is not a known type")
+	}
+	if len(t.Tags) > maxTags {
+		v.Add(prefix+"tags", "must hold at most %d tags", maxTags)
+	}
+	for i, tag := range t.Tags {
+		if tag == "" || utf8.RuneCountInString(tag) > maxTag {
+			v.Add(fmt.Sprintf("%stags[%d]", prefix, i), "must be 1 to %d characters", maxTag)
+		}
+	}
+	if len(t.Attributes) > maxAttributes {
+		v.Add(prefix+"attributes", "must hold at most %d keys", maxAttributes)
+	}
+	for k, val := range t.Attributes {
+		if k == "" || utf8.RuneCountInString(k) > maxAttrKey {
+			v.Add(prefix+"attributes", "keys must be 1 to %d characters", maxAttrKey)
+		}
+		if utf8.RuneCountInString(val) > maxAttrValue {
+			v.Add(prefix+"attributes["+k+"]", "must be at most %d characters", maxAttrValue)
+		}
+	}
+	if utf8.RuneCountInString(t.CustomerTier) > maxTier {
+		v.Add(prefix+"customer_tier", "must be at most %d characters", maxTier)
+	}
 }
 
 // ListQuery selects a page of tickets, newest first.
@@ -155,6 +250,46 @@ type Store interface {
 	// ByRequestID returns the ticket a create with requestID made, or ErrNotFound.
 	ByRequestID(ctx context.Context, caller auth.Caller, requestID string) (Ticket, error)
 	List(ctx context.Context, caller auth.Caller, q ListQuery) (Page, error)
+	// Mutate applies m to the locked ticket and saves it with m's event in
+	// one transaction; an empty event leaves the ticket as it was.
+	Mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m Mutation) (Ticket, error)
+	// Transition applies m like Mutate and logs tr (its statuses filled from
+	// the change) with the event ticket.transitioned. A transition with the
+	// same non-empty tr.RequestID already logged for the ticket returns the
+	// ticket without applying m.
+	Transition(ctx context.Context, caller auth.Caller, id uuid.UUID, tr Transition, m func(*Ticket) error) (Ticket, error)
+	// Transitions lists a ticket's log, oldest first; ErrNotFound when the
+	// ticket does not exist.
+	Transitions(ctx context.Context, caller auth.Caller, id uuid.UUID, pageSize int, pageToken string) ([]Transition, string, error)
+	// DueTickets returns up to limit tickets of every tenant whose next SLA
+	// time is at or before now, earliest first.
+	DueTickets(ctx context.Context, now time.Time, limit int) ([]Ref, error)
+	// Fire locks the ticket ref names unless another transaction holds it
+	// or it is no longer due at now, lets fire change it, and saves it with
+	// one event per type fire returns. It reports whether it fired anything.
+	Fire(ctx context.Context, ref Ref, now time.Time, fire func(*Ticket) []string) (bool, error)
+	ConfigStore
+}
+
+// Mutation changes a locked ticket and returns the event type to record,
+// or "" to leave the ticket unchanged.
+type Mutation func(t *Ticket) (event string, err error)
+
+// Ref names a ticket of some tenant.
+type Ref struct {
+	TenantID string
+	TicketID uuid.UUID
+}
+
+// Transition is one entry of a ticket's status log.
+type Transition struct {
+	ID          uuid.UUID
+	TicketID    uuid.UUID
+	From, To    Status
+	Note        string
+	PrincipalID string
+	RequestID   string
+	CreateTime  time.Time
 }
 
 // Customers answers whether a customer exists; it is implemented over gRPC

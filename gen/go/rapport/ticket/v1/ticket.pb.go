@@ -9,6 +9,7 @@ package ticketv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -205,6 +206,72 @@ func (Channel) EnumDescriptor() ([]byte, []int) {
 	return file_rapport_ticket_v1_ticket_proto_rawDescGZIP(), []int{2}
 }
 
+// TicketType is what kind of case a ticket is.
+type TicketType int32
+
+const (
+	TicketType_TICKET_TYPE_UNSPECIFIED     TicketType = 0
+	TicketType_TICKET_TYPE_SERVICE_REQUEST TicketType = 1
+	TicketType_TICKET_TYPE_INCIDENT        TicketType = 2
+	TicketType_TICKET_TYPE_COMPLAINT       TicketType = 3
+	// After-sales cases.
+	TicketType_TICKET_TYPE_RETURN  TicketType = 4
+	TicketType_TICKET_TYPE_REPAIR  TicketType = 5
+	TicketType_TICKET_TYPE_REFUND  TicketType = 6
+	TicketType_TICKET_TYPE_INQUIRY TicketType = 7
+)
+
+// Enum value maps for TicketType.
+var (
+	TicketType_name = map[int32]string{
+		0: "TICKET_TYPE_UNSPECIFIED",
+		1: "TICKET_TYPE_SERVICE_REQUEST",
+		2: "TICKET_TYPE_INCIDENT",
+		3: "TICKET_TYPE_COMPLAINT",
+		4: "TICKET_TYPE_RETURN",
+		5: "TICKET_TYPE_REPAIR",
+		6: "TICKET_TYPE_REFUND",
+		7: "TICKET_TYPE_INQUIRY",
+	}
+	TicketType_value = map[string]int32{
+		"TICKET_TYPE_UNSPECIFIED":     0,
+		"TICKET_TYPE_SERVICE_REQUEST": 1,
+		"TICKET_TYPE_INCIDENT":        2,
+		"TICKET_TYPE_COMPLAINT":       3,
+		"TICKET_TYPE_RETURN":          4,
+		"TICKET_TYPE_REPAIR":          5,
+		"TICKET_TYPE_REFUND":          6,
+		"TICKET_TYPE_INQUIRY":         7,
+	}
+)
+
+func (x TicketType) Enum() *TicketType {
+	p := new(TicketType)
+	*p = x
+	return p
+}
+
+func (x TicketType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TicketType) Descriptor() protoreflect.EnumDescriptor {
+	return file_rapport_ticket_v1_ticket_proto_enumTypes[3].Descriptor()
+}
+
+func (TicketType) Type() protoreflect.EnumType {
+	return &file_rapport_ticket_v1_ticket_proto_enumTypes[3]
+}
+
+func (x TicketType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TicketType.Descriptor instead.
+func (TicketType) EnumDescriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_proto_rawDescGZIP(), []int{3}
+}
+
 // Ticket is a customer's service request, incident or complaint.
 type Ticket struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -224,10 +291,37 @@ type Ticket struct {
 	// Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	Etag          string                 `protobuf:"bytes,10,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Etag       string                 `protobuf:"bytes,10,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Defaults to TICKET_TYPE_SERVICE_REQUEST.
+	Type TicketType `protobuf:"varint,11,opt,name=type,proto3,enum=rapport.ticket.v1.TicketType" json:"type,omitempty"`
+	// The contact person at the customer, if any (a customer id).
+	ContactId string `protobuf:"bytes,12,opt,name=contact_id,json=contactId,proto3" json:"contact_id,omitempty"`
+	// The order the case is about, if any.
+	OrderId string `protobuf:"bytes,13,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// The product the case is about, if any.
+	ProductId string `protobuf:"bytes,14,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	// Up to 20 tags of up to 50 characters.
+	Tags []string `protobuf:"bytes,15,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Custom attributes: up to 50 keys of up to 64 characters.
+	Attributes map[string]string `protobuf:"bytes,16,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The customer's value tier when the ticket was raised (for example "A" or
+	// "VIP"); it selects the SLA policy. Set on create.
+	CustomerTier string `protobuf:"bytes,17,opt,name=customer_tier,json=customerTier,proto3" json:"customer_tier,omitempty"`
+	// Output only: the note of the last resolution.
+	ResolutionNote string `protobuf:"bytes,18,opt,name=resolution_note,json=resolutionNote,proto3" json:"resolution_note,omitempty"`
+	// Output only: when an agent first responded.
+	FirstResponseTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=first_response_time,json=firstResponseTime,proto3" json:"first_response_time,omitempty"`
+	// Output only: when the ticket was last resolved.
+	ResolveTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=resolve_time,json=resolveTime,proto3" json:"resolve_time,omitempty"`
+	// Output only: when the ticket was closed.
+	CloseTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=close_time,json=closeTime,proto3" json:"close_time,omitempty"`
+	// Output only: the service-level clock; absent when no policy matched.
+	Sla *TicketSla `protobuf:"bytes,22,opt,name=sla,proto3" json:"sla,omitempty"`
+	// Output only: raised when an SLA target is breached.
+	EscalationLevel int32 `protobuf:"varint,23,opt,name=escalation_level,json=escalationLevel,proto3" json:"escalation_level,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Ticket) Reset() {
@@ -330,11 +424,405 @@ func (x *Ticket) GetEtag() string {
 	return ""
 }
 
+func (x *Ticket) GetType() TicketType {
+	if x != nil {
+		return x.Type
+	}
+	return TicketType_TICKET_TYPE_UNSPECIFIED
+}
+
+func (x *Ticket) GetContactId() string {
+	if x != nil {
+		return x.ContactId
+	}
+	return ""
+}
+
+func (x *Ticket) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *Ticket) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *Ticket) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *Ticket) GetAttributes() map[string]string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+func (x *Ticket) GetCustomerTier() string {
+	if x != nil {
+		return x.CustomerTier
+	}
+	return ""
+}
+
+func (x *Ticket) GetResolutionNote() string {
+	if x != nil {
+		return x.ResolutionNote
+	}
+	return ""
+}
+
+func (x *Ticket) GetFirstResponseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstResponseTime
+	}
+	return nil
+}
+
+func (x *Ticket) GetResolveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolveTime
+	}
+	return nil
+}
+
+func (x *Ticket) GetCloseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CloseTime
+	}
+	return nil
+}
+
+func (x *Ticket) GetSla() *TicketSla {
+	if x != nil {
+		return x.Sla
+	}
+	return nil
+}
+
+func (x *Ticket) GetEscalationLevel() int32 {
+	if x != nil {
+		return x.EscalationLevel
+	}
+	return 0
+}
+
+// TicketSla is a ticket's service-level clock. Due times are business time
+// after creation plus the business time the clock was paused.
+type TicketSla struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy matched at creation; its targets are copied here.
+	SlaPolicyId         string               `protobuf:"bytes,1,opt,name=sla_policy_id,json=slaPolicyId,proto3" json:"sla_policy_id,omitempty"`
+	CalendarId          string               `protobuf:"bytes,2,opt,name=calendar_id,json=calendarId,proto3" json:"calendar_id,omitempty"`
+	FirstResponseTarget *durationpb.Duration `protobuf:"bytes,3,opt,name=first_response_target,json=firstResponseTarget,proto3" json:"first_response_target,omitempty"`
+	ResolutionTarget    *durationpb.Duration `protobuf:"bytes,4,opt,name=resolution_target,json=resolutionTarget,proto3" json:"resolution_target,omitempty"`
+	// True while the clock stands still (pending customer, resolved, closed,
+	// and on hold when the policy says so). Due times then move on resume.
+	Paused bool `protobuf:"varint,5,opt,name=paused,proto3" json:"paused,omitempty"`
+	// Business time spent paused so far.
+	PausedDuration           *durationpb.Duration   `protobuf:"bytes,6,opt,name=paused_duration,json=pausedDuration,proto3" json:"paused_duration,omitempty"`
+	FirstResponseWarningTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first_response_warning_time,json=firstResponseWarningTime,proto3" json:"first_response_warning_time,omitempty"`
+	FirstResponseDueTime     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=first_response_due_time,json=firstResponseDueTime,proto3" json:"first_response_due_time,omitempty"`
+	ResolutionWarningTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=resolution_warning_time,json=resolutionWarningTime,proto3" json:"resolution_warning_time,omitempty"`
+	ResolutionDueTime        *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=resolution_due_time,json=resolutionDueTime,proto3" json:"resolution_due_time,omitempty"`
+	// When the watcher raised each warning and breach; unset until then.
+	FirstResponseWarnedTime   *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=first_response_warned_time,json=firstResponseWarnedTime,proto3" json:"first_response_warned_time,omitempty"`
+	FirstResponseBreachedTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=first_response_breached_time,json=firstResponseBreachedTime,proto3" json:"first_response_breached_time,omitempty"`
+	ResolutionWarnedTime      *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=resolution_warned_time,json=resolutionWarnedTime,proto3" json:"resolution_warned_time,omitempty"`
+	ResolutionBreachedTime    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=resolution_breached_time,json=resolutionBreachedTime,proto3" json:"resolution_breached_time,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *TicketSla) Reset() {
+	*x = TicketSla{}
+	mi := &file_rapport_ticket_v1_ticket_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TicketSla) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TicketSla) ProtoMessage() {}
+
+func (x *TicketSla) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TicketSla.ProtoReflect.Descriptor instead.
+func (*TicketSla) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TicketSla) GetSlaPolicyId() string {
+	if x != nil {
+		return x.SlaPolicyId
+	}
+	return ""
+}
+
+func (x *TicketSla) GetCalendarId() string {
+	if x != nil {
+		return x.CalendarId
+	}
+	return ""
+}
+
+func (x *TicketSla) GetFirstResponseTarget() *durationpb.Duration {
+	if x != nil {
+		return x.FirstResponseTarget
+	}
+	return nil
+}
+
+func (x *TicketSla) GetResolutionTarget() *durationpb.Duration {
+	if x != nil {
+		return x.ResolutionTarget
+	}
+	return nil
+}
+
+func (x *TicketSla) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *TicketSla) GetPausedDuration() *durationpb.Duration {
+	if x != nil {
+		return x.PausedDuration
+	}
+	return nil
+}
+
+func (x *TicketSla) GetFirstResponseWarningTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstResponseWarningTime
+	}
+	return nil
+}
+
+func (x *TicketSla) GetFirstResponseDueTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstResponseDueTime
+	}
+	return nil
+}
+
+func (x *TicketSla) GetResolutionWarningTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolutionWarningTime
+	}
+	return nil
+}
+
+func (x *TicketSla) GetResolutionDueTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolutionDueTime
+	}
+	return nil
+}
+
+func (x *TicketSla) GetFirstResponseWarnedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstResponseWarnedTime
+	}
+	return nil
+}
+
+func (x *TicketSla) GetFirstResponseBreachedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstResponseBreachedTime
+	}
+	return nil
+}
+
+func (x *TicketSla) GetResolutionWarnedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolutionWarnedTime
+	}
+	return nil
+}
+
+func (x *TicketSla) GetResolutionBreachedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolutionBreachedTime
+	}
+	return nil
+}
+
+// TicketTransition is one entry of a ticket's status log.
+type TicketTransition struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	TransitionId string                 `protobuf:"bytes,1,opt,name=transition_id,json=transitionId,proto3" json:"transition_id,omitempty"`
+	TicketId     string                 `protobuf:"bytes,2,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	FromStatus   Status                 `protobuf:"varint,3,opt,name=from_status,json=fromStatus,proto3,enum=rapport.ticket.v1.Status" json:"from_status,omitempty"`
+	ToStatus     Status                 `protobuf:"varint,4,opt,name=to_status,json=toStatus,proto3,enum=rapport.ticket.v1.Status" json:"to_status,omitempty"`
+	Note         string                 `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	// Who made it.
+	PrincipalId   string                 `protobuf:"bytes,6,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TicketTransition) Reset() {
+	*x = TicketTransition{}
+	mi := &file_rapport_ticket_v1_ticket_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TicketTransition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TicketTransition) ProtoMessage() {}
+
+func (x *TicketTransition) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TicketTransition.ProtoReflect.Descriptor instead.
+func (*TicketTransition) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *TicketTransition) GetTransitionId() string {
+	if x != nil {
+		return x.TransitionId
+	}
+	return ""
+}
+
+func (x *TicketTransition) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *TicketTransition) GetFromStatus() Status {
+	if x != nil {
+		return x.FromStatus
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *TicketTransition) GetToStatus() Status {
+	if x != nil {
+		return x.ToStatus
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *TicketTransition) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *TicketTransition) GetPrincipalId() string {
+	if x != nil {
+		return x.PrincipalId
+	}
+	return ""
+}
+
+func (x *TicketTransition) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// TicketSettings are a tenant's help desk settings.
+type TicketSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How long after resolution a ticket may be reopened; default 7 days.
+	ReopenWindow  *durationpb.Duration `protobuf:"bytes,1,opt,name=reopen_window,json=reopenWindow,proto3" json:"reopen_window,omitempty"`
+	Etag          string               `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TicketSettings) Reset() {
+	*x = TicketSettings{}
+	mi := &file_rapport_ticket_v1_ticket_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TicketSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TicketSettings) ProtoMessage() {}
+
+func (x *TicketSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TicketSettings.ProtoReflect.Descriptor instead.
+func (*TicketSettings) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TicketSettings) GetReopenWindow() *durationpb.Duration {
+	if x != nil {
+		return x.ReopenWindow
+	}
+	return nil
+}
+
+func (x *TicketSettings) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 var File_rapport_ticket_v1_ticket_proto protoreflect.FileDescriptor
 
 const file_rapport_ticket_v1_ticket_proto_rawDesc = "" +
 	"\n" +
-	"\x1erapport/ticket/v1/ticket.proto\x12\x11rapport.ticket.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x03\n" +
+	"\x1erapport/ticket/v1/ticket.proto\x12\x11rapport.ticket.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\b\n" +
 	"\x06Ticket\x12\x1b\n" +
 	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -349,7 +837,58 @@ const file_rapport_ticket_v1_ticket_proto_rawDesc = "" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\n" +
-	" \x01(\tR\x04etag*s\n" +
+	" \x01(\tR\x04etag\x121\n" +
+	"\x04type\x18\v \x01(\x0e2\x1d.rapport.ticket.v1.TicketTypeR\x04type\x12\x1d\n" +
+	"\n" +
+	"contact_id\x18\f \x01(\tR\tcontactId\x12\x19\n" +
+	"\border_id\x18\r \x01(\tR\aorderId\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x0e \x01(\tR\tproductId\x12\x12\n" +
+	"\x04tags\x18\x0f \x03(\tR\x04tags\x12I\n" +
+	"\n" +
+	"attributes\x18\x10 \x03(\v2).rapport.ticket.v1.Ticket.AttributesEntryR\n" +
+	"attributes\x12#\n" +
+	"\rcustomer_tier\x18\x11 \x01(\tR\fcustomerTier\x12'\n" +
+	"\x0fresolution_note\x18\x12 \x01(\tR\x0eresolutionNote\x12J\n" +
+	"\x13first_response_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x11firstResponseTime\x12=\n" +
+	"\fresolve_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime\x129\n" +
+	"\n" +
+	"close_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12.\n" +
+	"\x03sla\x18\x16 \x01(\v2\x1c.rapport.ticket.v1.TicketSlaR\x03sla\x12)\n" +
+	"\x10escalation_level\x18\x17 \x01(\x05R\x0fescalationLevel\x1a=\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xef\a\n" +
+	"\tTicketSla\x12\"\n" +
+	"\rsla_policy_id\x18\x01 \x01(\tR\vslaPolicyId\x12\x1f\n" +
+	"\vcalendar_id\x18\x02 \x01(\tR\n" +
+	"calendarId\x12M\n" +
+	"\x15first_response_target\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x13firstResponseTarget\x12F\n" +
+	"\x11resolution_target\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x10resolutionTarget\x12\x16\n" +
+	"\x06paused\x18\x05 \x01(\bR\x06paused\x12B\n" +
+	"\x0fpaused_duration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x0epausedDuration\x12Y\n" +
+	"\x1bfirst_response_warning_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x18firstResponseWarningTime\x12Q\n" +
+	"\x17first_response_due_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x14firstResponseDueTime\x12R\n" +
+	"\x17resolution_warning_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x15resolutionWarningTime\x12J\n" +
+	"\x13resolution_due_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x11resolutionDueTime\x12W\n" +
+	"\x1afirst_response_warned_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x17firstResponseWarnedTime\x12[\n" +
+	"\x1cfirst_response_breached_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x19firstResponseBreachedTime\x12P\n" +
+	"\x16resolution_warned_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x14resolutionWarnedTime\x12T\n" +
+	"\x18resolution_breached_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x16resolutionBreachedTime\"\xbc\x02\n" +
+	"\x10TicketTransition\x12#\n" +
+	"\rtransition_id\x18\x01 \x01(\tR\ftransitionId\x12\x1b\n" +
+	"\tticket_id\x18\x02 \x01(\tR\bticketId\x12:\n" +
+	"\vfrom_status\x18\x03 \x01(\x0e2\x19.rapport.ticket.v1.StatusR\n" +
+	"fromStatus\x126\n" +
+	"\tto_status\x18\x04 \x01(\x0e2\x19.rapport.ticket.v1.StatusR\btoStatus\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\x12!\n" +
+	"\fprincipal_id\x18\x06 \x01(\tR\vprincipalId\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"d\n" +
+	"\x0eTicketSettings\x12>\n" +
+	"\rreopen_window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\freopenWindow\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag*s\n" +
 	"\bPriority\x12\x18\n" +
 	"\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fPRIORITY_LOW\x10\x01\x12\x13\n" +
@@ -373,7 +912,17 @@ const file_rapport_ticket_v1_ticket_proto_rawDesc = "" +
 	"\vCHANNEL_WEB\x10\x03\x12\x10\n" +
 	"\fCHANNEL_CHAT\x10\x04\x12\x12\n" +
 	"\x0eCHANNEL_SOCIAL\x10\x05\x12\x15\n" +
-	"\x11CHANNEL_IN_PERSON\x10\x06B\xcb\x01\n" +
+	"\x11CHANNEL_IN_PERSON\x10\x06*\xe0\x01\n" +
+	"\n" +
+	"TicketType\x12\x1b\n" +
+	"\x17TICKET_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bTICKET_TYPE_SERVICE_REQUEST\x10\x01\x12\x18\n" +
+	"\x14TICKET_TYPE_INCIDENT\x10\x02\x12\x19\n" +
+	"\x15TICKET_TYPE_COMPLAINT\x10\x03\x12\x16\n" +
+	"\x12TICKET_TYPE_RETURN\x10\x04\x12\x16\n" +
+	"\x12TICKET_TYPE_REPAIR\x10\x05\x12\x16\n" +
+	"\x12TICKET_TYPE_REFUND\x10\x06\x12\x17\n" +
+	"\x13TICKET_TYPE_INQUIRY\x10\aB\xcb\x01\n" +
 	"\x15com.rapport.ticket.v1B\vTicketProtoP\x01Z?github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1;ticketv1\xa2\x02\x03RTX\xaa\x02\x11Rapport.Ticket.V1\xca\x02\x11Rapport\\Ticket\\V1\xe2\x02\x1dRapport\\Ticket\\V1\\GPBMetadata\xea\x02\x13Rapport::Ticket::V1b\x06proto3"
 
 var (
@@ -388,26 +937,53 @@ func file_rapport_ticket_v1_ticket_proto_rawDescGZIP() []byte {
 	return file_rapport_ticket_v1_ticket_proto_rawDescData
 }
 
-var file_rapport_ticket_v1_ticket_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rapport_ticket_v1_ticket_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_rapport_ticket_v1_ticket_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_rapport_ticket_v1_ticket_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_rapport_ticket_v1_ticket_proto_goTypes = []any{
 	(Priority)(0),                 // 0: rapport.ticket.v1.Priority
 	(Status)(0),                   // 1: rapport.ticket.v1.Status
 	(Channel)(0),                  // 2: rapport.ticket.v1.Channel
-	(*Ticket)(nil),                // 3: rapport.ticket.v1.Ticket
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(TicketType)(0),               // 3: rapport.ticket.v1.TicketType
+	(*Ticket)(nil),                // 4: rapport.ticket.v1.Ticket
+	(*TicketSla)(nil),             // 5: rapport.ticket.v1.TicketSla
+	(*TicketTransition)(nil),      // 6: rapport.ticket.v1.TicketTransition
+	(*TicketSettings)(nil),        // 7: rapport.ticket.v1.TicketSettings
+	nil,                           // 8: rapport.ticket.v1.Ticket.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
 }
 var file_rapport_ticket_v1_ticket_proto_depIdxs = []int32{
-	0, // 0: rapport.ticket.v1.Ticket.priority:type_name -> rapport.ticket.v1.Priority
-	1, // 1: rapport.ticket.v1.Ticket.status:type_name -> rapport.ticket.v1.Status
-	2, // 2: rapport.ticket.v1.Ticket.channel:type_name -> rapport.ticket.v1.Channel
-	4, // 3: rapport.ticket.v1.Ticket.create_time:type_name -> google.protobuf.Timestamp
-	4, // 4: rapport.ticket.v1.Ticket.update_time:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: rapport.ticket.v1.Ticket.priority:type_name -> rapport.ticket.v1.Priority
+	1,  // 1: rapport.ticket.v1.Ticket.status:type_name -> rapport.ticket.v1.Status
+	2,  // 2: rapport.ticket.v1.Ticket.channel:type_name -> rapport.ticket.v1.Channel
+	9,  // 3: rapport.ticket.v1.Ticket.create_time:type_name -> google.protobuf.Timestamp
+	9,  // 4: rapport.ticket.v1.Ticket.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 5: rapport.ticket.v1.Ticket.type:type_name -> rapport.ticket.v1.TicketType
+	8,  // 6: rapport.ticket.v1.Ticket.attributes:type_name -> rapport.ticket.v1.Ticket.AttributesEntry
+	9,  // 7: rapport.ticket.v1.Ticket.first_response_time:type_name -> google.protobuf.Timestamp
+	9,  // 8: rapport.ticket.v1.Ticket.resolve_time:type_name -> google.protobuf.Timestamp
+	9,  // 9: rapport.ticket.v1.Ticket.close_time:type_name -> google.protobuf.Timestamp
+	5,  // 10: rapport.ticket.v1.Ticket.sla:type_name -> rapport.ticket.v1.TicketSla
+	10, // 11: rapport.ticket.v1.TicketSla.first_response_target:type_name -> google.protobuf.Duration
+	10, // 12: rapport.ticket.v1.TicketSla.resolution_target:type_name -> google.protobuf.Duration
+	10, // 13: rapport.ticket.v1.TicketSla.paused_duration:type_name -> google.protobuf.Duration
+	9,  // 14: rapport.ticket.v1.TicketSla.first_response_warning_time:type_name -> google.protobuf.Timestamp
+	9,  // 15: rapport.ticket.v1.TicketSla.first_response_due_time:type_name -> google.protobuf.Timestamp
+	9,  // 16: rapport.ticket.v1.TicketSla.resolution_warning_time:type_name -> google.protobuf.Timestamp
+	9,  // 17: rapport.ticket.v1.TicketSla.resolution_due_time:type_name -> google.protobuf.Timestamp
+	9,  // 18: rapport.ticket.v1.TicketSla.first_response_warned_time:type_name -> google.protobuf.Timestamp
+	9,  // 19: rapport.ticket.v1.TicketSla.first_response_breached_time:type_name -> google.protobuf.Timestamp
+	9,  // 20: rapport.ticket.v1.TicketSla.resolution_warned_time:type_name -> google.protobuf.Timestamp
+	9,  // 21: rapport.ticket.v1.TicketSla.resolution_breached_time:type_name -> google.protobuf.Timestamp
+	1,  // 22: rapport.ticket.v1.TicketTransition.from_status:type_name -> rapport.ticket.v1.Status
+	1,  // 23: rapport.ticket.v1.TicketTransition.to_status:type_name -> rapport.ticket.v1.Status
+	9,  // 24: rapport.ticket.v1.TicketTransition.create_time:type_name -> google.protobuf.Timestamp
+	10, // 25: rapport.ticket.v1.TicketSettings.reopen_window:type_name -> google.protobuf.Duration
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_rapport_ticket_v1_ticket_proto_init() }
@@ -420,8 +996,8 @@ func file_rapport_ticket_v1_ticket_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_ticket_v1_ticket_proto_rawDesc), len(file_rapport_ticket_v1_ticket_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   1,
+			NumEnums:      4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -420,11 +421,1561 @@ func (x *WatchEventsResponse) GetEvent() *v1.Event {
 	return nil
 }
 
+type UpdateTicketRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Ticket *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	// Fields to change; over REST, the fields present in the body when omitted.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTicketRequest) Reset() {
+	*x = UpdateTicketRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTicketRequest) ProtoMessage() {}
+
+func (x *UpdateTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTicketRequest.ProtoReflect.Descriptor instead.
+func (*UpdateTicketRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateTicketRequest) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *UpdateTicketRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateTicketResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTicketResponse) Reset() {
+	*x = UpdateTicketResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTicketResponse) ProtoMessage() {}
+
+func (x *UpdateTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTicketResponse.ProtoReflect.Descriptor instead.
+func (*UpdateTicketResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UpdateTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+type TransitionTicketRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// The status to move to.
+	Status Status `protobuf:"varint,2,opt,name=status,proto3,enum=rapport.ticket.v1.Status" json:"status,omitempty"`
+	// Why; required when resolving (the resolution note).
+	Note string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	// The ticket's etag; empty skips the check.
+	Etag string `protobuf:"bytes,4,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the ticket as it
+	// is, without moving it again.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransitionTicketRequest) Reset() {
+	*x = TransitionTicketRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransitionTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransitionTicketRequest) ProtoMessage() {}
+
+func (x *TransitionTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransitionTicketRequest.ProtoReflect.Descriptor instead.
+func (*TransitionTicketRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TransitionTicketRequest) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *TransitionTicketRequest) GetStatus() Status {
+	if x != nil {
+		return x.Status
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *TransitionTicketRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *TransitionTicketRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *TransitionTicketRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type TransitionTicketResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransitionTicketResponse) Reset() {
+	*x = TransitionTicketResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransitionTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransitionTicketResponse) ProtoMessage() {}
+
+func (x *TransitionTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransitionTicketResponse.ProtoReflect.Descriptor instead.
+func (*TransitionTicketResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TransitionTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+type ListTicketTransitionsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// At most 1000; 0 means 50.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTicketTransitionsRequest) Reset() {
+	*x = ListTicketTransitionsRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTicketTransitionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTicketTransitionsRequest) ProtoMessage() {}
+
+func (x *ListTicketTransitionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTicketTransitionsRequest.ProtoReflect.Descriptor instead.
+func (*ListTicketTransitionsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListTicketTransitionsRequest) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *ListTicketTransitionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTicketTransitionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListTicketTransitionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transitions   []*TicketTransition    `protobuf:"bytes,1,rep,name=transitions,proto3" json:"transitions,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTicketTransitionsResponse) Reset() {
+	*x = ListTicketTransitionsResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTicketTransitionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTicketTransitionsResponse) ProtoMessage() {}
+
+func (x *ListTicketTransitionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTicketTransitionsResponse.ProtoReflect.Descriptor instead.
+func (*ListTicketTransitionsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListTicketTransitionsResponse) GetTransitions() []*TicketTransition {
+	if x != nil {
+		return x.Transitions
+	}
+	return nil
+}
+
+func (x *ListTicketTransitionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type RecordFirstResponseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TicketId      string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordFirstResponseRequest) Reset() {
+	*x = RecordFirstResponseRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordFirstResponseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordFirstResponseRequest) ProtoMessage() {}
+
+func (x *RecordFirstResponseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordFirstResponseRequest.ProtoReflect.Descriptor instead.
+func (*RecordFirstResponseRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RecordFirstResponseRequest) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+type RecordFirstResponseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordFirstResponseResponse) Reset() {
+	*x = RecordFirstResponseResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordFirstResponseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordFirstResponseResponse) ProtoMessage() {}
+
+func (x *RecordFirstResponseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordFirstResponseResponse.ProtoReflect.Descriptor instead.
+func (*RecordFirstResponseResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RecordFirstResponseResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+type GetTicketSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTicketSettingsRequest) Reset() {
+	*x = GetTicketSettingsRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTicketSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTicketSettingsRequest) ProtoMessage() {}
+
+func (x *GetTicketSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTicketSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetTicketSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{16}
+}
+
+type GetTicketSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *TicketSettings        `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTicketSettingsResponse) Reset() {
+	*x = GetTicketSettingsResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTicketSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTicketSettingsResponse) ProtoMessage() {}
+
+func (x *GetTicketSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTicketSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetTicketSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetTicketSettingsResponse) GetSettings() *TicketSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type UpdateTicketSettingsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Settings *TicketSettings        `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	// Fields to change (reopen_window); over REST, the fields in the body.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTicketSettingsRequest) Reset() {
+	*x = UpdateTicketSettingsRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTicketSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTicketSettingsRequest) ProtoMessage() {}
+
+func (x *UpdateTicketSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTicketSettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateTicketSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UpdateTicketSettingsRequest) GetSettings() *TicketSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *UpdateTicketSettingsRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateTicketSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *TicketSettings        `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTicketSettingsResponse) Reset() {
+	*x = UpdateTicketSettingsResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTicketSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTicketSettingsResponse) ProtoMessage() {}
+
+func (x *UpdateTicketSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTicketSettingsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateTicketSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UpdateTicketSettingsResponse) GetSettings() *TicketSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type CreateBusinessCalendarRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	BusinessCalendar *BusinessCalendar      `protobuf:"bytes,1,opt,name=business_calendar,json=businessCalendar,proto3" json:"business_calendar,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the first result.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateBusinessCalendarRequest) Reset() {
+	*x = CreateBusinessCalendarRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateBusinessCalendarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateBusinessCalendarRequest) ProtoMessage() {}
+
+func (x *CreateBusinessCalendarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateBusinessCalendarRequest.ProtoReflect.Descriptor instead.
+func (*CreateBusinessCalendarRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CreateBusinessCalendarRequest) GetBusinessCalendar() *BusinessCalendar {
+	if x != nil {
+		return x.BusinessCalendar
+	}
+	return nil
+}
+
+func (x *CreateBusinessCalendarRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CreateBusinessCalendarResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	BusinessCalendar *BusinessCalendar      `protobuf:"bytes,1,opt,name=business_calendar,json=businessCalendar,proto3" json:"business_calendar,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CreateBusinessCalendarResponse) Reset() {
+	*x = CreateBusinessCalendarResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateBusinessCalendarResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateBusinessCalendarResponse) ProtoMessage() {}
+
+func (x *CreateBusinessCalendarResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateBusinessCalendarResponse.ProtoReflect.Descriptor instead.
+func (*CreateBusinessCalendarResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CreateBusinessCalendarResponse) GetBusinessCalendar() *BusinessCalendar {
+	if x != nil {
+		return x.BusinessCalendar
+	}
+	return nil
+}
+
+type GetBusinessCalendarRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CalendarId    string                 `protobuf:"bytes,1,opt,name=calendar_id,json=calendarId,proto3" json:"calendar_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBusinessCalendarRequest) Reset() {
+	*x = GetBusinessCalendarRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBusinessCalendarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBusinessCalendarRequest) ProtoMessage() {}
+
+func (x *GetBusinessCalendarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBusinessCalendarRequest.ProtoReflect.Descriptor instead.
+func (*GetBusinessCalendarRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GetBusinessCalendarRequest) GetCalendarId() string {
+	if x != nil {
+		return x.CalendarId
+	}
+	return ""
+}
+
+type GetBusinessCalendarResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	BusinessCalendar *BusinessCalendar      `protobuf:"bytes,1,opt,name=business_calendar,json=businessCalendar,proto3" json:"business_calendar,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *GetBusinessCalendarResponse) Reset() {
+	*x = GetBusinessCalendarResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBusinessCalendarResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBusinessCalendarResponse) ProtoMessage() {}
+
+func (x *GetBusinessCalendarResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBusinessCalendarResponse.ProtoReflect.Descriptor instead.
+func (*GetBusinessCalendarResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetBusinessCalendarResponse) GetBusinessCalendar() *BusinessCalendar {
+	if x != nil {
+		return x.BusinessCalendar
+	}
+	return nil
+}
+
+type ListBusinessCalendarsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1000; 0 means 50.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBusinessCalendarsRequest) Reset() {
+	*x = ListBusinessCalendarsRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBusinessCalendarsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBusinessCalendarsRequest) ProtoMessage() {}
+
+func (x *ListBusinessCalendarsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBusinessCalendarsRequest.ProtoReflect.Descriptor instead.
+func (*ListBusinessCalendarsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListBusinessCalendarsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListBusinessCalendarsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListBusinessCalendarsResponse struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	BusinessCalendars []*BusinessCalendar    `protobuf:"bytes,1,rep,name=business_calendars,json=businessCalendars,proto3" json:"business_calendars,omitempty"`
+	NextPageToken     string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ListBusinessCalendarsResponse) Reset() {
+	*x = ListBusinessCalendarsResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBusinessCalendarsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBusinessCalendarsResponse) ProtoMessage() {}
+
+func (x *ListBusinessCalendarsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBusinessCalendarsResponse.ProtoReflect.Descriptor instead.
+func (*ListBusinessCalendarsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListBusinessCalendarsResponse) GetBusinessCalendars() []*BusinessCalendar {
+	if x != nil {
+		return x.BusinessCalendars
+	}
+	return nil
+}
+
+func (x *ListBusinessCalendarsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type UpdateBusinessCalendarRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	BusinessCalendar *BusinessCalendar      `protobuf:"bytes,1,opt,name=business_calendar,json=businessCalendar,proto3" json:"business_calendar,omitempty"`
+	// Fields to change (display_name, time_zone, working_hours, holidays).
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateBusinessCalendarRequest) Reset() {
+	*x = UpdateBusinessCalendarRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateBusinessCalendarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateBusinessCalendarRequest) ProtoMessage() {}
+
+func (x *UpdateBusinessCalendarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateBusinessCalendarRequest.ProtoReflect.Descriptor instead.
+func (*UpdateBusinessCalendarRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *UpdateBusinessCalendarRequest) GetBusinessCalendar() *BusinessCalendar {
+	if x != nil {
+		return x.BusinessCalendar
+	}
+	return nil
+}
+
+func (x *UpdateBusinessCalendarRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateBusinessCalendarResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	BusinessCalendar *BusinessCalendar      `protobuf:"bytes,1,opt,name=business_calendar,json=businessCalendar,proto3" json:"business_calendar,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *UpdateBusinessCalendarResponse) Reset() {
+	*x = UpdateBusinessCalendarResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateBusinessCalendarResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateBusinessCalendarResponse) ProtoMessage() {}
+
+func (x *UpdateBusinessCalendarResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateBusinessCalendarResponse.ProtoReflect.Descriptor instead.
+func (*UpdateBusinessCalendarResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *UpdateBusinessCalendarResponse) GetBusinessCalendar() *BusinessCalendar {
+	if x != nil {
+		return x.BusinessCalendar
+	}
+	return nil
+}
+
+type DeleteBusinessCalendarRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CalendarId    string                 `protobuf:"bytes,1,opt,name=calendar_id,json=calendarId,proto3" json:"calendar_id,omitempty"`
+	Etag          string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteBusinessCalendarRequest) Reset() {
+	*x = DeleteBusinessCalendarRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteBusinessCalendarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteBusinessCalendarRequest) ProtoMessage() {}
+
+func (x *DeleteBusinessCalendarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteBusinessCalendarRequest.ProtoReflect.Descriptor instead.
+func (*DeleteBusinessCalendarRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *DeleteBusinessCalendarRequest) GetCalendarId() string {
+	if x != nil {
+		return x.CalendarId
+	}
+	return ""
+}
+
+func (x *DeleteBusinessCalendarRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type DeleteBusinessCalendarResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteBusinessCalendarResponse) Reset() {
+	*x = DeleteBusinessCalendarResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteBusinessCalendarResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteBusinessCalendarResponse) ProtoMessage() {}
+
+func (x *DeleteBusinessCalendarResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteBusinessCalendarResponse.ProtoReflect.Descriptor instead.
+func (*DeleteBusinessCalendarResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{29}
+}
+
+type CreateSlaPolicyRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SlaPolicy *SlaPolicy             `protobuf:"bytes,1,opt,name=sla_policy,json=slaPolicy,proto3" json:"sla_policy,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the first result.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSlaPolicyRequest) Reset() {
+	*x = CreateSlaPolicyRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSlaPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSlaPolicyRequest) ProtoMessage() {}
+
+func (x *CreateSlaPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSlaPolicyRequest.ProtoReflect.Descriptor instead.
+func (*CreateSlaPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CreateSlaPolicyRequest) GetSlaPolicy() *SlaPolicy {
+	if x != nil {
+		return x.SlaPolicy
+	}
+	return nil
+}
+
+func (x *CreateSlaPolicyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CreateSlaPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SlaPolicy     *SlaPolicy             `protobuf:"bytes,1,opt,name=sla_policy,json=slaPolicy,proto3" json:"sla_policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSlaPolicyResponse) Reset() {
+	*x = CreateSlaPolicyResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSlaPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSlaPolicyResponse) ProtoMessage() {}
+
+func (x *CreateSlaPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSlaPolicyResponse.ProtoReflect.Descriptor instead.
+func (*CreateSlaPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CreateSlaPolicyResponse) GetSlaPolicy() *SlaPolicy {
+	if x != nil {
+		return x.SlaPolicy
+	}
+	return nil
+}
+
+type GetSlaPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SlaPolicyId   string                 `protobuf:"bytes,1,opt,name=sla_policy_id,json=slaPolicyId,proto3" json:"sla_policy_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSlaPolicyRequest) Reset() {
+	*x = GetSlaPolicyRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSlaPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSlaPolicyRequest) ProtoMessage() {}
+
+func (x *GetSlaPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSlaPolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetSlaPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GetSlaPolicyRequest) GetSlaPolicyId() string {
+	if x != nil {
+		return x.SlaPolicyId
+	}
+	return ""
+}
+
+type GetSlaPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SlaPolicy     *SlaPolicy             `protobuf:"bytes,1,opt,name=sla_policy,json=slaPolicy,proto3" json:"sla_policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSlaPolicyResponse) Reset() {
+	*x = GetSlaPolicyResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSlaPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSlaPolicyResponse) ProtoMessage() {}
+
+func (x *GetSlaPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSlaPolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetSlaPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetSlaPolicyResponse) GetSlaPolicy() *SlaPolicy {
+	if x != nil {
+		return x.SlaPolicy
+	}
+	return nil
+}
+
+type ListSlaPoliciesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1000; 0 means 50.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSlaPoliciesRequest) Reset() {
+	*x = ListSlaPoliciesRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSlaPoliciesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSlaPoliciesRequest) ProtoMessage() {}
+
+func (x *ListSlaPoliciesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSlaPoliciesRequest.ProtoReflect.Descriptor instead.
+func (*ListSlaPoliciesRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListSlaPoliciesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSlaPoliciesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListSlaPoliciesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SlaPolicies   []*SlaPolicy           `protobuf:"bytes,1,rep,name=sla_policies,json=slaPolicies,proto3" json:"sla_policies,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSlaPoliciesResponse) Reset() {
+	*x = ListSlaPoliciesResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSlaPoliciesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSlaPoliciesResponse) ProtoMessage() {}
+
+func (x *ListSlaPoliciesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSlaPoliciesResponse.ProtoReflect.Descriptor instead.
+func (*ListSlaPoliciesResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListSlaPoliciesResponse) GetSlaPolicies() []*SlaPolicy {
+	if x != nil {
+		return x.SlaPolicies
+	}
+	return nil
+}
+
+func (x *ListSlaPoliciesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type UpdateSlaPolicyRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SlaPolicy *SlaPolicy             `protobuf:"bytes,1,opt,name=sla_policy,json=slaPolicy,proto3" json:"sla_policy,omitempty"`
+	// Fields to change: any but the id and output-only times.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSlaPolicyRequest) Reset() {
+	*x = UpdateSlaPolicyRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSlaPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSlaPolicyRequest) ProtoMessage() {}
+
+func (x *UpdateSlaPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSlaPolicyRequest.ProtoReflect.Descriptor instead.
+func (*UpdateSlaPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *UpdateSlaPolicyRequest) GetSlaPolicy() *SlaPolicy {
+	if x != nil {
+		return x.SlaPolicy
+	}
+	return nil
+}
+
+func (x *UpdateSlaPolicyRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateSlaPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SlaPolicy     *SlaPolicy             `protobuf:"bytes,1,opt,name=sla_policy,json=slaPolicy,proto3" json:"sla_policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSlaPolicyResponse) Reset() {
+	*x = UpdateSlaPolicyResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSlaPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSlaPolicyResponse) ProtoMessage() {}
+
+func (x *UpdateSlaPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSlaPolicyResponse.ProtoReflect.Descriptor instead.
+func (*UpdateSlaPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *UpdateSlaPolicyResponse) GetSlaPolicy() *SlaPolicy {
+	if x != nil {
+		return x.SlaPolicy
+	}
+	return nil
+}
+
+type DeleteSlaPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SlaPolicyId   string                 `protobuf:"bytes,1,opt,name=sla_policy_id,json=slaPolicyId,proto3" json:"sla_policy_id,omitempty"`
+	Etag          string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSlaPolicyRequest) Reset() {
+	*x = DeleteSlaPolicyRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSlaPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSlaPolicyRequest) ProtoMessage() {}
+
+func (x *DeleteSlaPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSlaPolicyRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSlaPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *DeleteSlaPolicyRequest) GetSlaPolicyId() string {
+	if x != nil {
+		return x.SlaPolicyId
+	}
+	return ""
+}
+
+func (x *DeleteSlaPolicyRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type DeleteSlaPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSlaPolicyResponse) Reset() {
+	*x = DeleteSlaPolicyResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSlaPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSlaPolicyResponse) ProtoMessage() {}
+
+func (x *DeleteSlaPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSlaPolicyResponse.ProtoReflect.Descriptor instead.
+func (*DeleteSlaPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{39}
+}
+
 var File_rapport_ticket_v1_ticket_service_proto protoreflect.FileDescriptor
 
 const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
 	"\n" +
-	"&rapport/ticket/v1/ticket_service.proto\x12\x11rapport.ticket.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1drapport/events/v1/event.proto\x1a\x1erapport/ticket/v1/ticket.proto\"g\n" +
+	"&rapport/ticket/v1/ticket_service.proto\x12\x11rapport.ticket.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1drapport/events/v1/event.proto\x1a\x1brapport/ticket/v1/sla.proto\x1a\x1erapport/ticket/v1/ticket.proto\"g\n" +
 	"\x13CreateTicketRequest\x121\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x19.rapport.ticket.v1.TicketR\x06ticket\x12\x1d\n" +
 	"\n" +
@@ -447,11 +1998,129 @@ const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
 	"\fafter_cursor\x18\x01 \x01(\tR\vafterCursor\x12\x14\n" +
 	"\x05types\x18\x02 \x03(\tR\x05types\"E\n" +
 	"\x13WatchEventsResponse\x12.\n" +
-	"\x05event\x18\x01 \x01(\v2\x18.rapport.events.v1.EventR\x05event2\x85\x04\n" +
+	"\x05event\x18\x01 \x01(\v2\x18.rapport.events.v1.EventR\x05event\"\x85\x01\n" +
+	"\x13UpdateTicketRequest\x121\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x19.rapport.ticket.v1.TicketR\x06ticket\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"I\n" +
+	"\x14UpdateTicketResponse\x121\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x19.rapport.ticket.v1.TicketR\x06ticket\"\xb0\x01\n" +
+	"\x17TransitionTicketRequest\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\x121\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x19.rapport.ticket.v1.StatusR\x06status\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\x12\x12\n" +
+	"\x04etag\x18\x04 \x01(\tR\x04etag\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"M\n" +
+	"\x18TransitionTicketResponse\x121\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x19.rapport.ticket.v1.TicketR\x06ticket\"w\n" +
+	"\x1cListTicketTransitionsRequest\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x8e\x01\n" +
+	"\x1dListTicketTransitionsResponse\x12E\n" +
+	"\vtransitions\x18\x01 \x03(\v2#.rapport.ticket.v1.TicketTransitionR\vtransitions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"9\n" +
+	"\x1aRecordFirstResponseRequest\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\"P\n" +
+	"\x1bRecordFirstResponseResponse\x121\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x19.rapport.ticket.v1.TicketR\x06ticket\"\x1a\n" +
+	"\x18GetTicketSettingsRequest\"Z\n" +
+	"\x19GetTicketSettingsResponse\x12=\n" +
+	"\bsettings\x18\x01 \x01(\v2!.rapport.ticket.v1.TicketSettingsR\bsettings\"\x99\x01\n" +
+	"\x1bUpdateTicketSettingsRequest\x12=\n" +
+	"\bsettings\x18\x01 \x01(\v2!.rapport.ticket.v1.TicketSettingsR\bsettings\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"]\n" +
+	"\x1cUpdateTicketSettingsResponse\x12=\n" +
+	"\bsettings\x18\x01 \x01(\v2!.rapport.ticket.v1.TicketSettingsR\bsettings\"\x90\x01\n" +
+	"\x1dCreateBusinessCalendarRequest\x12P\n" +
+	"\x11business_calendar\x18\x01 \x01(\v2#.rapport.ticket.v1.BusinessCalendarR\x10businessCalendar\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"r\n" +
+	"\x1eCreateBusinessCalendarResponse\x12P\n" +
+	"\x11business_calendar\x18\x01 \x01(\v2#.rapport.ticket.v1.BusinessCalendarR\x10businessCalendar\"=\n" +
+	"\x1aGetBusinessCalendarRequest\x12\x1f\n" +
+	"\vcalendar_id\x18\x01 \x01(\tR\n" +
+	"calendarId\"o\n" +
+	"\x1bGetBusinessCalendarResponse\x12P\n" +
+	"\x11business_calendar\x18\x01 \x01(\v2#.rapport.ticket.v1.BusinessCalendarR\x10businessCalendar\"Z\n" +
+	"\x1cListBusinessCalendarsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x9b\x01\n" +
+	"\x1dListBusinessCalendarsResponse\x12R\n" +
+	"\x12business_calendars\x18\x01 \x03(\v2#.rapport.ticket.v1.BusinessCalendarR\x11businessCalendars\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xae\x01\n" +
+	"\x1dUpdateBusinessCalendarRequest\x12P\n" +
+	"\x11business_calendar\x18\x01 \x01(\v2#.rapport.ticket.v1.BusinessCalendarR\x10businessCalendar\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"r\n" +
+	"\x1eUpdateBusinessCalendarResponse\x12P\n" +
+	"\x11business_calendar\x18\x01 \x01(\v2#.rapport.ticket.v1.BusinessCalendarR\x10businessCalendar\"T\n" +
+	"\x1dDeleteBusinessCalendarRequest\x12\x1f\n" +
+	"\vcalendar_id\x18\x01 \x01(\tR\n" +
+	"calendarId\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\" \n" +
+	"\x1eDeleteBusinessCalendarResponse\"t\n" +
+	"\x16CreateSlaPolicyRequest\x12;\n" +
+	"\n" +
+	"sla_policy\x18\x01 \x01(\v2\x1c.rapport.ticket.v1.SlaPolicyR\tslaPolicy\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"V\n" +
+	"\x17CreateSlaPolicyResponse\x12;\n" +
+	"\n" +
+	"sla_policy\x18\x01 \x01(\v2\x1c.rapport.ticket.v1.SlaPolicyR\tslaPolicy\"9\n" +
+	"\x13GetSlaPolicyRequest\x12\"\n" +
+	"\rsla_policy_id\x18\x01 \x01(\tR\vslaPolicyId\"S\n" +
+	"\x14GetSlaPolicyResponse\x12;\n" +
+	"\n" +
+	"sla_policy\x18\x01 \x01(\v2\x1c.rapport.ticket.v1.SlaPolicyR\tslaPolicy\"T\n" +
+	"\x16ListSlaPoliciesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x82\x01\n" +
+	"\x17ListSlaPoliciesResponse\x12?\n" +
+	"\fsla_policies\x18\x01 \x03(\v2\x1c.rapport.ticket.v1.SlaPolicyR\vslaPolicies\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x92\x01\n" +
+	"\x16UpdateSlaPolicyRequest\x12;\n" +
+	"\n" +
+	"sla_policy\x18\x01 \x01(\v2\x1c.rapport.ticket.v1.SlaPolicyR\tslaPolicy\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"V\n" +
+	"\x17UpdateSlaPolicyResponse\x12;\n" +
+	"\n" +
+	"sla_policy\x18\x01 \x01(\v2\x1c.rapport.ticket.v1.SlaPolicyR\tslaPolicy\"P\n" +
+	"\x16DeleteSlaPolicyRequest\x12\"\n" +
+	"\rsla_policy_id\x18\x01 \x01(\tR\vslaPolicyId\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x19\n" +
+	"\x17DeleteSlaPolicyResponse2\x92\x19\n" +
 	"\rTicketService\x12\x84\x01\n" +
 	"\fCreateTicket\x12&.rapport.ticket.v1.CreateTicketRequest\x1a'.rapport.ticket.v1.CreateTicketResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x06ticketb\x06ticket\"\v/v1/tickets\x12\x7f\n" +
 	"\tGetTicket\x12#.rapport.ticket.v1.GetTicketRequest\x1a$.rapport.ticket.v1.GetTicketResponse\"'\x82\xd3\xe4\x93\x02!b\x06ticket\x12\x17/v1/tickets/{ticket_id}\x12q\n" +
-	"\vListTickets\x12%.rapport.ticket.v1.ListTicketsRequest\x1a&.rapport.ticket.v1.ListTicketsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/tickets\x12y\n" +
+	"\vListTickets\x12%.rapport.ticket.v1.ListTicketsRequest\x1a&.rapport.ticket.v1.ListTicketsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/tickets\x12\x97\x01\n" +
+	"\fUpdateTicket\x12&.rapport.ticket.v1.UpdateTicketRequest\x1a'.rapport.ticket.v1.UpdateTicketResponse\"6\x82\xd3\xe4\x93\x020:\x06ticketb\x06ticket2\x1e/v1/tickets/{ticket.ticket_id}\x12\xa2\x01\n" +
+	"\x10TransitionTicket\x12*.rapport.ticket.v1.TransitionTicketRequest\x1a+.rapport.ticket.v1.TransitionTicketResponse\"5\x82\xd3\xe4\x93\x02/:\x01*b\x06ticket\"\"/v1/tickets/{ticket_id}:transition\x12\xa7\x01\n" +
+	"\x15ListTicketTransitions\x12/.rapport.ticket.v1.ListTicketTransitionsRequest\x1a0.rapport.ticket.v1.ListTicketTransitionsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/tickets/{ticket_id}/transitions\x12\xb4\x01\n" +
+	"\x13RecordFirstResponse\x12-.rapport.ticket.v1.RecordFirstResponseRequest\x1a..rapport.ticket.v1.RecordFirstResponseResponse\">\x82\xd3\xe4\x93\x028:\x01*b\x06ticket\"+/v1/tickets/{ticket_id}:recordFirstResponse\x12\x94\x01\n" +
+	"\x11GetTicketSettings\x12+.rapport.ticket.v1.GetTicketSettingsRequest\x1a,.rapport.ticket.v1.GetTicketSettingsResponse\"$\x82\xd3\xe4\x93\x02\x1eb\bsettings\x12\x12/v1/ticketSettings\x12\xa7\x01\n" +
+	"\x14UpdateTicketSettings\x12..rapport.ticket.v1.UpdateTicketSettingsRequest\x1a/.rapport.ticket.v1.UpdateTicketSettingsResponse\".\x82\xd3\xe4\x93\x02(:\bsettingsb\bsettings2\x12/v1/ticketSettings\x12\xc2\x01\n" +
+	"\x16CreateBusinessCalendar\x120.rapport.ticket.v1.CreateBusinessCalendarRequest\x1a1.rapport.ticket.v1.CreateBusinessCalendarResponse\"C\x82\xd3\xe4\x93\x02=:\x11business_calendarb\x11business_calendar\"\x15/v1/businessCalendars\x12\xb4\x01\n" +
+	"\x13GetBusinessCalendar\x12-.rapport.ticket.v1.GetBusinessCalendarRequest\x1a..rapport.ticket.v1.GetBusinessCalendarResponse\">\x82\xd3\xe4\x93\x028b\x11business_calendar\x12#/v1/businessCalendars/{calendar_id}\x12\x99\x01\n" +
+	"\x15ListBusinessCalendars\x12/.rapport.ticket.v1.ListBusinessCalendarsRequest\x1a0.rapport.ticket.v1.ListBusinessCalendarsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/businessCalendars\x12\xe2\x01\n" +
+	"\x16UpdateBusinessCalendar\x120.rapport.ticket.v1.UpdateBusinessCalendarRequest\x1a1.rapport.ticket.v1.UpdateBusinessCalendarResponse\"c\x82\xd3\xe4\x93\x02]:\x11business_calendarb\x11business_calendar25/v1/businessCalendars/{business_calendar.calendar_id}\x12\xaa\x01\n" +
+	"\x16DeleteBusinessCalendar\x120.rapport.ticket.v1.DeleteBusinessCalendarRequest\x1a1.rapport.ticket.v1.DeleteBusinessCalendarResponse\"+\x82\xd3\xe4\x93\x02%*#/v1/businessCalendars/{calendar_id}\x12\x99\x01\n" +
+	"\x0fCreateSlaPolicy\x12).rapport.ticket.v1.CreateSlaPolicyRequest\x1a*.rapport.ticket.v1.CreateSlaPolicyResponse\"/\x82\xd3\xe4\x93\x02):\n" +
+	"sla_policyb\n" +
+	"sla_policy\"\x0f/v1/slaPolicies\x12\x94\x01\n" +
+	"\fGetSlaPolicy\x12&.rapport.ticket.v1.GetSlaPolicyRequest\x1a'.rapport.ticket.v1.GetSlaPolicyResponse\"3\x82\xd3\xe4\x93\x02-b\n" +
+	"sla_policy\x12\x1f/v1/slaPolicies/{sla_policy_id}\x12\x81\x01\n" +
+	"\x0fListSlaPolicies\x12).rapport.ticket.v1.ListSlaPoliciesRequest\x1a*.rapport.ticket.v1.ListSlaPoliciesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/slaPolicies\x12\xb4\x01\n" +
+	"\x0fUpdateSlaPolicy\x12).rapport.ticket.v1.UpdateSlaPolicyRequest\x1a*.rapport.ticket.v1.UpdateSlaPolicyResponse\"J\x82\xd3\xe4\x93\x02D:\n" +
+	"sla_policyb\n" +
+	"sla_policy2*/v1/slaPolicies/{sla_policy.sla_policy_id}\x12\x91\x01\n" +
+	"\x0fDeleteSlaPolicy\x12).rapport.ticket.v1.DeleteSlaPolicyRequest\x1a*.rapport.ticket.v1.DeleteSlaPolicyResponse\"'\x82\xd3\xe4\x93\x02!*\x1f/v1/slaPolicies/{sla_policy_id}\x12y\n" +
 	"\vWatchEvents\x12%.rapport.ticket.v1.WatchEventsRequest\x1a&.rapport.ticket.v1.WatchEventsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/ticket/events0\x01B\xd2\x01\n" +
 	"\x15com.rapport.ticket.v1B\x12TicketServiceProtoP\x01Z?github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1;ticketv1\xa2\x02\x03RTX\xaa\x02\x11Rapport.Ticket.V1\xca\x02\x11Rapport\\Ticket\\V1\xe2\x02\x1dRapport\\Ticket\\V1\\GPBMetadata\xea\x02\x13Rapport::Ticket::V1b\x06proto3"
 
@@ -467,38 +2136,133 @@ func file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP() []byte {
 	return file_rapport_ticket_v1_ticket_service_proto_rawDescData
 }
 
-var file_rapport_ticket_v1_ticket_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_rapport_ticket_v1_ticket_service_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_rapport_ticket_v1_ticket_service_proto_goTypes = []any{
-	(*CreateTicketRequest)(nil),  // 0: rapport.ticket.v1.CreateTicketRequest
-	(*CreateTicketResponse)(nil), // 1: rapport.ticket.v1.CreateTicketResponse
-	(*GetTicketRequest)(nil),     // 2: rapport.ticket.v1.GetTicketRequest
-	(*GetTicketResponse)(nil),    // 3: rapport.ticket.v1.GetTicketResponse
-	(*ListTicketsRequest)(nil),   // 4: rapport.ticket.v1.ListTicketsRequest
-	(*ListTicketsResponse)(nil),  // 5: rapport.ticket.v1.ListTicketsResponse
-	(*WatchEventsRequest)(nil),   // 6: rapport.ticket.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),  // 7: rapport.ticket.v1.WatchEventsResponse
-	(*Ticket)(nil),               // 8: rapport.ticket.v1.Ticket
-	(*v1.Event)(nil),             // 9: rapport.events.v1.Event
+	(*CreateTicketRequest)(nil),            // 0: rapport.ticket.v1.CreateTicketRequest
+	(*CreateTicketResponse)(nil),           // 1: rapport.ticket.v1.CreateTicketResponse
+	(*GetTicketRequest)(nil),               // 2: rapport.ticket.v1.GetTicketRequest
+	(*GetTicketResponse)(nil),              // 3: rapport.ticket.v1.GetTicketResponse
+	(*ListTicketsRequest)(nil),             // 4: rapport.ticket.v1.ListTicketsRequest
+	(*ListTicketsResponse)(nil),            // 5: rapport.ticket.v1.ListTicketsResponse
+	(*WatchEventsRequest)(nil),             // 6: rapport.ticket.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),            // 7: rapport.ticket.v1.WatchEventsResponse
+	(*UpdateTicketRequest)(nil),            // 8: rapport.ticket.v1.UpdateTicketRequest
+	(*UpdateTicketResponse)(nil),           // 9: rapport.ticket.v1.UpdateTicketResponse
+	(*TransitionTicketRequest)(nil),        // 10: rapport.ticket.v1.TransitionTicketRequest
+	(*TransitionTicketResponse)(nil),       // 11: rapport.ticket.v1.TransitionTicketResponse
+	(*ListTicketTransitionsRequest)(nil),   // 12: rapport.ticket.v1.ListTicketTransitionsRequest
+	(*ListTicketTransitionsResponse)(nil),  // 13: rapport.ticket.v1.ListTicketTransitionsResponse
+	(*RecordFirstResponseRequest)(nil),     // 14: rapport.ticket.v1.RecordFirstResponseRequest
+	(*RecordFirstResponseResponse)(nil),    // 15: rapport.ticket.v1.RecordFirstResponseResponse
+	(*GetTicketSettingsRequest)(nil),       // 16: rapport.ticket.v1.GetTicketSettingsRequest
+	(*GetTicketSettingsResponse)(nil),      // 17: rapport.ticket.v1.GetTicketSettingsResponse
+	(*UpdateTicketSettingsRequest)(nil),    // 18: rapport.ticket.v1.UpdateTicketSettingsRequest
+	(*UpdateTicketSettingsResponse)(nil),   // 19: rapport.ticket.v1.UpdateTicketSettingsResponse
+	(*CreateBusinessCalendarRequest)(nil),  // 20: rapport.ticket.v1.CreateBusinessCalendarRequest
+	(*CreateBusinessCalendarResponse)(nil), // 21: rapport.ticket.v1.CreateBusinessCalendarResponse
+	(*GetBusinessCalendarRequest)(nil),     // 22: rapport.ticket.v1.GetBusinessCalendarRequest
+	(*GetBusinessCalendarResponse)(nil),    // 23: rapport.ticket.v1.GetBusinessCalendarResponse
+	(*ListBusinessCalendarsRequest)(nil),   // 24: rapport.ticket.v1.ListBusinessCalendarsRequest
+	(*ListBusinessCalendarsResponse)(nil),  // 25: rapport.ticket.v1.ListBusinessCalendarsResponse
+	(*UpdateBusinessCalendarRequest)(nil),  // 26: rapport.ticket.v1.UpdateBusinessCalendarRequest
+	(*UpdateBusinessCalendarResponse)(nil), // 27: rapport.ticket.v1.UpdateBusinessCalendarResponse
+	(*DeleteBusinessCalendarRequest)(nil),  // 28: rapport.ticket.v1.DeleteBusinessCalendarRequest
+	(*DeleteBusinessCalendarResponse)(nil), // 29: rapport.ticket.v1.DeleteBusinessCalendarResponse
+	(*CreateSlaPolicyRequest)(nil),         // 30: rapport.ticket.v1.CreateSlaPolicyRequest
+	(*CreateSlaPolicyResponse)(nil),        // 31: rapport.ticket.v1.CreateSlaPolicyResponse
+	(*GetSlaPolicyRequest)(nil),            // 32: rapport.ticket.v1.GetSlaPolicyRequest
+	(*GetSlaPolicyResponse)(nil),           // 33: rapport.ticket.v1.GetSlaPolicyResponse
+	(*ListSlaPoliciesRequest)(nil),         // 34: rapport.ticket.v1.ListSlaPoliciesRequest
+	(*ListSlaPoliciesResponse)(nil),        // 35: rapport.ticket.v1.ListSlaPoliciesResponse
+	(*UpdateSlaPolicyRequest)(nil),         // 36: rapport.ticket.v1.UpdateSlaPolicyRequest
+	(*UpdateSlaPolicyResponse)(nil),        // 37: rapport.ticket.v1.UpdateSlaPolicyResponse
+	(*DeleteSlaPolicyRequest)(nil),         // 38: rapport.ticket.v1.DeleteSlaPolicyRequest
+	(*DeleteSlaPolicyResponse)(nil),        // 39: rapport.ticket.v1.DeleteSlaPolicyResponse
+	(*Ticket)(nil),                         // 40: rapport.ticket.v1.Ticket
+	(*v1.Event)(nil),                       // 41: rapport.events.v1.Event
+	(*fieldmaskpb.FieldMask)(nil),          // 42: google.protobuf.FieldMask
+	(Status)(0),                            // 43: rapport.ticket.v1.Status
+	(*TicketTransition)(nil),               // 44: rapport.ticket.v1.TicketTransition
+	(*TicketSettings)(nil),                 // 45: rapport.ticket.v1.TicketSettings
+	(*BusinessCalendar)(nil),               // 46: rapport.ticket.v1.BusinessCalendar
+	(*SlaPolicy)(nil),                      // 47: rapport.ticket.v1.SlaPolicy
 }
 var file_rapport_ticket_v1_ticket_service_proto_depIdxs = []int32{
-	8, // 0: rapport.ticket.v1.CreateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
-	8, // 1: rapport.ticket.v1.CreateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	8, // 2: rapport.ticket.v1.GetTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	8, // 3: rapport.ticket.v1.ListTicketsResponse.tickets:type_name -> rapport.ticket.v1.Ticket
-	9, // 4: rapport.ticket.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
-	0, // 5: rapport.ticket.v1.TicketService.CreateTicket:input_type -> rapport.ticket.v1.CreateTicketRequest
-	2, // 6: rapport.ticket.v1.TicketService.GetTicket:input_type -> rapport.ticket.v1.GetTicketRequest
-	4, // 7: rapport.ticket.v1.TicketService.ListTickets:input_type -> rapport.ticket.v1.ListTicketsRequest
-	6, // 8: rapport.ticket.v1.TicketService.WatchEvents:input_type -> rapport.ticket.v1.WatchEventsRequest
-	1, // 9: rapport.ticket.v1.TicketService.CreateTicket:output_type -> rapport.ticket.v1.CreateTicketResponse
-	3, // 10: rapport.ticket.v1.TicketService.GetTicket:output_type -> rapport.ticket.v1.GetTicketResponse
-	5, // 11: rapport.ticket.v1.TicketService.ListTickets:output_type -> rapport.ticket.v1.ListTicketsResponse
-	7, // 12: rapport.ticket.v1.TicketService.WatchEvents:output_type -> rapport.ticket.v1.WatchEventsResponse
-	9, // [9:13] is the sub-list for method output_type
-	5, // [5:9] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	40, // 0: rapport.ticket.v1.CreateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
+	40, // 1: rapport.ticket.v1.CreateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	40, // 2: rapport.ticket.v1.GetTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	40, // 3: rapport.ticket.v1.ListTicketsResponse.tickets:type_name -> rapport.ticket.v1.Ticket
+	41, // 4: rapport.ticket.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
+	40, // 5: rapport.ticket.v1.UpdateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
+	42, // 6: rapport.ticket.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
+	40, // 7: rapport.ticket.v1.UpdateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	43, // 8: rapport.ticket.v1.TransitionTicketRequest.status:type_name -> rapport.ticket.v1.Status
+	40, // 9: rapport.ticket.v1.TransitionTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	44, // 10: rapport.ticket.v1.ListTicketTransitionsResponse.transitions:type_name -> rapport.ticket.v1.TicketTransition
+	40, // 11: rapport.ticket.v1.RecordFirstResponseResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	45, // 12: rapport.ticket.v1.GetTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
+	45, // 13: rapport.ticket.v1.UpdateTicketSettingsRequest.settings:type_name -> rapport.ticket.v1.TicketSettings
+	42, // 14: rapport.ticket.v1.UpdateTicketSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	45, // 15: rapport.ticket.v1.UpdateTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
+	46, // 16: rapport.ticket.v1.CreateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	46, // 17: rapport.ticket.v1.CreateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	46, // 18: rapport.ticket.v1.GetBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	46, // 19: rapport.ticket.v1.ListBusinessCalendarsResponse.business_calendars:type_name -> rapport.ticket.v1.BusinessCalendar
+	46, // 20: rapport.ticket.v1.UpdateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	42, // 21: rapport.ticket.v1.UpdateBusinessCalendarRequest.update_mask:type_name -> google.protobuf.FieldMask
+	46, // 22: rapport.ticket.v1.UpdateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	47, // 23: rapport.ticket.v1.CreateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	47, // 24: rapport.ticket.v1.CreateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	47, // 25: rapport.ticket.v1.GetSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	47, // 26: rapport.ticket.v1.ListSlaPoliciesResponse.sla_policies:type_name -> rapport.ticket.v1.SlaPolicy
+	47, // 27: rapport.ticket.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	42, // 28: rapport.ticket.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	47, // 29: rapport.ticket.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	0,  // 30: rapport.ticket.v1.TicketService.CreateTicket:input_type -> rapport.ticket.v1.CreateTicketRequest
+	2,  // 31: rapport.ticket.v1.TicketService.GetTicket:input_type -> rapport.ticket.v1.GetTicketRequest
+	4,  // 32: rapport.ticket.v1.TicketService.ListTickets:input_type -> rapport.ticket.v1.ListTicketsRequest
+	8,  // 33: rapport.ticket.v1.TicketService.UpdateTicket:input_type -> rapport.ticket.v1.UpdateTicketRequest
+	10, // 34: rapport.ticket.v1.TicketService.TransitionTicket:input_type -> rapport.ticket.v1.TransitionTicketRequest
+	12, // 35: rapport.ticket.v1.TicketService.ListTicketTransitions:input_type -> rapport.ticket.v1.ListTicketTransitionsRequest
+	14, // 36: rapport.ticket.v1.TicketService.RecordFirstResponse:input_type -> rapport.ticket.v1.RecordFirstResponseRequest
+	16, // 37: rapport.ticket.v1.TicketService.GetTicketSettings:input_type -> rapport.ticket.v1.GetTicketSettingsRequest
+	18, // 38: rapport.ticket.v1.TicketService.UpdateTicketSettings:input_type -> rapport.ticket.v1.UpdateTicketSettingsRequest
+	20, // 39: rapport.ticket.v1.TicketService.CreateBusinessCalendar:input_type -> rapport.ticket.v1.CreateBusinessCalendarRequest
+	22, // 40: rapport.ticket.v1.TicketService.GetBusinessCalendar:input_type -> rapport.ticket.v1.GetBusinessCalendarRequest
+	24, // 41: rapport.ticket.v1.TicketService.ListBusinessCalendars:input_type -> rapport.ticket.v1.ListBusinessCalendarsRequest
+	26, // 42: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:input_type -> rapport.ticket.v1.UpdateBusinessCalendarRequest
+	28, // 43: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:input_type -> rapport.ticket.v1.DeleteBusinessCalendarRequest
+	30, // 44: rapport.ticket.v1.TicketService.CreateSlaPolicy:input_type -> rapport.ticket.v1.CreateSlaPolicyRequest
+	32, // 45: rapport.ticket.v1.TicketService.GetSlaPolicy:input_type -> rapport.ticket.v1.GetSlaPolicyRequest
+	34, // 46: rapport.ticket.v1.TicketService.ListSlaPolicies:input_type -> rapport.ticket.v1.ListSlaPoliciesRequest
+	36, // 47: rapport.ticket.v1.TicketService.UpdateSlaPolicy:input_type -> rapport.ticket.v1.UpdateSlaPolicyRequest
+	38, // 48: rapport.ticket.v1.TicketService.DeleteSlaPolicy:input_type -> rapport.ticket.v1.DeleteSlaPolicyRequest
+	6,  // 49: rapport.ticket.v1.TicketService.WatchEvents:input_type -> rapport.ticket.v1.WatchEventsRequest
+	1,  // 50: rapport.ticket.v1.TicketService.CreateTicket:output_type -> rapport.ticket.v1.CreateTicketResponse
+	3,  // 51: rapport.ticket.v1.TicketService.GetTicket:output_type -> rapport.ticket.v1.GetTicketResponse
+	5,  // 52: rapport.ticket.v1.TicketService.ListTickets:output_type -> rapport.ticket.v1.ListTicketsResponse
+	9,  // 53: rapport.ticket.v1.TicketService.UpdateTicket:output_type -> rapport.ticket.v1.UpdateTicketResponse
+	11, // 54: rapport.ticket.v1.TicketService.TransitionTicket:output_type -> rapport.ticket.v1.TransitionTicketResponse
+	13, // 55: rapport.ticket.v1.TicketService.ListTicketTransitions:output_type -> rapport.ticket.v1.ListTicketTransitionsResponse
+	15, // 56: rapport.ticket.v1.TicketService.RecordFirstResponse:output_type -> rapport.ticket.v1.RecordFirstResponseResponse
+	17, // 57: rapport.ticket.v1.TicketService.GetTicketSettings:output_type -> rapport.ticket.v1.GetTicketSettingsResponse
+	19, // 58: rapport.ticket.v1.TicketService.UpdateTicketSettings:output_type -> rapport.ticket.v1.UpdateTicketSettingsResponse
+	21, // 59: rapport.ticket.v1.TicketService.CreateBusinessCalendar:output_type -> rapport.ticket.v1.CreateBusinessCalendarResponse
+	23, // 60: rapport.ticket.v1.TicketService.GetBusinessCalendar:output_type -> rapport.ticket.v1.GetBusinessCalendarResponse
+	25, // 61: rapport.ticket.v1.TicketService.ListBusinessCalendars:output_type -> rapport.ticket.v1.ListBusinessCalendarsResponse
+	27, // 62: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:output_type -> rapport.ticket.v1.UpdateBusinessCalendarResponse
+	29, // 63: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:output_type -> rapport.ticket.v1.DeleteBusinessCalendarResponse
+	31, // 64: rapport.ticket.v1.TicketService.CreateSlaPolicy:output_type -> rapport.ticket.v1.CreateSlaPolicyResponse
+	33, // 65: rapport.ticket.v1.TicketService.GetSlaPolicy:output_type -> rapport.ticket.v1.GetSlaPolicyResponse
+	35, // 66: rapport.ticket.v1.TicketService.ListSlaPolicies:output_type -> rapport.ticket.v1.ListSlaPoliciesResponse
+	37, // 67: rapport.ticket.v1.TicketService.UpdateSlaPolicy:output_type -> rapport.ticket.v1.UpdateSlaPolicyResponse
+	39, // 68: rapport.ticket.v1.TicketService.DeleteSlaPolicy:output_type -> rapport.ticket.v1.DeleteSlaPolicyResponse
+	7,  // 69: rapport.ticket.v1.TicketService.WatchEvents:output_type -> rapport.ticket.v1.WatchEventsResponse
+	50, // [50:70] is the sub-list for method output_type
+	30, // [30:50] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_rapport_ticket_v1_ticket_service_proto_init() }
@@ -506,6 +2270,7 @@ func file_rapport_ticket_v1_ticket_service_proto_init() {
 	if File_rapport_ticket_v1_ticket_service_proto != nil {
 		return
 	}
+	file_rapport_ticket_v1_sla_proto_init()
 	file_rapport_ticket_v1_ticket_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -513,7 +2278,7 @@ func file_rapport_ticket_v1_ticket_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_ticket_v1_ticket_service_proto_rawDesc), len(file_rapport_ticket_v1_ticket_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

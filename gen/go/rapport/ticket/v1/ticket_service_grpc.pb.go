@@ -19,10 +19,26 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	TicketService_CreateTicket_FullMethodName = "/rapport.ticket.v1.TicketService/CreateTicket"
-	TicketService_GetTicket_FullMethodName    = "/rapport.ticket.v1.TicketService/GetTicket"
-	TicketService_ListTickets_FullMethodName  = "/rapport.ticket.v1.TicketService/ListTickets"
-	TicketService_WatchEvents_FullMethodName  = "/rapport.ticket.v1.TicketService/WatchEvents"
+	TicketService_CreateTicket_FullMethodName           = "/rapport.ticket.v1.TicketService/CreateTicket"
+	TicketService_GetTicket_FullMethodName              = "/rapport.ticket.v1.TicketService/GetTicket"
+	TicketService_ListTickets_FullMethodName            = "/rapport.ticket.v1.TicketService/ListTickets"
+	TicketService_UpdateTicket_FullMethodName           = "/rapport.ticket.v1.TicketService/UpdateTicket"
+	TicketService_TransitionTicket_FullMethodName       = "/rapport.ticket.v1.TicketService/TransitionTicket"
+	TicketService_ListTicketTransitions_FullMethodName  = "/rapport.ticket.v1.TicketService/ListTicketTransitions"
+	TicketService_RecordFirstResponse_FullMethodName    = "/rapport.ticket.v1.TicketService/RecordFirstResponse"
+	TicketService_GetTicketSettings_FullMethodName      = "/rapport.ticket.v1.TicketService/GetTicketSettings"
+	TicketService_UpdateTicketSettings_FullMethodName   = "/rapport.ticket.v1.TicketService/UpdateTicketSettings"
+	TicketService_CreateBusinessCalendar_FullMethodName = "/rapport.ticket.v1.TicketService/CreateBusinessCalendar"
+	TicketService_GetBusinessCalendar_FullMethodName    = "/rapport.ticket.v1.TicketService/GetBusinessCalendar"
+	TicketService_ListBusinessCalendars_FullMethodName  = "/rapport.ticket.v1.TicketService/ListBusinessCalendars"
+	TicketService_UpdateBusinessCalendar_FullMethodName = "/rapport.ticket.v1.TicketService/UpdateBusinessCalendar"
+	TicketService_DeleteBusinessCalendar_FullMethodName = "/rapport.ticket.v1.TicketService/DeleteBusinessCalendar"
+	TicketService_CreateSlaPolicy_FullMethodName        = "/rapport.ticket.v1.TicketService/CreateSlaPolicy"
+	TicketService_GetSlaPolicy_FullMethodName           = "/rapport.ticket.v1.TicketService/GetSlaPolicy"
+	TicketService_ListSlaPolicies_FullMethodName        = "/rapport.ticket.v1.TicketService/ListSlaPolicies"
+	TicketService_UpdateSlaPolicy_FullMethodName        = "/rapport.ticket.v1.TicketService/UpdateSlaPolicy"
+	TicketService_DeleteSlaPolicy_FullMethodName        = "/rapport.ticket.v1.TicketService/DeleteSlaPolicy"
+	TicketService_WatchEvents_FullMethodName            = "/rapport.ticket.v1.TicketService/WatchEvents"
 )
 
 // TicketServiceClient is the client API for TicketService service.
@@ -37,6 +53,53 @@ type TicketServiceClient interface {
 	GetTicket(ctx context.Context, in *GetTicketRequest, opts ...grpc.CallOption) (*GetTicketResponse, error)
 	// Lists tickets, newest first, optionally filtered.
 	ListTickets(ctx context.Context, in *ListTicketsRequest, opts ...grpc.CallOption) (*ListTicketsResponse, error)
+	// Updates the fields named in update_mask (subject, description, type,
+	// channel, contact_id, order_id, product_id, tags, attributes), if etag
+	// (when given) is current. Status changes go through TransitionTicket.
+	UpdateTicket(ctx context.Context, in *UpdateTicketRequest, opts ...grpc.CallOption) (*UpdateTicketResponse, error)
+	// Moves a ticket along its status machine:
+	//
+	//	new, reopened → open, pending customer, on hold, resolved
+	//	open → pending customer, on hold, resolved
+	//	pending customer → open, on hold, resolved
+	//	on hold → open, pending customer, resolved
+	//	resolved → closed, reopened (within the tenant's reopen window)
+	//	closed → reopened (within the reopen window of the resolution)
+	//
+	// Resolving needs a note. The SLA clock runs in new, open and reopened
+	// (and on hold unless the policy pauses it) and stands still otherwise.
+	TransitionTicket(ctx context.Context, in *TransitionTicketRequest, opts ...grpc.CallOption) (*TransitionTicketResponse, error)
+	// Lists a ticket's status changes, oldest first.
+	ListTicketTransitions(ctx context.Context, in *ListTicketTransitionsRequest, opts ...grpc.CallOption) (*ListTicketTransitionsResponse, error)
+	// Records the first agent response, which meets the first-response target;
+	// later calls leave the first time in place.
+	RecordFirstResponse(ctx context.Context, in *RecordFirstResponseRequest, opts ...grpc.CallOption) (*RecordFirstResponseResponse, error)
+	// Gets the tenant's help desk settings.
+	GetTicketSettings(ctx context.Context, in *GetTicketSettingsRequest, opts ...grpc.CallOption) (*GetTicketSettingsResponse, error)
+	// Updates the tenant's help desk settings (admins).
+	UpdateTicketSettings(ctx context.Context, in *UpdateTicketSettingsRequest, opts ...grpc.CallOption) (*UpdateTicketSettingsResponse, error)
+	// Creates a business calendar (admins).
+	CreateBusinessCalendar(ctx context.Context, in *CreateBusinessCalendarRequest, opts ...grpc.CallOption) (*CreateBusinessCalendarResponse, error)
+	// Gets a business calendar.
+	GetBusinessCalendar(ctx context.Context, in *GetBusinessCalendarRequest, opts ...grpc.CallOption) (*GetBusinessCalendarResponse, error)
+	// Lists business calendars, newest first.
+	ListBusinessCalendars(ctx context.Context, in *ListBusinessCalendarsRequest, opts ...grpc.CallOption) (*ListBusinessCalendarsResponse, error)
+	// Updates the fields of a calendar named in update_mask (admins). Open
+	// tickets use the new hours when their clock next resumes.
+	UpdateBusinessCalendar(ctx context.Context, in *UpdateBusinessCalendarRequest, opts ...grpc.CallOption) (*UpdateBusinessCalendarResponse, error)
+	// Deletes a calendar that no policy or ticket uses (admins).
+	DeleteBusinessCalendar(ctx context.Context, in *DeleteBusinessCalendarRequest, opts ...grpc.CallOption) (*DeleteBusinessCalendarResponse, error)
+	// Creates an SLA policy (admins).
+	CreateSlaPolicy(ctx context.Context, in *CreateSlaPolicyRequest, opts ...grpc.CallOption) (*CreateSlaPolicyResponse, error)
+	// Gets an SLA policy.
+	GetSlaPolicy(ctx context.Context, in *GetSlaPolicyRequest, opts ...grpc.CallOption) (*GetSlaPolicyResponse, error)
+	// Lists SLA policies, newest first.
+	ListSlaPolicies(ctx context.Context, in *ListSlaPoliciesRequest, opts ...grpc.CallOption) (*ListSlaPoliciesResponse, error)
+	// Updates the fields of a policy named in update_mask (admins). Tickets
+	// keep the targets they were created with.
+	UpdateSlaPolicy(ctx context.Context, in *UpdateSlaPolicyRequest, opts ...grpc.CallOption) (*UpdateSlaPolicyResponse, error)
+	// Deletes an SLA policy (admins); tickets keep their targets.
+	DeleteSlaPolicy(ctx context.Context, in *DeleteSlaPolicyRequest, opts ...grpc.CallOption) (*DeleteSlaPolicyResponse, error)
 	// Streams the service's events of the caller's tenant after a cursor, then follows new ones.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
 }
@@ -79,6 +142,166 @@ func (c *ticketServiceClient) ListTickets(ctx context.Context, in *ListTicketsRe
 	return out, nil
 }
 
+func (c *ticketServiceClient) UpdateTicket(ctx context.Context, in *UpdateTicketRequest, opts ...grpc.CallOption) (*UpdateTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateTicketResponse)
+	err := c.cc.Invoke(ctx, TicketService_UpdateTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) TransitionTicket(ctx context.Context, in *TransitionTicketRequest, opts ...grpc.CallOption) (*TransitionTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransitionTicketResponse)
+	err := c.cc.Invoke(ctx, TicketService_TransitionTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) ListTicketTransitions(ctx context.Context, in *ListTicketTransitionsRequest, opts ...grpc.CallOption) (*ListTicketTransitionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTicketTransitionsResponse)
+	err := c.cc.Invoke(ctx, TicketService_ListTicketTransitions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) RecordFirstResponse(ctx context.Context, in *RecordFirstResponseRequest, opts ...grpc.CallOption) (*RecordFirstResponseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordFirstResponseResponse)
+	err := c.cc.Invoke(ctx, TicketService_RecordFirstResponse_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) GetTicketSettings(ctx context.Context, in *GetTicketSettingsRequest, opts ...grpc.CallOption) (*GetTicketSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTicketSettingsResponse)
+	err := c.cc.Invoke(ctx, TicketService_GetTicketSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) UpdateTicketSettings(ctx context.Context, in *UpdateTicketSettingsRequest, opts ...grpc.CallOption) (*UpdateTicketSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateTicketSettingsResponse)
+	err := c.cc.Invoke(ctx, TicketService_UpdateTicketSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) CreateBusinessCalendar(ctx context.Context, in *CreateBusinessCalendarRequest, opts ...grpc.CallOption) (*CreateBusinessCalendarResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateBusinessCalendarResponse)
+	err := c.cc.Invoke(ctx, TicketService_CreateBusinessCalendar_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) GetBusinessCalendar(ctx context.Context, in *GetBusinessCalendarRequest, opts ...grpc.CallOption) (*GetBusinessCalendarResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetBusinessCalendarResponse)
+	err := c.cc.Invoke(ctx, TicketService_GetBusinessCalendar_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) ListBusinessCalendars(ctx context.Context, in *ListBusinessCalendarsRequest, opts ...grpc.CallOption) (*ListBusinessCalendarsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBusinessCalendarsResponse)
+	err := c.cc.Invoke(ctx, TicketService_ListBusinessCalendars_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) UpdateBusinessCalendar(ctx context.Context, in *UpdateBusinessCalendarRequest, opts ...grpc.CallOption) (*UpdateBusinessCalendarResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateBusinessCalendarResponse)
+	err := c.cc.Invoke(ctx, TicketService_UpdateBusinessCalendar_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) DeleteBusinessCalendar(ctx context.Context, in *DeleteBusinessCalendarRequest, opts ...grpc.CallOption) (*DeleteBusinessCalendarResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteBusinessCalendarResponse)
+	err := c.cc.Invoke(ctx, TicketService_DeleteBusinessCalendar_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) CreateSlaPolicy(ctx context.Context, in *CreateSlaPolicyRequest, opts ...grpc.CallOption) (*CreateSlaPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateSlaPolicyResponse)
+	err := c.cc.Invoke(ctx, TicketService_CreateSlaPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) GetSlaPolicy(ctx context.Context, in *GetSlaPolicyRequest, opts ...grpc.CallOption) (*GetSlaPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSlaPolicyResponse)
+	err := c.cc.Invoke(ctx, TicketService_GetSlaPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) ListSlaPolicies(ctx context.Context, in *ListSlaPoliciesRequest, opts ...grpc.CallOption) (*ListSlaPoliciesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSlaPoliciesResponse)
+	err := c.cc.Invoke(ctx, TicketService_ListSlaPolicies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) UpdateSlaPolicy(ctx context.Context, in *UpdateSlaPolicyRequest, opts ...grpc.CallOption) (*UpdateSlaPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateSlaPolicyResponse)
+	err := c.cc.Invoke(ctx, TicketService_UpdateSlaPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) DeleteSlaPolicy(ctx context.Context, in *DeleteSlaPolicyRequest, opts ...grpc.CallOption) (*DeleteSlaPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteSlaPolicyResponse)
+	err := c.cc.Invoke(ctx, TicketService_DeleteSlaPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *ticketServiceClient) WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &TicketService_ServiceDesc.Streams[0], TicketService_WatchEvents_FullMethodName, cOpts...)
@@ -110,6 +333,53 @@ type TicketServiceServer interface {
 	GetTicket(context.Context, *GetTicketRequest) (*GetTicketResponse, error)
 	// Lists tickets, newest first, optionally filtered.
 	ListTickets(context.Context, *ListTicketsRequest) (*ListTicketsResponse, error)
+	// Updates the fields named in update_mask (subject, description, type,
+	// channel, contact_id, order_id, product_id, tags, attributes), if etag
+	// (when given) is current. Status changes go through TransitionTicket.
+	UpdateTicket(context.Context, *UpdateTicketRequest) (*UpdateTicketResponse, error)
+	// Moves a ticket along its status machine:
+	//
+	//	new, reopened → open, pending customer, on hold, resolved
+	//	open → pending customer, on hold, resolved
+	//	pending customer → open, on hold, resolved
+	//	on hold → open, pending customer, resolved
+	//	resolved → closed, reopened (within the tenant's reopen window)
+	//	closed → reopened (within the reopen window of the resolution)
+	//
+	// Resolving needs a note. The SLA clock runs in new, open and reopened
+	// (and on hold unless the policy pauses it) and stands still otherwise.
+	TransitionTicket(context.Context, *TransitionTicketRequest) (*TransitionTicketResponse, error)
+	// Lists a ticket's status changes, oldest first.
+	ListTicketTransitions(context.Context, *ListTicketTransitionsRequest) (*ListTicketTransitionsResponse, error)
+	// Records the first agent response, which meets the first-response target;
+	// later calls leave the first time in place.
+	RecordFirstResponse(context.Context, *RecordFirstResponseRequest) (*RecordFirstResponseResponse, error)
+	// Gets the tenant's help desk settings.
+	GetTicketSettings(context.Context, *GetTicketSettingsRequest) (*GetTicketSettingsResponse, error)
+	// Updates the tenant's help desk settings (admins).
+	UpdateTicketSettings(context.Context, *UpdateTicketSettingsRequest) (*UpdateTicketSettingsResponse, error)
+	// Creates a business calendar (admins).
+	CreateBusinessCalendar(context.Context, *CreateBusinessCalendarRequest) (*CreateBusinessCalendarResponse, error)
+	// Gets a business calendar.
+	GetBusinessCalendar(context.Context, *GetBusinessCalendarRequest) (*GetBusinessCalendarResponse, error)
+	// Lists business calendars, newest first.
+	ListBusinessCalendars(context.Context, *ListBusinessCalendarsRequest) (*ListBusinessCalendarsResponse, error)
+	// Updates the fields of a calendar named in update_mask (admins). Open
+	// tickets use the new hours when their clock next resumes.
+	UpdateBusinessCalendar(context.Context, *UpdateBusinessCalendarRequest) (*UpdateBusinessCalendarResponse, error)
+	// Deletes a calendar that no policy or ticket uses (admins).
+	DeleteBusinessCalendar(context.Context, *DeleteBusinessCalendarRequest) (*DeleteBusinessCalendarResponse, error)
+	// Creates an SLA policy (admins).
+	CreateSlaPolicy(context.Context, *CreateSlaPolicyRequest) (*CreateSlaPolicyResponse, error)
+	// Gets an SLA policy.
+	GetSlaPolicy(context.Context, *GetSlaPolicyRequest) (*GetSlaPolicyResponse, error)
+	// Lists SLA policies, newest first.
+	ListSlaPolicies(context.Context, *ListSlaPoliciesRequest) (*ListSlaPoliciesResponse, error)
+	// Updates the fields of a policy named in update_mask (admins). Tickets
+	// keep the targets they were created with.
+	UpdateSlaPolicy(context.Context, *UpdateSlaPolicyRequest) (*UpdateSlaPolicyResponse, error)
+	// Deletes an SLA policy (admins); tickets keep their targets.
+	DeleteSlaPolicy(context.Context, *DeleteSlaPolicyRequest) (*DeleteSlaPolicyResponse, error)
 	// Streams the service's events of the caller's tenant after a cursor, then follows new ones.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
 	mustEmbedUnimplementedTicketServiceServer()
@@ -130,6 +400,54 @@ func (UnimplementedTicketServiceServer) GetTicket(context.Context, *GetTicketReq
 }
 func (UnimplementedTicketServiceServer) ListTickets(context.Context, *ListTicketsRequest) (*ListTicketsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTickets not implemented")
+}
+func (UnimplementedTicketServiceServer) UpdateTicket(context.Context, *UpdateTicketRequest) (*UpdateTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateTicket not implemented")
+}
+func (UnimplementedTicketServiceServer) TransitionTicket(context.Context, *TransitionTicketRequest) (*TransitionTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransitionTicket not implemented")
+}
+func (UnimplementedTicketServiceServer) ListTicketTransitions(context.Context, *ListTicketTransitionsRequest) (*ListTicketTransitionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTicketTransitions not implemented")
+}
+func (UnimplementedTicketServiceServer) RecordFirstResponse(context.Context, *RecordFirstResponseRequest) (*RecordFirstResponseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordFirstResponse not implemented")
+}
+func (UnimplementedTicketServiceServer) GetTicketSettings(context.Context, *GetTicketSettingsRequest) (*GetTicketSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTicketSettings not implemented")
+}
+func (UnimplementedTicketServiceServer) UpdateTicketSettings(context.Context, *UpdateTicketSettingsRequest) (*UpdateTicketSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateTicketSettings not implemented")
+}
+func (UnimplementedTicketServiceServer) CreateBusinessCalendar(context.Context, *CreateBusinessCalendarRequest) (*CreateBusinessCalendarResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateBusinessCalendar not implemented")
+}
+func (UnimplementedTicketServiceServer) GetBusinessCalendar(context.Context, *GetBusinessCalendarRequest) (*GetBusinessCalendarResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetBusinessCalendar not implemented")
+}
+func (UnimplementedTicketServiceServer) ListBusinessCalendars(context.Context, *ListBusinessCalendarsRequest) (*ListBusinessCalendarsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBusinessCalendars not implemented")
+}
+func (UnimplementedTicketServiceServer) UpdateBusinessCalendar(context.Context, *UpdateBusinessCalendarRequest) (*UpdateBusinessCalendarResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateBusinessCalendar not implemented")
+}
+func (UnimplementedTicketServiceServer) DeleteBusinessCalendar(context.Context, *DeleteBusinessCalendarRequest) (*DeleteBusinessCalendarResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteBusinessCalendar not implemented")
+}
+func (UnimplementedTicketServiceServer) CreateSlaPolicy(context.Context, *CreateSlaPolicyRequest) (*CreateSlaPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateSlaPolicy not implemented")
+}
+func (UnimplementedTicketServiceServer) GetSlaPolicy(context.Context, *GetSlaPolicyRequest) (*GetSlaPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSlaPolicy not implemented")
+}
+func (UnimplementedTicketServiceServer) ListSlaPolicies(context.Context, *ListSlaPoliciesRequest) (*ListSlaPoliciesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSlaPolicies not implemented")
+}
+func (UnimplementedTicketServiceServer) UpdateSlaPolicy(context.Context, *UpdateSlaPolicyRequest) (*UpdateSlaPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateSlaPolicy not implemented")
+}
+func (UnimplementedTicketServiceServer) DeleteSlaPolicy(context.Context, *DeleteSlaPolicyRequest) (*DeleteSlaPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSlaPolicy not implemented")
 }
 func (UnimplementedTicketServiceServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
@@ -209,6 +527,294 @@ func _TicketService_ListTickets_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TicketService_UpdateTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).UpdateTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_UpdateTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).UpdateTicket(ctx, req.(*UpdateTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_TransitionTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransitionTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).TransitionTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_TransitionTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).TransitionTicket(ctx, req.(*TransitionTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_ListTicketTransitions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTicketTransitionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).ListTicketTransitions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_ListTicketTransitions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).ListTicketTransitions(ctx, req.(*ListTicketTransitionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_RecordFirstResponse_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordFirstResponseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).RecordFirstResponse(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_RecordFirstResponse_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).RecordFirstResponse(ctx, req.(*RecordFirstResponseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_GetTicketSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTicketSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).GetTicketSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_GetTicketSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).GetTicketSettings(ctx, req.(*GetTicketSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_UpdateTicketSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateTicketSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).UpdateTicketSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_UpdateTicketSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).UpdateTicketSettings(ctx, req.(*UpdateTicketSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_CreateBusinessCalendar_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateBusinessCalendarRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).CreateBusinessCalendar(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_CreateBusinessCalendar_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).CreateBusinessCalendar(ctx, req.(*CreateBusinessCalendarRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_GetBusinessCalendar_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetBusinessCalendarRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).GetBusinessCalendar(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_GetBusinessCalendar_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).GetBusinessCalendar(ctx, req.(*GetBusinessCalendarRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_ListBusinessCalendars_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBusinessCalendarsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).ListBusinessCalendars(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_ListBusinessCalendars_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).ListBusinessCalendars(ctx, req.(*ListBusinessCalendarsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_UpdateBusinessCalendar_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateBusinessCalendarRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).UpdateBusinessCalendar(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_UpdateBusinessCalendar_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).UpdateBusinessCalendar(ctx, req.(*UpdateBusinessCalendarRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_DeleteBusinessCalendar_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteBusinessCalendarRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).DeleteBusinessCalendar(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_DeleteBusinessCalendar_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).DeleteBusinessCalendar(ctx, req.(*DeleteBusinessCalendarRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_CreateSlaPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateSlaPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).CreateSlaPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_CreateSlaPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).CreateSlaPolicy(ctx, req.(*CreateSlaPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_GetSlaPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSlaPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).GetSlaPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_GetSlaPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).GetSlaPolicy(ctx, req.(*GetSlaPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_ListSlaPolicies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSlaPoliciesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).ListSlaPolicies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_ListSlaPolicies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).ListSlaPolicies(ctx, req.(*ListSlaPoliciesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_UpdateSlaPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateSlaPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).UpdateSlaPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_UpdateSlaPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).UpdateSlaPolicy(ctx, req.(*UpdateSlaPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_DeleteSlaPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSlaPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).DeleteSlaPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_DeleteSlaPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).DeleteSlaPolicy(ctx, req.(*DeleteSlaPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _TicketService_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchEventsRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -238,6 +844,70 @@ var TicketService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTickets",
 			Handler:    _TicketService_ListTickets_Handler,
+		},
+		{
+			MethodName: "UpdateTicket",
+			Handler:    _TicketService_UpdateTicket_Handler,
+		},
+		{
+			MethodName: "TransitionTicket",
+			Handler:    _TicketService_TransitionTicket_Handler,
+		},
+		{
+			MethodName: "ListTicketTransitions",
+			Handler:    _TicketService_ListTicketTransitions_Handler,
+		},
+		{
+			MethodName: "RecordFirstResponse",
+			Handler:    _TicketService_RecordFirstResponse_Handler,
+		},
+		{
+			MethodName: "GetTicketSettings",
+			Handler:    _TicketService_GetTicketSettings_Handler,
+		},
+		{
+			MethodName: "UpdateTicketSettings",
+			Handler:    _TicketService_UpdateTicketSettings_Handler,
+		},
+		{
+			MethodName: "CreateBusinessCalendar",
+			Handler:    _TicketService_CreateBusinessCalendar_Handler,
+		},
+		{
+			MethodName: "GetBusinessCalendar",
+			Handler:    _TicketService_GetBusinessCalendar_Handler,
+		},
+		{
+			MethodName: "ListBusinessCalendars",
+			Handler:    _TicketService_ListBusinessCalendars_Handler,
+		},
+		{
+			MethodName: "UpdateBusinessCalendar",
+			Handler:    _TicketService_UpdateBusinessCalendar_Handler,
+		},
+		{
+			MethodName: "DeleteBusinessCalendar",
+			Handler:    _TicketService_DeleteBusinessCalendar_Handler,
+		},
+		{
+			MethodName: "CreateSlaPolicy",
+			Handler:    _TicketService_CreateSlaPolicy_Handler,
+		},
+		{
+			MethodName: "GetSlaPolicy",
+			Handler:    _TicketService_GetSlaPolicy_Handler,
+		},
+		{
+			MethodName: "ListSlaPolicies",
+			Handler:    _TicketService_ListSlaPolicies_Handler,
+		},
+		{
+			MethodName: "UpdateSlaPolicy",
+			Handler:    _TicketService_UpdateSlaPolicy_Handler,
+		},
+		{
+			MethodName: "DeleteSlaPolicy",
+			Handler:    _TicketService_DeleteSlaPolicy_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
