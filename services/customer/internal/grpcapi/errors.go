@@ -127,6 +127,8 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, relationship.ErrFollowUpClosed, "FOLLOW_UP_CLOSED")
 	case errors.Is(err, identity.ErrPrincipalNotFound):
 		return grpcerr.WithReason(codes.NotFound, identity.ErrPrincipalNotFound, "PRINCIPAL_NOT_FOUND")
+	case errors.Is(err, identity.ErrTenantNotFound):
+		return grpcerr.WithReason(codes.NotFound, identity.ErrTenantNotFound, "TENANT_NOT_FOUND")
 	case errors.Is(err, identity.ErrTeamNameTaken):
 		return grpcerr.WithReason(codes.AlreadyExists, identity.ErrTeamNameTaken, "TEAM_NAME_TAKEN")
 	case errors.Is(err, identity.ErrUnknownTeams):
