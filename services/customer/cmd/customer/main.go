@@ -26,6 +26,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
+	"github.com/rapportcrm/rapport/services/customer/internal/resolution"
 )
 
 func main() {
@@ -90,7 +91,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.AuthenticateApiKeyMethod)
-	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), pool, cfg.EventPoll))
+	scanner := resolution.NewScanner(store, cfg.DuplicateScanInterval, 0)
+	resolver := resolution.New(store, cfg.MergeRetention, scanner)
+	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), pool, cfg.EventPoll).WithDuplicates(resolver))
+	customerv1.RegisterResolutionServiceServer(srv, grpcapi.NewResolution(resolver))
 	customerv1.RegisterProfileServiceServer(srv, grpcapi.NewProfiles(profile.New(store)))
 	iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
 	customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
@@ -98,7 +102,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return srv.Run(ctx, lis, pool.Ping)
+	// The scan worker stops with the server, before the pool closes; a
+	// scan it leaves midway resumes after its last committed batch.
+	scanCtx, stopScans := context.WithCancel(ctx)
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		scanner.Run(scanCtx, func(err error) { log.ErrorContext(scanCtx, "duplicate scan", "error", err) })
+	}()
+	err = srv.Run(ctx, lis, pool.Ping)
+	stopScans()
+	<-scanned
+	return err
 }
 
 func bootstrap(ctx context.Context, cfg Config, args []string) error {
