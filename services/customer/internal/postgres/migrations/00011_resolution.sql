@@ -152,7 +152,10 @@ CREATE POLICY tenant_isolation ON customer_merge_rows
 
 -- resolution_running_scans tells the background worker which tenants have
 -- a scan to continue, and nothing else: it is the one read across tenants,
--- so it runs as the migration owner and returns only ids.
+-- so it runs as the migration owner and returns only ids. The owner is
+-- subject to RLS too (FORCE), so a policy lets it, and only it, read every
+-- tenant's scans; the service role still sees its tenant's alone.
+CREATE POLICY scan_discovery ON duplicate_scans FOR SELECT TO CURRENT_USER USING (true);
 -- +goose StatementBegin
 CREATE FUNCTION resolution_running_scans() RETURNS TABLE (tenant_id uuid, scan_id uuid)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -169,6 +172,7 @@ GRANT SELECT, INSERT ON customer_merge_rows TO rapport_customer;
 GRANT UPDATE (customer_id) ON consent_records, lifecycle_transitions, value_tier_changes, customer_partners TO rapport_customer;
 
 -- +goose Down
+DROP POLICY scan_discovery ON duplicate_scans;
 REVOKE UPDATE (customer_id) ON consent_records, lifecycle_transitions, value_tier_changes, customer_partners FROM rapport_customer;
 DROP FUNCTION resolution_running_scans();
 DROP TABLE customer_merge_rows, customer_merges, duplicate_scans, duplicate_pairs;
