@@ -73,16 +73,18 @@ const queryRowSQL = `q AS MATERIALIZED (
 
 // searchCandidatesSQL finds the candidates through the GIN indexes (a
 // BitmapOr) and scores them. Its %s is the fuzzy branch (fuzzyBranch), or
-// nothing for an e-mail address, which only ever matches exactly or by full
-// text (domains are not in search_text, so it could never match fuzzily).
+// nothing for an e-mail address or a phone number, which only ever match
+// exactly or by full text (domains are not in search_text, and digits there
+// are only those of e-mail local parts, so a fuzzy match of either is noise).
 // Score tiers: an exact e-mail or phone match adds 2, a full-text match 1,
 // and ts_rank_cd (normalised to 0–1) and the trigram word similarity each
 // add up to 0.5, so every exact match outranks every full-text one, which
 // outranks every fuzzy-only one. Scores are rounded so the page token
-// carries them exactly.
+// carries them exactly. Only the id and the score leave this query: a
+// common word has tens of thousands of candidates, and every byte more
+// would be sorted with them.
 const searchCandidatesSQL = `
-SELECT s.customer_id, s.names AS s_names, s.organization AS s_organization, s.emails AS s_emails,
-       s.phones AS s_phones, s.phone_keys AS s_phone_keys,
+SELECT s.customer_id,
        round((2 * (s.emails && q.emails OR s.phone_keys && ` + phoneKeys + `)::int
             + (s.document @@ q.tsq)::int
             + ts_rank_cd(s.document, q.tsq, 32) / 2
@@ -140,9 +142,13 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 	// A fuzzy match needs the whole query and each of its words to be near
 	// the customer's text; the trigram index checks every condition.
 	var fuzzyBranch strings.Builder
-	if !t.Email {
+	if !t.Email && t.PhoneKey == "" {
 		fuzzyBranch.WriteString("\n       OR (" + foldedQuery + " <% s.search_text")
 		for _, w := range t.Words {
+			if len(t.Words) == 1 {
+				// The one word is the whole query, checked already.
+				break
+			}
 			args = append(args, w)
 			fmt.Fprintf(&fuzzyBranch, " AND customer_search_fold($%d) <%% s.search_text", len(args))
 		}
@@ -166,23 +172,35 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 	}
 	// One row more than the page shows whether another page follows.
 	args = append(args, t.PageSize+1)
-	// OFFSET 0 keeps the customer lookup a primary-key probe per candidate:
-	// GIN conditions are hard to estimate, and a misjudged hash join would
-	// read the whole customers table.
+	// The candidates are sorted by score first and their customers looked up
+	// in that order, only until the page is full: the lookup (a primary-key
+	// probe, the filter, and the record-level policy) is what costs most per
+	// candidate, and a common word has tens of thousands. OFFSET 0 keeps each
+	// lookup a probe: GIN conditions are hard to estimate, and a misjudged
+	// hash join would read the whole customers table. The search row's
+	// fields, for what matched, are read for the page's results alone.
 	sql := fmt.Sprintf(`
 WITH %s
 SELECT %s, score, %s
 FROM q, (
-    SELECT c.*, m.score, m.s_names, m.s_organization, m.s_emails, m.s_phones, m.s_phone_keys
-    FROM (%s) m
+    SELECT c.*, m.score
+    FROM (
+        SELECT m.customer_id, m.score FROM (%s) m
+        %s
+        ORDER BY m.score DESC, m.customer_id DESC
+        OFFSET 0
+    ) m
     CROSS JOIN LATERAL (
         SELECT * FROM customers WHERE tenant_id = $1 AND customer_id = m.customer_id AND %s OFFSET 0
     ) c
-    %s
     ORDER BY m.score DESC, m.customer_id DESC
     LIMIT $%d
 ) page
-ORDER BY score DESC, customer_id DESC`, queryRowSQL, customerColumns, matchedFieldsSQL, fmt.Sprintf(searchCandidatesSQL, fuzzyBranch.String()), where, after, len(args))
+CROSS JOIN LATERAL (
+    SELECT names AS s_names, organization AS s_organization, emails AS s_emails, phones AS s_phones, phone_keys AS s_phone_keys
+    FROM customer_search WHERE tenant_id = $1 AND customer_search.customer_id = page.customer_id
+) s
+ORDER BY score DESC, customer_id DESC`, queryRowSQL, customerColumns, matchedFieldsSQL, fmt.Sprintf(searchCandidatesSQL, fuzzyBranch.String()), after, where, len(args))
 	settings := []pgdb.Setting{{Name: "pg_trgm.word_similarity_threshold", Value: similarityThreshold(t.Text)}}
 	results, err := pgdb.RowsWith(ctx, s.pool, caller.TenantID, settings, sql, args, scanSearchRow)
 	if err != nil {
