@@ -52,16 +52,17 @@ func main() {
 		customers = flag.Int("customers", 1_000_000, "customers to seed")
 		runs      = flag.Int("runs", 100, "timed searches per query form")
 		forms     = flag.String("forms", "", "comma-separated query forms to time (default all)")
+		slowest   = flag.Int("slowest", 0, "also list this many slowest queries of each form")
 	)
 	flag.Parse()
 	ctx := context.Background()
-	if err := run(ctx, *dbURL, *dbName, *customers, *runs, *forms); err != nil {
+	if err := run(ctx, *dbURL, *dbName, *customers, *runs, *forms, *slowest); err != nil {
 		fmt.Fprintln(os.Stderr, "searchbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, adminURL, dbName string, n, runs int, only string) error {
+func run(ctx context.Context, adminURL, dbName string, n, runs int, only string, slowest int) error {
 	if !strings.Contains(adminURL, "127.0.0.1") && !strings.Contains(adminURL, "localhost") && !strings.Contains(adminURL, "[::1]") {
 		return errors.New("-db must be a loopback address")
 	}
@@ -113,6 +114,11 @@ func run(ctx context.Context, adminURL, dbName string, n, runs int, only string)
 			continue
 		}
 		times := make([]time.Duration, 0, runs)
+		type timed struct {
+			q string
+			d time.Duration
+		}
+		var each []timed
 		results := 0
 		// One untimed pass over a few queries warms the caches and the pool.
 		for i := range min(3, len(f.queries)) {
@@ -125,6 +131,7 @@ func run(ctx context.Context, adminURL, dbName string, n, runs int, only string)
 			start := time.Now()
 			resp, err := handler.SearchCustomers(cctx, &customerv1.SearchCustomersRequest{Query: q})
 			times = append(times, time.Since(start))
+			each = append(each, timed{q, times[len(times)-1]})
 			if err != nil {
 				return fmt.Errorf("%s %q: %w", f.name, q, err)
 			}
@@ -133,6 +140,10 @@ func run(ctx context.Context, adminURL, dbName string, n, runs int, only string)
 		slices.Sort(times)
 		fmt.Printf("%-16s %9s %9s %9s %9s %8.1f  %q\n", f.name, ms(pct(times, 50)), ms(pct(times, 95)), ms(pct(times, 99)),
 			ms(times[len(times)-1]), float64(results)/float64(runs), f.queries[0])
+		slices.SortFunc(each, func(a, b timed) int { return int(b.d - a.d) })
+		for _, e := range each[:min(slowest, len(each))] {
+			fmt.Printf("%18s %9s  %q\n", "", ms(e.d), e.q)
+		}
 	}
 	return nil
 }
