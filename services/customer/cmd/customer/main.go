@@ -33,6 +33,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
+	"github.com/rapportcrm/rapport/services/customer/internal/partnerlink"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
@@ -108,6 +109,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
 	customerv1.RegisterPrivacyServiceServer(srv, grpcapi.NewPrivacy(privacy.New(store)))
 	customerv1.RegisterRelationshipServiceServer(srv, grpcapi.NewRelationship(relationship.New(store)))
+	customerv1.RegisterPartnerLinkServiceServer(srv, grpcapi.NewPartnerLinks(partnerlink.New(store)))
 	sources, closePeers, err := planSources(ctx, cfg, store, sign, log)
 	if err != nil {
 		return err
