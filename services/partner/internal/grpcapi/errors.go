@@ -24,8 +24,14 @@ func toStatus(err error) error {
 		return nil
 	case errors.As(err, &verr):
 		return grpcerr.Invalid(verr)
+	case errors.Is(err, partner.ErrParentNotFound):
+		return grpcerr.WithReason(codes.FailedPrecondition, partner.ErrParentNotFound, "PARENT_PARTNER_NOT_FOUND")
 	case errors.Is(err, partner.ErrNotFound):
 		return grpcerr.WithReason(codes.NotFound, partner.ErrNotFound, "PARTNER_NOT_FOUND")
+	case errors.Is(err, partner.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, partner.ErrEtagMismatch, "ETAG_MISMATCH")
+	case errors.Is(err, partner.ErrBadTransition):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "INVALID_STATUS_TRANSITION")
 	case errors.Is(err, auth.ErrForbidden):
 		return grpcerr.WithReason(codes.PermissionDenied, auth.ErrForbidden, "PERMISSION_DENIED")
 	case errors.Is(err, auth.ErrUnauthenticated):
