@@ -78,9 +78,9 @@ RETURNING ` + partnerColumns
 // depth 0 and under every ancestor of its parent ($3, NULL for none).
 const insertTreeSQL = `
 INSERT INTO partner_tree (tenant_id, ancestor_id, descendant_id, depth)
-SELECT $1, $2, $2, 0
+SELECT $1::uuid, $2::uuid, $2::uuid, 0
 UNION ALL
-SELECT $1, ancestor_id, $2, depth + 1 FROM partner_tree WHERE tenant_id = $1 AND descendant_id = $3`
+SELECT $1::uuid, ancestor_id, $2::uuid, depth + 1 FROM partner_tree WHERE tenant_id = $1::uuid AND descendant_id = $3::uuid`
 
 const partnerByRequestSQL = `SELECT ` + partnerColumns + ` FROM partners WHERE tenant_id = $1 AND request_id = $2`
 
