@@ -18,6 +18,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/loyalty"
+	"github.com/rapportcrm/rapport/services/customer/internal/partnerlink"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 	"github.com/rapportcrm/rapport/services/customer/internal/relationship"
@@ -32,6 +33,8 @@ func toStatus(err error) error {
 		return nil
 	case errors.As(err, &verr):
 		return grpcerr.Invalid(verr)
+	case errors.Is(err, partnerlink.ErrNotFound):
+		return grpcerr.WithReason(codes.NotFound, partnerlink.ErrNotFound, "PARTNER_LINK_NOT_FOUND")
 	case errors.Is(err, customer.ErrNotFound):
 		return grpcerr.WithReason(codes.NotFound, customer.ErrNotFound, "CUSTOMER_NOT_FOUND")
 	case errors.Is(err, customer.ErrEtagMismatch):
