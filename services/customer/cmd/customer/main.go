@@ -24,6 +24,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
+	"github.com/rapportcrm/rapport/services/customer/internal/imports"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 )
@@ -90,7 +91,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.AuthenticateApiKeyMethod)
-	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), pool, cfg.EventPoll))
+	customers := customer.New(store)
+	importer := imports.New(store, customers, 0)
+	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customers, pool, cfg.EventPoll))
+	customerv1.RegisterImportServiceServer(srv, grpcapi.NewImports(importer))
 	customerv1.RegisterProfileServiceServer(srv, grpcapi.NewProfiles(profile.New(store)))
 	iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
 	customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
@@ -98,6 +102,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Imports a crash interrupted resume beside serving; they end with ctx,
+	// and a job cut short resumes on the next start.
+	go func() {
+		n, err := importer.Resume(ctx)
+		if err != nil {
+			log.ErrorContext(ctx, "resume import jobs", "resumed", n, "error", err)
+		} else if n > 0 {
+			log.InfoContext(ctx, "resumed import jobs", "resumed", n)
+		}
+	}()
 	return srv.Run(ctx, lis, pool.Ping)
 }
 

@@ -1,0 +1,26 @@
+package customer
+
+import (
+	"github.com/rapportcrm/rapport/pkg/validation"
+)
+
+// Prepare normalises c and checks it as CreateCustomer and UpdateCustomer
+// do, custom attributes against defs included, so that bulk writers (the
+// import) apply exactly the API's rules. Violations name fields under
+// "customer.".
+func Prepare(c *Customer, defs []AttributeDef) error {
+	c.normalize()
+	v := &validation.Error{}
+	c.validate("customer.", v)
+	validateAttributes(defs, c.CustomAttributes, "customer.", true, v)
+	return v.Err()
+}
+
+// ApplyField copies one field of in onto c, as UpdateCustomer does for each
+// path of its update mask ("custom_attributes.<key>" sets or removes one
+// attribute).
+func ApplyField(c *Customer, in Customer, field string) { apply(c, in, field) }
+
+// Updatable lists the update mask paths UpdateCustomer accepts, besides
+// "custom_attributes.<key>".
+func Updatable() []string { return append([]string{}, updatable...) }
