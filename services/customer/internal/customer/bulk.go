@@ -5,14 +5,16 @@ import (
 )
 
 // Prepare normalises c and checks it as CreateCustomer and UpdateCustomer
-// do, custom attributes against defs included, so that bulk writers (the
-// import) apply exactly the API's rules. Violations name fields under
-// "customer.".
-func Prepare(c *Customer, defs []AttributeDef) error {
+// do, so that bulk writers (the import) apply exactly the API's rules.
+// With attrs, custom attributes are checked against defs, as on create and
+// on updates that change them. Violations name fields under "customer.".
+func Prepare(c *Customer, defs []AttributeDef, attrs bool) error {
 	c.normalize()
 	v := &validation.Error{}
 	c.validate("customer.", v)
-	validateAttributes(defs, c.CustomAttributes, "customer.", true, v)
+	if attrs {
+		validateAttributes(defs, c.CustomAttributes, "customer.", true, v)
+	}
 	return v.Err()
 }
 

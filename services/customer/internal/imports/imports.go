@@ -73,7 +73,7 @@ const (
 var (
 	ErrJobNotFound = errors.New("import job not found")
 	// ErrJobFinished refuses to cancel a job that already ended.
-	ErrJobFinished = errors.New("the import job has already finished")
+	ErrJobFinished = errors.New("the import job has already finished or was cancelled")
 	// ErrJobMismatch refuses to resume a job with different options.
 	ErrJobMismatch = errors.New("an import job with this request_id exists with other options")
 	// ErrRowGap refuses rows that would leave a hole in a job's rows.
@@ -198,7 +198,14 @@ type Found struct {
 	ByExternalID map[string]customer.Customer
 	ByEmail      map[string]customer.Customer
 	ByPhone      map[string]customer.Customer
-	EarlierRow   map[int64]int64
+	EarlierRow   map[int64]Earlier
+}
+
+// Earlier is an earlier row of the job that a row repeats, and the column
+// (email or phone) they share.
+type Earlier struct {
+	Row   int64
+	Field string
 }
 
 // Planner decides the outcome of a batch's rows, in row order. It may stop

@@ -263,8 +263,9 @@ func decide(job Job, defs []customer.AttributeDef, r Row, found Found) Decision 
 	}
 	existing, matched := found.ByExternalID[r.ExternalID]
 	matched = matched && r.ExternalID != ""
-	c := in
+	c, attrs := in, true
 	if matched && job.Mode == ModeUpsert {
+		attrs = slices.ContainsFunc(mask, func(f string) bool { return strings.HasPrefix(f, "custom_attributes") })
 		c = existing
 		c.Tags = slices.Clone(existing.Tags)
 		c.CustomAttributes = maps.Clone(existing.CustomAttributes)
@@ -272,7 +273,7 @@ func decide(job Job, defs []customer.AttributeDef, r Row, found Found) Decision 
 			customer.ApplyField(&c, in, f)
 		}
 	}
-	if err := customer.Prepare(&c, defs); err != nil {
+	if err := customer.Prepare(&c, defs, attrs); err != nil {
 		return invalid(r.Number, job.Columns, err)
 	}
 	if matched && job.Mode == ModeCreateOnly {
@@ -291,7 +292,7 @@ func decide(job Job, defs []customer.AttributeDef, r Row, found Found) Decision 
 		return duplicate(r.Number, colPhone, &other.ID, 0)
 	}
 	if earlier, hit := found.EarlierRow[r.Number]; hit {
-		return duplicate(r.Number, "row", nil, earlier)
+		return duplicate(r.Number, earlier.Field, nil, earlier.Row)
 	}
 	switch {
 	case !matched:

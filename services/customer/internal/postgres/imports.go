@@ -189,8 +189,10 @@ func (s *Store) StageRows(ctx context.Context, caller auth.Caller, id uuid.UUID,
 		switch {
 		case err != nil:
 			return err
-		case j.State != imports.StateStaging:
+		case j.State == imports.StateCancelled:
 			return imports.ErrJobFinished
+		case j.State != imports.StateStaging:
+			return imports.ErrJobBusy // another stream staged every row meanwhile
 		case len(rows) > 0 && rows[0].Number != j.NextRow():
 			return imports.ErrJobBusy
 		}
@@ -285,17 +287,17 @@ ORDER BY create_time, customer_id`
 	// earlierRowsSQL finds, for each row of a batch, the first earlier row
 	// of the job with its e-mail or phone under another external_id.
 	earlierRowsSQL = `
-SELECT n, min(m) FROM (
-    SELECT b.row_number AS n, e.row_number AS m FROM import_rows b
+SELECT DISTINCT ON (n) n, m, f FROM (
+    SELECT b.row_number AS n, e.row_number AS m, 'email' AS f FROM import_rows b
     JOIN import_rows e ON e.tenant_id = b.tenant_id AND e.job_id = b.job_id AND e.email_key = b.email_key
         AND e.email_key <> '' AND e.row_number < b.row_number AND (b.external_id = '' OR e.external_id <> b.external_id)
     WHERE b.tenant_id = $1 AND b.job_id = $2 AND b.row_number > $3 AND b.row_number <= $4 AND b.email_key <> ''
     UNION ALL
-    SELECT b.row_number, e.row_number FROM import_rows b
+    SELECT b.row_number, e.row_number, 'phone' FROM import_rows b
     JOIN import_rows e ON e.tenant_id = b.tenant_id AND e.job_id = b.job_id AND e.phone_key = b.phone_key
         AND e.phone_key <> '' AND e.row_number < b.row_number AND (b.external_id = '' OR e.external_id <> b.external_id)
     WHERE b.tenant_id = $1 AND b.job_id = $2 AND b.row_number > $3 AND b.row_number <= $4 AND b.phone_key <> ''
-) d GROUP BY n`
+) d ORDER BY n, m, f`
 	progressSQL = `
 UPDATE import_jobs SET applied_rows = $3, created = created + $4, updated = updated + $5, unchanged = unchanged + $6,
     failed = failed + $7, duplicates = duplicates + $8
@@ -390,7 +392,7 @@ func findMatches(ctx context.Context, tx pgx.Tx, caller auth.Caller, id uuid.UUI
 		emails = appendNonEmpty(emails, r.EmailKey)
 		phones = appendNonEmpty(phones, r.PhoneKey)
 	}
-	found := imports.Found{EarlierRow: map[int64]int64{}}
+	found := imports.Found{EarlierRow: map[int64]imports.Earlier{}}
 	var err error
 	if found.ByExternalID, err = customersBy(ctx, tx, byExternalIDSQL, caller, ext, func(c customer.Customer) string { return c.ExternalID }); err != nil {
 		return found, err
@@ -405,12 +407,20 @@ func findMatches(ctx context.Context, tx pgx.Tx, caller auth.Caller, id uuid.UUI
 	if err != nil {
 		return found, err
 	}
-	pairs, err := pgx.CollectRows(res, pgx.RowTo[[2]int64])
+	type repeat struct {
+		row int64
+		of  imports.Earlier
+	}
+	repeats, err := pgx.CollectRows(res, func(row pgx.CollectableRow) (repeat, error) {
+		var r repeat
+		err := row.Scan(&r.row, &r.of.Row, &r.of.Field)
+		return r, err
+	})
 	if err != nil {
 		return found, fmt.Errorf("find repeated rows: %w", err)
 	}
-	for _, p := range pairs {
-		found.EarlierRow[p[0]] = p[1]
+	for _, r := range repeats {
+		found.EarlierRow[r.row] = r.of
 	}
 	return found, nil
 }
