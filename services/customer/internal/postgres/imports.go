@@ -636,12 +636,12 @@ func applyDecisions(ctx context.Context, tx pgx.Tx, caller auth.Caller, decision
 
 // contactDoc is a primary contact point as bulkInsertContactPointsSQL reads it.
 type contactDoc struct {
-	ID       uuid.UUID                 `json:"id"`
-	Customer uuid.UUID                 `json:"cu"`
-	Type     profile.ContactType       `json:"ty"`
-	Value    string                    `json:"va"`
+	ID       uuid.UUID            `json:"id"`
+	Customer uuid.UUID            `json:"cu"`
+	Type     profile.ContactType  `json:"ty"`
+	Value    string               `json:"va"`
 	State    profile.Verification `json:"vs"`
-	Source   string                    `json:"so"`
+	Source   string               `json:"so"`
 }
 
 // transitionDoc is a stage log entry as bulkInsertTransitionsSQL reads it.
