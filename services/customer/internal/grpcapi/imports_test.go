@@ -5,6 +5,9 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +24,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
 	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
+	"github.com/rapportcrm/rapport/services/customer/internal/classify"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
@@ -36,7 +40,9 @@ type importEnv struct {
 	imports customerv1.ImportServiceClient
 }
 
-func newImportEnv(t *testing.T) *importEnv {
+func newImportEnv(t *testing.T) *importEnv { return newImportEnvBatch(t, 3) }
+
+func newImportEnvBatch(t *testing.T, batch int) *importEnv {
 	t.Helper()
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
 	tokens := grpctest.NewTokens(t)
@@ -52,10 +58,12 @@ func newImportEnv(t *testing.T) *importEnv {
 		customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customers, db.App, 20*time.Millisecond))
 		customerv1.RegisterProfileServiceServer(srv, grpcapi.NewProfiles(profile.New(store)))
 		iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
-		customerv1.RegisterImportServiceServer(srv, grpcapi.NewImports(imports.New(store, customers, 3)))
+		customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
+		customerv1.RegisterImportServiceServer(srv, grpcapi.NewImports(imports.New(store, customers, batch)))
 	}, grpcapi.AuthenticateApiKeyMethod)
 	e := &importEnv{env: &env{
 		customers: customerv1.NewCustomerServiceClient(conn),
+		classes:   customerv1.NewClassificationServiceClient(conn),
 		profiles:  customerv1.NewProfileServiceClient(conn),
 		iam:       iamv1.NewIdentityServiceClient(conn),
 		db:        db, tokens: tokens,
@@ -77,8 +85,12 @@ func newImportEnv(t *testing.T) *importEnv {
 func (e *importEnv) importCSV(ctx context.Context, opts *customerv1.ImportOptions, text string) (*customerv1.ImportJob, error) {
 	opts.Format = customerv1.ImportFormat_IMPORT_FORMAT_CSV
 	var msgs []*customerv1.ImportCustomersRequest
+	size := 7 // small texts go in chunks cut mid-line and mid-field
+	if len(text) > 10000 {
+		size = 64 << 10
+	}
 	for len(text) > 0 {
-		n := min(7, len(text)) // chunks cut mid-line and mid-field
+		n := min(size, len(text))
 		msgs = append(msgs, &customerv1.ImportCustomersRequest{Payload: &customerv1.ImportCustomersRequest_CsvChunk{CsvChunk: []byte(text[:n])}})
 		text = text[n:]
 	}
@@ -481,3 +493,85 @@ func TestImportConcurrentStreams(t *testing.T) {
 }
 
 var _ grpc.ClientStream = (customerv1.ImportService_ImportCustomersClient)(nil)
+
+// TestImportRealTelcoSubscribers imports every subscriber of the Telco churn
+// data set (../shared/data) with its attributes, and checks that imported
+// customers are classified as API writes are: segment entries and rule tiers.
+func TestImportRealTelcoSubscribers(t *testing.T) {
+	t.Parallel()
+	f, err := os.Open(filepath.Join("..", "..", "..", "..", "..", "shared", "data", "telco-customer-churn", "WA_Fn-UseC_-Telco-Customer-Churn.csv"))
+	if err != nil {
+		t.Fatalf("the shared Telco data set is missing: %v", err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	var text strings.Builder
+	w := csv.NewWriter(&text)
+	_ = w.Write([]string{"external_id", "display_name", "lifecycle_stage", "attr.contract", "attr.tenure_months", "attr.monthly_charges", "attr.total_charges", "attr.churned"})
+	churned := 0
+	for _, r := range recs[1:] {
+		stage := "customer"
+		if r[col["Churn"]] == "Yes" {
+			stage, churned = "churned", churned+1
+		}
+		_ = w.Write([]string{r[col["customerID"]], "Subscriber " + r[col["customerID"]], stage, r[col["Contract"]], r[col["tenure"]],
+			r[col["MonthlyCharges"]], r[col["TotalCharges"]], r[col["Churn"]]})
+	}
+	w.Flush()
+	e := newImportEnvBatch(t, 1000)
+	ctx := e.as(t.Context(), e.adminKey)
+	for _, d := range []*customerv1.CustomAttributeDefinition{
+		{Key: "contract", Type: customerv1.CustomAttributeType_CUSTOM_ATTRIBUTE_TYPE_ENUM, DisplayName: "Contract", AllowedValues: []string{"Month-to-month", "One year", "Two year"}},
+		{Key: "tenure_months", Type: customerv1.CustomAttributeType_CUSTOM_ATTRIBUTE_TYPE_NUMBER, DisplayName: "Tenure"},
+		{Key: "monthly_charges", Type: customerv1.CustomAttributeType_CUSTOM_ATTRIBUTE_TYPE_NUMBER, DisplayName: "Monthly charges"},
+		{Key: "total_charges", Type: customerv1.CustomAttributeType_CUSTOM_ATTRIBUTE_TYPE_NUMBER, DisplayName: "Total charges"},
+		{Key: "churned", Type: customerv1.CustomAttributeType_CUSTOM_ATTRIBUTE_TYPE_BOOL, DisplayName: "Churned"},
+	} {
+		if _, err := e.profiles.CreateCustomAttributeDefinition(ctx, &customerv1.CreateCustomAttributeDefinitionRequest{Definition: d}); err != nil {
+			t.Fatalf("define %s: %v", d.GetKey(), err)
+		}
+	}
+	seg, err := e.classes.CreateSegment(ctx, &customerv1.CreateSegmentRequest{Segment: &customerv1.Segment{DisplayName: "Churned", Filter: "lifecycle_stage = LIFECYCLE_STAGE_CHURNED"}})
+	if err != nil {
+		t.Fatalf("CreateSegment: %v", err)
+	}
+	if _, err := e.classes.CreateValueTierRule(ctx, &customerv1.CreateValueTierRuleRequest{Rule: &customerv1.ValueTierRule{Tier: "B", Rank: 1, Filter: "lifecycle_stage = LIFECYCLE_STAGE_CUSTOMER"}}); err != nil {
+		t.Fatalf("CreateValueTierRule: %v", err)
+	}
+	job, err := e.importCSV(ctx, &customerv1.ImportOptions{RequestId: "telco", Mode: customerv1.ImportMode_IMPORT_MODE_UPSERT}, text.String())
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	n := int64(len(recs) - 1)
+	if job.GetCreated() != n || job.GetFailed() != 0 || job.GetDuplicates() != 0 {
+		t.Fatalf("job = %v, want all %d created", job, n)
+	}
+	got, err := e.classes.GetSegment(ctx, &customerv1.GetSegmentRequest{SegmentId: seg.GetSegment().GetSegmentId()})
+	if err != nil || got.GetSegment().GetMemberCount() != int64(churned) {
+		t.Errorf("churned segment = %v, %v; want %d members", got, err, churned)
+	}
+	for _, c := range []struct {
+		what, sql string
+		want      int
+	}{
+		{"segment entries", "SELECT count(*) FROM outbox WHERE type = '" + classify.EventSegmentEntered + "'", churned},
+		{"rule tiers", "SELECT count(*) FROM customer_value_tiers WHERE tier = 'B'", int(n) - churned},
+		{"without total_charges", "SELECT count(*) FROM customers WHERE NOT custom_attributes ? 'total_charges'", 11},
+		{"stage log entries", "SELECT count(*) FROM lifecycle_transitions", int(n)},
+	} {
+		if got := e.count(t, c.sql); got != c.want {
+			t.Errorf("%s = %d, want %d", c.what, got, c.want)
+		}
+	}
+	again, err := e.importCSV(ctx, &customerv1.ImportOptions{RequestId: "telco-again", Mode: customerv1.ImportMode_IMPORT_MODE_UPSERT}, text.String())
+	if err != nil || again.GetUnchanged() != n {
+		t.Fatalf("second import = %v, %v; want all %s unchanged", again, err, strconv.FormatInt(n, 10))
+	}
+}

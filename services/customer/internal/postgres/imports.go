@@ -702,10 +702,44 @@ func createdExtras(ctx context.Context, tx pgx.Tx, caller auth.Caller, fresh []c
 	return nil
 }
 
-// classifyCreated gives new customers their segments and tier: one
-// statement evaluates every rule and segment for all of them. A new
-// customer is in no segment and has no tier yet, so only entries and
-// assignments are written.
+const (
+	bulkEnterSegmentsSQL = `
+INSERT INTO segment_members (tenant_id, segment_id, customer_id, stay_id)
+SELECT $1, r.sg, r.cu, r.id FROM jsonb_to_recordset($2) AS r(sg uuid, cu uuid, id uuid)
+ON CONFLICT DO NOTHING
+RETURNING segment_id, customer_id, enter_time`
+	bulkSetTiersSQL = `
+INSERT INTO customer_value_tiers (tenant_id, customer_id, tier, rule_id, manual, principal_id)
+SELECT $1, r.cu, r.ti, r.ru, false, $3 FROM jsonb_to_recordset($2) AS r(cu uuid, id uuid, ti text, ru uuid)
+ON CONFLICT (tenant_id, customer_id) DO UPDATE
+SET tier = excluded.tier, rule_id = excluded.rule_id, manual = excluded.manual,
+    principal_id = excluded.principal_id, change_time = now()`
+	bulkTierChangesSQL = `
+INSERT INTO value_tier_changes (tenant_id, customer_id, change_id, from_tier, to_tier, rule_id, principal_id, reason)
+SELECT $1, r.cu, r.id, '', r.ti, r.ru, $3, '' FROM jsonb_to_recordset($2) AS r(cu uuid, id uuid, ti text, ru uuid)
+RETURNING customer_id, change_id, create_time`
+)
+
+// entryDoc is a segment entry as bulkEnterSegmentsSQL reads it.
+type entryDoc struct {
+	Segment  uuid.UUID `json:"sg"`
+	Customer uuid.UUID `json:"cu"`
+	Stay     uuid.UUID `json:"id"`
+}
+
+// tierDoc is a rule tier as bulkSetTiersSQL and bulkTierChangesSQL read it.
+type tierDoc struct {
+	Customer uuid.UUID `json:"cu"`
+	Change   uuid.UUID `json:"id"`
+	Tier     string    `json:"ti"`
+	Rule     uuid.UUID `json:"ru"`
+}
+
+// classifyCreated gives new customers their segments and tier as
+// reclassify would, set-based: one statement evaluates every rule and
+// segment for all of them, one enters the segments, two set and log the
+// tiers, and one pipelined batch records the events. A new customer is in
+// no segment and has no tier yet, so there is nothing to leave or replace.
 func classifyCreated(ctx context.Context, tx pgx.Tx, caller auth.Caller, fresh []customer.Customer) error {
 	if len(fresh) == 0 {
 		return nil
@@ -746,27 +780,100 @@ func classifyCreated(ctx context.Context, tx pgx.Tx, caller auth.Caller, fresh [
 	if err != nil {
 		return fmt.Errorf("evaluate classification rules: %w", err)
 	}
+	var entries []entryDoc
+	var tiers []tierDoc
 	for _, v := range verdicts {
-		var rule *definition
-		var entering []uuid.UUID
+		ruled := false
 		for i, d := range defs {
 			switch {
 			case d.segment && v.in[i]:
-				entering = append(entering, d.id)
-			case !d.segment && v.in[i] && rule == nil:
-				rule = &defs[i]
+				entries = append(entries, entryDoc{Segment: d.id, Customer: v.id, Stay: uuid.Must(uuid.NewV7())})
+			case !d.segment && v.in[i] && !ruled:
+				ruled = true
+				tiers = append(tiers, tierDoc{Customer: v.id, Change: uuid.Must(uuid.NewV7()), Tier: d.tier, Rule: d.id})
 			}
 		}
-		slices.SortFunc(entering, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
-		for _, seg := range entering {
-			if err := moveSegment(ctx, tx, caller, enterSegmentSQL, classify.EventSegmentEntered, seg, v.id); err != nil {
-				return err
-			}
+	}
+	events := &pgx.Batch{}
+	if err := enterSegments(ctx, tx, caller, entries, events); err != nil {
+		return err
+	}
+	if err := setRuleTiers(ctx, tx, caller, tiers, events); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, events).Close(); err != nil {
+		return fmt.Errorf("record classification events: %w", err)
+	}
+	return nil
+}
+
+func enterSegments(ctx context.Context, tx pgx.Tx, caller auth.Caller, entries []entryDoc, events *pgx.Batch) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	doc, err := json.Marshal(entries)
+	if err != nil {
+		return fmt.Errorf("encode segment entries: %w", err)
+	}
+	rows, err := tx.Query(ctx, bulkEnterSegmentsSQL, caller.TenantID, doc)
+	if err != nil {
+		return err
+	}
+	entered, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (classify.Membership, error) {
+		var m classify.Membership
+		err := row.Scan(&m.SegmentID, &m.CustomerID, &m.EnterTime)
+		return m, err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", classify.EventSegmentEntered, err)
+	}
+	for _, m := range entered {
+		if err := outbox.Queue(events, outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: classify.EventSegmentEntered,
+			Resource: "segments/" + m.SegmentID.String() + "/members/" + m.CustomerID.String(), After: protoconv.Membership(m)}); err != nil {
+			return err
 		}
-		if rule != nil {
-			if err := changeTier(ctx, tx, caller, v.id, currentTier{}, currentTier{tier: rule.tier, rule: &rule.id}, ""); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+func setRuleTiers(ctx context.Context, tx pgx.Tx, caller auth.Caller, tiers []tierDoc, events *pgx.Batch) error {
+	if len(tiers) == 0 {
+		return nil
+	}
+	doc, err := json.Marshal(tiers)
+	if err != nil {
+		return fmt.Errorf("encode value tiers: %w", err)
+	}
+	if _, err := tx.Exec(ctx, bulkSetTiersSQL, caller.TenantID, doc, principalID(caller)); err != nil {
+		return fmt.Errorf("set value tiers: %w", err)
+	}
+	rows, err := tx.Query(ctx, bulkTierChangesSQL, caller.TenantID, doc, principalID(caller))
+	if err != nil {
+		return err
+	}
+	type logged struct {
+		customer, change uuid.UUID
+		time             time.Time
+	}
+	changes, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (logged, error) {
+		var l logged
+		err := row.Scan(&l.customer, &l.change, &l.time)
+		return l, err
+	})
+	if err != nil {
+		return fmt.Errorf("log value tier changes: %w", err)
+	}
+	byChange := make(map[uuid.UUID]tierDoc, len(tiers))
+	for _, t := range tiers {
+		byChange[t.Change] = t
+	}
+	slices.SortFunc(changes, func(a, b logged) int { return strings.Compare(a.change.String(), b.change.String()) })
+	for _, l := range changes {
+		t := byChange[l.change]
+		change := classify.TierChange{ID: l.change, To: t.Tier, RuleID: &t.Rule, PrincipalID: principalID(caller), Time: l.time}
+		if err := outbox.Queue(events, outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: classify.EventTierChanged,
+			Resource: "customers/" + l.customer.String() + "/valueTierChanges/" + l.change.String(), After: protoconv.TierChange(change)}); err != nil {
+			return err
 		}
 	}
 	return nil
