@@ -366,8 +366,13 @@ func TestImportAccessAndTenancy(t *testing.T) {
 	if list, err := e.imports.ListImportJobs(other, &customerv1.ListImportJobsRequest{}); err != nil || len(list.GetJobs()) != 0 {
 		t.Errorf("another tenant's ListImportJobs = %v, %v; want none", list, err)
 	}
-	if list, err := e.imports.ListImportJobs(admin, &customerv1.ListImportJobsRequest{Filter: "state = IMPORT_JOB_STATE_SUCCEEDED"}); err != nil || len(list.GetJobs()) != 1 {
-		t.Errorf("ListImportJobs(succeeded) = %v, %v; want the job", list, err)
+	for _, filter := range []string{"state = IMPORT_JOB_STATE_SUCCEEDED", `request_id = "j"`} {
+		if list, err := e.imports.ListImportJobs(admin, &customerv1.ListImportJobsRequest{Filter: filter}); err != nil || len(list.GetJobs()) != 1 {
+			t.Errorf("ListImportJobs(%s) = %v, %v; want the job", filter, list, err)
+		}
+	}
+	if _, err := e.imports.ListImportJobs(admin, &customerv1.ListImportJobsRequest{Filter: "color = 1"}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("ListImportJobs(bad filter) = %v, want InvalidArgument", err)
 	}
 	for _, tt := range []struct {
 		role       auth.Role

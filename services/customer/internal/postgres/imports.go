@@ -112,9 +112,12 @@ var jobsQuery = keyset.Query[imports.Job]{
 	Table:    "import_jobs",
 	Columns:  jobColumns,
 	IDColumn: "job_id",
-	Fields:   map[string]sqlfilter.Field{"state": {Column: "state", Kind: sqlfilter.Enum, Enum: customerv1.ImportJobState_value}},
-	Scan:     scanJob,
-	Key:      func(j imports.Job) (time.Time, uuid.UUID) { return j.CreateTime, j.ID },
+	Fields: map[string]sqlfilter.Field{
+		"state":      {Column: "state", Kind: sqlfilter.Enum, Enum: customerv1.ImportJobState_value},
+		"request_id": {Column: "request_id", Kind: sqlfilter.String},
+	},
+	Scan: scanJob,
+	Key:  func(j imports.Job) (time.Time, uuid.UUID) { return j.CreateTime, j.ID },
 }
 
 // Jobs implements imports.Store.

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"testing"
@@ -112,5 +113,43 @@ func TestImportResumesAfterCrash(t *testing.T) {
 	}
 	if got := count("SELECT count(*) FROM customers"); got != n {
 		t.Fatalf("customers after a re-send = %d, want %d", got, n)
+	}
+}
+
+// cancellingStore cancels the job after its first applied batch, as a
+// CancelImportJob arriving meanwhile would.
+type cancellingStore struct{ *postgres.Store }
+
+func (s cancellingStore) ApplyBatch(ctx context.Context, caller auth.Caller, id uuid.UUID, size int, plan imports.Planner) (imports.Job, bool, error) {
+	job, done, err := s.Store.ApplyBatch(ctx, caller, id, size, plan)
+	if err == nil && !done {
+		_, err = s.Cancel(ctx, caller, id)
+	}
+	return job, done, err
+}
+
+func TestCancelStopsApplying(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t, postgres.Migrations, postgres.Role)
+	store := postgres.New(db.App)
+	caller := auth.Caller{TenantID: uuid.NewString(), PrincipalID: uuid.NewString(), Roles: []auth.Role{auth.RoleSalesManager}}
+	job, err := imports.New(cancellingStore{store}, customer.New(store), 10).Import(t.Context(), caller,
+		imports.Options{RequestID: "cancel", Mode: imports.ModeCreateOnly, Format: imports.FormatCSV}, csvRows(35))
+	if err != nil || job.State != imports.StateCancelled || job.AppliedRows != 10 || job.FinishTime == nil {
+		t.Fatalf("Import = %+v, %v; want cancelled after 10 rows", job, err)
+	}
+	if n, err := imports.New(store, customer.New(store), 10).Resume(t.Context()); err != nil || n != 0 {
+		t.Fatalf("Resume = %d, %v; a cancelled job is not resumed", n, err)
+	}
+	var customers int
+	if err := db.Owner.QueryRow(t.Context(), "SELECT count(*) FROM customers").Scan(&customers); err != nil || customers != 10 {
+		t.Fatalf("customers = %d (%v), want the 10 applied before the cancel", customers, err)
+	}
+	if _, err := store.Cancel(t.Context(), caller, job.ID); !errors.Is(err, imports.ErrJobFinished) {
+		t.Fatalf("second Cancel = %v, want ErrJobFinished", err)
+	}
+	other := auth.Caller{TenantID: uuid.NewString(), PrincipalID: uuid.NewString(), Roles: []auth.Role{auth.RoleAdmin}}
+	if _, err := store.Job(t.Context(), other, job.ID); !errors.Is(err, imports.ErrJobNotFound) {
+		t.Fatalf("another tenant's Job = %v, want ErrJobNotFound", err)
 	}
 }

@@ -541,7 +541,9 @@ type ImportJob struct {
 	Failed int64 `protobuf:"varint,11,opt,name=failed,proto3" json:"failed,omitempty"`
 	// Rows refused as duplicates of an existing customer or an earlier row.
 	Duplicates int64 `protobuf:"varint,12,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
-	// Number of the next row the job expects: where a client resumes.
+	// Number of the next row the job expects: where a client resumes. Rows
+	// are staged in committed groups, so a broken stream keeps every group it
+	// completed. Re-sending from row 1 is also safe: staged rows are skipped.
 	NextRow int64 `protobuf:"varint,13,opt,name=next_row,json=nextRow,proto3" json:"next_row,omitempty"`
 	// Rows applied so far (all outcomes).
 	AppliedRows int64 `protobuf:"varint,14,opt,name=applied_rows,json=appliedRows,proto3" json:"applied_rows,omitempty"`
@@ -969,7 +971,9 @@ type ListImportJobsRequest struct {
 	// 1 to 1000; 0 means 50.
 	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 over state, for example `state = IMPORT_JOB_STATE_APPLYING`.
+	// AIP-160 over state and request_id, for example
+	// `state = IMPORT_JOB_STATE_STAGING` or `request_id = "nightly-2024-12-31"`:
+	// how a client whose stream broke finds its job's next_row.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
