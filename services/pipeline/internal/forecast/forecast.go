@@ -7,6 +7,7 @@ package forecast
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -419,4 +420,24 @@ func (s *Service) UpdateQuota(ctx context.Context, caller auth.Caller, in Quota,
 		q.validate(v)
 		return v.Err()
 	})
+}
+
+// RunSnapshots takes every tenant's daily snapshot at start and then every
+// interval until ctx ends. Taking a day's snapshot twice is a no-op, so
+// replicas may all run it and a restart loses no day it was up for.
+func (s *Service) RunSnapshots(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	for {
+		taken, err := s.SnapshotAll(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.ErrorContext(ctx, "pipeline snapshots failed", "error", err)
+		}
+		if taken > 0 {
+			log.InfoContext(ctx, "pipeline snapshots taken", "tenants", taken)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
 }
