@@ -146,7 +146,7 @@ func (s *ForecastServer) UpdateQuota(ctx context.Context, req *pipelinev1.Update
 	}
 	in.ID = id
 	mask := dropOutputOnly(maskPaths(req.GetUpdateMask().GetPaths()), "quota_id", "assignee_kind", "assignee", "attained",
-		"attainment_bps", "create_time", "update_time")
+		"attained.currency_code", "attained.amount_minor", "attainment_bps", "create_time", "update_time")
 	saved, err := s.svc.UpdateQuota(ctx, caller(ctx), in, mask, req.GetQuota().GetEtag())
 	if err != nil {
 		return nil, toStatus(err)

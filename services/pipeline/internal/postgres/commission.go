@@ -338,7 +338,7 @@ const deleteStatementLinesSQL = `DELETE FROM commission_statement_lines WHERE te
 // Clawbacks: opportunities whose won stay ended (moved out of won) or that
 // were deleted while won, in the period and within clawback_days of being
 // won, reverse what other statements of this rep paid on them net of
-// earlier clawbacks.
+// earlier clawbacks, when that is still positive.
 const computeLinesSQL = `
 WITH b AS (
     SELECT $1::uuid AS tenant, $2::uuid AS rep, $3::uuid AS stmt, $4::text AS cur, $5::bigint AS quota,
@@ -410,7 +410,7 @@ lines AS (
             extract(day FROM c.cancel_time - c.won_time)::integer, to_char(c.won_time AT TIME ZONE b.tz, 'YYYY-MM-DD'),
             b.claw_days, b.cur, p.amount, p.credit, p.statements)
     FROM cancelled c JOIN paid p USING (opportunity_id), b
-    WHERE p.amount <> 0)
+    WHERE p.amount > 0)
 INSERT INTO commission_statement_lines (tenant_id, statement_id, line_number, principal_id, opportunity_id, kind,
     credit_minor, rate_bps, amount_minor, tier_index, explanation)
 SELECT b.tenant, b.stmt, row_number() OVER (ORDER BY l.kind = 2, l.at, l.opportunity_id, l.idx), b.rep, l.opportunity_id, l.kind,

@@ -1,0 +1,311 @@
+package grpcapi_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
+	typesv1 "github.com/rapportcrm/rapport/gen/go/rapport/types/v1"
+	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/grpcserver"
+	"github.com/rapportcrm/rapport/pkg/grpctest"
+	"github.com/rapportcrm/rapport/pkg/pgtest"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/commission"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/forecast"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/marketing"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/postgres"
+)
+
+// fakeSegments stands in for the customer service's segments.
+type fakeSegments struct {
+	members map[uuid.UUID][]uuid.UUID
+	down    uuid.UUID
+}
+
+func (f fakeSegments) Exists(_ context.Context, id uuid.UUID) (bool, error) {
+	if id == f.down {
+		return false, fmt.Errorf("%w: connection refused", marketing.ErrSegmentLookup)
+	}
+	_, ok := f.members[id]
+	return ok, nil
+}
+
+func (f fakeSegments) Members(ctx context.Context, id uuid.UUID) ([]uuid.UUID, error) {
+	if ok, err := f.Exists(ctx, id); err != nil || !ok {
+		return nil, fmt.Errorf("%w: segment %s", marketing.ErrSegmentLookup, id)
+	}
+	return f.members[id], nil
+}
+
+// revenue is the pipeline service with its forecast, commission and
+// marketing services on one socket over a private database.
+type revenue struct {
+	*env
+	forecast   pipelinev1.ForecastServiceClient
+	commission pipelinev1.CommissionServiceClient
+	marketing  pipelinev1.MarketingServiceClient
+	// segment has members acme and bolt; downSegment cannot be checked.
+	segment, downSegment uuid.UUID
+	bolt                 uuid.UUID
+}
+
+func newRevenue(t *testing.T) *revenue {
+	t.Helper()
+	db := pgtest.New(t, postgres.Migrations, postgres.Role)
+	tokens := grpctest.NewTokens(t)
+	e := &env{db: db, tokens: tokens, tenant: uuid.NewString(), other: uuid.NewString(),
+		acme: uuid.New(), gone: uuid.New(), down: uuid.New()}
+	r := &revenue{env: e, segment: uuid.New(), downSegment: uuid.New(), bolt: uuid.New()}
+	customers := fakeCustomers{known: map[uuid.UUID]bool{e.acme: true, r.bolt: true}, down: e.down}
+	segs := fakeSegments{members: map[uuid.UUID][]uuid.UUID{r.segment: {e.acme, r.bolt}}, down: r.downSegment}
+	store := postgres.New(db.App)
+	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
+		pipelinev1.RegisterPipelineServiceServer(srv, grpcapi.New(pipeline.New(store, customers), db.App, 20*time.Millisecond))
+		pipelinev1.RegisterForecastServiceServer(srv, grpcapi.NewForecast(forecast.New(store.Forecast())))
+		pipelinev1.RegisterCommissionServiceServer(srv, grpcapi.NewCommission(commission.New(store.Commission())))
+		pipelinev1.RegisterMarketingServiceServer(srv, grpcapi.NewMarketing(marketing.New(store.Marketing(), segs, customers)))
+	})
+	e.client = pipelinev1.NewPipelineServiceClient(conn)
+	r.forecast = pipelinev1.NewForecastServiceClient(conn)
+	r.commission = pipelinev1.NewCommissionServiceClient(conn)
+	r.marketing = pipelinev1.NewMarketingServiceClient(conn)
+	return r
+}
+
+func (r *revenue) manager(t *testing.T) context.Context {
+	return r.as(t, r.tenant, auth.RoleSalesManager)
+}
+
+// deal creates an opportunity owned by owner in the default pipeline's
+// stage named stage ("Won" and "Lost" move it there after creating it).
+func (r *revenue) deal(t *testing.T, owner uuid.UUID, amount int64, currency, stage string, mutate func(*pipelinev1.Opportunity)) *pipelinev1.Opportunity {
+	t.Helper()
+	ctx := r.manager(t)
+	in := &pipelinev1.Opportunity{CustomerId: r.acme.String(), DisplayName: "Deal", OwnerId: owner.String(),
+		Amount: &typesv1.Money{CurrencyCode: currency, AmountMinor: amount}, ExpectedCloseDate: time.Now().UTC().Format(time.DateOnly)}
+	if mutate != nil {
+		mutate(in)
+	}
+	o := r.create(t, ctx, in)
+	p, err := r.client.GetPipeline(ctx, &pipelinev1.GetPipelineRequest{PipelineId: o.GetPipelineId()})
+	if err != nil {
+		t.Fatalf("GetPipeline: %v", err)
+	}
+	for _, s := range p.GetPipeline().GetStages() {
+		if s.GetDisplayName() == stage && s.GetStageId() != o.GetStageId() {
+			if o, err = r.move(ctx, o, s.GetStageId(), ""); err != nil {
+				t.Fatalf("move to %s: %v", stage, err)
+			}
+		}
+	}
+	return o
+}
+
+// monthPeriod is the current UTC month's first and last day.
+func monthPeriod() (string, string) {
+	now := time.Now().UTC()
+	first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return first.Format(time.DateOnly), first.AddDate(0, 1, -1).Format(time.DateOnly)
+}
+
+func wantCode(t *testing.T, what string, err error, want codes.Code, fields ...string) {
+	t.Helper()
+	if status.Code(err) != want {
+		t.Fatalf("%s = %v, want %v", what, err, want)
+	}
+	got := grpctest.Violations(err)
+	for _, f := range fields {
+		if !got[f] {
+			t.Errorf("%s violations = %v, want one on %s", what, got, f)
+		}
+	}
+}
+
+func TestForecastAndSnapshots(t *testing.T) {
+	t.Parallel()
+	r := newRevenue(t)
+	owner := uuid.New()
+	r.deal(t, owner, 100000, "USD", "Negotiation", nil)
+	r.deal(t, owner, 200000, "USD", "Prospecting", func(o *pipelinev1.Opportunity) {
+		o.ForecastCategory = pipelinev1.ForecastCategory_FORECAST_CATEGORY_COMMIT
+	})
+	r.deal(t, owner, 50000, "USD", "Won", nil)
+	r.deal(t, owner, 70000, "USD", "Lost", nil)
+	r.deal(t, uuid.New(), 90000, "EUR", "Proposal", nil)
+	start, end := monthPeriod()
+	ctx := r.as(t, r.tenant, auth.RoleAnalyst)
+
+	got, err := r.forecast.GetForecast(ctx, &pipelinev1.GetForecastRequest{StartDate: start, EndDate: end})
+	if err != nil {
+		t.Fatalf("GetForecast: %v", err)
+	}
+	type row struct {
+		cur            string
+		cat            pipelinev1.ForecastCategory
+		n, amount, wtd int64
+	}
+	want := []row{
+		{"EUR", pipelinev1.ForecastCategory_FORECAST_CATEGORY_PIPELINE, 1, 90000, 45000},
+		{"USD", pipelinev1.ForecastCategory_FORECAST_CATEGORY_BEST_CASE, 1, 100000, 75000},
+		{"USD", pipelinev1.ForecastCategory_FORECAST_CATEGORY_COMMIT, 1, 200000, 20000},
+		{"USD", pipelinev1.ForecastCategory_FORECAST_CATEGORY_CLOSED, 1, 50000, 50000},
+		{"USD", pipelinev1.ForecastCategory_FORECAST_CATEGORY_OMITTED, 1, 70000, 0},
+	}
+	var have []row
+	for _, x := range got.GetRows() {
+		if x.GetPeriodStart() != start {
+			t.Errorf("row period %s, want %s", x.GetPeriodStart(), start)
+		}
+		have = append(have, row{x.GetAmount().GetCurrencyCode(), x.GetCategory(), x.GetOpportunityCount(), x.GetAmount().GetAmountMinor(), x.GetWeightedAmount().GetAmountMinor()})
+	}
+	if fmt.Sprint(have) != fmt.Sprint(want) {
+		t.Errorf("GetForecast rows = %v, want %v", have, want)
+	}
+	// By owner only that owner's; quarters group the same rows here.
+	byOwner, err := r.forecast.GetForecast(ctx, &pipelinev1.GetForecastRequest{StartDate: start, EndDate: end, OwnerId: owner.String(),
+		PeriodKind: pipelinev1.PeriodKind_PERIOD_KIND_QUARTER})
+	if err != nil || len(byOwner.GetRows()) != 4 {
+		t.Errorf("GetForecast(owner, quarter) = %v, %v; want 4 rows", byOwner, err)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		ctx    context.Context
+		req    *pipelinev1.GetForecastRequest
+		code   codes.Code
+		fields []string
+	}{
+		{"end before start", ctx, &pipelinev1.GetForecastRequest{StartDate: end, EndDate: start}, codes.InvalidArgument, []string{"end_date"}},
+		{"bad zone and dates", ctx, &pipelinev1.GetForecastRequest{StartDate: "2026-13-01", TimeZone: "Mars/Olympus"}, codes.InvalidArgument,
+			[]string{"start_date", "end_date", "time_zone"}},
+		{"bad owner", ctx, &pipelinev1.GetForecastRequest{StartDate: start, EndDate: end, OwnerId: "x"}, codes.InvalidArgument, []string{"owner_id"}},
+		{"support agent", r.as(t, r.tenant, auth.RoleSupportAgent), &pipelinev1.GetForecastRequest{StartDate: start, EndDate: end}, codes.PermissionDenied, nil},
+	} {
+		_, err := r.forecast.GetForecast(tt.ctx, tt.req)
+		wantCode(t, "GetForecast("+tt.name+")", err, tt.code, tt.fields...)
+	}
+	other, err := r.forecast.GetForecast(r.as(t, r.other, auth.RoleAdmin), &pipelinev1.GetForecastRequest{StartDate: start, EndDate: end})
+	if err != nil || len(other.GetRows()) != 0 {
+		t.Errorf("GetForecast(other tenant) = %v, %v; want no rows", other, err)
+	}
+
+	// Snapshots: once per day, whoever asks.
+	if _, err := r.forecast.CreatePipelineSnapshot(ctx, &pipelinev1.CreatePipelineSnapshotRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("CreatePipelineSnapshot(analyst) = %v, want PermissionDenied", err)
+	}
+	first, err := r.forecast.CreatePipelineSnapshot(r.manager(t), &pipelinev1.CreatePipelineSnapshotRequest{})
+	if err != nil || !first.GetCreated() || first.GetSnapshot().GetOpportunityCount() != 5 {
+		t.Fatalf("CreatePipelineSnapshot = %v, %v; want a new snapshot of 5", first, err)
+	}
+	r.deal(t, owner, 1, "USD", "Prospecting", nil)
+	again, err := r.forecast.CreatePipelineSnapshot(r.manager(t), &pipelinev1.CreatePipelineSnapshotRequest{})
+	if err != nil || again.GetCreated() || again.GetSnapshot().GetOpportunityCount() != 5 {
+		t.Errorf("CreatePipelineSnapshot again = %v, %v; want the first snapshot", again, err)
+	}
+	today := first.GetSnapshot().GetSnapshotDate()
+	trend, err := r.forecast.GetForecastTrend(ctx, &pipelinev1.GetForecastTrendRequest{StartDate: today, EndDate: today})
+	if err != nil || len(trend.GetPoints()) != len(want) || trend.GetPoints()[1].GetWeightedAmount().GetAmountMinor() != 75000 {
+		t.Errorf("GetForecastTrend = %v, %v; want the %d rows of the forecast", trend, err, len(want))
+	}
+	acc, err := r.forecast.GetForecastAccuracy(ctx, &pipelinev1.GetForecastAccuracyRequest{SnapshotDate: today, PeriodStart: start, PeriodEnd: end})
+	if err != nil || len(acc.GetCurrencies()) != 2 {
+		t.Fatalf("GetForecastAccuracy = %v, %v; want EUR and USD", acc, err)
+	}
+	usd := acc.GetCurrencies()[1]
+	if usd.GetWeightedForecast().GetAmountMinor() != 145000 || usd.GetCommitForecast().GetAmountMinor() != 250000 ||
+		usd.GetWon().GetAmountMinor() != 50000 || usd.GetWeightedAccuracyBps() != 3448 {
+		t.Errorf("GetForecastAccuracy(USD) = %v; want weighted 145000, commit 250000, won 50000, 3448 bps", usd)
+	}
+	_, err = r.forecast.GetForecastAccuracy(ctx, &pipelinev1.GetForecastAccuracyRequest{SnapshotDate: "2001-01-01", PeriodStart: start, PeriodEnd: end})
+	wantCode(t, "GetForecastAccuracy(no snapshot)", err, codes.NotFound)
+	list, err := r.forecast.ListPipelineSnapshots(ctx, &pipelinev1.ListPipelineSnapshotsRequest{})
+	if err != nil || len(list.GetSnapshots()) != 1 {
+		t.Errorf("ListPipelineSnapshots = %v, %v; want one", list, err)
+	}
+}
+
+func TestQuotas(t *testing.T) {
+	t.Parallel()
+	r := newRevenue(t)
+	rep, mate := uuid.New(), uuid.New()
+	r.deal(t, rep, 50000, "USD", "Won", nil)
+	r.deal(t, mate, 30000, "USD", "Won", nil)
+	r.deal(t, rep, 99999, "EUR", "Won", nil)
+	r.deal(t, rep, 88888, "USD", "Negotiation", nil)
+	start, end := monthPeriod()
+	quota := func(kind pipelinev1.AssigneeKind, assignee string, members ...string) *pipelinev1.Quota {
+		return &pipelinev1.Quota{AssigneeKind: kind, Assignee: assignee, MemberIds: members, PeriodStart: start, PeriodEnd: end,
+			Target: &typesv1.Money{CurrencyCode: "USD", AmountMinor: 100000}}
+	}
+	ctx := r.manager(t)
+	for _, tt := range []struct {
+		name         string
+		in           *pipelinev1.Quota
+		wantAttained int64
+	}{
+		{"principal", quota(pipelinev1.AssigneeKind_ASSIGNEE_KIND_PRINCIPAL, rep.String()), 50000},
+		{"team", quota(pipelinev1.AssigneeKind_ASSIGNEE_KIND_TEAM, uuid.NewString(), rep.String(), mate.String()), 80000},
+		{"territory", quota(pipelinev1.AssigneeKind_ASSIGNEE_KIND_TERRITORY, "DACH", mate.String()), 30000},
+	} {
+		got, err := r.forecast.CreateQuota(ctx, &pipelinev1.CreateQuotaRequest{Quota: tt.in, RequestId: tt.name})
+		if err != nil {
+			t.Fatalf("CreateQuota(%s): %v", tt.name, err)
+		}
+		q := got.GetQuota()
+		if q.GetAttained().GetAmountMinor() != tt.wantAttained || q.GetAttainmentBps() != tt.wantAttained/10 {
+			t.Errorf("CreateQuota(%s) attained %v (%d bps), want %d", tt.name, q.GetAttained(), q.GetAttainmentBps(), tt.wantAttained)
+		}
+		// A retry returns the first quota; another create is a conflict.
+		retry, err := r.forecast.CreateQuota(ctx, &pipelinev1.CreateQuotaRequest{Quota: tt.in, RequestId: tt.name})
+		if err != nil || retry.GetQuota().GetQuotaId() != q.GetQuotaId() {
+			t.Errorf("CreateQuota(%s) retry = %v, %v; want %s", tt.name, retry, err, q.GetQuotaId())
+		}
+		_, err = r.forecast.CreateQuota(ctx, &pipelinev1.CreateQuotaRequest{Quota: tt.in})
+		wantCode(t, "CreateQuota("+tt.name+" again)", err, codes.AlreadyExists)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		in     *pipelinev1.Quota
+		fields []string
+	}{
+		{"principal with members", quota(pipelinev1.AssigneeKind_ASSIGNEE_KIND_PRINCIPAL, rep.String(), mate.String()), []string{"quota.member_ids"}},
+		{"team without members", quota(pipelinev1.AssigneeKind_ASSIGNEE_KIND_TEAM, uuid.NewString()), []string{"quota.member_ids"}},
+		{"no kind", quota(0, "x"), []string{"quota.assignee_kind"}},
+		{"principal not a uuid", quota(pipelinev1.AssigneeKind_ASSIGNEE_KIND_PRINCIPAL, "bob"), []string{"quota.assignee"}},
+		{"bad member", quota(pipelinev1.AssigneeKind_ASSIGNEE_KIND_TEAM, uuid.NewString(), "bob"), []string{"quota.member_ids[0]"}},
+		{"no target", &pipelinev1.Quota{AssigneeKind: pipelinev1.AssigneeKind_ASSIGNEE_KIND_TERRITORY, Assignee: "N", MemberIds: []string{rep.String()},
+			PeriodStart: end, PeriodEnd: start}, []string{"quota.target.currency_code", "quota.target.amount_minor", "quota.period_end"}},
+	} {
+		_, err := r.forecast.CreateQuota(ctx, &pipelinev1.CreateQuotaRequest{Quota: tt.in})
+		wantCode(t, "CreateQuota("+tt.name+")", err, codes.InvalidArgument, tt.fields...)
+	}
+	_, err := r.forecast.CreateQuota(r.as(t, r.tenant, auth.RoleSalesRep), &pipelinev1.CreateQuotaRequest{Quota: quota(pipelinev1.AssigneeKind_ASSIGNEE_KIND_PRINCIPAL, rep.String())})
+	wantCode(t, "CreateQuota(rep)", err, codes.PermissionDenied)
+
+	list, err := r.forecast.ListQuotas(ctx, &pipelinev1.ListQuotasRequest{Filter: `assignee_kind = ASSIGNEE_KIND_TERRITORY`})
+	if err != nil || len(list.GetQuotas()) != 1 || list.GetQuotas()[0].GetAssignee() != "DACH" {
+		t.Fatalf("ListQuotas(territory) = %v, %v; want DACH", list, err)
+	}
+	q := list.GetQuotas()[0]
+	_, err = r.forecast.GetQuota(r.as(t, r.other, auth.RoleAdmin), &pipelinev1.GetQuotaRequest{QuotaId: q.GetQuotaId()})
+	wantCode(t, "GetQuota(other tenant)", err, codes.NotFound)
+
+	q.Target.AmountMinor = 60000
+	mask := &fieldmaskpb.FieldMask{Paths: []string{"target.amount_minor", "attained.amount_minor", "etag"}}
+	upd, err := r.forecast.UpdateQuota(ctx, &pipelinev1.UpdateQuotaRequest{Quota: q, UpdateMask: mask})
+	if err != nil || upd.GetQuota().GetAttainmentBps() != 5000 || upd.GetQuota().GetEtag() != "2" {
+		t.Fatalf("UpdateQuota(target) = %v, %v; want 5000 bps at etag 2", upd, err)
+	}
+	_, err = r.forecast.UpdateQuota(ctx, &pipelinev1.UpdateQuotaRequest{Quota: q, UpdateMask: mask})
+	wantCode(t, "UpdateQuota(stale etag)", err, codes.Aborted)
+}
