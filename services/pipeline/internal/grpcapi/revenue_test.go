@@ -309,3 +309,222 @@ func TestQuotas(t *testing.T) {
 	_, err = r.forecast.UpdateQuota(ctx, &pipelinev1.UpdateQuotaRequest{Quota: q, UpdateMask: mask})
 	wantCode(t, "UpdateQuota(stale etag)", err, codes.Aborted)
 }
+
+func tiered(members ...string) *pipelinev1.CommissionPlan {
+	return &pipelinev1.CommissionPlan{DisplayName: "AE 2026", CurrencyCode: "USD", ClawbackDays: 30, MemberIds: members,
+		Tiers: []*pipelinev1.CommissionTier{{FromAttainmentBps: 0, ToAttainmentBps: 10000, RateBps: 500}, {FromAttainmentBps: 10000, RateBps: 1000}}}
+}
+
+func TestCommissionPlans(t *testing.T) {
+	t.Parallel()
+	r := newRevenue(t)
+	ctx := r.manager(t)
+	rep := uuid.NewString()
+	created, err := r.commission.CreateCommissionPlan(ctx, &pipelinev1.CreateCommissionPlanRequest{Plan: tiered(rep), RequestId: "p1"})
+	if err != nil || created.GetPlan().GetTimeZone() != "UTC" || len(created.GetPlan().GetTiers()) != 2 {
+		t.Fatalf("CreateCommissionPlan = %v, %v", created, err)
+	}
+	retry, err := r.commission.CreateCommissionPlan(ctx, &pipelinev1.CreateCommissionPlanRequest{Plan: tiered(rep), RequestId: "p1"})
+	if err != nil || retry.GetPlan().GetPlanId() != created.GetPlan().GetPlanId() {
+		t.Errorf("CreateCommissionPlan retry = %v, %v; want the first plan", retry, err)
+	}
+	_, err = r.commission.CreateCommissionPlan(ctx, &pipelinev1.CreateCommissionPlanRequest{Plan: tiered(rep)})
+	wantCode(t, "CreateCommissionPlan(rep on another plan)", err, codes.FailedPrecondition)
+
+	tier := func(from, to, rate int64) *pipelinev1.CommissionTier {
+		return &pipelinev1.CommissionTier{FromAttainmentBps: from, ToAttainmentBps: to, RateBps: rate}
+	}
+	for _, tt := range []struct {
+		name   string
+		tiers  []*pipelinev1.CommissionTier
+		fields []string
+	}{
+		{"overlapping tiers", []*pipelinev1.CommissionTier{tier(0, 10000, 500), tier(8000, 0, 800)}, []string{"plan.tiers[1].from_attainment_bps"}},
+		{"gap", []*pipelinev1.CommissionTier{tier(0, 10000, 500), tier(12000, 0, 800)}, []string{"plan.tiers[1].from_attainment_bps"}},
+		{"open middle", []*pipelinev1.CommissionTier{tier(0, 0, 500), tier(10000, 0, 800)}, []string{"plan.tiers[0].to_attainment_bps"}},
+		{"not from zero", []*pipelinev1.CommissionTier{tier(100, 0, 500)}, []string{"plan.tiers[0].from_attainment_bps"}},
+		{"empty range and rate", []*pipelinev1.CommissionTier{tier(0, 0, 20000)}, []string{"plan.tiers[0].rate_bps"}},
+		{"no tiers", nil, []string{"plan.tiers"}},
+	} {
+		p := tiered()
+		p.Tiers = tt.tiers
+		_, err := r.commission.CreateCommissionPlan(ctx, &pipelinev1.CreateCommissionPlanRequest{Plan: p})
+		wantCode(t, "CreateCommissionPlan("+tt.name+")", err, codes.InvalidArgument, tt.fields...)
+	}
+	_, err = r.commission.CreateCommissionPlan(r.as(t, r.tenant, auth.RoleSalesRep), &pipelinev1.CreateCommissionPlanRequest{Plan: tiered()})
+	wantCode(t, "CreateCommissionPlan(rep)", err, codes.PermissionDenied)
+	_, err = r.commission.GetCommissionPlan(r.as(t, r.other, auth.RoleAdmin), &pipelinev1.GetCommissionPlanRequest{PlanId: created.GetPlan().GetPlanId()})
+	wantCode(t, "GetCommissionPlan(other tenant)", err, codes.NotFound)
+	p := created.GetPlan()
+	p.ClawbackDays = 10
+	upd, err := r.commission.UpdateCommissionPlan(ctx, &pipelinev1.UpdateCommissionPlanRequest{Plan: p,
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"clawback_days"}}})
+	if err != nil || upd.GetPlan().GetClawbackDays() != 10 || upd.GetPlan().GetEtag() != "2" || len(upd.GetPlan().GetMemberIds()) != 1 {
+		t.Errorf("UpdateCommissionPlan = %v, %v", upd, err)
+	}
+}
+
+func TestCommissionStatements(t *testing.T) {
+	t.Parallel()
+	r := newRevenue(t)
+	ctx := r.manager(t)
+	rep, mate := uuid.New(), uuid.New()
+	start, end := monthPeriod()
+	if _, err := r.commission.CreateCommissionPlan(ctx, &pipelinev1.CreateCommissionPlanRequest{Plan: tiered(rep.String())}); err != nil {
+		t.Fatal(err)
+	}
+	compute := func(ctx context.Context, who uuid.UUID, from, to string) (*pipelinev1.CommissionStatement, error) {
+		resp, err := r.commission.ComputeCommissionStatement(ctx, &pipelinev1.ComputeCommissionStatementRequest{
+			PrincipalId: who.String(), PeriodStart: from, PeriodEnd: to})
+		return resp.GetStatement(), err
+	}
+	_, err := compute(ctx, rep, start, end)
+	wantCode(t, "Compute(no quota)", err, codes.FailedPrecondition)
+	_, err = compute(ctx, mate, start, end)
+	wantCode(t, "Compute(no plan)", err, codes.FailedPrecondition)
+	if _, err := r.forecast.CreateQuota(ctx, &pipelinev1.CreateQuotaRequest{Quota: &pipelinev1.Quota{
+		AssigneeKind: pipelinev1.AssigneeKind_ASSIGNEE_KIND_PRINCIPAL, Assignee: rep.String(), PeriodStart: start, PeriodEnd: end,
+		Target: &typesv1.Money{CurrencyCode: "USD", AmountMinor: 100000}}}); err != nil {
+		t.Fatal(err)
+	}
+	x := r.deal(t, rep, 80000, "USD", "Won", nil)
+	y := r.deal(t, rep, 60000, "USD", "Won", nil)
+	eur := r.deal(t, rep, 10000, "EUR", "Won", nil)
+	r.deal(t, rep, 999999, "USD", "Negotiation", nil)
+
+	st, err := compute(ctx, rep, start, end)
+	if err != nil {
+		t.Fatalf("Compute: %v", err)
+	}
+	type line struct {
+		opp                  string
+		kind                 pipelinev1.CommissionLineKind
+		tier                 int32
+		credit, rate, amount int64
+	}
+	lines := func(st *pipelinev1.CommissionStatement) []line {
+		var out []line
+		for _, l := range st.GetLines() {
+			if l.GetExplanation() == "" {
+				t.Errorf("line %d has no explanation", l.GetLineNumber())
+			}
+			out = append(out, line{l.GetOpportunityId(), l.GetKind(), l.GetTierIndex(), l.GetCreditMinor(), l.GetRateBps(), l.GetAmountMinor()})
+		}
+		return out
+	}
+	earn, excl := pipelinev1.CommissionLineKind_COMMISSION_LINE_KIND_EARNING, pipelinev1.CommissionLineKind_COMMISSION_LINE_KIND_EXCLUDED
+	// 80000 at 5 %; then 60000 crosses 100 % of quota: 20000 at 5 %, 40000 at the 10 % accelerator.
+	want := []line{
+		{x.GetOpportunityId(), earn, 0, 80000, 500, 4000},
+		{y.GetOpportunityId(), earn, 0, 20000, 500, 1000},
+		{y.GetOpportunityId(), earn, 1, 40000, 1000, 4000},
+		{eur.GetOpportunityId(), excl, 0, 10000, 0, 0},
+	}
+	if fmt.Sprint(lines(st)) != fmt.Sprint(want) || st.GetTotal().GetAmountMinor() != 9000 || st.GetQuota().GetAmountMinor() != 100000 {
+		t.Fatalf("statement = %v total %v, want %v total 9000", lines(st), st.GetTotal(), want)
+	}
+	t.Logf("line 3 explained: %s", st.GetLines()[2].GetExplanation())
+
+	// Splits: half of y goes to the mate; a recompute replaces the lines.
+	splits := &pipelinev1.CommissionSplits{OpportunityId: y.GetOpportunityId(), Splits: []*pipelinev1.CommissionSplit{
+		{PrincipalId: rep.String(), ShareBps: 5000}, {PrincipalId: mate.String(), ShareBps: 5000}}}
+	if _, err := r.commission.UpdateCommissionSplits(ctx, &pipelinev1.UpdateCommissionSplitsRequest{Splits: splits}); err != nil {
+		t.Fatalf("UpdateCommissionSplits: %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		splits []*pipelinev1.CommissionSplit
+		fields []string
+	}{
+		{"not 100 %", []*pipelinev1.CommissionSplit{{PrincipalId: rep.String(), ShareBps: 6000}}, []string{"splits.splits"}},
+		{"twice", []*pipelinev1.CommissionSplit{{PrincipalId: rep.String(), ShareBps: 5000}, {PrincipalId: rep.String(), ShareBps: 5000}},
+			[]string{"splits.splits[1].principal_id"}},
+		{"bad id", []*pipelinev1.CommissionSplit{{PrincipalId: "x", ShareBps: 10000}}, []string{"splits.splits[0].principal_id"}},
+	} {
+		_, err := r.commission.UpdateCommissionSplits(ctx, &pipelinev1.UpdateCommissionSplitsRequest{Splits: &pipelinev1.CommissionSplits{
+			OpportunityId: y.GetOpportunityId(), Splits: tt.splits}})
+		wantCode(t, "UpdateCommissionSplits("+tt.name+")", err, codes.InvalidArgument, tt.fields...)
+	}
+	_, err = r.commission.GetCommissionSplits(r.as(t, r.other, auth.RoleAdmin), &pipelinev1.GetCommissionSplitsRequest{OpportunityId: y.GetOpportunityId()})
+	wantCode(t, "GetCommissionSplits(other tenant)", err, codes.NotFound)
+	again, err := compute(ctx, rep, start, end)
+	if err != nil || again.GetStatementId() != st.GetStatementId() || again.GetRevision() != 2 || again.GetTotal().GetAmountMinor() != 6000 {
+		t.Fatalf("recompute = %v, %v; want the same statement at revision 2 totalling 6000", again, err)
+	}
+
+	// Only the rep and managers see the statement.
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+		want codes.Code
+	}{
+		{"own rep", r.asPrincipal(t, r.tenant, rep, auth.RoleSalesRep), codes.OK},
+		{"manager", r.manager(t), codes.OK},
+		{"other rep", r.asPrincipal(t, r.tenant, mate, auth.RoleSalesRep), codes.NotFound},
+		{"analyst", r.as(t, r.tenant, auth.RoleAnalyst), codes.PermissionDenied},
+		{"other tenant", r.as(t, r.other, auth.RoleAdmin), codes.NotFound},
+	} {
+		got, err := r.commission.GetCommissionStatement(tt.ctx, &pipelinev1.GetCommissionStatementRequest{StatementId: st.GetStatementId()})
+		if status.Code(err) != tt.want || (err == nil && len(got.GetStatement().GetLines()) != 4) {
+			t.Errorf("GetCommissionStatement(%s) = %v, %v; want %v", tt.name, got, err, tt.want)
+		}
+	}
+	mine, err := r.commission.ListCommissionStatements(r.asPrincipal(t, r.tenant, mate, auth.RoleSalesRep), &pipelinev1.ListCommissionStatementsRequest{})
+	if err != nil || len(mine.GetStatements()) != 0 {
+		t.Errorf("ListCommissionStatements(other rep) = %v, %v; want none", mine, err)
+	}
+	_, err = compute(r.asPrincipal(t, r.tenant, rep, auth.RoleSalesRep), rep, start, end)
+	wantCode(t, "Compute(rep)", err, codes.PermissionDenied)
+	_, err = compute(ctx, rep, end, start)
+	wantCode(t, "Compute(end before start)", err, codes.InvalidArgument, "period_end")
+}
+
+func TestCommissionClawback(t *testing.T) {
+	t.Parallel()
+	r := newRevenue(t)
+	ctx := r.manager(t)
+	rep := uuid.New()
+	flat := &pipelinev1.CommissionPlan{DisplayName: "Flat", CurrencyCode: "USD", ClawbackDays: 30, MemberIds: []string{rep.String()},
+		Tiers: []*pipelinev1.CommissionTier{{RateBps: 1000}}}
+	if _, err := r.commission.CreateCommissionPlan(ctx, &pipelinev1.CreateCommissionPlanRequest{Plan: flat}); err != nil {
+		t.Fatal(err)
+	}
+	won := r.deal(t, rep, 10000, "USD", "Won", nil)
+	deleted := r.deal(t, rep, 20000, "USD", "Won", nil)
+	start, end := monthPeriod()
+	month, err := r.commission.ComputeCommissionStatement(ctx, &pipelinev1.ComputeCommissionStatementRequest{PrincipalId: rep.String(), PeriodStart: start, PeriodEnd: end})
+	if err != nil || month.GetStatement().GetTotal().GetAmountMinor() != 3000 {
+		t.Fatalf("Compute(month) = %v, %v; want 3000", month, err)
+	}
+	// Both are cancelled: one moves back out of won, one is deleted.
+	p, err := r.client.GetPipeline(ctx, &pipelinev1.GetPipelineRequest{PipelineId: won.GetPipelineId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.move(ctx, won, p.GetPipeline().GetStages()[0].GetStageId(), ""); err != nil {
+		t.Fatalf("move out of won: %v", err)
+	}
+	if _, err := r.client.DeleteOpportunity(ctx, &pipelinev1.DeleteOpportunityRequest{OpportunityId: deleted.GetOpportunityId()}); err != nil {
+		t.Fatal(err)
+	}
+	// The clawback lands in the statement of the period of the cancellation (today).
+	today := time.Now().UTC().Format(time.DateOnly)
+	day, err := r.commission.ComputeCommissionStatement(ctx, &pipelinev1.ComputeCommissionStatementRequest{PrincipalId: rep.String(), PeriodStart: today, PeriodEnd: today})
+	if err != nil {
+		t.Fatalf("Compute(today): %v", err)
+	}
+	st := day.GetStatement()
+	if st.GetTotal().GetAmountMinor() != -3000 || len(st.GetLines()) != 2 {
+		t.Fatalf("Compute(today) = %v; want two clawbacks totalling -3000", st)
+	}
+	for _, l := range st.GetLines() {
+		if l.GetKind() != pipelinev1.CommissionLineKind_COMMISSION_LINE_KIND_CLAWBACK {
+			t.Errorf("line %v, want a clawback", l)
+		}
+	}
+	// Recomputing claws nothing back twice.
+	again, err := r.commission.ComputeCommissionStatement(ctx, &pipelinev1.ComputeCommissionStatementRequest{PrincipalId: rep.String(), PeriodStart: today, PeriodEnd: today})
+	if err != nil || again.GetStatement().GetTotal().GetAmountMinor() != -3000 {
+		t.Errorf("recompute(today) = %v, %v; want -3000", again, err)
+	}
+}
