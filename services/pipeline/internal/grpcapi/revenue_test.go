@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	typesv1 "github.com/rapportcrm/rapport/gen/go/rapport/types/v1"
@@ -527,4 +528,181 @@ func TestCommissionClawback(t *testing.T) {
 	if err != nil || again.GetStatement().GetTotal().GetAmountMinor() != -3000 {
 		t.Errorf("recompute(today) = %v, %v; want -3000", again, err)
 	}
+}
+
+func (r *revenue) campaign(t *testing.T, name string, segment string, cost int64) *pipelinev1.Campaign {
+	t.Helper()
+	start, end := monthPeriod()
+	resp, err := r.marketing.CreateCampaign(r.manager(t), &pipelinev1.CreateCampaignRequest{Campaign: &pipelinev1.Campaign{
+		DisplayName: name, Channel: pipelinev1.CampaignChannel_CAMPAIGN_CHANNEL_EMAIL, SegmentId: segment,
+		Budget: &typesv1.Money{CurrencyCode: "USD", AmountMinor: 50000}, CostMinor: cost, StartDate: start, EndDate: end}})
+	if err != nil {
+		t.Fatalf("CreateCampaign(%s): %v", name, err)
+	}
+	return resp.GetCampaign()
+}
+
+func TestCampaigns(t *testing.T) {
+	t.Parallel()
+	r := newRevenue(t)
+	ctx := r.manager(t)
+	c := r.campaign(t, "Spring", r.segment.String(), 10000)
+	start, end := monthPeriod()
+	valid := func() *pipelinev1.Campaign {
+		return &pipelinev1.Campaign{DisplayName: "X", Channel: pipelinev1.CampaignChannel_CAMPAIGN_CHANNEL_EVENT,
+			Budget: &typesv1.Money{CurrencyCode: "USD", AmountMinor: 1}, StartDate: start, EndDate: end}
+	}
+	for _, tt := range []struct {
+		name   string
+		ctx    context.Context
+		mutate func(*pipelinev1.Campaign)
+		code   codes.Code
+		fields []string
+	}{
+		{"unknown segment", ctx, func(c *pipelinev1.Campaign) { c.SegmentId = uuid.NewString() }, codes.InvalidArgument, []string{"campaign.segment_id"}},
+		{"segment service down", ctx, func(c *pipelinev1.Campaign) { c.SegmentId = r.downSegment.String() }, codes.Unavailable, nil},
+		{"bad fields", ctx, func(c *pipelinev1.Campaign) {
+			c.Channel, c.Budget, c.CostMinor, c.EndDate = 0, &typesv1.Money{CurrencyCode: "usd!", AmountMinor: -1}, -5, "2000-01-01"
+		}, codes.InvalidArgument, []string{"campaign.channel", "campaign.budget.currency_code", "campaign.budget.amount_minor", "campaign.cost_minor", "campaign.end_date"}},
+		{"sales rep", r.as(t, r.tenant, auth.RoleSalesRep), func(*pipelinev1.Campaign) {}, codes.PermissionDenied, nil},
+	} {
+		in := valid()
+		tt.mutate(in)
+		_, err := r.marketing.CreateCampaign(tt.ctx, &pipelinev1.CreateCampaignRequest{Campaign: in})
+		wantCode(t, "CreateCampaign("+tt.name+")", err, tt.code, tt.fields...)
+	}
+	_, err := r.marketing.GetCampaign(r.as(t, r.other, auth.RoleAdmin), &pipelinev1.GetCampaignRequest{CampaignId: c.GetCampaignId()})
+	wantCode(t, "GetCampaign(other tenant)", err, codes.NotFound)
+
+	// Members come from the segment, once each.
+	for i, want := range []int64{2, 0} {
+		got, err := r.marketing.SyncCampaignMembers(ctx, &pipelinev1.SyncCampaignMembersRequest{CampaignId: c.GetCampaignId()})
+		if err != nil || got.GetAdded() != want || got.GetMemberCount() != 2 {
+			t.Errorf("SyncCampaignMembers #%d = %v, %v; want %d added of 2", i, got, err, want)
+		}
+	}
+	noSeg := r.campaign(t, "Untargeted", "", 0)
+	_, err = r.marketing.SyncCampaignMembers(ctx, &pipelinev1.SyncCampaignMembersRequest{CampaignId: noSeg.GetCampaignId()})
+	wantCode(t, "SyncCampaignMembers(no segment)", err, codes.FailedPrecondition)
+	members, err := r.marketing.ListCampaignMembers(ctx, &pipelinev1.ListCampaignMembersRequest{CampaignId: c.GetCampaignId(), PageSize: 1})
+	if err != nil || len(members.GetMembers()) != 1 || members.GetNextPageToken() == "" {
+		t.Fatalf("ListCampaignMembers = %v, %v; want a first page of one", members, err)
+	}
+	rest, err := r.marketing.ListCampaignMembers(ctx, &pipelinev1.ListCampaignMembersRequest{CampaignId: c.GetCampaignId(), PageToken: members.GetNextPageToken()})
+	if err != nil || len(rest.GetMembers()) != 1 || rest.GetMembers()[0].GetCustomerId() == members.GetMembers()[0].GetCustomerId() {
+		t.Errorf("ListCampaignMembers page 2 = %v, %v; want the other member", rest, err)
+	}
+
+	// Updates need a current etag.
+	c.CostMinor = 20000
+	mask := &fieldmaskpb.FieldMask{Paths: []string{"cost_minor"}}
+	upd, err := r.marketing.UpdateCampaign(ctx, &pipelinev1.UpdateCampaignRequest{Campaign: c, UpdateMask: mask})
+	if err != nil || upd.GetCampaign().GetCostMinor() != 20000 {
+		t.Fatalf("UpdateCampaign = %v, %v", upd, err)
+	}
+	_, err = r.marketing.UpdateCampaign(ctx, &pipelinev1.UpdateCampaignRequest{Campaign: c, UpdateMask: mask})
+	wantCode(t, "UpdateCampaign(stale)", err, codes.Aborted)
+	list, err := r.marketing.ListCampaigns(r.as(t, r.tenant, auth.RoleAnalyst), &pipelinev1.ListCampaignsRequest{Filter: `segment_id = "` + r.segment.String() + `"`})
+	if err != nil || len(list.GetCampaigns()) != 1 {
+		t.Errorf("ListCampaigns(segment) = %v, %v; want one", list, err)
+	}
+
+	// Offers.
+	offer := &pipelinev1.Offer{DisplayName: "10 % off", CampaignId: c.GetCampaignId(), SegmentIds: []string{r.segment.String()},
+		ValueTiers: []string{"A"}, DiscountBps: 1000, StartDate: start, EndDate: end}
+	if _, err := r.marketing.CreateOffer(ctx, &pipelinev1.CreateOfferRequest{Offer: offer, RequestId: "o1"}); err != nil {
+		t.Fatalf("CreateOffer: %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		mutate func(*pipelinev1.Offer)
+		fields []string
+	}{
+		{"no target", func(o *pipelinev1.Offer) { o.SegmentIds, o.ValueTiers = nil, nil }, []string{"offer.segment_ids"}},
+		{"unknown campaign", func(o *pipelinev1.Offer) { o.CampaignId = uuid.NewString() }, []string{"offer.campaign_id"}},
+		{"unknown segment", func(o *pipelinev1.Offer) { o.SegmentIds = []string{uuid.NewString()} }, []string{"offer.segment_ids[0]"}},
+		{"discount", func(o *pipelinev1.Offer) { o.DiscountBps = 0 }, []string{"offer.discount_bps"}},
+	} {
+		in := &pipelinev1.Offer{DisplayName: offer.DisplayName, CampaignId: offer.CampaignId, SegmentIds: offer.SegmentIds,
+			ValueTiers: offer.ValueTiers, DiscountBps: offer.DiscountBps, StartDate: start, EndDate: end}
+		tt.mutate(in)
+		_, err := r.marketing.CreateOffer(ctx, &pipelinev1.CreateOfferRequest{Offer: in})
+		wantCode(t, "CreateOffer("+tt.name+")", err, codes.InvalidArgument, tt.fields...)
+	}
+	offers, err := r.marketing.ListOffers(ctx, &pipelinev1.ListOffersRequest{Filter: `campaign_id = "` + c.GetCampaignId() + `"`})
+	if err != nil || len(offers.GetOffers()) != 1 {
+		t.Errorf("ListOffers = %v, %v; want one", offers, err)
+	}
+}
+
+func TestAttribution(t *testing.T) {
+	t.Parallel()
+	r := newRevenue(t)
+	ctx := r.manager(t)
+	first := r.campaign(t, "Webinar", "", 10000)
+	last := r.campaign(t, "Event", "", 0)
+	respond := func(c *pipelinev1.Campaign, customer uuid.UUID, at time.Time, requestID string) (*pipelinev1.CampaignResponse, error) {
+		resp, err := r.marketing.RecordCampaignResponse(r.as(t, r.tenant, auth.RoleSalesRep), &pipelinev1.RecordCampaignResponseRequest{
+			CampaignId: c.GetCampaignId(), RequestId: requestID, Response: &pipelinev1.CampaignResponse{
+				CustomerId: customer.String(), Kind: pipelinev1.ResponseKind_RESPONSE_KIND_ATTENDED, RespondTime: timestamppb.New(at)}})
+		return resp.GetResponse(), err
+	}
+	now := time.Now()
+	one, err := respond(first, r.acme, now.Add(-2*time.Hour), "r1")
+	if err != nil {
+		t.Fatalf("RecordCampaignResponse: %v", err)
+	}
+	if again, err := respond(first, r.acme, now.Add(-2*time.Hour), "r1"); err != nil || again.GetResponseId() != one.GetResponseId() {
+		t.Errorf("RecordCampaignResponse retry = %v, %v; want the first", again, err)
+	}
+	if _, err := respond(last, r.acme, now.Add(-time.Hour), ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = respond(first, r.gone, now, "")
+	wantCode(t, "RecordCampaignResponse(unknown customer)", err, codes.InvalidArgument, "response.customer_id")
+	_, err = respond(&pipelinev1.Campaign{CampaignId: uuid.NewString()}, r.acme, now, "")
+	wantCode(t, "RecordCampaignResponse(unknown campaign)", err, codes.NotFound)
+	_, err = respond(first, r.acme, now.Add(time.Hour), "")
+	wantCode(t, "RecordCampaignResponse(future)", err, codes.InvalidArgument, "response.respond_time")
+
+	// Explicitly credited to the first campaign: one won, one open.
+	r.deal(t, uuid.New(), 50000, "USD", "Won", func(o *pipelinev1.Opportunity) { o.CampaignId = first.GetCampaignId() })
+	r.deal(t, uuid.New(), 7000, "USD", "Proposal", func(o *pipelinev1.Opportunity) { o.CampaignId = first.GetCampaignId() })
+	_, err = r.client.CreateOpportunity(ctx, &pipelinev1.CreateOpportunityRequest{Opportunity: &pipelinev1.Opportunity{
+		CustomerId: r.acme.String(), DisplayName: "X", Amount: &typesv1.Money{CurrencyCode: "USD", AmountMinor: 1}, CampaignId: uuid.NewString()}})
+	wantCode(t, "CreateOpportunity(unknown campaign)", err, codes.InvalidArgument, "opportunity.campaign_id")
+
+	roi := func(c *pipelinev1.Campaign, m pipelinev1.AttributionModel) *pipelinev1.GetCampaignRoiResponse {
+		t.Helper()
+		got, err := r.marketing.GetCampaignRoi(r.as(t, r.tenant, auth.RoleAnalyst), &pipelinev1.GetCampaignRoiRequest{CampaignId: c.GetCampaignId(), Model: m})
+		if err != nil {
+			t.Fatalf("GetCampaignRoi: %v", err)
+		}
+		return got
+	}
+	for _, tt := range []struct {
+		name                      string
+		c                         *pipelinev1.Campaign
+		model                     pipelinev1.AttributionModel
+		attributed, won, rev, bps int64
+	}{
+		// (50000 − 10000) / 10000 = 400 %.
+		{"explicit", first, pipelinev1.AttributionModel_ATTRIBUTION_MODEL_UNSPECIFIED, 2, 1, 50000, 40000},
+		// Both of acme's deals came after both responses: the earliest touch is the webinar…
+		{"first touch", first, pipelinev1.AttributionModel_ATTRIBUTION_MODEL_FIRST_TOUCH, 2, 1, 50000, 40000},
+		{"first touch, event", last, pipelinev1.AttributionModel_ATTRIBUTION_MODEL_FIRST_TOUCH, 0, 0, 0, 0},
+		// …and the latest the event, which cost nothing.
+		{"last touch", last, pipelinev1.AttributionModel_ATTRIBUTION_MODEL_LAST_TOUCH, 2, 1, 50000, 0},
+		{"last touch, webinar", first, pipelinev1.AttributionModel_ATTRIBUTION_MODEL_LAST_TOUCH, 0, 0, 0, -10000},
+	} {
+		got := roi(tt.c, tt.model)
+		if got.GetAttributedOpportunities() != tt.attributed || got.GetWonOpportunities() != tt.won ||
+			got.GetWonRevenue().GetAmountMinor() != tt.rev || got.GetRoiBps() != tt.bps {
+			t.Errorf("GetCampaignRoi(%s) = %v; want %d attributed, %d won, revenue %d, %d bps", tt.name, got, tt.attributed, tt.won, tt.rev, tt.bps)
+		}
+	}
+	_, err = r.marketing.GetCampaignRoi(r.as(t, r.other, auth.RoleAdmin), &pipelinev1.GetCampaignRoiRequest{CampaignId: first.GetCampaignId()})
+	wantCode(t, "GetCampaignRoi(other tenant)", err, codes.NotFound)
+	_, err = r.marketing.GetCampaignRoi(r.as(t, r.tenant, auth.RoleSupportAgent), &pipelinev1.GetCampaignRoiRequest{CampaignId: first.GetCampaignId()})
+	wantCode(t, "GetCampaignRoi(support agent)", err, codes.PermissionDenied)
 }
