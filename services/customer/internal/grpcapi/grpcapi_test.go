@@ -21,6 +21,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
+	"github.com/rapportcrm/rapport/services/customer/internal/loyalty"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
@@ -37,6 +38,7 @@ type env struct {
 	profiles  customerv1.ProfileServiceClient
 	privacy   customerv1.PrivacyServiceClient
 	docs      customerv1.DocumentServiceClient
+	loyalty   customerv1.LoyaltyServiceClient
 	iam       iamv1.IdentityServiceClient
 	db        *pgtest.DB
 	// adminKey is the operator tenant's admin key; otherKey belongs to a second tenant.
@@ -62,6 +64,7 @@ func newEnv(t *testing.T) *env {
 		customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
 		customerv1.RegisterPrivacyServiceServer(srv, grpcapi.NewPrivacy(privacy.New(store)))
 		customerv1.RegisterDocumentServiceServer(srv, grpcapi.NewDocuments(document.New(store.Documents(), testMaxBytes)))
+		customerv1.RegisterLoyaltyServiceServer(srv, grpcapi.NewLoyalty(loyalty.New(store)))
 	}, grpcapi.AuthenticateApiKeyMethod, grpcapi.DownloadSharedDocumentMethod)
 	e := &env{
 		customers: customerv1.NewCustomerServiceClient(conn),
@@ -69,6 +72,7 @@ func newEnv(t *testing.T) *env {
 		profiles:  customerv1.NewProfileServiceClient(conn),
 		privacy:   customerv1.NewPrivacyServiceClient(conn),
 		docs:      customerv1.NewDocumentServiceClient(conn),
+		loyalty:   customerv1.NewLoyaltyServiceClient(conn),
 		iam:       iamv1.NewIdentityServiceClient(conn),
 		db:        db, tokens: tokens,
 	}
