@@ -58,7 +58,9 @@ func seed(tb testing.TB, db *pgtest.DB, n int) string {
 	return tenant
 }
 
-func seededRep(i int) uuid.UUID { return uuid.MustParse(fmt.Sprintf("00000000-0000-0000-0000-%012d", i)) }
+func seededRep(i int) uuid.UUID {
+	return uuid.MustParse(fmt.Sprintf("00000000-0000-0000-0000-%012d", i))
+}
 
 // as puts the caller in ctx, where pkg/pgdb reads the settings row-level security uses.
 func as(ctx context.Context, c auth.Caller) context.Context { return auth.WithCaller(ctx, c) }
@@ -196,7 +198,7 @@ func BenchmarkRevenue100k(b *testing.B) {
 		reps[i] = seededRep(i)
 	}
 	plan := commission.Plan{ID: uuid.Must(uuid.NewV7()), DisplayName: "AE", CurrencyCode: "USD", TimeZone: "UTC", ClawbackDays: 30,
-		Tiers: []commission.Tier{{ToBps: 10000, RateBps: 500}, {FromBps: 10000, ToBps: 15000, RateBps: 800}, {FromBps: 15000, RateBps: 1200}},
+		Tiers:     []commission.Tier{{ToBps: 10000, RateBps: 500}, {FromBps: 10000, ToBps: 15000, RateBps: 800}, {FromBps: 15000, RateBps: 1200}},
 		MemberIDs: reps}
 	if _, err := s.Commission().CreatePlan(ctx, mgr, plan, ""); err != nil {
 		b.Fatal(err)
