@@ -72,6 +72,8 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.NotFound, marketing.ErrCampaignNotFound, "CAMPAIGN_NOT_FOUND")
 	case errors.Is(err, marketing.ErrNoSegment):
 		return grpcerr.WithReason(codes.FailedPrecondition, marketing.ErrNoSegment, "CAMPAIGN_HAS_NO_SEGMENT")
+	case errors.Is(err, marketing.ErrSegmentTooLarge):
+		return grpcerr.WithReason(codes.FailedPrecondition, marketing.ErrSegmentTooLarge, "SEGMENT_TOO_LARGE")
 	case errors.Is(err, marketing.ErrSegmentLookup):
 		return grpcerr.WithReason(codes.Unavailable, marketing.ErrSegmentLookup, "SEGMENT_LOOKUP_FAILED")
 	case errors.Is(err, pipeline.ErrCustomerLookup):

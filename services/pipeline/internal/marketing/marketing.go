@@ -150,6 +150,8 @@ var (
 	// ErrSegmentLookup means the customer service could not answer about a
 	// segment; the caller may retry.
 	ErrSegmentLookup = errors.New("the segment could not be checked; retry later")
+	// ErrSegmentTooLarge means a segment has more members than one sync takes.
+	ErrSegmentTooLarge = errors.New("the segment has too many members for one campaign; target a narrower segment")
 )
 
 // Events of marketing.

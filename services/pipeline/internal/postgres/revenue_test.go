@@ -15,6 +15,7 @@ import (
 	"github.com/rapportcrm/rapport/services/pipeline/internal/commission"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/forecast"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/postgres"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/rules"
 )
 
 // seedSQL gives tenant $1 a default pipeline of six stages ($2) and $3
@@ -205,8 +206,7 @@ func BenchmarkRevenue100k(b *testing.B) {
 	}
 	for _, rep := range reps {
 		q := forecast.Quota{ID: uuid.Must(uuid.NewV7()), AssigneeKind: forecast.AssigneePrincipal, Assignee: rep.String(),
-			PeriodStart: "2026-01-01", PeriodEnd: "2026-12-31", TimeZone: "UTC", Target: forecast.Quota{}.Target}
-		q.Target.CurrencyCode, q.Target.AmountMinor = "USD", 200000000
+			PeriodStart: "2026-01-01", PeriodEnd: "2026-12-31", TimeZone: "UTC", Target: rules.Money{CurrencyCode: "USD", AmountMinor: 200000000}}
 		if _, err := s.Forecast().CreateQuota(ctx, mgr, q, ""); err != nil {
 			b.Fatal(err)
 		}

@@ -5,6 +5,8 @@ package rules
 
 import (
 	"fmt"
+	"math"
+	"math/big"
 	"slices"
 	"strings"
 	"time"
@@ -180,10 +182,19 @@ type Money struct {
 	AmountMinor  int64
 }
 
-// Bps is part ÷ whole in basis points, rounded down; 0 when whole is 0.
+// Bps is part ÷ whole in basis points, rounded toward zero; 0 when whole
+// is 0. It computes in big integers: part × 10000 can overflow int64.
 func Bps(part, whole int64) int64 {
 	if whole == 0 {
 		return 0
 	}
-	return part * 10000 / whole
+	q := new(big.Int).Mul(big.NewInt(part), big.NewInt(10000))
+	q.Quo(q, big.NewInt(whole))
+	if !q.IsInt64() {
+		if q.Sign() < 0 {
+			return math.MinInt64
+		}
+		return math.MaxInt64
+	}
+	return q.Int64()
 }

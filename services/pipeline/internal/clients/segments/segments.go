@@ -30,7 +30,7 @@ func New(conn grpc.ClientConnInterface) *Client {
 // callTimeout bounds one call inside the inbound deadline.
 const callTimeout = 3 * time.Second
 
-// maxMembers bounds one sync: a campaign beyond it is split by segment.
+// maxMembers bounds one sync, which holds the members in memory.
 const maxMembers = 200000
 
 // Exists reports whether the segment exists.
@@ -75,7 +75,7 @@ func (c *Client) Members(ctx context.Context, id uuid.UUID) ([]uuid.UUID, error)
 			return out, nil
 		}
 		if len(out) >= maxMembers {
-			return nil, fmt.Errorf("%w: segment %s has more than %d members", marketing.ErrSegmentLookup, id, maxMembers)
+			return nil, fmt.Errorf("%w: segment %s has more than %d members", marketing.ErrSegmentTooLarge, id, maxMembers)
 		}
 	}
 }
