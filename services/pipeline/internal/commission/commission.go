@@ -176,7 +176,7 @@ func (p *Plan) normalize() {
 }
 
 // validate checks the plan; tiers must run from 0 % upwards without gaps
-// or overlaps, and only the last may be open-ended.
+// or overlaps, and the last, only, is open-ended.
 func (p *Plan) validate(v *validation.Error) {
 	rules.Name(p.DisplayName, "plan.display_name", v)
 	rules.Currency(p.CurrencyCode, "plan.currency_code", v)
@@ -196,6 +196,8 @@ func (p *Plan) validate(v *validation.Error) {
 		switch {
 		case t.ToBps == 0 && !last:
 			v.Add(f+"to_attainment_bps", "only the last tier may have no end")
+		case t.ToBps != 0 && last:
+			v.Add(f+"to_attainment_bps", "the last tier must have no end (0), so that every attainment is paid")
 		case t.ToBps != 0 && t.ToBps <= t.FromBps:
 			v.Add(f+"to_attainment_bps", "must be above from_attainment_bps (%d)", t.FromBps)
 		}

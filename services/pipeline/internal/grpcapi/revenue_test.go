@@ -344,6 +344,7 @@ func TestCommissionPlans(t *testing.T) {
 		{"gap", []*pipelinev1.CommissionTier{tier(0, 10000, 500), tier(12000, 0, 800)}, []string{"plan.tiers[1].from_attainment_bps"}},
 		{"open middle", []*pipelinev1.CommissionTier{tier(0, 0, 500), tier(10000, 0, 800)}, []string{"plan.tiers[0].to_attainment_bps"}},
 		{"not from zero", []*pipelinev1.CommissionTier{tier(100, 0, 500)}, []string{"plan.tiers[0].from_attainment_bps"}},
+		{"last tier ends", []*pipelinev1.CommissionTier{tier(0, 10000, 500)}, []string{"plan.tiers[0].to_attainment_bps"}},
 		{"empty range and rate", []*pipelinev1.CommissionTier{tier(0, 0, 20000)}, []string{"plan.tiers[0].rate_bps"}},
 		{"no tiers", nil, []string{"plan.tiers"}},
 	} {

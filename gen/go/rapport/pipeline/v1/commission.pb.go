@@ -87,7 +87,7 @@ type CommissionTier struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Attainment where the tier starts, in basis points of quota (10000 = 100 %).
 	FromAttainmentBps int64 `protobuf:"varint,1,opt,name=from_attainment_bps,json=fromAttainmentBps,proto3" json:"from_attainment_bps,omitempty"`
-	// Where it ends (exclusive); 0 means no end. Only the last tier may have no end.
+	// Where it ends (exclusive); 0 means no end. The last tier has no end, and no other.
 	ToAttainmentBps int64 `protobuf:"varint,2,opt,name=to_attainment_bps,json=toAttainmentBps,proto3" json:"to_attainment_bps,omitempty"`
 	// Commission rate in basis points of credit (500 = 5 %). Tiers above
 	// 100 % with higher rates are the plan's accelerators.

@@ -80,7 +80,7 @@ ALTER TABLE opportunities
     ADD COLUMN forecast_category smallint NOT NULL DEFAULT 0 CHECK (forecast_category BETWEEN 0 AND 5),
     ADD COLUMN campaign_id uuid,
     ADD CONSTRAINT opportunities_campaign FOREIGN KEY (tenant_id, campaign_id) REFERENCES campaigns;
-CREATE INDEX opportunities_campaign ON opportunities (tenant_id, campaign_id) WHERE campaign_id IS NOT NULL;
+CREATE INDEX opportunities_campaign ON opportunities (tenant_id, campaign_id, create_time, opportunity_id) WHERE campaign_id IS NOT NULL;
 -- Won revenue by owner and close time: quota attainment and commissions.
 CREATE INDEX opportunities_won ON opportunities (tenant_id, owner_id, close_time) WHERE stage_kind = 2;
 -- Forecast by expected close date (open) and close time (closed).
