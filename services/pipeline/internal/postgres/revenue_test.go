@@ -246,3 +246,24 @@ func BenchmarkRevenue100k(b *testing.B) {
 		}
 	})
 }
+
+// TestSnapshotAll runs the background loop's sweep as the service role:
+// it finds every tenant through the security-definer function and takes
+// each tenant's day once.
+func TestSnapshotAll(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	a, b := seed(t, db, 12), seed(t, db, 30)
+	svc := forecast.New(s.Forecast())
+	for i, want := range []int{2, 0} {
+		taken, err := svc.SnapshotAll(t.Context())
+		if err != nil || taken != want {
+			t.Fatalf("SnapshotAll #%d = %d, %v; want %d", i, taken, err, want)
+		}
+	}
+	for tenant, want := range map[string]int{a: 12, b: 30} {
+		if got := count(t, db, `SELECT opportunity_count FROM pipeline_snapshots WHERE tenant_id = $1`, tenant); got != want {
+			t.Errorf("snapshot of %s holds %d, want %d", tenant, got, want)
+		}
+	}
+}
