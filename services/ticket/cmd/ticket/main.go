@@ -69,7 +69,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := grpcserver.New(cfg.Server, log, authn)
+	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.GetCsatSurveyMethod, grpcapi.AnswerCsatSurveyMethod)
 	svc := ticket.New(postgres.New(pool), customerclient.New(conn, ticket.ErrCustomerLookup))
 	ticketv1.RegisterTicketServiceServer(srv, grpcapi.New(svc, pool, cfg.EventPoll))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)

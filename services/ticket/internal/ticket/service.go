@@ -105,7 +105,8 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, t Ticket, requ
 	case !errors.Is(err, ErrPolicyNotFound):
 		return Ticket{}, err
 	}
-	return s.store.Create(ctx, caller, t, requestID)
+	t.AssigneeID = uuid.Nil
+	return s.store.CreateRouted(ctx, caller, t, requestID, routeTo(caller, AssignCreated, uuid.Nil, ""))
 }
 
 // Get returns a ticket.
@@ -263,6 +264,10 @@ func (s *Service) Transition(ctx context.Context, caller auth.Caller, r Transiti
 		return Ticket{}, err
 	}
 	tr := Transition{ID: uuid.Must(uuid.NewV7()), Note: r.Note, PrincipalID: caller.PrincipalID, RequestID: r.RequestID}
+	if r.To == StatusResolved {
+		sv := newSurvey(r.TicketID, now(), settings.CSATTTL)
+		tr.Survey = &sv
+	}
 	return s.store.Transition(ctx, caller, r.TicketID, tr, func(t *Ticket) error {
 		if err := checkEtag(t.Etag(), r.Etag); err != nil {
 			return err
