@@ -71,9 +71,17 @@ const listMessagesSQL = `SELECT ` + messageColumns + ` FROM ticket_messages
 WHERE tenant_id = $1 AND ticket_id = $2 AND message_id > $3
 ORDER BY message_id LIMIT $4`
 
+const listPublicMessagesSQL = `SELECT ` + messageColumns + ` FROM ticket_messages
+WHERE tenant_id = $1 AND ticket_id = $2 AND message_id > $3 AND visibility = 1
+ORDER BY message_id LIMIT $4`
+
 // Messages implements ticket.ConversationStore.
-func (s *Store) Messages(ctx context.Context, caller auth.Caller, ticketID uuid.UUID, pageSize int, pageToken string) ([]ticket.Message, string, error) {
-	return childPage(ctx, s, caller, ticketID, "messages", listMessagesSQL, pageSize, pageToken, scanMessage,
+func (s *Store) Messages(ctx context.Context, caller auth.Caller, ticketID uuid.UUID, publicOnly bool, pageSize int, pageToken string) ([]ticket.Message, string, error) {
+	sql, kind := listMessagesSQL, "messages"
+	if publicOnly {
+		sql, kind = listPublicMessagesSQL, "publicMessages"
+	}
+	return childPage(ctx, s, caller, ticketID, kind, sql, pageSize, pageToken, scanMessage,
 		func(m ticket.Message) uuid.UUID { return m.ID })
 }
 

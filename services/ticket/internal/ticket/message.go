@@ -109,8 +109,9 @@ type ConversationStore interface {
 	// nothing), and applies touch to the ticket, saving it with touch's
 	// event when that is not empty. ErrNotFound when the ticket is missing.
 	AddMessage(ctx context.Context, caller auth.Caller, m Message, requestID string, touch Mutation) (Message, error)
-	// Messages lists a ticket's messages, oldest first.
-	Messages(ctx context.Context, caller auth.Caller, ticketID uuid.UUID, pageSize int, pageToken string) ([]Message, string, error)
+	// Messages lists a ticket's messages, oldest first; only public ones
+	// when publicOnly.
+	Messages(ctx context.Context, caller auth.Caller, ticketID uuid.UUID, publicOnly bool, pageSize int, pageToken string) ([]Message, string, error)
 }
 
 // AddMessage posts a reply or note. A customer's message is always public;
@@ -170,14 +171,16 @@ func (s *Service) AddMessage(ctx context.Context, caller auth.Caller, m Message,
 	})
 }
 
-// Messages lists a ticket's messages, oldest first.
+// Messages lists a ticket's messages, oldest first. Partner users are
+// outside the help desk: they get the public conversation only.
 func (s *Service) Messages(ctx context.Context, caller auth.Caller, ticketID uuid.UUID, pageSize int, pageToken string) ([]Message, string, error) {
-	if err := allow(caller, readers); err != nil {
+	if err := allow(caller, ticketReaders); err != nil {
 		return nil, "", err
 	}
 	size, err := pageSizeOf(pageSize)
 	if err != nil {
 		return nil, "", err
 	}
-	return s.store.Messages(ctx, caller, ticketID, size, pageToken)
+	publicOnly := !caller.HasAny(readers...)
+	return s.store.Messages(ctx, caller, ticketID, publicOnly, size, pageToken)
 }

@@ -26,10 +26,14 @@ const (
 )
 
 // Who may do what. Sales staff log tickets for their accounts; analysts
-// only read; partner users get scoped access with the channel-partner work.
+// only read; partner users read the tickets the access policy shows them.
 var (
 	readers = []auth.Role{auth.RoleAdmin, auth.RoleSupportAgent, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleAnalyst}
 	writers = []auth.Role{auth.RoleAdmin, auth.RoleSupportAgent, auth.RoleSalesManager, auth.RoleSalesRep}
+	// ticketReaders read tickets and their public messages; the access
+	// policy shows partner users only their partner's tickets, and only
+	// when the tenant allows it.
+	ticketReaders = append([]auth.Role{auth.RolePartnerUser}, readers...)
 	// Calendars, policies and settings change every ticket's clock.
 	configurers = []auth.Role{auth.RoleAdmin}
 )
@@ -111,7 +115,7 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, t Ticket, requ
 
 // Get returns a ticket.
 func (s *Service) Get(ctx context.Context, caller auth.Caller, id uuid.UUID) (Ticket, error) {
-	if err := allow(caller, readers); err != nil {
+	if err := allow(caller, ticketReaders); err != nil {
 		return Ticket{}, err
 	}
 	return s.store.Get(ctx, caller, id)
@@ -125,7 +129,7 @@ const (
 
 // List returns a page of tickets, newest first.
 func (s *Service) List(ctx context.Context, caller auth.Caller, q ListQuery) (Page, error) {
-	if err := allow(caller, readers); err != nil {
+	if err := allow(caller, ticketReaders); err != nil {
 		return Page{}, err
 	}
 	size, err := pageSizeOf(q.PageSize)
