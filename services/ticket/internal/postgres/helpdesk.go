@@ -37,6 +37,9 @@ WHERE tenant_id = $1 AND ticket_id = $2 AND request_id = $3`
 // the transaction's first write and orders the ticket's events.
 func (s *Store) AddMessage(ctx context.Context, caller auth.Caller, m ticket.Message, requestID string, touch ticket.Mutation) (ticket.Message, error) {
 	var saved ticket.Message
+	if m.Attachments == nil {
+		m.Attachments = []ticket.Attachment{}
+	}
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
 		before, err := lockTicket(ctx, tx, caller.TenantID, m.TicketID)
 		if err != nil {

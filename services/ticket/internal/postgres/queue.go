@@ -173,6 +173,9 @@ func (s *Store) SetMember(ctx context.Context, caller auth.Caller, m ticket.Memb
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
+		if m.Skills == nil {
+			m.Skills = []string{}
+		}
 		if rows, err = tx.Query(ctx, upsertMemberSQL, caller.TenantID, m.QueueID, m.PrincipalID, m.Skills, m.Capacity,
 			nullID(m.CalendarID), m.Level); err != nil {
 			return err
