@@ -403,6 +403,24 @@ func TestSuite(t *testing.T) {
 		public.must(200, "POST", survey, map[string]any{"score": 5, "comment": "Fast"})
 		public.must(400, "POST", survey, map[string]any{"score": 1})
 		public.must(404, "GET", "/v1/csatSurveys/cs_forged", nil)
+
+		// A detractor's answer becomes a follow-up in the customer service,
+		// delivered by the ticket service's runner after the answer.
+		sad := api.must(200, "POST", "/v1/tickets", map[string]any{"customerId": c["customerId"], "subject": "Still double charged"})
+		sadPath := "/v1/tickets/" + sad["ticketId"].(string)
+		api.must(200, "POST", sadPath+":transition", map[string]any{"status": "STATUS_RESOLVED", "note": "Refunded again"})
+		sadLink := api.must(200, "POST", sadPath+":issueCsatSurveyLink", map[string]any{})
+		public.must(200, "POST", sadLink["path"].(string), map[string]any{"score": 1, "comment": "Slow"})
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			fu := api.must(200, "GET", "/v1/customers/"+c["customerId"].(string)+"/followUps", nil)
+			if items, _ := fu["followUps"].([]any); len(items) == 1 {
+				break
+			} else if len(items) > 1 || time.Now().After(deadline) {
+				t.Fatalf("follow-ups of the detractor = %v, want exactly one", fu)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 		figures := api.must(200, "GET", "/v1/qualityFigures?group_by=QUALITY_GROUPING_QUEUE&start_time="+
 			time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)+"&end_time="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339), nil)
 		if !strings.Contains(fmt.Sprint(figures), qid) {

@@ -2,6 +2,7 @@ package grpcapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
 	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/services/ticket/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/ticket/internal/ticket"
 )
 
 // serveHelpdesk serves the env's service again with the survey methods
@@ -679,4 +681,88 @@ func TestImportTickets(t *testing.T) {
 	}
 	_, err = e.client.ImportTickets(e.as(t, e.tenant, auth.RoleSupportAgent), req)
 	wantCode(t, "ImportTickets as agent", err, codes.PermissionDenied)
+}
+
+// fakeFollowUps stands in for the customer service's follow-ups.
+type fakeFollowUps struct {
+	mu       sync.Mutex
+	requests []string
+	fail     bool
+}
+
+func (f *fakeFollowUps) CreateFollowUp(_ context.Context, _ string, d ticket.Detractor) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return "", errors.New("customer service unavailable")
+	}
+	f.requests = append(f.requests, d.RequestID())
+	return uuid.NewString(), nil
+}
+
+// TestDetractorFollowUps answers surveys and delivers the follow-ups the
+// unhappy answers queued, once each, retrying a failed delivery later.
+func TestDetractorFollowUps(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	client := serveHelpdesk(t, e)
+	answer := func(score int32) string {
+		tk := e.create(t, e.admin(t), e.widget())
+		e.resolve(t, e.admin(t), tk.GetTicketId())
+		link, err := client.IssueCsatSurveyLink(e.admin(t), &ticketv1.IssueCsatSurveyLinkRequest{TicketId: tk.GetTicketId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.AnswerCsatSurvey(t.Context(), &ticketv1.AnswerCsatSurveyRequest{Token: link.GetToken(), Score: score}); err != nil {
+			t.Fatal(err)
+		}
+		return tk.GetTicketId()
+	}
+	unhappy := answer(1)
+	answer(4)
+	var survey string
+	if err := e.db.Owner.QueryRow(t.Context(), `SELECT survey_id::text FROM detractor_followups WHERE ticket_id = $1`, unhappy).Scan(&survey); err != nil {
+		t.Fatalf("queued detractor of %s: %v", unhappy, err)
+	}
+	if n := countRows(t, e, `SELECT count(*) FROM detractor_followups`); n != 1 {
+		t.Fatalf("queued detractors = %d, want only the score of 1", n)
+	}
+
+	down := &fakeFollowUps{fail: true}
+	n, err := e.svc.FollowDetractors(t.Context(), down, e.tenant, time.Now())
+	if err != nil || n != 0 {
+		t.Fatalf("FollowDetractors with the peer down = %d, %v; want 0 and no error", n, err)
+	}
+	up := &fakeFollowUps{}
+	if n, err := e.svc.FollowDetractors(t.Context(), up, e.tenant, time.Now()); err != nil || n != 0 || len(up.requests) != 0 {
+		t.Fatalf("FollowDetractors before the retry is due = %d, %v, %v; want nothing", n, err, up.requests)
+	}
+	later := time.Now().Add(time.Minute)
+	if n, err := e.svc.FollowDetractors(t.Context(), up, e.other, later); err != nil || n != 0 {
+		t.Fatalf("FollowDetractors of another tenant = %d, %v; want nothing", n, err)
+	}
+	if n, err := e.svc.FollowDetractors(t.Context(), up, e.tenant, later); err != nil || n != 1 {
+		t.Fatalf("FollowDetractors after the retry is due = %d, %v; want 1", n, err)
+	}
+	if n, err := e.svc.FollowDetractors(t.Context(), up, e.tenant, later.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("FollowDetractors again = %d, %v; want nothing", n, err)
+	}
+	if want := "csat-detractor-" + survey; len(up.requests) != 1 || up.requests[0] != want {
+		t.Fatalf("follow-up requests = %v, want [%s]", up.requests, want)
+	}
+	if n := countRows(t, e, `SELECT count(*) FROM detractor_followups WHERE done_time IS NOT NULL AND attempts = 2 AND follow_up_id IS NOT NULL`); n != 1 {
+		t.Fatalf("delivered rows after a failure and a success = %d, want 1", n)
+	}
+	if n := countRows(t, e, `SELECT count(*) FROM outbox WHERE type = 'csat_survey.detractor_followed_up'`); n != 1 {
+		t.Fatalf("follow-up events = %d, want 1", n)
+	}
+}
+
+func countRows(t *testing.T, e *env, sql string) int {
+	t.Helper()
+	var n int
+	if err := e.db.Owner.QueryRow(t.Context(), sql).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
 }

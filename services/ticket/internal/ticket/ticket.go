@@ -290,6 +290,7 @@ type Store interface {
 	SurveyStore
 	QualityStore
 	ImportStore
+	DetractorStore
 }
 
 // Mutation changes a locked ticket and returns the event type to record,
