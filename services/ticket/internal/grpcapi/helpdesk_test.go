@@ -210,10 +210,15 @@ func TestReassignEscalate(t *testing.T) {
 	_, err = e.client.EscalateTicket(e.as(t, e.other, auth.RoleAdmin), &ticketv1.EscalateTicketRequest{TicketId: created.GetTicketId(), Note: "x"})
 	wantCode(t, "EscalateTicket in another tenant", err, codes.NotFound)
 
-	esc, err := e.client.EscalateTicket(ctx, &ticketv1.EscalateTicketRequest{TicketId: created.GetTicketId(), Note: "needs tier 2"})
+	// The tier-1 agent escalates into a queue it does not belong to, and
+	// then no longer sees the ticket.
+	l1ctx := e.principal(t, e.tenant, l1, "", auth.RoleSupportAgent)
+	esc, err := e.client.EscalateTicket(l1ctx, &ticketv1.EscalateTicketRequest{TicketId: created.GetTicketId(), Note: "needs tier 2"})
 	if err != nil || esc.GetTicket().GetQueueId() != tier2 || esc.GetTicket().GetAssigneeId() != l2 || esc.GetTicket().GetEscalationLevel() != 1 {
 		t.Fatalf("EscalateTicket = %v, %v; want level 1 with %s in tier 2", esc.GetTicket(), err, l2)
 	}
+	_, err = e.client.GetTicket(l1ctx, &ticketv1.GetTicketRequest{TicketId: created.GetTicketId()})
+	wantCode(t, "GetTicket by the tier-1 agent after escalation", err, codes.NotFound)
 
 	// Without an escalation queue the ticket stays and goes to a higher level.
 	tk.QueueId = same
@@ -372,6 +377,12 @@ func TestRecordAccess(t *testing.T) {
 			_, err := e.client.GetTicket(tt.ctx, &ticketv1.GetTicketRequest{TicketId: tt.id})
 			wantCode(t, "GetTicket", err, tt.wantCode)
 		})
+	}
+	// An outsider may route a ticket to the queue; the member gets it.
+	routed := e.widget()
+	routed.QueueId = q
+	if got := e.create(t, outsiderCtx, routed); got.GetAssigneeId() != member {
+		t.Fatalf("ticket routed by an outsider = %v, want it assigned to %s", got, member)
 	}
 	// Writes follow reads: an outsider cannot reply to the queue's ticket.
 	_, err := e.client.CreateTicketMessage(outsiderCtx, &ticketv1.CreateTicketMessageRequest{TicketId: queued.GetTicketId(), Message: &ticketv1.TicketMessage{Body: "x"}})

@@ -277,6 +277,19 @@ ORDER BY m.principal_id`
 
 const calendarsSQL = `SELECT ` + calendarColumns + ` FROM business_calendars WHERE tenant_id = $1 AND calendar_id = ANY($2)`
 
+// actForService clears the caller's record-access settings for the rest of
+// the transaction. Routing runs so once the caller was authorised (its role
+// by the domain, its sight of the ticket by locking it): an agent hands a
+// ticket to a queue it is not in, and the load of every candidate counts
+// tickets the caller may not see.
+const actForServiceSQL = `SELECT set_config('` + pgdb.PrincipalSetting + `', '', true), set_config('` + pgdb.RolesSetting + `', '', true),
+set_config('` + pgdb.TeamsSetting + `', '', true), set_config('` + pgdb.PartnerSetting + `', '', true)`
+
+func actForService(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, actForServiceSQL)
+	return err
+}
+
 // routing locks queue id and loads its candidates with their calendars.
 func routing(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UUID) (ticket.Routing, error) {
 	q, err := lockQueue(ctx, tx, tenant, id)
@@ -357,6 +370,9 @@ func (s *Store) Reassign(ctx context.Context, caller auth.Caller, id uuid.UUID, 
 		t := copyTicket(before)
 		q, err := target(&t)
 		if err != nil {
+			return err
+		}
+		if err := actForService(ctx, tx); err != nil {
 			return err
 		}
 		r, err := routing(ctx, tx, caller.TenantID, q)

@@ -158,6 +158,9 @@ func (s *Store) CreateRouted(ctx context.Context, caller auth.Caller, t ticket.T
 		t := t
 		var a *ticket.Assignment
 		if route != nil && t.QueueID != uuid.Nil {
+			if err := actForService(ctx, tx); err != nil {
+				return err
+			}
 			r, err := routing(ctx, tx, caller.TenantID, t.QueueID)
 			if errors.Is(err, ticket.ErrQueueNotFound) {
 				return validation.Field("ticket.queue_id", "no such queue")
