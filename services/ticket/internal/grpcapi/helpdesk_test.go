@@ -732,7 +732,7 @@ func TestDetractorFollowUps(t *testing.T) {
 	unhappy := answer(1)
 	answer(4)
 	var survey string
-	if err := e.db.Owner.QueryRow(t.Context(), `SELECT survey_id::text FROM detractor_followups WHERE ticket_id = $1`, unhappy).Scan(&survey); err != nil {
+	if err := e.db.Owner.QueryRow(t.Context(), `SELECT source_id::text FROM detractor_followups WHERE ticket_id = $1`, unhappy).Scan(&survey); err != nil {
 		t.Fatalf("queued detractor of %s: %v", unhappy, err)
 	}
 	if n := countRows(t, e, `SELECT count(*) FROM detractor_followups`); n != 1 {
@@ -764,7 +764,7 @@ func TestDetractorFollowUps(t *testing.T) {
 	if n := countRows(t, e, `SELECT count(*) FROM detractor_followups WHERE done_time IS NOT NULL AND attempts = 2 AND follow_up_id IS NOT NULL`); n != 1 {
 		t.Fatalf("delivered rows after a failure and a success = %d, want 1", n)
 	}
-	if n := countRows(t, e, `SELECT count(*) FROM outbox WHERE type = 'csat_survey.detractor_followed_up'`); n != 1 {
+	if n := countRows(t, e, `SELECT count(*) FROM outbox WHERE type = 'detractor.followed_up'`); n != 1 {
 		t.Fatalf("follow-up events = %d, want 1", n)
 	}
 }

@@ -188,16 +188,16 @@ func changeSurvey(ctx context.Context, tx pgx.Tx, tenant, principal, lockSQL str
 // queueDetractorSQL queues a detractor's follow-up in the answer's
 // transaction, for the runner to deliver.
 const queueDetractorSQL = `
-INSERT INTO detractor_followups (tenant_id, survey_id, ticket_id, customer_id, score)
-SELECT t.tenant_id, $2, t.ticket_id, t.customer_id, $4 FROM tickets t WHERE t.tenant_id = $1 AND t.ticket_id = $3
-ON CONFLICT (tenant_id, survey_id) DO NOTHING`
+INSERT INTO detractor_followups (tenant_id, source_id, kind, ticket_id, customer_id, score)
+SELECT t.tenant_id, $2, 1, t.ticket_id, t.customer_id, $4 FROM tickets t WHERE t.tenant_id = $1 AND t.ticket_id = $3
+ON CONFLICT (tenant_id, source_id) DO NOTHING`
 
 // AnswerSurvey implements ticket.SurveyStore. A detractor's answer queues
 // its follow-up in the same transaction.
 func (s *Store) AnswerSurvey(ctx context.Context, tenant, id uuid.UUID, answer func(*ticket.Survey) error) (ticket.PublicSurvey, error) {
 	err := pgdb.InTx(ctx, s.pool, tenant.String(), func(tx pgx.Tx) error {
 		saved, err := changeSurvey(ctx, tx, tenant.String(), ticket.SurveyPrincipal, lockSurveySQL, id, ticket.EventSurveyAnswered, answer)
-		if err != nil || !ticket.IsDetractor(saved.Score) {
+		if err != nil || !ticket.IsCSATDetractor(saved.Score) {
 			return err
 		}
 		_, err = tx.Exec(ctx, queueDetractorSQL, tenant, saved.ID, saved.TicketID, saved.Score)

@@ -11,30 +11,72 @@ import (
 
 // EventDetractorFollowedUp is recorded when the customer service accepted a
 // detractor's follow-up.
-const EventDetractorFollowedUp = "csat_survey.detractor_followed_up"
+const EventDetractorFollowedUp = "detractor.followed_up"
 
 // DetractorPrincipal is the principal the runner's changes are audited as.
 const DetractorPrincipal = "system:detractor-runner"
 
-// maxDetractorScore is the highest CSAT score that counts as a detractor.
-const maxDetractorScore = 2
+// IsCSATDetractor reports whether a CSAT answer (1 to 5) asks for a follow-up.
+func IsCSATDetractor(score int32) bool { return score >= 1 && score <= 2 }
 
-// IsDetractor reports whether a CSAT answer asks for a follow-up.
-func IsDetractor(score int32) bool { return score >= 1 && score <= maxDetractorScore }
+// IsNPSDetractor reports whether an NPS answer (0 to 10) asks for a follow-up.
+func IsNPSDetractor(score int32) bool { return score >= 0 && score <= 6 }
 
-// Detractor is a pending follow-up of an unhappy CSAT answer.
+// Kind says which survey an answer belongs to; the numbers match the API's enum.
+type Kind int32
+
+// Survey kinds.
+const (
+	KindUnspecified Kind = iota
+	KindCSAT
+	KindNPS
+)
+
+// Detractor is a pending follow-up of an unhappy answer.
 type Detractor struct {
-	SurveyID   uuid.UUID
-	TicketID   uuid.UUID
+	// SourceID is the CSAT survey or the NPS response.
+	SourceID   uuid.UUID
+	Kind       Kind
+	TicketID   uuid.UUID // CSAT only
 	CustomerID uuid.UUID
 	Score      int32
 	Attempts   int
 }
 
 // RequestID is the follow-up's idempotency key in the customer service:
-// derived from the survey, so a delivery retried after a lost answer
+// derived from the answer, so a delivery retried after a lost reply
 // creates nothing twice.
-func (d Detractor) RequestID() string { return "csat-detractor-" + d.SurveyID.String() }
+func (d Detractor) RequestID() string {
+	if d.Kind == KindNPS {
+		return "nps-detractor-" + d.SourceID.String()
+	}
+	return "csat-detractor-" + d.SourceID.String()
+}
+
+// Resource names the answer the follow-up is for.
+func (d Detractor) Resource() string {
+	if d.Kind == KindNPS {
+		return "npsResponses/" + d.SourceID.String()
+	}
+	return "tickets/" + d.TicketID.String() + "/csatSurvey"
+}
+
+// Title and Notes describe the follow-up without the customer's comment,
+// which stays in the help desk.
+func (d Detractor) Title() string {
+	if d.Kind == KindNPS {
+		return fmt.Sprintf("Follow up a %d/10 NPS answer", d.Score)
+	}
+	return fmt.Sprintf("Follow up a %d/5 satisfaction answer", d.Score)
+}
+
+// Notes says where the answer came from.
+func (d Detractor) Notes() string {
+	if d.Kind == KindNPS {
+		return "The customer answered an NPS survey as a detractor (" + d.Resource() + ")."
+	}
+	return "The customer rated the resolution of tickets/" + d.TicketID.String() + " poorly."
+}
 
 // FollowUps creates follow-ups in the customer service; implemented over
 // gRPC in internal/clients/customer.
@@ -84,12 +126,12 @@ func (s *Service) FollowDetractors(ctx context.Context, followUps FollowUps, ten
 				return delivered, ctx.Err()
 			}
 			if err := s.store.DetractorFailed(ctx, tenant, d, err.Error(), at.Add(retryDelay(d.Attempts))); err != nil {
-				return delivered, fmt.Errorf("record failed follow-up of survey %s: %w", d.SurveyID, err)
+				return delivered, fmt.Errorf("record failed follow-up of answer %s: %w", d.SourceID, err)
 			}
 			continue
 		}
 		if err := s.store.DetractorDelivered(ctx, tenant, d, id); err != nil {
-			return delivered, fmt.Errorf("record follow-up of survey %s: %w", d.SurveyID, err)
+			return delivered, fmt.Errorf("record follow-up of answer %s: %w", d.SourceID, err)
 		}
 		delivered++
 	}

@@ -293,6 +293,56 @@ func (QualityGrouping) EnumDescriptor() ([]byte, []int) {
 	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{4}
 }
 
+// SatisfactionKind says which survey an answer belongs to.
+type SatisfactionKind int32
+
+const (
+	SatisfactionKind_SATISFACTION_KIND_UNSPECIFIED SatisfactionKind = 0
+	SatisfactionKind_SATISFACTION_KIND_CSAT        SatisfactionKind = 1
+	SatisfactionKind_SATISFACTION_KIND_NPS         SatisfactionKind = 2
+)
+
+// Enum value maps for SatisfactionKind.
+var (
+	SatisfactionKind_name = map[int32]string{
+		0: "SATISFACTION_KIND_UNSPECIFIED",
+		1: "SATISFACTION_KIND_CSAT",
+		2: "SATISFACTION_KIND_NPS",
+	}
+	SatisfactionKind_value = map[string]int32{
+		"SATISFACTION_KIND_UNSPECIFIED": 0,
+		"SATISFACTION_KIND_CSAT":        1,
+		"SATISFACTION_KIND_NPS":         2,
+	}
+)
+
+func (x SatisfactionKind) Enum() *SatisfactionKind {
+	p := new(SatisfactionKind)
+	*p = x
+	return p
+}
+
+func (x SatisfactionKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SatisfactionKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_rapport_ticket_v1_helpdesk_proto_enumTypes[5].Descriptor()
+}
+
+func (SatisfactionKind) Type() protoreflect.EnumType {
+	return &file_rapport_ticket_v1_helpdesk_proto_enumTypes[5]
+}
+
+func (x SatisfactionKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SatisfactionKind.Descriptor instead.
+func (SatisfactionKind) EnumDescriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{5}
+}
+
 // Queue is a group of agents that works a kind of ticket.
 type Queue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1304,6 +1354,305 @@ func (x *ImportResult) GetCreated() bool {
 	return false
 }
 
+// NpsSurvey asks the customers of a segment, as it was when the survey was
+// created, how likely they are to recommend the business (0 to 10).
+type NpsSurvey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Server-assigned UUIDv7. Output only.
+	NpsSurveyId string `protobuf:"bytes,1,opt,name=nps_survey_id,json=npsSurveyId,proto3" json:"nps_survey_id,omitempty"`
+	// Required; up to 200 characters.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// The customer service's segment whose members receive it. Required on
+	// create; its members are fetched then.
+	SegmentId string `protobuf:"bytes,3,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	// Output only: how many customers it was sent to.
+	RecipientCount int32 `protobuf:"varint,4,opt,name=recipient_count,json=recipientCount,proto3" json:"recipient_count,omitempty"`
+	// Output only: how many answered.
+	ResponseCount int32 `protobuf:"varint,5,opt,name=response_count,json=responseCount,proto3" json:"response_count,omitempty"`
+	// Output only: answers of 9 or 10, 7 or 8, and 0 to 6.
+	Promoters  int32 `protobuf:"varint,6,opt,name=promoters,proto3" json:"promoters,omitempty"`
+	Passives   int32 `protobuf:"varint,7,opt,name=passives,proto3" json:"passives,omitempty"`
+	Detractors int32 `protobuf:"varint,8,opt,name=detractors,proto3" json:"detractors,omitempty"`
+	// Output only: the percentage of promoters minus that of detractors
+	// (-100 to 100) over the answers; 0 before any.
+	Nps float64 `protobuf:"fixed64,9,opt,name=nps,proto3" json:"nps,omitempty"`
+	// Output only.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NpsSurvey) Reset() {
+	*x = NpsSurvey{}
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NpsSurvey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NpsSurvey) ProtoMessage() {}
+
+func (x *NpsSurvey) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NpsSurvey.ProtoReflect.Descriptor instead.
+func (*NpsSurvey) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *NpsSurvey) GetNpsSurveyId() string {
+	if x != nil {
+		return x.NpsSurveyId
+	}
+	return ""
+}
+
+func (x *NpsSurvey) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *NpsSurvey) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+func (x *NpsSurvey) GetRecipientCount() int32 {
+	if x != nil {
+		return x.RecipientCount
+	}
+	return 0
+}
+
+func (x *NpsSurvey) GetResponseCount() int32 {
+	if x != nil {
+		return x.ResponseCount
+	}
+	return 0
+}
+
+func (x *NpsSurvey) GetPromoters() int32 {
+	if x != nil {
+		return x.Promoters
+	}
+	return 0
+}
+
+func (x *NpsSurvey) GetPassives() int32 {
+	if x != nil {
+		return x.Passives
+	}
+	return 0
+}
+
+func (x *NpsSurvey) GetDetractors() int32 {
+	if x != nil {
+		return x.Detractors
+	}
+	return 0
+}
+
+func (x *NpsSurvey) GetNps() float64 {
+	if x != nil {
+		return x.Nps
+	}
+	return 0
+}
+
+func (x *NpsSurvey) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// NpsResponse is one recipient's answer.
+type NpsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Output only.
+	NpsSurveyId string `protobuf:"bytes,1,opt,name=nps_survey_id,json=npsSurveyId,proto3" json:"nps_survey_id,omitempty"`
+	// The recipient (a customer id). Required.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// 0 to 10. Required.
+	Score int32 `protobuf:"varint,3,opt,name=score,proto3" json:"score,omitempty"`
+	// Up to 2000 characters.
+	Comment string `protobuf:"bytes,4,opt,name=comment,proto3" json:"comment,omitempty"`
+	// Output only.
+	AnswerTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=answer_time,json=answerTime,proto3" json:"answer_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NpsResponse) Reset() {
+	*x = NpsResponse{}
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NpsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NpsResponse) ProtoMessage() {}
+
+func (x *NpsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NpsResponse.ProtoReflect.Descriptor instead.
+func (*NpsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *NpsResponse) GetNpsSurveyId() string {
+	if x != nil {
+		return x.NpsSurveyId
+	}
+	return ""
+}
+
+func (x *NpsResponse) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *NpsResponse) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *NpsResponse) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *NpsResponse) GetAnswerTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AnswerTime
+	}
+	return nil
+}
+
+// DetractorFollowUp records that an unhappy answer got its follow-up in the
+// customer service (the payload of detractor.followed_up).
+type DetractorFollowUp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CSAT survey or NPS response.
+	SourceId string           `protobuf:"bytes,1,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
+	Kind     SatisfactionKind `protobuf:"varint,2,opt,name=kind,proto3,enum=rapport.ticket.v1.SatisfactionKind" json:"kind,omitempty"`
+	// The ticket, for CSAT.
+	TicketId   string `protobuf:"bytes,3,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	CustomerId string `protobuf:"bytes,4,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	Score      int32  `protobuf:"varint,5,opt,name=score,proto3" json:"score,omitempty"`
+	// The follow-up's id in the customer service.
+	FollowUpId    string `protobuf:"bytes,6,opt,name=follow_up_id,json=followUpId,proto3" json:"follow_up_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DetractorFollowUp) Reset() {
+	*x = DetractorFollowUp{}
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DetractorFollowUp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DetractorFollowUp) ProtoMessage() {}
+
+func (x *DetractorFollowUp) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DetractorFollowUp.ProtoReflect.Descriptor instead.
+func (*DetractorFollowUp) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DetractorFollowUp) GetSourceId() string {
+	if x != nil {
+		return x.SourceId
+	}
+	return ""
+}
+
+func (x *DetractorFollowUp) GetKind() SatisfactionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SatisfactionKind_SATISFACTION_KIND_UNSPECIFIED
+}
+
+func (x *DetractorFollowUp) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *DetractorFollowUp) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *DetractorFollowUp) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *DetractorFollowUp) GetFollowUpId() string {
+	if x != nil {
+		return x.FollowUpId
+	}
+	return ""
+}
+
 var File_rapport_ticket_v1_helpdesk_proto protoreflect.FileDescriptor
 
 const file_rapport_ticket_v1_helpdesk_proto_rawDesc = "" +
@@ -1419,7 +1768,40 @@ const file_rapport_ticket_v1_helpdesk_proto_rawDesc = "" +
 	"\vexternal_id\x18\x01 \x01(\tR\n" +
 	"externalId\x12\x1b\n" +
 	"\tticket_id\x18\x02 \x01(\tR\bticketId\x12\x18\n" +
-	"\acreated\x18\x03 \x01(\bR\acreated*\xa4\x01\n" +
+	"\acreated\x18\x03 \x01(\bR\acreated\"\xea\x02\n" +
+	"\tNpsSurvey\x12\"\n" +
+	"\rnps_survey_id\x18\x01 \x01(\tR\vnpsSurveyId\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x03 \x01(\tR\tsegmentId\x12'\n" +
+	"\x0frecipient_count\x18\x04 \x01(\x05R\x0erecipientCount\x12%\n" +
+	"\x0eresponse_count\x18\x05 \x01(\x05R\rresponseCount\x12\x1c\n" +
+	"\tpromoters\x18\x06 \x01(\x05R\tpromoters\x12\x1a\n" +
+	"\bpassives\x18\a \x01(\x05R\bpassives\x12\x1e\n" +
+	"\n" +
+	"detractors\x18\b \x01(\x05R\n" +
+	"detractors\x12\x10\n" +
+	"\x03nps\x18\t \x01(\x01R\x03nps\x12;\n" +
+	"\vcreate_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"\xbf\x01\n" +
+	"\vNpsResponse\x12\"\n" +
+	"\rnps_survey_id\x18\x01 \x01(\tR\vnpsSurveyId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x05R\x05score\x12\x18\n" +
+	"\acomment\x18\x04 \x01(\tR\acomment\x12;\n" +
+	"\vanswer_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"answerTime\"\xdf\x01\n" +
+	"\x11DetractorFollowUp\x12\x1b\n" +
+	"\tsource_id\x18\x01 \x01(\tR\bsourceId\x127\n" +
+	"\x04kind\x18\x02 \x01(\x0e2#.rapport.ticket.v1.SatisfactionKindR\x04kind\x12\x1b\n" +
+	"\tticket_id\x18\x03 \x01(\tR\bticketId\x12\x1f\n" +
+	"\vcustomer_id\x18\x04 \x01(\tR\n" +
+	"customerId\x12\x14\n" +
+	"\x05score\x18\x05 \x01(\x05R\x05score\x12 \n" +
+	"\ffollow_up_id\x18\x06 \x01(\tR\n" +
+	"followUpId*\xa4\x01\n" +
 	"\x12AssignmentStrategy\x12#\n" +
 	"\x1fASSIGNMENT_STRATEGY_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fASSIGNMENT_STRATEGY_ROUND_ROBIN\x10\x01\x12$\n" +
@@ -1443,7 +1825,11 @@ const file_rapport_ticket_v1_helpdesk_proto_rawDesc = "" +
 	"\x0fQualityGrouping\x12 \n" +
 	"\x1cQUALITY_GROUPING_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16QUALITY_GROUPING_AGENT\x10\x01\x12\x1a\n" +
-	"\x16QUALITY_GROUPING_QUEUE\x10\x02B\xcd\x01\n" +
+	"\x16QUALITY_GROUPING_QUEUE\x10\x02*l\n" +
+	"\x10SatisfactionKind\x12!\n" +
+	"\x1dSATISFACTION_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16SATISFACTION_KIND_CSAT\x10\x01\x12\x19\n" +
+	"\x15SATISFACTION_KIND_NPS\x10\x02B\xcd\x01\n" +
 	"\x15com.rapport.ticket.v1B\rHelpdeskProtoP\x01Z?github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1;ticketv1\xa2\x02\x03RTX\xaa\x02\x11Rapport.Ticket.V1\xca\x02\x11Rapport\\Ticket\\V1\xe2\x02\x1dRapport\\Ticket\\V1\\GPBMetadata\xea\x02\x13Rapport::Ticket::V1b\x06proto3"
 
 var (
@@ -1458,59 +1844,66 @@ func file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP() []byte {
 	return file_rapport_ticket_v1_helpdesk_proto_rawDescData
 }
 
-var file_rapport_ticket_v1_helpdesk_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_rapport_ticket_v1_helpdesk_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_rapport_ticket_v1_helpdesk_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_rapport_ticket_v1_helpdesk_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_rapport_ticket_v1_helpdesk_proto_goTypes = []any{
 	(AssignmentStrategy)(0),       // 0: rapport.ticket.v1.AssignmentStrategy
 	(AssignmentReason)(0),         // 1: rapport.ticket.v1.AssignmentReason
 	(MessageVisibility)(0),        // 2: rapport.ticket.v1.MessageVisibility
 	(AuthorKind)(0),               // 3: rapport.ticket.v1.AuthorKind
 	(QualityGrouping)(0),          // 4: rapport.ticket.v1.QualityGrouping
-	(*Queue)(nil),                 // 5: rapport.ticket.v1.Queue
-	(*QueueMember)(nil),           // 6: rapport.ticket.v1.QueueMember
-	(*TicketAssignment)(nil),      // 7: rapport.ticket.v1.TicketAssignment
-	(*Attachment)(nil),            // 8: rapport.ticket.v1.Attachment
-	(*TicketMessage)(nil),         // 9: rapport.ticket.v1.TicketMessage
-	(*CsatSurvey)(nil),            // 10: rapport.ticket.v1.CsatSurvey
-	(*TicketCsatSurvey)(nil),      // 11: rapport.ticket.v1.TicketCsatSurvey
-	(*QualityFigures)(nil),        // 12: rapport.ticket.v1.QualityFigures
-	(*ImportedTicket)(nil),        // 13: rapport.ticket.v1.ImportedTicket
-	(*ImportResult)(nil),          // 14: rapport.ticket.v1.ImportResult
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
-	(*Ticket)(nil),                // 17: rapport.ticket.v1.Ticket
+	(SatisfactionKind)(0),         // 5: rapport.ticket.v1.SatisfactionKind
+	(*Queue)(nil),                 // 6: rapport.ticket.v1.Queue
+	(*QueueMember)(nil),           // 7: rapport.ticket.v1.QueueMember
+	(*TicketAssignment)(nil),      // 8: rapport.ticket.v1.TicketAssignment
+	(*Attachment)(nil),            // 9: rapport.ticket.v1.Attachment
+	(*TicketMessage)(nil),         // 10: rapport.ticket.v1.TicketMessage
+	(*CsatSurvey)(nil),            // 11: rapport.ticket.v1.CsatSurvey
+	(*TicketCsatSurvey)(nil),      // 12: rapport.ticket.v1.TicketCsatSurvey
+	(*QualityFigures)(nil),        // 13: rapport.ticket.v1.QualityFigures
+	(*ImportedTicket)(nil),        // 14: rapport.ticket.v1.ImportedTicket
+	(*ImportResult)(nil),          // 15: rapport.ticket.v1.ImportResult
+	(*NpsSurvey)(nil),             // 16: rapport.ticket.v1.NpsSurvey
+	(*NpsResponse)(nil),           // 17: rapport.ticket.v1.NpsResponse
+	(*DetractorFollowUp)(nil),     // 18: rapport.ticket.v1.DetractorFollowUp
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
+	(*Ticket)(nil),                // 21: rapport.ticket.v1.Ticket
 }
 var file_rapport_ticket_v1_helpdesk_proto_depIdxs = []int32{
 	0,  // 0: rapport.ticket.v1.Queue.strategy:type_name -> rapport.ticket.v1.AssignmentStrategy
-	15, // 1: rapport.ticket.v1.Queue.create_time:type_name -> google.protobuf.Timestamp
-	15, // 2: rapport.ticket.v1.Queue.update_time:type_name -> google.protobuf.Timestamp
-	15, // 3: rapport.ticket.v1.QueueMember.last_assign_time:type_name -> google.protobuf.Timestamp
-	15, // 4: rapport.ticket.v1.QueueMember.create_time:type_name -> google.protobuf.Timestamp
+	19, // 1: rapport.ticket.v1.Queue.create_time:type_name -> google.protobuf.Timestamp
+	19, // 2: rapport.ticket.v1.Queue.update_time:type_name -> google.protobuf.Timestamp
+	19, // 3: rapport.ticket.v1.QueueMember.last_assign_time:type_name -> google.protobuf.Timestamp
+	19, // 4: rapport.ticket.v1.QueueMember.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: rapport.ticket.v1.TicketAssignment.reason:type_name -> rapport.ticket.v1.AssignmentReason
-	15, // 6: rapport.ticket.v1.TicketAssignment.create_time:type_name -> google.protobuf.Timestamp
+	19, // 6: rapport.ticket.v1.TicketAssignment.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: rapport.ticket.v1.TicketMessage.visibility:type_name -> rapport.ticket.v1.MessageVisibility
 	3,  // 8: rapport.ticket.v1.TicketMessage.author_kind:type_name -> rapport.ticket.v1.AuthorKind
-	8,  // 9: rapport.ticket.v1.TicketMessage.attachments:type_name -> rapport.ticket.v1.Attachment
-	15, // 10: rapport.ticket.v1.TicketMessage.create_time:type_name -> google.protobuf.Timestamp
-	15, // 11: rapport.ticket.v1.CsatSurvey.resolve_time:type_name -> google.protobuf.Timestamp
-	15, // 12: rapport.ticket.v1.CsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
-	15, // 13: rapport.ticket.v1.CsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
-	15, // 14: rapport.ticket.v1.TicketCsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
-	15, // 15: rapport.ticket.v1.TicketCsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
-	15, // 16: rapport.ticket.v1.TicketCsatSurvey.create_time:type_name -> google.protobuf.Timestamp
-	16, // 17: rapport.ticket.v1.QualityFigures.first_response_p50:type_name -> google.protobuf.Duration
-	16, // 18: rapport.ticket.v1.QualityFigures.first_response_p90:type_name -> google.protobuf.Duration
-	16, // 19: rapport.ticket.v1.QualityFigures.resolution_p50:type_name -> google.protobuf.Duration
-	16, // 20: rapport.ticket.v1.QualityFigures.resolution_p90:type_name -> google.protobuf.Duration
-	17, // 21: rapport.ticket.v1.ImportedTicket.ticket:type_name -> rapport.ticket.v1.Ticket
-	15, // 22: rapport.ticket.v1.ImportedTicket.create_time:type_name -> google.protobuf.Timestamp
-	15, // 23: rapport.ticket.v1.ImportedTicket.first_response_time:type_name -> google.protobuf.Timestamp
-	15, // 24: rapport.ticket.v1.ImportedTicket.resolve_time:type_name -> google.protobuf.Timestamp
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	9,  // 9: rapport.ticket.v1.TicketMessage.attachments:type_name -> rapport.ticket.v1.Attachment
+	19, // 10: rapport.ticket.v1.TicketMessage.create_time:type_name -> google.protobuf.Timestamp
+	19, // 11: rapport.ticket.v1.CsatSurvey.resolve_time:type_name -> google.protobuf.Timestamp
+	19, // 12: rapport.ticket.v1.CsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 13: rapport.ticket.v1.CsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
+	19, // 14: rapport.ticket.v1.TicketCsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 15: rapport.ticket.v1.TicketCsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
+	19, // 16: rapport.ticket.v1.TicketCsatSurvey.create_time:type_name -> google.protobuf.Timestamp
+	20, // 17: rapport.ticket.v1.QualityFigures.first_response_p50:type_name -> google.protobuf.Duration
+	20, // 18: rapport.ticket.v1.QualityFigures.first_response_p90:type_name -> google.protobuf.Duration
+	20, // 19: rapport.ticket.v1.QualityFigures.resolution_p50:type_name -> google.protobuf.Duration
+	20, // 20: rapport.ticket.v1.QualityFigures.resolution_p90:type_name -> google.protobuf.Duration
+	21, // 21: rapport.ticket.v1.ImportedTicket.ticket:type_name -> rapport.ticket.v1.Ticket
+	19, // 22: rapport.ticket.v1.ImportedTicket.create_time:type_name -> google.protobuf.Timestamp
+	19, // 23: rapport.ticket.v1.ImportedTicket.first_response_time:type_name -> google.protobuf.Timestamp
+	19, // 24: rapport.ticket.v1.ImportedTicket.resolve_time:type_name -> google.protobuf.Timestamp
+	19, // 25: rapport.ticket.v1.NpsSurvey.create_time:type_name -> google.protobuf.Timestamp
+	19, // 26: rapport.ticket.v1.NpsResponse.answer_time:type_name -> google.protobuf.Timestamp
+	5,  // 27: rapport.ticket.v1.DetractorFollowUp.kind:type_name -> rapport.ticket.v1.SatisfactionKind
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_rapport_ticket_v1_helpdesk_proto_init() }
@@ -1524,8 +1917,8 @@ func file_rapport_ticket_v1_helpdesk_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_ticket_v1_helpdesk_proto_rawDesc), len(file_rapport_ticket_v1_helpdesk_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   10,
+			NumEnums:      6,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -3714,6 +3714,287 @@ func (x *ImportTicketsResponse) GetResults() []*ImportResult {
 	return nil
 }
 
+type CreateNpsSurveyRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	NpsSurvey *NpsSurvey             `protobuf:"bytes,1,opt,name=nps_survey,json=npsSurvey,proto3" json:"nps_survey,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the first result.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNpsSurveyRequest) Reset() {
+	*x = CreateNpsSurveyRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNpsSurveyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNpsSurveyRequest) ProtoMessage() {}
+
+func (x *CreateNpsSurveyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNpsSurveyRequest.ProtoReflect.Descriptor instead.
+func (*CreateNpsSurveyRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *CreateNpsSurveyRequest) GetNpsSurvey() *NpsSurvey {
+	if x != nil {
+		return x.NpsSurvey
+	}
+	return nil
+}
+
+func (x *CreateNpsSurveyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CreateNpsSurveyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NpsSurvey     *NpsSurvey             `protobuf:"bytes,1,opt,name=nps_survey,json=npsSurvey,proto3" json:"nps_survey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNpsSurveyResponse) Reset() {
+	*x = CreateNpsSurveyResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNpsSurveyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNpsSurveyResponse) ProtoMessage() {}
+
+func (x *CreateNpsSurveyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNpsSurveyResponse.ProtoReflect.Descriptor instead.
+func (*CreateNpsSurveyResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *CreateNpsSurveyResponse) GetNpsSurvey() *NpsSurvey {
+	if x != nil {
+		return x.NpsSurvey
+	}
+	return nil
+}
+
+type GetNpsSurveyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NpsSurveyId   string                 `protobuf:"bytes,1,opt,name=nps_survey_id,json=npsSurveyId,proto3" json:"nps_survey_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNpsSurveyRequest) Reset() {
+	*x = GetNpsSurveyRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNpsSurveyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNpsSurveyRequest) ProtoMessage() {}
+
+func (x *GetNpsSurveyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNpsSurveyRequest.ProtoReflect.Descriptor instead.
+func (*GetNpsSurveyRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *GetNpsSurveyRequest) GetNpsSurveyId() string {
+	if x != nil {
+		return x.NpsSurveyId
+	}
+	return ""
+}
+
+type GetNpsSurveyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NpsSurvey     *NpsSurvey             `protobuf:"bytes,1,opt,name=nps_survey,json=npsSurvey,proto3" json:"nps_survey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNpsSurveyResponse) Reset() {
+	*x = GetNpsSurveyResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNpsSurveyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNpsSurveyResponse) ProtoMessage() {}
+
+func (x *GetNpsSurveyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNpsSurveyResponse.ProtoReflect.Descriptor instead.
+func (*GetNpsSurveyResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *GetNpsSurveyResponse) GetNpsSurvey() *NpsSurvey {
+	if x != nil {
+		return x.NpsSurvey
+	}
+	return nil
+}
+
+type CreateNpsResponseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NpsSurveyId   string                 `protobuf:"bytes,1,opt,name=nps_survey_id,json=npsSurveyId,proto3" json:"nps_survey_id,omitempty"`
+	Response      *NpsResponse           `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNpsResponseRequest) Reset() {
+	*x = CreateNpsResponseRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNpsResponseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNpsResponseRequest) ProtoMessage() {}
+
+func (x *CreateNpsResponseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNpsResponseRequest.ProtoReflect.Descriptor instead.
+func (*CreateNpsResponseRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *CreateNpsResponseRequest) GetNpsSurveyId() string {
+	if x != nil {
+		return x.NpsSurveyId
+	}
+	return ""
+}
+
+func (x *CreateNpsResponseRequest) GetResponse() *NpsResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+type CreateNpsResponseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Response      *NpsResponse           `protobuf:"bytes,1,opt,name=response,proto3" json:"response,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNpsResponseResponse) Reset() {
+	*x = CreateNpsResponseResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNpsResponseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNpsResponseResponse) ProtoMessage() {}
+
+func (x *CreateNpsResponseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNpsResponseResponse.ProtoReflect.Descriptor instead.
+func (*CreateNpsResponseResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *CreateNpsResponseResponse) GetResponse() *NpsResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
 var File_rapport_ticket_v1_ticket_service_proto protoreflect.FileDescriptor
 
 const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
@@ -3944,7 +4225,25 @@ const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
 	"\x14ImportTicketsRequest\x12;\n" +
 	"\atickets\x18\x01 \x03(\v2!.rapport.ticket.v1.ImportedTicketR\atickets\"R\n" +
 	"\x15ImportTicketsResponse\x129\n" +
-	"\aresults\x18\x01 \x03(\v2\x1f.rapport.ticket.v1.ImportResultR\aresults2\xfe,\n" +
+	"\aresults\x18\x01 \x03(\v2\x1f.rapport.ticket.v1.ImportResultR\aresults\"t\n" +
+	"\x16CreateNpsSurveyRequest\x12;\n" +
+	"\n" +
+	"nps_survey\x18\x01 \x01(\v2\x1c.rapport.ticket.v1.NpsSurveyR\tnpsSurvey\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"V\n" +
+	"\x17CreateNpsSurveyResponse\x12;\n" +
+	"\n" +
+	"nps_survey\x18\x01 \x01(\v2\x1c.rapport.ticket.v1.NpsSurveyR\tnpsSurvey\"9\n" +
+	"\x13GetNpsSurveyRequest\x12\"\n" +
+	"\rnps_survey_id\x18\x01 \x01(\tR\vnpsSurveyId\"S\n" +
+	"\x14GetNpsSurveyResponse\x12;\n" +
+	"\n" +
+	"nps_survey\x18\x01 \x01(\v2\x1c.rapport.ticket.v1.NpsSurveyR\tnpsSurvey\"z\n" +
+	"\x18CreateNpsResponseRequest\x12\"\n" +
+	"\rnps_survey_id\x18\x01 \x01(\tR\vnpsSurveyId\x12:\n" +
+	"\bresponse\x18\x02 \x01(\v2\x1e.rapport.ticket.v1.NpsResponseR\bresponse\"W\n" +
+	"\x19CreateNpsResponseResponse\x12:\n" +
+	"\bresponse\x18\x01 \x01(\v2\x1e.rapport.ticket.v1.NpsResponseR\bresponse2\xe60\n" +
 	"\rTicketService\x12\x84\x01\n" +
 	"\fCreateTicket\x12&.rapport.ticket.v1.CreateTicketRequest\x1a'.rapport.ticket.v1.CreateTicketResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x06ticketb\x06ticket\"\v/v1/tickets\x12\x7f\n" +
 	"\tGetTicket\x12#.rapport.ticket.v1.GetTicketRequest\x1a$.rapport.ticket.v1.GetTicketResponse\"'\x82\xd3\xe4\x93\x02!b\x06ticket\x12\x17/v1/tickets/{ticket_id}\x12q\n" +
@@ -3988,7 +4287,13 @@ const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
 	"\x12ListTicketMessages\x12,.rapport.ticket.v1.ListTicketMessagesRequest\x1a-.rapport.ticket.v1.ListTicketMessagesResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/tickets/{ticket_id}/messages\x12\x8b\x01\n" +
 	"\rGetCsatSurvey\x12'.rapport.ticket.v1.GetCsatSurveyRequest\x1a(.rapport.ticket.v1.GetCsatSurveyResponse\"'\x82\xd3\xe4\x93\x02!b\x06survey\x12\x17/v1/csatSurveys/{token}\x12\x97\x01\n" +
 	"\x10AnswerCsatSurvey\x12*.rapport.ticket.v1.AnswerCsatSurveyRequest\x1a+.rapport.ticket.v1.AnswerCsatSurveyResponse\"*\x82\xd3\xe4\x93\x02$:\x01*b\x06survey\"\x17/v1/csatSurveys/{token}\x12\xac\x01\n" +
-	"\x13IssueCsatSurveyLink\x12-.rapport.ticket.v1.IssueCsatSurveyLinkRequest\x1a..rapport.ticket.v1.IssueCsatSurveyLinkResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/tickets/{ticket_id}:issueCsatSurveyLink\x12\x8a\x01\n" +
+	"\x13IssueCsatSurveyLink\x12-.rapport.ticket.v1.IssueCsatSurveyLinkRequest\x1a..rapport.ticket.v1.IssueCsatSurveyLinkResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/tickets/{ticket_id}:issueCsatSurveyLink\x12\x98\x01\n" +
+	"\x0fCreateNpsSurvey\x12).rapport.ticket.v1.CreateNpsSurveyRequest\x1a*.rapport.ticket.v1.CreateNpsSurveyResponse\".\x82\xd3\xe4\x93\x02(:\n" +
+	"nps_surveyb\n" +
+	"nps_survey\"\x0e/v1/npsSurveys\x12\x93\x01\n" +
+	"\fGetNpsSurvey\x12&.rapport.ticket.v1.GetNpsSurveyRequest\x1a'.rapport.ticket.v1.GetNpsSurveyResponse\"2\x82\xd3\xe4\x93\x02,b\n" +
+	"nps_survey\x12\x1e/v1/npsSurveys/{nps_survey_id}\x12\xb4\x01\n" +
+	"\x11CreateNpsResponse\x12+.rapport.ticket.v1.CreateNpsResponseRequest\x1a,.rapport.ticket.v1.CreateNpsResponseResponse\"D\x82\xd3\xe4\x93\x02>:\bresponseb\bresponse\"(/v1/npsSurveys/{nps_survey_id}/responses\x12\x8a\x01\n" +
 	"\x11GetQualityFigures\x12+.rapport.ticket.v1.GetQualityFiguresRequest\x1a,.rapport.ticket.v1.GetQualityFiguresResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/qualityFigures\x12\x81\x01\n" +
 	"\rImportTickets\x12'.rapport.ticket.v1.ImportTicketsRequest\x1a(.rapport.ticket.v1.ImportTicketsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/tickets:importB\xd2\x01\n" +
 	"\x15com.rapport.ticket.v1B\x12TicketServiceProtoP\x01Z?github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1;ticketv1\xa2\x02\x03RTX\xaa\x02\x11Rapport.Ticket.V1\xca\x02\x11Rapport\\Ticket\\V1\xe2\x02\x1dRapport\\Ticket\\V1\\GPBMetadata\xea\x02\x13Rapport::Ticket::V1b\x06proto3"
@@ -4005,7 +4310,7 @@ func file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP() []byte {
 	return file_rapport_ticket_v1_ticket_service_proto_rawDescData
 }
 
-var file_rapport_ticket_v1_ticket_service_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
+var file_rapport_ticket_v1_ticket_service_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
 var file_rapport_ticket_v1_ticket_service_proto_goTypes = []any{
 	(*CreateTicketRequest)(nil),            // 0: rapport.ticket.v1.CreateTicketRequest
 	(*CreateTicketResponse)(nil),           // 1: rapport.ticket.v1.CreateTicketResponse
@@ -4081,160 +4386,179 @@ var file_rapport_ticket_v1_ticket_service_proto_goTypes = []any{
 	(*GetQualityFiguresResponse)(nil),      // 71: rapport.ticket.v1.GetQualityFiguresResponse
 	(*ImportTicketsRequest)(nil),           // 72: rapport.ticket.v1.ImportTicketsRequest
 	(*ImportTicketsResponse)(nil),          // 73: rapport.ticket.v1.ImportTicketsResponse
-	(*Ticket)(nil),                         // 74: rapport.ticket.v1.Ticket
-	(*v1.Event)(nil),                       // 75: rapport.events.v1.Event
-	(*fieldmaskpb.FieldMask)(nil),          // 76: google.protobuf.FieldMask
-	(Status)(0),                            // 77: rapport.ticket.v1.Status
-	(*TicketTransition)(nil),               // 78: rapport.ticket.v1.TicketTransition
-	(*TicketSettings)(nil),                 // 79: rapport.ticket.v1.TicketSettings
-	(*BusinessCalendar)(nil),               // 80: rapport.ticket.v1.BusinessCalendar
-	(*SlaPolicy)(nil),                      // 81: rapport.ticket.v1.SlaPolicy
-	(*Queue)(nil),                          // 82: rapport.ticket.v1.Queue
-	(*QueueMember)(nil),                    // 83: rapport.ticket.v1.QueueMember
-	(*TicketAssignment)(nil),               // 84: rapport.ticket.v1.TicketAssignment
-	(*TicketMessage)(nil),                  // 85: rapport.ticket.v1.TicketMessage
-	(*CsatSurvey)(nil),                     // 86: rapport.ticket.v1.CsatSurvey
-	(*timestamppb.Timestamp)(nil),          // 87: google.protobuf.Timestamp
-	(QualityGrouping)(0),                   // 88: rapport.ticket.v1.QualityGrouping
-	(*QualityFigures)(nil),                 // 89: rapport.ticket.v1.QualityFigures
-	(*ImportedTicket)(nil),                 // 90: rapport.ticket.v1.ImportedTicket
-	(*ImportResult)(nil),                   // 91: rapport.ticket.v1.ImportResult
+	(*CreateNpsSurveyRequest)(nil),         // 74: rapport.ticket.v1.CreateNpsSurveyRequest
+	(*CreateNpsSurveyResponse)(nil),        // 75: rapport.ticket.v1.CreateNpsSurveyResponse
+	(*GetNpsSurveyRequest)(nil),            // 76: rapport.ticket.v1.GetNpsSurveyRequest
+	(*GetNpsSurveyResponse)(nil),           // 77: rapport.ticket.v1.GetNpsSurveyResponse
+	(*CreateNpsResponseRequest)(nil),       // 78: rapport.ticket.v1.CreateNpsResponseRequest
+	(*CreateNpsResponseResponse)(nil),      // 79: rapport.ticket.v1.CreateNpsResponseResponse
+	(*Ticket)(nil),                         // 80: rapport.ticket.v1.Ticket
+	(*v1.Event)(nil),                       // 81: rapport.events.v1.Event
+	(*fieldmaskpb.FieldMask)(nil),          // 82: google.protobuf.FieldMask
+	(Status)(0),                            // 83: rapport.ticket.v1.Status
+	(*TicketTransition)(nil),               // 84: rapport.ticket.v1.TicketTransition
+	(*TicketSettings)(nil),                 // 85: rapport.ticket.v1.TicketSettings
+	(*BusinessCalendar)(nil),               // 86: rapport.ticket.v1.BusinessCalendar
+	(*SlaPolicy)(nil),                      // 87: rapport.ticket.v1.SlaPolicy
+	(*Queue)(nil),                          // 88: rapport.ticket.v1.Queue
+	(*QueueMember)(nil),                    // 89: rapport.ticket.v1.QueueMember
+	(*TicketAssignment)(nil),               // 90: rapport.ticket.v1.TicketAssignment
+	(*TicketMessage)(nil),                  // 91: rapport.ticket.v1.TicketMessage
+	(*CsatSurvey)(nil),                     // 92: rapport.ticket.v1.CsatSurvey
+	(*timestamppb.Timestamp)(nil),          // 93: google.protobuf.Timestamp
+	(QualityGrouping)(0),                   // 94: rapport.ticket.v1.QualityGrouping
+	(*QualityFigures)(nil),                 // 95: rapport.ticket.v1.QualityFigures
+	(*ImportedTicket)(nil),                 // 96: rapport.ticket.v1.ImportedTicket
+	(*ImportResult)(nil),                   // 97: rapport.ticket.v1.ImportResult
+	(*NpsSurvey)(nil),                      // 98: rapport.ticket.v1.NpsSurvey
+	(*NpsResponse)(nil),                    // 99: rapport.ticket.v1.NpsResponse
 }
 var file_rapport_ticket_v1_ticket_service_proto_depIdxs = []int32{
-	74, // 0: rapport.ticket.v1.CreateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
-	74, // 1: rapport.ticket.v1.CreateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	74, // 2: rapport.ticket.v1.GetTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	74, // 3: rapport.ticket.v1.ListTicketsResponse.tickets:type_name -> rapport.ticket.v1.Ticket
-	75, // 4: rapport.ticket.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
-	74, // 5: rapport.ticket.v1.UpdateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
-	76, // 6: rapport.ticket.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
-	74, // 7: rapport.ticket.v1.UpdateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	77, // 8: rapport.ticket.v1.TransitionTicketRequest.status:type_name -> rapport.ticket.v1.Status
-	74, // 9: rapport.ticket.v1.TransitionTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	78, // 10: rapport.ticket.v1.ListTicketTransitionsResponse.transitions:type_name -> rapport.ticket.v1.TicketTransition
-	74, // 11: rapport.ticket.v1.RecordFirstResponseResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	79, // 12: rapport.ticket.v1.GetTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
-	79, // 13: rapport.ticket.v1.UpdateTicketSettingsRequest.settings:type_name -> rapport.ticket.v1.TicketSettings
-	76, // 14: rapport.ticket.v1.UpdateTicketSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	79, // 15: rapport.ticket.v1.UpdateTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
-	80, // 16: rapport.ticket.v1.CreateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	80, // 17: rapport.ticket.v1.CreateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	80, // 18: rapport.ticket.v1.GetBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	80, // 19: rapport.ticket.v1.ListBusinessCalendarsResponse.business_calendars:type_name -> rapport.ticket.v1.BusinessCalendar
-	80, // 20: rapport.ticket.v1.UpdateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	76, // 21: rapport.ticket.v1.UpdateBusinessCalendarRequest.update_mask:type_name -> google.protobuf.FieldMask
-	80, // 22: rapport.ticket.v1.UpdateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	81, // 23: rapport.ticket.v1.CreateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	81, // 24: rapport.ticket.v1.CreateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	81, // 25: rapport.ticket.v1.GetSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	81, // 26: rapport.ticket.v1.ListSlaPoliciesResponse.sla_policies:type_name -> rapport.ticket.v1.SlaPolicy
-	81, // 27: rapport.ticket.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	76, // 28: rapport.ticket.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	81, // 29: rapport.ticket.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	82, // 30: rapport.ticket.v1.CreateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
-	82, // 31: rapport.ticket.v1.CreateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
-	82, // 32: rapport.ticket.v1.GetQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
-	82, // 33: rapport.ticket.v1.ListQueuesResponse.queues:type_name -> rapport.ticket.v1.Queue
-	82, // 34: rapport.ticket.v1.UpdateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
-	76, // 35: rapport.ticket.v1.UpdateQueueRequest.update_mask:type_name -> google.protobuf.FieldMask
-	82, // 36: rapport.ticket.v1.UpdateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
-	83, // 37: rapport.ticket.v1.SetQueueMemberRequest.member:type_name -> rapport.ticket.v1.QueueMember
-	83, // 38: rapport.ticket.v1.SetQueueMemberResponse.member:type_name -> rapport.ticket.v1.QueueMember
-	83, // 39: rapport.ticket.v1.ListQueueMembersResponse.members:type_name -> rapport.ticket.v1.QueueMember
-	74, // 40: rapport.ticket.v1.AssignTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	74, // 41: rapport.ticket.v1.EscalateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	84, // 42: rapport.ticket.v1.ListTicketAssignmentsResponse.assignments:type_name -> rapport.ticket.v1.TicketAssignment
-	85, // 43: rapport.ticket.v1.CreateTicketMessageRequest.message:type_name -> rapport.ticket.v1.TicketMessage
-	85, // 44: rapport.ticket.v1.CreateTicketMessageResponse.message:type_name -> rapport.ticket.v1.TicketMessage
-	85, // 45: rapport.ticket.v1.ListTicketMessagesResponse.messages:type_name -> rapport.ticket.v1.TicketMessage
-	86, // 46: rapport.ticket.v1.GetCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
-	86, // 47: rapport.ticket.v1.AnswerCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
-	87, // 48: rapport.ticket.v1.IssueCsatSurveyLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
-	88, // 49: rapport.ticket.v1.GetQualityFiguresRequest.group_by:type_name -> rapport.ticket.v1.QualityGrouping
-	87, // 50: rapport.ticket.v1.GetQualityFiguresRequest.start_time:type_name -> google.protobuf.Timestamp
-	87, // 51: rapport.ticket.v1.GetQualityFiguresRequest.end_time:type_name -> google.protobuf.Timestamp
-	89, // 52: rapport.ticket.v1.GetQualityFiguresResponse.figures:type_name -> rapport.ticket.v1.QualityFigures
-	90, // 53: rapport.ticket.v1.ImportTicketsRequest.tickets:type_name -> rapport.ticket.v1.ImportedTicket
-	91, // 54: rapport.ticket.v1.ImportTicketsResponse.results:type_name -> rapport.ticket.v1.ImportResult
-	0,  // 55: rapport.ticket.v1.TicketService.CreateTicket:input_type -> rapport.ticket.v1.CreateTicketRequest
-	2,  // 56: rapport.ticket.v1.TicketService.GetTicket:input_type -> rapport.ticket.v1.GetTicketRequest
-	4,  // 57: rapport.ticket.v1.TicketService.ListTickets:input_type -> rapport.ticket.v1.ListTicketsRequest
-	8,  // 58: rapport.ticket.v1.TicketService.UpdateTicket:input_type -> rapport.ticket.v1.UpdateTicketRequest
-	10, // 59: rapport.ticket.v1.TicketService.TransitionTicket:input_type -> rapport.ticket.v1.TransitionTicketRequest
-	12, // 60: rapport.ticket.v1.TicketService.ListTicketTransitions:input_type -> rapport.ticket.v1.ListTicketTransitionsRequest
-	14, // 61: rapport.ticket.v1.TicketService.RecordFirstResponse:input_type -> rapport.ticket.v1.RecordFirstResponseRequest
-	16, // 62: rapport.ticket.v1.TicketService.GetTicketSettings:input_type -> rapport.ticket.v1.GetTicketSettingsRequest
-	18, // 63: rapport.ticket.v1.TicketService.UpdateTicketSettings:input_type -> rapport.ticket.v1.UpdateTicketSettingsRequest
-	20, // 64: rapport.ticket.v1.TicketService.CreateBusinessCalendar:input_type -> rapport.ticket.v1.CreateBusinessCalendarRequest
-	22, // 65: rapport.ticket.v1.TicketService.GetBusinessCalendar:input_type -> rapport.ticket.v1.GetBusinessCalendarRequest
-	24, // 66: rapport.ticket.v1.TicketService.ListBusinessCalendars:input_type -> rapport.ticket.v1.ListBusinessCalendarsRequest
-	26, // 67: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:input_type -> rapport.ticket.v1.UpdateBusinessCalendarRequest
-	28, // 68: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:input_type -> rapport.ticket.v1.DeleteBusinessCalendarRequest
-	30, // 69: rapport.ticket.v1.TicketService.CreateSlaPolicy:input_type -> rapport.ticket.v1.CreateSlaPolicyRequest
-	32, // 70: rapport.ticket.v1.TicketService.GetSlaPolicy:input_type -> rapport.ticket.v1.GetSlaPolicyRequest
-	34, // 71: rapport.ticket.v1.TicketService.ListSlaPolicies:input_type -> rapport.ticket.v1.ListSlaPoliciesRequest
-	36, // 72: rapport.ticket.v1.TicketService.UpdateSlaPolicy:input_type -> rapport.ticket.v1.UpdateSlaPolicyRequest
-	38, // 73: rapport.ticket.v1.TicketService.DeleteSlaPolicy:input_type -> rapport.ticket.v1.DeleteSlaPolicyRequest
-	6,  // 74: rapport.ticket.v1.TicketService.WatchEvents:input_type -> rapport.ticket.v1.WatchEventsRequest
-	40, // 75: rapport.ticket.v1.TicketService.CreateQueue:input_type -> rapport.ticket.v1.CreateQueueRequest
-	42, // 76: rapport.ticket.v1.TicketService.GetQueue:input_type -> rapport.ticket.v1.GetQueueRequest
-	44, // 77: rapport.ticket.v1.TicketService.ListQueues:input_type -> rapport.ticket.v1.ListQueuesRequest
-	46, // 78: rapport.ticket.v1.TicketService.UpdateQueue:input_type -> rapport.ticket.v1.UpdateQueueRequest
-	48, // 79: rapport.ticket.v1.TicketService.SetQueueMember:input_type -> rapport.ticket.v1.SetQueueMemberRequest
-	50, // 80: rapport.ticket.v1.TicketService.RemoveQueueMember:input_type -> rapport.ticket.v1.RemoveQueueMemberRequest
-	52, // 81: rapport.ticket.v1.TicketService.ListQueueMembers:input_type -> rapport.ticket.v1.ListQueueMembersRequest
-	54, // 82: rapport.ticket.v1.TicketService.AssignTicket:input_type -> rapport.ticket.v1.AssignTicketRequest
-	56, // 83: rapport.ticket.v1.TicketService.EscalateTicket:input_type -> rapport.ticket.v1.EscalateTicketRequest
-	58, // 84: rapport.ticket.v1.TicketService.ListTicketAssignments:input_type -> rapport.ticket.v1.ListTicketAssignmentsRequest
-	60, // 85: rapport.ticket.v1.TicketService.CreateTicketMessage:input_type -> rapport.ticket.v1.CreateTicketMessageRequest
-	62, // 86: rapport.ticket.v1.TicketService.ListTicketMessages:input_type -> rapport.ticket.v1.ListTicketMessagesRequest
-	64, // 87: rapport.ticket.v1.TicketService.GetCsatSurvey:input_type -> rapport.ticket.v1.GetCsatSurveyRequest
-	66, // 88: rapport.ticket.v1.TicketService.AnswerCsatSurvey:input_type -> rapport.ticket.v1.AnswerCsatSurveyRequest
-	68, // 89: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:input_type -> rapport.ticket.v1.IssueCsatSurveyLinkRequest
-	70, // 90: rapport.ticket.v1.TicketService.GetQualityFigures:input_type -> rapport.ticket.v1.GetQualityFiguresRequest
-	72, // 91: rapport.ticket.v1.TicketService.ImportTickets:input_type -> rapport.ticket.v1.ImportTicketsRequest
-	1,  // 92: rapport.ticket.v1.TicketService.CreateTicket:output_type -> rapport.ticket.v1.CreateTicketResponse
-	3,  // 93: rapport.ticket.v1.TicketService.GetTicket:output_type -> rapport.ticket.v1.GetTicketResponse
-	5,  // 94: rapport.ticket.v1.TicketService.ListTickets:output_type -> rapport.ticket.v1.ListTicketsResponse
-	9,  // 95: rapport.ticket.v1.TicketService.UpdateTicket:output_type -> rapport.ticket.v1.UpdateTicketResponse
-	11, // 96: rapport.ticket.v1.TicketService.TransitionTicket:output_type -> rapport.ticket.v1.TransitionTicketResponse
-	13, // 97: rapport.ticket.v1.TicketService.ListTicketTransitions:output_type -> rapport.ticket.v1.ListTicketTransitionsResponse
-	15, // 98: rapport.ticket.v1.TicketService.RecordFirstResponse:output_type -> rapport.ticket.v1.RecordFirstResponseResponse
-	17, // 99: rapport.ticket.v1.TicketService.GetTicketSettings:output_type -> rapport.ticket.v1.GetTicketSettingsResponse
-	19, // 100: rapport.ticket.v1.TicketService.UpdateTicketSettings:output_type -> rapport.ticket.v1.UpdateTicketSettingsResponse
-	21, // 101: rapport.ticket.v1.TicketService.CreateBusinessCalendar:output_type -> rapport.ticket.v1.CreateBusinessCalendarResponse
-	23, // 102: rapport.ticket.v1.TicketService.GetBusinessCalendar:output_type -> rapport.ticket.v1.GetBusinessCalendarResponse
-	25, // 103: rapport.ticket.v1.TicketService.ListBusinessCalendars:output_type -> rapport.ticket.v1.ListBusinessCalendarsResponse
-	27, // 104: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:output_type -> rapport.ticket.v1.UpdateBusinessCalendarResponse
-	29, // 105: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:output_type -> rapport.ticket.v1.DeleteBusinessCalendarResponse
-	31, // 106: rapport.ticket.v1.TicketService.CreateSlaPolicy:output_type -> rapport.ticket.v1.CreateSlaPolicyResponse
-	33, // 107: rapport.ticket.v1.TicketService.GetSlaPolicy:output_type -> rapport.ticket.v1.GetSlaPolicyResponse
-	35, // 108: rapport.ticket.v1.TicketService.ListSlaPolicies:output_type -> rapport.ticket.v1.ListSlaPoliciesResponse
-	37, // 109: rapport.ticket.v1.TicketService.UpdateSlaPolicy:output_type -> rapport.ticket.v1.UpdateSlaPolicyResponse
-	39, // 110: rapport.ticket.v1.TicketService.DeleteSlaPolicy:output_type -> rapport.ticket.v1.DeleteSlaPolicyResponse
-	7,  // 111: rapport.ticket.v1.TicketService.WatchEvents:output_type -> rapport.ticket.v1.WatchEventsResponse
-	41, // 112: rapport.ticket.v1.TicketService.CreateQueue:output_type -> rapport.ticket.v1.CreateQueueResponse
-	43, // 113: rapport.ticket.v1.TicketService.GetQueue:output_type -> rapport.ticket.v1.GetQueueResponse
-	45, // 114: rapport.ticket.v1.TicketService.ListQueues:output_type -> rapport.ticket.v1.ListQueuesResponse
-	47, // 115: rapport.ticket.v1.TicketService.UpdateQueue:output_type -> rapport.ticket.v1.UpdateQueueResponse
-	49, // 116: rapport.ticket.v1.TicketService.SetQueueMember:output_type -> rapport.ticket.v1.SetQueueMemberResponse
-	51, // 117: rapport.ticket.v1.TicketService.RemoveQueueMember:output_type -> rapport.ticket.v1.RemoveQueueMemberResponse
-	53, // 118: rapport.ticket.v1.TicketService.ListQueueMembers:output_type -> rapport.ticket.v1.ListQueueMembersResponse
-	55, // 119: rapport.ticket.v1.TicketService.AssignTicket:output_type -> rapport.ticket.v1.AssignTicketResponse
-	57, // 120: rapport.ticket.v1.TicketService.EscalateTicket:output_type -> rapport.ticket.v1.EscalateTicketResponse
-	59, // 121: rapport.ticket.v1.TicketService.ListTicketAssignments:output_type -> rapport.ticket.v1.ListTicketAssignmentsResponse
-	61, // 122: rapport.ticket.v1.TicketService.CreateTicketMessage:output_type -> rapport.ticket.v1.CreateTicketMessageResponse
-	63, // 123: rapport.ticket.v1.TicketService.ListTicketMessages:output_type -> rapport.ticket.v1.ListTicketMessagesResponse
-	65, // 124: rapport.ticket.v1.TicketService.GetCsatSurvey:output_type -> rapport.ticket.v1.GetCsatSurveyResponse
-	67, // 125: rapport.ticket.v1.TicketService.AnswerCsatSurvey:output_type -> rapport.ticket.v1.AnswerCsatSurveyResponse
-	69, // 126: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:output_type -> rapport.ticket.v1.IssueCsatSurveyLinkResponse
-	71, // 127: rapport.ticket.v1.TicketService.GetQualityFigures:output_type -> rapport.ticket.v1.GetQualityFiguresResponse
-	73, // 128: rapport.ticket.v1.TicketService.ImportTickets:output_type -> rapport.ticket.v1.ImportTicketsResponse
-	92, // [92:129] is the sub-list for method output_type
-	55, // [55:92] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	80,  // 0: rapport.ticket.v1.CreateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
+	80,  // 1: rapport.ticket.v1.CreateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	80,  // 2: rapport.ticket.v1.GetTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	80,  // 3: rapport.ticket.v1.ListTicketsResponse.tickets:type_name -> rapport.ticket.v1.Ticket
+	81,  // 4: rapport.ticket.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
+	80,  // 5: rapport.ticket.v1.UpdateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
+	82,  // 6: rapport.ticket.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
+	80,  // 7: rapport.ticket.v1.UpdateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	83,  // 8: rapport.ticket.v1.TransitionTicketRequest.status:type_name -> rapport.ticket.v1.Status
+	80,  // 9: rapport.ticket.v1.TransitionTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	84,  // 10: rapport.ticket.v1.ListTicketTransitionsResponse.transitions:type_name -> rapport.ticket.v1.TicketTransition
+	80,  // 11: rapport.ticket.v1.RecordFirstResponseResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	85,  // 12: rapport.ticket.v1.GetTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
+	85,  // 13: rapport.ticket.v1.UpdateTicketSettingsRequest.settings:type_name -> rapport.ticket.v1.TicketSettings
+	82,  // 14: rapport.ticket.v1.UpdateTicketSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	85,  // 15: rapport.ticket.v1.UpdateTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
+	86,  // 16: rapport.ticket.v1.CreateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	86,  // 17: rapport.ticket.v1.CreateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	86,  // 18: rapport.ticket.v1.GetBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	86,  // 19: rapport.ticket.v1.ListBusinessCalendarsResponse.business_calendars:type_name -> rapport.ticket.v1.BusinessCalendar
+	86,  // 20: rapport.ticket.v1.UpdateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	82,  // 21: rapport.ticket.v1.UpdateBusinessCalendarRequest.update_mask:type_name -> google.protobuf.FieldMask
+	86,  // 22: rapport.ticket.v1.UpdateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	87,  // 23: rapport.ticket.v1.CreateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	87,  // 24: rapport.ticket.v1.CreateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	87,  // 25: rapport.ticket.v1.GetSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	87,  // 26: rapport.ticket.v1.ListSlaPoliciesResponse.sla_policies:type_name -> rapport.ticket.v1.SlaPolicy
+	87,  // 27: rapport.ticket.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	82,  // 28: rapport.ticket.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	87,  // 29: rapport.ticket.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	88,  // 30: rapport.ticket.v1.CreateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
+	88,  // 31: rapport.ticket.v1.CreateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
+	88,  // 32: rapport.ticket.v1.GetQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
+	88,  // 33: rapport.ticket.v1.ListQueuesResponse.queues:type_name -> rapport.ticket.v1.Queue
+	88,  // 34: rapport.ticket.v1.UpdateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
+	82,  // 35: rapport.ticket.v1.UpdateQueueRequest.update_mask:type_name -> google.protobuf.FieldMask
+	88,  // 36: rapport.ticket.v1.UpdateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
+	89,  // 37: rapport.ticket.v1.SetQueueMemberRequest.member:type_name -> rapport.ticket.v1.QueueMember
+	89,  // 38: rapport.ticket.v1.SetQueueMemberResponse.member:type_name -> rapport.ticket.v1.QueueMember
+	89,  // 39: rapport.ticket.v1.ListQueueMembersResponse.members:type_name -> rapport.ticket.v1.QueueMember
+	80,  // 40: rapport.ticket.v1.AssignTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	80,  // 41: rapport.ticket.v1.EscalateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	90,  // 42: rapport.ticket.v1.ListTicketAssignmentsResponse.assignments:type_name -> rapport.ticket.v1.TicketAssignment
+	91,  // 43: rapport.ticket.v1.CreateTicketMessageRequest.message:type_name -> rapport.ticket.v1.TicketMessage
+	91,  // 44: rapport.ticket.v1.CreateTicketMessageResponse.message:type_name -> rapport.ticket.v1.TicketMessage
+	91,  // 45: rapport.ticket.v1.ListTicketMessagesResponse.messages:type_name -> rapport.ticket.v1.TicketMessage
+	92,  // 46: rapport.ticket.v1.GetCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
+	92,  // 47: rapport.ticket.v1.AnswerCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
+	93,  // 48: rapport.ticket.v1.IssueCsatSurveyLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
+	94,  // 49: rapport.ticket.v1.GetQualityFiguresRequest.group_by:type_name -> rapport.ticket.v1.QualityGrouping
+	93,  // 50: rapport.ticket.v1.GetQualityFiguresRequest.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 51: rapport.ticket.v1.GetQualityFiguresRequest.end_time:type_name -> google.protobuf.Timestamp
+	95,  // 52: rapport.ticket.v1.GetQualityFiguresResponse.figures:type_name -> rapport.ticket.v1.QualityFigures
+	96,  // 53: rapport.ticket.v1.ImportTicketsRequest.tickets:type_name -> rapport.ticket.v1.ImportedTicket
+	97,  // 54: rapport.ticket.v1.ImportTicketsResponse.results:type_name -> rapport.ticket.v1.ImportResult
+	98,  // 55: rapport.ticket.v1.CreateNpsSurveyRequest.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
+	98,  // 56: rapport.ticket.v1.CreateNpsSurveyResponse.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
+	98,  // 57: rapport.ticket.v1.GetNpsSurveyResponse.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
+	99,  // 58: rapport.ticket.v1.CreateNpsResponseRequest.response:type_name -> rapport.ticket.v1.NpsResponse
+	99,  // 59: rapport.ticket.v1.CreateNpsResponseResponse.response:type_name -> rapport.ticket.v1.NpsResponse
+	0,   // 60: rapport.ticket.v1.TicketService.CreateTicket:input_type -> rapport.ticket.v1.CreateTicketRequest
+	2,   // 61: rapport.ticket.v1.TicketService.GetTicket:input_type -> rapport.ticket.v1.GetTicketRequest
+	4,   // 62: rapport.ticket.v1.TicketService.ListTickets:input_type -> rapport.ticket.v1.ListTicketsRequest
+	8,   // 63: rapport.ticket.v1.TicketService.UpdateTicket:input_type -> rapport.ticket.v1.UpdateTicketRequest
+	10,  // 64: rapport.ticket.v1.TicketService.TransitionTicket:input_type -> rapport.ticket.v1.TransitionTicketRequest
+	12,  // 65: rapport.ticket.v1.TicketService.ListTicketTransitions:input_type -> rapport.ticket.v1.ListTicketTransitionsRequest
+	14,  // 66: rapport.ticket.v1.TicketService.RecordFirstResponse:input_type -> rapport.ticket.v1.RecordFirstResponseRequest
+	16,  // 67: rapport.ticket.v1.TicketService.GetTicketSettings:input_type -> rapport.ticket.v1.GetTicketSettingsRequest
+	18,  // 68: rapport.ticket.v1.TicketService.UpdateTicketSettings:input_type -> rapport.ticket.v1.UpdateTicketSettingsRequest
+	20,  // 69: rapport.ticket.v1.TicketService.CreateBusinessCalendar:input_type -> rapport.ticket.v1.CreateBusinessCalendarRequest
+	22,  // 70: rapport.ticket.v1.TicketService.GetBusinessCalendar:input_type -> rapport.ticket.v1.GetBusinessCalendarRequest
+	24,  // 71: rapport.ticket.v1.TicketService.ListBusinessCalendars:input_type -> rapport.ticket.v1.ListBusinessCalendarsRequest
+	26,  // 72: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:input_type -> rapport.ticket.v1.UpdateBusinessCalendarRequest
+	28,  // 73: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:input_type -> rapport.ticket.v1.DeleteBusinessCalendarRequest
+	30,  // 74: rapport.ticket.v1.TicketService.CreateSlaPolicy:input_type -> rapport.ticket.v1.CreateSlaPolicyRequest
+	32,  // 75: rapport.ticket.v1.TicketService.GetSlaPolicy:input_type -> rapport.ticket.v1.GetSlaPolicyRequest
+	34,  // 76: rapport.ticket.v1.TicketService.ListSlaPolicies:input_type -> rapport.ticket.v1.ListSlaPoliciesRequest
+	36,  // 77: rapport.ticket.v1.TicketService.UpdateSlaPolicy:input_type -> rapport.ticket.v1.UpdateSlaPolicyRequest
+	38,  // 78: rapport.ticket.v1.TicketService.DeleteSlaPolicy:input_type -> rapport.ticket.v1.DeleteSlaPolicyRequest
+	6,   // 79: rapport.ticket.v1.TicketService.WatchEvents:input_type -> rapport.ticket.v1.WatchEventsRequest
+	40,  // 80: rapport.ticket.v1.TicketService.CreateQueue:input_type -> rapport.ticket.v1.CreateQueueRequest
+	42,  // 81: rapport.ticket.v1.TicketService.GetQueue:input_type -> rapport.ticket.v1.GetQueueRequest
+	44,  // 82: rapport.ticket.v1.TicketService.ListQueues:input_type -> rapport.ticket.v1.ListQueuesRequest
+	46,  // 83: rapport.ticket.v1.TicketService.UpdateQueue:input_type -> rapport.ticket.v1.UpdateQueueRequest
+	48,  // 84: rapport.ticket.v1.TicketService.SetQueueMember:input_type -> rapport.ticket.v1.SetQueueMemberRequest
+	50,  // 85: rapport.ticket.v1.TicketService.RemoveQueueMember:input_type -> rapport.ticket.v1.RemoveQueueMemberRequest
+	52,  // 86: rapport.ticket.v1.TicketService.ListQueueMembers:input_type -> rapport.ticket.v1.ListQueueMembersRequest
+	54,  // 87: rapport.ticket.v1.TicketService.AssignTicket:input_type -> rapport.ticket.v1.AssignTicketRequest
+	56,  // 88: rapport.ticket.v1.TicketService.EscalateTicket:input_type -> rapport.ticket.v1.EscalateTicketRequest
+	58,  // 89: rapport.ticket.v1.TicketService.ListTicketAssignments:input_type -> rapport.ticket.v1.ListTicketAssignmentsRequest
+	60,  // 90: rapport.ticket.v1.TicketService.CreateTicketMessage:input_type -> rapport.ticket.v1.CreateTicketMessageRequest
+	62,  // 91: rapport.ticket.v1.TicketService.ListTicketMessages:input_type -> rapport.ticket.v1.ListTicketMessagesRequest
+	64,  // 92: rapport.ticket.v1.TicketService.GetCsatSurvey:input_type -> rapport.ticket.v1.GetCsatSurveyRequest
+	66,  // 93: rapport.ticket.v1.TicketService.AnswerCsatSurvey:input_type -> rapport.ticket.v1.AnswerCsatSurveyRequest
+	68,  // 94: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:input_type -> rapport.ticket.v1.IssueCsatSurveyLinkRequest
+	74,  // 95: rapport.ticket.v1.TicketService.CreateNpsSurvey:input_type -> rapport.ticket.v1.CreateNpsSurveyRequest
+	76,  // 96: rapport.ticket.v1.TicketService.GetNpsSurvey:input_type -> rapport.ticket.v1.GetNpsSurveyRequest
+	78,  // 97: rapport.ticket.v1.TicketService.CreateNpsResponse:input_type -> rapport.ticket.v1.CreateNpsResponseRequest
+	70,  // 98: rapport.ticket.v1.TicketService.GetQualityFigures:input_type -> rapport.ticket.v1.GetQualityFiguresRequest
+	72,  // 99: rapport.ticket.v1.TicketService.ImportTickets:input_type -> rapport.ticket.v1.ImportTicketsRequest
+	1,   // 100: rapport.ticket.v1.TicketService.CreateTicket:output_type -> rapport.ticket.v1.CreateTicketResponse
+	3,   // 101: rapport.ticket.v1.TicketService.GetTicket:output_type -> rapport.ticket.v1.GetTicketResponse
+	5,   // 102: rapport.ticket.v1.TicketService.ListTickets:output_type -> rapport.ticket.v1.ListTicketsResponse
+	9,   // 103: rapport.ticket.v1.TicketService.UpdateTicket:output_type -> rapport.ticket.v1.UpdateTicketResponse
+	11,  // 104: rapport.ticket.v1.TicketService.TransitionTicket:output_type -> rapport.ticket.v1.TransitionTicketResponse
+	13,  // 105: rapport.ticket.v1.TicketService.ListTicketTransitions:output_type -> rapport.ticket.v1.ListTicketTransitionsResponse
+	15,  // 106: rapport.ticket.v1.TicketService.RecordFirstResponse:output_type -> rapport.ticket.v1.RecordFirstResponseResponse
+	17,  // 107: rapport.ticket.v1.TicketService.GetTicketSettings:output_type -> rapport.ticket.v1.GetTicketSettingsResponse
+	19,  // 108: rapport.ticket.v1.TicketService.UpdateTicketSettings:output_type -> rapport.ticket.v1.UpdateTicketSettingsResponse
+	21,  // 109: rapport.ticket.v1.TicketService.CreateBusinessCalendar:output_type -> rapport.ticket.v1.CreateBusinessCalendarResponse
+	23,  // 110: rapport.ticket.v1.TicketService.GetBusinessCalendar:output_type -> rapport.ticket.v1.GetBusinessCalendarResponse
+	25,  // 111: rapport.ticket.v1.TicketService.ListBusinessCalendars:output_type -> rapport.ticket.v1.ListBusinessCalendarsResponse
+	27,  // 112: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:output_type -> rapport.ticket.v1.UpdateBusinessCalendarResponse
+	29,  // 113: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:output_type -> rapport.ticket.v1.DeleteBusinessCalendarResponse
+	31,  // 114: rapport.ticket.v1.TicketService.CreateSlaPolicy:output_type -> rapport.ticket.v1.CreateSlaPolicyResponse
+	33,  // 115: rapport.ticket.v1.TicketService.GetSlaPolicy:output_type -> rapport.ticket.v1.GetSlaPolicyResponse
+	35,  // 116: rapport.ticket.v1.TicketService.ListSlaPolicies:output_type -> rapport.ticket.v1.ListSlaPoliciesResponse
+	37,  // 117: rapport.ticket.v1.TicketService.UpdateSlaPolicy:output_type -> rapport.ticket.v1.UpdateSlaPolicyResponse
+	39,  // 118: rapport.ticket.v1.TicketService.DeleteSlaPolicy:output_type -> rapport.ticket.v1.DeleteSlaPolicyResponse
+	7,   // 119: rapport.ticket.v1.TicketService.WatchEvents:output_type -> rapport.ticket.v1.WatchEventsResponse
+	41,  // 120: rapport.ticket.v1.TicketService.CreateQueue:output_type -> rapport.ticket.v1.CreateQueueResponse
+	43,  // 121: rapport.ticket.v1.TicketService.GetQueue:output_type -> rapport.ticket.v1.GetQueueResponse
+	45,  // 122: rapport.ticket.v1.TicketService.ListQueues:output_type -> rapport.ticket.v1.ListQueuesResponse
+	47,  // 123: rapport.ticket.v1.TicketService.UpdateQueue:output_type -> rapport.ticket.v1.UpdateQueueResponse
+	49,  // 124: rapport.ticket.v1.TicketService.SetQueueMember:output_type -> rapport.ticket.v1.SetQueueMemberResponse
+	51,  // 125: rapport.ticket.v1.TicketService.RemoveQueueMember:output_type -> rapport.ticket.v1.RemoveQueueMemberResponse
+	53,  // 126: rapport.ticket.v1.TicketService.ListQueueMembers:output_type -> rapport.ticket.v1.ListQueueMembersResponse
+	55,  // 127: rapport.ticket.v1.TicketService.AssignTicket:output_type -> rapport.ticket.v1.AssignTicketResponse
+	57,  // 128: rapport.ticket.v1.TicketService.EscalateTicket:output_type -> rapport.ticket.v1.EscalateTicketResponse
+	59,  // 129: rapport.ticket.v1.TicketService.ListTicketAssignments:output_type -> rapport.ticket.v1.ListTicketAssignmentsResponse
+	61,  // 130: rapport.ticket.v1.TicketService.CreateTicketMessage:output_type -> rapport.ticket.v1.CreateTicketMessageResponse
+	63,  // 131: rapport.ticket.v1.TicketService.ListTicketMessages:output_type -> rapport.ticket.v1.ListTicketMessagesResponse
+	65,  // 132: rapport.ticket.v1.TicketService.GetCsatSurvey:output_type -> rapport.ticket.v1.GetCsatSurveyResponse
+	67,  // 133: rapport.ticket.v1.TicketService.AnswerCsatSurvey:output_type -> rapport.ticket.v1.AnswerCsatSurveyResponse
+	69,  // 134: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:output_type -> rapport.ticket.v1.IssueCsatSurveyLinkResponse
+	75,  // 135: rapport.ticket.v1.TicketService.CreateNpsSurvey:output_type -> rapport.ticket.v1.CreateNpsSurveyResponse
+	77,  // 136: rapport.ticket.v1.TicketService.GetNpsSurvey:output_type -> rapport.ticket.v1.GetNpsSurveyResponse
+	79,  // 137: rapport.ticket.v1.TicketService.CreateNpsResponse:output_type -> rapport.ticket.v1.CreateNpsResponseResponse
+	71,  // 138: rapport.ticket.v1.TicketService.GetQualityFigures:output_type -> rapport.ticket.v1.GetQualityFiguresResponse
+	73,  // 139: rapport.ticket.v1.TicketService.ImportTickets:output_type -> rapport.ticket.v1.ImportTicketsResponse
+	100, // [100:140] is the sub-list for method output_type
+	60,  // [60:100] is the sub-list for method input_type
+	60,  // [60:60] is the sub-list for extension type_name
+	60,  // [60:60] is the sub-list for extension extendee
+	0,   // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_rapport_ticket_v1_ticket_service_proto_init() }
@@ -4251,7 +4575,7 @@ func file_rapport_ticket_v1_ticket_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_ticket_v1_ticket_service_proto_rawDesc), len(file_rapport_ticket_v1_ticket_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   74,
+			NumMessages:   80,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

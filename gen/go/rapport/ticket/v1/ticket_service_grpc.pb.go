@@ -54,6 +54,9 @@ const (
 	TicketService_GetCsatSurvey_FullMethodName          = "/rapport.ticket.v1.TicketService/GetCsatSurvey"
 	TicketService_AnswerCsatSurvey_FullMethodName       = "/rapport.ticket.v1.TicketService/AnswerCsatSurvey"
 	TicketService_IssueCsatSurveyLink_FullMethodName    = "/rapport.ticket.v1.TicketService/IssueCsatSurveyLink"
+	TicketService_CreateNpsSurvey_FullMethodName        = "/rapport.ticket.v1.TicketService/CreateNpsSurvey"
+	TicketService_GetNpsSurvey_FullMethodName           = "/rapport.ticket.v1.TicketService/GetNpsSurvey"
+	TicketService_CreateNpsResponse_FullMethodName      = "/rapport.ticket.v1.TicketService/CreateNpsResponse"
 	TicketService_GetQualityFigures_FullMethodName      = "/rapport.ticket.v1.TicketService/GetQualityFigures"
 	TicketService_ImportTickets_FullMethodName          = "/rapport.ticket.v1.TicketService/ImportTickets"
 )
@@ -157,6 +160,15 @@ type TicketServiceClient interface {
 	// Gives a resolved ticket's satisfaction survey a new link token, shown
 	// once, for whatever sends it to the customer; earlier links stop working.
 	IssueCsatSurveyLink(ctx context.Context, in *IssueCsatSurveyLinkRequest, opts ...grpc.CallOption) (*IssueCsatSurveyLinkResponse, error)
+	// Creates an NPS survey for the current members of a segment (admins and
+	// sales managers); the members are fetched from the customer service with
+	// the caller's credentials.
+	CreateNpsSurvey(ctx context.Context, in *CreateNpsSurveyRequest, opts ...grpc.CallOption) (*CreateNpsSurveyResponse, error)
+	// Gets an NPS survey with its score.
+	GetNpsSurvey(ctx context.Context, in *GetNpsSurveyRequest, opts ...grpc.CallOption) (*GetNpsSurveyResponse, error)
+	// Records a recipient's answer, once, from whichever channel collected
+	// it. An answer of 6 or less queues a follow-up in the customer service.
+	CreateNpsResponse(ctx context.Context, in *CreateNpsResponseRequest, opts ...grpc.CallOption) (*CreateNpsResponseResponse, error)
 	// Computes per-agent or per-queue quality figures over tickets created in
 	// a time range (admins, support agents, sales managers, analysts).
 	GetQualityFigures(ctx context.Context, in *GetQualityFiguresRequest, opts ...grpc.CallOption) (*GetQualityFiguresResponse, error)
@@ -532,6 +544,36 @@ func (c *ticketServiceClient) IssueCsatSurveyLink(ctx context.Context, in *Issue
 	return out, nil
 }
 
+func (c *ticketServiceClient) CreateNpsSurvey(ctx context.Context, in *CreateNpsSurveyRequest, opts ...grpc.CallOption) (*CreateNpsSurveyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateNpsSurveyResponse)
+	err := c.cc.Invoke(ctx, TicketService_CreateNpsSurvey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) GetNpsSurvey(ctx context.Context, in *GetNpsSurveyRequest, opts ...grpc.CallOption) (*GetNpsSurveyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetNpsSurveyResponse)
+	err := c.cc.Invoke(ctx, TicketService_GetNpsSurvey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) CreateNpsResponse(ctx context.Context, in *CreateNpsResponseRequest, opts ...grpc.CallOption) (*CreateNpsResponseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateNpsResponseResponse)
+	err := c.cc.Invoke(ctx, TicketService_CreateNpsResponse_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *ticketServiceClient) GetQualityFigures(ctx context.Context, in *GetQualityFiguresRequest, opts ...grpc.CallOption) (*GetQualityFiguresResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetQualityFiguresResponse)
@@ -651,6 +693,15 @@ type TicketServiceServer interface {
 	// Gives a resolved ticket's satisfaction survey a new link token, shown
 	// once, for whatever sends it to the customer; earlier links stop working.
 	IssueCsatSurveyLink(context.Context, *IssueCsatSurveyLinkRequest) (*IssueCsatSurveyLinkResponse, error)
+	// Creates an NPS survey for the current members of a segment (admins and
+	// sales managers); the members are fetched from the customer service with
+	// the caller's credentials.
+	CreateNpsSurvey(context.Context, *CreateNpsSurveyRequest) (*CreateNpsSurveyResponse, error)
+	// Gets an NPS survey with its score.
+	GetNpsSurvey(context.Context, *GetNpsSurveyRequest) (*GetNpsSurveyResponse, error)
+	// Records a recipient's answer, once, from whichever channel collected
+	// it. An answer of 6 or less queues a follow-up in the customer service.
+	CreateNpsResponse(context.Context, *CreateNpsResponseRequest) (*CreateNpsResponseResponse, error)
 	// Computes per-agent or per-queue quality figures over tickets created in
 	// a time range (admins, support agents, sales managers, analysts).
 	GetQualityFigures(context.Context, *GetQualityFiguresRequest) (*GetQualityFiguresResponse, error)
@@ -771,6 +822,15 @@ func (UnimplementedTicketServiceServer) AnswerCsatSurvey(context.Context, *Answe
 }
 func (UnimplementedTicketServiceServer) IssueCsatSurveyLink(context.Context, *IssueCsatSurveyLinkRequest) (*IssueCsatSurveyLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IssueCsatSurveyLink not implemented")
+}
+func (UnimplementedTicketServiceServer) CreateNpsSurvey(context.Context, *CreateNpsSurveyRequest) (*CreateNpsSurveyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateNpsSurvey not implemented")
+}
+func (UnimplementedTicketServiceServer) GetNpsSurvey(context.Context, *GetNpsSurveyRequest) (*GetNpsSurveyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetNpsSurvey not implemented")
+}
+func (UnimplementedTicketServiceServer) CreateNpsResponse(context.Context, *CreateNpsResponseRequest) (*CreateNpsResponseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateNpsResponse not implemented")
 }
 func (UnimplementedTicketServiceServer) GetQualityFigures(context.Context, *GetQualityFiguresRequest) (*GetQualityFiguresResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetQualityFigures not implemented")
@@ -1422,6 +1482,60 @@ func _TicketService_IssueCsatSurveyLink_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TicketService_CreateNpsSurvey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateNpsSurveyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).CreateNpsSurvey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_CreateNpsSurvey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).CreateNpsSurvey(ctx, req.(*CreateNpsSurveyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_GetNpsSurvey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetNpsSurveyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).GetNpsSurvey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_GetNpsSurvey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).GetNpsSurvey(ctx, req.(*GetNpsSurveyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_CreateNpsResponse_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateNpsResponseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).CreateNpsResponse(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_CreateNpsResponse_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).CreateNpsResponse(ctx, req.(*CreateNpsResponseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _TicketService_GetQualityFigures_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetQualityFiguresRequest)
 	if err := dec(in); err != nil {
@@ -1600,6 +1714,18 @@ var TicketService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "IssueCsatSurveyLink",
 			Handler:    _TicketService_IssueCsatSurveyLink_Handler,
+		},
+		{
+			MethodName: "CreateNpsSurvey",
+			Handler:    _TicketService_CreateNpsSurvey_Handler,
+		},
+		{
+			MethodName: "GetNpsSurvey",
+			Handler:    _TicketService_GetNpsSurvey_Handler,
+		},
+		{
+			MethodName: "CreateNpsResponse",
+			Handler:    _TicketService_CreateNpsResponse_Handler,
 		},
 		{
 			MethodName: "GetQualityFigures",

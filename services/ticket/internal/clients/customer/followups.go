@@ -40,8 +40,7 @@ const callTimeout = 5 * time.Second
 // followUpDue is how soon an unhappy customer should hear from the business.
 const followUpDue = 24 * time.Hour
 
-// CreateFollowUp implements ticket.FollowUps. The title and notes name the
-// ticket and score only: the customer's comment stays in the help desk.
+// CreateFollowUp implements ticket.FollowUps.
 func (f *FollowUps) CreateFollowUp(ctx context.Context, tenant string, d ticket.Detractor) (string, error) {
 	if tenant != f.tenant {
 		return "", fmt.Errorf("%w: %s", ErrWrongTenant, tenant)
@@ -53,13 +52,13 @@ func (f *FollowUps) CreateFollowUp(ctx context.Context, tenant string, d ticket.
 		RequestId: d.RequestID(),
 		FollowUp: &customerv1.FollowUp{
 			CustomerId: d.CustomerID.String(),
-			Title:      fmt.Sprintf("Follow up a %d/5 satisfaction answer", d.Score),
-			Notes:      "The customer rated the resolution of tickets/" + d.TicketID.String() + " poorly.",
+			Title:      d.Title(),
+			Notes:      d.Notes(),
 			DueTime:    timestamppb.New(time.Now().Add(followUpDue)),
 		},
 	})
 	if err != nil {
-		return "", fmt.Errorf("create follow-up for survey %s: %w", d.SurveyID, err)
+		return "", fmt.Errorf("create follow-up for %s: %w", d.Resource(), err)
 	}
 	return resp.GetFollowUp().GetFollowUpId(), nil
 }

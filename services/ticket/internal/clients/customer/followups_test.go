@@ -49,7 +49,7 @@ func TestCreateFollowUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	d := ticket.Detractor{SurveyID: uuid.New(), TicketID: uuid.New(), CustomerID: uuid.New(), Score: 1}
+	d := ticket.Detractor{SourceID: uuid.New(), Kind: ticket.KindCSAT, TicketID: uuid.New(), CustomerID: uuid.New(), Score: 1}
 
 	f := customer.New(conn, "rk_ticket", "tenant-a")
 	if _, err := f.CreateFollowUp(t.Context(), "tenant-b", d); !errors.Is(err, customer.ErrWrongTenant) {
@@ -60,7 +60,7 @@ func TestCreateFollowUp(t *testing.T) {
 		t.Fatalf("CreateFollowUp = %q, %v", id, err)
 	}
 	req := <-r.got
-	if req.GetRequestId() != "csat-detractor-"+d.SurveyID.String() || req.GetFollowUp().GetCustomerId() != d.CustomerID.String() ||
+	if req.GetRequestId() != "csat-detractor-"+d.SourceID.String() || req.GetFollowUp().GetCustomerId() != d.CustomerID.String() ||
 		req.GetFollowUp().GetDueTime() == nil {
 		t.Fatalf("request = %v", req)
 	}
