@@ -55,6 +55,14 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, ticket.ErrSurveyExpired, "CSAT_SURVEY_EXPIRED")
 	case errors.Is(err, ticket.ErrSurveyAnswered):
 		return grpcerr.WithReason(codes.FailedPrecondition, ticket.ErrSurveyAnswered, "CSAT_SURVEY_ANSWERED")
+	case errors.Is(err, ticket.ErrNPSSurveyNotFound):
+		return grpcerr.WithReason(codes.NotFound, ticket.ErrNPSSurveyNotFound, "NPS_SURVEY_NOT_FOUND")
+	case errors.Is(err, ticket.ErrNotRecipient):
+		return grpcerr.WithReason(codes.FailedPrecondition, ticket.ErrNotRecipient, "NOT_A_RECIPIENT")
+	case errors.Is(err, ticket.ErrNPSAnswered):
+		return grpcerr.WithReason(codes.FailedPrecondition, ticket.ErrNPSAnswered, "NPS_ALREADY_ANSWERED")
+	case errors.Is(err, ticket.ErrSegmentLookup):
+		return grpcerr.WithReason(codes.Unavailable, ticket.ErrSegmentLookup, "SEGMENT_LOOKUP_FAILED")
 	case errors.Is(err, ticket.ErrCustomerLookup):
 		// The peer's status stays inside: the caller learns only to retry.
 		return grpcerr.WithReason(codes.Unavailable, ticket.ErrCustomerLookup, "CUSTOMER_LOOKUP_FAILED")

@@ -47,6 +47,10 @@ type env struct {
 	tenant, other string
 	// acme exists in tenant's customer master; gone is unknown; down cannot be checked.
 	acme, gone, down uuid.UUID
+	// segment is a segment the fake customer service knows; its members
+	// are segments.members.
+	segment  uuid.UUID
+	segments *fakeSegments
 }
 
 func newEnv(t *testing.T) *env {
@@ -56,7 +60,8 @@ func newEnv(t *testing.T) *env {
 	e := &env{db: db, tokens: tokens, tenant: uuid.NewString(), other: uuid.NewString(),
 		acme: uuid.New(), gone: uuid.New(), down: uuid.New()}
 	customers := fakeCustomers{known: map[uuid.UUID]bool{e.acme: true}, down: e.down}
-	e.svc = ticket.New(postgres.New(db.App), customers)
+	e.segment, e.segments = uuid.New(), &fakeSegments{}
+	e.svc = ticket.New(postgres.New(db.App), customers, e.segments)
 	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
 		ticketv1.RegisterTicketServiceServer(srv, grpcapi.New(e.svc, db.App, 20*time.Millisecond))
 	})

@@ -323,3 +323,54 @@ func (s *Server) ImportTickets(ctx context.Context, req *ticketv1.ImportTicketsR
 	}
 	return out, nil
 }
+
+// CreateNpsSurvey implements the RPC.
+func (s *Server) CreateNpsSurvey(ctx context.Context, req *ticketv1.CreateNpsSurveyRequest) (*ticketv1.CreateNpsSurveyResponse, error) {
+	m := req.GetNpsSurvey()
+	if m == nil {
+		return nil, toStatus(validation.Field("nps_survey", "is required"))
+	}
+	seg, err := optionalID("nps_survey.segment_id", m.GetSegmentId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	saved, err := s.svc.CreateNPSSurvey(ctx, caller(ctx), ticket.NPSSurvey{DisplayName: m.GetDisplayName(), SegmentID: seg}, req.GetRequestId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ticketv1.CreateNpsSurveyResponse{NpsSurvey: protoconv.NPSSurvey(saved)}, nil
+}
+
+// GetNpsSurvey implements the RPC.
+func (s *Server) GetNpsSurvey(ctx context.Context, req *ticketv1.GetNpsSurveyRequest) (*ticketv1.GetNpsSurveyResponse, error) {
+	id, err := parseID("nps_survey_id", req.GetNpsSurveyId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	sv, err := s.svc.NPSSurvey(ctx, caller(ctx), id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ticketv1.GetNpsSurveyResponse{NpsSurvey: protoconv.NPSSurvey(sv)}, nil
+}
+
+// CreateNpsResponse implements the RPC.
+func (s *Server) CreateNpsResponse(ctx context.Context, req *ticketv1.CreateNpsResponseRequest) (*ticketv1.CreateNpsResponseResponse, error) {
+	id, err := parseID("nps_survey_id", req.GetNpsSurveyId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	m := req.GetResponse()
+	if m == nil {
+		return nil, toStatus(validation.Field("response", "is required"))
+	}
+	cust, err := optionalID("response.customer_id", m.GetCustomerId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	saved, err := s.svc.AnswerNPS(ctx, caller(ctx), ticket.NPSResponse{SurveyID: id, CustomerID: cust, Score: m.GetScore(), Comment: m.GetComment()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ticketv1.CreateNpsResponseResponse{Response: protoconv.NPSResponse(saved)}, nil
+}

@@ -777,3 +777,101 @@ func countRows(t *testing.T, e *env, sql string) int {
 	}
 	return n
 }
+
+// fakeSegments stands in for the customer service's segments: one segment
+// (set by the test) with members.
+type fakeSegments struct {
+	mu      sync.Mutex
+	id      uuid.UUID
+	members []uuid.UUID
+	down    bool
+}
+
+func (f *fakeSegments) Members(_ context.Context, id uuid.UUID, limit int) ([]uuid.UUID, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.down:
+		return nil, fmt.Errorf("%w: connection refused", ticket.ErrSegmentLookup)
+	case id != f.id:
+		return nil, ticket.ErrSegmentNotFound
+	}
+	return f.members[:min(len(f.members), limit+1)], nil
+}
+
+func TestNpsSurvey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := make([]uuid.UUID, 5)
+	for i := range c {
+		c[i] = uuid.New()
+	}
+	e.segments.id, e.segments.members = e.segment, c
+	ctx := e.admin(t)
+	create := &ticketv1.CreateNpsSurveyRequest{RequestId: "nps-1", NpsSurvey: &ticketv1.NpsSurvey{DisplayName: "Q3 NPS", SegmentId: e.segment.String()}}
+	sv, err := e.client.CreateNpsSurvey(ctx, create)
+	if err != nil || sv.GetNpsSurvey().GetRecipientCount() != 5 {
+		t.Fatalf("CreateNpsSurvey = %v, %v", sv, err)
+	}
+	again, err := e.client.CreateNpsSurvey(ctx, create)
+	if err != nil || again.GetNpsSurvey().GetNpsSurveyId() != sv.GetNpsSurvey().GetNpsSurveyId() {
+		t.Fatalf("CreateNpsSurvey again = %v, %v; want the first survey", again, err)
+	}
+	bad := []struct {
+		name      string
+		ctx       context.Context
+		in        *ticketv1.NpsSurvey
+		wantCode  codes.Code
+		wantField string
+	}{
+		{"no name", ctx, &ticketv1.NpsSurvey{SegmentId: e.segment.String()}, codes.InvalidArgument, "nps_survey.display_name"},
+		{"unknown segment", ctx, &ticketv1.NpsSurvey{DisplayName: "x", SegmentId: uuid.NewString()}, codes.InvalidArgument, "nps_survey.segment_id"},
+		{"bad segment id", ctx, &ticketv1.NpsSurvey{DisplayName: "x", SegmentId: "seg"}, codes.InvalidArgument, "nps_survey.segment_id"},
+		{"agent may not", e.as(t, e.tenant, auth.RoleSupportAgent), &ticketv1.NpsSurvey{DisplayName: "x", SegmentId: e.segment.String()}, codes.PermissionDenied, ""},
+	}
+	for _, tt := range bad {
+		_, err := e.client.CreateNpsSurvey(tt.ctx, &ticketv1.CreateNpsSurveyRequest{NpsSurvey: tt.in})
+		if status.Code(err) != tt.wantCode || (tt.wantField != "" && !grpctest.Violations(err)[tt.wantField]) {
+			t.Errorf("%s: CreateNpsSurvey = %v, want %v %s", tt.name, err, tt.wantCode, tt.wantField)
+		}
+	}
+	id := sv.GetNpsSurvey().GetNpsSurveyId()
+	agent := e.as(t, e.tenant, auth.RoleSupportAgent)
+	steps := []struct {
+		name     string
+		customer string
+		score    int32
+		want     codes.Code
+	}{
+		{"promoter", c[0].String(), 10, codes.OK},
+		{"promoter 2", c[1].String(), 9, codes.OK},
+		{"passive", c[2].String(), 8, codes.OK},
+		{"detractor", c[3].String(), 3, codes.OK},
+		{"answered twice", c[0].String(), 1, codes.FailedPrecondition},
+		{"not a recipient", uuid.NewString(), 5, codes.FailedPrecondition},
+		{"score too high", c[4].String(), 11, codes.InvalidArgument},
+	}
+	for _, st := range steps {
+		_, err := e.client.CreateNpsResponse(agent, &ticketv1.CreateNpsResponseRequest{NpsSurveyId: id,
+			Response: &ticketv1.NpsResponse{CustomerId: st.customer, Score: st.score}})
+		if status.Code(err) != st.want {
+			t.Fatalf("%s: CreateNpsResponse = %v, want %v", st.name, err, st.want)
+		}
+	}
+	_, err = e.client.CreateNpsResponse(e.as(t, e.other, auth.RoleAdmin), &ticketv1.CreateNpsResponseRequest{NpsSurveyId: id,
+		Response: &ticketv1.NpsResponse{CustomerId: c[4].String(), Score: 5}})
+	wantCode(t, "CreateNpsResponse in another tenant", err, codes.NotFound)
+	got, err := e.client.GetNpsSurvey(e.as(t, e.tenant, auth.RoleAnalyst), &ticketv1.GetNpsSurveyRequest{NpsSurveyId: id})
+	s := got.GetNpsSurvey()
+	if err != nil || s.GetResponseCount() != 4 || s.GetPromoters() != 2 || s.GetPassives() != 1 || s.GetDetractors() != 1 || s.GetNps() != 25 {
+		t.Fatalf("GetNpsSurvey = %v, %v; want 4 answers and an NPS of 25", s, err)
+	}
+	// The detractor's follow-up is queued and delivered like a CSAT one.
+	up := &fakeFollowUps{}
+	if n, err := e.svc.FollowDetractors(t.Context(), up, e.tenant, time.Now()); err != nil || n != 1 || len(up.requests) != 1 || up.requests[0][:14] != "nps-detractor-" {
+		t.Fatalf("FollowDetractors = %d, %v, %v; want one NPS follow-up", n, err, up.requests)
+	}
+	e.segments.down = true
+	_, err = e.client.CreateNpsSurvey(ctx, &ticketv1.CreateNpsSurveyRequest{NpsSurvey: &ticketv1.NpsSurvey{DisplayName: "x", SegmentId: e.segment.String()}})
+	wantCode(t, "CreateNpsSurvey with the customer service down", err, codes.Unavailable)
+}

@@ -161,3 +161,18 @@ func Detractor(d ticket.Detractor, followUpID string) *ticketv1.DetractorFollowU
 	return &ticketv1.DetractorFollowUp{SourceId: d.SourceID.String(), Kind: ticketv1.SatisfactionKind(d.Kind), TicketId: id(d.TicketID),
 		CustomerId: d.CustomerID.String(), Score: d.Score, FollowUpId: followUpID}
 }
+
+// NPSSurvey renders an NPS survey with its score.
+func NPSSurvey(s ticket.NPSSurvey) *ticketv1.NpsSurvey {
+	return &ticketv1.NpsSurvey{
+		NpsSurveyId: s.ID.String(), DisplayName: s.DisplayName, SegmentId: s.SegmentID.String(),
+		RecipientCount: s.RecipientCount, ResponseCount: s.Responses(), Promoters: s.Promoters, Passives: s.Passives,
+		Detractors: s.Detractors, Nps: s.NPS(), CreateTime: timestamppb.New(s.CreateTime),
+	}
+}
+
+// NPSResponse renders a recipient's answer.
+func NPSResponse(r ticket.NPSResponse) *ticketv1.NpsResponse {
+	return &ticketv1.NpsResponse{NpsSurveyId: r.SurveyID.String(), CustomerId: r.CustomerID.String(), Score: r.Score,
+		Comment: r.Comment, AnswerTime: timestamppb.New(r.AnswerTime)}
+}

@@ -42,11 +42,13 @@ var (
 type Service struct {
 	store     Store
 	customers Customers
+	segments  Segments
 }
 
-// New returns a Service over store that checks customers with customers.
-func New(store Store, customers Customers) *Service {
-	return &Service{store: store, customers: customers}
+// New returns a Service over store that checks customers with customers
+// and lists segment members with segments.
+func New(store Store, customers Customers, segments Segments) *Service {
+	return &Service{store: store, customers: customers, segments: segments}
 }
 
 // now is the current time at the database's precision, so the times the

@@ -291,6 +291,7 @@ type Store interface {
 	QualityStore
 	ImportStore
 	DetractorStore
+	NPSStore
 }
 
 // Mutation changes a locked ticket and returns the event type to record,

@@ -1,5 +1,7 @@
-// Package customer creates follow-ups in the customer service for the help
-// desk's background work, which has no inbound caller to act for.
+// Package customer is the help desk's client of the customer service:
+// segment members for NPS surveys, with the caller's credentials, and
+// detractor follow-ups, with the service's own key (its background work has
+// no inbound caller to act for).
 package customer
 
 import (
