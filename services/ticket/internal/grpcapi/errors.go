@@ -55,6 +55,8 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, ticket.ErrSurveyExpired, "CSAT_SURVEY_EXPIRED")
 	case errors.Is(err, ticket.ErrSurveyAnswered):
 		return grpcerr.WithReason(codes.FailedPrecondition, ticket.ErrSurveyAnswered, "CSAT_SURVEY_ANSWERED")
+	case errors.Is(err, ticket.ErrFeedbackNotFound):
+		return grpcerr.WithReason(codes.NotFound, ticket.ErrFeedbackNotFound, "FEEDBACK_ITEM_NOT_FOUND")
 	case errors.Is(err, ticket.ErrNPSSurveyNotFound):
 		return grpcerr.WithReason(codes.NotFound, ticket.ErrNPSSurveyNotFound, "NPS_SURVEY_NOT_FOUND")
 	case errors.Is(err, ticket.ErrNotRecipient):

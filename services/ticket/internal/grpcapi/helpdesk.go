@@ -374,3 +374,67 @@ func (s *Server) CreateNpsResponse(ctx context.Context, req *ticketv1.CreateNpsR
 	}
 	return &ticketv1.CreateNpsResponseResponse{Response: protoconv.NPSResponse(saved)}, nil
 }
+
+// CreateFeedbackItem implements the RPC.
+func (s *Server) CreateFeedbackItem(ctx context.Context, req *ticketv1.CreateFeedbackItemRequest) (*ticketv1.CreateFeedbackItemResponse, error) {
+	if req.GetFeedbackItem() == nil {
+		return nil, toStatus(validation.Field("feedback_item", "is required"))
+	}
+	f, err := protoconv.FromFeedback(req.GetFeedbackItem(), "feedback_item.")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	saved, err := s.svc.CreateFeedback(ctx, caller(ctx), f, req.GetRequestId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ticketv1.CreateFeedbackItemResponse{FeedbackItem: protoconv.Feedback(saved)}, nil
+}
+
+// GetFeedbackItem implements the RPC.
+func (s *Server) GetFeedbackItem(ctx context.Context, req *ticketv1.GetFeedbackItemRequest) (*ticketv1.GetFeedbackItemResponse, error) {
+	id, err := parseID("feedback_item_id", req.GetFeedbackItemId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	f, err := s.svc.Feedback(ctx, caller(ctx), id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ticketv1.GetFeedbackItemResponse{FeedbackItem: protoconv.Feedback(f)}, nil
+}
+
+// ListFeedbackItems implements the RPC.
+func (s *Server) ListFeedbackItems(ctx context.Context, req *ticketv1.ListFeedbackItemsRequest) (*ticketv1.ListFeedbackItemsResponse, error) {
+	fs, next, err := s.svc.ListFeedback(ctx, caller(ctx), ticket.FeedbackQuery{PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(), Filter: req.GetFilter()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &ticketv1.ListFeedbackItemsResponse{NextPageToken: next}
+	for _, f := range fs {
+		out.FeedbackItems = append(out.FeedbackItems, protoconv.Feedback(f))
+	}
+	return out, nil
+}
+
+// UpdateFeedbackItem implements the RPC.
+func (s *Server) UpdateFeedbackItem(ctx context.Context, req *ticketv1.UpdateFeedbackItemRequest) (*ticketv1.UpdateFeedbackItemResponse, error) {
+	if req.GetFeedbackItem() == nil {
+		return nil, toStatus(validation.Field("feedback_item", "is required"))
+	}
+	id, err := parseID("feedback_item.feedback_item_id", req.GetFeedbackItem().GetFeedbackItemId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	f, err := protoconv.FromFeedback(req.GetFeedbackItem(), "feedback_item.")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	f.ID = id
+	mask := maskPaths(req.GetUpdateMask().GetPaths(), "feedback_item_id", "create_time", "update_time")
+	saved, err := s.svc.UpdateFeedback(ctx, caller(ctx), f, mask, req.GetFeedbackItem().GetEtag())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ticketv1.UpdateFeedbackItemResponse{FeedbackItem: protoconv.Feedback(saved)}, nil
+}

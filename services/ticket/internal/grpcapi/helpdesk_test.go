@@ -875,3 +875,61 @@ func TestNpsSurvey(t *testing.T) {
 	_, err = e.client.CreateNpsSurvey(ctx, &ticketv1.CreateNpsSurveyRequest{NpsSurvey: &ticketv1.NpsSurvey{DisplayName: "x", SegmentId: e.segment.String()}})
 	wantCode(t, "CreateNpsSurvey with the customer service down", err, codes.Unavailable)
 }
+
+func TestFeedbackItems(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := e.as(t, e.tenant, auth.RoleSupportAgent)
+	create := &ticketv1.CreateFeedbackItemRequest{RequestId: "fb-1", FeedbackItem: &ticketv1.FeedbackItem{
+		CustomerId: e.acme.String(), Channel: ticketv1.Channel_CHANNEL_SOCIAL, Body: "The app logs me out", Topics: []string{" Login ", "login", "App"}}}
+	first, err := e.client.CreateFeedbackItem(ctx, create)
+	if err != nil || first.GetFeedbackItem().GetStatus() != ticketv1.FeedbackStatus_FEEDBACK_STATUS_NEW ||
+		len(first.GetFeedbackItem().GetTopics()) != 2 || first.GetFeedbackItem().GetTopics()[0] != "login" {
+		t.Fatalf("CreateFeedbackItem = %v, %v; want new with topics [login app]", first, err)
+	}
+	again, err := e.client.CreateFeedbackItem(ctx, create)
+	if err != nil || again.GetFeedbackItem().GetFeedbackItemId() != first.GetFeedbackItem().GetFeedbackItemId() {
+		t.Fatalf("CreateFeedbackItem again = %v, %v; want the first item", again, err)
+	}
+	if _, err := e.client.CreateFeedbackItem(ctx, &ticketv1.CreateFeedbackItemRequest{FeedbackItem: &ticketv1.FeedbackItem{Body: "Love it"}}); err != nil {
+		t.Fatal(err)
+	}
+	id := first.GetFeedbackItem().GetFeedbackItemId()
+	bad := []struct {
+		name      string
+		ctx       context.Context
+		item      *ticketv1.FeedbackItem
+		mask      []string
+		wantCode  codes.Code
+		wantField string
+	}{
+		{"close without resolution", ctx, &ticketv1.FeedbackItem{FeedbackItemId: id, Status: ticketv1.FeedbackStatus_FEEDBACK_STATUS_CLOSED}, []string{"status"}, codes.InvalidArgument, "feedback_item.resolution"},
+		{"body is fixed", ctx, &ticketv1.FeedbackItem{FeedbackItemId: id, Body: "x"}, []string{"body"}, codes.InvalidArgument, "update_mask"},
+		{"stale etag", ctx, &ticketv1.FeedbackItem{FeedbackItemId: id, Etag: "9", Topics: []string{"x"}}, []string{"topics"}, codes.Aborted, ""},
+		{"analyst may not", e.as(t, e.tenant, auth.RoleAnalyst), &ticketv1.FeedbackItem{FeedbackItemId: id}, []string{"topics"}, codes.PermissionDenied, ""},
+		{"other tenant", e.as(t, e.other, auth.RoleAdmin), &ticketv1.FeedbackItem{FeedbackItemId: id}, []string{"topics"}, codes.NotFound, ""},
+	}
+	for _, tt := range bad {
+		_, err := e.client.UpdateFeedbackItem(tt.ctx, &ticketv1.UpdateFeedbackItemRequest{FeedbackItem: tt.item, UpdateMask: &fieldmaskpb.FieldMask{Paths: tt.mask}})
+		if status.Code(err) != tt.wantCode || (tt.wantField != "" && !grpctest.Violations(err)[tt.wantField]) {
+			t.Errorf("%s: UpdateFeedbackItem = %v, want %v %s", tt.name, err, tt.wantCode, tt.wantField)
+		}
+	}
+	closed, err := e.client.UpdateFeedbackItem(ctx, &ticketv1.UpdateFeedbackItemRequest{
+		FeedbackItem: &ticketv1.FeedbackItem{FeedbackItemId: id, Etag: first.GetFeedbackItem().GetEtag(), Status: ticketv1.FeedbackStatus_FEEDBACK_STATUS_CLOSED,
+			Resolution: "Fixed in 2.3; told the customer"},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"status", "resolution"}}})
+	if err != nil || closed.GetFeedbackItem().GetStatus() != ticketv1.FeedbackStatus_FEEDBACK_STATUS_CLOSED {
+		t.Fatalf("UpdateFeedbackItem close = %v, %v", closed, err)
+	}
+	list, err := e.client.ListFeedbackItems(ctx, &ticketv1.ListFeedbackItemsRequest{Filter: "status = FEEDBACK_STATUS_CLOSED"})
+	if err != nil || len(list.GetFeedbackItems()) != 1 || list.GetFeedbackItems()[0].GetFeedbackItemId() != id {
+		t.Fatalf("ListFeedbackItems(closed) = %v, %v", list, err)
+	}
+	all, err := e.client.ListFeedbackItems(ctx, &ticketv1.ListFeedbackItemsRequest{PageSize: 1})
+	if err != nil || len(all.GetFeedbackItems()) != 1 || all.GetNextPageToken() == "" {
+		t.Fatalf("ListFeedbackItems page 1 = %v, %v", all, err)
+	}
+	_, err = e.client.ListFeedbackItems(ctx, &ticketv1.ListFeedbackItemsRequest{Filter: "body = 'x'"})
+	wantCode(t, "ListFeedbackItems on an unindexed field", err, codes.InvalidArgument)
+}

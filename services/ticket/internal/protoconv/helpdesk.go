@@ -176,3 +176,29 @@ func NPSResponse(r ticket.NPSResponse) *ticketv1.NpsResponse {
 	return &ticketv1.NpsResponse{NpsSurveyId: r.SurveyID.String(), CustomerId: r.CustomerID.String(), Score: r.Score,
 		Comment: r.Comment, AnswerTime: timestamppb.New(r.AnswerTime)}
 }
+
+// Feedback renders a feedback item.
+func Feedback(f ticket.Feedback) *ticketv1.FeedbackItem {
+	return &ticketv1.FeedbackItem{
+		FeedbackItemId: f.ID.String(), CustomerId: id(f.CustomerID), Channel: ticketv1.Channel(f.Channel), Body: f.Body,
+		Topics: f.Topics, Status: ticketv1.FeedbackStatus(f.Status), TicketId: id(f.TicketID), Resolution: f.Resolution,
+		Etag: f.Etag(), CreateTime: timestamppb.New(f.CreateTime), UpdateTime: timestamppb.New(f.UpdateTime),
+	}
+}
+
+// FromFeedback reads a feedback item's writable fields.
+func FromFeedback(m *ticketv1.FeedbackItem, prefix string) (ticket.Feedback, error) {
+	v := &validation.Error{}
+	f := ticket.Feedback{Channel: ticket.Channel(m.GetChannel()), Body: m.GetBody(), Topics: m.GetTopics(),
+		Status: ticket.FeedbackStatus(m.GetStatus()), Resolution: m.GetResolution()}
+	if _, ok := ticketv1.FeedbackStatus_name[int32(m.GetStatus())]; !ok {
+		v.Add(prefix+"status", "unknown value %d", m.GetStatus())
+	}
+	if _, ok := ticketv1.Channel_name[int32(m.GetChannel())]; !ok {
+		v.Add(prefix+"channel", "unknown value %d", m.GetChannel())
+	}
+	f.ID = optionalID(m.GetFeedbackItemId(), prefix+"feedback_item_id", v)
+	f.CustomerID = optionalID(m.GetCustomerId(), prefix+"customer_id", v)
+	f.TicketID = optionalID(m.GetTicketId(), prefix+"ticket_id", v)
+	return f, v.Err()
+}

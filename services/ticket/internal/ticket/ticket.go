@@ -292,6 +292,7 @@ type Store interface {
 	ImportStore
 	DetractorStore
 	NPSStore
+	FeedbackStore
 }
 
 // Mutation changes a locked ticket and returns the event type to record,

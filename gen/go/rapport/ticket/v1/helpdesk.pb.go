@@ -343,6 +343,66 @@ func (SatisfactionKind) EnumDescriptor() ([]byte, []int) {
 	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{5}
 }
 
+// FeedbackStatus is where closing the loop with the customer stands.
+type FeedbackStatus int32
+
+const (
+	FeedbackStatus_FEEDBACK_STATUS_UNSPECIFIED FeedbackStatus = 0
+	// Received, not yet looked at.
+	FeedbackStatus_FEEDBACK_STATUS_NEW FeedbackStatus = 1
+	// Someone owns it and told the customer so.
+	FeedbackStatus_FEEDBACK_STATUS_ACKNOWLEDGED FeedbackStatus = 2
+	// Something is being done about it.
+	FeedbackStatus_FEEDBACK_STATUS_IN_PROGRESS FeedbackStatus = 3
+	// The customer was told the outcome: the loop is closed.
+	FeedbackStatus_FEEDBACK_STATUS_CLOSED FeedbackStatus = 4
+)
+
+// Enum value maps for FeedbackStatus.
+var (
+	FeedbackStatus_name = map[int32]string{
+		0: "FEEDBACK_STATUS_UNSPECIFIED",
+		1: "FEEDBACK_STATUS_NEW",
+		2: "FEEDBACK_STATUS_ACKNOWLEDGED",
+		3: "FEEDBACK_STATUS_IN_PROGRESS",
+		4: "FEEDBACK_STATUS_CLOSED",
+	}
+	FeedbackStatus_value = map[string]int32{
+		"FEEDBACK_STATUS_UNSPECIFIED":  0,
+		"FEEDBACK_STATUS_NEW":          1,
+		"FEEDBACK_STATUS_ACKNOWLEDGED": 2,
+		"FEEDBACK_STATUS_IN_PROGRESS":  3,
+		"FEEDBACK_STATUS_CLOSED":       4,
+	}
+)
+
+func (x FeedbackStatus) Enum() *FeedbackStatus {
+	p := new(FeedbackStatus)
+	*p = x
+	return p
+}
+
+func (x FeedbackStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FeedbackStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_rapport_ticket_v1_helpdesk_proto_enumTypes[6].Descriptor()
+}
+
+func (FeedbackStatus) Type() protoreflect.EnumType {
+	return &file_rapport_ticket_v1_helpdesk_proto_enumTypes[6]
+}
+
+func (x FeedbackStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FeedbackStatus.Descriptor instead.
+func (FeedbackStatus) EnumDescriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{6}
+}
+
 // Queue is a group of agents that works a kind of ticket.
 type Queue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1653,6 +1713,141 @@ func (x *DetractorFollowUp) GetFollowUpId() string {
 	return ""
 }
 
+// FeedbackItem is a piece of customer feedback from any channel.
+type FeedbackItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Server-assigned UUIDv7. Output only.
+	FeedbackItemId string `protobuf:"bytes,1,opt,name=feedback_item_id,json=feedbackItemId,proto3" json:"feedback_item_id,omitempty"`
+	// The customer who gave it, if known.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Where it came from. Defaults to CHANNEL_WEB.
+	Channel Channel `protobuf:"varint,3,opt,name=channel,proto3,enum=rapport.ticket.v1.Channel" json:"channel,omitempty"`
+	// Required; up to 5000 characters.
+	Body string `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	// Topic tags (up to 10 of up to 50 characters), lower-cased.
+	Topics []string `protobuf:"bytes,5,rep,name=topics,proto3" json:"topics,omitempty"`
+	// Defaults to FEEDBACK_STATUS_NEW.
+	Status FeedbackStatus `protobuf:"varint,6,opt,name=status,proto3,enum=rapport.ticket.v1.FeedbackStatus" json:"status,omitempty"`
+	// The ticket it led to or came from, if any.
+	TicketId string `protobuf:"bytes,7,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// What was done, told to the customer; required to close the loop.
+	Resolution string `protobuf:"bytes,8,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	Etag       string `protobuf:"bytes,9,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Output only.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedbackItem) Reset() {
+	*x = FeedbackItem{}
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedbackItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedbackItem) ProtoMessage() {}
+
+func (x *FeedbackItem) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedbackItem.ProtoReflect.Descriptor instead.
+func (*FeedbackItem) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *FeedbackItem) GetFeedbackItemId() string {
+	if x != nil {
+		return x.FeedbackItemId
+	}
+	return ""
+}
+
+func (x *FeedbackItem) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *FeedbackItem) GetChannel() Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return Channel_CHANNEL_UNSPECIFIED
+}
+
+func (x *FeedbackItem) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *FeedbackItem) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+func (x *FeedbackItem) GetStatus() FeedbackStatus {
+	if x != nil {
+		return x.Status
+	}
+	return FeedbackStatus_FEEDBACK_STATUS_UNSPECIFIED
+}
+
+func (x *FeedbackItem) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *FeedbackItem) GetResolution() string {
+	if x != nil {
+		return x.Resolution
+	}
+	return ""
+}
+
+func (x *FeedbackItem) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *FeedbackItem) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *FeedbackItem) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
 var File_rapport_ticket_v1_helpdesk_proto protoreflect.FileDescriptor
 
 const file_rapport_ticket_v1_helpdesk_proto_rawDesc = "" +
@@ -1801,7 +1996,25 @@ const file_rapport_ticket_v1_helpdesk_proto_rawDesc = "" +
 	"customerId\x12\x14\n" +
 	"\x05score\x18\x05 \x01(\x05R\x05score\x12 \n" +
 	"\ffollow_up_id\x18\x06 \x01(\tR\n" +
-	"followUpId*\xa4\x01\n" +
+	"followUpId\"\xc1\x03\n" +
+	"\fFeedbackItem\x12(\n" +
+	"\x10feedback_item_id\x18\x01 \x01(\tR\x0efeedbackItemId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x124\n" +
+	"\achannel\x18\x03 \x01(\x0e2\x1a.rapport.ticket.v1.ChannelR\achannel\x12\x12\n" +
+	"\x04body\x18\x04 \x01(\tR\x04body\x12\x16\n" +
+	"\x06topics\x18\x05 \x03(\tR\x06topics\x129\n" +
+	"\x06status\x18\x06 \x01(\x0e2!.rapport.ticket.v1.FeedbackStatusR\x06status\x12\x1b\n" +
+	"\tticket_id\x18\a \x01(\tR\bticketId\x12\x1e\n" +
+	"\n" +
+	"resolution\x18\b \x01(\tR\n" +
+	"resolution\x12\x12\n" +
+	"\x04etag\x18\t \x01(\tR\x04etag\x12;\n" +
+	"\vcreate_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime*\xa4\x01\n" +
 	"\x12AssignmentStrategy\x12#\n" +
 	"\x1fASSIGNMENT_STRATEGY_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fASSIGNMENT_STRATEGY_ROUND_ROBIN\x10\x01\x12$\n" +
@@ -1829,7 +2042,13 @@ const file_rapport_ticket_v1_helpdesk_proto_rawDesc = "" +
 	"\x10SatisfactionKind\x12!\n" +
 	"\x1dSATISFACTION_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SATISFACTION_KIND_CSAT\x10\x01\x12\x19\n" +
-	"\x15SATISFACTION_KIND_NPS\x10\x02B\xcd\x01\n" +
+	"\x15SATISFACTION_KIND_NPS\x10\x02*\xa9\x01\n" +
+	"\x0eFeedbackStatus\x12\x1f\n" +
+	"\x1bFEEDBACK_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13FEEDBACK_STATUS_NEW\x10\x01\x12 \n" +
+	"\x1cFEEDBACK_STATUS_ACKNOWLEDGED\x10\x02\x12\x1f\n" +
+	"\x1bFEEDBACK_STATUS_IN_PROGRESS\x10\x03\x12\x1a\n" +
+	"\x16FEEDBACK_STATUS_CLOSED\x10\x04B\xcd\x01\n" +
 	"\x15com.rapport.ticket.v1B\rHelpdeskProtoP\x01Z?github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1;ticketv1\xa2\x02\x03RTX\xaa\x02\x11Rapport.Ticket.V1\xca\x02\x11Rapport\\Ticket\\V1\xe2\x02\x1dRapport\\Ticket\\V1\\GPBMetadata\xea\x02\x13Rapport::Ticket::V1b\x06proto3"
 
 var (
@@ -1844,8 +2063,8 @@ func file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP() []byte {
 	return file_rapport_ticket_v1_helpdesk_proto_rawDescData
 }
 
-var file_rapport_ticket_v1_helpdesk_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_rapport_ticket_v1_helpdesk_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_rapport_ticket_v1_helpdesk_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_rapport_ticket_v1_helpdesk_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_rapport_ticket_v1_helpdesk_proto_goTypes = []any{
 	(AssignmentStrategy)(0),       // 0: rapport.ticket.v1.AssignmentStrategy
 	(AssignmentReason)(0),         // 1: rapport.ticket.v1.AssignmentReason
@@ -1853,57 +2072,64 @@ var file_rapport_ticket_v1_helpdesk_proto_goTypes = []any{
 	(AuthorKind)(0),               // 3: rapport.ticket.v1.AuthorKind
 	(QualityGrouping)(0),          // 4: rapport.ticket.v1.QualityGrouping
 	(SatisfactionKind)(0),         // 5: rapport.ticket.v1.SatisfactionKind
-	(*Queue)(nil),                 // 6: rapport.ticket.v1.Queue
-	(*QueueMember)(nil),           // 7: rapport.ticket.v1.QueueMember
-	(*TicketAssignment)(nil),      // 8: rapport.ticket.v1.TicketAssignment
-	(*Attachment)(nil),            // 9: rapport.ticket.v1.Attachment
-	(*TicketMessage)(nil),         // 10: rapport.ticket.v1.TicketMessage
-	(*CsatSurvey)(nil),            // 11: rapport.ticket.v1.CsatSurvey
-	(*TicketCsatSurvey)(nil),      // 12: rapport.ticket.v1.TicketCsatSurvey
-	(*QualityFigures)(nil),        // 13: rapport.ticket.v1.QualityFigures
-	(*ImportedTicket)(nil),        // 14: rapport.ticket.v1.ImportedTicket
-	(*ImportResult)(nil),          // 15: rapport.ticket.v1.ImportResult
-	(*NpsSurvey)(nil),             // 16: rapport.ticket.v1.NpsSurvey
-	(*NpsResponse)(nil),           // 17: rapport.ticket.v1.NpsResponse
-	(*DetractorFollowUp)(nil),     // 18: rapport.ticket.v1.DetractorFollowUp
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
-	(*Ticket)(nil),                // 21: rapport.ticket.v1.Ticket
+	(FeedbackStatus)(0),           // 6: rapport.ticket.v1.FeedbackStatus
+	(*Queue)(nil),                 // 7: rapport.ticket.v1.Queue
+	(*QueueMember)(nil),           // 8: rapport.ticket.v1.QueueMember
+	(*TicketAssignment)(nil),      // 9: rapport.ticket.v1.TicketAssignment
+	(*Attachment)(nil),            // 10: rapport.ticket.v1.Attachment
+	(*TicketMessage)(nil),         // 11: rapport.ticket.v1.TicketMessage
+	(*CsatSurvey)(nil),            // 12: rapport.ticket.v1.CsatSurvey
+	(*TicketCsatSurvey)(nil),      // 13: rapport.ticket.v1.TicketCsatSurvey
+	(*QualityFigures)(nil),        // 14: rapport.ticket.v1.QualityFigures
+	(*ImportedTicket)(nil),        // 15: rapport.ticket.v1.ImportedTicket
+	(*ImportResult)(nil),          // 16: rapport.ticket.v1.ImportResult
+	(*NpsSurvey)(nil),             // 17: rapport.ticket.v1.NpsSurvey
+	(*NpsResponse)(nil),           // 18: rapport.ticket.v1.NpsResponse
+	(*DetractorFollowUp)(nil),     // 19: rapport.ticket.v1.DetractorFollowUp
+	(*FeedbackItem)(nil),          // 20: rapport.ticket.v1.FeedbackItem
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
+	(*Ticket)(nil),                // 23: rapport.ticket.v1.Ticket
+	(Channel)(0),                  // 24: rapport.ticket.v1.Channel
 }
 var file_rapport_ticket_v1_helpdesk_proto_depIdxs = []int32{
 	0,  // 0: rapport.ticket.v1.Queue.strategy:type_name -> rapport.ticket.v1.AssignmentStrategy
-	19, // 1: rapport.ticket.v1.Queue.create_time:type_name -> google.protobuf.Timestamp
-	19, // 2: rapport.ticket.v1.Queue.update_time:type_name -> google.protobuf.Timestamp
-	19, // 3: rapport.ticket.v1.QueueMember.last_assign_time:type_name -> google.protobuf.Timestamp
-	19, // 4: rapport.ticket.v1.QueueMember.create_time:type_name -> google.protobuf.Timestamp
+	21, // 1: rapport.ticket.v1.Queue.create_time:type_name -> google.protobuf.Timestamp
+	21, // 2: rapport.ticket.v1.Queue.update_time:type_name -> google.protobuf.Timestamp
+	21, // 3: rapport.ticket.v1.QueueMember.last_assign_time:type_name -> google.protobuf.Timestamp
+	21, // 4: rapport.ticket.v1.QueueMember.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: rapport.ticket.v1.TicketAssignment.reason:type_name -> rapport.ticket.v1.AssignmentReason
-	19, // 6: rapport.ticket.v1.TicketAssignment.create_time:type_name -> google.protobuf.Timestamp
+	21, // 6: rapport.ticket.v1.TicketAssignment.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: rapport.ticket.v1.TicketMessage.visibility:type_name -> rapport.ticket.v1.MessageVisibility
 	3,  // 8: rapport.ticket.v1.TicketMessage.author_kind:type_name -> rapport.ticket.v1.AuthorKind
-	9,  // 9: rapport.ticket.v1.TicketMessage.attachments:type_name -> rapport.ticket.v1.Attachment
-	19, // 10: rapport.ticket.v1.TicketMessage.create_time:type_name -> google.protobuf.Timestamp
-	19, // 11: rapport.ticket.v1.CsatSurvey.resolve_time:type_name -> google.protobuf.Timestamp
-	19, // 12: rapport.ticket.v1.CsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
-	19, // 13: rapport.ticket.v1.CsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
-	19, // 14: rapport.ticket.v1.TicketCsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
-	19, // 15: rapport.ticket.v1.TicketCsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
-	19, // 16: rapport.ticket.v1.TicketCsatSurvey.create_time:type_name -> google.protobuf.Timestamp
-	20, // 17: rapport.ticket.v1.QualityFigures.first_response_p50:type_name -> google.protobuf.Duration
-	20, // 18: rapport.ticket.v1.QualityFigures.first_response_p90:type_name -> google.protobuf.Duration
-	20, // 19: rapport.ticket.v1.QualityFigures.resolution_p50:type_name -> google.protobuf.Duration
-	20, // 20: rapport.ticket.v1.QualityFigures.resolution_p90:type_name -> google.protobuf.Duration
-	21, // 21: rapport.ticket.v1.ImportedTicket.ticket:type_name -> rapport.ticket.v1.Ticket
-	19, // 22: rapport.ticket.v1.ImportedTicket.create_time:type_name -> google.protobuf.Timestamp
-	19, // 23: rapport.ticket.v1.ImportedTicket.first_response_time:type_name -> google.protobuf.Timestamp
-	19, // 24: rapport.ticket.v1.ImportedTicket.resolve_time:type_name -> google.protobuf.Timestamp
-	19, // 25: rapport.ticket.v1.NpsSurvey.create_time:type_name -> google.protobuf.Timestamp
-	19, // 26: rapport.ticket.v1.NpsResponse.answer_time:type_name -> google.protobuf.Timestamp
+	10, // 9: rapport.ticket.v1.TicketMessage.attachments:type_name -> rapport.ticket.v1.Attachment
+	21, // 10: rapport.ticket.v1.TicketMessage.create_time:type_name -> google.protobuf.Timestamp
+	21, // 11: rapport.ticket.v1.CsatSurvey.resolve_time:type_name -> google.protobuf.Timestamp
+	21, // 12: rapport.ticket.v1.CsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
+	21, // 13: rapport.ticket.v1.CsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
+	21, // 14: rapport.ticket.v1.TicketCsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
+	21, // 15: rapport.ticket.v1.TicketCsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
+	21, // 16: rapport.ticket.v1.TicketCsatSurvey.create_time:type_name -> google.protobuf.Timestamp
+	22, // 17: rapport.ticket.v1.QualityFigures.first_response_p50:type_name -> google.protobuf.Duration
+	22, // 18: rapport.ticket.v1.QualityFigures.first_response_p90:type_name -> google.protobuf.Duration
+	22, // 19: rapport.ticket.v1.QualityFigures.resolution_p50:type_name -> google.protobuf.Duration
+	22, // 20: rapport.ticket.v1.QualityFigures.resolution_p90:type_name -> google.protobuf.Duration
+	23, // 21: rapport.ticket.v1.ImportedTicket.ticket:type_name -> rapport.ticket.v1.Ticket
+	21, // 22: rapport.ticket.v1.ImportedTicket.create_time:type_name -> google.protobuf.Timestamp
+	21, // 23: rapport.ticket.v1.ImportedTicket.first_response_time:type_name -> google.protobuf.Timestamp
+	21, // 24: rapport.ticket.v1.ImportedTicket.resolve_time:type_name -> google.protobuf.Timestamp
+	21, // 25: rapport.ticket.v1.NpsSurvey.create_time:type_name -> google.protobuf.Timestamp
+	21, // 26: rapport.ticket.v1.NpsResponse.answer_time:type_name -> google.protobuf.Timestamp
 	5,  // 27: rapport.ticket.v1.DetractorFollowUp.kind:type_name -> rapport.ticket.v1.SatisfactionKind
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	24, // 28: rapport.ticket.v1.FeedbackItem.channel:type_name -> rapport.ticket.v1.Channel
+	6,  // 29: rapport.ticket.v1.FeedbackItem.status:type_name -> rapport.ticket.v1.FeedbackStatus
+	21, // 30: rapport.ticket.v1.FeedbackItem.create_time:type_name -> google.protobuf.Timestamp
+	21, // 31: rapport.ticket.v1.FeedbackItem.update_time:type_name -> google.protobuf.Timestamp
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_rapport_ticket_v1_helpdesk_proto_init() }
@@ -1917,8 +2143,8 @@ func file_rapport_ticket_v1_helpdesk_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_ticket_v1_helpdesk_proto_rawDesc), len(file_rapport_ticket_v1_helpdesk_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   13,
+			NumEnums:      7,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -3995,6 +3995,402 @@ func (x *CreateNpsResponseResponse) GetResponse() *NpsResponse {
 	return nil
 }
 
+type CreateFeedbackItemRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItem *FeedbackItem          `protobuf:"bytes,1,opt,name=feedback_item,json=feedbackItem,proto3" json:"feedback_item,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the first result.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateFeedbackItemRequest) Reset() {
+	*x = CreateFeedbackItemRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateFeedbackItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateFeedbackItemRequest) ProtoMessage() {}
+
+func (x *CreateFeedbackItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateFeedbackItemRequest.ProtoReflect.Descriptor instead.
+func (*CreateFeedbackItemRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *CreateFeedbackItemRequest) GetFeedbackItem() *FeedbackItem {
+	if x != nil {
+		return x.FeedbackItem
+	}
+	return nil
+}
+
+func (x *CreateFeedbackItemRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CreateFeedbackItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItem  *FeedbackItem          `protobuf:"bytes,1,opt,name=feedback_item,json=feedbackItem,proto3" json:"feedback_item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateFeedbackItemResponse) Reset() {
+	*x = CreateFeedbackItemResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateFeedbackItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateFeedbackItemResponse) ProtoMessage() {}
+
+func (x *CreateFeedbackItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateFeedbackItemResponse.ProtoReflect.Descriptor instead.
+func (*CreateFeedbackItemResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *CreateFeedbackItemResponse) GetFeedbackItem() *FeedbackItem {
+	if x != nil {
+		return x.FeedbackItem
+	}
+	return nil
+}
+
+type GetFeedbackItemRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItemId string                 `protobuf:"bytes,1,opt,name=feedback_item_id,json=feedbackItemId,proto3" json:"feedback_item_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetFeedbackItemRequest) Reset() {
+	*x = GetFeedbackItemRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFeedbackItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFeedbackItemRequest) ProtoMessage() {}
+
+func (x *GetFeedbackItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFeedbackItemRequest.ProtoReflect.Descriptor instead.
+func (*GetFeedbackItemRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *GetFeedbackItemRequest) GetFeedbackItemId() string {
+	if x != nil {
+		return x.FeedbackItemId
+	}
+	return ""
+}
+
+type GetFeedbackItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItem  *FeedbackItem          `protobuf:"bytes,1,opt,name=feedback_item,json=feedbackItem,proto3" json:"feedback_item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFeedbackItemResponse) Reset() {
+	*x = GetFeedbackItemResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFeedbackItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFeedbackItemResponse) ProtoMessage() {}
+
+func (x *GetFeedbackItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFeedbackItemResponse.ProtoReflect.Descriptor instead.
+func (*GetFeedbackItemResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *GetFeedbackItemResponse) GetFeedbackItem() *FeedbackItem {
+	if x != nil {
+		return x.FeedbackItem
+	}
+	return nil
+}
+
+type ListFeedbackItemsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1000; 0 means 50.
+	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter over status, channel and customer_id.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFeedbackItemsRequest) Reset() {
+	*x = ListFeedbackItemsRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFeedbackItemsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFeedbackItemsRequest) ProtoMessage() {}
+
+func (x *ListFeedbackItemsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFeedbackItemsRequest.ProtoReflect.Descriptor instead.
+func (*ListFeedbackItemsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *ListFeedbackItemsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListFeedbackItemsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListFeedbackItemsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+type ListFeedbackItemsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItems []*FeedbackItem        `protobuf:"bytes,1,rep,name=feedback_items,json=feedbackItems,proto3" json:"feedback_items,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFeedbackItemsResponse) Reset() {
+	*x = ListFeedbackItemsResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFeedbackItemsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFeedbackItemsResponse) ProtoMessage() {}
+
+func (x *ListFeedbackItemsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFeedbackItemsResponse.ProtoReflect.Descriptor instead.
+func (*ListFeedbackItemsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *ListFeedbackItemsResponse) GetFeedbackItems() []*FeedbackItem {
+	if x != nil {
+		return x.FeedbackItems
+	}
+	return nil
+}
+
+func (x *ListFeedbackItemsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type UpdateFeedbackItemRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItem *FeedbackItem          `protobuf:"bytes,1,opt,name=feedback_item,json=feedbackItem,proto3" json:"feedback_item,omitempty"`
+	// Fields to change; over REST, the fields present in the body when omitted.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateFeedbackItemRequest) Reset() {
+	*x = UpdateFeedbackItemRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateFeedbackItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateFeedbackItemRequest) ProtoMessage() {}
+
+func (x *UpdateFeedbackItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateFeedbackItemRequest.ProtoReflect.Descriptor instead.
+func (*UpdateFeedbackItemRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *UpdateFeedbackItemRequest) GetFeedbackItem() *FeedbackItem {
+	if x != nil {
+		return x.FeedbackItem
+	}
+	return nil
+}
+
+func (x *UpdateFeedbackItemRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateFeedbackItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItem  *FeedbackItem          `protobuf:"bytes,1,opt,name=feedback_item,json=feedbackItem,proto3" json:"feedback_item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateFeedbackItemResponse) Reset() {
+	*x = UpdateFeedbackItemResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateFeedbackItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateFeedbackItemResponse) ProtoMessage() {}
+
+func (x *UpdateFeedbackItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateFeedbackItemResponse.ProtoReflect.Descriptor instead.
+func (*UpdateFeedbackItemResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *UpdateFeedbackItemResponse) GetFeedbackItem() *FeedbackItem {
+	if x != nil {
+		return x.FeedbackItem
+	}
+	return nil
+}
+
 var File_rapport_ticket_v1_ticket_service_proto protoreflect.FileDescriptor
 
 const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
@@ -4243,7 +4639,31 @@ const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
 	"\rnps_survey_id\x18\x01 \x01(\tR\vnpsSurveyId\x12:\n" +
 	"\bresponse\x18\x02 \x01(\v2\x1e.rapport.ticket.v1.NpsResponseR\bresponse\"W\n" +
 	"\x19CreateNpsResponseResponse\x12:\n" +
-	"\bresponse\x18\x01 \x01(\v2\x1e.rapport.ticket.v1.NpsResponseR\bresponse2\xe60\n" +
+	"\bresponse\x18\x01 \x01(\v2\x1e.rapport.ticket.v1.NpsResponseR\bresponse\"\x80\x01\n" +
+	"\x19CreateFeedbackItemRequest\x12D\n" +
+	"\rfeedback_item\x18\x01 \x01(\v2\x1f.rapport.ticket.v1.FeedbackItemR\ffeedbackItem\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"b\n" +
+	"\x1aCreateFeedbackItemResponse\x12D\n" +
+	"\rfeedback_item\x18\x01 \x01(\v2\x1f.rapport.ticket.v1.FeedbackItemR\ffeedbackItem\"B\n" +
+	"\x16GetFeedbackItemRequest\x12(\n" +
+	"\x10feedback_item_id\x18\x01 \x01(\tR\x0efeedbackItemId\"_\n" +
+	"\x17GetFeedbackItemResponse\x12D\n" +
+	"\rfeedback_item\x18\x01 \x01(\v2\x1f.rapport.ticket.v1.FeedbackItemR\ffeedbackItem\"n\n" +
+	"\x18ListFeedbackItemsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\"\x8b\x01\n" +
+	"\x19ListFeedbackItemsResponse\x12F\n" +
+	"\x0efeedback_items\x18\x01 \x03(\v2\x1f.rapport.ticket.v1.FeedbackItemR\rfeedbackItems\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9e\x01\n" +
+	"\x19UpdateFeedbackItemRequest\x12D\n" +
+	"\rfeedback_item\x18\x01 \x01(\v2\x1f.rapport.ticket.v1.FeedbackItemR\ffeedbackItem\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"b\n" +
+	"\x1aUpdateFeedbackItemResponse\x12D\n" +
+	"\rfeedback_item\x18\x01 \x01(\v2\x1f.rapport.ticket.v1.FeedbackItemR\ffeedbackItem2\x956\n" +
 	"\rTicketService\x12\x84\x01\n" +
 	"\fCreateTicket\x12&.rapport.ticket.v1.CreateTicketRequest\x1a'.rapport.ticket.v1.CreateTicketResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x06ticketb\x06ticket\"\v/v1/tickets\x12\x7f\n" +
 	"\tGetTicket\x12#.rapport.ticket.v1.GetTicketRequest\x1a$.rapport.ticket.v1.GetTicketResponse\"'\x82\xd3\xe4\x93\x02!b\x06ticket\x12\x17/v1/tickets/{ticket_id}\x12q\n" +
@@ -4293,7 +4713,11 @@ const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
 	"nps_survey\"\x0e/v1/npsSurveys\x12\x93\x01\n" +
 	"\fGetNpsSurvey\x12&.rapport.ticket.v1.GetNpsSurveyRequest\x1a'.rapport.ticket.v1.GetNpsSurveyResponse\"2\x82\xd3\xe4\x93\x02,b\n" +
 	"nps_survey\x12\x1e/v1/npsSurveys/{nps_survey_id}\x12\xb4\x01\n" +
-	"\x11CreateNpsResponse\x12+.rapport.ticket.v1.CreateNpsResponseRequest\x1a,.rapport.ticket.v1.CreateNpsResponseResponse\"D\x82\xd3\xe4\x93\x02>:\bresponseb\bresponse\"(/v1/npsSurveys/{nps_survey_id}/responses\x12\x8a\x01\n" +
+	"\x11CreateNpsResponse\x12+.rapport.ticket.v1.CreateNpsResponseRequest\x1a,.rapport.ticket.v1.CreateNpsResponseResponse\"D\x82\xd3\xe4\x93\x02>:\bresponseb\bresponse\"(/v1/npsSurveys/{nps_survey_id}/responses\x12\xaa\x01\n" +
+	"\x12CreateFeedbackItem\x12,.rapport.ticket.v1.CreateFeedbackItemRequest\x1a-.rapport.ticket.v1.CreateFeedbackItemResponse\"7\x82\xd3\xe4\x93\x021:\rfeedback_itemb\rfeedback_item\"\x11/v1/feedbackItems\x12\xa5\x01\n" +
+	"\x0fGetFeedbackItem\x12).rapport.ticket.v1.GetFeedbackItemRequest\x1a*.rapport.ticket.v1.GetFeedbackItemResponse\";\x82\xd3\xe4\x93\x025b\rfeedback_item\x12$/v1/feedbackItems/{feedback_item_id}\x12\x89\x01\n" +
+	"\x11ListFeedbackItems\x12+.rapport.ticket.v1.ListFeedbackItemsRequest\x1a,.rapport.ticket.v1.ListFeedbackItemsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/feedbackItems\x12\xcb\x01\n" +
+	"\x12UpdateFeedbackItem\x12,.rapport.ticket.v1.UpdateFeedbackItemRequest\x1a-.rapport.ticket.v1.UpdateFeedbackItemResponse\"X\x82\xd3\xe4\x93\x02R:\rfeedback_itemb\rfeedback_item22/v1/feedbackItems/{feedback_item.feedback_item_id}\x12\x8a\x01\n" +
 	"\x11GetQualityFigures\x12+.rapport.ticket.v1.GetQualityFiguresRequest\x1a,.rapport.ticket.v1.GetQualityFiguresResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/qualityFigures\x12\x81\x01\n" +
 	"\rImportTickets\x12'.rapport.ticket.v1.ImportTicketsRequest\x1a(.rapport.ticket.v1.ImportTicketsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/tickets:importB\xd2\x01\n" +
 	"\x15com.rapport.ticket.v1B\x12TicketServiceProtoP\x01Z?github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1;ticketv1\xa2\x02\x03RTX\xaa\x02\x11Rapport.Ticket.V1\xca\x02\x11Rapport\\Ticket\\V1\xe2\x02\x1dRapport\\Ticket\\V1\\GPBMetadata\xea\x02\x13Rapport::Ticket::V1b\x06proto3"
@@ -4310,7 +4734,7 @@ func file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP() []byte {
 	return file_rapport_ticket_v1_ticket_service_proto_rawDescData
 }
 
-var file_rapport_ticket_v1_ticket_service_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
+var file_rapport_ticket_v1_ticket_service_proto_msgTypes = make([]protoimpl.MessageInfo, 88)
 var file_rapport_ticket_v1_ticket_service_proto_goTypes = []any{
 	(*CreateTicketRequest)(nil),            // 0: rapport.ticket.v1.CreateTicketRequest
 	(*CreateTicketResponse)(nil),           // 1: rapport.ticket.v1.CreateTicketResponse
@@ -4392,173 +4816,197 @@ var file_rapport_ticket_v1_ticket_service_proto_goTypes = []any{
 	(*GetNpsSurveyResponse)(nil),           // 77: rapport.ticket.v1.GetNpsSurveyResponse
 	(*CreateNpsResponseRequest)(nil),       // 78: rapport.ticket.v1.CreateNpsResponseRequest
 	(*CreateNpsResponseResponse)(nil),      // 79: rapport.ticket.v1.CreateNpsResponseResponse
-	(*Ticket)(nil),                         // 80: rapport.ticket.v1.Ticket
-	(*v1.Event)(nil),                       // 81: rapport.events.v1.Event
-	(*fieldmaskpb.FieldMask)(nil),          // 82: google.protobuf.FieldMask
-	(Status)(0),                            // 83: rapport.ticket.v1.Status
-	(*TicketTransition)(nil),               // 84: rapport.ticket.v1.TicketTransition
-	(*TicketSettings)(nil),                 // 85: rapport.ticket.v1.TicketSettings
-	(*BusinessCalendar)(nil),               // 86: rapport.ticket.v1.BusinessCalendar
-	(*SlaPolicy)(nil),                      // 87: rapport.ticket.v1.SlaPolicy
-	(*Queue)(nil),                          // 88: rapport.ticket.v1.Queue
-	(*QueueMember)(nil),                    // 89: rapport.ticket.v1.QueueMember
-	(*TicketAssignment)(nil),               // 90: rapport.ticket.v1.TicketAssignment
-	(*TicketMessage)(nil),                  // 91: rapport.ticket.v1.TicketMessage
-	(*CsatSurvey)(nil),                     // 92: rapport.ticket.v1.CsatSurvey
-	(*timestamppb.Timestamp)(nil),          // 93: google.protobuf.Timestamp
-	(QualityGrouping)(0),                   // 94: rapport.ticket.v1.QualityGrouping
-	(*QualityFigures)(nil),                 // 95: rapport.ticket.v1.QualityFigures
-	(*ImportedTicket)(nil),                 // 96: rapport.ticket.v1.ImportedTicket
-	(*ImportResult)(nil),                   // 97: rapport.ticket.v1.ImportResult
-	(*NpsSurvey)(nil),                      // 98: rapport.ticket.v1.NpsSurvey
-	(*NpsResponse)(nil),                    // 99: rapport.ticket.v1.NpsResponse
+	(*CreateFeedbackItemRequest)(nil),      // 80: rapport.ticket.v1.CreateFeedbackItemRequest
+	(*CreateFeedbackItemResponse)(nil),     // 81: rapport.ticket.v1.CreateFeedbackItemResponse
+	(*GetFeedbackItemRequest)(nil),         // 82: rapport.ticket.v1.GetFeedbackItemRequest
+	(*GetFeedbackItemResponse)(nil),        // 83: rapport.ticket.v1.GetFeedbackItemResponse
+	(*ListFeedbackItemsRequest)(nil),       // 84: rapport.ticket.v1.ListFeedbackItemsRequest
+	(*ListFeedbackItemsResponse)(nil),      // 85: rapport.ticket.v1.ListFeedbackItemsResponse
+	(*UpdateFeedbackItemRequest)(nil),      // 86: rapport.ticket.v1.UpdateFeedbackItemRequest
+	(*UpdateFeedbackItemResponse)(nil),     // 87: rapport.ticket.v1.UpdateFeedbackItemResponse
+	(*Ticket)(nil),                         // 88: rapport.ticket.v1.Ticket
+	(*v1.Event)(nil),                       // 89: rapport.events.v1.Event
+	(*fieldmaskpb.FieldMask)(nil),          // 90: google.protobuf.FieldMask
+	(Status)(0),                            // 91: rapport.ticket.v1.Status
+	(*TicketTransition)(nil),               // 92: rapport.ticket.v1.TicketTransition
+	(*TicketSettings)(nil),                 // 93: rapport.ticket.v1.TicketSettings
+	(*BusinessCalendar)(nil),               // 94: rapport.ticket.v1.BusinessCalendar
+	(*SlaPolicy)(nil),                      // 95: rapport.ticket.v1.SlaPolicy
+	(*Queue)(nil),                          // 96: rapport.ticket.v1.Queue
+	(*QueueMember)(nil),                    // 97: rapport.ticket.v1.QueueMember
+	(*TicketAssignment)(nil),               // 98: rapport.ticket.v1.TicketAssignment
+	(*TicketMessage)(nil),                  // 99: rapport.ticket.v1.TicketMessage
+	(*CsatSurvey)(nil),                     // 100: rapport.ticket.v1.CsatSurvey
+	(*timestamppb.Timestamp)(nil),          // 101: google.protobuf.Timestamp
+	(QualityGrouping)(0),                   // 102: rapport.ticket.v1.QualityGrouping
+	(*QualityFigures)(nil),                 // 103: rapport.ticket.v1.QualityFigures
+	(*ImportedTicket)(nil),                 // 104: rapport.ticket.v1.ImportedTicket
+	(*ImportResult)(nil),                   // 105: rapport.ticket.v1.ImportResult
+	(*NpsSurvey)(nil),                      // 106: rapport.ticket.v1.NpsSurvey
+	(*NpsResponse)(nil),                    // 107: rapport.ticket.v1.NpsResponse
+	(*FeedbackItem)(nil),                   // 108: rapport.ticket.v1.FeedbackItem
 }
 var file_rapport_ticket_v1_ticket_service_proto_depIdxs = []int32{
-	80,  // 0: rapport.ticket.v1.CreateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
-	80,  // 1: rapport.ticket.v1.CreateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	80,  // 2: rapport.ticket.v1.GetTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	80,  // 3: rapport.ticket.v1.ListTicketsResponse.tickets:type_name -> rapport.ticket.v1.Ticket
-	81,  // 4: rapport.ticket.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
-	80,  // 5: rapport.ticket.v1.UpdateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
-	82,  // 6: rapport.ticket.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
-	80,  // 7: rapport.ticket.v1.UpdateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	83,  // 8: rapport.ticket.v1.TransitionTicketRequest.status:type_name -> rapport.ticket.v1.Status
-	80,  // 9: rapport.ticket.v1.TransitionTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	84,  // 10: rapport.ticket.v1.ListTicketTransitionsResponse.transitions:type_name -> rapport.ticket.v1.TicketTransition
-	80,  // 11: rapport.ticket.v1.RecordFirstResponseResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	85,  // 12: rapport.ticket.v1.GetTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
-	85,  // 13: rapport.ticket.v1.UpdateTicketSettingsRequest.settings:type_name -> rapport.ticket.v1.TicketSettings
-	82,  // 14: rapport.ticket.v1.UpdateTicketSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	85,  // 15: rapport.ticket.v1.UpdateTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
-	86,  // 16: rapport.ticket.v1.CreateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	86,  // 17: rapport.ticket.v1.CreateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	86,  // 18: rapport.ticket.v1.GetBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	86,  // 19: rapport.ticket.v1.ListBusinessCalendarsResponse.business_calendars:type_name -> rapport.ticket.v1.BusinessCalendar
-	86,  // 20: rapport.ticket.v1.UpdateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	82,  // 21: rapport.ticket.v1.UpdateBusinessCalendarRequest.update_mask:type_name -> google.protobuf.FieldMask
-	86,  // 22: rapport.ticket.v1.UpdateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	87,  // 23: rapport.ticket.v1.CreateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	87,  // 24: rapport.ticket.v1.CreateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	87,  // 25: rapport.ticket.v1.GetSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	87,  // 26: rapport.ticket.v1.ListSlaPoliciesResponse.sla_policies:type_name -> rapport.ticket.v1.SlaPolicy
-	87,  // 27: rapport.ticket.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	82,  // 28: rapport.ticket.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	87,  // 29: rapport.ticket.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	88,  // 30: rapport.ticket.v1.CreateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
-	88,  // 31: rapport.ticket.v1.CreateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
-	88,  // 32: rapport.ticket.v1.GetQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
-	88,  // 33: rapport.ticket.v1.ListQueuesResponse.queues:type_name -> rapport.ticket.v1.Queue
-	88,  // 34: rapport.ticket.v1.UpdateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
-	82,  // 35: rapport.ticket.v1.UpdateQueueRequest.update_mask:type_name -> google.protobuf.FieldMask
-	88,  // 36: rapport.ticket.v1.UpdateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
-	89,  // 37: rapport.ticket.v1.SetQueueMemberRequest.member:type_name -> rapport.ticket.v1.QueueMember
-	89,  // 38: rapport.ticket.v1.SetQueueMemberResponse.member:type_name -> rapport.ticket.v1.QueueMember
-	89,  // 39: rapport.ticket.v1.ListQueueMembersResponse.members:type_name -> rapport.ticket.v1.QueueMember
-	80,  // 40: rapport.ticket.v1.AssignTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	80,  // 41: rapport.ticket.v1.EscalateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	90,  // 42: rapport.ticket.v1.ListTicketAssignmentsResponse.assignments:type_name -> rapport.ticket.v1.TicketAssignment
-	91,  // 43: rapport.ticket.v1.CreateTicketMessageRequest.message:type_name -> rapport.ticket.v1.TicketMessage
-	91,  // 44: rapport.ticket.v1.CreateTicketMessageResponse.message:type_name -> rapport.ticket.v1.TicketMessage
-	91,  // 45: rapport.ticket.v1.ListTicketMessagesResponse.messages:type_name -> rapport.ticket.v1.TicketMessage
-	92,  // 46: rapport.ticket.v1.GetCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
-	92,  // 47: rapport.ticket.v1.AnswerCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
-	93,  // 48: rapport.ticket.v1.IssueCsatSurveyLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
-	94,  // 49: rapport.ticket.v1.GetQualityFiguresRequest.group_by:type_name -> rapport.ticket.v1.QualityGrouping
-	93,  // 50: rapport.ticket.v1.GetQualityFiguresRequest.start_time:type_name -> google.protobuf.Timestamp
-	93,  // 51: rapport.ticket.v1.GetQualityFiguresRequest.end_time:type_name -> google.protobuf.Timestamp
-	95,  // 52: rapport.ticket.v1.GetQualityFiguresResponse.figures:type_name -> rapport.ticket.v1.QualityFigures
-	96,  // 53: rapport.ticket.v1.ImportTicketsRequest.tickets:type_name -> rapport.ticket.v1.ImportedTicket
-	97,  // 54: rapport.ticket.v1.ImportTicketsResponse.results:type_name -> rapport.ticket.v1.ImportResult
-	98,  // 55: rapport.ticket.v1.CreateNpsSurveyRequest.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
-	98,  // 56: rapport.ticket.v1.CreateNpsSurveyResponse.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
-	98,  // 57: rapport.ticket.v1.GetNpsSurveyResponse.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
-	99,  // 58: rapport.ticket.v1.CreateNpsResponseRequest.response:type_name -> rapport.ticket.v1.NpsResponse
-	99,  // 59: rapport.ticket.v1.CreateNpsResponseResponse.response:type_name -> rapport.ticket.v1.NpsResponse
-	0,   // 60: rapport.ticket.v1.TicketService.CreateTicket:input_type -> rapport.ticket.v1.CreateTicketRequest
-	2,   // 61: rapport.ticket.v1.TicketService.GetTicket:input_type -> rapport.ticket.v1.GetTicketRequest
-	4,   // 62: rapport.ticket.v1.TicketService.ListTickets:input_type -> rapport.ticket.v1.ListTicketsRequest
-	8,   // 63: rapport.ticket.v1.TicketService.UpdateTicket:input_type -> rapport.ticket.v1.UpdateTicketRequest
-	10,  // 64: rapport.ticket.v1.TicketService.TransitionTicket:input_type -> rapport.ticket.v1.TransitionTicketRequest
-	12,  // 65: rapport.ticket.v1.TicketService.ListTicketTransitions:input_type -> rapport.ticket.v1.ListTicketTransitionsRequest
-	14,  // 66: rapport.ticket.v1.TicketService.RecordFirstResponse:input_type -> rapport.ticket.v1.RecordFirstResponseRequest
-	16,  // 67: rapport.ticket.v1.TicketService.GetTicketSettings:input_type -> rapport.ticket.v1.GetTicketSettingsRequest
-	18,  // 68: rapport.ticket.v1.TicketService.UpdateTicketSettings:input_type -> rapport.ticket.v1.UpdateTicketSettingsRequest
-	20,  // 69: rapport.ticket.v1.TicketService.CreateBusinessCalendar:input_type -> rapport.ticket.v1.CreateBusinessCalendarRequest
-	22,  // 70: rapport.ticket.v1.TicketService.GetBusinessCalendar:input_type -> rapport.ticket.v1.GetBusinessCalendarRequest
-	24,  // 71: rapport.ticket.v1.TicketService.ListBusinessCalendars:input_type -> rapport.ticket.v1.ListBusinessCalendarsRequest
-	26,  // 72: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:input_type -> rapport.ticket.v1.UpdateBusinessCalendarRequest
-	28,  // 73: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:input_type -> rapport.ticket.v1.DeleteBusinessCalendarRequest
-	30,  // 74: rapport.ticket.v1.TicketService.CreateSlaPolicy:input_type -> rapport.ticket.v1.CreateSlaPolicyRequest
-	32,  // 75: rapport.ticket.v1.TicketService.GetSlaPolicy:input_type -> rapport.ticket.v1.GetSlaPolicyRequest
-	34,  // 76: rapport.ticket.v1.TicketService.ListSlaPolicies:input_type -> rapport.ticket.v1.ListSlaPoliciesRequest
-	36,  // 77: rapport.ticket.v1.TicketService.UpdateSlaPolicy:input_type -> rapport.ticket.v1.UpdateSlaPolicyRequest
-	38,  // 78: rapport.ticket.v1.TicketService.DeleteSlaPolicy:input_type -> rapport.ticket.v1.DeleteSlaPolicyRequest
-	6,   // 79: rapport.ticket.v1.TicketService.WatchEvents:input_type -> rapport.ticket.v1.WatchEventsRequest
-	40,  // 80: rapport.ticket.v1.TicketService.CreateQueue:input_type -> rapport.ticket.v1.CreateQueueRequest
-	42,  // 81: rapport.ticket.v1.TicketService.GetQueue:input_type -> rapport.ticket.v1.GetQueueRequest
-	44,  // 82: rapport.ticket.v1.TicketService.ListQueues:input_type -> rapport.ticket.v1.ListQueuesRequest
-	46,  // 83: rapport.ticket.v1.TicketService.UpdateQueue:input_type -> rapport.ticket.v1.UpdateQueueRequest
-	48,  // 84: rapport.ticket.v1.TicketService.SetQueueMember:input_type -> rapport.ticket.v1.SetQueueMemberRequest
-	50,  // 85: rapport.ticket.v1.TicketService.RemoveQueueMember:input_type -> rapport.ticket.v1.RemoveQueueMemberRequest
-	52,  // 86: rapport.ticket.v1.TicketService.ListQueueMembers:input_type -> rapport.ticket.v1.ListQueueMembersRequest
-	54,  // 87: rapport.ticket.v1.TicketService.AssignTicket:input_type -> rapport.ticket.v1.AssignTicketRequest
-	56,  // 88: rapport.ticket.v1.TicketService.EscalateTicket:input_type -> rapport.ticket.v1.EscalateTicketRequest
-	58,  // 89: rapport.ticket.v1.TicketService.ListTicketAssignments:input_type -> rapport.ticket.v1.ListTicketAssignmentsRequest
-	60,  // 90: rapport.ticket.v1.TicketService.CreateTicketMessage:input_type -> rapport.ticket.v1.CreateTicketMessageRequest
-	62,  // 91: rapport.ticket.v1.TicketService.ListTicketMessages:input_type -> rapport.ticket.v1.ListTicketMessagesRequest
-	64,  // 92: rapport.ticket.v1.TicketService.GetCsatSurvey:input_type -> rapport.ticket.v1.GetCsatSurveyRequest
-	66,  // 93: rapport.ticket.v1.TicketService.AnswerCsatSurvey:input_type -> rapport.ticket.v1.AnswerCsatSurveyRequest
-	68,  // 94: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:input_type -> rapport.ticket.v1.IssueCsatSurveyLinkRequest
-	74,  // 95: rapport.ticket.v1.TicketService.CreateNpsSurvey:input_type -> rapport.ticket.v1.CreateNpsSurveyRequest
-	76,  // 96: rapport.ticket.v1.TicketService.GetNpsSurvey:input_type -> rapport.ticket.v1.GetNpsSurveyRequest
-	78,  // 97: rapport.ticket.v1.TicketService.CreateNpsResponse:input_type -> rapport.ticket.v1.CreateNpsResponseRequest
-	70,  // 98: rapport.ticket.v1.TicketService.GetQualityFigures:input_type -> rapport.ticket.v1.GetQualityFiguresRequest
-	72,  // 99: rapport.ticket.v1.TicketService.ImportTickets:input_type -> rapport.ticket.v1.ImportTicketsRequest
-	1,   // 100: rapport.ticket.v1.TicketService.CreateTicket:output_type -> rapport.ticket.v1.CreateTicketResponse
-	3,   // 101: rapport.ticket.v1.TicketService.GetTicket:output_type -> rapport.ticket.v1.GetTicketResponse
-	5,   // 102: rapport.ticket.v1.TicketService.ListTickets:output_type -> rapport.ticket.v1.ListTicketsResponse
-	9,   // 103: rapport.ticket.v1.TicketService.UpdateTicket:output_type -> rapport.ticket.v1.UpdateTicketResponse
-	11,  // 104: rapport.ticket.v1.TicketService.TransitionTicket:output_type -> rapport.ticket.v1.TransitionTicketResponse
-	13,  // 105: rapport.ticket.v1.TicketService.ListTicketTransitions:output_type -> rapport.ticket.v1.ListTicketTransitionsResponse
-	15,  // 106: rapport.ticket.v1.TicketService.RecordFirstResponse:output_type -> rapport.ticket.v1.RecordFirstResponseResponse
-	17,  // 107: rapport.ticket.v1.TicketService.GetTicketSettings:output_type -> rapport.ticket.v1.GetTicketSettingsResponse
-	19,  // 108: rapport.ticket.v1.TicketService.UpdateTicketSettings:output_type -> rapport.ticket.v1.UpdateTicketSettingsResponse
-	21,  // 109: rapport.ticket.v1.TicketService.CreateBusinessCalendar:output_type -> rapport.ticket.v1.CreateBusinessCalendarResponse
-	23,  // 110: rapport.ticket.v1.TicketService.GetBusinessCalendar:output_type -> rapport.ticket.v1.GetBusinessCalendarResponse
-	25,  // 111: rapport.ticket.v1.TicketService.ListBusinessCalendars:output_type -> rapport.ticket.v1.ListBusinessCalendarsResponse
-	27,  // 112: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:output_type -> rapport.ticket.v1.UpdateBusinessCalendarResponse
-	29,  // 113: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:output_type -> rapport.ticket.v1.DeleteBusinessCalendarResponse
-	31,  // 114: rapport.ticket.v1.TicketService.CreateSlaPolicy:output_type -> rapport.ticket.v1.CreateSlaPolicyResponse
-	33,  // 115: rapport.ticket.v1.TicketService.GetSlaPolicy:output_type -> rapport.ticket.v1.GetSlaPolicyResponse
-	35,  // 116: rapport.ticket.v1.TicketService.ListSlaPolicies:output_type -> rapport.ticket.v1.ListSlaPoliciesResponse
-	37,  // 117: rapport.ticket.v1.TicketService.UpdateSlaPolicy:output_type -> rapport.ticket.v1.UpdateSlaPolicyResponse
-	39,  // 118: rapport.ticket.v1.TicketService.DeleteSlaPolicy:output_type -> rapport.ticket.v1.DeleteSlaPolicyResponse
-	7,   // 119: rapport.ticket.v1.TicketService.WatchEvents:output_type -> rapport.ticket.v1.WatchEventsResponse
-	41,  // 120: rapport.ticket.v1.TicketService.CreateQueue:output_type -> rapport.ticket.v1.CreateQueueResponse
-	43,  // 121: rapport.ticket.v1.TicketService.GetQueue:output_type -> rapport.ticket.v1.GetQueueResponse
-	45,  // 122: rapport.ticket.v1.TicketService.ListQueues:output_type -> rapport.ticket.v1.ListQueuesResponse
-	47,  // 123: rapport.ticket.v1.TicketService.UpdateQueue:output_type -> rapport.ticket.v1.UpdateQueueResponse
-	49,  // 124: rapport.ticket.v1.TicketService.SetQueueMember:output_type -> rapport.ticket.v1.SetQueueMemberResponse
-	51,  // 125: rapport.ticket.v1.TicketService.RemoveQueueMember:output_type -> rapport.ticket.v1.RemoveQueueMemberResponse
-	53,  // 126: rapport.ticket.v1.TicketService.ListQueueMembers:output_type -> rapport.ticket.v1.ListQueueMembersResponse
-	55,  // 127: rapport.ticket.v1.TicketService.AssignTicket:output_type -> rapport.ticket.v1.AssignTicketResponse
-	57,  // 128: rapport.ticket.v1.TicketService.EscalateTicket:output_type -> rapport.ticket.v1.EscalateTicketResponse
-	59,  // 129: rapport.ticket.v1.TicketService.ListTicketAssignments:output_type -> rapport.ticket.v1.ListTicketAssignmentsResponse
-	61,  // 130: rapport.ticket.v1.TicketService.CreateTicketMessage:output_type -> rapport.ticket.v1.CreateTicketMessageResponse
-	63,  // 131: rapport.ticket.v1.TicketService.ListTicketMessages:output_type -> rapport.ticket.v1.ListTicketMessagesResponse
-	65,  // 132: rapport.ticket.v1.TicketService.GetCsatSurvey:output_type -> rapport.ticket.v1.GetCsatSurveyResponse
-	67,  // 133: rapport.ticket.v1.TicketService.AnswerCsatSurvey:output_type -> rapport.ticket.v1.AnswerCsatSurveyResponse
-	69,  // 134: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:output_type -> rapport.ticket.v1.IssueCsatSurveyLinkResponse
-	75,  // 135: rapport.ticket.v1.TicketService.CreateNpsSurvey:output_type -> rapport.ticket.v1.CreateNpsSurveyResponse
-	77,  // 136: rapport.ticket.v1.TicketService.GetNpsSurvey:output_type -> rapport.ticket.v1.GetNpsSurveyResponse
-	79,  // 137: rapport.ticket.v1.TicketService.CreateNpsResponse:output_type -> rapport.ticket.v1.CreateNpsResponseResponse
-	71,  // 138: rapport.ticket.v1.TicketService.GetQualityFigures:output_type -> rapport.ticket.v1.GetQualityFiguresResponse
-	73,  // 139: rapport.ticket.v1.TicketService.ImportTickets:output_type -> rapport.ticket.v1.ImportTicketsResponse
-	100, // [100:140] is the sub-list for method output_type
-	60,  // [60:100] is the sub-list for method input_type
-	60,  // [60:60] is the sub-list for extension type_name
-	60,  // [60:60] is the sub-list for extension extendee
-	0,   // [0:60] is the sub-list for field type_name
+	88,  // 0: rapport.ticket.v1.CreateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
+	88,  // 1: rapport.ticket.v1.CreateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	88,  // 2: rapport.ticket.v1.GetTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	88,  // 3: rapport.ticket.v1.ListTicketsResponse.tickets:type_name -> rapport.ticket.v1.Ticket
+	89,  // 4: rapport.ticket.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
+	88,  // 5: rapport.ticket.v1.UpdateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
+	90,  // 6: rapport.ticket.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
+	88,  // 7: rapport.ticket.v1.UpdateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	91,  // 8: rapport.ticket.v1.TransitionTicketRequest.status:type_name -> rapport.ticket.v1.Status
+	88,  // 9: rapport.ticket.v1.TransitionTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	92,  // 10: rapport.ticket.v1.ListTicketTransitionsResponse.transitions:type_name -> rapport.ticket.v1.TicketTransition
+	88,  // 11: rapport.ticket.v1.RecordFirstResponseResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	93,  // 12: rapport.ticket.v1.GetTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
+	93,  // 13: rapport.ticket.v1.UpdateTicketSettingsRequest.settings:type_name -> rapport.ticket.v1.TicketSettings
+	90,  // 14: rapport.ticket.v1.UpdateTicketSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	93,  // 15: rapport.ticket.v1.UpdateTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
+	94,  // 16: rapport.ticket.v1.CreateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	94,  // 17: rapport.ticket.v1.CreateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	94,  // 18: rapport.ticket.v1.GetBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	94,  // 19: rapport.ticket.v1.ListBusinessCalendarsResponse.business_calendars:type_name -> rapport.ticket.v1.BusinessCalendar
+	94,  // 20: rapport.ticket.v1.UpdateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	90,  // 21: rapport.ticket.v1.UpdateBusinessCalendarRequest.update_mask:type_name -> google.protobuf.FieldMask
+	94,  // 22: rapport.ticket.v1.UpdateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	95,  // 23: rapport.ticket.v1.CreateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	95,  // 24: rapport.ticket.v1.CreateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	95,  // 25: rapport.ticket.v1.GetSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	95,  // 26: rapport.ticket.v1.ListSlaPoliciesResponse.sla_policies:type_name -> rapport.ticket.v1.SlaPolicy
+	95,  // 27: rapport.ticket.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	90,  // 28: rapport.ticket.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	95,  // 29: rapport.ticket.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	96,  // 30: rapport.ticket.v1.CreateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
+	96,  // 31: rapport.ticket.v1.CreateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
+	96,  // 32: rapport.ticket.v1.GetQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
+	96,  // 33: rapport.ticket.v1.ListQueuesResponse.queues:type_name -> rapport.ticket.v1.Queue
+	96,  // 34: rapport.ticket.v1.UpdateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
+	90,  // 35: rapport.ticket.v1.UpdateQueueRequest.update_mask:type_name -> google.protobuf.FieldMask
+	96,  // 36: rapport.ticket.v1.UpdateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
+	97,  // 37: rapport.ticket.v1.SetQueueMemberRequest.member:type_name -> rapport.ticket.v1.QueueMember
+	97,  // 38: rapport.ticket.v1.SetQueueMemberResponse.member:type_name -> rapport.ticket.v1.QueueMember
+	97,  // 39: rapport.ticket.v1.ListQueueMembersResponse.members:type_name -> rapport.ticket.v1.QueueMember
+	88,  // 40: rapport.ticket.v1.AssignTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	88,  // 41: rapport.ticket.v1.EscalateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	98,  // 42: rapport.ticket.v1.ListTicketAssignmentsResponse.assignments:type_name -> rapport.ticket.v1.TicketAssignment
+	99,  // 43: rapport.ticket.v1.CreateTicketMessageRequest.message:type_name -> rapport.ticket.v1.TicketMessage
+	99,  // 44: rapport.ticket.v1.CreateTicketMessageResponse.message:type_name -> rapport.ticket.v1.TicketMessage
+	99,  // 45: rapport.ticket.v1.ListTicketMessagesResponse.messages:type_name -> rapport.ticket.v1.TicketMessage
+	100, // 46: rapport.ticket.v1.GetCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
+	100, // 47: rapport.ticket.v1.AnswerCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
+	101, // 48: rapport.ticket.v1.IssueCsatSurveyLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
+	102, // 49: rapport.ticket.v1.GetQualityFiguresRequest.group_by:type_name -> rapport.ticket.v1.QualityGrouping
+	101, // 50: rapport.ticket.v1.GetQualityFiguresRequest.start_time:type_name -> google.protobuf.Timestamp
+	101, // 51: rapport.ticket.v1.GetQualityFiguresRequest.end_time:type_name -> google.protobuf.Timestamp
+	103, // 52: rapport.ticket.v1.GetQualityFiguresResponse.figures:type_name -> rapport.ticket.v1.QualityFigures
+	104, // 53: rapport.ticket.v1.ImportTicketsRequest.tickets:type_name -> rapport.ticket.v1.ImportedTicket
+	105, // 54: rapport.ticket.v1.ImportTicketsResponse.results:type_name -> rapport.ticket.v1.ImportResult
+	106, // 55: rapport.ticket.v1.CreateNpsSurveyRequest.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
+	106, // 56: rapport.ticket.v1.CreateNpsSurveyResponse.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
+	106, // 57: rapport.ticket.v1.GetNpsSurveyResponse.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
+	107, // 58: rapport.ticket.v1.CreateNpsResponseRequest.response:type_name -> rapport.ticket.v1.NpsResponse
+	107, // 59: rapport.ticket.v1.CreateNpsResponseResponse.response:type_name -> rapport.ticket.v1.NpsResponse
+	108, // 60: rapport.ticket.v1.CreateFeedbackItemRequest.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	108, // 61: rapport.ticket.v1.CreateFeedbackItemResponse.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	108, // 62: rapport.ticket.v1.GetFeedbackItemResponse.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	108, // 63: rapport.ticket.v1.ListFeedbackItemsResponse.feedback_items:type_name -> rapport.ticket.v1.FeedbackItem
+	108, // 64: rapport.ticket.v1.UpdateFeedbackItemRequest.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	90,  // 65: rapport.ticket.v1.UpdateFeedbackItemRequest.update_mask:type_name -> google.protobuf.FieldMask
+	108, // 66: rapport.ticket.v1.UpdateFeedbackItemResponse.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	0,   // 67: rapport.ticket.v1.TicketService.CreateTicket:input_type -> rapport.ticket.v1.CreateTicketRequest
+	2,   // 68: rapport.ticket.v1.TicketService.GetTicket:input_type -> rapport.ticket.v1.GetTicketRequest
+	4,   // 69: rapport.ticket.v1.TicketService.ListTickets:input_type -> rapport.ticket.v1.ListTicketsRequest
+	8,   // 70: rapport.ticket.v1.TicketService.UpdateTicket:input_type -> rapport.ticket.v1.UpdateTicketRequest
+	10,  // 71: rapport.ticket.v1.TicketService.TransitionTicket:input_type -> rapport.ticket.v1.TransitionTicketRequest
+	12,  // 72: rapport.ticket.v1.TicketService.ListTicketTransitions:input_type -> rapport.ticket.v1.ListTicketTransitionsRequest
+	14,  // 73: rapport.ticket.v1.TicketService.RecordFirstResponse:input_type -> rapport.ticket.v1.RecordFirstResponseRequest
+	16,  // 74: rapport.ticket.v1.TicketService.GetTicketSettings:input_type -> rapport.ticket.v1.GetTicketSettingsRequest
+	18,  // 75: rapport.ticket.v1.TicketService.UpdateTicketSettings:input_type -> rapport.ticket.v1.UpdateTicketSettingsRequest
+	20,  // 76: rapport.ticket.v1.TicketService.CreateBusinessCalendar:input_type -> rapport.ticket.v1.CreateBusinessCalendarRequest
+	22,  // 77: rapport.ticket.v1.TicketService.GetBusinessCalendar:input_type -> rapport.ticket.v1.GetBusinessCalendarRequest
+	24,  // 78: rapport.ticket.v1.TicketService.ListBusinessCalendars:input_type -> rapport.ticket.v1.ListBusinessCalendarsRequest
+	26,  // 79: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:input_type -> rapport.ticket.v1.UpdateBusinessCalendarRequest
+	28,  // 80: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:input_type -> rapport.ticket.v1.DeleteBusinessCalendarRequest
+	30,  // 81: rapport.ticket.v1.TicketService.CreateSlaPolicy:input_type -> rapport.ticket.v1.CreateSlaPolicyRequest
+	32,  // 82: rapport.ticket.v1.TicketService.GetSlaPolicy:input_type -> rapport.ticket.v1.GetSlaPolicyRequest
+	34,  // 83: rapport.ticket.v1.TicketService.ListSlaPolicies:input_type -> rapport.ticket.v1.ListSlaPoliciesRequest
+	36,  // 84: rapport.ticket.v1.TicketService.UpdateSlaPolicy:input_type -> rapport.ticket.v1.UpdateSlaPolicyRequest
+	38,  // 85: rapport.ticket.v1.TicketService.DeleteSlaPolicy:input_type -> rapport.ticket.v1.DeleteSlaPolicyRequest
+	6,   // 86: rapport.ticket.v1.TicketService.WatchEvents:input_type -> rapport.ticket.v1.WatchEventsRequest
+	40,  // 87: rapport.ticket.v1.TicketService.CreateQueue:input_type -> rapport.ticket.v1.CreateQueueRequest
+	42,  // 88: rapport.ticket.v1.TicketService.GetQueue:input_type -> rapport.ticket.v1.GetQueueRequest
+	44,  // 89: rapport.ticket.v1.TicketService.ListQueues:input_type -> rapport.ticket.v1.ListQueuesRequest
+	46,  // 90: rapport.ticket.v1.TicketService.UpdateQueue:input_type -> rapport.ticket.v1.UpdateQueueRequest
+	48,  // 91: rapport.ticket.v1.TicketService.SetQueueMember:input_type -> rapport.ticket.v1.SetQueueMemberRequest
+	50,  // 92: rapport.ticket.v1.TicketService.RemoveQueueMember:input_type -> rapport.ticket.v1.RemoveQueueMemberRequest
+	52,  // 93: rapport.ticket.v1.TicketService.ListQueueMembers:input_type -> rapport.ticket.v1.ListQueueMembersRequest
+	54,  // 94: rapport.ticket.v1.TicketService.AssignTicket:input_type -> rapport.ticket.v1.AssignTicketRequest
+	56,  // 95: rapport.ticket.v1.TicketService.EscalateTicket:input_type -> rapport.ticket.v1.EscalateTicketRequest
+	58,  // 96: rapport.ticket.v1.TicketService.ListTicketAssignments:input_type -> rapport.ticket.v1.ListTicketAssignmentsRequest
+	60,  // 97: rapport.ticket.v1.TicketService.CreateTicketMessage:input_type -> rapport.ticket.v1.CreateTicketMessageRequest
+	62,  // 98: rapport.ticket.v1.TicketService.ListTicketMessages:input_type -> rapport.ticket.v1.ListTicketMessagesRequest
+	64,  // 99: rapport.ticket.v1.TicketService.GetCsatSurvey:input_type -> rapport.ticket.v1.GetCsatSurveyRequest
+	66,  // 100: rapport.ticket.v1.TicketService.AnswerCsatSurvey:input_type -> rapport.ticket.v1.AnswerCsatSurveyRequest
+	68,  // 101: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:input_type -> rapport.ticket.v1.IssueCsatSurveyLinkRequest
+	74,  // 102: rapport.ticket.v1.TicketService.CreateNpsSurvey:input_type -> rapport.ticket.v1.CreateNpsSurveyRequest
+	76,  // 103: rapport.ticket.v1.TicketService.GetNpsSurvey:input_type -> rapport.ticket.v1.GetNpsSurveyRequest
+	78,  // 104: rapport.ticket.v1.TicketService.CreateNpsResponse:input_type -> rapport.ticket.v1.CreateNpsResponseRequest
+	80,  // 105: rapport.ticket.v1.TicketService.CreateFeedbackItem:input_type -> rapport.ticket.v1.CreateFeedbackItemRequest
+	82,  // 106: rapport.ticket.v1.TicketService.GetFeedbackItem:input_type -> rapport.ticket.v1.GetFeedbackItemRequest
+	84,  // 107: rapport.ticket.v1.TicketService.ListFeedbackItems:input_type -> rapport.ticket.v1.ListFeedbackItemsRequest
+	86,  // 108: rapport.ticket.v1.TicketService.UpdateFeedbackItem:input_type -> rapport.ticket.v1.UpdateFeedbackItemRequest
+	70,  // 109: rapport.ticket.v1.TicketService.GetQualityFigures:input_type -> rapport.ticket.v1.GetQualityFiguresRequest
+	72,  // 110: rapport.ticket.v1.TicketService.ImportTickets:input_type -> rapport.ticket.v1.ImportTicketsRequest
+	1,   // 111: rapport.ticket.v1.TicketService.CreateTicket:output_type -> rapport.ticket.v1.CreateTicketResponse
+	3,   // 112: rapport.ticket.v1.TicketService.GetTicket:output_type -> rapport.ticket.v1.GetTicketResponse
+	5,   // 113: rapport.ticket.v1.TicketService.ListTickets:output_type -> rapport.ticket.v1.ListTicketsResponse
+	9,   // 114: rapport.ticket.v1.TicketService.UpdateTicket:output_type -> rapport.ticket.v1.UpdateTicketResponse
+	11,  // 115: rapport.ticket.v1.TicketService.TransitionTicket:output_type -> rapport.ticket.v1.TransitionTicketResponse
+	13,  // 116: rapport.ticket.v1.TicketService.ListTicketTransitions:output_type -> rapport.ticket.v1.ListTicketTransitionsResponse
+	15,  // 117: rapport.ticket.v1.TicketService.RecordFirstResponse:output_type -> rapport.ticket.v1.RecordFirstResponseResponse
+	17,  // 118: rapport.ticket.v1.TicketService.GetTicketSettings:output_type -> rapport.ticket.v1.GetTicketSettingsResponse
+	19,  // 119: rapport.ticket.v1.TicketService.UpdateTicketSettings:output_type -> rapport.ticket.v1.UpdateTicketSettingsResponse
+	21,  // 120: rapport.ticket.v1.TicketService.CreateBusinessCalendar:output_type -> rapport.ticket.v1.CreateBusinessCalendarResponse
+	23,  // 121: rapport.ticket.v1.TicketService.GetBusinessCalendar:output_type -> rapport.ticket.v1.GetBusinessCalendarResponse
+	25,  // 122: rapport.ticket.v1.TicketService.ListBusinessCalendars:output_type -> rapport.ticket.v1.ListBusinessCalendarsResponse
+	27,  // 123: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:output_type -> rapport.ticket.v1.UpdateBusinessCalendarResponse
+	29,  // 124: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:output_type -> rapport.ticket.v1.DeleteBusinessCalendarResponse
+	31,  // 125: rapport.ticket.v1.TicketService.CreateSlaPolicy:output_type -> rapport.ticket.v1.CreateSlaPolicyResponse
+	33,  // 126: rapport.ticket.v1.TicketService.GetSlaPolicy:output_type -> rapport.ticket.v1.GetSlaPolicyResponse
+	35,  // 127: rapport.ticket.v1.TicketService.ListSlaPolicies:output_type -> rapport.ticket.v1.ListSlaPoliciesResponse
+	37,  // 128: rapport.ticket.v1.TicketService.UpdateSlaPolicy:output_type -> rapport.ticket.v1.UpdateSlaPolicyResponse
+	39,  // 129: rapport.ticket.v1.TicketService.DeleteSlaPolicy:output_type -> rapport.ticket.v1.DeleteSlaPolicyResponse
+	7,   // 130: rapport.ticket.v1.TicketService.WatchEvents:output_type -> rapport.ticket.v1.WatchEventsResponse
+	41,  // 131: rapport.ticket.v1.TicketService.CreateQueue:output_type -> rapport.ticket.v1.CreateQueueResponse
+	43,  // 132: rapport.ticket.v1.TicketService.GetQueue:output_type -> rapport.ticket.v1.GetQueueResponse
+	45,  // 133: rapport.ticket.v1.TicketService.ListQueues:output_type -> rapport.ticket.v1.ListQueuesResponse
+	47,  // 134: rapport.ticket.v1.TicketService.UpdateQueue:output_type -> rapport.ticket.v1.UpdateQueueResponse
+	49,  // 135: rapport.ticket.v1.TicketService.SetQueueMember:output_type -> rapport.ticket.v1.SetQueueMemberResponse
+	51,  // 136: rapport.ticket.v1.TicketService.RemoveQueueMember:output_type -> rapport.ticket.v1.RemoveQueueMemberResponse
+	53,  // 137: rapport.ticket.v1.TicketService.ListQueueMembers:output_type -> rapport.ticket.v1.ListQueueMembersResponse
+	55,  // 138: rapport.ticket.v1.TicketService.AssignTicket:output_type -> rapport.ticket.v1.AssignTicketResponse
+	57,  // 139: rapport.ticket.v1.TicketService.EscalateTicket:output_type -> rapport.ticket.v1.EscalateTicketResponse
+	59,  // 140: rapport.ticket.v1.TicketService.ListTicketAssignments:output_type -> rapport.ticket.v1.ListTicketAssignmentsResponse
+	61,  // 141: rapport.ticket.v1.TicketService.CreateTicketMessage:output_type -> rapport.ticket.v1.CreateTicketMessageResponse
+	63,  // 142: rapport.ticket.v1.TicketService.ListTicketMessages:output_type -> rapport.ticket.v1.ListTicketMessagesResponse
+	65,  // 143: rapport.ticket.v1.TicketService.GetCsatSurvey:output_type -> rapport.ticket.v1.GetCsatSurveyResponse
+	67,  // 144: rapport.ticket.v1.TicketService.AnswerCsatSurvey:output_type -> rapport.ticket.v1.AnswerCsatSurveyResponse
+	69,  // 145: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:output_type -> rapport.ticket.v1.IssueCsatSurveyLinkResponse
+	75,  // 146: rapport.ticket.v1.TicketService.CreateNpsSurvey:output_type -> rapport.ticket.v1.CreateNpsSurveyResponse
+	77,  // 147: rapport.ticket.v1.TicketService.GetNpsSurvey:output_type -> rapport.ticket.v1.GetNpsSurveyResponse
+	79,  // 148: rapport.ticket.v1.TicketService.CreateNpsResponse:output_type -> rapport.ticket.v1.CreateNpsResponseResponse
+	81,  // 149: rapport.ticket.v1.TicketService.CreateFeedbackItem:output_type -> rapport.ticket.v1.CreateFeedbackItemResponse
+	83,  // 150: rapport.ticket.v1.TicketService.GetFeedbackItem:output_type -> rapport.ticket.v1.GetFeedbackItemResponse
+	85,  // 151: rapport.ticket.v1.TicketService.ListFeedbackItems:output_type -> rapport.ticket.v1.ListFeedbackItemsResponse
+	87,  // 152: rapport.ticket.v1.TicketService.UpdateFeedbackItem:output_type -> rapport.ticket.v1.UpdateFeedbackItemResponse
+	71,  // 153: rapport.ticket.v1.TicketService.GetQualityFigures:output_type -> rapport.ticket.v1.GetQualityFiguresResponse
+	73,  // 154: rapport.ticket.v1.TicketService.ImportTickets:output_type -> rapport.ticket.v1.ImportTicketsResponse
+	111, // [111:155] is the sub-list for method output_type
+	67,  // [67:111] is the sub-list for method input_type
+	67,  // [67:67] is the sub-list for extension type_name
+	67,  // [67:67] is the sub-list for extension extendee
+	0,   // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_rapport_ticket_v1_ticket_service_proto_init() }
@@ -4575,7 +5023,7 @@ func file_rapport_ticket_v1_ticket_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_ticket_v1_ticket_service_proto_rawDesc), len(file_rapport_ticket_v1_ticket_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   80,
+			NumMessages:   88,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

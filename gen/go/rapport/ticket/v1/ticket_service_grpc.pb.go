@@ -57,6 +57,10 @@ const (
 	TicketService_CreateNpsSurvey_FullMethodName        = "/rapport.ticket.v1.TicketService/CreateNpsSurvey"
 	TicketService_GetNpsSurvey_FullMethodName           = "/rapport.ticket.v1.TicketService/GetNpsSurvey"
 	TicketService_CreateNpsResponse_FullMethodName      = "/rapport.ticket.v1.TicketService/CreateNpsResponse"
+	TicketService_CreateFeedbackItem_FullMethodName     = "/rapport.ticket.v1.TicketService/CreateFeedbackItem"
+	TicketService_GetFeedbackItem_FullMethodName        = "/rapport.ticket.v1.TicketService/GetFeedbackItem"
+	TicketService_ListFeedbackItems_FullMethodName      = "/rapport.ticket.v1.TicketService/ListFeedbackItems"
+	TicketService_UpdateFeedbackItem_FullMethodName     = "/rapport.ticket.v1.TicketService/UpdateFeedbackItem"
 	TicketService_GetQualityFigures_FullMethodName      = "/rapport.ticket.v1.TicketService/GetQualityFigures"
 	TicketService_ImportTickets_FullMethodName          = "/rapport.ticket.v1.TicketService/ImportTickets"
 )
@@ -169,6 +173,16 @@ type TicketServiceClient interface {
 	// Records a recipient's answer, once, from whichever channel collected
 	// it. An answer of 6 or less queues a follow-up in the customer service.
 	CreateNpsResponse(ctx context.Context, in *CreateNpsResponseRequest, opts ...grpc.CallOption) (*CreateNpsResponseResponse, error)
+	// Records a piece of customer feedback.
+	CreateFeedbackItem(ctx context.Context, in *CreateFeedbackItemRequest, opts ...grpc.CallOption) (*CreateFeedbackItemResponse, error)
+	// Gets a feedback item.
+	GetFeedbackItem(ctx context.Context, in *GetFeedbackItemRequest, opts ...grpc.CallOption) (*GetFeedbackItemResponse, error)
+	// Lists feedback, newest first, optionally filtered (AIP-160 over status,
+	// channel and customer_id).
+	ListFeedbackItems(ctx context.Context, in *ListFeedbackItemsRequest, opts ...grpc.CallOption) (*ListFeedbackItemsResponse, error)
+	// Updates the fields named in update_mask (topics, status, ticket_id,
+	// resolution), if etag (when given) is current. Closing needs a resolution.
+	UpdateFeedbackItem(ctx context.Context, in *UpdateFeedbackItemRequest, opts ...grpc.CallOption) (*UpdateFeedbackItemResponse, error)
 	// Computes per-agent or per-queue quality figures over tickets created in
 	// a time range (admins, support agents, sales managers, analysts).
 	GetQualityFigures(ctx context.Context, in *GetQualityFiguresRequest, opts ...grpc.CallOption) (*GetQualityFiguresResponse, error)
@@ -574,6 +588,46 @@ func (c *ticketServiceClient) CreateNpsResponse(ctx context.Context, in *CreateN
 	return out, nil
 }
 
+func (c *ticketServiceClient) CreateFeedbackItem(ctx context.Context, in *CreateFeedbackItemRequest, opts ...grpc.CallOption) (*CreateFeedbackItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateFeedbackItemResponse)
+	err := c.cc.Invoke(ctx, TicketService_CreateFeedbackItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) GetFeedbackItem(ctx context.Context, in *GetFeedbackItemRequest, opts ...grpc.CallOption) (*GetFeedbackItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetFeedbackItemResponse)
+	err := c.cc.Invoke(ctx, TicketService_GetFeedbackItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) ListFeedbackItems(ctx context.Context, in *ListFeedbackItemsRequest, opts ...grpc.CallOption) (*ListFeedbackItemsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFeedbackItemsResponse)
+	err := c.cc.Invoke(ctx, TicketService_ListFeedbackItems_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) UpdateFeedbackItem(ctx context.Context, in *UpdateFeedbackItemRequest, opts ...grpc.CallOption) (*UpdateFeedbackItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateFeedbackItemResponse)
+	err := c.cc.Invoke(ctx, TicketService_UpdateFeedbackItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *ticketServiceClient) GetQualityFigures(ctx context.Context, in *GetQualityFiguresRequest, opts ...grpc.CallOption) (*GetQualityFiguresResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetQualityFiguresResponse)
@@ -702,6 +756,16 @@ type TicketServiceServer interface {
 	// Records a recipient's answer, once, from whichever channel collected
 	// it. An answer of 6 or less queues a follow-up in the customer service.
 	CreateNpsResponse(context.Context, *CreateNpsResponseRequest) (*CreateNpsResponseResponse, error)
+	// Records a piece of customer feedback.
+	CreateFeedbackItem(context.Context, *CreateFeedbackItemRequest) (*CreateFeedbackItemResponse, error)
+	// Gets a feedback item.
+	GetFeedbackItem(context.Context, *GetFeedbackItemRequest) (*GetFeedbackItemResponse, error)
+	// Lists feedback, newest first, optionally filtered (AIP-160 over status,
+	// channel and customer_id).
+	ListFeedbackItems(context.Context, *ListFeedbackItemsRequest) (*ListFeedbackItemsResponse, error)
+	// Updates the fields named in update_mask (topics, status, ticket_id,
+	// resolution), if etag (when given) is current. Closing needs a resolution.
+	UpdateFeedbackItem(context.Context, *UpdateFeedbackItemRequest) (*UpdateFeedbackItemResponse, error)
 	// Computes per-agent or per-queue quality figures over tickets created in
 	// a time range (admins, support agents, sales managers, analysts).
 	GetQualityFigures(context.Context, *GetQualityFiguresRequest) (*GetQualityFiguresResponse, error)
@@ -831,6 +895,18 @@ func (UnimplementedTicketServiceServer) GetNpsSurvey(context.Context, *GetNpsSur
 }
 func (UnimplementedTicketServiceServer) CreateNpsResponse(context.Context, *CreateNpsResponseRequest) (*CreateNpsResponseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateNpsResponse not implemented")
+}
+func (UnimplementedTicketServiceServer) CreateFeedbackItem(context.Context, *CreateFeedbackItemRequest) (*CreateFeedbackItemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateFeedbackItem not implemented")
+}
+func (UnimplementedTicketServiceServer) GetFeedbackItem(context.Context, *GetFeedbackItemRequest) (*GetFeedbackItemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetFeedbackItem not implemented")
+}
+func (UnimplementedTicketServiceServer) ListFeedbackItems(context.Context, *ListFeedbackItemsRequest) (*ListFeedbackItemsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListFeedbackItems not implemented")
+}
+func (UnimplementedTicketServiceServer) UpdateFeedbackItem(context.Context, *UpdateFeedbackItemRequest) (*UpdateFeedbackItemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateFeedbackItem not implemented")
 }
 func (UnimplementedTicketServiceServer) GetQualityFigures(context.Context, *GetQualityFiguresRequest) (*GetQualityFiguresResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetQualityFigures not implemented")
@@ -1536,6 +1612,78 @@ func _TicketService_CreateNpsResponse_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TicketService_CreateFeedbackItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateFeedbackItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).CreateFeedbackItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_CreateFeedbackItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).CreateFeedbackItem(ctx, req.(*CreateFeedbackItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_GetFeedbackItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetFeedbackItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).GetFeedbackItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_GetFeedbackItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).GetFeedbackItem(ctx, req.(*GetFeedbackItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_ListFeedbackItems_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListFeedbackItemsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).ListFeedbackItems(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_ListFeedbackItems_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).ListFeedbackItems(ctx, req.(*ListFeedbackItemsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_UpdateFeedbackItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateFeedbackItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).UpdateFeedbackItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_UpdateFeedbackItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).UpdateFeedbackItem(ctx, req.(*UpdateFeedbackItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _TicketService_GetQualityFigures_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetQualityFiguresRequest)
 	if err := dec(in); err != nil {
@@ -1726,6 +1874,22 @@ var TicketService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateNpsResponse",
 			Handler:    _TicketService_CreateNpsResponse_Handler,
+		},
+		{
+			MethodName: "CreateFeedbackItem",
+			Handler:    _TicketService_CreateFeedbackItem_Handler,
+		},
+		{
+			MethodName: "GetFeedbackItem",
+			Handler:    _TicketService_GetFeedbackItem_Handler,
+		},
+		{
+			MethodName: "ListFeedbackItems",
+			Handler:    _TicketService_ListFeedbackItems_Handler,
+		},
+		{
+			MethodName: "UpdateFeedbackItem",
+			Handler:    _TicketService_UpdateFeedbackItem_Handler,
 		},
 		{
 			MethodName: "GetQualityFigures",

@@ -1,5 +1,5 @@
 -- +goose Up
--- NPS surveys sent to a segment, and detractor follow-ups.
+-- NPS surveys sent to a segment, detractor follow-ups, and feedback items.
 
 CREATE TABLE nps_surveys (
     tenant_id       uuid        NOT NULL,
@@ -50,6 +50,35 @@ CREATE TABLE detractor_followups (
 -- The runner's only search key: pending deliveries by due time.
 CREATE INDEX detractor_followups_due ON detractor_followups (tenant_id, next_attempt_time) WHERE done_time IS NULL;
 
+CREATE TABLE feedback_items (
+    tenant_id        uuid        NOT NULL,
+    feedback_item_id uuid        NOT NULL,
+    customer_id      uuid,
+    channel          smallint    NOT NULL,
+    body             text        NOT NULL,
+    topics           text[]      NOT NULL DEFAULT '{}',
+    status           smallint    NOT NULL,
+    ticket_id        uuid,
+    resolution       text        NOT NULL DEFAULT '',
+    request_id       text,
+    revision         bigint      NOT NULL DEFAULT 1,
+    create_time      timestamptz NOT NULL DEFAULT now(),
+    update_time      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, feedback_item_id)
+);
+-- Keyset pagination newest first, and each filter followed by that order.
+CREATE INDEX feedback_items_create_time ON feedback_items (tenant_id, create_time, feedback_item_id);
+CREATE INDEX feedback_items_status ON feedback_items (tenant_id, status, create_time, feedback_item_id);
+CREATE INDEX feedback_items_channel ON feedback_items (tenant_id, channel, create_time, feedback_item_id);
+CREATE INDEX feedback_items_customer ON feedback_items (tenant_id, customer_id, create_time, feedback_item_id);
+CREATE UNIQUE INDEX feedback_items_request_id ON feedback_items (tenant_id, request_id) WHERE request_id IS NOT NULL;
+ALTER TABLE feedback_items ENABLE ROW LEVEL SECURITY;
+ALTER TABLE feedback_items FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON feedback_items
+    USING (tenant_id = nullif(current_setting('rapport.tenant_id', true), '')::uuid)
+    WITH CHECK (tenant_id = nullif(current_setting('rapport.tenant_id', true), '')::uuid);
+GRANT SELECT, INSERT, UPDATE ON feedback_items TO rapport_ticket;
+
 ALTER TABLE nps_surveys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nps_surveys FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nps_surveys
@@ -70,6 +99,7 @@ GRANT SELECT, INSERT ON nps_surveys TO rapport_ticket;
 GRANT SELECT, INSERT, UPDATE ON nps_recipients, detractor_followups TO rapport_ticket;
 
 -- +goose Down
+DROP TABLE feedback_items;
 DROP TABLE detractor_followups;
 DROP TABLE nps_recipients;
 DROP TABLE nps_surveys;
