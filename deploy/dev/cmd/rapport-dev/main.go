@@ -24,13 +24,14 @@ func main() {
 	bin := flag.String("bin", ".rapport/bin", "folder of the built binaries")
 	data := flag.String("data", "../shared/data", "folder of the demo data sets")
 	loadDemo := flag.Bool("demo", true, "load demo data through the API")
+	importLimit := flag.Int("demo-import-limit", 1000, "customers the demo imports from each of Online Retail and Telco churn through the import API (0: all, -1: none)")
 	flag.Parse()
-	if err := run(*root, *state, *bin, *data, *loadDemo); err != nil {
+	if err := run(*root, *state, *bin, *data, *loadDemo, *importLimit); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(root, state, bin, data string, loadDemo bool) error {
+func run(root, state, bin, data string, loadDemo bool, importLimit int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
@@ -52,6 +53,17 @@ func run(root, state, bin, data string, loadDemo bool) error {
 		} else {
 			fmt.Printf("demo data: %d accounts, %d opportunities (%d without account skipped), %d partners, %d support customers with %d tickets in %s\n",
 				st.Customers, st.Opportunities, st.OpportunitiesWithoutAccount, st.Partners, st.SupportCustomers, st.Tickets, st.Elapsed.Round(1e8))
+		}
+	}
+	if loadDemo && importLimit >= 0 {
+		fmt.Println("importing Online Retail customers and Telco subscribers through the import API …")
+		st, err := demo.Import(ctx, demo.ImportOptions{BaseURL: s.HTTPURL, APIKey: s.AdminKey, DataDir: data, RetailLimit: importLimit, TelcoLimit: importLimit})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "demo import:", err)
+		} else {
+			fmt.Printf("demo import: %d retail customers (job %s: %d created, %d unchanged, %d failed, %d duplicates), %d telco subscribers (job %s: %d created, %d unchanged, %d failed) in %s\n",
+				st.RetailCustomers, st.Retail.JobID, st.Retail.Created, st.Retail.Unchanged, st.Retail.Failed, st.Retail.Duplicates,
+				st.Subscribers, st.Telco.JobID, st.Telco.Created, st.Telco.Unchanged, st.Telco.Failed, st.Elapsed.Round(1e8))
 		}
 	}
 	fmt.Printf(`

@@ -56,15 +56,15 @@ type client struct {
 // carry the server's message; they never quote the resource, which may hold
 // personal data.
 func (c *client) create(ctx context.Context, coll collection, requestID string, resource any) (string, error) {
-	return c.send(ctx, coll.path, requestID, resource, func(created map[string]any) string {
+	return c.createAt(ctx, coll.path, requestID, resource, func(created map[string]any) string {
 		id, _ := created[coll.idField].(string)
 		return id
 	})
 }
 
-// send posts body to path with request_id, retrying as create does, and
-// returns the id idOf finds in the response.
-func (c *client) send(ctx context.Context, path, requestID string, resource any, idOf func(map[string]any) string) (string, error) {
+// createAt posts resource to path with request_id, retrying as create
+// does, and returns the id idOf finds in the response.
+func (c *client) createAt(ctx context.Context, path, requestID string, resource any, idOf func(map[string]any) string) (string, error) {
 	body, err := json.Marshal(resource)
 	if err != nil {
 		return "", err

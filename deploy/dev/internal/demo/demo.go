@@ -182,7 +182,7 @@ func (l *loader) supportCase(sc supportCase) job {
 		l.n.supportCustomers.Add(1)
 		it := sc.ticket
 		it.Ticket.CustomerID = id
-		if _, err := l.client.send(ctx, ticketImports, sc.ticketExternalID, map[string]any{"tickets": []importedTicket{it}}, firstImported); err != nil {
+		if _, err := l.client.createAt(ctx, ticketImports, sc.ticketExternalID, map[string]any{"tickets": []importedTicket{it}}, firstImported); err != nil {
 			return err
 		}
 		l.n.tickets.Add(1)

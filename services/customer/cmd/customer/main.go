@@ -33,11 +33,14 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
+	"github.com/rapportcrm/rapport/services/customer/internal/imports"
 	"github.com/rapportcrm/rapport/services/customer/internal/loyalty"
+	"github.com/rapportcrm/rapport/services/customer/internal/partnerlink"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 	"github.com/rapportcrm/rapport/services/customer/internal/relationship"
+	"github.com/rapportcrm/rapport/services/customer/internal/resolution"
 	"github.com/rapportcrm/rapport/services/customer/internal/search"
 )
 
@@ -103,7 +106,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.AuthenticateApiKeyMethod, grpcapi.DownloadSharedDocumentMethod)
-	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), search.New(store), pool, cfg.EventPoll))
+	scanner := resolution.NewScanner(store, cfg.DuplicateScanInterval, 0)
+	resolver := resolution.New(store, cfg.MergeRetention, scanner)
+	customers := customer.New(store)
+	importer := imports.New(store, customers, 0)
+	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customers, search.New(store), pool, cfg.EventPoll).WithDuplicates(resolver))
+	customerv1.RegisterImportServiceServer(srv, grpcapi.NewImports(importer))
+	customerv1.RegisterResolutionServiceServer(srv, grpcapi.NewResolution(resolver))
 	customerv1.RegisterDocumentServiceServer(srv, grpcapi.NewDocuments(document.New(store.Documents(), cfg.DocumentMaxBytes)))
 	customerv1.RegisterProfileServiceServer(srv, grpcapi.NewProfiles(profile.New(store)))
 	iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
@@ -111,6 +120,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	customerv1.RegisterPrivacyServiceServer(srv, grpcapi.NewPrivacy(privacy.New(store)))
 	customerv1.RegisterRelationshipServiceServer(srv, grpcapi.NewRelationship(relationship.New(store)))
 	customerv1.RegisterLoyaltyServiceServer(srv, grpcapi.NewLoyalty(loyalty.New(store)))
+	customerv1.RegisterPartnerLinkServiceServer(srv, grpcapi.NewPartnerLinks(partnerlink.New(store)))
 	sources, closePeers, err := planSources(ctx, cfg, store, sign, log)
 	if err != nil {
 		return err
@@ -126,6 +136,22 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return runner.Run(gctx) })
 	g.Go(func() error { return loyalty.NewSweeper(store, cfg.LoyaltySweep, log).Run(gctx) })
+	// A scan stopped midway resumes after its last committed batch.
+	g.Go(func() error {
+		scanner.Run(gctx, func(err error) { log.ErrorContext(gctx, "duplicate scan", "error", err.Error()) })
+		return nil
+	})
+	// Imports a crash interrupted resume beside serving; a job cut short
+	// again resumes on the next start.
+	g.Go(func() error {
+		n, err := importer.Resume(gctx)
+		if err != nil {
+			log.ErrorContext(gctx, "resume import jobs", "resumed", n, "error", err.Error())
+		} else if n > 0 {
+			log.InfoContext(gctx, "resumed import jobs", "resumed", n)
+		}
+		return nil
+	})
 	g.Go(func() error { return srv.Run(gctx, lis, pool.Ping) })
 	return g.Wait()
 }

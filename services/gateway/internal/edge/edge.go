@@ -63,13 +63,20 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		customerv1.RegisterDocumentServiceHandlerClient(ctx, gw, customerv1.NewDocumentServiceClient(b.Customer)),
 		customerv1.RegisterProfileServiceHandlerClient(ctx, gw, customerv1.NewProfileServiceClient(b.Customer)),
 		customerv1.RegisterRelationshipServiceHandlerClient(ctx, gw, customerv1.NewRelationshipServiceClient(b.Customer)),
+		customerv1.RegisterPartnerLinkServiceHandlerClient(ctx, gw, customerv1.NewPartnerLinkServiceClient(b.Customer)),
 		iamv1.RegisterIdentityServiceHandlerClient(ctx, gw, iamv1.NewIdentityServiceClient(b.Customer)),
 		customerv1.RegisterClassificationServiceHandlerClient(ctx, gw, customerv1.NewClassificationServiceClient(b.Customer)),
 		customerv1.RegisterPrivacyServiceHandlerClient(ctx, gw, customerv1.NewPrivacyServiceClient(b.Customer)),
 		customerv1.RegisterLoyaltyServiceHandlerClient(ctx, gw, customerv1.NewLoyaltyServiceClient(b.Customer)),
+		customerv1.RegisterResolutionServiceHandlerClient(ctx, gw, customerv1.NewResolutionServiceClient(b.Customer)),
+		customerv1.RegisterImportServiceHandlerClient(ctx, gw, customerv1.NewImportServiceClient(b.Customer)),
 		pipelinev1.RegisterPipelineServiceHandlerClient(ctx, gw, pipelinev1.NewPipelineServiceClient(b.Pipeline)),
+		pipelinev1.RegisterForecastServiceHandlerClient(ctx, gw, pipelinev1.NewForecastServiceClient(b.Pipeline)),
+		pipelinev1.RegisterCommissionServiceHandlerClient(ctx, gw, pipelinev1.NewCommissionServiceClient(b.Pipeline)),
+		pipelinev1.RegisterMarketingServiceHandlerClient(ctx, gw, pipelinev1.NewMarketingServiceClient(b.Pipeline)),
 		ticketv1.RegisterTicketServiceHandlerClient(ctx, gw, ticketv1.NewTicketServiceClient(b.Ticket)),
 		partnerv1.RegisterPartnerServiceHandlerClient(ctx, gw, partnerv1.NewPartnerServiceClient(b.Partner)),
+		partnerv1.RegisterDealRegistrationServiceHandlerClient(ctx, gw, partnerv1.NewDealRegistrationServiceClient(b.Partner)),
 		analyticsv1.RegisterAnalyticsServiceHandlerClient(ctx, gw, analyticsv1.NewAnalyticsServiceClient(b.Analytics)),
 	}
 	if err := errors.Join(regs...); err != nil {
@@ -90,6 +97,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 	})
 	mux.HandleFunc("GET /docs", apidoc.Reference)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/docs", http.StatusFound) })
+	csvRoutes(mux, customerv1.NewImportServiceClient(b.Customer), authn)
 	mux.Handle("/v1/", authenticate(authn, gw))
 	return sealShareToken(otelhttp.NewHandler(accessLog(log, mux), "rapport-edge",
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeOf(r) }))), nil
@@ -169,6 +177,10 @@ type recorder struct {
 }
 
 func (r *recorder) WriteHeader(code int) { r.code = code; r.ResponseWriter.WriteHeader(code) }
+
+// Unwrap lets http.ResponseController reach the connection, for handlers
+// that lift the server's deadlines (CSV uploads and exports).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Flush keeps streaming responses (WatchEvents) flowing through the recorder.
 func (r *recorder) Flush() {

@@ -19,6 +19,9 @@ type Config struct {
 	CustomerTarget string
 	// EventPoll is how often WatchEvents looks for new events (EVENT_POLL_INTERVAL).
 	EventPoll time.Duration
+	// SnapshotInterval is how often the daily pipeline snapshots are
+	// looked for (SNAPSHOT_INTERVAL); each tenant gets one per UTC day.
+	SnapshotInterval time.Duration
 }
 
 // Load reads the serving configuration and reports every problem at once.
@@ -31,6 +34,7 @@ func Load(getenv func(string) string) (Config, error) {
 		CustomerTarget: r.Required("CUSTOMER_GRPC_TARGET"),
 		EventPoll:      r.Duration("EVENT_POLL_INTERVAL", 200*time.Millisecond),
 	}
+	c.SnapshotInterval = r.Duration("SNAPSHOT_INTERVAL", time.Hour)
 	return c, r.Err()
 }
 

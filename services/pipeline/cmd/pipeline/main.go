@@ -18,7 +18,11 @@ import (
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/clients/segments"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/commission"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/forecast"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/marketing"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/postgres"
 )
@@ -72,9 +76,26 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := grpcserver.New(cfg.Server, log, authn)
 	svc := pipeline.New(postgres.New(pool), customerclient.New(conn, pipeline.ErrCustomerLookup))
 	pipelinev1.RegisterPipelineServiceServer(srv, grpcapi.New(svc, pool, cfg.EventPoll))
+	store := postgres.New(pool)
+	forecasts := forecast.New(store.Forecast())
+	pipelinev1.RegisterForecastServiceServer(srv, grpcapi.NewForecast(forecasts))
+	pipelinev1.RegisterCommissionServiceServer(srv, grpcapi.NewCommission(commission.New(store.Commission())))
+	pipelinev1.RegisterMarketingServiceServer(srv, grpcapi.NewMarketing(marketing.New(store.Marketing(), segments.New(conn),
+		customerclient.New(conn, pipeline.ErrCustomerLookup))))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err
 	}
+	// The snapshot loop stops with the server, before the pool closes.
+	snapCtx, stopSnap := context.WithCancel(ctx)
+	snapped := make(chan struct{})
+	go func() {
+		defer close(snapped)
+		forecasts.RunSnapshots(snapCtx, cfg.SnapshotInterval, log)
+	}()
+	defer func() {
+		stopSnap()
+		<-snapped
+	}()
 	return srv.Run(ctx, lis, pool.Ping)
 }

@@ -344,7 +344,7 @@ func (s *Service) List(ctx context.Context, caller auth.Caller, q ListQuery) (Pa
 }
 
 var opportunityUpdatable = []string{"display_name", "amount", "expected_close_date", "engage_date", "owner_id",
-	"source_partner_id", "external_id", "price_list_id", "line_items"}
+	"source_partner_id", "external_id", "price_list_id", "line_items", "forecast_category", "campaign_id"}
 
 // Update changes the fields in mask to in's values; the current stage's
 // entry criteria must still hold afterwards.
@@ -383,6 +383,10 @@ func (s *Service) Update(ctx context.Context, caller auth.Caller, in Opportunity
 				o.PriceListID = in.PriceListID
 			case "line_items":
 				o.LineItems, e.LinesChanged = in.LineItems, true
+			case "forecast_category":
+				o.ForecastCategory = in.ForecastCategory
+			case "campaign_id":
+				o.CampaignID = in.CampaignID
 			}
 		}
 		if !ownsOrManages(caller, o.OwnerID) {

@@ -42,6 +42,8 @@ func Opportunity(o pipeline.Opportunity) *pipelinev1.Opportunity {
 		OwnerId:           optionalString(o.OwnerID),
 		SourcePartnerId:   optionalString(o.SourcePartnerID),
 		PriceListId:       optionalString(o.PriceListID),
+		ForecastCategory:  pipelinev1.ForecastCategory(o.ForecastCategory),
+		CampaignId:        optionalString(o.CampaignID),
 	}
 	if days, ok := o.CycleDays(); ok {
 		out.CycleTimeDays = days
@@ -89,6 +91,7 @@ func FromOpportunity(m *pipelinev1.Opportunity, prefix string) (pipeline.Opportu
 		ExpectedCloseDate: m.GetExpectedCloseDate(),
 		EngageDate:        m.GetEngageDate(),
 		ExternalID:        m.GetExternalId(),
+		ForecastCategory:  pipeline.ForecastCategory(m.GetForecastCategory()),
 	}
 	o.Amount = pipeline.Money{CurrencyCode: m.GetAmount().GetCurrencyCode(), AmountMinor: m.GetAmount().GetAmountMinor()}
 	if _, ok := pipelinev1.Stage_name[int32(m.GetStage())]; !ok {
@@ -100,6 +103,7 @@ func FromOpportunity(m *pipelinev1.Opportunity, prefix string) (pipeline.Opportu
 	o.OwnerID = optionalID(m.GetOwnerId(), prefix+"owner_id", v)
 	o.SourcePartnerID = optionalID(m.GetSourcePartnerId(), prefix+"source_partner_id", v)
 	o.PriceListID = optionalID(m.GetPriceListId(), prefix+"price_list_id", v)
+	o.CampaignID = optionalID(m.GetCampaignId(), prefix+"campaign_id", v)
 	for i, l := range m.GetLineItems() {
 		f := fmt.Sprintf("%sline_items[%d].", prefix, i)
 		o.LineItems = append(o.LineItems, pipeline.LineItem{
