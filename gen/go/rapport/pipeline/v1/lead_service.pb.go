@@ -508,7 +508,8 @@ func (x *ConvertLeadRequest) GetRequestId() string {
 type ConvertLeadResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Lead  *Lead                  `protobuf:"bytes,1,opt,name=lead,proto3" json:"lead,omitempty"`
-	// Whether the conversion created the customer (false: it existed).
+	// Whether this call created the customer (false: it existed, or the
+	// request repeats a finished conversion).
 	CustomerCreated bool `protobuf:"varint,2,opt,name=customer_created,json=customerCreated,proto3" json:"customer_created,omitempty"`
 	// The opportunity opened, if any.
 	Opportunity   *Opportunity `protobuf:"bytes,3,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
