@@ -18,9 +18,12 @@ import (
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/clients/customer"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/lead"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/postgres"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/ratelimit"
 )
 
 func main() {
@@ -69,12 +72,20 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := grpcserver.New(cfg.Server, log, authn)
+	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.SubmitWebFormMethod)
 	svc := pipeline.New(postgres.New(pool), customerclient.New(conn, pipeline.ErrCustomerLookup))
 	pipelinev1.RegisterPipelineServiceServer(srv, grpcapi.New(svc, pool, cfg.EventPoll))
+	leads := lead.New(postgres.NewLeadStore(pool), customer.New(conn), svc)
+	pipelinev1.RegisterLeadServiceServer(srv, grpcapi.NewLeadServer(leads, perMinute(cfg.WebFormKeyRate), perMinute(cfg.WebFormClientRate)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err
 	}
 	return srv.Run(ctx, lis, pool.Ping)
+}
+
+// perMinute limits to n requests a minute with bursts of a quarter of that,
+// remembering up to 100 000 keys.
+func perMinute(n int) *ratelimit.Limiter {
+	return ratelimit.New(float64(n)/60, max(1, n/4), 100_000)
 }
