@@ -50,8 +50,8 @@ func run(root, state, bin, data string, loadDemo bool) error {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "demo data:", err)
 		} else {
-			fmt.Printf("demo data: %d accounts, %d opportunities (%d without account skipped), %d partners, %d support customers with %d tickets in %s\n",
-				st.Customers, st.Opportunities, st.OpportunitiesWithoutAccount, st.Partners, st.SupportCustomers, st.Tickets, st.Elapsed.Round(1e8))
+			fmt.Printf("demo data: %d accounts, %d opportunities, %d leads (deals without account), %d partners, %d support customers with %d tickets in %s\n",
+				st.Customers, st.Opportunities, st.Leads, st.Partners, st.SupportCustomers, st.Tickets, st.Elapsed.Round(1e8))
 		}
 	}
 	fmt.Printf(`

@@ -34,6 +34,7 @@ type collection struct {
 var (
 	customers     = collection{"/v1/customers", "customerId"}
 	opportunities = collection{"/v1/opportunities", "opportunityId"}
+	leads         = collection{"/v1/leads", "leadId"}
 	partners      = collection{"/v1/partners", "partnerId"}
 	tickets       = collection{"/v1/tickets", "ticketId"}
 )

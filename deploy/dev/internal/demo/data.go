@@ -17,6 +17,7 @@ const (
 	accountsFile = "crm-sales-opportunities/accounts.csv"
 	productsFile = "crm-sales-opportunities/products.csv"
 	pipelineFile = "crm-sales-opportunities/sales_pipeline.csv"
+	teamsFile    = "crm-sales-opportunities/sales_teams.csv"
 	sellersFile  = "olist/olist_sellers_dataset.csv"
 	ticketsFile  = "customer-support-tickets/customer_support_tickets.csv"
 )
@@ -48,6 +49,13 @@ type (
 		EngageDate        string `json:"engageDate,omitempty"`
 		ExternalID        string `json:"externalId"`
 	}
+	lead struct {
+		DisplayName string `json:"displayName"`
+		Source      string `json:"source"`
+		Status      string `json:"status"`
+		Territory   string `json:"territory,omitempty"`
+		ExternalID  string `json:"externalId"`
+	}
 	partner struct {
 		DisplayName string `json:"displayName"`
 		Type        string `json:"type"`
@@ -69,11 +77,11 @@ type (
 // dataset is everything a load sends, read and mapped before the first
 // request so that a fault in the data stops the load before it starts.
 type dataset struct {
-	accounts       []account
-	deals          []deal
-	withoutAccount int
-	sellers        []seller
-	support        []supportCase
+	accounts  []account
+	deals     []deal
+	prospects []prospect
+	sellers   []seller
+	support   []supportCase
 }
 
 // account is a row of accounts.csv as an organisation customer.
@@ -89,6 +97,14 @@ type deal struct {
 	account     int // index into dataset.accounts
 	requestID   string
 	opportunity opportunity
+}
+
+// prospect is a row of sales_pipeline.csv without an account, as a lead:
+// the deal was being prospected or engaged before anyone knew which account
+// it belonged to, which is what a lead is.
+type prospect struct {
+	requestID string
+	lead      lead
 }
 
 // seller is a row of the Olist sellers as a reseller.
@@ -119,7 +135,7 @@ type transition struct {
 // readDataset reads the data sets in dir; a limit of 0 reads every row.
 func readDataset(dir string, opportunityLimit, partnerLimit, ticketLimit int) (*dataset, error) {
 	var missing []string
-	for _, f := range []string{accountsFile, productsFile, pipelineFile, sellersFile, ticketsFile} {
+	for _, f := range []string{accountsFile, productsFile, pipelineFile, teamsFile, sellersFile, ticketsFile} {
 		_, err := os.Stat(filepath.Join(dir, f))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -140,7 +156,11 @@ func readDataset(dir string, opportunityLimit, partnerLimit, ticketLimit int) (*
 	if err != nil {
 		return nil, err
 	}
-	if d.deals, d.withoutAccount, err = readPipeline(dir, d.accounts, products, opportunityLimit); err != nil {
+	offices, err := readOffices(dir)
+	if err != nil {
+		return nil, err
+	}
+	if d.deals, d.prospects, err = readPipeline(dir, d.accounts, products, offices, opportunityLimit); err != nil {
 		return nil, err
 	}
 	if d.sellers, err = readSellers(dir, partnerLimit); err != nil {
@@ -300,14 +320,36 @@ var stages = map[string]string{
 	"Lost":        "STAGE_LOST",
 }
 
+// leadStatuses maps the stages of deals without an account: nobody had
+// started on a prospecting one; an engaging one is being worked.
+var leadStatuses = map[string]string{
+	"Prospecting": "LEAD_STATUS_NEW",
+	"Engaging":    "LEAD_STATUS_WORKING",
+}
+
+// readOffices maps each sales agent of sales_teams.csv to their regional
+// office, the territory their leads belong to.
+func readOffices(dir string) (map[string]string, error) {
+	t, err := readTable(dir, teamsFile, "sales_agent", "regional_office")
+	if err != nil {
+		return nil, err
+	}
+	offices := make(map[string]string, len(t.rows))
+	for _, row := range t.rows {
+		offices[t.get(row, "sales_agent")] = t.get(row, "regional_office")
+	}
+	return offices, nil
+}
+
 // readPipeline maps the first limit rows of sales_pipeline.csv (all of them
 // if limit is 0) to deals. Rows without an account, which the README
-// documents for many open deals, are skipped and counted: an opportunity
-// needs a customer.
-func readPipeline(dir string, accounts []account, products catalogue, limit int) (deals []deal, withoutAccount int, err error) {
-	t, err := readTable(dir, pipelineFile, "opportunity_id", "product", "account", "deal_stage", "engage_date", "close_date", "close_value")
+// documents for many open deals, become leads (an opportunity needs a
+// customer) in the territory of their agent's office; such a row at a
+// closed stage would be an error in the data and stops the load.
+func readPipeline(dir string, accounts []account, products catalogue, offices map[string]string, limit int) (deals []deal, prospects []prospect, err error) {
+	t, err := readTable(dir, pipelineFile, "opportunity_id", "sales_agent", "product", "account", "deal_stage", "engage_date", "close_date", "close_value")
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	byName := make(map[string]int, len(accounts))
 	for i, a := range accounts {
@@ -319,28 +361,35 @@ func readPipeline(dir string, accounts []account, products catalogue, limit int)
 	}
 	for i, row := range rows {
 		id, name := t.get(row, "opportunity_id"), t.get(row, "account")
-		if name == "" {
-			withoutAccount++
-			continue
-		}
 		if id == "" {
-			return nil, 0, t.rowError(i+1, "no opportunity_id")
+			return nil, nil, t.rowError(i+1, "no opportunity_id")
+		}
+		if name == "" {
+			status, err := enumOf(leadStatuses, "deal_stage of a deal without account", t.get(row, "deal_stage"))
+			if err != nil {
+				return nil, nil, t.rowError(i+1, "%v", err)
+			}
+			prospects = append(prospects, prospect{requestID: "demo-lead-" + id, lead: lead{
+				DisplayName: t.get(row, "product") + " prospect " + id, Source: "import", Status: status,
+				Territory: offices[t.get(row, "sales_agent")], ExternalID: id,
+			}})
+			continue
 		}
 		acct, ok := byName[name]
 		if !ok {
-			return nil, 0, t.rowError(i+1, "account %q is not in %s", name, accountsFile)
+			return nil, nil, t.rowError(i+1, "account %q is not in %s", name, accountsFile)
 		}
 		p, ok := products.lookup(t.get(row, "product"))
 		if !ok {
-			return nil, 0, t.rowError(i+1, "product %q is not in %s", t.get(row, "product"), productsFile)
+			return nil, nil, t.rowError(i+1, "product %q is not in %s", t.get(row, "product"), productsFile)
 		}
 		stage, err := enumOf(stages, "deal_stage", t.get(row, "deal_stage"))
 		if err != nil {
-			return nil, 0, t.rowError(i+1, "%v", err)
+			return nil, nil, t.rowError(i+1, "%v", err)
 		}
 		amount, err := dealAmount(stage, t.get(row, "close_value"), p)
 		if err != nil {
-			return nil, 0, t.rowError(i+1, "close_value: %v", err)
+			return nil, nil, t.rowError(i+1, "close_value: %v", err)
 		}
 		deals = append(deals, deal{
 			account:   acct,
@@ -355,7 +404,7 @@ func readPipeline(dir string, accounts []account, products catalogue, limit int)
 			},
 		})
 	}
-	return deals, withoutAccount, nil
+	return deals, prospects, nil
 }
 
 // dealAmount values a deal in cents. A closed deal is worth what it closed

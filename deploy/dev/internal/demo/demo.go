@@ -1,7 +1,8 @@
 // Package demo loads demo data into a running Rapport suite through its
 // public REST API, from the real data sets in the shared data directory (see
 // its README.md): the accounts and sales pipeline of "CRM Sales
-// Opportunities" become organisation customers and opportunities, the Olist
+// Opportunities" become organisation customers and opportunities (and the
+// deals without an account leads in their agent's office), the Olist
 // sellers become resellers, and the first rows of the support ticket data set
 // become person customers with their tickets.
 //
@@ -58,9 +59,11 @@ type Stats struct {
 	Customers int
 	// Opportunities is the number of opportunities.
 	Opportunities int
-	// OpportunitiesWithoutAccount is the number of pipeline rows skipped
-	// because they name no account, and an opportunity needs a customer.
+	// OpportunitiesWithoutAccount is the number of pipeline rows that name
+	// no account; an opportunity needs a customer, so each became a lead.
 	OpportunitiesWithoutAccount int
+	// Leads is the number of leads, one per pipeline row without account.
+	Leads int
 	// Partners is the number of resellers.
 	Partners int
 	// SupportCustomers is the number of person customers from the tickets.
@@ -93,7 +96,7 @@ func Load(ctx context.Context, o Options) (Stats, error) {
 	}
 	stats := func() Stats {
 		s := l.n.snapshot()
-		s.OpportunitiesWithoutAccount = d.withoutAccount
+		s.OpportunitiesWithoutAccount = len(d.prospects)
 		s.Elapsed = time.Since(start)
 		return s
 	}
@@ -108,9 +111,12 @@ func Load(ctx context.Context, o Options) (Stats, error) {
 	// The kinds are interleaved so that a refusal of any of them shows in
 	// the first requests rather than after thousands of the others.
 	jobs = jobs[:0]
-	for i := range max(len(d.deals), len(d.sellers), len(d.support)) {
+	for i := range max(len(d.deals), len(d.prospects), len(d.sellers), len(d.support)) {
 		if i < len(d.deals) {
 			jobs = append(jobs, l.deal(d.deals[i]))
+		}
+		if i < len(d.prospects) {
+			jobs = append(jobs, l.prospect(d.prospects[i]))
 		}
 		if i < len(d.sellers) {
 			jobs = append(jobs, l.seller(d.sellers[i]))
@@ -156,6 +162,16 @@ func (l *loader) deal(d deal) job {
 			return err
 		}
 		l.n.opportunities.Add(1)
+		return nil
+	}
+}
+
+func (l *loader) prospect(p prospect) job {
+	return func(ctx context.Context) error {
+		if _, err := l.client.create(ctx, leads, p.requestID, p.lead); err != nil {
+			return err
+		}
+		l.n.leads.Add(1)
 		return nil
 	}
 }
@@ -239,13 +255,14 @@ func defaultClient(workers int) *http.Client {
 
 // counts are the Stats counters, safe to bump from the workers.
 type counts struct {
-	customers, opportunities, partners, supportCustomers, tickets atomic.Int64
+	customers, opportunities, leads, partners, supportCustomers, tickets atomic.Int64
 }
 
 func (n *counts) snapshot() Stats {
 	return Stats{
 		Customers:        int(n.customers.Load()),
 		Opportunities:    int(n.opportunities.Load()),
+		Leads:            int(n.leads.Load()),
 		Partners:         int(n.partners.Load()),
 		SupportCustomers: int(n.supportCustomers.Load()),
 		Tickets:          int(n.tickets.Load()),
