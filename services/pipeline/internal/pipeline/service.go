@@ -25,11 +25,13 @@ const (
 )
 
 // Who may do what. Support agents see the pipeline to help customers but do
-// not sell; partner users get scoped access with the channel-partner work.
+// not sell; partner users read the opportunities their partner registered.
 // Sales reps change only the opportunities they own; managers and admins
-// change any (the team model that narrows managers comes later).
+// change any they see. Which rows each caller sees is the database's
+// record_access policy (migration 00005): reps their own and their teams',
+// managers their teams' and the unowned ones.
 var (
-	readers        = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleAnalyst, auth.RoleSupportAgent}
+	readers        = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleAnalyst, auth.RoleSupportAgent, auth.RolePartnerUser}
 	writers        = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep}
 	anyOwner       = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager}
 	catalogWriters = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager}

@@ -91,9 +91,9 @@ func scanOpportunity(row pgx.CollectableRow) (pipeline.Opportunity, error) {
 const insertOpportunitySQL = `
 INSERT INTO opportunities (tenant_id, opportunity_id, customer_id, display_name, currency_code, amount_minor,
     stage, expected_close_date, owner_id, source_partner_id, external_id, request_id,
-    pipeline_id, stage_id, stage_kind, engage_date, close_reason, close_time, stage_enter_time, price_list_id)
+    pipeline_id, stage_id, stage_kind, engage_date, close_reason, close_time, stage_enter_time, price_list_id, owner_team_ids)
 VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, '')::date, $9, $10, $11, nullif($12, ''),
-    $13, $14, $15, $16::text::date, $17, $18, $19, $20)
+    $13, $14, $15, $16::text::date, $17, $18, $19, $20, $21)
 ON CONFLICT (tenant_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
 RETURNING ` + opportunityColumns
 
@@ -150,7 +150,7 @@ func (s *Store) Create(ctx context.Context, caller auth.Caller, requestID string
 		saved, inserted, err = pgdb.InsertOnce(ctx, tx,
 			insertOpportunitySQL, []any{caller.TenantID, o.ID, o.CustomerID, o.DisplayName, o.Amount.CurrencyCode,
 				o.Amount.AmountMinor, o.Stage, o.ExpectedCloseDate, o.OwnerID, o.SourcePartnerID, o.ExternalID, requestID,
-				o.PipelineID, o.StageID, o.StageKind, o.EngageDate, o.CloseReason, o.CloseTime, o.StageEnterTime, o.PriceListID},
+				o.PipelineID, o.StageID, o.StageKind, o.EngageDate, o.CloseReason, o.CloseTime, o.StageEnterTime, o.PriceListID, teamsOf(caller)},
 			opportunityByRequestSQL, []any{caller.TenantID, requestID},
 			scanOpportunity)
 		if err != nil || !inserted {
@@ -173,6 +173,19 @@ func (s *Store) Create(ctx context.Context, caller auth.Caller, requestID string
 		return pipeline.Opportunity{}, fmt.Errorf("create opportunity: %w", mapOpportunityErr(err))
 	}
 	return saved, nil
+}
+
+// teamsOf are the owner's teams an opportunity keeps (see migration 00005):
+// the teams of the caller who sets its owner. Team ids that are not UUIDs
+// name no team here and are left out.
+func teamsOf(caller auth.Caller) []uuid.UUID {
+	teams := make([]uuid.UUID, 0, len(caller.TeamIDs))
+	for _, t := range caller.TeamIDs {
+		if id, err := uuid.Parse(t); err == nil {
+			teams = append(teams, id)
+		}
+	}
+	return teams
 }
 
 // mapOpportunityErr turns the constraint violations a racing change can
@@ -281,6 +294,7 @@ UPDATE opportunities SET display_name = $3, currency_code = $4, amount_minor = $
     expected_close_date = nullif($7, '')::date, owner_id = $8, source_partner_id = $9, external_id = $10,
     stage_id = $11, stage_kind = $12, engage_date = $13::text::date, close_reason = $14, close_time = $15,
     stage_enter_time = $16, price_list_id = $17, delete_time = $18,
+    owner_team_ids = CASE WHEN owner_id IS DISTINCT FROM $8 THEN $19 ELSE owner_team_ids END,
     revision = revision + 1, update_time = now()
 WHERE tenant_id = $1 AND opportunity_id = $2
 RETURNING ` + opportunityColumns
@@ -323,7 +337,7 @@ func (s *Store) Mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m 
 		}
 		rows, err = tx.Query(ctx, saveOpportunitySQL, caller.TenantID, id, o.DisplayName, o.Amount.CurrencyCode, o.Amount.AmountMinor,
 			o.Stage, o.ExpectedCloseDate, o.OwnerID, o.SourcePartnerID, o.ExternalID, o.StageID, o.StageKind, o.EngageDate,
-			o.CloseReason, o.CloseTime, o.StageEnterTime, o.PriceListID, o.DeleteTime)
+			o.CloseReason, o.CloseTime, o.StageEnterTime, o.PriceListID, o.DeleteTime, teamsOf(caller))
 		if err != nil {
 			return err
 		}
