@@ -25,12 +25,19 @@ func WithReason(code codes.Code, err error, reason string) error {
 
 // Invalid renders violations as InvalidArgument with BadRequest details.
 func Invalid(v *validation.Error) error {
+	return WithViolations(codes.InvalidArgument, v, "INVALID_ARGUMENT", v.Violations...)
+}
+
+// WithViolations is WithReason that also names the fields at fault, for
+// errors other than bad input that a caller fixes by changing a field (a
+// redemption beyond the balance names "points").
+func WithViolations(code codes.Code, err error, reason string, violations ...validation.Violation) error {
 	br := &errdetails.BadRequest{}
-	for _, fv := range v.Violations {
+	for _, fv := range violations {
 		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: fv.Field, Description: fv.Description})
 	}
-	st := status.New(codes.InvalidArgument, v.Error())
-	if d, err := st.WithDetails(br, &errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: Domain}); err == nil {
+	st := status.New(code, err.Error())
+	if d, derr := st.WithDetails(br, &errdetails.ErrorInfo{Reason: reason, Domain: Domain}); derr == nil {
 		st = d
 	}
 	return st.Err()

@@ -40,7 +40,10 @@ func UpDB(ctx context.Context, db *sql.DB, migrations fs.FS, log *slog.Logger) e
 		return err
 	}}, nil)
 	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations,
-		goose.WithSessionLocker(locker), goose.WithGoMigrations(platform))
+		goose.WithSessionLocker(locker), goose.WithGoMigrations(platform),
+		// Features land in parallel, so a migration numbered below one a
+		// database already has can arrive later; apply it rather than refuse.
+		goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return fmt.Errorf("migration provider: %w", err)
 	}

@@ -131,13 +131,33 @@ func retryable(err error) bool {
 // tenant setting and the query travel in one pipelined round trip, inside the
 // implicit transaction the extended protocol gives a batch.
 func Rows[T any](ctx context.Context, pool *pgxpool.Pool, tenant, sql string, args []any, to pgx.RowToFunc[T]) ([]T, error) {
+	return RowsWith(ctx, pool, tenant, nil, sql, args, to)
+}
+
+// Setting is a run-time parameter (GUC) and the value one query needs.
+type Setting struct{ Name, Value string }
+
+const setLocalSQL = `SELECT set_config($1, $2, true)`
+
+// RowsWith is Rows with further settings made local to the query's implicit
+// transaction, in the same round trip: they never leak to the next user of
+// the pooled connection.
+func RowsWith[T any](ctx context.Context, pool *pgxpool.Pool, tenant string, settings []Setting, sql string, args []any, to pgx.RowToFunc[T]) ([]T, error) {
 	b := &pgx.Batch{}
 	b.Queue(setTenantSQL, scopeArgs(ctx, tenant)...)
+	for _, s := range settings {
+		b.Queue(setLocalSQL, s.Name, s.Value)
+	}
 	b.Queue(sql, args...)
 	br := pool.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
 		return nil, fmt.Errorf("set tenant: %w", err)
+	}
+	for _, s := range settings {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("set %s: %w", s.Name, err)
+		}
 	}
 	rows, err := br.Query()
 	if err != nil {

@@ -150,7 +150,7 @@ func Start(ctx context.Context, o Options) (s *Suite, err error) {
 	if err != nil {
 		return s, fmt.Errorf("analytics key: %w", err)
 	}
-	if err := s.start(ctx, o, "analytics", envOf("analytics", "ANALYTICS_API_KEY="+analyticsKey)); err != nil {
+	if err := s.start(ctx, o, "analytics", envOf("analytics", "ANALYTICS_API_KEY="+analyticsKey, "TENANT_REFRESH=3s")); err != nil {
 		return s, err
 	}
 	if err := s.startEdge(ctx, o, append(common, "HTTP_ADDR="+o.HTTPAddr)); err != nil {

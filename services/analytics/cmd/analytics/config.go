@@ -21,20 +21,19 @@ type Config struct {
 	// (CUSTOMER_GRPC_TARGET, PIPELINE_GRPC_TARGET, TICKET_GRPC_TARGET); the
 	// customer service also verifies API keys.
 	CustomerTarget, PipelineTarget, TicketTarget string
-	// APIKey is the credential the consumer presents to the sources
-	// (ANALYTICS_API_KEY); its principal needs a role that may watch events
-	// (admin or analyst).
-	//
-	// WatchEvents is scoped to the caller's tenant, so this version builds
-	// the read model of one tenant only: the one the key belongs to. Other
-	// tenants' summaries stay empty until the sources offer a cross-tenant
-	// feed for an operator principal.
+	// APIKey is the credential analytics follows the streams with
+	// (ANALYTICS_API_KEY); its principal needs the admin or analyst role.
+	// The key of an operator tenant's principal follows every tenant (with
+	// short-lived tenant tokens the identity service issues); any other key
+	// follows its own tenant only.
 	APIKey string
 	// Tenant is the tenant APIKey belongs to, read from the key itself.
 	Tenant uuid.UUID
 	// MinBackoff and MaxBackoff bound the reconnection delay of a broken
 	// stream (FEED_MIN_BACKOFF, FEED_MAX_BACKOFF).
 	MinBackoff, MaxBackoff time.Duration
+	// TenantRefresh is how often new tenants are looked for (TENANT_REFRESH).
+	TenantRefresh time.Duration
 }
 
 // Load reads the configuration for cmd and reports every problem at once.
@@ -48,6 +47,8 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 		Auth:       auth.LoadConfig(r),
 		MinBackoff: r.Duration("FEED_MIN_BACKOFF", 200*time.Millisecond),
 		MaxBackoff: r.Duration("FEED_MAX_BACKOFF", 10*time.Second),
+
+		TenantRefresh: r.Duration("TENANT_REFRESH", 30*time.Second),
 	}
 	var errs []error
 	if cmd == "serve" {
@@ -60,6 +61,9 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 		} else if c.APIKey != "" {
 			errs = append(errs, errors.New("ANALYTICS_API_KEY is not a Rapport API key (rk_…)"))
 		}
+	}
+	if c.TenantRefresh <= 0 {
+		errs = append(errs, errors.New("TENANT_REFRESH must be positive"))
 	}
 	if c.MinBackoff <= 0 || c.MaxBackoff < c.MinBackoff {
 		errs = append(errs, errors.New("FEED_MIN_BACKOFF must be positive and at most FEED_MAX_BACKOFF"))

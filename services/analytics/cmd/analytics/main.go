@@ -17,6 +17,7 @@ import (
 
 	analyticsv1 "github.com/rapportcrm/rapport/gen/go/rapport/analytics/v1"
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	"github.com/rapportcrm/rapport/pkg/app"
@@ -26,6 +27,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/migrate"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
+	"github.com/rapportcrm/rapport/services/analytics/internal/clients/identity"
 	"github.com/rapportcrm/rapport/services/analytics/internal/consumer"
 	"github.com/rapportcrm/rapport/services/analytics/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/analytics/internal/postgres"
@@ -86,15 +88,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	store := postgres.New(pool)
-	feeds, err := consumer.New(store, consumer.Config{
-		Tenant: cfg.Tenant, APIKey: cfg.APIKey, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
-	}, log, otel.Meter("rapport/analytics"),
+	feeds := consumer.NewFleet(store, identity.New(iamv1.NewIdentityServiceClient(customerConn), cfg.APIKey, cfg.Tenant),
+		consumer.FleetConfig{Refresh: cfg.TenantRefresh, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff},
+		log, otel.Meter("rapport/analytics"),
 		consumer.CustomerSource(customerv1.NewCustomerServiceClient(customerConn)),
 		consumer.PipelineSource(pipelinev1.NewPipelineServiceClient(pipelineConn)),
 		consumer.TicketSource(ticketv1.NewTicketServiceClient(ticketConn)))
-	if err != nil {
-		return err
-	}
 	srv := grpcserver.New(cfg.Server, log, authn)
 	analyticsv1.RegisterAnalyticsServiceServer(srv, grpcapi.NewAnalytics(analytics.New(store)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)

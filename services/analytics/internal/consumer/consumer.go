@@ -34,11 +34,13 @@ type Store interface {
 
 // Config tunes a Consumer.
 type Config struct {
-	// Tenant is the tenant APIKey belongs to: the streams are scoped to it,
-	// and its checkpoints are where reading resumes.
+	// Tenant is the tenant followed: the streams are scoped to it, and its
+	// checkpoints are where reading resumes.
 	Tenant uuid.UUID
-	// APIKey is presented to every source as "authorization: Bearer <key>".
-	APIKey string
+	// Credential returns what is presented to every source as
+	// "authorization: Bearer <credential>" each time a stream opens: an API
+	// key of the tenant, or a short-lived token for it.
+	Credential func(ctx context.Context) (string, error)
 	// MinBackoff and MaxBackoff bound the wait before a broken stream is
 	// reopened; it doubles on each failure in a row.
 	MinBackoff, MaxBackoff time.Duration
@@ -123,7 +125,11 @@ func (c *Consumer) session(ctx context.Context, src Source) (int, error) {
 		return 0, err
 	}
 	c.noteEvent(src.Name, feed.LastEventTime)
-	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.cfg.APIKey))
+	credential, err := c.cfg.Credential(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("credential: %w", err)
+	}
+	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+credential))
 	defer cancel()
 	stream, err := src.Watch(sctx, feed.Cursor)
 	if err != nil {
@@ -171,7 +177,8 @@ func (c *Consumer) observe(_ context.Context, o metric.Observer) error {
 	now := time.Now()
 	for source, last := range c.lastEvent {
 		if ns := last.Load(); ns != 0 {
-			o.ObserveFloat64(c.lag, now.Sub(time.Unix(0, ns)).Seconds(), metric.WithAttributes(attribute.String("source", source)))
+			o.ObserveFloat64(c.lag, now.Sub(time.Unix(0, ns)).Seconds(),
+				metric.WithAttributes(attribute.String("source", source), attribute.String("tenant_id", c.cfg.Tenant.String())))
 		}
 	}
 	return nil

@@ -231,7 +231,8 @@ func (r *rig) run(t *testing.T, key string, opts ...func(*consumerOptions)) (sto
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c, err := consumer.New(r.store, consumer.Config{Tenant: r.tenant, APIKey: key, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
+	c, err := consumer.New(r.store, consumer.Config{Tenant: r.tenant, Credential: func(context.Context) (string, error) { return key, nil },
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
 		slog.New(slog.NewJSONHandler(io.Discard, nil)), o.meter,
 		consumer.CustomerSource(customerv1.NewCustomerServiceClient(r.conn)),
 		consumer.PipelineSource(pipelinev1.NewPipelineServiceClient(r.conn)),

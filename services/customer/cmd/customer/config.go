@@ -31,6 +31,9 @@ type Config struct {
 	// PlanRefresh is how often the plan runner looks for tenants whose
 	// plans were turned on or off (FOLLOW_UP_PLAN_REFRESH).
 	PlanRefresh time.Duration
+	// LoyaltySweep is how often due loyalty points expire and window tiers
+	// are recomputed in the background (LOYALTY_SWEEP_INTERVAL).
+	LoyaltySweep time.Duration
 }
 
 // Load reads the configuration and reports every problem at once.
@@ -46,8 +49,12 @@ func Load(getenv func(string) string) (Config, error) {
 		TicketTarget:     r.String("TICKET_GRPC_TARGET", ""),
 		PipelineTarget:   r.String("PIPELINE_GRPC_TARGET", ""),
 		PlanRefresh:      r.Duration("FOLLOW_UP_PLAN_REFRESH", 30*time.Second),
+		LoyaltySweep:     r.Duration("LOYALTY_SWEEP_INTERVAL", time.Hour),
 	}
 	err := r.Err()
+	if c.LoyaltySweep <= 0 {
+		err = errors.Join(err, fmt.Errorf("LOYALTY_SWEEP_INTERVAL=%s must be positive", c.LoyaltySweep))
+	}
 	if c.DocumentMaxBytes <= 0 {
 		err = errors.Join(err, fmt.Errorf("DOCUMENT_MAX_BYTES=%d must be positive", c.DocumentMaxBytes))
 	}

@@ -14,19 +14,22 @@ import (
 	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/protoconv"
+	"github.com/rapportcrm/rapport/services/customer/internal/search"
 )
 
 // Customers implements customerv1.CustomerServiceServer.
 type Customers struct {
 	customerv1.UnimplementedCustomerServiceServer
-	svc  *customer.Service
-	pool *pgxpool.Pool
-	poll time.Duration
+	svc    *customer.Service
+	search *search.Service
+	pool   *pgxpool.Pool
+	poll   time.Duration
 }
 
-// NewCustomers returns the server; pool and poll serve WatchEvents.
-func NewCustomers(svc *customer.Service, pool *pgxpool.Pool, poll time.Duration) *Customers {
-	return &Customers{svc: svc, pool: pool, poll: poll}
+// NewCustomers returns the server; search serves SearchCustomers, and pool
+// and poll serve WatchEvents.
+func NewCustomers(svc *customer.Service, search *search.Service, pool *pgxpool.Pool, poll time.Duration) *Customers {
+	return &Customers{svc: svc, search: search, pool: pool, poll: poll}
 }
 
 func parseID(field, s string) (uuid.UUID, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
+	"github.com/rapportcrm/rapport/services/customer/internal/loyalty"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 	"github.com/rapportcrm/rapport/services/customer/internal/relationship"
@@ -96,6 +97,20 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, profile.ErrAttributeInUse, "CUSTOM_ATTRIBUTE_IN_USE")
 	case errors.Is(err, classify.ErrEtagMismatch), errors.Is(err, profile.ErrEtagMismatch), errors.Is(err, relationship.ErrEtagMismatch):
 		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
+	case errors.Is(err, loyalty.ErrProgramNotFound):
+		return grpcerr.WithReason(codes.NotFound, loyalty.ErrProgramNotFound, "LOYALTY_PROGRAM_NOT_FOUND")
+	case errors.Is(err, loyalty.ErrNotMember):
+		return grpcerr.WithReason(codes.NotFound, loyalty.ErrNotMember, "LOYALTY_MEMBER_NOT_FOUND")
+	case errors.Is(err, loyalty.ErrProgramInactive):
+		return grpcerr.WithReason(codes.FailedPrecondition, loyalty.ErrProgramInactive, "LOYALTY_PROGRAM_INACTIVE")
+	case errors.Is(err, loyalty.ErrInsufficientPoints):
+		return grpcerr.WithViolations(codes.FailedPrecondition, err, "INSUFFICIENT_POINTS", validation.Violation{Field: "points", Description: err.Error()})
+	case errors.Is(err, loyalty.ErrReferenceReused):
+		return grpcerr.WithReason(codes.AlreadyExists, loyalty.ErrReferenceReused, "EXTERNAL_REFERENCE_REUSED")
+	case errors.Is(err, loyalty.ErrTierTaken):
+		return grpcerr.WithReason(codes.AlreadyExists, loyalty.ErrTierTaken, "LOYALTY_TIER_TAKEN")
+	case errors.Is(err, loyalty.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, loyalty.ErrEtagMismatch, "ETAG_MISMATCH")
 	case errors.Is(err, privacy.ErrErased):
 		return grpcerr.WithReason(codes.FailedPrecondition, privacy.ErrErased, "CUSTOMER_ERASED")
 	case errors.Is(err, relationship.ErrCustomerNotFound):
@@ -112,6 +127,8 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, relationship.ErrFollowUpClosed, "FOLLOW_UP_CLOSED")
 	case errors.Is(err, identity.ErrPrincipalNotFound):
 		return grpcerr.WithReason(codes.NotFound, identity.ErrPrincipalNotFound, "PRINCIPAL_NOT_FOUND")
+	case errors.Is(err, identity.ErrTenantNotFound):
+		return grpcerr.WithReason(codes.NotFound, identity.ErrTenantNotFound, "TENANT_NOT_FOUND")
 	case errors.Is(err, identity.ErrTeamNameTaken):
 		return grpcerr.WithReason(codes.AlreadyExists, identity.ErrTeamNameTaken, "TEAM_NAME_TAKEN")
 	case errors.Is(err, identity.ErrUnknownTeams):

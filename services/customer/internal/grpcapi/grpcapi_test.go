@@ -21,9 +21,11 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
+	"github.com/rapportcrm/rapport/services/customer/internal/loyalty"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
+	"github.com/rapportcrm/rapport/services/customer/internal/search"
 )
 
 // testMaxBytes is the document upload limit of the test server.
@@ -36,6 +38,7 @@ type env struct {
 	profiles  customerv1.ProfileServiceClient
 	privacy   customerv1.PrivacyServiceClient
 	docs      customerv1.DocumentServiceClient
+	loyalty   customerv1.LoyaltyServiceClient
 	iam       iamv1.IdentityServiceClient
 	db        *pgtest.DB
 	// adminKey is the operator tenant's admin key; otherKey belongs to a second tenant.
@@ -55,12 +58,13 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	conn := grpctest.Serve(t, authn, func(srv *grpcserver.Server) {
-		customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), db.App, 20*time.Millisecond))
+		customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), search.New(store), db.App, 20*time.Millisecond))
 		customerv1.RegisterProfileServiceServer(srv, grpcapi.NewProfiles(profile.New(store)))
 		iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
 		customerv1.RegisterClassificationServiceServer(srv, grpcapi.NewClassification(classify.New(store)))
 		customerv1.RegisterPrivacyServiceServer(srv, grpcapi.NewPrivacy(privacy.New(store)))
 		customerv1.RegisterDocumentServiceServer(srv, grpcapi.NewDocuments(document.New(store.Documents(), testMaxBytes)))
+		customerv1.RegisterLoyaltyServiceServer(srv, grpcapi.NewLoyalty(loyalty.New(store)))
 	}, grpcapi.AuthenticateApiKeyMethod, grpcapi.DownloadSharedDocumentMethod)
 	e := &env{
 		customers: customerv1.NewCustomerServiceClient(conn),
@@ -68,6 +72,7 @@ func newEnv(t *testing.T) *env {
 		profiles:  customerv1.NewProfileServiceClient(conn),
 		privacy:   customerv1.NewPrivacyServiceClient(conn),
 		docs:      customerv1.NewDocumentServiceClient(conn),
+		loyalty:   customerv1.NewLoyaltyServiceClient(conn),
 		iam:       iamv1.NewIdentityServiceClient(conn),
 		db:        db, tokens: tokens,
 	}

@@ -109,6 +109,39 @@ func (s *Identity) CreateTenant(ctx context.Context, req *iamv1.CreateTenantRequ
 	return &iamv1.CreateTenantResponse{Tenant: tenantMessage(t), Admin: principalMessage(admin), ApiKey: keyMessage(key.APIKey), ApiKeySecret: key.Secret}, nil
 }
 
+// ListTenants implements the RPC.
+func (s *Identity) ListTenants(ctx context.Context, req *iamv1.ListTenantsRequest) (*iamv1.ListTenantsResponse, error) {
+	after, n, err := page(req.GetPageSize(), req.GetPageToken(), "tenants")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ts, err := s.svc.ListTenants(ctx, caller(ctx), after, n)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &iamv1.ListTenantsResponse{}
+	for _, t := range ts {
+		out.Tenants = append(out.Tenants, tenantMessage(t))
+	}
+	if len(ts) > 0 {
+		out.NextPageToken = nextToken("tenants", n, len(ts), ts[len(ts)-1].ID)
+	}
+	return out, nil
+}
+
+// IssueTenantToken implements the RPC.
+func (s *Identity) IssueTenantToken(ctx context.Context, req *iamv1.IssueTenantTokenRequest) (*iamv1.IssueTenantTokenResponse, error) {
+	tenant, err := parseID("tenant_id", req.GetTenantId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	tok, exp, err := s.svc.IssueTenantToken(ctx, caller(ctx), tenant, time.Duration(req.GetTtlSeconds())*time.Second)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &iamv1.IssueTenantTokenResponse{Token: tok, ExpireTime: timestamppb.New(exp)}, nil
+}
+
 // CreatePrincipal implements the RPC.
 func (s *Identity) CreatePrincipal(ctx context.Context, req *iamv1.CreatePrincipalRequest) (*iamv1.CreatePrincipalResponse, error) {
 	p, err := principalFrom(req.GetPrincipal())

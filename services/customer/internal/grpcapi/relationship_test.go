@@ -23,6 +23,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
 	"github.com/rapportcrm/rapport/services/customer/internal/relationship"
+	"github.com/rapportcrm/rapport/services/customer/internal/search"
 )
 
 // relEnv is the relationship API on a real socket over a private database,
@@ -44,7 +45,7 @@ func newRelEnv(t *testing.T) *relEnv {
 	tokens := grpctest.NewTokens(t)
 	store := postgres.New(db.App)
 	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
-		customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), db.App, 20*time.Millisecond))
+		customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), search.New(store), db.App, 20*time.Millisecond))
 		customerv1.RegisterRelationshipServiceServer(srv, grpcapi.NewRelationship(relationship.New(store)))
 	})
 	e := &relEnv{rel: customerv1.NewRelationshipServiceClient(conn), customers: customerv1.NewCustomerServiceClient(conn),

@@ -68,6 +68,7 @@ var (
 	ErrPrincipalNotFound = errors.New("principal not found")
 	ErrAPIKeyNotFound    = errors.New("api key not found")
 	ErrTeamNameTaken     = errors.New("a team with this name exists")
+	ErrTenantNotFound    = errors.New("tenant not found")
 	// ErrUnknownTeams carries the team ids that do not exist in the tenant.
 	ErrUnknownTeams = errors.New("unknown team")
 )
@@ -88,6 +89,10 @@ type Store interface {
 	// a change of its teams.
 	UpdatePrincipal(ctx context.Context, tenant, id uuid.UUID, m PrincipalMutation) (Principal, error)
 	CreateTeam(ctx context.Context, t Team, requestID string) (Team, error)
+	// AllTenants pages through every tenant, for operators.
+	AllTenants(ctx context.Context, after uuid.UUID, limit int) ([]Tenant, error)
+	// AnyTenant returns any tenant by id, for operators; ErrTenantNotFound if none.
+	AnyTenant(ctx context.Context, id uuid.UUID) (Tenant, error)
 	ListTeams(ctx context.Context, tenant uuid.UUID) ([]Team, error)
 	CreateAPIKey(ctx context.Context, k APIKey, hash []byte) (APIKey, error)
 	ListAPIKeys(ctx context.Context, tenant uuid.UUID, after uuid.UUID, limit int) ([]APIKey, error)
@@ -198,6 +203,54 @@ func (s *Service) CreatePrincipal(ctx context.Context, caller auth.Caller, p Pri
 	p.ID = uuid.Must(uuid.NewV7())
 	p.TenantID = uuid.MustParse(caller.TenantID)
 	return s.store.CreatePrincipal(ctx, p, requestID)
+}
+
+// requireOperator admits admins and analysts of an operator tenant: the
+// platform's own people and services.
+func requireOperator(c auth.Caller) error {
+	if !c.Operator || !c.HasAny(auth.RoleAdmin, auth.RoleAnalyst) {
+		return auth.ErrForbidden
+	}
+	return nil
+}
+
+// ListTenants pages through every tenant, for operators.
+func (s *Service) ListTenants(ctx context.Context, caller auth.Caller, after uuid.UUID, limit int) ([]Tenant, error) {
+	if err := requireOperator(caller); err != nil {
+		return nil, err
+	}
+	return s.store.AllTenants(ctx, after, limit)
+}
+
+// Tenant token limits: long enough to follow a stream for a while, short
+// enough that a leaked one soon stops working.
+const (
+	defaultTenantTokenTTL = 15 * time.Minute
+	maxTenantTokenTTL     = time.Hour
+)
+
+// IssueTenantToken signs an analyst token in tenant for an operator caller,
+// whose principal id becomes the token's subject.
+func (s *Service) IssueTenantToken(ctx context.Context, caller auth.Caller, tenant uuid.UUID, ttl time.Duration) (string, time.Time, error) {
+	if err := requireOperator(caller); err != nil {
+		return "", time.Time{}, err
+	}
+	if s.signer == nil {
+		return "", time.Time{}, ErrNoSigner
+	}
+	switch {
+	case ttl < 0 || ttl > maxTenantTokenTTL:
+		return "", time.Time{}, validation.Field("ttl_seconds", "must be between 0 and %d", int(maxTenantTokenTTL.Seconds()))
+	case ttl == 0:
+		ttl = defaultTenantTokenTTL
+	}
+	if _, err := s.store.AnyTenant(ctx, tenant); err != nil {
+		return "", time.Time{}, err
+	}
+	now := s.now()
+	exp := now.Add(ttl)
+	tok, err := s.signer.Sign(auth.Caller{TenantID: tenant.String(), PrincipalID: caller.PrincipalID, Roles: []auth.Role{auth.RoleAnalyst}}, now, exp)
+	return tok, exp, err
 }
 
 // PrincipalFields are the fields UpdatePrincipal may change.

@@ -249,6 +249,23 @@ RETURNING `+teamColumns, []any{t.TenantID, t.ID, t.DisplayName, requestID},
 	return saved, nil
 }
 
+// AllTenants implements identity.Store through a function that sees every
+// tenant (the table itself is isolated per tenant).
+func (s *Store) AllTenants(ctx context.Context, after uuid.UUID, limit int) ([]identity.Tenant, error) {
+	return pgdb.Rows(ctx, s.pool, "", `SELECT tenant_id, display_name, operator, create_time FROM operator_list_tenants($1, $2)`,
+		[]any{after, limit}, scanTenant)
+}
+
+// AnyTenant implements identity.Store.
+func (s *Store) AnyTenant(ctx context.Context, id uuid.UUID) (identity.Tenant, error) {
+	t, err := pgdb.Row(ctx, s.pool, "", `SELECT tenant_id, display_name, operator, create_time FROM operator_get_tenant($1)`,
+		[]any{id}, scanTenant)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, identity.ErrTenantNotFound
+	}
+	return t, err
+}
+
 // ListTeams implements identity.Store.
 func (s *Store) ListTeams(ctx context.Context, tenant uuid.UUID) ([]identity.Team, error) {
 	return pgdb.Rows(ctx, s.pool, tenant.String(), `SELECT `+teamColumns+` FROM teams WHERE tenant_id = $1 ORDER BY display_name`,

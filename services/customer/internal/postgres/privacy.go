@@ -38,6 +38,8 @@ var customerData = []struct {
 	{"value_tier_changes", "value_tier_changes", []string{"customer_id"}},
 	{"segment_memberships", "segment_members", []string{"customer_id"}},
 	{"partner_links", "customer_partners", []string{"customer_id"}},
+	{"loyalty_memberships", "loyalty_memberships", []string{"customer_id"}},
+	{"loyalty_transactions", "loyalty_transactions", []string{"customer_id"}},
 	{"documents", "documents", []string{"customer_id"}},
 	{"document_versions", "document_versions", []string{"customer_id"}},
 	{"document_transitions", "document_transitions", []string{"customer_id"}},

@@ -344,9 +344,11 @@ func (s *Store) CreateContactPoint(ctx context.Context, caller auth.Caller, cp p
 			return err
 		}
 		if saved.Primary && mirrored(saved.Type) {
-			return syncCustomer(ctx, tx, caller, cust)
+			if err := syncCustomer(ctx, tx, caller, cust); err != nil {
+				return err
+			}
 		}
-		return nil
+		return rebuildSearch(ctx, tx, caller.TenantID, cp.CustomerID)
 	})
 	return created(ctx, s, caller, err, saved, scanContactPoint, contactPointByRequestSQL, requestID, "contact point")
 }
@@ -402,9 +404,11 @@ func (s *Store) MutateContactPoint(ctx context.Context, caller auth.Caller, cust
 			return err
 		}
 		if (before.Primary || saved.Primary) && mirrored(saved.Type) {
-			return syncCustomer(ctx, tx, caller, cust)
+			if err := syncCustomer(ctx, tx, caller, cust); err != nil {
+				return err
+			}
 		}
-		return nil
+		return rebuildSearch(ctx, tx, caller.TenantID, customerID)
 	})
 	if err != nil {
 		return profile.ContactPoint{}, fmt.Errorf("change contact point %s: %w", id, err)
@@ -434,9 +438,11 @@ func (s *Store) DeleteContactPoint(ctx context.Context, caller auth.Caller, cust
 			return err
 		}
 		if cp.Primary && mirrored(cp.Type) {
-			return syncCustomer(ctx, tx, caller, cust)
+			if err := syncCustomer(ctx, tx, caller, cust); err != nil {
+				return err
+			}
 		}
-		return nil
+		return rebuildSearch(ctx, tx, caller.TenantID, customerID)
 	})
 	if err != nil {
 		return fmt.Errorf("delete contact point %s: %w", id, err)

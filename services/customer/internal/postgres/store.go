@@ -43,10 +43,15 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 const customerColumns = `customer_id, kind, display_name, email, phone, lifecycle_stage, industry,
 country_code, owner_id, tags, external_id, source_channel, custom_attributes, create_time, update_time, delete_time, revision`
 
+// customerFields are the scan destinations of customerColumns in c.
+func customerFields(c *customer.Customer) []any {
+	return []any{&c.ID, &c.Kind, &c.DisplayName, &c.Email, &c.Phone, &c.Stage, &c.Industry,
+		&c.CountryCode, &c.OwnerID, &c.Tags, &c.ExternalID, &c.SourceChannel, &c.CustomAttributes, &c.CreateTime, &c.UpdateTime, &c.DeleteTime, &c.Revision}
+}
+
 func scanCustomer(row pgx.CollectableRow) (customer.Customer, error) {
 	var c customer.Customer
-	err := row.Scan(&c.ID, &c.Kind, &c.DisplayName, &c.Email, &c.Phone, &c.Stage, &c.Industry,
-		&c.CountryCode, &c.OwnerID, &c.Tags, &c.ExternalID, &c.SourceChannel, &c.CustomAttributes, &c.CreateTime, &c.UpdateTime, &c.DeleteTime, &c.Revision)
+	err := row.Scan(customerFields(&c)...)
 	return c, err
 }
 
@@ -90,6 +95,9 @@ func (s *Store) Create(ctx context.Context, caller auth.Caller, c customer.Custo
 			return err
 		}
 		if err := adoptCustomerContacts(ctx, tx, caller, nil, saved); err != nil {
+			return err
+		}
+		if err := rebuildSearch(ctx, tx, caller.TenantID, saved.ID); err != nil {
 			return err
 		}
 		return afterCustomerWrite(ctx, tx, caller, nil, saved, "")
@@ -264,6 +272,9 @@ func (s *Store) mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m 
 			return err
 		}
 		if err := adoptCustomerContacts(ctx, tx, caller, &before, saved); err != nil {
+			return err
+		}
+		if err := rebuildSearch(ctx, tx, caller.TenantID, id); err != nil {
 			return err
 		}
 		return afterCustomerWrite(ctx, tx, caller, &before, saved, reason)

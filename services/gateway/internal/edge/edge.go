@@ -66,6 +66,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		iamv1.RegisterIdentityServiceHandlerClient(ctx, gw, iamv1.NewIdentityServiceClient(b.Customer)),
 		customerv1.RegisterClassificationServiceHandlerClient(ctx, gw, customerv1.NewClassificationServiceClient(b.Customer)),
 		customerv1.RegisterPrivacyServiceHandlerClient(ctx, gw, customerv1.NewPrivacyServiceClient(b.Customer)),
+		customerv1.RegisterLoyaltyServiceHandlerClient(ctx, gw, customerv1.NewLoyaltyServiceClient(b.Customer)),
 		pipelinev1.RegisterPipelineServiceHandlerClient(ctx, gw, pipelinev1.NewPipelineServiceClient(b.Pipeline)),
 		pipelinev1.RegisterLeadServiceHandlerClient(ctx, gw, pipelinev1.NewLeadServiceClient(b.Pipeline)),
 		ticketv1.RegisterTicketServiceHandlerClient(ctx, gw, ticketv1.NewTicketServiceClient(b.Ticket)),

@@ -735,7 +735,7 @@ var File_rapport_customer_v1_customer_service_proto protoreflect.FileDescriptor
 
 const file_rapport_customer_v1_customer_service_proto_rawDesc = "" +
 	"\n" +
-	"*rapport/customer/v1/customer_service.proto\x12\x13rapport.customer.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\"rapport/customer/v1/customer.proto\x1a\x1drapport/events/v1/event.proto\"q\n" +
+	"*rapport/customer/v1/customer_service.proto\x12\x13rapport.customer.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\"rapport/customer/v1/customer.proto\x1a rapport/customer/v1/search.proto\x1a\x1drapport/events/v1/event.proto\"q\n" +
 	"\x15CreateCustomerRequest\x129\n" +
 	"\bcustomer\x18\x01 \x01(\v2\x1d.rapport.customer.v1.CustomerR\bcustomer\x12\x1d\n" +
 	"\n" +
@@ -779,7 +779,7 @@ const file_rapport_customer_v1_customer_service_proto_rawDesc = "" +
 	"\fafter_cursor\x18\x01 \x01(\tR\vafterCursor\x12\x14\n" +
 	"\x05types\x18\x02 \x03(\tR\x05types\"E\n" +
 	"\x13WatchEventsResponse\x12.\n" +
-	"\x05event\x18\x01 \x01(\v2\x18.rapport.events.v1.EventR\x05event2\xb0\b\n" +
+	"\x05event\x18\x01 \x01(\v2\x18.rapport.events.v1.EventR\x05event2\xbd\t\n" +
 	"\x0fCustomerService\x12\x94\x01\n" +
 	"\x0eCreateCustomer\x12*.rapport.customer.v1.CreateCustomerRequest\x1a+.rapport.customer.v1.CreateCustomerResponse\")\x82\xd3\xe4\x93\x02#:\bcustomerb\bcustomer\"\r/v1/customers\x12\x8f\x01\n" +
 	"\vGetCustomer\x12'.rapport.customer.v1.GetCustomerRequest\x1a(.rapport.customer.v1.GetCustomerResponse\"-\x82\xd3\xe4\x93\x02'b\bcustomer\x12\x1b/v1/customers/{customer_id}\x12}\n" +
@@ -787,7 +787,8 @@ const file_rapport_customer_v1_customer_service_proto_rawDesc = "" +
 	"\x0eUpdateCustomer\x12*.rapport.customer.v1.UpdateCustomerRequest\x1a+.rapport.customer.v1.UpdateCustomerResponse\"@\x82\xd3\xe4\x93\x02::\bcustomerb\bcustomer2$/v1/customers/{customer.customer_id}\x12\x98\x01\n" +
 	"\x0eDeleteCustomer\x12*.rapport.customer.v1.DeleteCustomerRequest\x1a+.rapport.customer.v1.DeleteCustomerResponse\"-\x82\xd3\xe4\x93\x02'b\bcustomer*\x1b/v1/customers/{customer_id}\x12\xaa\x01\n" +
 	"\x10UndeleteCustomer\x12,.rapport.customer.v1.UndeleteCustomerRequest\x1a-.rapport.customer.v1.UndeleteCustomerResponse\"9\x82\xd3\xe4\x93\x023:\x01*b\bcustomer\"$/v1/customers/{customer_id}:undelete\x12\x7f\n" +
-	"\vWatchEvents\x12'.rapport.customer.v1.WatchEventsRequest\x1a(.rapport.customer.v1.WatchEventsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/customer/events0\x01B\xe2\x01\n" +
+	"\vWatchEvents\x12'.rapport.customer.v1.WatchEventsRequest\x1a(.rapport.customer.v1.WatchEventsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/customer/events0\x01\x12\x8a\x01\n" +
+	"\x0fSearchCustomers\x12+.rapport.customer.v1.SearchCustomersRequest\x1a,.rapport.customer.v1.SearchCustomersResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/customers:searchB\xe2\x01\n" +
 	"\x17com.rapport.customer.v1B\x14CustomerServiceProtoP\x01ZCgithub.com/rapportcrm/rapport/gen/go/rapport/customer/v1;customerv1\xa2\x02\x03RCX\xaa\x02\x13Rapport.Customer.V1\xca\x02\x13Rapport\\Customer\\V1\xe2\x02\x1fRapport\\Customer\\V1\\GPBMetadata\xea\x02\x15Rapport::Customer::V1b\x06proto3"
 
 var (
@@ -821,6 +822,8 @@ var file_rapport_customer_v1_customer_service_proto_goTypes = []any{
 	(*Customer)(nil),                 // 14: rapport.customer.v1.Customer
 	(*fieldmaskpb.FieldMask)(nil),    // 15: google.protobuf.FieldMask
 	(*v1.Event)(nil),                 // 16: rapport.events.v1.Event
+	(*SearchCustomersRequest)(nil),   // 17: rapport.customer.v1.SearchCustomersRequest
+	(*SearchCustomersResponse)(nil),  // 18: rapport.customer.v1.SearchCustomersResponse
 }
 var file_rapport_customer_v1_customer_service_proto_depIdxs = []int32{
 	14, // 0: rapport.customer.v1.CreateCustomerRequest.customer:type_name -> rapport.customer.v1.Customer
@@ -840,15 +843,17 @@ var file_rapport_customer_v1_customer_service_proto_depIdxs = []int32{
 	8,  // 14: rapport.customer.v1.CustomerService.DeleteCustomer:input_type -> rapport.customer.v1.DeleteCustomerRequest
 	10, // 15: rapport.customer.v1.CustomerService.UndeleteCustomer:input_type -> rapport.customer.v1.UndeleteCustomerRequest
 	12, // 16: rapport.customer.v1.CustomerService.WatchEvents:input_type -> rapport.customer.v1.WatchEventsRequest
-	1,  // 17: rapport.customer.v1.CustomerService.CreateCustomer:output_type -> rapport.customer.v1.CreateCustomerResponse
-	3,  // 18: rapport.customer.v1.CustomerService.GetCustomer:output_type -> rapport.customer.v1.GetCustomerResponse
-	5,  // 19: rapport.customer.v1.CustomerService.ListCustomers:output_type -> rapport.customer.v1.ListCustomersResponse
-	7,  // 20: rapport.customer.v1.CustomerService.UpdateCustomer:output_type -> rapport.customer.v1.UpdateCustomerResponse
-	9,  // 21: rapport.customer.v1.CustomerService.DeleteCustomer:output_type -> rapport.customer.v1.DeleteCustomerResponse
-	11, // 22: rapport.customer.v1.CustomerService.UndeleteCustomer:output_type -> rapport.customer.v1.UndeleteCustomerResponse
-	13, // 23: rapport.customer.v1.CustomerService.WatchEvents:output_type -> rapport.customer.v1.WatchEventsResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
+	17, // 17: rapport.customer.v1.CustomerService.SearchCustomers:input_type -> rapport.customer.v1.SearchCustomersRequest
+	1,  // 18: rapport.customer.v1.CustomerService.CreateCustomer:output_type -> rapport.customer.v1.CreateCustomerResponse
+	3,  // 19: rapport.customer.v1.CustomerService.GetCustomer:output_type -> rapport.customer.v1.GetCustomerResponse
+	5,  // 20: rapport.customer.v1.CustomerService.ListCustomers:output_type -> rapport.customer.v1.ListCustomersResponse
+	7,  // 21: rapport.customer.v1.CustomerService.UpdateCustomer:output_type -> rapport.customer.v1.UpdateCustomerResponse
+	9,  // 22: rapport.customer.v1.CustomerService.DeleteCustomer:output_type -> rapport.customer.v1.DeleteCustomerResponse
+	11, // 23: rapport.customer.v1.CustomerService.UndeleteCustomer:output_type -> rapport.customer.v1.UndeleteCustomerResponse
+	13, // 24: rapport.customer.v1.CustomerService.WatchEvents:output_type -> rapport.customer.v1.WatchEventsResponse
+	18, // 25: rapport.customer.v1.CustomerService.SearchCustomers:output_type -> rapport.customer.v1.SearchCustomersResponse
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -860,6 +865,7 @@ func file_rapport_customer_v1_customer_service_proto_init() {
 		return
 	}
 	file_rapport_customer_v1_customer_proto_init()
+	file_rapport_customer_v1_search_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

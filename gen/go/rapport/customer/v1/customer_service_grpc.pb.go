@@ -26,6 +26,7 @@ const (
 	CustomerService_DeleteCustomer_FullMethodName   = "/rapport.customer.v1.CustomerService/DeleteCustomer"
 	CustomerService_UndeleteCustomer_FullMethodName = "/rapport.customer.v1.CustomerService/UndeleteCustomer"
 	CustomerService_WatchEvents_FullMethodName      = "/rapport.customer.v1.CustomerService/WatchEvents"
+	CustomerService_SearchCustomers_FullMethodName  = "/rapport.customer.v1.CustomerService/SearchCustomers"
 )
 
 // CustomerServiceClient is the client API for CustomerService service.
@@ -48,6 +49,9 @@ type CustomerServiceClient interface {
 	UndeleteCustomer(ctx context.Context, in *UndeleteCustomerRequest, opts ...grpc.CallOption) (*UndeleteCustomerResponse, error)
 	// Streams the service's events of the caller's tenant after a cursor, then follows new ones.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
+	// Finds customers by name, organisation, e-mail or phone, best match first:
+	// exact e-mail and phone matches, then full-text, then fuzzy matches.
+	SearchCustomers(ctx context.Context, in *SearchCustomersRequest, opts ...grpc.CallOption) (*SearchCustomersResponse, error)
 }
 
 type customerServiceClient struct {
@@ -137,6 +141,16 @@ func (c *customerServiceClient) WatchEvents(ctx context.Context, in *WatchEvents
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CustomerService_WatchEventsClient = grpc.ServerStreamingClient[WatchEventsResponse]
 
+func (c *customerServiceClient) SearchCustomers(ctx context.Context, in *SearchCustomersRequest, opts ...grpc.CallOption) (*SearchCustomersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SearchCustomersResponse)
+	err := c.cc.Invoke(ctx, CustomerService_SearchCustomers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CustomerServiceServer is the server API for CustomerService service.
 // All implementations must embed UnimplementedCustomerServiceServer
 // for forward compatibility.
@@ -157,6 +171,9 @@ type CustomerServiceServer interface {
 	UndeleteCustomer(context.Context, *UndeleteCustomerRequest) (*UndeleteCustomerResponse, error)
 	// Streams the service's events of the caller's tenant after a cursor, then follows new ones.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
+	// Finds customers by name, organisation, e-mail or phone, best match first:
+	// exact e-mail and phone matches, then full-text, then fuzzy matches.
+	SearchCustomers(context.Context, *SearchCustomersRequest) (*SearchCustomersResponse, error)
 	mustEmbedUnimplementedCustomerServiceServer()
 }
 
@@ -187,6 +204,9 @@ func (UnimplementedCustomerServiceServer) UndeleteCustomer(context.Context, *Und
 }
 func (UnimplementedCustomerServiceServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
+}
+func (UnimplementedCustomerServiceServer) SearchCustomers(context.Context, *SearchCustomersRequest) (*SearchCustomersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchCustomers not implemented")
 }
 func (UnimplementedCustomerServiceServer) mustEmbedUnimplementedCustomerServiceServer() {}
 func (UnimplementedCustomerServiceServer) testEmbeddedByValue()                         {}
@@ -328,6 +348,24 @@ func _CustomerService_WatchEvents_Handler(srv interface{}, stream grpc.ServerStr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CustomerService_WatchEventsServer = grpc.ServerStreamingServer[WatchEventsResponse]
 
+func _CustomerService_SearchCustomers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchCustomersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerServiceServer).SearchCustomers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CustomerService_SearchCustomers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerServiceServer).SearchCustomers(ctx, req.(*SearchCustomersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CustomerService_ServiceDesc is the grpc.ServiceDesc for CustomerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -358,6 +396,10 @@ var CustomerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UndeleteCustomer",
 			Handler:    _CustomerService_UndeleteCustomer_Handler,
+		},
+		{
+			MethodName: "SearchCustomers",
+			Handler:    _CustomerService_SearchCustomers_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

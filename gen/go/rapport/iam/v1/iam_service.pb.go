@@ -154,6 +154,216 @@ func (x *CreateTenantResponse) GetApiKeySecret() string {
 	return ""
 }
 
+type ListTenantsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1000; 0 means 50.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTenantsRequest) Reset() {
+	*x = ListTenantsRequest{}
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTenantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTenantsRequest) ProtoMessage() {}
+
+func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
+func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListTenantsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTenantsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListTenantsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenants       []*Tenant              `protobuf:"bytes,1,rep,name=tenants,proto3" json:"tenants,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTenantsResponse) Reset() {
+	*x = ListTenantsResponse{}
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTenantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTenantsResponse) ProtoMessage() {}
+
+func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
+func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListTenantsResponse) GetTenants() []*Tenant {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
+func (x *ListTenantsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type IssueTenantTokenRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Lifetime in seconds; 0 means 15 minutes, the maximum is one hour.
+	TtlSeconds    int32 `protobuf:"varint,2,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueTenantTokenRequest) Reset() {
+	*x = IssueTenantTokenRequest{}
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueTenantTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueTenantTokenRequest) ProtoMessage() {}
+
+func (x *IssueTenantTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueTenantTokenRequest.ProtoReflect.Descriptor instead.
+func (*IssueTenantTokenRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *IssueTenantTokenRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *IssueTenantTokenRequest) GetTtlSeconds() int32 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+type IssueTenantTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueTenantTokenResponse) Reset() {
+	*x = IssueTenantTokenResponse{}
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueTenantTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueTenantTokenResponse) ProtoMessage() {}
+
+func (x *IssueTenantTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueTenantTokenResponse.ProtoReflect.Descriptor instead.
+func (*IssueTenantTokenResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *IssueTenantTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *IssueTenantTokenResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 type CreatePrincipalRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Principal     *Principal             `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
@@ -164,7 +374,7 @@ type CreatePrincipalRequest struct {
 
 func (x *CreatePrincipalRequest) Reset() {
 	*x = CreatePrincipalRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[2]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +386,7 @@ func (x *CreatePrincipalRequest) String() string {
 func (*CreatePrincipalRequest) ProtoMessage() {}
 
 func (x *CreatePrincipalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[2]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +399,7 @@ func (x *CreatePrincipalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePrincipalRequest.ProtoReflect.Descriptor instead.
 func (*CreatePrincipalRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{2}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreatePrincipalRequest) GetPrincipal() *Principal {
@@ -215,7 +425,7 @@ type CreatePrincipalResponse struct {
 
 func (x *CreatePrincipalResponse) Reset() {
 	*x = CreatePrincipalResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[3]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +437,7 @@ func (x *CreatePrincipalResponse) String() string {
 func (*CreatePrincipalResponse) ProtoMessage() {}
 
 func (x *CreatePrincipalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[3]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +450,7 @@ func (x *CreatePrincipalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePrincipalResponse.ProtoReflect.Descriptor instead.
 func (*CreatePrincipalResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{3}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreatePrincipalResponse) GetPrincipal() *Principal {
@@ -260,7 +470,7 @@ type ListPrincipalsRequest struct {
 
 func (x *ListPrincipalsRequest) Reset() {
 	*x = ListPrincipalsRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[4]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -272,7 +482,7 @@ func (x *ListPrincipalsRequest) String() string {
 func (*ListPrincipalsRequest) ProtoMessage() {}
 
 func (x *ListPrincipalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[4]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -285,7 +495,7 @@ func (x *ListPrincipalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPrincipalsRequest.ProtoReflect.Descriptor instead.
 func (*ListPrincipalsRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{4}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListPrincipalsRequest) GetPageSize() int32 {
@@ -312,7 +522,7 @@ type ListPrincipalsResponse struct {
 
 func (x *ListPrincipalsResponse) Reset() {
 	*x = ListPrincipalsResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[5]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +534,7 @@ func (x *ListPrincipalsResponse) String() string {
 func (*ListPrincipalsResponse) ProtoMessage() {}
 
 func (x *ListPrincipalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[5]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +547,7 @@ func (x *ListPrincipalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPrincipalsResponse.ProtoReflect.Descriptor instead.
 func (*ListPrincipalsResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{5}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListPrincipalsResponse) GetPrincipals() []*Principal {
@@ -366,7 +576,7 @@ type UpdatePrincipalRequest struct {
 
 func (x *UpdatePrincipalRequest) Reset() {
 	*x = UpdatePrincipalRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[6]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +588,7 @@ func (x *UpdatePrincipalRequest) String() string {
 func (*UpdatePrincipalRequest) ProtoMessage() {}
 
 func (x *UpdatePrincipalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[6]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +601,7 @@ func (x *UpdatePrincipalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePrincipalRequest.ProtoReflect.Descriptor instead.
 func (*UpdatePrincipalRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{6}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdatePrincipalRequest) GetPrincipal() *Principal {
@@ -417,7 +627,7 @@ type UpdatePrincipalResponse struct {
 
 func (x *UpdatePrincipalResponse) Reset() {
 	*x = UpdatePrincipalResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[7]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +639,7 @@ func (x *UpdatePrincipalResponse) String() string {
 func (*UpdatePrincipalResponse) ProtoMessage() {}
 
 func (x *UpdatePrincipalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[7]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +652,7 @@ func (x *UpdatePrincipalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePrincipalResponse.ProtoReflect.Descriptor instead.
 func (*UpdatePrincipalResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{7}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdatePrincipalResponse) GetPrincipal() *Principal {
@@ -463,7 +673,7 @@ type CreateTeamRequest struct {
 
 func (x *CreateTeamRequest) Reset() {
 	*x = CreateTeamRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[8]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +685,7 @@ func (x *CreateTeamRequest) String() string {
 func (*CreateTeamRequest) ProtoMessage() {}
 
 func (x *CreateTeamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[8]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +698,7 @@ func (x *CreateTeamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTeamRequest.ProtoReflect.Descriptor instead.
 func (*CreateTeamRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{8}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateTeamRequest) GetTeam() *Team {
@@ -514,7 +724,7 @@ type CreateTeamResponse struct {
 
 func (x *CreateTeamResponse) Reset() {
 	*x = CreateTeamResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[9]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +736,7 @@ func (x *CreateTeamResponse) String() string {
 func (*CreateTeamResponse) ProtoMessage() {}
 
 func (x *CreateTeamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[9]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +749,7 @@ func (x *CreateTeamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTeamResponse.ProtoReflect.Descriptor instead.
 func (*CreateTeamResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{9}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateTeamResponse) GetTeam() *Team {
@@ -557,7 +767,7 @@ type ListTeamsRequest struct {
 
 func (x *ListTeamsRequest) Reset() {
 	*x = ListTeamsRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[10]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +779,7 @@ func (x *ListTeamsRequest) String() string {
 func (*ListTeamsRequest) ProtoMessage() {}
 
 func (x *ListTeamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[10]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +792,7 @@ func (x *ListTeamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTeamsRequest.ProtoReflect.Descriptor instead.
 func (*ListTeamsRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{10}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{14}
 }
 
 type ListTeamsResponse struct {
@@ -594,7 +804,7 @@ type ListTeamsResponse struct {
 
 func (x *ListTeamsResponse) Reset() {
 	*x = ListTeamsResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[11]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +816,7 @@ func (x *ListTeamsResponse) String() string {
 func (*ListTeamsResponse) ProtoMessage() {}
 
 func (x *ListTeamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[11]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +829,7 @@ func (x *ListTeamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTeamsResponse.ProtoReflect.Descriptor instead.
 func (*ListTeamsResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{11}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListTeamsResponse) GetTeams() []*Team {
@@ -639,7 +849,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[12]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +861,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[12]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +874,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{12}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateApiKeyRequest) GetPrincipalId() string {
@@ -692,7 +902,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[13]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +914,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[13]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +927,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{13}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -744,7 +954,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[14]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +966,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[14]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +979,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{14}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListApiKeysRequest) GetPageSize() int32 {
@@ -796,7 +1006,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[15]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +1018,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[15]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +1031,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{15}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -847,7 +1057,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[16]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +1069,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[16]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +1082,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{16}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RevokeApiKeyRequest) GetApiKeyId() string {
@@ -891,7 +1101,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[17]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +1113,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[17]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +1126,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{17}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RevokeApiKeyResponse) GetApiKey() *ApiKey {
@@ -936,7 +1146,7 @@ type IssueTokenRequest struct {
 
 func (x *IssueTokenRequest) Reset() {
 	*x = IssueTokenRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[18]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -948,7 +1158,7 @@ func (x *IssueTokenRequest) String() string {
 func (*IssueTokenRequest) ProtoMessage() {}
 
 func (x *IssueTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[18]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -961,7 +1171,7 @@ func (x *IssueTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueTokenRequest.ProtoReflect.Descriptor instead.
 func (*IssueTokenRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{18}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *IssueTokenRequest) GetTtlSeconds() int32 {
@@ -981,7 +1191,7 @@ type IssueTokenResponse struct {
 
 func (x *IssueTokenResponse) Reset() {
 	*x = IssueTokenResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[19]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1203,7 @@ func (x *IssueTokenResponse) String() string {
 func (*IssueTokenResponse) ProtoMessage() {}
 
 func (x *IssueTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[19]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1216,7 @@ func (x *IssueTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueTokenResponse.ProtoReflect.Descriptor instead.
 func (*IssueTokenResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{19}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *IssueTokenResponse) GetToken() string {
@@ -1031,7 +1241,7 @@ type GetCallerRequest struct {
 
 func (x *GetCallerRequest) Reset() {
 	*x = GetCallerRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[20]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +1253,7 @@ func (x *GetCallerRequest) String() string {
 func (*GetCallerRequest) ProtoMessage() {}
 
 func (x *GetCallerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[20]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +1266,7 @@ func (x *GetCallerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCallerRequest.ProtoReflect.Descriptor instead.
 func (*GetCallerRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{20}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{24}
 }
 
 type GetCallerResponse struct {
@@ -1068,7 +1278,7 @@ type GetCallerResponse struct {
 
 func (x *GetCallerResponse) Reset() {
 	*x = GetCallerResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[21]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1290,7 @@ func (x *GetCallerResponse) String() string {
 func (*GetCallerResponse) ProtoMessage() {}
 
 func (x *GetCallerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[21]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1303,7 @@ func (x *GetCallerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCallerResponse.ProtoReflect.Descriptor instead.
 func (*GetCallerResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{21}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetCallerResponse) GetCaller() *Caller {
@@ -1112,7 +1322,7 @@ type AuthenticateApiKeyRequest struct {
 
 func (x *AuthenticateApiKeyRequest) Reset() {
 	*x = AuthenticateApiKeyRequest{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[22]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1334,7 @@ func (x *AuthenticateApiKeyRequest) String() string {
 func (*AuthenticateApiKeyRequest) ProtoMessage() {}
 
 func (x *AuthenticateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[22]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1347,7 @@ func (x *AuthenticateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{22}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AuthenticateApiKeyRequest) GetApiKey() string {
@@ -1156,7 +1366,7 @@ type AuthenticateApiKeyResponse struct {
 
 func (x *AuthenticateApiKeyResponse) Reset() {
 	*x = AuthenticateApiKeyResponse{}
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[23]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1378,7 @@ func (x *AuthenticateApiKeyResponse) String() string {
 func (*AuthenticateApiKeyResponse) ProtoMessage() {}
 
 func (x *AuthenticateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[23]
+	mi := &file_rapport_iam_v1_iam_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,7 +1391,7 @@ func (x *AuthenticateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{23}
+	return file_rapport_iam_v1_iam_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AuthenticateApiKeyResponse) GetCaller() *Caller {
@@ -1205,7 +1415,22 @@ const file_rapport_iam_v1_iam_service_proto_rawDesc = "" +
 	"\x06tenant\x18\x01 \x01(\v2\x16.rapport.iam.v1.TenantR\x06tenant\x12/\n" +
 	"\x05admin\x18\x02 \x01(\v2\x19.rapport.iam.v1.PrincipalR\x05admin\x12/\n" +
 	"\aapi_key\x18\x03 \x01(\v2\x16.rapport.iam.v1.ApiKeyR\x06apiKey\x12$\n" +
-	"\x0eapi_key_secret\x18\x04 \x01(\tR\fapiKeySecret\"p\n" +
+	"\x0eapi_key_secret\x18\x04 \x01(\tR\fapiKeySecret\"P\n" +
+	"\x12ListTenantsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"o\n" +
+	"\x13ListTenantsResponse\x120\n" +
+	"\atenants\x18\x01 \x03(\v2\x16.rapport.iam.v1.TenantR\atenants\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"W\n" +
+	"\x17IssueTenantTokenRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1f\n" +
+	"\vttl_seconds\x18\x02 \x01(\x05R\n" +
+	"ttlSeconds\"m\n" +
+	"\x18IssueTenantTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12;\n" +
+	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"p\n" +
 	"\x16CreatePrincipalRequest\x127\n" +
 	"\tprincipal\x18\x01 \x01(\v2\x19.rapport.iam.v1.PrincipalR\tprincipal\x12\x1d\n" +
 	"\n" +
@@ -1267,9 +1492,11 @@ const file_rapport_iam_v1_iam_service_proto_rawDesc = "" +
 	"\x19AuthenticateApiKeyRequest\x12\x17\n" +
 	"\aapi_key\x18\x01 \x01(\tR\x06apiKey\"L\n" +
 	"\x1aAuthenticateApiKeyResponse\x12.\n" +
-	"\x06caller\x18\x01 \x01(\v2\x16.rapport.iam.v1.CallerR\x06caller2\xe8\v\n" +
+	"\x06caller\x18\x01 \x01(\v2\x16.rapport.iam.v1.CallerR\x06caller2\xec\r\n" +
 	"\x0fIdentityService\x12q\n" +
-	"\fCreateTenant\x12#.rapport.iam.v1.CreateTenantRequest\x1a$.rapport.iam.v1.CreateTenantResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/tenants\x12\x90\x01\n" +
+	"\fCreateTenant\x12#.rapport.iam.v1.CreateTenantRequest\x1a$.rapport.iam.v1.CreateTenantResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/tenants\x12k\n" +
+	"\vListTenants\x12\".rapport.iam.v1.ListTenantsRequest\x1a#.rapport.iam.v1.ListTenantsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/tenants\x12\x94\x01\n" +
+	"\x10IssueTenantToken\x12'.rapport.iam.v1.IssueTenantTokenRequest\x1a(.rapport.iam.v1.IssueTenantTokenResponse\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/tenants/{tenant_id}:issueToken\x12\x90\x01\n" +
 	"\x0fCreatePrincipal\x12&.rapport.iam.v1.CreatePrincipalRequest\x1a'.rapport.iam.v1.CreatePrincipalResponse\",\x82\xd3\xe4\x93\x02&:\tprincipalb\tprincipal\"\x0e/v1/principals\x12w\n" +
 	"\x0eListPrincipals\x12%.rapport.iam.v1.ListPrincipalsRequest\x1a&.rapport.iam.v1.ListPrincipalsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/principals\x12\xa9\x01\n" +
 	"\x0fUpdatePrincipal\x12&.rapport.iam.v1.UpdatePrincipalRequest\x1a'.rapport.iam.v1.UpdatePrincipalResponse\"E\x82\xd3\xe4\x93\x02?:\tprincipalb\tprincipal2'/v1/principals/{principal.principal_id}\x12r\n" +
@@ -1299,88 +1526,98 @@ func file_rapport_iam_v1_iam_service_proto_rawDescGZIP() []byte {
 	return file_rapport_iam_v1_iam_service_proto_rawDescData
 }
 
-var file_rapport_iam_v1_iam_service_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_rapport_iam_v1_iam_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_rapport_iam_v1_iam_service_proto_goTypes = []any{
 	(*CreateTenantRequest)(nil),        // 0: rapport.iam.v1.CreateTenantRequest
 	(*CreateTenantResponse)(nil),       // 1: rapport.iam.v1.CreateTenantResponse
-	(*CreatePrincipalRequest)(nil),     // 2: rapport.iam.v1.CreatePrincipalRequest
-	(*CreatePrincipalResponse)(nil),    // 3: rapport.iam.v1.CreatePrincipalResponse
-	(*ListPrincipalsRequest)(nil),      // 4: rapport.iam.v1.ListPrincipalsRequest
-	(*ListPrincipalsResponse)(nil),     // 5: rapport.iam.v1.ListPrincipalsResponse
-	(*UpdatePrincipalRequest)(nil),     // 6: rapport.iam.v1.UpdatePrincipalRequest
-	(*UpdatePrincipalResponse)(nil),    // 7: rapport.iam.v1.UpdatePrincipalResponse
-	(*CreateTeamRequest)(nil),          // 8: rapport.iam.v1.CreateTeamRequest
-	(*CreateTeamResponse)(nil),         // 9: rapport.iam.v1.CreateTeamResponse
-	(*ListTeamsRequest)(nil),           // 10: rapport.iam.v1.ListTeamsRequest
-	(*ListTeamsResponse)(nil),          // 11: rapport.iam.v1.ListTeamsResponse
-	(*CreateApiKeyRequest)(nil),        // 12: rapport.iam.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),       // 13: rapport.iam.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),         // 14: rapport.iam.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),        // 15: rapport.iam.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),        // 16: rapport.iam.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),       // 17: rapport.iam.v1.RevokeApiKeyResponse
-	(*IssueTokenRequest)(nil),          // 18: rapport.iam.v1.IssueTokenRequest
-	(*IssueTokenResponse)(nil),         // 19: rapport.iam.v1.IssueTokenResponse
-	(*GetCallerRequest)(nil),           // 20: rapport.iam.v1.GetCallerRequest
-	(*GetCallerResponse)(nil),          // 21: rapport.iam.v1.GetCallerResponse
-	(*AuthenticateApiKeyRequest)(nil),  // 22: rapport.iam.v1.AuthenticateApiKeyRequest
-	(*AuthenticateApiKeyResponse)(nil), // 23: rapport.iam.v1.AuthenticateApiKeyResponse
-	(*Tenant)(nil),                     // 24: rapport.iam.v1.Tenant
-	(*Principal)(nil),                  // 25: rapport.iam.v1.Principal
-	(*ApiKey)(nil),                     // 26: rapport.iam.v1.ApiKey
-	(*fieldmaskpb.FieldMask)(nil),      // 27: google.protobuf.FieldMask
-	(*Team)(nil),                       // 28: rapport.iam.v1.Team
-	(*timestamppb.Timestamp)(nil),      // 29: google.protobuf.Timestamp
-	(*Caller)(nil),                     // 30: rapport.iam.v1.Caller
+	(*ListTenantsRequest)(nil),         // 2: rapport.iam.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),        // 3: rapport.iam.v1.ListTenantsResponse
+	(*IssueTenantTokenRequest)(nil),    // 4: rapport.iam.v1.IssueTenantTokenRequest
+	(*IssueTenantTokenResponse)(nil),   // 5: rapport.iam.v1.IssueTenantTokenResponse
+	(*CreatePrincipalRequest)(nil),     // 6: rapport.iam.v1.CreatePrincipalRequest
+	(*CreatePrincipalResponse)(nil),    // 7: rapport.iam.v1.CreatePrincipalResponse
+	(*ListPrincipalsRequest)(nil),      // 8: rapport.iam.v1.ListPrincipalsRequest
+	(*ListPrincipalsResponse)(nil),     // 9: rapport.iam.v1.ListPrincipalsResponse
+	(*UpdatePrincipalRequest)(nil),     // 10: rapport.iam.v1.UpdatePrincipalRequest
+	(*UpdatePrincipalResponse)(nil),    // 11: rapport.iam.v1.UpdatePrincipalResponse
+	(*CreateTeamRequest)(nil),          // 12: rapport.iam.v1.CreateTeamRequest
+	(*CreateTeamResponse)(nil),         // 13: rapport.iam.v1.CreateTeamResponse
+	(*ListTeamsRequest)(nil),           // 14: rapport.iam.v1.ListTeamsRequest
+	(*ListTeamsResponse)(nil),          // 15: rapport.iam.v1.ListTeamsResponse
+	(*CreateApiKeyRequest)(nil),        // 16: rapport.iam.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),       // 17: rapport.iam.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),         // 18: rapport.iam.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),        // 19: rapport.iam.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),        // 20: rapport.iam.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),       // 21: rapport.iam.v1.RevokeApiKeyResponse
+	(*IssueTokenRequest)(nil),          // 22: rapport.iam.v1.IssueTokenRequest
+	(*IssueTokenResponse)(nil),         // 23: rapport.iam.v1.IssueTokenResponse
+	(*GetCallerRequest)(nil),           // 24: rapport.iam.v1.GetCallerRequest
+	(*GetCallerResponse)(nil),          // 25: rapport.iam.v1.GetCallerResponse
+	(*AuthenticateApiKeyRequest)(nil),  // 26: rapport.iam.v1.AuthenticateApiKeyRequest
+	(*AuthenticateApiKeyResponse)(nil), // 27: rapport.iam.v1.AuthenticateApiKeyResponse
+	(*Tenant)(nil),                     // 28: rapport.iam.v1.Tenant
+	(*Principal)(nil),                  // 29: rapport.iam.v1.Principal
+	(*ApiKey)(nil),                     // 30: rapport.iam.v1.ApiKey
+	(*timestamppb.Timestamp)(nil),      // 31: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 32: google.protobuf.FieldMask
+	(*Team)(nil),                       // 33: rapport.iam.v1.Team
+	(*Caller)(nil),                     // 34: rapport.iam.v1.Caller
 }
 var file_rapport_iam_v1_iam_service_proto_depIdxs = []int32{
-	24, // 0: rapport.iam.v1.CreateTenantResponse.tenant:type_name -> rapport.iam.v1.Tenant
-	25, // 1: rapport.iam.v1.CreateTenantResponse.admin:type_name -> rapport.iam.v1.Principal
-	26, // 2: rapport.iam.v1.CreateTenantResponse.api_key:type_name -> rapport.iam.v1.ApiKey
-	25, // 3: rapport.iam.v1.CreatePrincipalRequest.principal:type_name -> rapport.iam.v1.Principal
-	25, // 4: rapport.iam.v1.CreatePrincipalResponse.principal:type_name -> rapport.iam.v1.Principal
-	25, // 5: rapport.iam.v1.ListPrincipalsResponse.principals:type_name -> rapport.iam.v1.Principal
-	25, // 6: rapport.iam.v1.UpdatePrincipalRequest.principal:type_name -> rapport.iam.v1.Principal
-	27, // 7: rapport.iam.v1.UpdatePrincipalRequest.update_mask:type_name -> google.protobuf.FieldMask
-	25, // 8: rapport.iam.v1.UpdatePrincipalResponse.principal:type_name -> rapport.iam.v1.Principal
-	28, // 9: rapport.iam.v1.CreateTeamRequest.team:type_name -> rapport.iam.v1.Team
-	28, // 10: rapport.iam.v1.CreateTeamResponse.team:type_name -> rapport.iam.v1.Team
-	28, // 11: rapport.iam.v1.ListTeamsResponse.teams:type_name -> rapport.iam.v1.Team
-	26, // 12: rapport.iam.v1.CreateApiKeyResponse.api_key:type_name -> rapport.iam.v1.ApiKey
-	26, // 13: rapport.iam.v1.ListApiKeysResponse.api_keys:type_name -> rapport.iam.v1.ApiKey
-	26, // 14: rapport.iam.v1.RevokeApiKeyResponse.api_key:type_name -> rapport.iam.v1.ApiKey
-	29, // 15: rapport.iam.v1.IssueTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	30, // 16: rapport.iam.v1.GetCallerResponse.caller:type_name -> rapport.iam.v1.Caller
-	30, // 17: rapport.iam.v1.AuthenticateApiKeyResponse.caller:type_name -> rapport.iam.v1.Caller
-	0,  // 18: rapport.iam.v1.IdentityService.CreateTenant:input_type -> rapport.iam.v1.CreateTenantRequest
-	2,  // 19: rapport.iam.v1.IdentityService.CreatePrincipal:input_type -> rapport.iam.v1.CreatePrincipalRequest
-	4,  // 20: rapport.iam.v1.IdentityService.ListPrincipals:input_type -> rapport.iam.v1.ListPrincipalsRequest
-	6,  // 21: rapport.iam.v1.IdentityService.UpdatePrincipal:input_type -> rapport.iam.v1.UpdatePrincipalRequest
-	8,  // 22: rapport.iam.v1.IdentityService.CreateTeam:input_type -> rapport.iam.v1.CreateTeamRequest
-	10, // 23: rapport.iam.v1.IdentityService.ListTeams:input_type -> rapport.iam.v1.ListTeamsRequest
-	12, // 24: rapport.iam.v1.IdentityService.CreateApiKey:input_type -> rapport.iam.v1.CreateApiKeyRequest
-	14, // 25: rapport.iam.v1.IdentityService.ListApiKeys:input_type -> rapport.iam.v1.ListApiKeysRequest
-	16, // 26: rapport.iam.v1.IdentityService.RevokeApiKey:input_type -> rapport.iam.v1.RevokeApiKeyRequest
-	18, // 27: rapport.iam.v1.IdentityService.IssueToken:input_type -> rapport.iam.v1.IssueTokenRequest
-	20, // 28: rapport.iam.v1.IdentityService.GetCaller:input_type -> rapport.iam.v1.GetCallerRequest
-	22, // 29: rapport.iam.v1.IdentityService.AuthenticateApiKey:input_type -> rapport.iam.v1.AuthenticateApiKeyRequest
-	1,  // 30: rapport.iam.v1.IdentityService.CreateTenant:output_type -> rapport.iam.v1.CreateTenantResponse
-	3,  // 31: rapport.iam.v1.IdentityService.CreatePrincipal:output_type -> rapport.iam.v1.CreatePrincipalResponse
-	5,  // 32: rapport.iam.v1.IdentityService.ListPrincipals:output_type -> rapport.iam.v1.ListPrincipalsResponse
-	7,  // 33: rapport.iam.v1.IdentityService.UpdatePrincipal:output_type -> rapport.iam.v1.UpdatePrincipalResponse
-	9,  // 34: rapport.iam.v1.IdentityService.CreateTeam:output_type -> rapport.iam.v1.CreateTeamResponse
-	11, // 35: rapport.iam.v1.IdentityService.ListTeams:output_type -> rapport.iam.v1.ListTeamsResponse
-	13, // 36: rapport.iam.v1.IdentityService.CreateApiKey:output_type -> rapport.iam.v1.CreateApiKeyResponse
-	15, // 37: rapport.iam.v1.IdentityService.ListApiKeys:output_type -> rapport.iam.v1.ListApiKeysResponse
-	17, // 38: rapport.iam.v1.IdentityService.RevokeApiKey:output_type -> rapport.iam.v1.RevokeApiKeyResponse
-	19, // 39: rapport.iam.v1.IdentityService.IssueToken:output_type -> rapport.iam.v1.IssueTokenResponse
-	21, // 40: rapport.iam.v1.IdentityService.GetCaller:output_type -> rapport.iam.v1.GetCallerResponse
-	23, // 41: rapport.iam.v1.IdentityService.AuthenticateApiKey:output_type -> rapport.iam.v1.AuthenticateApiKeyResponse
-	30, // [30:42] is the sub-list for method output_type
-	18, // [18:30] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	28, // 0: rapport.iam.v1.CreateTenantResponse.tenant:type_name -> rapport.iam.v1.Tenant
+	29, // 1: rapport.iam.v1.CreateTenantResponse.admin:type_name -> rapport.iam.v1.Principal
+	30, // 2: rapport.iam.v1.CreateTenantResponse.api_key:type_name -> rapport.iam.v1.ApiKey
+	28, // 3: rapport.iam.v1.ListTenantsResponse.tenants:type_name -> rapport.iam.v1.Tenant
+	31, // 4: rapport.iam.v1.IssueTenantTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	29, // 5: rapport.iam.v1.CreatePrincipalRequest.principal:type_name -> rapport.iam.v1.Principal
+	29, // 6: rapport.iam.v1.CreatePrincipalResponse.principal:type_name -> rapport.iam.v1.Principal
+	29, // 7: rapport.iam.v1.ListPrincipalsResponse.principals:type_name -> rapport.iam.v1.Principal
+	29, // 8: rapport.iam.v1.UpdatePrincipalRequest.principal:type_name -> rapport.iam.v1.Principal
+	32, // 9: rapport.iam.v1.UpdatePrincipalRequest.update_mask:type_name -> google.protobuf.FieldMask
+	29, // 10: rapport.iam.v1.UpdatePrincipalResponse.principal:type_name -> rapport.iam.v1.Principal
+	33, // 11: rapport.iam.v1.CreateTeamRequest.team:type_name -> rapport.iam.v1.Team
+	33, // 12: rapport.iam.v1.CreateTeamResponse.team:type_name -> rapport.iam.v1.Team
+	33, // 13: rapport.iam.v1.ListTeamsResponse.teams:type_name -> rapport.iam.v1.Team
+	30, // 14: rapport.iam.v1.CreateApiKeyResponse.api_key:type_name -> rapport.iam.v1.ApiKey
+	30, // 15: rapport.iam.v1.ListApiKeysResponse.api_keys:type_name -> rapport.iam.v1.ApiKey
+	30, // 16: rapport.iam.v1.RevokeApiKeyResponse.api_key:type_name -> rapport.iam.v1.ApiKey
+	31, // 17: rapport.iam.v1.IssueTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	34, // 18: rapport.iam.v1.GetCallerResponse.caller:type_name -> rapport.iam.v1.Caller
+	34, // 19: rapport.iam.v1.AuthenticateApiKeyResponse.caller:type_name -> rapport.iam.v1.Caller
+	0,  // 20: rapport.iam.v1.IdentityService.CreateTenant:input_type -> rapport.iam.v1.CreateTenantRequest
+	2,  // 21: rapport.iam.v1.IdentityService.ListTenants:input_type -> rapport.iam.v1.ListTenantsRequest
+	4,  // 22: rapport.iam.v1.IdentityService.IssueTenantToken:input_type -> rapport.iam.v1.IssueTenantTokenRequest
+	6,  // 23: rapport.iam.v1.IdentityService.CreatePrincipal:input_type -> rapport.iam.v1.CreatePrincipalRequest
+	8,  // 24: rapport.iam.v1.IdentityService.ListPrincipals:input_type -> rapport.iam.v1.ListPrincipalsRequest
+	10, // 25: rapport.iam.v1.IdentityService.UpdatePrincipal:input_type -> rapport.iam.v1.UpdatePrincipalRequest
+	12, // 26: rapport.iam.v1.IdentityService.CreateTeam:input_type -> rapport.iam.v1.CreateTeamRequest
+	14, // 27: rapport.iam.v1.IdentityService.ListTeams:input_type -> rapport.iam.v1.ListTeamsRequest
+	16, // 28: rapport.iam.v1.IdentityService.CreateApiKey:input_type -> rapport.iam.v1.CreateApiKeyRequest
+	18, // 29: rapport.iam.v1.IdentityService.ListApiKeys:input_type -> rapport.iam.v1.ListApiKeysRequest
+	20, // 30: rapport.iam.v1.IdentityService.RevokeApiKey:input_type -> rapport.iam.v1.RevokeApiKeyRequest
+	22, // 31: rapport.iam.v1.IdentityService.IssueToken:input_type -> rapport.iam.v1.IssueTokenRequest
+	24, // 32: rapport.iam.v1.IdentityService.GetCaller:input_type -> rapport.iam.v1.GetCallerRequest
+	26, // 33: rapport.iam.v1.IdentityService.AuthenticateApiKey:input_type -> rapport.iam.v1.AuthenticateApiKeyRequest
+	1,  // 34: rapport.iam.v1.IdentityService.CreateTenant:output_type -> rapport.iam.v1.CreateTenantResponse
+	3,  // 35: rapport.iam.v1.IdentityService.ListTenants:output_type -> rapport.iam.v1.ListTenantsResponse
+	5,  // 36: rapport.iam.v1.IdentityService.IssueTenantToken:output_type -> rapport.iam.v1.IssueTenantTokenResponse
+	7,  // 37: rapport.iam.v1.IdentityService.CreatePrincipal:output_type -> rapport.iam.v1.CreatePrincipalResponse
+	9,  // 38: rapport.iam.v1.IdentityService.ListPrincipals:output_type -> rapport.iam.v1.ListPrincipalsResponse
+	11, // 39: rapport.iam.v1.IdentityService.UpdatePrincipal:output_type -> rapport.iam.v1.UpdatePrincipalResponse
+	13, // 40: rapport.iam.v1.IdentityService.CreateTeam:output_type -> rapport.iam.v1.CreateTeamResponse
+	15, // 41: rapport.iam.v1.IdentityService.ListTeams:output_type -> rapport.iam.v1.ListTeamsResponse
+	17, // 42: rapport.iam.v1.IdentityService.CreateApiKey:output_type -> rapport.iam.v1.CreateApiKeyResponse
+	19, // 43: rapport.iam.v1.IdentityService.ListApiKeys:output_type -> rapport.iam.v1.ListApiKeysResponse
+	21, // 44: rapport.iam.v1.IdentityService.RevokeApiKey:output_type -> rapport.iam.v1.RevokeApiKeyResponse
+	23, // 45: rapport.iam.v1.IdentityService.IssueToken:output_type -> rapport.iam.v1.IssueTokenResponse
+	25, // 46: rapport.iam.v1.IdentityService.GetCaller:output_type -> rapport.iam.v1.GetCallerResponse
+	27, // 47: rapport.iam.v1.IdentityService.AuthenticateApiKey:output_type -> rapport.iam.v1.AuthenticateApiKeyResponse
+	34, // [34:48] is the sub-list for method output_type
+	20, // [20:34] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_rapport_iam_v1_iam_service_proto_init() }
@@ -1395,7 +1632,7 @@ func file_rapport_iam_v1_iam_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_iam_v1_iam_service_proto_rawDesc), len(file_rapport_iam_v1_iam_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

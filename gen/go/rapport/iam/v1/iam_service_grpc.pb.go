@@ -20,6 +20,8 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	IdentityService_CreateTenant_FullMethodName       = "/rapport.iam.v1.IdentityService/CreateTenant"
+	IdentityService_ListTenants_FullMethodName        = "/rapport.iam.v1.IdentityService/ListTenants"
+	IdentityService_IssueTenantToken_FullMethodName   = "/rapport.iam.v1.IdentityService/IssueTenantToken"
 	IdentityService_CreatePrincipal_FullMethodName    = "/rapport.iam.v1.IdentityService/CreatePrincipal"
 	IdentityService_ListPrincipals_FullMethodName     = "/rapport.iam.v1.IdentityService/ListPrincipals"
 	IdentityService_UpdatePrincipal_FullMethodName    = "/rapport.iam.v1.IdentityService/UpdatePrincipal"
@@ -42,6 +44,14 @@ const (
 type IdentityServiceClient interface {
 	// Creates a tenant with its first admin principal and API key. Operator admins only.
 	CreateTenant(ctx context.Context, in *CreateTenantRequest, opts ...grpc.CallOption) (*CreateTenantResponse, error)
+	// Lists every tenant. Admins and analysts of an operator tenant only: it
+	// is how platform services (analytics) find the tenants to follow.
+	ListTenants(ctx context.Context, in *ListTenantsRequest, opts ...grpc.CallOption) (*ListTenantsResponse, error)
+	// Issues a short-lived token with the analyst role in another tenant, for
+	// platform services that read every tenant's event streams. Admins and
+	// analysts of an operator tenant only; the token's subject is the caller,
+	// so the tenant's audit trail names who read.
+	IssueTenantToken(ctx context.Context, in *IssueTenantTokenRequest, opts ...grpc.CallOption) (*IssueTenantTokenResponse, error)
 	// Creates a principal in the caller's tenant. Admins only.
 	CreatePrincipal(ctx context.Context, in *CreatePrincipalRequest, opts ...grpc.CallOption) (*CreatePrincipalResponse, error)
 	// Lists the principals of the caller's tenant. Admins only.
@@ -82,6 +92,26 @@ func (c *identityServiceClient) CreateTenant(ctx context.Context, in *CreateTena
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateTenantResponse)
 	err := c.cc.Invoke(ctx, IdentityService_CreateTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityServiceClient) ListTenants(ctx context.Context, in *ListTenantsRequest, opts ...grpc.CallOption) (*ListTenantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTenantsResponse)
+	err := c.cc.Invoke(ctx, IdentityService_ListTenants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityServiceClient) IssueTenantToken(ctx context.Context, in *IssueTenantTokenRequest, opts ...grpc.CallOption) (*IssueTenantTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueTenantTokenResponse)
+	err := c.cc.Invoke(ctx, IdentityService_IssueTenantToken_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +237,14 @@ func (c *identityServiceClient) AuthenticateApiKey(ctx context.Context, in *Auth
 type IdentityServiceServer interface {
 	// Creates a tenant with its first admin principal and API key. Operator admins only.
 	CreateTenant(context.Context, *CreateTenantRequest) (*CreateTenantResponse, error)
+	// Lists every tenant. Admins and analysts of an operator tenant only: it
+	// is how platform services (analytics) find the tenants to follow.
+	ListTenants(context.Context, *ListTenantsRequest) (*ListTenantsResponse, error)
+	// Issues a short-lived token with the analyst role in another tenant, for
+	// platform services that read every tenant's event streams. Admins and
+	// analysts of an operator tenant only; the token's subject is the caller,
+	// so the tenant's audit trail names who read.
+	IssueTenantToken(context.Context, *IssueTenantTokenRequest) (*IssueTenantTokenResponse, error)
 	// Creates a principal in the caller's tenant. Admins only.
 	CreatePrincipal(context.Context, *CreatePrincipalRequest) (*CreatePrincipalResponse, error)
 	// Lists the principals of the caller's tenant. Admins only.
@@ -245,6 +283,12 @@ type UnimplementedIdentityServiceServer struct{}
 
 func (UnimplementedIdentityServiceServer) CreateTenant(context.Context, *CreateTenantRequest) (*CreateTenantResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateTenant not implemented")
+}
+func (UnimplementedIdentityServiceServer) ListTenants(context.Context, *ListTenantsRequest) (*ListTenantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTenants not implemented")
+}
+func (UnimplementedIdentityServiceServer) IssueTenantToken(context.Context, *IssueTenantTokenRequest) (*IssueTenantTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueTenantToken not implemented")
 }
 func (UnimplementedIdentityServiceServer) CreatePrincipal(context.Context, *CreatePrincipalRequest) (*CreatePrincipalResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreatePrincipal not implemented")
@@ -314,6 +358,42 @@ func _IdentityService_CreateTenant_Handler(srv interface{}, ctx context.Context,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(IdentityServiceServer).CreateTenant(ctx, req.(*CreateTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityService_ListTenants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTenantsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).ListTenants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_ListTenants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).ListTenants(ctx, req.(*ListTenantsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityService_IssueTenantToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueTenantTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).IssueTenantToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_IssueTenantToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).IssueTenantToken(ctx, req.(*IssueTenantTokenRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -526,6 +606,14 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateTenant",
 			Handler:    _IdentityService_CreateTenant_Handler,
+		},
+		{
+			MethodName: "ListTenants",
+			Handler:    _IdentityService_ListTenants_Handler,
+		},
+		{
+			MethodName: "IssueTenantToken",
+			Handler:    _IdentityService_IssueTenantToken_Handler,
 		},
 		{
 			MethodName: "CreatePrincipal",

@@ -1,0 +1,200 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/pagetoken"
+	"github.com/rapportcrm/rapport/pkg/pgdb"
+	"github.com/rapportcrm/rapport/pkg/sqlfilter"
+	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/customer/internal/search"
+)
+
+// rebuildSearchSQL copies a customer's search row from customer_search_source,
+// the view that defines what is searchable (migration 00005).
+const rebuildSearchSQL = `
+INSERT INTO customer_search (tenant_id, customer_id, names, organization, emails, phones, phone_keys, search_text, document)
+SELECT tenant_id, customer_id, names, organization, emails, phones, phone_keys, search_text, document
+FROM customer_search_source
+WHERE tenant_id = $1 AND customer_id = $2
+ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
+    names = EXCLUDED.names, organization = EXCLUDED.organization, emails = EXCLUDED.emails,
+    phones = EXCLUDED.phones, phone_keys = EXCLUDED.phone_keys, search_text = EXCLUDED.search_text,
+    document = EXCLUDED.document`
+
+// rebuildSearch brings a customer's search row up to date with the data. It
+// runs in the transaction of every write that changes what is searchable
+// about a customer, so search never sees a half-applied change.
+func rebuildSearch(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UUID) error {
+	if _, err := tx.Exec(ctx, rebuildSearchSQL, tenant, id); err != nil {
+		return fmt.Errorf("rebuild search row of %s: %w", id, err)
+	}
+	return nil
+}
+
+// similarityThreshold returns the least word_similarity (0–1) between the
+// query and a customer's names and e-mails for a fuzzy match. For queries of
+// some length 0.3 lets two transposed letters in each of two words through
+// ("jonh smiht" scores 0.36 against "john smith") while unrelated names stay
+// out. A query of four letters or fewer has so few trigrams that sharing
+// only the first two letters already scores 0.4 ("jose" against "john"), so
+// it needs 0.5, which still finds prefixes ("smi" scores 0.75 against "smith").
+func similarityThreshold(query string) string {
+	if utf8.RuneCountInString(query) <= 4 {
+		return "0.5"
+	}
+	return "0.3"
+}
+
+// Expressions over the query text ($2). The index conditions take them
+// inline, as the planner needs constants there; scores and matched fields
+// read them once from the q row (queryRowSQL) instead of per candidate.
+const (
+	foldedQuery = `customer_search_fold($2)`
+	tsQuery     = `websearch_to_tsquery('simple', ` + foldedQuery + `)`
+	emailKeys   = `(CASE WHEN $3 THEN ARRAY[` + foldedQuery + `] ELSE '{}'::text[] END)`
+	phoneKeys   = `$4::text[]`
+)
+
+// queryRowSQL computes the query's forms once: folded text, tsquery, words
+// and the e-mail key.
+const queryRowSQL = `q AS MATERIALIZED (
+    SELECT ` + foldedQuery + ` AS folded, ` + tsQuery + ` AS tsq,
+           tsvector_to_array(to_tsvector('simple', ` + foldedQuery + `)) AS words, ` + emailKeys + ` AS emails)`
+
+// searchCandidatesSQL finds the candidates through the GIN indexes (a
+// BitmapOr) and scores them. Its %s is the fuzzy branch (fuzzyBranch), or
+// nothing for an e-mail address, which only ever matches exactly or by full
+// text (domains are not in search_text, so it could never match fuzzily).
+// Score tiers: an exact e-mail or phone match adds 2, a full-text match 1,
+// and ts_rank_cd (normalised to 0–1) and the trigram word similarity each
+// add up to 0.5, so every exact match outranks every full-text one, which
+// outranks every fuzzy-only one. Scores are rounded so the page token
+// carries them exactly.
+const searchCandidatesSQL = `
+SELECT s.customer_id, s.names AS s_names, s.organization AS s_organization, s.emails AS s_emails,
+       s.phones AS s_phones, s.phone_keys AS s_phone_keys,
+       round((2 * (s.emails && q.emails OR s.phone_keys && ` + phoneKeys + `)::int
+            + (s.document @@ q.tsq)::int
+            + ts_rank_cd(s.document, q.tsq, 32) / 2
+            + word_similarity(q.folded, s.search_text) / 2)::numeric, 6)::float8 AS score
+FROM q, customer_search s
+WHERE s.tenant_id = $1
+  AND (s.emails && ` + emailKeys + `
+       OR s.phone_keys && ` + phoneKeys + `
+       OR s.document @@ ` + tsQuery + `%s)`
+
+// matchedFieldsSQL names the fields of one result that matched: a field
+// matched when it holds a word of the query, is an exact key, or is
+// similar enough to the query on its own.
+const matchedFieldsSQL = `array_remove(ARRAY[
+    CASE WHEN tsvector_to_array(to_tsvector('simple', s_names)) && q.words
+              OR q.folded <% s_names THEN 'display_name' END,
+    CASE WHEN s_emails && q.emails OR s_emails && q.words
+              OR q.folded <% array_to_string(s_emails, ' ') THEN 'email' END,
+    CASE WHEN s_phone_keys && ` + phoneKeys + ` OR s_phones && q.words THEN 'phone' END,
+    CASE WHEN s_organization <> '' AND (tsvector_to_array(to_tsvector('simple', s_organization)) && q.words
+              OR q.folded <% s_organization) THEN 'organization' END], NULL)`
+
+// searchCursor is the keyset position after a page's last result. Its JSON
+// names are part of every token handed out, so they must not change.
+type searchCursor struct {
+	Score float64   `json:"s"`
+	ID    uuid.UUID `json:"i"`
+}
+
+func scanSearchRow(row pgx.CollectableRow) (search.Result, error) {
+	var r search.Result
+	err := row.Scan(append(customerFields(&r.Customer), &r.Score, &r.MatchedFields)...)
+	return r, err
+}
+
+// Search implements search.Store, best results first, with keyset
+// pagination on (score, customer_id). Scores are recomputed for every page,
+// so paging is stable while the data is; a customer whose data changes
+// between two pages may move across the page boundary.
+func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) (search.Page, error) {
+	phone := []string{}
+	if t.PhoneKey != "" {
+		phone = append(phone, t.PhoneKey)
+	}
+	args := []any{caller.TenantID, t.Text, t.Email, phone}
+	cond, err := sqlfilter.Translate(t.Filter, filterFields, len(args))
+	if err != nil {
+		var fe *sqlfilter.Error
+		if errors.As(err, &fe) {
+			return search.Page{}, validation.Field("filter", "%s", fe.Reason)
+		}
+		return search.Page{}, err
+	}
+	args = append(args, cond.Args...)
+	// A fuzzy match needs the whole query and each of its words to be near
+	// the customer's text; the trigram index checks every condition.
+	var fuzzyBranch strings.Builder
+	if !t.Email {
+		fuzzyBranch.WriteString("\n       OR (" + foldedQuery + " <% s.search_text")
+		for _, w := range t.Words {
+			args = append(args, w)
+			fmt.Fprintf(&fuzzyBranch, " AND customer_search_fold($%d) <%% s.search_text", len(args))
+		}
+		fuzzyBranch.WriteString(")")
+	}
+	// The filter names customers' columns; it applies in the lookup of each
+	// candidate's customer.
+	where := cond.SQL
+	if !t.IncludeDeleted {
+		where += " AND delete_time IS NULL"
+	}
+	query := t.Text + "\x00" + t.Filter + "\x00" + strconv.FormatBool(t.IncludeDeleted)
+	after := ""
+	if t.PageToken != "" {
+		var cur searchCursor
+		if err := pagetoken.Decode(t.PageToken, query, &cur); err != nil {
+			return search.Page{}, validation.Field("page_token", "is not a token from this query; start again without it")
+		}
+		args = append(args, cur.Score, cur.ID)
+		after = fmt.Sprintf("WHERE (m.score, m.customer_id) < ($%d::float8, $%d::uuid)", len(args)-1, len(args))
+	}
+	// One row more than the page shows whether another page follows.
+	args = append(args, t.PageSize+1)
+	// OFFSET 0 keeps the customer lookup a primary-key probe per candidate:
+	// GIN conditions are hard to estimate, and a misjudged hash join would
+	// read the whole customers table.
+	sql := fmt.Sprintf(`
+WITH %s
+SELECT %s, score, %s
+FROM q, (
+    SELECT c.*, m.score, m.s_names, m.s_organization, m.s_emails, m.s_phones, m.s_phone_keys
+    FROM (%s) m
+    CROSS JOIN LATERAL (
+        SELECT * FROM customers WHERE tenant_id = $1 AND customer_id = m.customer_id AND %s OFFSET 0
+    ) c
+    %s
+    ORDER BY m.score DESC, m.customer_id DESC
+    LIMIT $%d
+) page
+ORDER BY score DESC, customer_id DESC`, queryRowSQL, customerColumns, matchedFieldsSQL, fmt.Sprintf(searchCandidatesSQL, fuzzyBranch.String()), where, after, len(args))
+	settings := []pgdb.Setting{{Name: "pg_trgm.word_similarity_threshold", Value: similarityThreshold(t.Text)}}
+	results, err := pgdb.RowsWith(ctx, s.pool, caller.TenantID, settings, sql, args, scanSearchRow)
+	if err != nil {
+		return search.Page{}, fmt.Errorf("search customers: %w", err)
+	}
+	page := search.Page{Results: results}
+	if len(results) > t.PageSize {
+		page.Results = results[:t.PageSize]
+		last := page.Results[t.PageSize-1]
+		if page.NextPageToken, err = pagetoken.Encode(query, searchCursor{Score: last.Score, ID: last.Customer.ID}); err != nil {
+			return search.Page{}, err
+		}
+	}
+	return page, nil
+}
