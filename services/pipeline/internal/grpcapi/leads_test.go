@@ -80,7 +80,9 @@ func (f *fakeDirectory) CreateFromLead(_ context.Context, l lead.Lead) (uuid.UUI
 // customersOf lets the opportunity side see the directory's customers.
 type customersOf struct{ d *fakeDirectory }
 
-func (c customersOf) Exists(ctx context.Context, id uuid.UUID) (bool, error) { return c.d.Exists(ctx, id) }
+func (c customersOf) Exists(ctx context.Context, id uuid.UUID) (bool, error) {
+	return c.d.Exists(ctx, id)
+}
 
 type leadEnv struct {
 	leads  pipelinev1.LeadServiceClient
