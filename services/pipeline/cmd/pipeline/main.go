@@ -21,6 +21,7 @@ import (
 	"github.com/rapportcrm/rapport/services/pipeline/internal/clients/customer"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/lead"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/order"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/postgres"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/ratelimit"
@@ -73,10 +74,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.SubmitWebFormMethod)
-	svc := pipeline.New(postgres.New(pool), customerclient.New(conn, pipeline.ErrCustomerLookup))
+	customers := customerclient.New(conn, pipeline.ErrCustomerLookup)
+	svc := pipeline.New(postgres.New(pool), customers)
 	pipelinev1.RegisterPipelineServiceServer(srv, grpcapi.New(svc, pool, cfg.EventPoll))
 	leads := lead.New(postgres.NewLeadStore(pool), customer.New(conn), svc)
 	pipelinev1.RegisterLeadServiceServer(srv, grpcapi.NewLeadServer(leads, perMinute(cfg.WebFormKeyRate), perMinute(cfg.WebFormClientRate)))
+	pipelinev1.RegisterOrderServiceServer(srv, grpcapi.NewOrderServer(order.New(postgres.NewOrderStore(pool), customers)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/outbox"
 	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/lead"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/order"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
 )
 
@@ -72,6 +73,14 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, lead.ErrCustomerRejected, "CUSTOMER_REJECTED")
 	case errors.Is(err, lead.ErrCustomerLookup):
 		return grpcerr.WithReason(codes.Unavailable, lead.ErrCustomerLookup, "CUSTOMER_LOOKUP_FAILED")
+	case errors.Is(err, order.ErrNotFound):
+		return grpcerr.WithReason(codes.NotFound, order.ErrNotFound, "ORDER_NOT_FOUND")
+	case errors.Is(err, order.ErrCancelled):
+		return grpcerr.WithReason(codes.FailedPrecondition, order.ErrCancelled, "ORDER_CANCELLED")
+	case errors.Is(err, order.ErrNumberTaken):
+		return grpcerr.WithReason(codes.AlreadyExists, order.ErrNumberTaken, "ORDER_NUMBER_TAKEN")
+	case errors.Is(err, order.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
 	case errors.Is(err, auth.ErrForbidden):
 		return grpcerr.WithReason(codes.PermissionDenied, err, "PERMISSION_DENIED")
 	case errors.Is(err, auth.ErrUnauthenticated):
