@@ -24,13 +24,14 @@ func main() {
 	bin := flag.String("bin", ".rapport/bin", "folder of the built binaries")
 	data := flag.String("data", "../shared/data", "folder of the demo data sets")
 	loadDemo := flag.Bool("demo", true, "load demo data through the API")
+	retail := flag.Int("retail", 0, "also import this many Online Retail invoices as orders (-1: all; 0: none, which keeps start-up fast)")
 	flag.Parse()
-	if err := run(*root, *state, *bin, *data, *loadDemo); err != nil {
+	if err := run(*root, *state, *bin, *data, *loadDemo, *retail); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(root, state, bin, data string, loadDemo bool) error {
+func run(root, state, bin, data string, loadDemo bool, retail int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
@@ -52,6 +53,16 @@ func run(root, state, bin, data string, loadDemo bool) error {
 		} else {
 			fmt.Printf("demo data: %d accounts, %d opportunities, %d leads (deals without account), %d partners, %d support customers with %d tickets in %s\n",
 				st.Customers, st.Opportunities, st.Leads, st.Partners, st.SupportCustomers, st.Tickets, st.Elapsed.Round(1e8))
+		}
+	}
+	if retail != 0 {
+		fmt.Println("importing Online Retail invoices as orders through the REST API …")
+		st, err := demo.LoadRetail(ctx, demo.Options{BaseURL: s.HTTPURL, APIKey: s.AdminKey, DataDir: data}, max(retail, 0))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "retail data:", err)
+		} else {
+			fmt.Printf("retail data: %d products, %d customers, %d sales, %d returns, %d adjustments (%d guest orders), %d lines in %s (%.0f lines/s); %d stock write-off lines left out\n",
+				st.Products, st.Customers, st.Sales, st.Returns, st.Adjustments, st.GuestOrders, st.Lines, st.Elapsed.Round(1e8), st.RowsPerSecond(), st.StockWriteOffs)
 		}
 	}
 	fmt.Printf(`
