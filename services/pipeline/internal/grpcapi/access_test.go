@@ -119,4 +119,22 @@ func TestRecordAccess(t *testing.T) {
 	if _, err := e.client.GetOpportunity(e.signed(t, cat), &pipelinev1.GetOpportunityRequest{OpportunityId: handed.GetOpportunity().GetOpportunityId()}); status.Code(err) != codes.NotFound {
 		t.Errorf("GetOpportunity(rep of another team) = %v, want NotFound", err)
 	}
+
+	// An admin importing for a rep states the rep's teams; nobody else may.
+	imported := e.pilot()
+	imported.OwnerId, imported.OwnerTeamIds = cat.PrincipalID, []string{south}
+	if _, err := e.client.CreateOpportunity(e.signed(t, northBoss), &pipelinev1.CreateOpportunityRequest{Opportunity: imported}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("CreateOpportunity(manager states teams) = %v, want PermissionDenied", err)
+	}
+	adminCtx := e.signed(t, auth.Caller{TenantID: e.tenant, PrincipalID: uuid.NewString(), Roles: []auth.Role{auth.RoleAdmin}})
+	made, err := e.client.CreateOpportunity(adminCtx, &pipelinev1.CreateOpportunityRequest{Opportunity: imported})
+	if err != nil || len(made.GetOpportunity().GetOwnerTeamIds()) != 1 {
+		t.Fatalf("CreateOpportunity(admin states teams) = %v, %v", made, err)
+	}
+	if _, err := e.client.GetOpportunity(e.signed(t, southBoss), &pipelinev1.GetOpportunityRequest{OpportunityId: made.GetOpportunity().GetOpportunityId()}); err != nil {
+		t.Errorf("GetOpportunity(manager of the stated team) = %v, want OK", err)
+	}
+	if _, err := e.client.GetOpportunity(e.signed(t, northBoss), &pipelinev1.GetOpportunityRequest{OpportunityId: made.GetOpportunity().GetOpportunityId()}); status.Code(err) != codes.NotFound {
+		t.Errorf("GetOpportunity(manager of another team) = %v, want NotFound", err)
+	}
 }

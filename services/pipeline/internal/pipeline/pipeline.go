@@ -53,6 +53,8 @@ type Opportunity struct {
 	// ExpectedCloseDate is a calendar date, "YYYY-MM-DD", or empty.
 	ExpectedCloseDate string
 	OwnerID           *uuid.UUID
+	// OwnerTeamIDs are the owner's teams, which record-level access reads.
+	OwnerTeamIDs []uuid.UUID
 	SourcePartnerID   *uuid.UUID
 	ExternalID        string
 	PipelineID        uuid.UUID
