@@ -425,8 +425,9 @@ func TestSuite(t *testing.T) {
 		if err != nil {
 			t.Fatalf("demo.Load: %v", err)
 		}
-		if first.Opportunities == 0 || first.Partners != 20 || first.Tickets != 10 || first.Leads != first.OpportunitiesWithoutAccount {
-			t.Fatalf("demo.Load = %+v, want opportunities, 20 partners, 10 tickets", first)
+		if first.Opportunities == 0 || first.Partners != 20 || first.Tickets != 10 || first.Leads != first.OpportunitiesWithoutAccount ||
+			first.Teams != 6 || first.Principals != 41 || first.AssignmentRules != 3 {
+			t.Fatalf("demo.Load = %+v, want opportunities, 20 partners, 10 tickets, a lead per deal without account, 6 teams of 41 people, 3 rules", first)
 		}
 		count := func() int {
 			out := api.must(200, "GET", "/v1/customers?page_size=1000", nil)

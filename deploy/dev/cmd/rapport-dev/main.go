@@ -51,8 +51,8 @@ func run(root, state, bin, data string, loadDemo bool, retail int) error {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "demo data:", err)
 		} else {
-			fmt.Printf("demo data: %d accounts, %d opportunities, %d leads (deals without account), %d partners, %d support customers with %d tickets in %s\n",
-				st.Customers, st.Opportunities, st.Leads, st.Partners, st.SupportCustomers, st.Tickets, st.Elapsed.Round(1e8))
+			fmt.Printf("demo data: %d sales teams with %d people, %d accounts, %d opportunities, %d leads (deals without account), %d partners, %d support customers with %d tickets in %s\n",
+				st.Teams, st.Principals, st.Customers, st.Opportunities, st.Leads, st.Partners, st.SupportCustomers, st.Tickets, st.Elapsed.Round(1e8))
 		}
 	}
 	if retail != 0 {

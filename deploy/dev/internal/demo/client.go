@@ -32,11 +32,14 @@ type collection struct {
 }
 
 var (
-	customers     = collection{"/v1/customers", "customerId"}
-	opportunities = collection{"/v1/opportunities", "opportunityId"}
-	leads         = collection{"/v1/leads", "leadId"}
-	partners      = collection{"/v1/partners", "partnerId"}
-	tickets       = collection{"/v1/tickets", "ticketId"}
+	customers       = collection{"/v1/customers", "customerId"}
+	opportunities   = collection{"/v1/opportunities", "opportunityId"}
+	leads           = collection{"/v1/leads", "leadId"}
+	teams           = collection{"/v1/teams", "teamId"}
+	principals      = collection{"/v1/principals", "principalId"}
+	assignmentRules = collection{"/v1/leadAssignmentRules", "leadAssignmentRuleId"}
+	partners        = collection{"/v1/partners", "partnerId"}
+	tickets         = collection{"/v1/tickets", "ticketId"}
 )
 
 // client calls the REST edge.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,20 +42,35 @@ type (
 		AmountMinor int64 `json:"amountMinor,string"`
 	}
 	opportunity struct {
-		CustomerID        string `json:"customerId"`
-		DisplayName       string `json:"displayName"`
-		Amount            money  `json:"amount"`
-		Stage             string `json:"stage"`
-		ExpectedCloseDate string `json:"expectedCloseDate,omitempty"`
-		EngageDate        string `json:"engageDate,omitempty"`
-		ExternalID        string `json:"externalId"`
+		CustomerID        string   `json:"customerId"`
+		OwnerID           string   `json:"ownerId,omitempty"`
+		OwnerTeamIDs      []string `json:"ownerTeamIds,omitempty"`
+		DisplayName       string   `json:"displayName"`
+		Amount            money    `json:"amount"`
+		Stage             string   `json:"stage"`
+		ExpectedCloseDate string   `json:"expectedCloseDate,omitempty"`
+		EngageDate        string   `json:"engageDate,omitempty"`
+		ExternalID        string   `json:"externalId"`
 	}
 	lead struct {
+		OwnerID     string `json:"ownerId,omitempty"`
 		DisplayName string `json:"displayName"`
 		Source      string `json:"source"`
 		Status      string `json:"status"`
 		Territory   string `json:"territory,omitempty"`
 		ExternalID  string `json:"externalId"`
+	}
+	team struct {
+		DisplayName string `json:"displayName"`
+	}
+	principal struct {
+		DisplayName string   `json:"displayName"`
+		Roles       []string `json:"roles"`
+		TeamIDs     []string `json:"teamIds"`
+	}
+	assignmentRule struct {
+		Territory   string   `json:"territory"`
+		AssigneeIDs []string `json:"assigneeIds"`
 	}
 	partner struct {
 		DisplayName string `json:"displayName"`
@@ -80,6 +96,7 @@ type dataset struct {
 	accounts  []account
 	deals     []deal
 	prospects []prospect
+	sales     *salesForce
 	sellers   []seller
 	support   []supportCase
 }
@@ -95,6 +112,7 @@ type account struct {
 // opportunity whose customerId is set once the account's customer exists.
 type deal struct {
 	account     int // index into dataset.accounts
+	agent       int // index into salesForce.agents, -1 for none
 	requestID   string
 	opportunity opportunity
 }
@@ -103,6 +121,7 @@ type deal struct {
 // the deal was being prospected or engaged before anyone knew which account
 // it belonged to, which is what a lead is.
 type prospect struct {
+	agent     int // index into salesForce.agents, -1 for none
 	requestID string
 	lead      lead
 }
@@ -156,11 +175,10 @@ func readDataset(dir string, opportunityLimit, partnerLimit, ticketLimit int) (*
 	if err != nil {
 		return nil, err
 	}
-	offices, err := readOffices(dir)
-	if err != nil {
+	if d.sales, err = readSalesForce(dir); err != nil {
 		return nil, err
 	}
-	if d.deals, d.prospects, err = readPipeline(dir, d.accounts, products, offices, opportunityLimit); err != nil {
+	if d.deals, d.prospects, err = readPipeline(dir, d.accounts, products, d.sales, opportunityLimit); err != nil {
 		return nil, err
 	}
 	if d.sellers, err = readSellers(dir, partnerLimit); err != nil {
@@ -327,18 +345,66 @@ var leadStatuses = map[string]string{
 	"Engaging":    "LEAD_STATUS_WORKING",
 }
 
-// readOffices maps each sales agent of sales_teams.csv to their regional
-// office, the territory their leads belong to.
-func readOffices(dir string) (map[string]string, error) {
-	t, err := readTable(dir, teamsFile, "sales_agent", "regional_office")
+// salesForce is sales_teams.csv: agents, each in a manager's team and a
+// regional office. Principals are created for managers (sales managers of
+// their team) and agents (sales reps in their manager's team), and each
+// office becomes a territory whose leads go round its agents.
+type salesForce struct {
+	agents   []agent
+	managers []string
+	offices  []string
+	byName   map[string]int // agent name → index
+}
+
+type agent struct {
+	name, office string
+	manager      int // index into managers
+}
+
+// readSalesForce reads sales_teams.csv. Request ids use row positions, not
+// names, so that errors (which quote request ids) carry no personal data.
+func readSalesForce(dir string) (*salesForce, error) {
+	t, err := readTable(dir, teamsFile, "sales_agent", "manager", "regional_office")
 	if err != nil {
 		return nil, err
 	}
-	offices := make(map[string]string, len(t.rows))
-	for _, row := range t.rows {
-		offices[t.get(row, "sales_agent")] = t.get(row, "regional_office")
+	sf := &salesForce{byName: map[string]int{}}
+	managerIdx := map[string]int{}
+	for i, row := range t.rows {
+		name, manager, office := t.get(row, "sales_agent"), t.get(row, "manager"), t.get(row, "regional_office")
+		if name == "" || manager == "" || office == "" {
+			return nil, t.rowError(i+1, "an agent needs a name, a manager and an office")
+		}
+		m, ok := managerIdx[manager]
+		if !ok {
+			m = len(sf.managers)
+			managerIdx[manager] = m
+			sf.managers = append(sf.managers, manager)
+		}
+		if !slices.Contains(sf.offices, office) {
+			sf.offices = append(sf.offices, office)
+		}
+		sf.byName[name] = len(sf.agents)
+		sf.agents = append(sf.agents, agent{name: name, office: office, manager: m})
 	}
-	return offices, nil
+	return sf, nil
+}
+
+// agentOf returns the index of a pipeline row's agent, -1 for an agent not
+// in sales_teams.csv (the deal then stays unowned).
+func (sf *salesForce) agentOf(name string) int {
+	if i, ok := sf.byName[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// officeOf is the territory of an agent, "" for none.
+func (sf *salesForce) officeOf(agent int) string {
+	if agent < 0 {
+		return ""
+	}
+	return sf.agents[agent].office
 }
 
 // readPipeline maps the first limit rows of sales_pipeline.csv (all of them
@@ -346,7 +412,7 @@ func readOffices(dir string) (map[string]string, error) {
 // documents for many open deals, become leads (an opportunity needs a
 // customer) in the territory of their agent's office; such a row at a
 // closed stage would be an error in the data and stops the load.
-func readPipeline(dir string, accounts []account, products catalogue, offices map[string]string, limit int) (deals []deal, prospects []prospect, err error) {
+func readPipeline(dir string, accounts []account, products catalogue, sf *salesForce, limit int) (deals []deal, prospects []prospect, err error) {
 	t, err := readTable(dir, pipelineFile, "opportunity_id", "sales_agent", "product", "account", "deal_stage", "engage_date", "close_date", "close_value")
 	if err != nil {
 		return nil, nil, err
@@ -369,9 +435,10 @@ func readPipeline(dir string, accounts []account, products catalogue, offices ma
 			if err != nil {
 				return nil, nil, t.rowError(i+1, "%v", err)
 			}
-			prospects = append(prospects, prospect{requestID: "demo-lead-" + id, lead: lead{
+			who := sf.agentOf(t.get(row, "sales_agent"))
+			prospects = append(prospects, prospect{agent: who, requestID: "demo-lead-" + id, lead: lead{
 				DisplayName: t.get(row, "product") + " prospect " + id, Source: "import", Status: status,
-				Territory: offices[t.get(row, "sales_agent")], ExternalID: id,
+				Territory: sf.officeOf(who), ExternalID: id,
 			}})
 			continue
 		}
@@ -393,6 +460,7 @@ func readPipeline(dir string, accounts []account, products catalogue, offices ma
 		}
 		deals = append(deals, deal{
 			account:   acct,
+			agent:     sf.agentOf(t.get(row, "sales_agent")),
 			requestID: "demo-opp-" + id,
 			opportunity: opportunity{
 				DisplayName:       p.name + " for " + name,

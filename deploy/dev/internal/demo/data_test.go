@@ -230,14 +230,15 @@ func rawPipeline(t *testing.T) []pipelineRow {
 	return rows
 }
 
-// offices reads the agents' offices, failing the test if it cannot.
-func offices(t *testing.T, dir string) map[string]string {
+// offices reads the sales force, failing the test if it cannot.
+func offices(t *testing.T, dir string) *salesForce {
 	t.Helper()
-	o, err := readOffices(dir)
-	if err != nil || len(o) == 0 {
-		t.Fatalf("readOffices = %v, %v", o, err)
+	sf, err := readSalesForce(dir)
+	// The data set: 35 agents under 6 managers in 3 offices.
+	if err != nil || len(sf.agents) != 35 || len(sf.managers) != 6 || len(sf.offices) != 3 {
+		t.Fatalf("readSalesForce = %+v, %v; want 35 agents, 6 managers, 3 offices", sf, err)
 	}
-	return o
+	return sf
 }
 
 func TestReadPipeline(t *testing.T) {
