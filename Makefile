@@ -15,7 +15,7 @@ export GOFLAGS := -buildvcs=false
 TEST_PG_DIR  := $(STATE)/testpg
 TEST_PG_PORT ?= 55433
 
-.PHONY: run build generate test check unit bench lint tools clean
+.PHONY: run build generate test check unit bench bench-search lint tools clean
 
 ## run: start the whole suite with demo data (Ctrl-C stops it)
 run: build
@@ -61,7 +61,13 @@ unit:
 bench: build
 	deploy/bench/run.sh
 
+## bench-search: time every form of SearchCustomers over 1 M generated customers (seeded once, ≈ 2 min)
+bench-search:
+	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/searchbench-pg 55461); \
+	go run ./services/customer/cmd/searchbench -db "$$url" $(SEARCHBENCH_FLAGS)
+
 clean:
+	deploy/dev/pg.sh stop $(STATE)/searchbench-pg || true
 	deploy/dev/pg.sh stop $(TEST_PG_DIR) || true
 	deploy/dev/pg.sh stop $(STATE)/pg || true
 	rm -rf $(BIN)

@@ -112,6 +112,16 @@ func Violations(err error) map[string]bool {
 	return out
 }
 
+// Reason returns the ErrorInfo reason of err's status, "" when it has none.
+func Reason(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
+
 // noKeys knows no API key.
 type noKeys struct{}
 

@@ -258,6 +258,55 @@ func TestSuite(t *testing.T) {
 		pat.must(403, "POST", "/v1/customers", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": "Sneaky"})
 	})
 
+	t.Run("deal registration through the edge", func(t *testing.T) {
+		api := api
+		api.t = t
+		partner := func(name, parent string) string {
+			p := api.must(200, "POST", "/v1/partners", map[string]any{"displayName": name, "type": "PARTNER_TYPE_DISTRIBUTOR",
+				"status": "PARTNER_STATUS_ACTIVE", "parentPartnerId": parent})
+			return p["partnerId"].(string)
+		}
+		user := func(partnerID string) client {
+			p := api.must(200, "POST", "/v1/principals", map[string]any{"displayName": "Partner user", "roles": []string{"ROLE_PARTNER_USER"}, "partnerId": partnerID})
+			k := api.must(200, "POST", "/v1/principals/"+p["principalId"].(string)+"/apiKeys", map[string]any{"displayName": "portal"})
+			return api.as(k["apiKeySecret"].(string))
+		}
+		dist := partner("E2E Distribution", "")
+		sub := partner("E2E Reseller", dist)
+		distUser, subUser := user(dist), user(sub)
+		reg := subUser.must(200, "POST", "/v1/dealRegistrations", map[string]any{"displayName": "Batmobile fleet",
+			"prospect": map[string]any{"companyName": "Wayne Enterprises", "email": "lucius@wayne.example"},
+			"amount":   map[string]any{"currencyCode": "USD", "amountMinor": "250000"}})
+		if reg["state"] != "DEAL_REGISTRATION_STATE_SUBMITTED" || reg["partnerId"] != sub {
+			t.Fatalf("POST /v1/dealRegistrations = %v, want SUBMITTED for the reseller", reg)
+		}
+		id := reg["dealRegistrationId"].(string)
+		subUser.must(403, "POST", "/v1/dealRegistrations/"+id+":approve", map[string]any{})
+		approved := api.must(200, "POST", "/v1/dealRegistrations/"+id+":approve", map[string]any{"etag": reg["etag"]})
+		if approved["state"] != "DEAL_REGISTRATION_STATE_APPROVED" {
+			t.Fatalf("approve = %v, want APPROVED", approved)
+		}
+		opp := api.must(200, "GET", "/v1/opportunities/"+approved["opportunityId"].(string), nil)
+		if opp["sourcePartnerId"] != sub || opp["customerId"] != approved["customerId"] {
+			t.Fatalf("opportunity = %v, want sourced by the reseller for the registration's customer", opp)
+		}
+		// The reseller and its distributor now see the customer; the rival does not.
+		subUser.must(200, "GET", "/v1/customers/"+approved["customerId"].(string), nil)
+		distUser.must(200, "GET", "/v1/customers/"+approved["customerId"].(string), nil)
+		rival := partner("E2E Rival", "")
+		clash := api.must(200, "POST", "/v1/dealRegistrations", map[string]any{"partnerId": rival, "displayName": "Same deal",
+			"prospect": map[string]any{"email": "LUCIUS@wayne.example"}, "amount": map[string]any{"currencyCode": "USD"}})
+		if clash["state"] != "DEAL_REGISTRATION_STATE_CONFLICT" {
+			t.Fatalf("rival registration = %v, want CONFLICT", clash)
+		}
+		subUser.must(404, "GET", "/v1/dealRegistrations/"+clash["dealRegistrationId"].(string), nil)
+		user(rival).must(404, "GET", "/v1/customers/"+approved["customerId"].(string), nil)
+		mine := distUser.must(200, "GET", "/v1/dealRegistrations", nil)
+		if regs, _ := mine["dealRegistrations"].([]any); len(regs) != 1 {
+			t.Fatalf("distributor user's registrations = %v, want the reseller's one", mine)
+		}
+	})
+
 	t.Run("one trace from the edge through a peer to SQL", func(t *testing.T) {
 		api := api
 		api.t = t

@@ -73,12 +73,17 @@ type (
 		AssigneeIDs []string `json:"assigneeIds"`
 	}
 	partner struct {
-		DisplayName string `json:"displayName"`
-		Type        string `json:"type"`
-		Status      string `json:"status"`
-		Region      string `json:"region,omitempty"`
-		City        string `json:"city,omitempty"`
-		ExternalID  string `json:"externalId"`
+		DisplayName  string      `json:"displayName"`
+		Type         string      `json:"type"`
+		Status       string      `json:"status"`
+		Region       string      `json:"region,omitempty"`
+		City         string      `json:"city,omitempty"`
+		ExternalID   string      `json:"externalId"`
+		Territories  []territory `json:"territories,omitempty"`
+		PostalPrefix string      `json:"postalPrefix,omitempty"`
+	}
+	territory struct {
+		Region string `json:"region"`
 	}
 	ticket struct {
 		CustomerID  string `json:"customerId"`
@@ -506,10 +511,10 @@ func minorUnits(dollars string) (int64, error) {
 }
 
 // readSellers maps the first limit Olist sellers (all if limit is 0) to
-// active resellers. The zip code prefix has no Partner field and is not
-// sent; it would have to stay text anyway, for its leading zeros.
+// active resellers whose region and territory are their state. The zip code
+// prefix stays text, for its leading zeros.
 func readSellers(dir string, limit int) ([]seller, error) {
-	t, err := readTable(dir, sellersFile, "seller_id", "seller_city", "seller_state")
+	t, err := readTable(dir, sellersFile, "seller_id", "seller_city", "seller_state", "seller_zip_code_prefix")
 	if err != nil {
 		return nil, err
 	}
@@ -526,12 +531,14 @@ func readSellers(dir string, limit int) ([]seller, error) {
 		sellers = append(sellers, seller{
 			requestID: "demo-partner-" + id,
 			partner: partner{
-				DisplayName: "Seller " + id[:min(8, len(id))],
-				Type:        "PARTNER_TYPE_RESELLER",
-				Status:      "PARTNER_STATUS_ACTIVE",
-				Region:      t.get(row, "seller_state"),
-				City:        t.get(row, "seller_city"),
-				ExternalID:  id,
+				DisplayName:  "Seller " + id[:min(8, len(id))],
+				Type:         "PARTNER_TYPE_RESELLER",
+				Status:       "PARTNER_STATUS_ACTIVE",
+				Region:       t.get(row, "seller_state"),
+				City:         t.get(row, "seller_city"),
+				ExternalID:   id,
+				Territories:  []territory{{Region: t.get(row, "seller_state")}},
+				PostalPrefix: t.get(row, "seller_zip_code_prefix"),
 			},
 		})
 	}

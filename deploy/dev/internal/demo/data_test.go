@@ -397,13 +397,14 @@ func TestReadSellers(t *testing.T) {
 		if len(f) < 4 {
 			t.Fatalf("line %q has %d fields", line, len(f))
 		}
-		id, city, state := strings.Trim(f[0], `"`), strings.Trim(strings.Join(f[2:len(f)-1], ","), `"`), f[len(f)-1]
+		id, zip, city, state := strings.Trim(f[0], `"`), strings.Trim(f[1], `"`), strings.Trim(strings.Join(f[2:len(f)-1], ","), `"`), f[len(f)-1]
 		if strings.Contains(city, ",") {
 			commas++
 		}
 		p := sellers[i].partner
 		if p.ExternalID != id || sellers[i].requestID != "demo-partner-"+id || p.DisplayName != "Seller "+id[:8] ||
-			p.City != city || p.Region != state || p.Type != "PARTNER_TYPE_RESELLER" || p.Status != "PARTNER_STATUS_ACTIVE" {
+			p.City != city || p.Region != state || p.Type != "PARTNER_TYPE_RESELLER" || p.Status != "PARTNER_STATUS_ACTIVE" ||
+			p.PostalPrefix != zip || len(p.Territories) != 1 || p.Territories[0].Region != state {
 			t.Errorf("row %d: %+v from %q", i+1, sellers[i], line)
 		}
 	}

@@ -17,10 +17,10 @@ type Config struct {
 	Server grpcserver.Config
 	DB     pgdb.Config
 	Auth   auth.Config
-	// CustomerTarget, PipelineTarget and TicketTarget are the sources
-	// (CUSTOMER_GRPC_TARGET, PIPELINE_GRPC_TARGET, TICKET_GRPC_TARGET); the
-	// customer service also verifies API keys.
-	CustomerTarget, PipelineTarget, TicketTarget string
+	// CustomerTarget, PipelineTarget, TicketTarget and PartnerTarget are the
+	// sources (CUSTOMER_GRPC_TARGET, PIPELINE_GRPC_TARGET, TICKET_GRPC_TARGET,
+	// PARTNER_GRPC_TARGET); the customer service also verifies API keys.
+	CustomerTarget, PipelineTarget, TicketTarget, PartnerTarget string
 	// APIKey is the credential analytics follows the streams with
 	// (ANALYTICS_API_KEY); its principal needs the admin or analyst role.
 	// The key of an operator tenant's principal follows every tenant (with
@@ -55,6 +55,7 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 		c.CustomerTarget = r.Required("CUSTOMER_GRPC_TARGET")
 		c.PipelineTarget = r.Required("PIPELINE_GRPC_TARGET")
 		c.TicketTarget = r.Required("TICKET_GRPC_TARGET")
+		c.PartnerTarget = r.Required("PARTNER_GRPC_TARGET")
 		c.APIKey = r.Required("ANALYTICS_API_KEY")
 		if key, ok := auth.ParseAPIKey(c.APIKey); ok {
 			c.Tenant = key.TenantID

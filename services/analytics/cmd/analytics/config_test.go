@@ -18,7 +18,7 @@ func TestLoad(t *testing.T) {
 	tenant := uuid.New()
 	key, _ := auth.NewAPIKey(tenant, uuid.New())
 	full := map[string]string{
-		"CUSTOMER_GRPC_TARGET": "customer:9090", "PIPELINE_GRPC_TARGET": "pipeline:9090", "TICKET_GRPC_TARGET": "ticket:9090",
+		"CUSTOMER_GRPC_TARGET": "customer:9090", "PIPELINE_GRPC_TARGET": "pipeline:9090", "TICKET_GRPC_TARGET": "ticket:9090", "PARTNER_GRPC_TARGET": "partner:9090",
 		"ANALYTICS_API_KEY": key,
 	}
 	cfg, err := Load(getenv(full), "serve")
@@ -29,7 +29,7 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("Load(serve) = %+v, want the key's tenant, the targets and default backoffs", cfg)
 	}
 	_, err = Load(getenv(nil), "serve")
-	for _, v := range []string{"CUSTOMER_GRPC_TARGET", "PIPELINE_GRPC_TARGET", "TICKET_GRPC_TARGET", "ANALYTICS_API_KEY"} {
+	for _, v := range []string{"CUSTOMER_GRPC_TARGET", "PIPELINE_GRPC_TARGET", "TICKET_GRPC_TARGET", "PARTNER_GRPC_TARGET", "ANALYTICS_API_KEY"} {
 		if err == nil || !strings.Contains(err.Error(), v) {
 			t.Errorf("Load(serve, empty) = %v, want it to name %s", err, v)
 		}

@@ -18,6 +18,7 @@ import (
 	analyticsv1 "github.com/rapportcrm/rapport/gen/go/rapport/analytics/v1"
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
+	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	"github.com/rapportcrm/rapport/pkg/app"
@@ -61,7 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.InfoContext(ctx, "starting", "grpc_addr", cfg.Server.Addr, "db", cfg.DB.LogValue(), "tenant_id", cfg.Tenant.String(),
-		"customer_target", cfg.CustomerTarget, "pipeline_target", cfg.PipelineTarget, "ticket_target", cfg.TicketTarget)
+		"customer_target", cfg.CustomerTarget, "pipeline_target", cfg.PipelineTarget, "ticket_target", cfg.TicketTarget,
+		"partner_target", cfg.PartnerTarget)
 	pool, err := pgdb.Open(ctx, cfg.DB.URL, cfg.DB.MaxConns)
 	if err != nil {
 		return err
@@ -82,6 +84,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer ticketConn.Close()
+	partnerConn, err := grpcclient.New(cfg.PartnerTarget)
+	if err != nil {
+		return err
+	}
+	defer partnerConn.Close()
 
 	authn, err := cfg.Auth.Build(iamclient.New(customerConn))
 	if err != nil {
@@ -93,7 +100,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log, otel.Meter("rapport/analytics"),
 		consumer.CustomerSource(customerv1.NewCustomerServiceClient(customerConn)),
 		consumer.PipelineSource(pipelinev1.NewPipelineServiceClient(pipelineConn)),
-		consumer.TicketSource(ticketv1.NewTicketServiceClient(ticketConn)))
+		consumer.TicketSource(ticketv1.NewTicketServiceClient(ticketConn)),
+		consumer.PartnerSource(partnerv1.NewPartnerServiceClient(partnerConn)))
 	srv := grpcserver.New(cfg.Server, log, authn)
 	analyticsv1.RegisterAnalyticsServiceServer(srv, grpcapi.NewAnalytics(analytics.New(store)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)

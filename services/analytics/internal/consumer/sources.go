@@ -7,6 +7,7 @@ import (
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
+	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 )
@@ -42,6 +43,13 @@ func PipelineSource(client pipelinev1.PipelineServiceClient) Source {
 func TicketSource(client ticketv1.TicketServiceClient) Source {
 	return Source{Name: "ticket", Watch: func(ctx context.Context, after string) (Stream, error) {
 		return adapt(client.WatchEvents(ctx, &ticketv1.WatchEventsRequest{AfterCursor: after}))
+	}}
+}
+
+// PartnerSource follows the channel-partner service's events.
+func PartnerSource(client partnerv1.PartnerServiceClient) Source {
+	return Source{Name: "partner", Watch: func(ctx context.Context, after string) (Stream, error) {
+		return adapt(client.WatchEvents(ctx, &partnerv1.WatchEventsRequest{AfterCursor: after}))
 	}}
 }
 

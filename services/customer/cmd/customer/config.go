@@ -34,22 +34,29 @@ type Config struct {
 	// LoyaltySweep is how often due loyalty points expire and window tiers
 	// are recomputed in the background (LOYALTY_SWEEP_INTERVAL).
 	LoyaltySweep time.Duration
+	// MergeRetention is how long a merge can be undone (MERGE_RETENTION).
+	MergeRetention time.Duration
+	// DuplicateScanInterval is how often the scan worker looks for
+	// running duplicate scans it has not been told about (DUPLICATE_SCAN_INTERVAL).
+	DuplicateScanInterval time.Duration
 }
 
 // Load reads the configuration and reports every problem at once.
 func Load(getenv func(string) string) (Config, error) {
 	r := env.New(getenv)
 	c := Config{
-		Server:           grpcserver.LoadConfig(r),
-		DB:               pgdb.LoadConfig(r),
-		Auth:             auth.LoadConfig(r),
-		JWTPrivateKey:    r.String("RAPPORT_JWT_PRIVATE_KEY", ""),
-		EventPoll:        r.Duration("EVENT_POLL_INTERVAL", 200*time.Millisecond),
-		DocumentMaxBytes: int64(r.Int("DOCUMENT_MAX_BYTES", 25<<20)),
-		TicketTarget:     r.String("TICKET_GRPC_TARGET", ""),
-		PipelineTarget:   r.String("PIPELINE_GRPC_TARGET", ""),
-		PlanRefresh:      r.Duration("FOLLOW_UP_PLAN_REFRESH", 30*time.Second),
-		LoyaltySweep:     r.Duration("LOYALTY_SWEEP_INTERVAL", time.Hour),
+		Server:                grpcserver.LoadConfig(r),
+		DB:                    pgdb.LoadConfig(r),
+		Auth:                  auth.LoadConfig(r),
+		JWTPrivateKey:         r.String("RAPPORT_JWT_PRIVATE_KEY", ""),
+		EventPoll:             r.Duration("EVENT_POLL_INTERVAL", 200*time.Millisecond),
+		DocumentMaxBytes:      int64(r.Int("DOCUMENT_MAX_BYTES", 25<<20)),
+		TicketTarget:          r.String("TICKET_GRPC_TARGET", ""),
+		PipelineTarget:        r.String("PIPELINE_GRPC_TARGET", ""),
+		PlanRefresh:           r.Duration("FOLLOW_UP_PLAN_REFRESH", 30*time.Second),
+		LoyaltySweep:          r.Duration("LOYALTY_SWEEP_INTERVAL", time.Hour),
+		MergeRetention:        r.Duration("MERGE_RETENTION", 30*24*time.Hour),
+		DuplicateScanInterval: r.Duration("DUPLICATE_SCAN_INTERVAL", 5*time.Second),
 	}
 	err := r.Err()
 	if c.LoyaltySweep <= 0 {

@@ -34,10 +34,12 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/loyalty"
+	"github.com/rapportcrm/rapport/services/customer/internal/partnerlink"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 	"github.com/rapportcrm/rapport/services/customer/internal/relationship"
+	"github.com/rapportcrm/rapport/services/customer/internal/resolution"
 	"github.com/rapportcrm/rapport/services/customer/internal/search"
 )
 
@@ -103,7 +105,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.AuthenticateApiKeyMethod, grpcapi.DownloadSharedDocumentMethod)
-	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), search.New(store), pool, cfg.EventPoll))
+	scanner := resolution.NewScanner(store, cfg.DuplicateScanInterval, 0)
+	resolver := resolution.New(store, cfg.MergeRetention, scanner)
+	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), search.New(store), pool, cfg.EventPoll).WithDuplicates(resolver))
+	customerv1.RegisterResolutionServiceServer(srv, grpcapi.NewResolution(resolver))
 	customerv1.RegisterDocumentServiceServer(srv, grpcapi.NewDocuments(document.New(store.Documents(), cfg.DocumentMaxBytes)))
 	customerv1.RegisterProfileServiceServer(srv, grpcapi.NewProfiles(profile.New(store)))
 	iamv1.RegisterIdentityServiceServer(srv, grpcapi.NewIdentity(ids, authn.Keys()))
@@ -111,6 +116,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	customerv1.RegisterPrivacyServiceServer(srv, grpcapi.NewPrivacy(privacy.New(store)))
 	customerv1.RegisterRelationshipServiceServer(srv, grpcapi.NewRelationship(relationship.New(store)))
 	customerv1.RegisterLoyaltyServiceServer(srv, grpcapi.NewLoyalty(loyalty.New(store)))
+	customerv1.RegisterPartnerLinkServiceServer(srv, grpcapi.NewPartnerLinks(partnerlink.New(store)))
 	sources, closePeers, err := planSources(ctx, cfg, store, sign, log)
 	if err != nil {
 		return err
@@ -126,6 +132,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return runner.Run(gctx) })
 	g.Go(func() error { return loyalty.NewSweeper(store, cfg.LoyaltySweep, log).Run(gctx) })
+	// A scan stopped midway resumes after its last committed batch.
+	g.Go(func() error {
+		scanner.Run(gctx, func(err error) { log.ErrorContext(gctx, "duplicate scan", "error", err.Error()) })
+		return nil
+	})
 	g.Go(func() error { return srv.Run(gctx, lis, pool.Ping) })
 	return g.Wait()
 }

@@ -63,6 +63,9 @@ type Customer struct {
 	CreateTime       time.Time
 	UpdateTime       time.Time
 	DeleteTime       *time.Time
+	// MergedInto is the customer this one was merged into; a merged
+	// customer is also deleted, and only unmerging brings it back.
+	MergedInto *uuid.UUID
 	// Revision counts writes; the etag is derived from it.
 	Revision int64
 }
@@ -89,6 +92,7 @@ var (
 	ErrEtagMismatch = errors.New("the customer changed since it was read (etag mismatch)")
 	ErrNotDeleted   = errors.New("the customer is not deleted")
 	ErrDeleted      = errors.New("the customer is deleted")
+	ErrMerged       = errors.New("the customer was merged into another; unmerge it instead")
 )
 
 var (

@@ -208,6 +208,10 @@ func (s *Service) Undelete(ctx context.Context, caller auth.Caller, id uuid.UUID
 		if c.DeleteTime == nil {
 			return "", ErrNotDeleted
 		}
+		if c.MergedInto != nil {
+			// Its rows belong to the survivor now: only an unmerge brings both back.
+			return "", ErrMerged
+		}
 		c.DeleteTime = nil
 		return EventUndeleted, nil
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/protoconv"
+	"github.com/rapportcrm/rapport/services/customer/internal/resolution"
 	"github.com/rapportcrm/rapport/services/customer/internal/search"
 )
 
@@ -24,6 +25,8 @@ type Customers struct {
 	search *search.Service
 	pool   *pgxpool.Pool
 	poll   time.Duration
+	// duplicates, when set, finds the duplicate candidates of a created customer.
+	duplicates *resolution.Service
 }
 
 // NewCustomers returns the server; search serves SearchCustomers, and pool
@@ -40,6 +43,13 @@ func parseID(field, s string) (uuid.UUID, error) {
 	return id, nil
 }
 
+// WithDuplicates makes CreateCustomer return, and queue for review, the
+// duplicate candidates of the customer it created.
+func (s *Customers) WithDuplicates(r *resolution.Service) *Customers {
+	s.duplicates = r
+	return s
+}
+
 // CreateCustomer implements the RPC.
 func (s *Customers) CreateCustomer(ctx context.Context, req *customerv1.CreateCustomerRequest) (*customerv1.CreateCustomerResponse, error) {
 	if req.GetCustomer() == nil {
@@ -53,7 +63,18 @@ func (s *Customers) CreateCustomer(ctx context.Context, req *customerv1.CreateCu
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &customerv1.CreateCustomerResponse{Customer: protoconv.Customer(saved)}, nil
+	out := &customerv1.CreateCustomerResponse{Customer: protoconv.Customer(saved)}
+	if s.duplicates != nil {
+		// After the insert, in its own transaction: the customer exists
+		// whatever the search finds, and a retry with the same request_id
+		// returns it with its candidates.
+		matches, err := s.duplicates.Created(ctx, caller(ctx), saved.ID)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		out.DuplicateCandidates = protoconv.DuplicateCandidates(matches)
+	}
+	return out, nil
 }
 
 // GetCustomer implements the RPC.
@@ -99,7 +120,7 @@ func (s *Customers) UpdateCustomer(ctx context.Context, req *customerv1.UpdateCu
 		return nil, toStatus(err)
 	}
 	c.ID = id
-	saved, err := s.svc.Update(ctx, caller(ctx), c, maskPaths(req.GetUpdateMask().GetPaths(), "customer_id"), req.GetCustomer().GetEtag())
+	saved, err := s.svc.Update(ctx, caller(ctx), c, maskPaths(req.GetUpdateMask().GetPaths(), "customer_id", "merged_into_customer_id"), req.GetCustomer().GetEtag())
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -18,9 +18,11 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/loyalty"
+	"github.com/rapportcrm/rapport/services/customer/internal/partnerlink"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 	"github.com/rapportcrm/rapport/services/customer/internal/relationship"
+	"github.com/rapportcrm/rapport/services/customer/internal/resolution"
 )
 
 // toStatus is the service's one mapping from domain errors to gRPC statuses.
@@ -31,12 +33,34 @@ func toStatus(err error) error {
 		return nil
 	case errors.As(err, &verr):
 		return grpcerr.Invalid(verr)
+	case errors.Is(err, partnerlink.ErrNotFound):
+		return grpcerr.WithReason(codes.NotFound, partnerlink.ErrNotFound, "PARTNER_LINK_NOT_FOUND")
 	case errors.Is(err, customer.ErrNotFound):
 		return grpcerr.WithReason(codes.NotFound, customer.ErrNotFound, "CUSTOMER_NOT_FOUND")
 	case errors.Is(err, customer.ErrEtagMismatch):
 		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
 	case errors.Is(err, customer.ErrDeleted):
 		return grpcerr.WithReason(codes.FailedPrecondition, customer.ErrDeleted, "CUSTOMER_DELETED")
+	case errors.Is(err, customer.ErrMerged):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "CUSTOMER_MERGED")
+	case errors.Is(err, resolution.ErrPairNotFound):
+		return grpcerr.WithReason(codes.NotFound, resolution.ErrPairNotFound, "DUPLICATE_PAIR_NOT_FOUND")
+	case errors.Is(err, resolution.ErrPairNotOpen):
+		return grpcerr.WithReason(codes.FailedPrecondition, resolution.ErrPairNotOpen, "DUPLICATE_PAIR_NOT_OPEN")
+	case errors.Is(err, resolution.ErrScanNotFound):
+		return grpcerr.WithReason(codes.NotFound, resolution.ErrScanNotFound, "DUPLICATE_SCAN_NOT_FOUND")
+	case errors.Is(err, resolution.ErrScanRunning):
+		return grpcerr.WithReason(codes.FailedPrecondition, resolution.ErrScanRunning, "DUPLICATE_SCAN_RUNNING")
+	case errors.Is(err, resolution.ErrMergeNotFound):
+		return grpcerr.WithReason(codes.NotFound, resolution.ErrMergeNotFound, "MERGE_NOT_FOUND")
+	case errors.Is(err, resolution.ErrKindMismatch):
+		return grpcerr.WithReason(codes.FailedPrecondition, resolution.ErrKindMismatch, "CUSTOMER_KIND_MISMATCH")
+	case errors.Is(err, resolution.ErrRetentionExpired):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "MERGE_RETENTION_EXPIRED")
+	case errors.Is(err, resolution.ErrUnmerged):
+		return grpcerr.WithReason(codes.FailedPrecondition, resolution.ErrUnmerged, "MERGE_ALREADY_UNDONE")
+	case errors.Is(err, resolution.ErrSurvivorGone):
+		return grpcerr.WithReason(codes.FailedPrecondition, resolution.ErrSurvivorGone, "MERGE_SURVIVOR_GONE")
 	case errors.Is(err, customer.ErrNotDeleted):
 		return grpcerr.WithReason(codes.FailedPrecondition, customer.ErrNotDeleted, "CUSTOMER_NOT_DELETED")
 	case errors.Is(err, document.ErrNotFound):
@@ -95,7 +119,8 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.AlreadyExists, profile.ErrAttributeExists, "CUSTOM_ATTRIBUTE_EXISTS")
 	case errors.Is(err, profile.ErrAttributeInUse):
 		return grpcerr.WithReason(codes.FailedPrecondition, profile.ErrAttributeInUse, "CUSTOM_ATTRIBUTE_IN_USE")
-	case errors.Is(err, classify.ErrEtagMismatch), errors.Is(err, profile.ErrEtagMismatch), errors.Is(err, relationship.ErrEtagMismatch):
+	case errors.Is(err, classify.ErrEtagMismatch), errors.Is(err, profile.ErrEtagMismatch), errors.Is(err, relationship.ErrEtagMismatch),
+		errors.Is(err, resolution.ErrEtagMismatch):
 		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
 	case errors.Is(err, loyalty.ErrProgramNotFound):
 		return grpcerr.WithReason(codes.NotFound, loyalty.ErrProgramNotFound, "LOYALTY_PROGRAM_NOT_FOUND")

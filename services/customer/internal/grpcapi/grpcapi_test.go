@@ -22,6 +22,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
 	"github.com/rapportcrm/rapport/services/customer/internal/loyalty"
+	"github.com/rapportcrm/rapport/services/customer/internal/partnerlink"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
@@ -39,6 +40,7 @@ type env struct {
 	privacy   customerv1.PrivacyServiceClient
 	docs      customerv1.DocumentServiceClient
 	loyalty   customerv1.LoyaltyServiceClient
+	links     customerv1.PartnerLinkServiceClient
 	iam       iamv1.IdentityServiceClient
 	db        *pgtest.DB
 	// adminKey is the operator tenant's admin key; otherKey belongs to a second tenant.
@@ -65,6 +67,7 @@ func newEnv(t *testing.T) *env {
 		customerv1.RegisterPrivacyServiceServer(srv, grpcapi.NewPrivacy(privacy.New(store)))
 		customerv1.RegisterDocumentServiceServer(srv, grpcapi.NewDocuments(document.New(store.Documents(), testMaxBytes)))
 		customerv1.RegisterLoyaltyServiceServer(srv, grpcapi.NewLoyalty(loyalty.New(store)))
+		customerv1.RegisterPartnerLinkServiceServer(srv, grpcapi.NewPartnerLinks(partnerlink.New(store)))
 	}, grpcapi.AuthenticateApiKeyMethod, grpcapi.DownloadSharedDocumentMethod)
 	e := &env{
 		customers: customerv1.NewCustomerServiceClient(conn),
@@ -73,6 +76,7 @@ func newEnv(t *testing.T) *env {
 		privacy:   customerv1.NewPrivacyServiceClient(conn),
 		docs:      customerv1.NewDocumentServiceClient(conn),
 		loyalty:   customerv1.NewLoyaltyServiceClient(conn),
+		links:     customerv1.NewPartnerLinkServiceClient(conn),
 		iam:       iamv1.NewIdentityServiceClient(conn),
 		db:        db, tokens: tokens,
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -77,15 +76,6 @@ func (e *relEnv) newCustomer(t *testing.T, tenant string) string {
 		t.Fatalf("CreateCustomer: %v", err)
 	}
 	return c.GetCustomer().GetCustomerId()
-}
-
-func reason(err error) string {
-	for _, d := range status.Convert(err).Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			return info.GetReason()
-		}
-	}
-	return ""
 }
 
 var day0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -357,8 +347,8 @@ func TestRelationshipPermissionsAndTenancy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			err := tt.call()
-			if status.Code(err) != tt.want || reason(err) != tt.wantReason {
-				t.Fatalf("%s = %v (reason %q), want %s (reason %q)", tt.name, err, reason(err), tt.want, tt.wantReason)
+			if status.Code(err) != tt.want || grpctest.Reason(err) != tt.wantReason {
+				t.Fatalf("%s = %v (reason %q), want %s (reason %q)", tt.name, err, grpctest.Reason(err), tt.want, tt.wantReason)
 			}
 		})
 	}
@@ -441,7 +431,7 @@ func TestFollowUps(t *testing.T) {
 		done.GetFollowUp().GetInteractionId() != own.GetInteraction().GetInteractionId() {
 		t.Fatalf("CompleteFollowUp = %v, %v; want done, closed, linked", done, err)
 	}
-	if _, err := e.rel.CancelFollowUp(ctx, &customerv1.CancelFollowUpRequest{FollowUpId: late.GetFollowUpId()}); status.Code(err) != codes.FailedPrecondition || reason(err) != "FOLLOW_UP_CLOSED" {
+	if _, err := e.rel.CancelFollowUp(ctx, &customerv1.CancelFollowUpRequest{FollowUpId: late.GetFollowUpId()}); status.Code(err) != codes.FailedPrecondition || grpctest.Reason(err) != "FOLLOW_UP_CLOSED" {
 		t.Fatalf("CancelFollowUp(done) = %v, want FailedPrecondition FOLLOW_UP_CLOSED", err)
 	}
 	if _, err := e.rel.CancelFollowUp(ctx, &customerv1.CancelFollowUpRequest{FollowUpId: later.GetFollowUpId(), Reason: "customer moved"}); err != nil {

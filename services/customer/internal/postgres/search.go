@@ -65,33 +65,66 @@ const (
 	phoneKeys   = `$4::text[]`
 )
 
-// queryRowSQL computes the query's forms once: folded text, tsquery, words
-// and the e-mail key.
+// queryRowSQL computes the query's forms once: folded text, tsquery, words,
+// the e-mail key, and name_word (nameWord).
 const queryRowSQL = `q AS MATERIALIZED (
     SELECT ` + foldedQuery + ` AS folded, ` + tsQuery + ` AS tsq,
-           tsvector_to_array(to_tsvector('simple', ` + foldedQuery + `)) AS words, ` + emailKeys + ` AS emails)`
+           tsvector_to_array(to_tsvector('simple', ` + foldedQuery + `)) AS words, ` + emailKeys + ` AS emails,
+           ` + nameWord + ` AS name_word)`
 
-// searchCandidatesSQL finds the candidates through the GIN indexes (a
-// BitmapOr) and scores them. Its %s is the fuzzy branch (fuzzyBranch), or
-// nothing for an e-mail address, which only ever matches exactly or by full
-// text (domains are not in search_text, so it could never match fuzzily).
-// Score tiers: an exact e-mail or phone match adds 2, a full-text match 1,
-// and ts_rank_cd (normalised to 0–1) and the trigram word similarity each
-// add up to 0.5, so every exact match outranks every full-text one, which
-// outranks every fuzzy-only one. Scores are rounded so the page token
-// carries them exactly.
-const searchCandidatesSQL = `
-SELECT s.customer_id, s.names AS s_names, s.organization AS s_organization, s.emails AS s_emails,
-       s.phones AS s_phones, s.phone_keys AS s_phone_keys,
-       round((2 * (s.emails && q.emails OR s.phone_keys && ` + phoneKeys + `)::int
+// nameWord is, for a query that is one word of letters and digits ($5), a
+// tsquery matching that word among a customer's names and organisation
+// (weights A and B), and NULL otherwise. A customer it matches
+// holds the query as a whole word of search_text, so its word similarity is
+// 1 without computing it: a common name ("smith") matches tens of
+// thousands of customers, and word_similarity was most of their scoring.
+const nameWord = `(CASE WHEN $5 AND tsvector_to_array(to_tsvector('simple', ` + foldedQuery + `)) = ARRAY[` + foldedQuery + `]
+    THEN (quote_literal(` + foldedQuery + `) || ':AB')::tsquery END)`
+
+// scoreSQL scores a candidate s. Tiers: an exact e-mail or phone match adds
+// 2, a full-text match 1, and ts_rank_cd (normalised to 0–1, below 1) and
+// the trigram word similarity each add up to 0.5, so every exact match
+// outranks every full-text one, which outranks every fuzzy-only one (whose
+// score is below 1). Scores are rounded so the page token carries them
+// exactly.
+const scoreSQL = `round((2 * (s.emails && q.emails OR s.phone_keys && ` + phoneKeys + `)::int
             + (s.document @@ q.tsq)::int
             + ts_rank_cd(s.document, q.tsq, 32) / 2
-            + word_similarity(q.folded, s.search_text) / 2)::numeric, 6)::float8 AS score
-FROM q, customer_search s
-WHERE s.tenant_id = $1
-  AND (s.emails && ` + emailKeys + `
+            + (CASE WHEN s.document @@ q.name_word THEN 1 ELSE word_similarity(q.folded, s.search_text) END) / 2)::numeric, 6)::float8`
+
+// matchSQL is what makes a customer a match of score 1 or more: an exact
+// e-mail or phone, or the full text. The GIN indexes find these (a
+// BitmapOr); the conditions take the query's forms inline, as the planner
+// needs constants there.
+const matchSQL = `(s.emails && ` + emailKeys + `
        OR s.phone_keys && ` + phoneKeys + `
-       OR s.document @@ ` + tsQuery + `%s)`
+       OR s.document @@ ` + tsQuery + `)`
+
+// tierSQL is one page of one tier of candidates (those meeting its first
+// %s) with their customers, best first. Only the id and the score of each
+// candidate are sorted (a common word has tens of thousands of them), and
+// the customers are looked up in that order only until the page is full:
+// the lookup (a primary-key probe, the filter, the record-level policy) is
+// what costs most per candidate. OFFSET 0 keeps each lookup a probe: GIN
+// conditions are hard to estimate, and a misjudged hash join would read
+// the whole customers table. The other %s are the keyset condition, the
+// customer filter and the limit's parameter.
+const tierSQL = `
+    SELECT c.*, m.score
+    FROM (
+        SELECT m.customer_id, m.score
+        FROM (SELECT s.customer_id, ` + scoreSQL + ` AS score
+              FROM q, customer_search s
+              WHERE s.tenant_id = $1 AND %s) m
+        %s
+        ORDER BY m.score DESC, m.customer_id DESC
+        OFFSET 0
+    ) m
+    CROSS JOIN LATERAL (
+        SELECT * FROM customers WHERE tenant_id = $1 AND customer_id = m.customer_id AND %s OFFSET 0
+    ) c
+    ORDER BY m.score DESC, m.customer_id DESC
+    LIMIT $%d`
 
 // matchedFieldsSQL names the fields of one result that matched: a field
 // matched when it holds a word of the query, is an exact key, or is
@@ -104,6 +137,12 @@ const matchedFieldsSQL = `array_remove(ARRAY[
     CASE WHEN s_phone_keys && ` + phoneKeys + ` OR s_phones && q.words THEN 'phone' END,
     CASE WHEN s_organization <> '' AND (tsvector_to_array(to_tsvector('simple', s_organization)) && q.words
               OR q.folded <% s_organization) THEN 'organization' END], NULL)`
+
+// singleWord reports whether t's text is one word of letters and digits, the
+// queries nameWord serves.
+func singleWord(t search.Terms) bool {
+	return len(t.Words) == 1 && t.Words[0] == t.Text
+}
 
 // searchCursor is the keyset position after a page's last result. Its JSON
 // names are part of every token handed out, so they must not change.
@@ -127,7 +166,8 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 	if t.PhoneKey != "" {
 		phone = append(phone, t.PhoneKey)
 	}
-	args := []any{caller.TenantID, t.Text, t.Email, phone}
+	args := []any{caller.TenantID, t.Text, t.Email, phone, singleWord(t)}
+	threshold := similarityThreshold(t.Text)
 	cond, err := sqlfilter.Translate(t.Filter, filterFields, len(args))
 	if err != nil {
 		var fe *sqlfilter.Error
@@ -138,15 +178,26 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 	}
 	args = append(args, cond.Args...)
 	// A fuzzy match needs the whole query and each of its words to be near
-	// the customer's text; the trigram index checks every condition.
-	var fuzzyBranch strings.Builder
-	if !t.Email {
-		fuzzyBranch.WriteString("\n       OR (" + foldedQuery + " <% s.search_text")
-		for _, w := range t.Words {
-			args = append(args, w)
-			fmt.Fprintf(&fuzzyBranch, " AND customer_search_fold($%d) <%% s.search_text", len(args))
+	// the customer's text. The trigram index checks the words; the whole
+	// query, whose trigrams are nearly those of its words together, is
+	// checked on the rows they leave (word_similarity is the function behind
+	// <%, and a function call is no index condition): giving the index both
+	// read every posting list twice, a third of a fuzzy search's time at a
+	// million customers. A query of one word is checked by the index alone.
+	// E-mail addresses and phone numbers have no fuzzy matches: domains are
+	// not in search_text, and the digits there are only those of e-mail
+	// local parts, so a fuzzy match of either would be noise.
+	var fuzzy strings.Builder
+	if !t.Email && t.PhoneKey == "" {
+		if len(t.Words) == 1 {
+			fuzzy.WriteString(foldedQuery + " <% s.search_text")
+		} else {
+			fmt.Fprintf(&fuzzy, "word_similarity(%s, s.search_text) >= %s::float8", foldedQuery, threshold)
+			for _, w := range t.Words {
+				args = append(args, w)
+				fmt.Fprintf(&fuzzy, " AND customer_search_fold($%d) <%% s.search_text", len(args))
+			}
 		}
-		fuzzyBranch.WriteString(")")
 	}
 	// The filter names customers' columns; it applies in the lookup of each
 	// candidate's customer.
@@ -166,35 +217,52 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 	}
 	// One row more than the page shows whether another page follows.
 	args = append(args, t.PageSize+1)
-	// OFFSET 0 keeps the customer lookup a primary-key probe per candidate:
-	// GIN conditions are hard to estimate, and a misjudged hash join would
-	// read the whole customers table.
+	limit := len(args)
+	// Every match scores 1 or more and every fuzzy-only match less, so the
+	// fuzzy tier is searched only when the matches do not fill the page: a
+	// misspelt common name ("jonh") is near tens of thousands of names, and
+	// a correctly spelt one would otherwise pay for all of them too.
+	tiers := "ranked AS MATERIALIZED (" + fmt.Sprintf(tierSQL, matchSQL, after, where, limit) + ")"
+	page := "SELECT * FROM ranked"
+	if fuzzy.Len() > 0 {
+		cond := fmt.Sprintf("%s AND NOT %s AND (SELECT count(*) FROM ranked) < $%d", fuzzy.String(), matchSQL, limit)
+		tiers += ",\nnear AS MATERIALIZED (" + fmt.Sprintf(tierSQL, cond, after, where, limit) + ")"
+		page = fmt.Sprintf("SELECT * FROM ranked UNION ALL SELECT * FROM near ORDER BY score DESC, customer_id DESC LIMIT $%d", limit)
+	}
+	// The search row's fields, for what matched, are read for the page's
+	// results alone.
 	sql := fmt.Sprintf(`
-WITH %s
+WITH %s,
+%s
 SELECT %s, score, %s
-FROM q, (
-    SELECT c.*, m.score, m.s_names, m.s_organization, m.s_emails, m.s_phones, m.s_phone_keys
-    FROM (%s) m
-    CROSS JOIN LATERAL (
-        SELECT * FROM customers WHERE tenant_id = $1 AND customer_id = m.customer_id AND %s OFFSET 0
-    ) c
-    %s
-    ORDER BY m.score DESC, m.customer_id DESC
-    LIMIT $%d
-) page
-ORDER BY score DESC, customer_id DESC`, queryRowSQL, customerColumns, matchedFieldsSQL, fmt.Sprintf(searchCandidatesSQL, fuzzyBranch.String()), where, after, len(args))
-	settings := []pgdb.Setting{{Name: "pg_trgm.word_similarity_threshold", Value: similarityThreshold(t.Text)}}
+FROM q, (%s) page
+CROSS JOIN LATERAL (
+    SELECT names AS s_names, organization AS s_organization, emails AS s_emails, phones AS s_phones, phone_keys AS s_phone_keys
+    FROM customer_search WHERE tenant_id = $1 AND customer_search.customer_id = page.customer_id
+) s
+ORDER BY score DESC, customer_id DESC`, queryRowSQL, tiers, customerColumns, matchedFieldsSQL, page)
+	// A custom plan for every search: the index conditions need the query's
+	// text as constants, and a generic plan (which PostgreSQL switches to
+	// after five runs of a prepared statement) scans the whole table,
+	// taking seconds at a million customers. No JIT: a common word's
+	// estimated cost passes JIT's threshold, and compiling took longer than
+	// the query it was for.
+	settings := []pgdb.Setting{
+		{Name: "jit", Value: "off"},
+		{Name: "pg_trgm.word_similarity_threshold", Value: threshold},
+		{Name: "plan_cache_mode", Value: "force_custom_plan"},
+	}
 	results, err := pgdb.RowsWith(ctx, s.pool, caller.TenantID, settings, sql, args, scanSearchRow)
 	if err != nil {
 		return search.Page{}, fmt.Errorf("search customers: %w", err)
 	}
-	page := search.Page{Results: results}
+	out := search.Page{Results: results}
 	if len(results) > t.PageSize {
-		page.Results = results[:t.PageSize]
-		last := page.Results[t.PageSize-1]
-		if page.NextPageToken, err = pagetoken.Encode(query, searchCursor{Score: last.Score, ID: last.Customer.ID}); err != nil {
+		out.Results = results[:t.PageSize]
+		last := out.Results[t.PageSize-1]
+		if out.NextPageToken, err = pagetoken.Encode(query, searchCursor{Score: last.Score, ID: last.Customer.ID}); err != nil {
 			return search.Page{}, err
 		}
 	}
-	return page, nil
+	return out, nil
 }

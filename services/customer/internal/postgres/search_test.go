@@ -240,33 +240,108 @@ func TestSearchPagination(t *testing.T) {
 	if err != nil || len(all.Results) != len(people) || all.NextPageToken != "" {
 		t.Fatalf("Search(page 100) = %d results, token %q, %v; want %d and no token", len(all.Results), all.NextPageToken, err, len(people))
 	}
-	var paged []search.Result
-	token := ""
-	for pages := 0; ; pages++ {
-		if pages > len(people) {
-			t.Fatal("pagination does not end")
-		}
-		p, err := f.search.Search(t.Context(), caller, search.Query{Text: "alex smith", PageSize: 5, PageToken: token})
-		if err != nil {
-			t.Fatalf("Search(page %d): %v", pages, err)
-		}
-		paged = append(paged, p.Results...)
-		if token = p.NextPageToken; token == "" {
-			break
-		}
+	// Full-text matches ("Alex Smith") and fuzzy-only ones ("Alex
+	// Smithson") are searched as two tiers; pages of 5 end on the boundary
+	// between them, pages of 7 and 1 fall across it.
+	for _, size := range []int{1, 5, 7} {
+		t.Run(fmt.Sprintf("pages of %d", size), func(t *testing.T) {
+			t.Parallel()
+			var paged []search.Result
+			token := ""
+			for pages := 0; ; pages++ {
+				if pages > len(people) {
+					t.Fatal("pagination does not end")
+				}
+				p, err := f.search.Search(t.Context(), caller, search.Query{Text: "alex smith", PageSize: size, PageToken: token})
+				if err != nil {
+					t.Fatalf("Search(page %d): %v", pages, err)
+				}
+				paged = append(paged, p.Results...)
+				if token = p.NextPageToken; token == "" {
+					break
+				}
+			}
+			if len(paged) != len(all.Results) {
+				t.Fatalf("paging gave %d results, want %d", len(paged), len(all.Results))
+			}
+			seen := map[uuid.UUID]bool{}
+			for i, r := range paged {
+				if seen[r.Customer.ID] {
+					t.Fatalf("result %d (%s) repeats", i, r.Customer.ID)
+				}
+				seen[r.Customer.ID] = true
+				if r.Customer.ID != all.Results[i].Customer.ID || r.Score != all.Results[i].Score {
+					t.Fatalf("paged result %d = %s (%v), want %s (%v) as in one page", i, r.Customer.ID, r.Score, all.Results[i].Customer.ID, all.Results[i].Score)
+				}
+			}
+		})
 	}
-	if len(paged) != len(all.Results) {
-		t.Fatalf("paging gave %d results, want %d", len(paged), len(all.Results))
+}
+
+// TestSearchScores checks each result's score against the score's
+// definition computed in full: one-word queries skip computing the word
+// similarity of customers whose names hold the word, and the fuzzy tier is
+// searched apart from the full-text one, and neither may change a score.
+func TestSearchScores(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	caller := admin()
+	f.create(t, caller,
+		customer.Customer{DisplayName: "Anne-Marie Smith"},
+		customer.Customer{DisplayName: "Smith"},
+		customer.Customer{DisplayName: "Peter O'Smith"},
+		customer.Customer{DisplayName: "Smith Smith"},
+		customer.Customer{DisplayName: "Smith123 Holdings", Kind: customer.KindOrganization},
+		customer.Customer{DisplayName: "Smith & Söhne", Kind: customer.KindOrganization},
+		customer.Customer{DisplayName: "Jo Smithson"},
+		customer.Customer{DisplayName: "Ann Smyth", Email: "smith.a@example.com"},
+		customer.Customer{DisplayName: "Mark Jones", Email: "msmith@example.org"},
+		customer.Customer{DisplayName: "Élise Müller"},
+	)
+	for _, query := range []string{"smith", "Smith", "smiht", "anne smith", "o'smith", "muller", "söhne", "smith123"} {
+		t.Run(query, func(t *testing.T) {
+			t.Parallel()
+			p, err := f.search.Search(t.Context(), caller, search.Query{Text: query, PageSize: 100})
+			if err != nil {
+				t.Fatalf("Search(%q): %v", query, err)
+			}
+			if len(p.Results) == 0 {
+				t.Fatalf("Search(%q) found nothing", query)
+			}
+			for _, r := range p.Results {
+				var want float64
+				if err := f.db.Owner.QueryRow(t.Context(), `
+SELECT round(((s.document @@ q)::int + ts_rank_cd(s.document, q, 32) / 2
+             + word_similarity(customer_search_fold($2), s.search_text) / 2)::numeric, 6)::float8
+FROM customer_search s, websearch_to_tsquery('simple', customer_search_fold($2)) q
+WHERE s.customer_id = $1`, r.Customer.ID, query).Scan(&want); err != nil {
+					t.Fatal(err)
+				}
+				if r.Score != want {
+					t.Errorf("Search(%q) scores %q %v, want %v", query, r.Customer.DisplayName, r.Score, want)
+				}
+			}
+		})
 	}
-	seen := map[uuid.UUID]bool{}
-	for i, r := range paged {
-		if seen[r.Customer.ID] {
-			t.Fatalf("result %d (%s) repeats", i, r.Customer.ID)
-		}
-		seen[r.Customer.ID] = true
-		if r.Customer.ID != all.Results[i].Customer.ID || r.Score != all.Results[i].Score {
-			t.Fatalf("paged result %d = %s (%v), want %s (%v) as in one page", i, r.Customer.ID, r.Score, all.Results[i].Customer.ID, all.Results[i].Score)
-		}
+}
+
+// TestSearchPhoneIsNotFuzzy checks that a phone number finds the customers
+// with that number only, not those whose e-mail local parts share digits
+// with it.
+func TestSearchPhoneIsNotFuzzy(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	caller := admin()
+	f.create(t, caller,
+		customer.Customer{DisplayName: "Has The Phone", Phone: "+441632960961"},
+		customer.Customer{DisplayName: "Digits In Mail", Email: "ops1632960961@example.org"},
+	)
+	p, err := f.search.Search(t.Context(), caller, search.Query{Text: "01632 960961"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(p); !slices.Equal(got, []string{"Has The Phone"}) {
+		t.Fatalf("Search(phone) = %q, want only the customer with that phone", got)
 	}
 }
 

@@ -41,12 +41,12 @@ type Store struct{ pool *pgxpool.Pool }
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const customerColumns = `customer_id, kind, display_name, email, phone, lifecycle_stage, industry,
-country_code, owner_id, tags, external_id, source_channel, custom_attributes, create_time, update_time, delete_time, revision`
+country_code, owner_id, tags, external_id, source_channel, custom_attributes, create_time, update_time, delete_time, revision, merged_into`
 
 // customerFields are the scan destinations of customerColumns in c.
 func customerFields(c *customer.Customer) []any {
 	return []any{&c.ID, &c.Kind, &c.DisplayName, &c.Email, &c.Phone, &c.Stage, &c.Industry,
-		&c.CountryCode, &c.OwnerID, &c.Tags, &c.ExternalID, &c.SourceChannel, &c.CustomAttributes, &c.CreateTime, &c.UpdateTime, &c.DeleteTime, &c.Revision}
+		&c.CountryCode, &c.OwnerID, &c.Tags, &c.ExternalID, &c.SourceChannel, &c.CustomAttributes, &c.CreateTime, &c.UpdateTime, &c.DeleteTime, &c.Revision, &c.MergedInto}
 }
 
 func scanCustomer(row pgx.CollectableRow) (customer.Customer, error) {

@@ -36,6 +36,9 @@ func Customer(c customer.Customer) *customerv1.Customer {
 	if c.DeleteTime != nil {
 		out.DeleteTime = timestamppb.New(*c.DeleteTime)
 	}
+	if c.MergedInto != nil {
+		out.MergedIntoCustomerId = c.MergedInto.String()
+	}
 	return out
 }
 

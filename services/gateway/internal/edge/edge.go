@@ -63,15 +63,18 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		customerv1.RegisterDocumentServiceHandlerClient(ctx, gw, customerv1.NewDocumentServiceClient(b.Customer)),
 		customerv1.RegisterProfileServiceHandlerClient(ctx, gw, customerv1.NewProfileServiceClient(b.Customer)),
 		customerv1.RegisterRelationshipServiceHandlerClient(ctx, gw, customerv1.NewRelationshipServiceClient(b.Customer)),
+		customerv1.RegisterPartnerLinkServiceHandlerClient(ctx, gw, customerv1.NewPartnerLinkServiceClient(b.Customer)),
 		iamv1.RegisterIdentityServiceHandlerClient(ctx, gw, iamv1.NewIdentityServiceClient(b.Customer)),
 		customerv1.RegisterClassificationServiceHandlerClient(ctx, gw, customerv1.NewClassificationServiceClient(b.Customer)),
 		customerv1.RegisterPrivacyServiceHandlerClient(ctx, gw, customerv1.NewPrivacyServiceClient(b.Customer)),
 		customerv1.RegisterLoyaltyServiceHandlerClient(ctx, gw, customerv1.NewLoyaltyServiceClient(b.Customer)),
+		customerv1.RegisterResolutionServiceHandlerClient(ctx, gw, customerv1.NewResolutionServiceClient(b.Customer)),
 		pipelinev1.RegisterPipelineServiceHandlerClient(ctx, gw, pipelinev1.NewPipelineServiceClient(b.Pipeline)),
 		pipelinev1.RegisterLeadServiceHandlerClient(ctx, gw, pipelinev1.NewLeadServiceClient(b.Pipeline)),
 		pipelinev1.RegisterOrderServiceHandlerClient(ctx, gw, pipelinev1.NewOrderServiceClient(b.Pipeline)),
 		ticketv1.RegisterTicketServiceHandlerClient(ctx, gw, ticketv1.NewTicketServiceClient(b.Ticket)),
 		partnerv1.RegisterPartnerServiceHandlerClient(ctx, gw, partnerv1.NewPartnerServiceClient(b.Partner)),
+		partnerv1.RegisterDealRegistrationServiceHandlerClient(ctx, gw, partnerv1.NewDealRegistrationServiceClient(b.Partner)),
 		analyticsv1.RegisterAnalyticsServiceHandlerClient(ctx, gw, analyticsv1.NewAnalyticsServiceClient(b.Analytics)),
 	}
 	if err := errors.Join(regs...); err != nil {

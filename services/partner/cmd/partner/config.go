@@ -17,6 +17,9 @@ type Config struct {
 	// CustomerTarget is the customer service, which hosts the identity
 	// service that verifies API keys (CUSTOMER_GRPC_TARGET).
 	CustomerTarget string
+	// PipelineTarget is the sales-pipeline service, which deal registration
+	// checks for open opportunities and creates them in (PIPELINE_GRPC_TARGET).
+	PipelineTarget string
 	// EventPoll is how often WatchEvents looks for new events (EVENT_POLL_INTERVAL).
 	EventPoll time.Duration
 }
@@ -34,6 +37,7 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 	}
 	if cmd == "serve" {
 		c.CustomerTarget = r.Required("CUSTOMER_GRPC_TARGET")
+		c.PipelineTarget = r.Required("PIPELINE_GRPC_TARGET")
 	}
 	return c, r.Err()
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/rapportcrm/rapport/pkg/app"
 	"github.com/rapportcrm/rapport/pkg/grpcclient"
@@ -17,6 +18,9 @@ import (
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
+	customerclient "github.com/rapportcrm/rapport/services/partner/internal/clients/customer"
+	pipelineclient "github.com/rapportcrm/rapport/services/partner/internal/clients/pipeline"
+	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
@@ -47,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 }
 
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
-	log.InfoContext(ctx, "starting", "grpc_addr", cfg.Server.Addr, "db", cfg.DB.LogValue(), "customer_target", cfg.CustomerTarget)
+	log.InfoContext(ctx, "starting", "grpc_addr", cfg.Server.Addr, "db", cfg.DB.LogValue(), "customer_target", cfg.CustomerTarget, "pipeline_target", cfg.PipelineTarget)
 	pool, err := pgdb.Open(ctx, cfg.DB.URL, cfg.DB.MaxConns)
 	if err != nil {
 		return err
@@ -58,12 +62,20 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
+	pipelineConn, err := grpcclient.New(cfg.PipelineTarget)
+	if err != nil {
+		return err
+	}
+	defer pipelineConn.Close()
 	authn, err := cfg.Auth.Build(iamclient.New(conn))
 	if err != nil {
 		return err
 	}
 	srv := grpcserver.New(cfg.Server, log, authn)
-	partnerv1.RegisterPartnerServiceServer(srv, grpcapi.NewPartners(partner.New(postgres.New(pool)), pool, cfg.EventPoll))
+	store := postgres.New(pool)
+	partnerv1.RegisterPartnerServiceServer(srv, grpcapi.NewPartners(partner.New(store), pool, cfg.EventPoll))
+	deals := dealreg.New(store.DealRegistrations(), customerclient.New(conn), pipelineclient.New(pipelineConn), time.Now)
+	partnerv1.RegisterDealRegistrationServiceServer(srv, grpcapi.NewDealRegistrations(deals))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

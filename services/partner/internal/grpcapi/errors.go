@@ -13,6 +13,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
 	"github.com/rapportcrm/rapport/pkg/outbox"
 	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 )
 
@@ -24,8 +25,32 @@ func toStatus(err error) error {
 		return nil
 	case errors.As(err, &verr):
 		return grpcerr.Invalid(verr)
+	case errors.Is(err, partner.ErrParentNotFound):
+		return grpcerr.WithReason(codes.FailedPrecondition, partner.ErrParentNotFound, "PARENT_PARTNER_NOT_FOUND")
 	case errors.Is(err, partner.ErrNotFound):
 		return grpcerr.WithReason(codes.NotFound, partner.ErrNotFound, "PARTNER_NOT_FOUND")
+	case errors.Is(err, partner.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, partner.ErrEtagMismatch, "ETAG_MISMATCH")
+	case errors.Is(err, partner.ErrBadTransition):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "INVALID_STATUS_TRANSITION")
+	case errors.Is(err, dealreg.ErrNotFound):
+		return grpcerr.WithReason(codes.NotFound, dealreg.ErrNotFound, "DEAL_REGISTRATION_NOT_FOUND")
+	case errors.Is(err, dealreg.ErrPartnerNotFound):
+		return grpcerr.WithReason(codes.FailedPrecondition, dealreg.ErrPartnerNotFound, "PARTNER_NOT_FOUND")
+	case errors.Is(err, dealreg.ErrPartnerNotActive):
+		return grpcerr.WithReason(codes.FailedPrecondition, dealreg.ErrPartnerNotActive, "PARTNER_NOT_ACTIVE")
+	case errors.Is(err, dealreg.ErrCustomerNotFound):
+		return grpcerr.WithReason(codes.FailedPrecondition, dealreg.ErrCustomerNotFound, "CUSTOMER_NOT_FOUND")
+	case errors.Is(err, dealreg.ErrEtagMismatch), errors.Is(err, dealreg.ErrRulesEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
+	case errors.Is(err, dealreg.ErrExpired):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "REGISTRATION_EXPIRED")
+	case errors.Is(err, dealreg.ErrNotPending):
+		return grpcerr.WithReason(codes.FailedPrecondition, dealreg.ErrNotPending, "REGISTRATION_ALREADY_DECIDED")
+	case errors.Is(err, dealreg.ErrConflict):
+		return grpcerr.WithReason(codes.FailedPrecondition, dealreg.ErrConflict, "REGISTRATION_CONFLICT")
+	case errors.Is(err, dealreg.ErrPeer):
+		return grpcerr.WithReason(codes.Unavailable, dealreg.ErrPeer, "PEER_UNAVAILABLE")
 	case errors.Is(err, auth.ErrForbidden):
 		return grpcerr.WithReason(codes.PermissionDenied, auth.ErrForbidden, "PERMISSION_DENIED")
 	case errors.Is(err, auth.ErrUnauthenticated):

@@ -15,28 +15,41 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
 	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
+	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
 )
 
-// env is a partner service on a real socket over a private database.
+// env is a partner service on a real socket over a private database, with
+// fakes of its peers.
 type env struct {
 	partners partnerv1.PartnerServiceClient
+	deals    partnerv1.DealRegistrationServiceClient
 	db       *pgtest.DB
 	tokens   *grpctest.Tokens
 	// tenant and other are two tenants' ids.
 	tenant, other string
+	customers     *fakeCustomers
+	opportunities *fakeOpportunities
+	clock         *clock
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
 	tokens := grpctest.NewTokens(t)
+	e := &env{db: db, tokens: tokens, tenant: uuid.NewString(), other: uuid.NewString(),
+		customers: newFakeCustomers(), opportunities: newFakeOpportunities(), clock: &clock{}}
+	store := postgres.New(db.App)
 	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
-		partnerv1.RegisterPartnerServiceServer(srv, grpcapi.NewPartners(partner.New(postgres.New(db.App)), db.App, 20*time.Millisecond))
+		partnerv1.RegisterPartnerServiceServer(srv, grpcapi.NewPartners(partner.New(store), db.App, 20*time.Millisecond))
+		svc := dealreg.New(store.DealRegistrations(), e.customers, e.opportunities, e.clock.now)
+		partnerv1.RegisterDealRegistrationServiceServer(srv, grpcapi.NewDealRegistrations(svc))
 	})
-	return &env{partners: partnerv1.NewPartnerServiceClient(conn), db: db, tokens: tokens, tenant: uuid.NewString(), other: uuid.NewString()}
+	e.partners = partnerv1.NewPartnerServiceClient(conn)
+	e.deals = partnerv1.NewDealRegistrationServiceClient(conn)
+	return e
 }
 
 // as returns a context carrying a JWT for a new principal of tenant with roles.
@@ -252,7 +265,8 @@ func TestAccess(t *testing.T) {
 		{"unknown api key", grpctest.Bearer(t.Context(), "rk_nonsense"), codes.Unauthenticated},
 		{"forged token", grpctest.Bearer(t.Context(), "eyJhbGciOiJub25lIn0.e30."), codes.Unauthenticated},
 		{"other tenant", e.as(t, e.other, auth.RoleAdmin), codes.NotFound},
-		{"partner user", e.as(t, e.tenant, auth.RolePartnerUser), codes.PermissionDenied},
+		{"partner user of no partner", e.as(t, e.tenant, auth.RolePartnerUser), codes.NotFound},
+		{"partner user of another partner", e.partnerUser(t, e.tenant, uuid.NewString()), codes.NotFound},
 		{"support agent", e.as(t, e.tenant, auth.RoleSupportAgent), codes.PermissionDenied},
 		{"analyst", e.as(t, e.tenant, auth.RoleAnalyst), codes.OK},
 		{"sales rep", e.as(t, e.tenant, auth.RoleSalesRep), codes.OK},
@@ -264,8 +278,8 @@ func TestAccess(t *testing.T) {
 			}
 		})
 	}
-	if _, err := e.partners.ListPartners(e.as(t, e.tenant, auth.RolePartnerUser), &partnerv1.ListPartnersRequest{}); status.Code(err) != codes.PermissionDenied {
-		t.Fatalf("ListPartners as partner user = %v, want PermissionDenied", err)
+	if l, err := e.partners.ListPartners(e.as(t, e.tenant, auth.RolePartnerUser), &partnerv1.ListPartnersRequest{}); err != nil || len(l.GetPartners()) != 0 {
+		t.Fatalf("ListPartners as partner user of no partner = %v, %v; want none", l, err)
 	}
 	if _, err := e.partners.CreatePartner(e.as(t, e.tenant, auth.RoleSalesRep), &partnerv1.CreatePartnerRequest{Partner: acme()}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("CreatePartner as sales rep = %v, want PermissionDenied", err)

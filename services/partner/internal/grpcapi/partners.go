@@ -80,6 +80,57 @@ func (s *Partners) ListPartners(ctx context.Context, req *partnerv1.ListPartners
 	return out, nil
 }
 
+// UpdatePartner implements the RPC.
+func (s *Partners) UpdatePartner(ctx context.Context, req *partnerv1.UpdatePartnerRequest) (*partnerv1.UpdatePartnerResponse, error) {
+	if req.GetPartner() == nil {
+		return nil, toStatus(validation.Field("partner", "is required"))
+	}
+	id, err := parseID("partner.partner_id", req.GetPartner().GetPartnerId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	in, err := protoconv.FromPartner(req.GetPartner(), "partner.")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	in.ID = id
+	saved, err := s.svc.Update(ctx, caller(ctx), in, req.GetUpdateMask().GetPaths(), req.GetPartner().GetEtag())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &partnerv1.UpdatePartnerResponse{Partner: protoconv.Partner(saved)}, nil
+}
+
+// TransitionPartnerStatus implements the RPC.
+func (s *Partners) TransitionPartnerStatus(ctx context.Context, req *partnerv1.TransitionPartnerStatusRequest) (*partnerv1.TransitionPartnerStatusResponse, error) {
+	id, err := parseID("partner_id", req.GetPartnerId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	saved, err := s.svc.Transition(ctx, caller(ctx), id, partner.Status(req.GetStatus()), req.GetReason(), req.GetEtag())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &partnerv1.TransitionPartnerStatusResponse{Partner: protoconv.Partner(saved)}, nil
+}
+
+// ListPartnerStatusChanges implements the RPC.
+func (s *Partners) ListPartnerStatusChanges(ctx context.Context, req *partnerv1.ListPartnerStatusChangesRequest) (*partnerv1.ListPartnerStatusChangesResponse, error) {
+	id, err := parseID("partner_id", req.GetPartnerId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	page, err := s.svc.StatusChanges(ctx, caller(ctx), id, req.GetPageToken(), int(req.GetPageSize()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &partnerv1.ListPartnerStatusChangesResponse{NextPageToken: page.NextPageToken, Changes: make([]*partnerv1.PartnerStatusChange, len(page.Changes))}
+	for i, c := range page.Changes {
+		out.Changes[i] = protoconv.StatusChange(c)
+	}
+	return out, nil
+}
+
 // WatchEvents implements the RPC.
 func (s *Partners) WatchEvents(req *partnerv1.WatchEventsRequest, stream partnerv1.PartnerService_WatchEventsServer) error {
 	ctx := stream.Context()

@@ -172,8 +172,11 @@ type Customer struct {
 	// keyed by definition key. Strings, numbers and booleans as JSON values;
 	// dates as "YYYY-MM-DD" strings; enums as one of the allowed strings.
 	CustomAttributes map[string]*structpb.Value `protobuf:"bytes,17,rep,name=custom_attributes,json=customAttributes,proto3" json:"custom_attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The customer this one was merged into; set while merged (the customer is
+	// then also soft-deleted and cannot be undeleted, only unmerged). Output only.
+	MergedIntoCustomerId string `protobuf:"bytes,18,opt,name=merged_into_customer_id,json=mergedIntoCustomerId,proto3" json:"merged_into_customer_id,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Customer) Reset() {
@@ -325,11 +328,18 @@ func (x *Customer) GetCustomAttributes() map[string]*structpb.Value {
 	return nil
 }
 
+func (x *Customer) GetMergedIntoCustomerId() string {
+	if x != nil {
+		return x.MergedIntoCustomerId
+	}
+	return ""
+}
+
 var File_rapport_customer_v1_customer_proto protoreflect.FileDescriptor
 
 const file_rapport_customer_v1_customer_proto_rawDesc = "" +
 	"\n" +
-	"\"rapport/customer/v1/customer.proto\x12\x13rapport.customer.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x06\n" +
+	"\"rapport/customer/v1/customer.proto\x12\x13rapport.customer.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x06\n" +
 	"\bCustomer\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x125\n" +
@@ -353,7 +363,8 @@ const file_rapport_customer_v1_customer_proto_rawDesc = "" +
 	"deleteTime\x12\x12\n" +
 	"\x04etag\x18\x0f \x01(\tR\x04etag\x12%\n" +
 	"\x0esource_channel\x18\x10 \x01(\tR\rsourceChannel\x12`\n" +
-	"\x11custom_attributes\x18\x11 \x03(\v23.rapport.customer.v1.Customer.CustomAttributesEntryR\x10customAttributes\x1a[\n" +
+	"\x11custom_attributes\x18\x11 \x03(\v23.rapport.customer.v1.Customer.CustomAttributesEntryR\x10customAttributes\x125\n" +
+	"\x17merged_into_customer_id\x18\x12 \x01(\tR\x14mergedIntoCustomerId\x1a[\n" +
 	"\x15CustomAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01*g\n" +

@@ -78,10 +78,15 @@ func (x *CreateCustomerRequest) GetRequestId() string {
 }
 
 type CreateCustomerResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Customer      *Customer              `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Customer *Customer              `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
+	// Live customers that probably duplicate the new one, best match first
+	// (gRPC only: REST returns the customer; ask
+	// /v1/customers/{customer_id}/duplicateCandidates). The customer is
+	// created regardless; nothing is merged.
+	DuplicateCandidates []*DuplicateCandidate `protobuf:"bytes,2,rep,name=duplicate_candidates,json=duplicateCandidates,proto3" json:"duplicate_candidates,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *CreateCustomerResponse) Reset() {
@@ -117,6 +122,13 @@ func (*CreateCustomerResponse) Descriptor() ([]byte, []int) {
 func (x *CreateCustomerResponse) GetCustomer() *Customer {
 	if x != nil {
 		return x.Customer
+	}
+	return nil
+}
+
+func (x *CreateCustomerResponse) GetDuplicateCandidates() []*DuplicateCandidate {
+	if x != nil {
+		return x.DuplicateCandidates
 	}
 	return nil
 }
@@ -735,13 +747,14 @@ var File_rapport_customer_v1_customer_service_proto protoreflect.FileDescriptor
 
 const file_rapport_customer_v1_customer_service_proto_rawDesc = "" +
 	"\n" +
-	"*rapport/customer/v1/customer_service.proto\x12\x13rapport.customer.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\"rapport/customer/v1/customer.proto\x1a rapport/customer/v1/search.proto\x1a\x1drapport/events/v1/event.proto\"q\n" +
+	"*rapport/customer/v1/customer_service.proto\x12\x13rapport.customer.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\"rapport/customer/v1/customer.proto\x1a$rapport/customer/v1/resolution.proto\x1a rapport/customer/v1/search.proto\x1a\x1drapport/events/v1/event.proto\"q\n" +
 	"\x15CreateCustomerRequest\x129\n" +
 	"\bcustomer\x18\x01 \x01(\v2\x1d.rapport.customer.v1.CustomerR\bcustomer\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"S\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\xaf\x01\n" +
 	"\x16CreateCustomerResponse\x129\n" +
-	"\bcustomer\x18\x01 \x01(\v2\x1d.rapport.customer.v1.CustomerR\bcustomer\"5\n" +
+	"\bcustomer\x18\x01 \x01(\v2\x1d.rapport.customer.v1.CustomerR\bcustomer\x12Z\n" +
+	"\x14duplicate_candidates\x18\x02 \x03(\v2'.rapport.customer.v1.DuplicateCandidateR\x13duplicateCandidates\"5\n" +
 	"\x12GetCustomerRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\"P\n" +
@@ -820,43 +833,45 @@ var file_rapport_customer_v1_customer_service_proto_goTypes = []any{
 	(*WatchEventsRequest)(nil),       // 12: rapport.customer.v1.WatchEventsRequest
 	(*WatchEventsResponse)(nil),      // 13: rapport.customer.v1.WatchEventsResponse
 	(*Customer)(nil),                 // 14: rapport.customer.v1.Customer
-	(*fieldmaskpb.FieldMask)(nil),    // 15: google.protobuf.FieldMask
-	(*v1.Event)(nil),                 // 16: rapport.events.v1.Event
-	(*SearchCustomersRequest)(nil),   // 17: rapport.customer.v1.SearchCustomersRequest
-	(*SearchCustomersResponse)(nil),  // 18: rapport.customer.v1.SearchCustomersResponse
+	(*DuplicateCandidate)(nil),       // 15: rapport.customer.v1.DuplicateCandidate
+	(*fieldmaskpb.FieldMask)(nil),    // 16: google.protobuf.FieldMask
+	(*v1.Event)(nil),                 // 17: rapport.events.v1.Event
+	(*SearchCustomersRequest)(nil),   // 18: rapport.customer.v1.SearchCustomersRequest
+	(*SearchCustomersResponse)(nil),  // 19: rapport.customer.v1.SearchCustomersResponse
 }
 var file_rapport_customer_v1_customer_service_proto_depIdxs = []int32{
 	14, // 0: rapport.customer.v1.CreateCustomerRequest.customer:type_name -> rapport.customer.v1.Customer
 	14, // 1: rapport.customer.v1.CreateCustomerResponse.customer:type_name -> rapport.customer.v1.Customer
-	14, // 2: rapport.customer.v1.GetCustomerResponse.customer:type_name -> rapport.customer.v1.Customer
-	14, // 3: rapport.customer.v1.ListCustomersResponse.customers:type_name -> rapport.customer.v1.Customer
-	14, // 4: rapport.customer.v1.UpdateCustomerRequest.customer:type_name -> rapport.customer.v1.Customer
-	15, // 5: rapport.customer.v1.UpdateCustomerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	14, // 6: rapport.customer.v1.UpdateCustomerResponse.customer:type_name -> rapport.customer.v1.Customer
-	14, // 7: rapport.customer.v1.DeleteCustomerResponse.customer:type_name -> rapport.customer.v1.Customer
-	14, // 8: rapport.customer.v1.UndeleteCustomerResponse.customer:type_name -> rapport.customer.v1.Customer
-	16, // 9: rapport.customer.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
-	0,  // 10: rapport.customer.v1.CustomerService.CreateCustomer:input_type -> rapport.customer.v1.CreateCustomerRequest
-	2,  // 11: rapport.customer.v1.CustomerService.GetCustomer:input_type -> rapport.customer.v1.GetCustomerRequest
-	4,  // 12: rapport.customer.v1.CustomerService.ListCustomers:input_type -> rapport.customer.v1.ListCustomersRequest
-	6,  // 13: rapport.customer.v1.CustomerService.UpdateCustomer:input_type -> rapport.customer.v1.UpdateCustomerRequest
-	8,  // 14: rapport.customer.v1.CustomerService.DeleteCustomer:input_type -> rapport.customer.v1.DeleteCustomerRequest
-	10, // 15: rapport.customer.v1.CustomerService.UndeleteCustomer:input_type -> rapport.customer.v1.UndeleteCustomerRequest
-	12, // 16: rapport.customer.v1.CustomerService.WatchEvents:input_type -> rapport.customer.v1.WatchEventsRequest
-	17, // 17: rapport.customer.v1.CustomerService.SearchCustomers:input_type -> rapport.customer.v1.SearchCustomersRequest
-	1,  // 18: rapport.customer.v1.CustomerService.CreateCustomer:output_type -> rapport.customer.v1.CreateCustomerResponse
-	3,  // 19: rapport.customer.v1.CustomerService.GetCustomer:output_type -> rapport.customer.v1.GetCustomerResponse
-	5,  // 20: rapport.customer.v1.CustomerService.ListCustomers:output_type -> rapport.customer.v1.ListCustomersResponse
-	7,  // 21: rapport.customer.v1.CustomerService.UpdateCustomer:output_type -> rapport.customer.v1.UpdateCustomerResponse
-	9,  // 22: rapport.customer.v1.CustomerService.DeleteCustomer:output_type -> rapport.customer.v1.DeleteCustomerResponse
-	11, // 23: rapport.customer.v1.CustomerService.UndeleteCustomer:output_type -> rapport.customer.v1.UndeleteCustomerResponse
-	13, // 24: rapport.customer.v1.CustomerService.WatchEvents:output_type -> rapport.customer.v1.WatchEventsResponse
-	18, // 25: rapport.customer.v1.CustomerService.SearchCustomers:output_type -> rapport.customer.v1.SearchCustomersResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	15, // 2: rapport.customer.v1.CreateCustomerResponse.duplicate_candidates:type_name -> rapport.customer.v1.DuplicateCandidate
+	14, // 3: rapport.customer.v1.GetCustomerResponse.customer:type_name -> rapport.customer.v1.Customer
+	14, // 4: rapport.customer.v1.ListCustomersResponse.customers:type_name -> rapport.customer.v1.Customer
+	14, // 5: rapport.customer.v1.UpdateCustomerRequest.customer:type_name -> rapport.customer.v1.Customer
+	16, // 6: rapport.customer.v1.UpdateCustomerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	14, // 7: rapport.customer.v1.UpdateCustomerResponse.customer:type_name -> rapport.customer.v1.Customer
+	14, // 8: rapport.customer.v1.DeleteCustomerResponse.customer:type_name -> rapport.customer.v1.Customer
+	14, // 9: rapport.customer.v1.UndeleteCustomerResponse.customer:type_name -> rapport.customer.v1.Customer
+	17, // 10: rapport.customer.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
+	0,  // 11: rapport.customer.v1.CustomerService.CreateCustomer:input_type -> rapport.customer.v1.CreateCustomerRequest
+	2,  // 12: rapport.customer.v1.CustomerService.GetCustomer:input_type -> rapport.customer.v1.GetCustomerRequest
+	4,  // 13: rapport.customer.v1.CustomerService.ListCustomers:input_type -> rapport.customer.v1.ListCustomersRequest
+	6,  // 14: rapport.customer.v1.CustomerService.UpdateCustomer:input_type -> rapport.customer.v1.UpdateCustomerRequest
+	8,  // 15: rapport.customer.v1.CustomerService.DeleteCustomer:input_type -> rapport.customer.v1.DeleteCustomerRequest
+	10, // 16: rapport.customer.v1.CustomerService.UndeleteCustomer:input_type -> rapport.customer.v1.UndeleteCustomerRequest
+	12, // 17: rapport.customer.v1.CustomerService.WatchEvents:input_type -> rapport.customer.v1.WatchEventsRequest
+	18, // 18: rapport.customer.v1.CustomerService.SearchCustomers:input_type -> rapport.customer.v1.SearchCustomersRequest
+	1,  // 19: rapport.customer.v1.CustomerService.CreateCustomer:output_type -> rapport.customer.v1.CreateCustomerResponse
+	3,  // 20: rapport.customer.v1.CustomerService.GetCustomer:output_type -> rapport.customer.v1.GetCustomerResponse
+	5,  // 21: rapport.customer.v1.CustomerService.ListCustomers:output_type -> rapport.customer.v1.ListCustomersResponse
+	7,  // 22: rapport.customer.v1.CustomerService.UpdateCustomer:output_type -> rapport.customer.v1.UpdateCustomerResponse
+	9,  // 23: rapport.customer.v1.CustomerService.DeleteCustomer:output_type -> rapport.customer.v1.DeleteCustomerResponse
+	11, // 24: rapport.customer.v1.CustomerService.UndeleteCustomer:output_type -> rapport.customer.v1.UndeleteCustomerResponse
+	13, // 25: rapport.customer.v1.CustomerService.WatchEvents:output_type -> rapport.customer.v1.WatchEventsResponse
+	19, // 26: rapport.customer.v1.CustomerService.SearchCustomers:output_type -> rapport.customer.v1.SearchCustomersResponse
+	19, // [19:27] is the sub-list for method output_type
+	11, // [11:19] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_rapport_customer_v1_customer_service_proto_init() }
@@ -865,6 +880,7 @@ func file_rapport_customer_v1_customer_service_proto_init() {
 		return
 	}
 	file_rapport_customer_v1_customer_proto_init()
+	file_rapport_customer_v1_resolution_proto_init()
 	file_rapport_customer_v1_search_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

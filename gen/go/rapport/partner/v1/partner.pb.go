@@ -167,8 +167,16 @@ type Partner struct {
 	// Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	Etag          string                 `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Etag       string                 `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The partner this one sells under, for example a reseller's distributor.
+	// Set on create only; partner users of the parent see this partner and
+	// everything registered through it.
+	ParentPartnerId string `protobuf:"bytes,12,opt,name=parent_partner_id,json=parentPartnerId,proto3" json:"parent_partner_id,omitempty"`
+	// Regions and industries the partner covers.
+	Territories []*Territory `protobuf:"bytes,13,rep,name=territories,proto3" json:"territories,omitempty"`
+	// Postal code prefix of the partner's address; text, as leading zeros matter.
+	PostalPrefix  string `protobuf:"bytes,14,opt,name=postal_prefix,json=postalPrefix,proto3" json:"postal_prefix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -280,11 +288,183 @@ func (x *Partner) GetEtag() string {
 	return ""
 }
 
+func (x *Partner) GetParentPartnerId() string {
+	if x != nil {
+		return x.ParentPartnerId
+	}
+	return ""
+}
+
+func (x *Partner) GetTerritories() []*Territory {
+	if x != nil {
+		return x.Territories
+	}
+	return nil
+}
+
+func (x *Partner) GetPostalPrefix() string {
+	if x != nil {
+		return x.PostalPrefix
+	}
+	return ""
+}
+
+// Territory is one region, one industry, or one industry within a region,
+// that a partner covers.
+type Territory struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// For example a state or country code.
+	Region        string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	Industry      string `protobuf:"bytes,2,opt,name=industry,proto3" json:"industry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Territory) Reset() {
+	*x = Territory{}
+	mi := &file_rapport_partner_v1_partner_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Territory) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Territory) ProtoMessage() {}
+
+func (x *Territory) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_partner_v1_partner_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Territory.ProtoReflect.Descriptor instead.
+func (*Territory) Descriptor() ([]byte, []int) {
+	return file_rapport_partner_v1_partner_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Territory) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *Territory) GetIndustry() string {
+	if x != nil {
+		return x.Industry
+	}
+	return ""
+}
+
+// PartnerStatusChange is one step of a partner's status machine:
+// applicant → qualification → agreement → active ⇄ suspended, and
+// terminated from any status but terminated.
+type PartnerStatusChange struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ChangeId   string                 `protobuf:"bytes,1,opt,name=change_id,json=changeId,proto3" json:"change_id,omitempty"`
+	PartnerId  string                 `protobuf:"bytes,2,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	FromStatus PartnerStatus          `protobuf:"varint,3,opt,name=from_status,json=fromStatus,proto3,enum=rapport.partner.v1.PartnerStatus" json:"from_status,omitempty"`
+	ToStatus   PartnerStatus          `protobuf:"varint,4,opt,name=to_status,json=toStatus,proto3,enum=rapport.partner.v1.PartnerStatus" json:"to_status,omitempty"`
+	Reason     string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Principal that made the change.
+	PrincipalId   string                 `protobuf:"bytes,6,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	ChangeTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartnerStatusChange) Reset() {
+	*x = PartnerStatusChange{}
+	mi := &file_rapport_partner_v1_partner_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartnerStatusChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartnerStatusChange) ProtoMessage() {}
+
+func (x *PartnerStatusChange) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_partner_v1_partner_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartnerStatusChange.ProtoReflect.Descriptor instead.
+func (*PartnerStatusChange) Descriptor() ([]byte, []int) {
+	return file_rapport_partner_v1_partner_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PartnerStatusChange) GetChangeId() string {
+	if x != nil {
+		return x.ChangeId
+	}
+	return ""
+}
+
+func (x *PartnerStatusChange) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *PartnerStatusChange) GetFromStatus() PartnerStatus {
+	if x != nil {
+		return x.FromStatus
+	}
+	return PartnerStatus_PARTNER_STATUS_UNSPECIFIED
+}
+
+func (x *PartnerStatusChange) GetToStatus() PartnerStatus {
+	if x != nil {
+		return x.ToStatus
+	}
+	return PartnerStatus_PARTNER_STATUS_UNSPECIFIED
+}
+
+func (x *PartnerStatusChange) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PartnerStatusChange) GetPrincipalId() string {
+	if x != nil {
+		return x.PrincipalId
+	}
+	return ""
+}
+
+func (x *PartnerStatusChange) GetChangeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangeTime
+	}
+	return nil
+}
+
 var File_rapport_partner_v1_partner_proto protoreflect.FileDescriptor
 
 const file_rapport_partner_v1_partner_proto_rawDesc = "" +
 	"\n" +
-	" rapport/partner/v1/partner.proto\x12\x12rapport.partner.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x03\n" +
+	" rapport/partner/v1/partner.proto\x12\x12rapport.partner.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x04\n" +
 	"\aPartner\x12\x1d\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12!\n" +
@@ -301,7 +481,24 @@ const file_rapport_partner_v1_partner_proto_rawDesc = "" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\v \x01(\tR\x04etag*\xca\x01\n" +
+	"\x04etag\x18\v \x01(\tR\x04etag\x12*\n" +
+	"\x11parent_partner_id\x18\f \x01(\tR\x0fparentPartnerId\x12?\n" +
+	"\vterritories\x18\r \x03(\v2\x1d.rapport.partner.v1.TerritoryR\vterritories\x12#\n" +
+	"\rpostal_prefix\x18\x0e \x01(\tR\fpostalPrefix\"?\n" +
+	"\tTerritory\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\x12\x1a\n" +
+	"\bindustry\x18\x02 \x01(\tR\bindustry\"\xcd\x02\n" +
+	"\x13PartnerStatusChange\x12\x1b\n" +
+	"\tchange_id\x18\x01 \x01(\tR\bchangeId\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x02 \x01(\tR\tpartnerId\x12B\n" +
+	"\vfrom_status\x18\x03 \x01(\x0e2!.rapport.partner.v1.PartnerStatusR\n" +
+	"fromStatus\x12>\n" +
+	"\tto_status\x18\x04 \x01(\x0e2!.rapport.partner.v1.PartnerStatusR\btoStatus\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12!\n" +
+	"\fprincipal_id\x18\x06 \x01(\tR\vprincipalId\x12;\n" +
+	"\vchange_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"changeTime*\xca\x01\n" +
 	"\vPartnerType\x12\x1c\n" +
 	"\x18PARTNER_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18PARTNER_TYPE_DISTRIBUTOR\x10\x01\x12\x19\n" +
@@ -333,23 +530,29 @@ func file_rapport_partner_v1_partner_proto_rawDescGZIP() []byte {
 }
 
 var file_rapport_partner_v1_partner_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rapport_partner_v1_partner_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_rapport_partner_v1_partner_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_rapport_partner_v1_partner_proto_goTypes = []any{
 	(PartnerType)(0),              // 0: rapport.partner.v1.PartnerType
 	(PartnerStatus)(0),            // 1: rapport.partner.v1.PartnerStatus
 	(*Partner)(nil),               // 2: rapport.partner.v1.Partner
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*Territory)(nil),             // 3: rapport.partner.v1.Territory
+	(*PartnerStatusChange)(nil),   // 4: rapport.partner.v1.PartnerStatusChange
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
 }
 var file_rapport_partner_v1_partner_proto_depIdxs = []int32{
 	0, // 0: rapport.partner.v1.Partner.type:type_name -> rapport.partner.v1.PartnerType
 	1, // 1: rapport.partner.v1.Partner.status:type_name -> rapport.partner.v1.PartnerStatus
-	3, // 2: rapport.partner.v1.Partner.create_time:type_name -> google.protobuf.Timestamp
-	3, // 3: rapport.partner.v1.Partner.update_time:type_name -> google.protobuf.Timestamp
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	5, // 2: rapport.partner.v1.Partner.create_time:type_name -> google.protobuf.Timestamp
+	5, // 3: rapport.partner.v1.Partner.update_time:type_name -> google.protobuf.Timestamp
+	3, // 4: rapport.partner.v1.Partner.territories:type_name -> rapport.partner.v1.Territory
+	1, // 5: rapport.partner.v1.PartnerStatusChange.from_status:type_name -> rapport.partner.v1.PartnerStatus
+	1, // 6: rapport.partner.v1.PartnerStatusChange.to_status:type_name -> rapport.partner.v1.PartnerStatus
+	5, // 7: rapport.partner.v1.PartnerStatusChange.change_time:type_name -> google.protobuf.Timestamp
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_rapport_partner_v1_partner_proto_init() }
@@ -363,7 +566,7 @@ func file_rapport_partner_v1_partner_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_partner_v1_partner_proto_rawDesc), len(file_rapport_partner_v1_partner_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   1,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -213,7 +214,7 @@ type ListPartnersRequest struct {
 	// At most 1000; 0 means 50.
 	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter over type, status, tier, region.
+	// AIP-160 filter over type, status, tier, region, parent_partner_id.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -322,6 +323,334 @@ func (x *ListPartnersResponse) GetNextPageToken() string {
 	return ""
 }
 
+type UpdatePartnerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// partner_id and etag (empty skips the check) select the partner.
+	Partner *Partner `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	// Fields to change among display_name, type, tier, region, city,
+	// external_id, territories and postal_prefix; over REST, the fields present
+	// in the body when omitted.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePartnerRequest) Reset() {
+	*x = UpdatePartnerRequest{}
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePartnerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePartnerRequest) ProtoMessage() {}
+
+func (x *UpdatePartnerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePartnerRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePartnerRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_partner_v1_partner_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UpdatePartnerRequest) GetPartner() *Partner {
+	if x != nil {
+		return x.Partner
+	}
+	return nil
+}
+
+func (x *UpdatePartnerRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdatePartnerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partner       *Partner               `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePartnerResponse) Reset() {
+	*x = UpdatePartnerResponse{}
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePartnerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePartnerResponse) ProtoMessage() {}
+
+func (x *UpdatePartnerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePartnerResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePartnerResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_partner_v1_partner_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdatePartnerResponse) GetPartner() *Partner {
+	if x != nil {
+		return x.Partner
+	}
+	return nil
+}
+
+type TransitionPartnerStatusRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// Required: the status to move to.
+	Status PartnerStatus `protobuf:"varint,2,opt,name=status,proto3,enum=rapport.partner.v1.PartnerStatus" json:"status,omitempty"`
+	// Why, for the log (up to 500 characters).
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The etag read; empty skips the check.
+	Etag          string `protobuf:"bytes,4,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransitionPartnerStatusRequest) Reset() {
+	*x = TransitionPartnerStatusRequest{}
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransitionPartnerStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransitionPartnerStatusRequest) ProtoMessage() {}
+
+func (x *TransitionPartnerStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransitionPartnerStatusRequest.ProtoReflect.Descriptor instead.
+func (*TransitionPartnerStatusRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_partner_v1_partner_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TransitionPartnerStatusRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *TransitionPartnerStatusRequest) GetStatus() PartnerStatus {
+	if x != nil {
+		return x.Status
+	}
+	return PartnerStatus_PARTNER_STATUS_UNSPECIFIED
+}
+
+func (x *TransitionPartnerStatusRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TransitionPartnerStatusRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type TransitionPartnerStatusResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partner       *Partner               `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransitionPartnerStatusResponse) Reset() {
+	*x = TransitionPartnerStatusResponse{}
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransitionPartnerStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransitionPartnerStatusResponse) ProtoMessage() {}
+
+func (x *TransitionPartnerStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransitionPartnerStatusResponse.ProtoReflect.Descriptor instead.
+func (*TransitionPartnerStatusResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_partner_v1_partner_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TransitionPartnerStatusResponse) GetPartner() *Partner {
+	if x != nil {
+		return x.Partner
+	}
+	return nil
+}
+
+type ListPartnerStatusChangesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// At most 1000; 0 means 50.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPartnerStatusChangesRequest) Reset() {
+	*x = ListPartnerStatusChangesRequest{}
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPartnerStatusChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPartnerStatusChangesRequest) ProtoMessage() {}
+
+func (x *ListPartnerStatusChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPartnerStatusChangesRequest.ProtoReflect.Descriptor instead.
+func (*ListPartnerStatusChangesRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_partner_v1_partner_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListPartnerStatusChangesRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *ListPartnerStatusChangesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPartnerStatusChangesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListPartnerStatusChangesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Changes       []*PartnerStatusChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPartnerStatusChangesResponse) Reset() {
+	*x = ListPartnerStatusChangesResponse{}
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPartnerStatusChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPartnerStatusChangesResponse) ProtoMessage() {}
+
+func (x *ListPartnerStatusChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPartnerStatusChangesResponse.ProtoReflect.Descriptor instead.
+func (*ListPartnerStatusChangesResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_partner_v1_partner_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListPartnerStatusChangesResponse) GetChanges() []*PartnerStatusChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *ListPartnerStatusChangesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type WatchEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Cursor of the last event already seen; empty starts at the beginning.
@@ -334,7 +663,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[6]
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +675,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[6]
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +688,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_partner_v1_partner_service_proto_rawDescGZIP(), []int{6}
+	return file_rapport_partner_v1_partner_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchEventsRequest) GetAfterCursor() string {
@@ -385,7 +714,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[7]
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +726,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[7]
+	mi := &file_rapport_partner_v1_partner_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +739,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_partner_v1_partner_service_proto_rawDescGZIP(), []int{7}
+	return file_rapport_partner_v1_partner_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchEventsResponse) GetEvent() *v1.Event {
@@ -424,7 +753,7 @@ var File_rapport_partner_v1_partner_service_proto protoreflect.FileDescriptor
 
 const file_rapport_partner_v1_partner_service_proto_rawDesc = "" +
 	"\n" +
-	"(rapport/partner/v1/partner_service.proto\x12\x12rapport.partner.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1drapport/events/v1/event.proto\x1a rapport/partner/v1/partner.proto\"l\n" +
+	"(rapport/partner/v1/partner_service.proto\x12\x12rapport.partner.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1drapport/events/v1/event.proto\x1a rapport/partner/v1/partner.proto\"l\n" +
 	"\x14CreatePartnerRequest\x125\n" +
 	"\apartner\x18\x01 \x01(\v2\x1b.rapport.partner.v1.PartnerR\apartner\x12\x1d\n" +
 	"\n" +
@@ -443,17 +772,43 @@ const file_rapport_partner_v1_partner_service_proto_rawDesc = "" +
 	"\x06filter\x18\x03 \x01(\tR\x06filter\"w\n" +
 	"\x14ListPartnersResponse\x127\n" +
 	"\bpartners\x18\x01 \x03(\v2\x1b.rapport.partner.v1.PartnerR\bpartners\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8a\x01\n" +
+	"\x14UpdatePartnerRequest\x125\n" +
+	"\apartner\x18\x01 \x01(\v2\x1b.rapport.partner.v1.PartnerR\apartner\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"N\n" +
+	"\x15UpdatePartnerResponse\x125\n" +
+	"\apartner\x18\x01 \x01(\v2\x1b.rapport.partner.v1.PartnerR\apartner\"\xa6\x01\n" +
+	"\x1eTransitionPartnerStatusRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\x129\n" +
+	"\x06status\x18\x02 \x01(\x0e2!.rapport.partner.v1.PartnerStatusR\x06status\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04etag\x18\x04 \x01(\tR\x04etag\"X\n" +
+	"\x1fTransitionPartnerStatusResponse\x125\n" +
+	"\apartner\x18\x01 \x01(\v2\x1b.rapport.partner.v1.PartnerR\apartner\"|\n" +
+	"\x1fListPartnerStatusChangesRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x8d\x01\n" +
+	" ListPartnerStatusChangesResponse\x12A\n" +
+	"\achanges\x18\x01 \x03(\v2'.rapport.partner.v1.PartnerStatusChangeR\achanges\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"M\n" +
 	"\x12WatchEventsRequest\x12!\n" +
 	"\fafter_cursor\x18\x01 \x01(\tR\vafterCursor\x12\x14\n" +
 	"\x05types\x18\x02 \x03(\tR\x05types\"E\n" +
 	"\x13WatchEventsResponse\x12.\n" +
-	"\x05event\x18\x01 \x01(\v2\x18.rapport.events.v1.EventR\x05event2\xa0\x04\n" +
+	"\x05event\x18\x01 \x01(\v2\x18.rapport.events.v1.EventR\x05event2\xc2\b\n" +
 	"\x0ePartnerService\x12\x8c\x01\n" +
 	"\rCreatePartner\x12(.rapport.partner.v1.CreatePartnerRequest\x1a).rapport.partner.v1.CreatePartnerResponse\"&\x82\xd3\xe4\x93\x02 :\apartnerb\apartner\"\f/v1/partners\x12\x87\x01\n" +
 	"\n" +
 	"GetPartner\x12%.rapport.partner.v1.GetPartnerRequest\x1a&.rapport.partner.v1.GetPartnerResponse\"*\x82\xd3\xe4\x93\x02$b\apartner\x12\x19/v1/partners/{partner_id}\x12w\n" +
-	"\fListPartners\x12'.rapport.partner.v1.ListPartnersRequest\x1a(.rapport.partner.v1.ListPartnersResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/partners\x12|\n" +
+	"\fListPartners\x12'.rapport.partner.v1.ListPartnersRequest\x1a(.rapport.partner.v1.ListPartnersResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/partners\x12\xa1\x01\n" +
+	"\rUpdatePartner\x12(.rapport.partner.v1.UpdatePartnerRequest\x1a).rapport.partner.v1.UpdatePartnerResponse\";\x82\xd3\xe4\x93\x025:\apartnerb\apartner2!/v1/partners/{partner.partner_id}\x12\xc2\x01\n" +
+	"\x17TransitionPartnerStatus\x122.rapport.partner.v1.TransitionPartnerStatusRequest\x1a3.rapport.partner.v1.TransitionPartnerStatusResponse\">\x82\xd3\xe4\x93\x028:\x01*b\apartner\"*/v1/partners/{partner_id}:transitionStatus\x12\xb6\x01\n" +
+	"\x18ListPartnerStatusChanges\x123.rapport.partner.v1.ListPartnerStatusChangesRequest\x1a4.rapport.partner.v1.ListPartnerStatusChangesResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/partners/{partner_id}/statusChanges\x12|\n" +
 	"\vWatchEvents\x12&.rapport.partner.v1.WatchEventsRequest\x1a'.rapport.partner.v1.WatchEventsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/partner/events0\x01B\xda\x01\n" +
 	"\x16com.rapport.partner.v1B\x13PartnerServiceProtoP\x01ZAgithub.com/rapportcrm/rapport/gen/go/rapport/partner/v1;partnerv1\xa2\x02\x03RPX\xaa\x02\x12Rapport.Partner.V1\xca\x02\x12Rapport\\Partner\\V1\xe2\x02\x1eRapport\\Partner\\V1\\GPBMetadata\xea\x02\x14Rapport::Partner::V1b\x06proto3"
 
@@ -469,38 +824,59 @@ func file_rapport_partner_v1_partner_service_proto_rawDescGZIP() []byte {
 	return file_rapport_partner_v1_partner_service_proto_rawDescData
 }
 
-var file_rapport_partner_v1_partner_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_rapport_partner_v1_partner_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_rapport_partner_v1_partner_service_proto_goTypes = []any{
-	(*CreatePartnerRequest)(nil),  // 0: rapport.partner.v1.CreatePartnerRequest
-	(*CreatePartnerResponse)(nil), // 1: rapport.partner.v1.CreatePartnerResponse
-	(*GetPartnerRequest)(nil),     // 2: rapport.partner.v1.GetPartnerRequest
-	(*GetPartnerResponse)(nil),    // 3: rapport.partner.v1.GetPartnerResponse
-	(*ListPartnersRequest)(nil),   // 4: rapport.partner.v1.ListPartnersRequest
-	(*ListPartnersResponse)(nil),  // 5: rapport.partner.v1.ListPartnersResponse
-	(*WatchEventsRequest)(nil),    // 6: rapport.partner.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),   // 7: rapport.partner.v1.WatchEventsResponse
-	(*Partner)(nil),               // 8: rapport.partner.v1.Partner
-	(*v1.Event)(nil),              // 9: rapport.events.v1.Event
+	(*CreatePartnerRequest)(nil),             // 0: rapport.partner.v1.CreatePartnerRequest
+	(*CreatePartnerResponse)(nil),            // 1: rapport.partner.v1.CreatePartnerResponse
+	(*GetPartnerRequest)(nil),                // 2: rapport.partner.v1.GetPartnerRequest
+	(*GetPartnerResponse)(nil),               // 3: rapport.partner.v1.GetPartnerResponse
+	(*ListPartnersRequest)(nil),              // 4: rapport.partner.v1.ListPartnersRequest
+	(*ListPartnersResponse)(nil),             // 5: rapport.partner.v1.ListPartnersResponse
+	(*UpdatePartnerRequest)(nil),             // 6: rapport.partner.v1.UpdatePartnerRequest
+	(*UpdatePartnerResponse)(nil),            // 7: rapport.partner.v1.UpdatePartnerResponse
+	(*TransitionPartnerStatusRequest)(nil),   // 8: rapport.partner.v1.TransitionPartnerStatusRequest
+	(*TransitionPartnerStatusResponse)(nil),  // 9: rapport.partner.v1.TransitionPartnerStatusResponse
+	(*ListPartnerStatusChangesRequest)(nil),  // 10: rapport.partner.v1.ListPartnerStatusChangesRequest
+	(*ListPartnerStatusChangesResponse)(nil), // 11: rapport.partner.v1.ListPartnerStatusChangesResponse
+	(*WatchEventsRequest)(nil),               // 12: rapport.partner.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),              // 13: rapport.partner.v1.WatchEventsResponse
+	(*Partner)(nil),                          // 14: rapport.partner.v1.Partner
+	(*fieldmaskpb.FieldMask)(nil),            // 15: google.protobuf.FieldMask
+	(PartnerStatus)(0),                       // 16: rapport.partner.v1.PartnerStatus
+	(*PartnerStatusChange)(nil),              // 17: rapport.partner.v1.PartnerStatusChange
+	(*v1.Event)(nil),                         // 18: rapport.events.v1.Event
 }
 var file_rapport_partner_v1_partner_service_proto_depIdxs = []int32{
-	8, // 0: rapport.partner.v1.CreatePartnerRequest.partner:type_name -> rapport.partner.v1.Partner
-	8, // 1: rapport.partner.v1.CreatePartnerResponse.partner:type_name -> rapport.partner.v1.Partner
-	8, // 2: rapport.partner.v1.GetPartnerResponse.partner:type_name -> rapport.partner.v1.Partner
-	8, // 3: rapport.partner.v1.ListPartnersResponse.partners:type_name -> rapport.partner.v1.Partner
-	9, // 4: rapport.partner.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
-	0, // 5: rapport.partner.v1.PartnerService.CreatePartner:input_type -> rapport.partner.v1.CreatePartnerRequest
-	2, // 6: rapport.partner.v1.PartnerService.GetPartner:input_type -> rapport.partner.v1.GetPartnerRequest
-	4, // 7: rapport.partner.v1.PartnerService.ListPartners:input_type -> rapport.partner.v1.ListPartnersRequest
-	6, // 8: rapport.partner.v1.PartnerService.WatchEvents:input_type -> rapport.partner.v1.WatchEventsRequest
-	1, // 9: rapport.partner.v1.PartnerService.CreatePartner:output_type -> rapport.partner.v1.CreatePartnerResponse
-	3, // 10: rapport.partner.v1.PartnerService.GetPartner:output_type -> rapport.partner.v1.GetPartnerResponse
-	5, // 11: rapport.partner.v1.PartnerService.ListPartners:output_type -> rapport.partner.v1.ListPartnersResponse
-	7, // 12: rapport.partner.v1.PartnerService.WatchEvents:output_type -> rapport.partner.v1.WatchEventsResponse
-	9, // [9:13] is the sub-list for method output_type
-	5, // [5:9] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	14, // 0: rapport.partner.v1.CreatePartnerRequest.partner:type_name -> rapport.partner.v1.Partner
+	14, // 1: rapport.partner.v1.CreatePartnerResponse.partner:type_name -> rapport.partner.v1.Partner
+	14, // 2: rapport.partner.v1.GetPartnerResponse.partner:type_name -> rapport.partner.v1.Partner
+	14, // 3: rapport.partner.v1.ListPartnersResponse.partners:type_name -> rapport.partner.v1.Partner
+	14, // 4: rapport.partner.v1.UpdatePartnerRequest.partner:type_name -> rapport.partner.v1.Partner
+	15, // 5: rapport.partner.v1.UpdatePartnerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	14, // 6: rapport.partner.v1.UpdatePartnerResponse.partner:type_name -> rapport.partner.v1.Partner
+	16, // 7: rapport.partner.v1.TransitionPartnerStatusRequest.status:type_name -> rapport.partner.v1.PartnerStatus
+	14, // 8: rapport.partner.v1.TransitionPartnerStatusResponse.partner:type_name -> rapport.partner.v1.Partner
+	17, // 9: rapport.partner.v1.ListPartnerStatusChangesResponse.changes:type_name -> rapport.partner.v1.PartnerStatusChange
+	18, // 10: rapport.partner.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
+	0,  // 11: rapport.partner.v1.PartnerService.CreatePartner:input_type -> rapport.partner.v1.CreatePartnerRequest
+	2,  // 12: rapport.partner.v1.PartnerService.GetPartner:input_type -> rapport.partner.v1.GetPartnerRequest
+	4,  // 13: rapport.partner.v1.PartnerService.ListPartners:input_type -> rapport.partner.v1.ListPartnersRequest
+	6,  // 14: rapport.partner.v1.PartnerService.UpdatePartner:input_type -> rapport.partner.v1.UpdatePartnerRequest
+	8,  // 15: rapport.partner.v1.PartnerService.TransitionPartnerStatus:input_type -> rapport.partner.v1.TransitionPartnerStatusRequest
+	10, // 16: rapport.partner.v1.PartnerService.ListPartnerStatusChanges:input_type -> rapport.partner.v1.ListPartnerStatusChangesRequest
+	12, // 17: rapport.partner.v1.PartnerService.WatchEvents:input_type -> rapport.partner.v1.WatchEventsRequest
+	1,  // 18: rapport.partner.v1.PartnerService.CreatePartner:output_type -> rapport.partner.v1.CreatePartnerResponse
+	3,  // 19: rapport.partner.v1.PartnerService.GetPartner:output_type -> rapport.partner.v1.GetPartnerResponse
+	5,  // 20: rapport.partner.v1.PartnerService.ListPartners:output_type -> rapport.partner.v1.ListPartnersResponse
+	7,  // 21: rapport.partner.v1.PartnerService.UpdatePartner:output_type -> rapport.partner.v1.UpdatePartnerResponse
+	9,  // 22: rapport.partner.v1.PartnerService.TransitionPartnerStatus:output_type -> rapport.partner.v1.TransitionPartnerStatusResponse
+	11, // 23: rapport.partner.v1.PartnerService.ListPartnerStatusChanges:output_type -> rapport.partner.v1.ListPartnerStatusChangesResponse
+	13, // 24: rapport.partner.v1.PartnerService.WatchEvents:output_type -> rapport.partner.v1.WatchEventsResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_rapport_partner_v1_partner_service_proto_init() }
@@ -515,7 +891,7 @@ func file_rapport_partner_v1_partner_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_partner_v1_partner_service_proto_rawDesc), len(file_rapport_partner_v1_partner_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

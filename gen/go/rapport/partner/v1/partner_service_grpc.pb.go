@@ -19,10 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PartnerService_CreatePartner_FullMethodName = "/rapport.partner.v1.PartnerService/CreatePartner"
-	PartnerService_GetPartner_FullMethodName    = "/rapport.partner.v1.PartnerService/GetPartner"
-	PartnerService_ListPartners_FullMethodName  = "/rapport.partner.v1.PartnerService/ListPartners"
-	PartnerService_WatchEvents_FullMethodName   = "/rapport.partner.v1.PartnerService/WatchEvents"
+	PartnerService_CreatePartner_FullMethodName            = "/rapport.partner.v1.PartnerService/CreatePartner"
+	PartnerService_GetPartner_FullMethodName               = "/rapport.partner.v1.PartnerService/GetPartner"
+	PartnerService_ListPartners_FullMethodName             = "/rapport.partner.v1.PartnerService/ListPartners"
+	PartnerService_UpdatePartner_FullMethodName            = "/rapport.partner.v1.PartnerService/UpdatePartner"
+	PartnerService_TransitionPartnerStatus_FullMethodName  = "/rapport.partner.v1.PartnerService/TransitionPartnerStatus"
+	PartnerService_ListPartnerStatusChanges_FullMethodName = "/rapport.partner.v1.PartnerService/ListPartnerStatusChanges"
+	PartnerService_WatchEvents_FullMethodName              = "/rapport.partner.v1.PartnerService/WatchEvents"
 )
 
 // PartnerServiceClient is the client API for PartnerService service.
@@ -37,6 +40,13 @@ type PartnerServiceClient interface {
 	GetPartner(ctx context.Context, in *GetPartnerRequest, opts ...grpc.CallOption) (*GetPartnerResponse, error)
 	// Lists partners, newest first, optionally filtered.
 	ListPartners(ctx context.Context, in *ListPartnersRequest, opts ...grpc.CallOption) (*ListPartnersResponse, error)
+	// Changes a partner's details; the status changes only through
+	// TransitionPartnerStatus and the parent only on create.
+	UpdatePartner(ctx context.Context, in *UpdatePartnerRequest, opts ...grpc.CallOption) (*UpdatePartnerResponse, error)
+	// Moves a partner along its status machine and logs the step.
+	TransitionPartnerStatus(ctx context.Context, in *TransitionPartnerStatusRequest, opts ...grpc.CallOption) (*TransitionPartnerStatusResponse, error)
+	// Lists a partner's status changes, newest first.
+	ListPartnerStatusChanges(ctx context.Context, in *ListPartnerStatusChangesRequest, opts ...grpc.CallOption) (*ListPartnerStatusChangesResponse, error)
 	// Streams the service's events of the caller's tenant after a cursor, then follows new ones.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
 }
@@ -79,6 +89,36 @@ func (c *partnerServiceClient) ListPartners(ctx context.Context, in *ListPartner
 	return out, nil
 }
 
+func (c *partnerServiceClient) UpdatePartner(ctx context.Context, in *UpdatePartnerRequest, opts ...grpc.CallOption) (*UpdatePartnerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePartnerResponse)
+	err := c.cc.Invoke(ctx, PartnerService_UpdatePartner_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *partnerServiceClient) TransitionPartnerStatus(ctx context.Context, in *TransitionPartnerStatusRequest, opts ...grpc.CallOption) (*TransitionPartnerStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransitionPartnerStatusResponse)
+	err := c.cc.Invoke(ctx, PartnerService_TransitionPartnerStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *partnerServiceClient) ListPartnerStatusChanges(ctx context.Context, in *ListPartnerStatusChangesRequest, opts ...grpc.CallOption) (*ListPartnerStatusChangesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPartnerStatusChangesResponse)
+	err := c.cc.Invoke(ctx, PartnerService_ListPartnerStatusChanges_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *partnerServiceClient) WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &PartnerService_ServiceDesc.Streams[0], PartnerService_WatchEvents_FullMethodName, cOpts...)
@@ -110,6 +150,13 @@ type PartnerServiceServer interface {
 	GetPartner(context.Context, *GetPartnerRequest) (*GetPartnerResponse, error)
 	// Lists partners, newest first, optionally filtered.
 	ListPartners(context.Context, *ListPartnersRequest) (*ListPartnersResponse, error)
+	// Changes a partner's details; the status changes only through
+	// TransitionPartnerStatus and the parent only on create.
+	UpdatePartner(context.Context, *UpdatePartnerRequest) (*UpdatePartnerResponse, error)
+	// Moves a partner along its status machine and logs the step.
+	TransitionPartnerStatus(context.Context, *TransitionPartnerStatusRequest) (*TransitionPartnerStatusResponse, error)
+	// Lists a partner's status changes, newest first.
+	ListPartnerStatusChanges(context.Context, *ListPartnerStatusChangesRequest) (*ListPartnerStatusChangesResponse, error)
 	// Streams the service's events of the caller's tenant after a cursor, then follows new ones.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
 	mustEmbedUnimplementedPartnerServiceServer()
@@ -130,6 +177,15 @@ func (UnimplementedPartnerServiceServer) GetPartner(context.Context, *GetPartner
 }
 func (UnimplementedPartnerServiceServer) ListPartners(context.Context, *ListPartnersRequest) (*ListPartnersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPartners not implemented")
+}
+func (UnimplementedPartnerServiceServer) UpdatePartner(context.Context, *UpdatePartnerRequest) (*UpdatePartnerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePartner not implemented")
+}
+func (UnimplementedPartnerServiceServer) TransitionPartnerStatus(context.Context, *TransitionPartnerStatusRequest) (*TransitionPartnerStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransitionPartnerStatus not implemented")
+}
+func (UnimplementedPartnerServiceServer) ListPartnerStatusChanges(context.Context, *ListPartnerStatusChangesRequest) (*ListPartnerStatusChangesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPartnerStatusChanges not implemented")
 }
 func (UnimplementedPartnerServiceServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
@@ -209,6 +265,60 @@ func _PartnerService_ListPartners_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PartnerService_UpdatePartner_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePartnerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PartnerServiceServer).UpdatePartner(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PartnerService_UpdatePartner_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PartnerServiceServer).UpdatePartner(ctx, req.(*UpdatePartnerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PartnerService_TransitionPartnerStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransitionPartnerStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PartnerServiceServer).TransitionPartnerStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PartnerService_TransitionPartnerStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PartnerServiceServer).TransitionPartnerStatus(ctx, req.(*TransitionPartnerStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PartnerService_ListPartnerStatusChanges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPartnerStatusChangesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PartnerServiceServer).ListPartnerStatusChanges(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PartnerService_ListPartnerStatusChanges_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PartnerServiceServer).ListPartnerStatusChanges(ctx, req.(*ListPartnerStatusChangesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _PartnerService_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchEventsRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -238,6 +348,18 @@ var PartnerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPartners",
 			Handler:    _PartnerService_ListPartners_Handler,
+		},
+		{
+			MethodName: "UpdatePartner",
+			Handler:    _PartnerService_UpdatePartner_Handler,
+		},
+		{
+			MethodName: "TransitionPartnerStatus",
+			Handler:    _PartnerService_TransitionPartnerStatus_Handler,
+		},
+		{
+			MethodName: "ListPartnerStatusChanges",
+			Handler:    _PartnerService_ListPartnerStatusChanges_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

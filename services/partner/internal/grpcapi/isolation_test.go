@@ -1,0 +1,171 @@
+package grpcapi_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
+	"github.com/rapportcrm/rapport/pkg/auth"
+)
+
+// TestIsolationMatrix proves that no read path leaks across partners: every
+// read RPC, for partner users of a distributor, of its sub-reseller, of an
+// unrelated partner, and for another tenant's admin, shows exactly the rows
+// of the viewer's partner and the partners under it.
+func TestIsolationMatrix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	admin := e.admin(t)
+	ids := map[string]string{}
+	ids["dist"] = e.newPartner(t, e.tenant, "dist", "")
+	ids["sub"] = e.newPartner(t, e.tenant, "sub", ids["dist"])
+	ids["subsub"] = e.newPartner(t, e.tenant, "subsub", ids["sub"])
+	ids["other"] = e.newPartner(t, e.tenant, "other", "")
+	ids["foreign"] = e.newPartner(t, e.other, "foreign", "")
+	regs := map[string]string{}
+	for name, id := range ids {
+		ctx := admin
+		if name == "foreign" {
+			ctx = e.as(t, e.other, auth.RoleAdmin)
+		}
+		regs[name] = e.register(t, ctx, id, &partnerv1.Prospect{CompanyName: "Prospect of " + name}).GetDealRegistrationId()
+		if _, err := e.partners.TransitionPartnerStatus(ctx, &partnerv1.TransitionPartnerStatusRequest{PartnerId: id,
+			Status: partnerv1.PartnerStatus_PARTNER_STATUS_SUSPENDED, Reason: "audit"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := []string{"dist", "sub", "subsub", "other", "foreign"}
+	viewers := []struct {
+		name string
+		ctx  context.Context
+		sees []string
+	}{
+		{"distributor user", e.partnerUser(t, e.tenant, ids["dist"]), []string{"dist", "sub", "subsub"}},
+		{"sub-reseller user", e.partnerUser(t, e.tenant, ids["sub"]), []string{"sub", "subsub"}},
+		{"unrelated partner user", e.partnerUser(t, e.tenant, ids["other"]), []string{"other"}},
+		{"partner user of another tenant's partner", e.partnerUser(t, e.other, ids["dist"]), nil},
+		{"other tenant's admin", e.as(t, e.other, auth.RoleAdmin), []string{"foreign"}},
+		{"admin", admin, []string{"dist", "sub", "subsub", "other"}},
+	}
+	byID := map[string]string{}
+	for _, n := range names {
+		byID[ids[n]] = n
+		byID[regs[n]] = n
+	}
+	for _, v := range viewers {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			for _, n := range names {
+				want := codes.NotFound
+				if slices.Contains(v.sees, n) {
+					want = codes.OK
+				}
+				reads := map[string]error{}
+				_, reads["GetPartner"] = e.partners.GetPartner(v.ctx, &partnerv1.GetPartnerRequest{PartnerId: ids[n]})
+				_, reads["ListPartnerStatusChanges"] = e.partners.ListPartnerStatusChanges(v.ctx, &partnerv1.ListPartnerStatusChangesRequest{PartnerId: ids[n]})
+				_, reads["GetDealRegistration"] = e.deals.GetDealRegistration(v.ctx, &partnerv1.GetDealRegistrationRequest{DealRegistrationId: regs[n]})
+				for rpc, err := range reads {
+					if status.Code(err) != want {
+						t.Errorf("%s(%s) = %v, want %v", rpc, n, err, want)
+					}
+				}
+			}
+			partners, err := e.partners.ListPartners(v.ctx, &partnerv1.ListPartnersRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range partners.GetPartners() {
+				got = append(got, byID[p.GetPartnerId()])
+			}
+			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
+				t.Errorf("ListPartners = %v, want %v", got, sorted(v.sees))
+			}
+			deals, err := e.deals.ListDealRegistrations(v.ctx, &partnerv1.ListDealRegistrationsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = nil
+			for _, r := range deals.GetDealRegistrations() {
+				got = append(got, byID[r.GetDealRegistrationId()])
+			}
+			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
+				t.Errorf("ListDealRegistrations = %v, want %v", got, sorted(v.sees))
+			}
+			// Filtering for another partner's rows finds nothing either.
+			filtered, err := e.deals.ListDealRegistrations(v.ctx, &partnerv1.ListDealRegistrationsRequest{Filter: `partner_id = "` + ids["other"] + `"`})
+			if err != nil || (len(filtered.GetDealRegistrations()) > 0) != slices.Contains(v.sees, "other") {
+				t.Errorf("ListDealRegistrations(partner_id = other) = %v, %v", filtered, err)
+			}
+		})
+	}
+}
+
+// TestIsolationInPostgres shows the policy, not the Go code, hides rows:
+// the service role with a partner user's settings reads only its subtree.
+func TestIsolationInPostgres(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dist := e.newPartner(t, e.tenant, "dist", "")
+	sub := e.newPartner(t, e.tenant, "sub", dist)
+	other := e.newPartner(t, e.tenant, "other", "")
+	for _, p := range []string{dist, sub, other} {
+		e.register(t, e.admin(t), p, &partnerv1.Prospect{CompanyName: "P " + p})
+	}
+	count := func(partner, roles, table string) int {
+		t.Helper()
+		var n int
+		err := pgx.BeginFunc(t.Context(), e.db.App, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(t.Context(), `SELECT set_config('rapport.tenant_id', $1, true), set_config('rapport.principal_id', 'p', true),
+				set_config('rapport.roles', $2, true), set_config('rapport.partner_id', $3, true)`, e.tenant, roles, partner); err != nil {
+				return err
+			}
+			return tx.QueryRow(t.Context(), `SELECT count(*) FROM `+table).Scan(&n)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	tests := []struct {
+		partner, roles, table string
+		want                  int
+	}{
+		{dist, "partner_user", "deal_registrations", 2},
+		{sub, "partner_user", "deal_registrations", 1},
+		{other, "partner_user", "partners", 1},
+		{"", "partner_user", "partners", 0},
+		{dist, "support_agent", "deal_registrations", 0},
+		{"", "sales_manager", "deal_registrations", 3},
+	}
+	for _, tt := range tests {
+		if got := count(tt.partner, tt.roles, tt.table); got != tt.want {
+			t.Errorf("%s rows for %s of partner %q = %d, want %d", tt.table, tt.roles, tt.partner, got, tt.want)
+		}
+	}
+	// A partner user's insert for a partner outside its subtree is refused by the policy.
+	err := pgx.BeginFunc(t.Context(), e.db.App, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(t.Context(), `SELECT set_config('rapport.tenant_id', $1, true), set_config('rapport.principal_id', 'p', true),
+			set_config('rapport.roles', 'partner_user', true), set_config('rapport.partner_id', $2, true)`, e.tenant, sub); err != nil {
+			return err
+		}
+		_, err := tx.Exec(t.Context(), `INSERT INTO deal_registrations (tenant_id, deal_registration_id, partner_id, display_name, state, expire_time, registered_by)
+			VALUES ($1, gen_random_uuid(), $2, 'x', 1, now(), 'p')`, e.tenant, dist)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "row-level security") {
+		t.Fatalf("insert for the parent as a sub-reseller's user = %v, want a row-level security refusal", err)
+	}
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}
