@@ -93,6 +93,20 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`
 
 // Record writes c's event and audit row in tx.
 func Record(ctx context.Context, tx pgx.Tx, c Change) error {
+	b := &pgx.Batch{}
+	if err := Queue(b, c); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("record %s: %w", c.Type, err)
+	}
+	return nil
+}
+
+// Queue adds c's event and audit row to b, so that a bulk writer records
+// many changes in one round trip; sending b in the change's transaction
+// records them.
+func Queue(b *pgx.Batch, c Change) error {
 	payload, err := proto.Marshal(c.After)
 	if err != nil {
 		return fmt.Errorf("marshal event payload: %w", err)
@@ -105,14 +119,10 @@ func Record(ctx context.Context, tx pgx.Tx, c Change) error {
 	if err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
 	b.Queue(insertEventSQL, c.TenantID, uuid.Must(uuid.NewV7()), c.Type, c.Resource, c.PrincipalID,
 		string(c.After.ProtoReflect().Descriptor().FullName()), payload)
 	action := c.Type[strings.LastIndexByte(c.Type, '.')+1:]
 	b.Queue(insertAuditSQL, c.TenantID, uuid.Must(uuid.NewV7()), c.PrincipalID, action, c.Resource, before, after)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("record %s: %w", c.Type, err)
-	}
 	return nil
 }
 

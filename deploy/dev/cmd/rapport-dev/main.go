@@ -24,14 +24,15 @@ func main() {
 	bin := flag.String("bin", ".rapport/bin", "folder of the built binaries")
 	data := flag.String("data", "../shared/data", "folder of the demo data sets")
 	loadDemo := flag.Bool("demo", true, "load demo data through the API")
+	importLimit := flag.Int("demo-import-limit", 1000, "customers the demo imports from each of Online Retail and Telco churn through the import API (0: all, -1: none)")
 	retail := flag.Int("retail", 0, "also import this many Online Retail invoices as orders (-1: all; 0: none, which keeps start-up fast)")
 	flag.Parse()
-	if err := run(*root, *state, *bin, *data, *loadDemo, *retail); err != nil {
+	if err := run(*root, *state, *bin, *data, *loadDemo, *importLimit, *retail); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(root, state, bin, data string, loadDemo bool, retail int) error {
+func run(root, state, bin, data string, loadDemo bool, importLimit, retail int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
@@ -63,6 +64,17 @@ func run(root, state, bin, data string, loadDemo bool, retail int) error {
 		} else {
 			fmt.Printf("retail data: %d products, %d customers, %d sales, %d returns, %d adjustments (%d guest orders), %d lines in %s (%.0f lines/s); %d stock write-off lines left out\n",
 				st.Products, st.Customers, st.Sales, st.Returns, st.Adjustments, st.GuestOrders, st.Lines, st.Elapsed.Round(1e8), st.RowsPerSecond(), st.StockWriteOffs)
+		}
+	}
+	if loadDemo && importLimit >= 0 {
+		fmt.Println("importing Online Retail customers and Telco subscribers through the import API …")
+		st, err := demo.Import(ctx, demo.ImportOptions{BaseURL: s.HTTPURL, APIKey: s.AdminKey, DataDir: data, RetailLimit: importLimit, TelcoLimit: importLimit})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "demo import:", err)
+		} else {
+			fmt.Printf("demo import: %d retail customers (job %s: %d created, %d unchanged, %d failed, %d duplicates), %d telco subscribers (job %s: %d created, %d unchanged, %d failed) in %s\n",
+				st.RetailCustomers, st.Retail.JobID, st.Retail.Created, st.Retail.Unchanged, st.Retail.Failed, st.Retail.Duplicates,
+				st.Subscribers, st.Telco.JobID, st.Telco.Created, st.Telco.Unchanged, st.Telco.Failed, st.Elapsed.Round(1e8))
 		}
 	}
 	fmt.Printf(`

@@ -27,8 +27,9 @@ const retailFile = "online-retail/online_retail.csv.gz"
 //     "m" are two codes), named by its first non-empty Description; the
 //     non-goods codes (POST, BANK CHARGES, AMAZONFEE, D for discount…) are
 //     products too, as the invoices charge them like goods;
-//   - every CustomerID becomes an organisation customer (the shop sells
-//     wholesale) with that id as its external id;
+//   - every CustomerID is a person customer with external id "retail-<id>",
+//     the record the customer import (Import) makes: found by that id when
+//     it exists, created in the same shape otherwise;
 //   - an invoice is one order: "C…" invoices are returns (quantities stated
 //     positive, total negative), "A…" invoices are bad-debt adjustments
 //     (no lines, the signed amount), the rest sales;
@@ -137,8 +138,14 @@ func LoadRetail(ctx context.Context, o Options, limit int) (RetailStats, error) 
 	}
 	for _, cust := range d.customers {
 		jobs = append(jobs, func(ctx context.Context) error {
-			id, err := c.create(ctx, customers, "retail-customer-"+cust, customer{Kind: "CUSTOMER_KIND_ORGANIZATION",
-				DisplayName: "Online Retail customer " + cust, LifecycleStage: "LIFECYCLE_STAGE_CUSTOMER", ExternalID: cust})
+			// The customer import (Import) may have brought the customer
+			// already, under the same external id: use that record.
+			external := "retail-" + cust
+			id, err := c.findID(ctx, customers, "customers", "external_id = "+strconv.Quote(external))
+			if err == nil && id == "" {
+				id, err = c.create(ctx, customers, "retail-customer-"+cust, customer{Kind: "CUSTOMER_KIND_PERSON",
+					DisplayName: "Online Retail customer " + cust, LifecycleStage: "LIFECYCLE_STAGE_CUSTOMER", ExternalID: external})
+			}
 			mu.Lock()
 			customerIDs[cust] = id
 			mu.Unlock()

@@ -33,6 +33,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
+	"github.com/rapportcrm/rapport/services/customer/internal/imports"
 	"github.com/rapportcrm/rapport/services/customer/internal/loyalty"
 	"github.com/rapportcrm/rapport/services/customer/internal/partnerlink"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
@@ -107,7 +108,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.AuthenticateApiKeyMethod, grpcapi.DownloadSharedDocumentMethod)
 	scanner := resolution.NewScanner(store, cfg.DuplicateScanInterval, 0)
 	resolver := resolution.New(store, cfg.MergeRetention, scanner)
-	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customer.New(store), search.New(store), pool, cfg.EventPoll).WithDuplicates(resolver))
+	customers := customer.New(store)
+	importer := imports.New(store, customers, 0)
+	customerv1.RegisterCustomerServiceServer(srv, grpcapi.NewCustomers(customers, search.New(store), pool, cfg.EventPoll).WithDuplicates(resolver))
+	customerv1.RegisterImportServiceServer(srv, grpcapi.NewImports(importer))
 	customerv1.RegisterResolutionServiceServer(srv, grpcapi.NewResolution(resolver))
 	customerv1.RegisterDocumentServiceServer(srv, grpcapi.NewDocuments(document.New(store.Documents(), cfg.DocumentMaxBytes)))
 	customerv1.RegisterProfileServiceServer(srv, grpcapi.NewProfiles(profile.New(store)))
@@ -135,6 +139,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// A scan stopped midway resumes after its last committed batch.
 	g.Go(func() error {
 		scanner.Run(gctx, func(err error) { log.ErrorContext(gctx, "duplicate scan", "error", err.Error()) })
+		return nil
+	})
+	// Imports a crash interrupted resume beside serving; a job cut short
+	// again resumes on the next start.
+	g.Go(func() error {
+		n, err := importer.Resume(gctx)
+		if err != nil {
+			log.ErrorContext(gctx, "resume import jobs", "resumed", n, "error", err.Error())
+		} else if n > 0 {
+			log.InfoContext(gctx, "resumed import jobs", "resumed", n)
+		}
 		return nil
 	})
 	g.Go(func() error { return srv.Run(gctx, lis, pool.Ping) })

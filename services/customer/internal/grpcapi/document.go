@@ -75,34 +75,20 @@ func (s *Documents) UploadDocumentVersion(stream customerv1.DocumentService_Uplo
 	if err := v.Err(); err != nil {
 		return toStatus(err)
 	}
-	d, ver, err := s.svc.Upload(ctx, caller(ctx), up, &chunkReader{recv: stream.Recv})
+	d, ver, err := s.svc.Upload(ctx, caller(ctx), up, &chunkReader{next: func() ([]byte, error) {
+		msg, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		if msg.GetMetadata() != nil {
+			return nil, validation.Field("metadata", "must only be in the first message")
+		}
+		return msg.GetChunk(), nil
+	}})
 	if err != nil {
 		return toStatus(err)
 	}
 	return stream.SendAndClose(&customerv1.UploadDocumentVersionResponse{Document: protoconv.Document(d), Version: protoconv.DocumentVersion(ver)})
-}
-
-// chunkReader reads the chunks of an upload stream as one byte stream.
-type chunkReader struct {
-	recv func() (*customerv1.UploadDocumentVersionRequest, error)
-	buf  []byte
-}
-
-// Read implements io.Reader.
-func (r *chunkReader) Read(p []byte) (int, error) {
-	for len(r.buf) == 0 {
-		msg, err := r.recv()
-		if err != nil {
-			return 0, err
-		}
-		if msg.GetMetadata() != nil {
-			return 0, validation.Field("metadata", "must only be in the first message")
-		}
-		r.buf = msg.GetChunk()
-	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
 }
 
 // GetDocument implements the RPC.

@@ -17,6 +17,7 @@ import (
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/document"
 	"github.com/rapportcrm/rapport/services/customer/internal/identity"
+	"github.com/rapportcrm/rapport/services/customer/internal/imports"
 	"github.com/rapportcrm/rapport/services/customer/internal/loyalty"
 	"github.com/rapportcrm/rapport/services/customer/internal/partnerlink"
 	"github.com/rapportcrm/rapport/services/customer/internal/privacy"
@@ -162,6 +163,16 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.NotFound, identity.ErrAPIKeyNotFound, "API_KEY_NOT_FOUND")
 	case errors.Is(err, identity.ErrNoSigner):
 		return grpcerr.WithReason(codes.FailedPrecondition, identity.ErrNoSigner, "TOKENS_NOT_CONFIGURED")
+	case errors.Is(err, imports.ErrJobNotFound):
+		return grpcerr.WithReason(codes.NotFound, imports.ErrJobNotFound, "IMPORT_JOB_NOT_FOUND")
+	case errors.Is(err, imports.ErrJobFinished):
+		return grpcerr.WithReason(codes.FailedPrecondition, imports.ErrJobFinished, "IMPORT_JOB_FINISHED")
+	case errors.Is(err, imports.ErrJobMismatch):
+		return grpcerr.WithReason(codes.FailedPrecondition, imports.ErrJobMismatch, "IMPORT_JOB_OPTIONS_MISMATCH")
+	case errors.Is(err, imports.ErrRowGap):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "IMPORT_ROW_GAP")
+	case errors.Is(err, imports.ErrJobBusy):
+		return grpcerr.WithReason(codes.Aborted, imports.ErrJobBusy, "IMPORT_JOB_BUSY")
 	case errors.Is(err, auth.ErrForbidden):
 		return grpcerr.WithReason(codes.PermissionDenied, auth.ErrForbidden, "PERMISSION_DENIED")
 	case errors.Is(err, auth.ErrUnauthenticated):

@@ -33,9 +33,6 @@ const sharedPrefix = "/v1/sharedDocuments/"
 // sealedToken stands in the URL for a share token once sealShareToken took it out.
 const sealedToken = "{token}"
 
-// uploadPiece is how much of a request body one upload message carries.
-const uploadPiece = 64 << 10
-
 type shareTokenKey struct{}
 
 // sealShareToken moves a share token from the URL into the request context
@@ -103,7 +100,11 @@ func uploadHandler(client customerv1.DocumentServiceClient) runtime.HandlerFunc 
 			writeStatus(w, r, status.Convert(err))
 			return
 		}
-		resp, err := sendUpload(stream, md, body)
+		resp, err := relayUpload(stream,
+			&customerv1.UploadDocumentVersionRequest{Payload: &customerv1.UploadDocumentVersionRequest_Metadata{Metadata: md}},
+			func(p []byte) *customerv1.UploadDocumentVersionRequest {
+				return &customerv1.UploadDocumentVersionRequest{Payload: &customerv1.UploadDocumentVersionRequest_Chunk{Chunk: p}}
+			}, body, status.Error(codes.InvalidArgument, "reading the request body failed"))
 		if err != nil {
 			writeStatus(w, r, status.Convert(err))
 			return
@@ -164,32 +165,6 @@ func filePart(part *multipart.Part, md *customerv1.UploadMetadata) io.Reader {
 		md.DeclaredContentType = ct
 	}
 	return part
-}
-
-// sendUpload sends md and then body in pieces. When the service ends the
-// call early (a size limit, a bad document id), Send reports io.EOF and
-// CloseAndRecv returns the service's status.
-func sendUpload(stream customerv1.DocumentService_UploadDocumentVersionClient, md *customerv1.UploadMetadata, body io.Reader) (*customerv1.UploadDocumentVersionResponse, error) {
-	if err := stream.Send(&customerv1.UploadDocumentVersionRequest{Payload: &customerv1.UploadDocumentVersionRequest_Metadata{Metadata: md}}); err != nil {
-		return stream.CloseAndRecv()
-	}
-	buf := make([]byte, uploadPiece)
-	for {
-		n, err := io.ReadFull(body, buf)
-		if n > 0 {
-			// Send may keep the slice until it is written; give it its own copy.
-			piece := append([]byte(nil), buf[:n]...)
-			if serr := stream.Send(&customerv1.UploadDocumentVersionRequest{Payload: &customerv1.UploadDocumentVersionRequest_Chunk{Chunk: piece}}); serr != nil {
-				return stream.CloseAndRecv()
-			}
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return stream.CloseAndRecv()
-		}
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, "reading the request body failed")
-		}
-	}
 }
 
 // downloadMsg is a message of either download stream.

@@ -69,6 +69,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		customerv1.RegisterPrivacyServiceHandlerClient(ctx, gw, customerv1.NewPrivacyServiceClient(b.Customer)),
 		customerv1.RegisterLoyaltyServiceHandlerClient(ctx, gw, customerv1.NewLoyaltyServiceClient(b.Customer)),
 		customerv1.RegisterResolutionServiceHandlerClient(ctx, gw, customerv1.NewResolutionServiceClient(b.Customer)),
+		customerv1.RegisterImportServiceHandlerClient(ctx, gw, customerv1.NewImportServiceClient(b.Customer)),
 		pipelinev1.RegisterPipelineServiceHandlerClient(ctx, gw, pipelinev1.NewPipelineServiceClient(b.Pipeline)),
 		pipelinev1.RegisterLeadServiceHandlerClient(ctx, gw, pipelinev1.NewLeadServiceClient(b.Pipeline)),
 		pipelinev1.RegisterOrderServiceHandlerClient(ctx, gw, pipelinev1.NewOrderServiceClient(b.Pipeline)),
@@ -94,6 +95,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 	})
 	mux.HandleFunc("GET /docs", apidoc.Reference)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/docs", http.StatusFound) })
+	csvRoutes(mux, customerv1.NewImportServiceClient(b.Customer), authn)
 	mux.Handle("/v1/", authenticate(authn, gw))
 	return sealShareToken(otelhttp.NewHandler(accessLog(log, mux), "rapport-edge",
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeOf(r) }))), nil
@@ -187,6 +189,10 @@ type recorder struct {
 }
 
 func (r *recorder) WriteHeader(code int) { r.code = code; r.ResponseWriter.WriteHeader(code) }
+
+// Unwrap lets http.ResponseController reach the connection, for handlers
+// that lift the server's deadlines (CSV uploads and exports).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Flush keeps streaming responses (WatchEvents) flowing through the recorder.
 func (r *recorder) Flush() {
