@@ -17,9 +17,6 @@ import (
 	_ "time/tzdata" // Europe/London for the invoice times, on machines without a zoneinfo database
 )
 
-// retailFile is the Online Retail data set, relative to Options.DataDir.
-const retailFile = "online-retail/online_retail.csv.gz"
-
 // The Online Retail invoices become orders through the public API, with the
 // data set's quirks handled as follows (see the data README):
 //
@@ -98,8 +95,8 @@ type invoice struct {
 	codes    []string
 }
 
-// retailData is the file read and mapped.
-type retailData struct {
+// invoiceData is the file read and mapped.
+type invoiceData struct {
 	products  map[string]string // code → display name
 	customers []string
 	invoices  []invoice
@@ -119,7 +116,7 @@ func LoadRetail(ctx context.Context, o Options, limit int) (RetailStats, error) 
 	if err != nil {
 		return RetailStats{}, err
 	}
-	d, err := readRetail(o.DataDir, limit)
+	d, err := readInvoices(o.DataDir, limit)
 	if err != nil {
 		return RetailStats{}, err
 	}
@@ -186,8 +183,8 @@ func LoadRetail(ctx context.Context, o Options, limit int) (RetailStats, error) 
 	return st, err
 }
 
-// readRetail reads and maps the first limit invoices (all when 0).
-func readRetail(dir string, limit int) (*retailData, error) {
+// readInvoices reads and maps the first limit invoices (all when 0).
+func readInvoices(dir string, limit int) (*invoiceData, error) {
 	f, err := os.Open(filepath.Join(dir, retailFile))
 	if err != nil {
 		return nil, err
@@ -215,7 +212,7 @@ func readRetail(dir string, limit int) (*retailData, error) {
 			return nil, fmt.Errorf("read %s: no column %q", retailFile, c)
 		}
 	}
-	d := &retailData{products: map[string]string{}}
+	d := &invoiceData{products: map[string]string{}}
 	byNumber := map[string]int{}
 	offsOf := map[string]bool{}
 	seenCustomer := map[string]bool{}

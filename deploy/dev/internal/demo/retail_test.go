@@ -30,9 +30,9 @@ func TestPence(t *testing.T) {
 	}
 }
 
-func TestReadRetail(t *testing.T) {
+func TestReadInvoices(t *testing.T) {
 	t.Parallel()
-	d, err := readRetail(dataDir(t), 0)
+	d, err := readInvoices(dataDir(t), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +89,8 @@ func TestReadRetail(t *testing.T) {
 	t.Logf("%d orders (%v, %d guest), %d lines, %d products, %d customers, %d write-offs (%d invoices of only those)",
 		len(d.invoices), kinds, guests, lines, len(d.products), len(d.customers), d.writeOffs, d.onlyOffs)
 
-	limited, err := readRetail(dataDir(t), 10)
+	limited, err := readInvoices(dataDir(t), 10)
 	if err != nil || len(limited.invoices) != 10 {
-		t.Errorf("readRetail(limit 10) = %d invoices, %v", len(limited.invoices), err)
+		t.Errorf("readInvoices(limit 10) = %d invoices, %v", len(limited.invoices), err)
 	}
 }
