@@ -54,12 +54,12 @@ type Opportunity struct {
 	ExpectedCloseDate string
 	OwnerID           *uuid.UUID
 	// OwnerTeamIDs are the owner's teams, which record-level access reads.
-	OwnerTeamIDs []uuid.UUID
-	SourcePartnerID   *uuid.UUID
-	ExternalID        string
-	PipelineID        uuid.UUID
-	StageID           uuid.UUID
-	StageKind         StageKind
+	OwnerTeamIDs    []uuid.UUID
+	SourcePartnerID *uuid.UUID
+	ExternalID      string
+	PipelineID      uuid.UUID
+	StageID         uuid.UUID
+	StageKind       StageKind
 	// EngageDate is the calendar date the engagement began, "YYYY-MM-DD".
 	EngageDate  string
 	CloseReason string
