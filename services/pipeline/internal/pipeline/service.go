@@ -28,7 +28,7 @@ const (
 // not sell; partner users read the opportunities their partner registered.
 // Sales reps change only the opportunities they own; managers and admins
 // change any they see. Which rows each caller sees is the database's
-// record_access policy (migration 00005): reps their own and their teams',
+// record_access policy (migration 00041): reps their own and their teams',
 // managers their teams' and the unowned ones.
 var (
 	readers        = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleAnalyst, auth.RoleSupportAgent, auth.RolePartnerUser}
