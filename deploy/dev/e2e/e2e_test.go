@@ -307,6 +307,22 @@ func TestSuite(t *testing.T) {
 		}
 	})
 
+	t.Run("forecasts, commissions and campaigns over REST", func(t *testing.T) {
+		api := api
+		api.t = t
+		c := api.must(200, "POST", "/v1/campaigns?request_id=e2e-spring", map[string]any{
+			"displayName": "Spring", "channel": "CAMPAIGN_CHANNEL_EMAIL", "costMinor": "1000",
+			"budget": map[string]any{"currencyCode": "USD", "amountMinor": "5000"}, "startDate": "2026-01-01", "endDate": "2026-12-31",
+		})
+		api.must(200, "GET", "/v1/campaigns/"+c["campaignId"].(string)+"/roi?model=ATTRIBUTION_MODEL_LAST_TOUCH", nil)
+		api.must(200, "GET", "/v1/forecast?start_date=2026-01-01&end_date=2026-12-31&period_kind=PERIOD_KIND_QUARTER", nil)
+		api.must(200, "POST", "/v1/pipelineSnapshots", map[string]any{})
+		api.must(400, "POST", "/v1/commissionPlans", map[string]any{"displayName": "AE", "currencyCode": "USD", "tiers": []any{
+			map[string]any{"toAttainmentBps": "10000", "rateBps": "500"},
+			map[string]any{"fromAttainmentBps": "8000", "rateBps": "800"},
+		}})
+	})
+
 	t.Run("one trace from the edge through a peer to SQL", func(t *testing.T) {
 		api := api
 		api.t = t

@@ -24,6 +24,9 @@ type Config struct {
 	// submissions a minute one form key (WEB_FORM_KEY_RATE) and one client
 	// address (WEB_FORM_CLIENT_RATE) may make in this process.
 	WebFormKeyRate, WebFormClientRate int
+	// SnapshotInterval is how often the daily pipeline snapshots are
+	// looked for (SNAPSHOT_INTERVAL); each tenant gets one per UTC day.
+	SnapshotInterval time.Duration
 }
 
 // Load reads the serving configuration and reports every problem at once.
@@ -38,6 +41,7 @@ func Load(getenv func(string) string) (Config, error) {
 		WebFormKeyRate:    r.Int("WEB_FORM_KEY_RATE", 120),
 		WebFormClientRate: r.Int("WEB_FORM_CLIENT_RATE", 20),
 	}
+	c.SnapshotInterval = r.Duration("SNAPSHOT_INTERVAL", time.Hour)
 	if c.WebFormKeyRate < 1 || c.WebFormClientRate < 1 {
 		return c, errors.Join(r.Err(), errors.New("WEB_FORM_KEY_RATE and WEB_FORM_CLIENT_RATE must be at least 1"))
 	}

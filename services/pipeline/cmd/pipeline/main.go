@@ -19,8 +19,12 @@ import (
 
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/clients/customer"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/clients/segments"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/commission"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/forecast"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/lead"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/marketing"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/order"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/postgres"
@@ -75,15 +79,31 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.SubmitWebFormMethod)
 	customers := customerclient.New(conn, pipeline.ErrCustomerLookup)
-	svc := pipeline.New(postgres.New(pool), customers)
+	store := postgres.New(pool)
+	svc := pipeline.New(store, customers)
 	pipelinev1.RegisterPipelineServiceServer(srv, grpcapi.New(svc, pool, cfg.EventPoll))
 	leads := lead.New(postgres.NewLeadStore(pool), customer.New(conn), svc)
 	pipelinev1.RegisterLeadServiceServer(srv, grpcapi.NewLeadServer(leads, perMinute(cfg.WebFormKeyRate), perMinute(cfg.WebFormClientRate)))
 	pipelinev1.RegisterOrderServiceServer(srv, grpcapi.NewOrderServer(order.New(postgres.NewOrderStore(pool), customers)))
+	forecasts := forecast.New(store.Forecast())
+	pipelinev1.RegisterForecastServiceServer(srv, grpcapi.NewForecast(forecasts))
+	pipelinev1.RegisterCommissionServiceServer(srv, grpcapi.NewCommission(commission.New(store.Commission())))
+	pipelinev1.RegisterMarketingServiceServer(srv, grpcapi.NewMarketing(marketing.New(store.Marketing(), segments.New(conn), customers)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err
 	}
+	// The snapshot loop stops with the server, before the pool closes.
+	snapCtx, stopSnap := context.WithCancel(ctx)
+	snapped := make(chan struct{})
+	go func() {
+		defer close(snapped)
+		forecasts.RunSnapshots(snapCtx, cfg.SnapshotInterval, log)
+	}()
+	defer func() {
+		stopSnap()
+		<-snapped
+	}()
 	return srv.Run(ctx, lis, pool.Ping)
 }
 

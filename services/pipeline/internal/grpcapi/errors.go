@@ -14,7 +14,10 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
 	"github.com/rapportcrm/rapport/pkg/outbox"
 	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/commission"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/forecast"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/lead"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/marketing"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/order"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
 )
@@ -51,6 +54,30 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.AlreadyExists, pipeline.ErrSKUTaken, "SKU_TAKEN")
 	case errors.Is(err, pipeline.ErrPriceProduct):
 		return grpcerr.Invalid(&validation.Error{Violations: []validation.Violation{{Field: "price_list.prices", Description: pipeline.ErrPriceProduct.Error()}}})
+	case errors.Is(err, forecast.ErrQuotaNotFound):
+		return grpcerr.WithReason(codes.NotFound, forecast.ErrQuotaNotFound, "QUOTA_NOT_FOUND")
+	case errors.Is(err, forecast.ErrQuotaExists):
+		return grpcerr.WithReason(codes.AlreadyExists, forecast.ErrQuotaExists, "QUOTA_EXISTS")
+	case errors.Is(err, forecast.ErrSnapshotNotFound):
+		return grpcerr.WithReason(codes.NotFound, forecast.ErrSnapshotNotFound, "SNAPSHOT_NOT_FOUND")
+	case errors.Is(err, commission.ErrPlanNotFound):
+		return grpcerr.WithReason(codes.NotFound, commission.ErrPlanNotFound, "COMMISSION_PLAN_NOT_FOUND")
+	case errors.Is(err, commission.ErrStatementNotFound):
+		return grpcerr.WithReason(codes.NotFound, commission.ErrStatementNotFound, "COMMISSION_STATEMENT_NOT_FOUND")
+	case errors.Is(err, commission.ErrNoPlan):
+		return grpcerr.WithReason(codes.FailedPrecondition, commission.ErrNoPlan, "NO_COMMISSION_PLAN")
+	case errors.Is(err, commission.ErrNoQuota):
+		return grpcerr.WithReason(codes.FailedPrecondition, commission.ErrNoQuota, "NO_QUOTA")
+	case errors.Is(err, commission.ErrPrincipalHasPlan):
+		return grpcerr.WithReason(codes.FailedPrecondition, commission.ErrPrincipalHasPlan, "PRINCIPAL_HAS_PLAN")
+	case errors.Is(err, marketing.ErrCampaignNotFound):
+		return grpcerr.WithReason(codes.NotFound, marketing.ErrCampaignNotFound, "CAMPAIGN_NOT_FOUND")
+	case errors.Is(err, marketing.ErrNoSegment):
+		return grpcerr.WithReason(codes.FailedPrecondition, marketing.ErrNoSegment, "CAMPAIGN_HAS_NO_SEGMENT")
+	case errors.Is(err, marketing.ErrSegmentTooLarge):
+		return grpcerr.WithReason(codes.FailedPrecondition, marketing.ErrSegmentTooLarge, "SEGMENT_TOO_LARGE")
+	case errors.Is(err, marketing.ErrSegmentLookup):
+		return grpcerr.WithReason(codes.Unavailable, marketing.ErrSegmentLookup, "SEGMENT_LOOKUP_FAILED")
 	case errors.Is(err, pipeline.ErrCustomerLookup):
 		// The peer's status stays inside: the caller learns only to retry.
 		return grpcerr.WithReason(codes.Unavailable, pipeline.ErrCustomerLookup, "CUSTOMER_LOOKUP_FAILED")

@@ -73,6 +73,11 @@ type Opportunity struct {
 	DeleteTime     *time.Time
 	// Revision counts writes; the etag is derived from it.
 	Revision int64
+	// ForecastCategory is set by hand, or ForecastCategoryUnspecified to
+	// derive it from the stage.
+	ForecastCategory ForecastCategory
+	// CampaignID is the campaign credited with the opportunity.
+	CampaignID *uuid.UUID
 }
 
 // LineItem is a quantity of a product on an opportunity.
@@ -173,6 +178,9 @@ func (o Opportunity) validate(prefix string, v *validation.Error) {
 	// ISO dates order as strings.
 	if closeOK && engageOK && o.ExpectedCloseDate != "" && o.EngageDate != "" && o.ExpectedCloseDate < o.EngageDate {
 		v.Add(prefix+"expected_close_date", "must not be before engage_date (%s)", o.EngageDate)
+	}
+	if o.ForecastCategory < ForecastCategoryUnspecified || o.ForecastCategory > ForecastCategoryOmitted {
+		v.Add(prefix+"forecast_category", "is not a known forecast category")
 	}
 	if utf8.RuneCountInString(o.ExternalID) > maxText {
 		v.Add(prefix+"external_id", "must be at most %d characters", maxText)

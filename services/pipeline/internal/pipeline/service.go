@@ -349,7 +349,7 @@ func (s *Service) List(ctx context.Context, caller auth.Caller, q ListQuery) (Pa
 }
 
 var opportunityUpdatable = []string{"display_name", "amount", "expected_close_date", "engage_date", "owner_id",
-	"owner_team_ids", "source_partner_id", "external_id", "price_list_id", "line_items"}
+	"owner_team_ids", "source_partner_id", "external_id", "price_list_id", "line_items", "forecast_category", "campaign_id"}
 
 // setOwnerTeams keeps on o the teams of its owner: those stated (admins
 // only) or else the caller's, as the pipeline service keeps no principals
@@ -419,6 +419,10 @@ func (s *Service) Update(ctx context.Context, caller auth.Caller, in Opportunity
 				o.PriceListID = in.PriceListID
 			case "line_items":
 				o.LineItems, e.LinesChanged = in.LineItems, true
+			case "forecast_category":
+				o.ForecastCategory = in.ForecastCategory
+			case "campaign_id":
+				o.CampaignID = in.CampaignID
 			}
 		}
 		if !ownsOrManages(caller, o.OwnerID) {

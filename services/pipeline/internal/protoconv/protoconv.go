@@ -42,6 +42,8 @@ func Opportunity(o pipeline.Opportunity) *pipelinev1.Opportunity {
 		OwnerId:           optionalString(o.OwnerID),
 		SourcePartnerId:   optionalString(o.SourcePartnerID),
 		PriceListId:       optionalString(o.PriceListID),
+		ForecastCategory:  pipelinev1.ForecastCategory(o.ForecastCategory),
+		CampaignId:        optionalString(o.CampaignID),
 	}
 	for _, t := range o.OwnerTeamIDs {
 		out.OwnerTeamIds = append(out.OwnerTeamIds, t.String())
@@ -92,6 +94,7 @@ func FromOpportunity(m *pipelinev1.Opportunity, prefix string) (pipeline.Opportu
 		ExpectedCloseDate: m.GetExpectedCloseDate(),
 		EngageDate:        m.GetEngageDate(),
 		ExternalID:        m.GetExternalId(),
+		ForecastCategory:  pipeline.ForecastCategory(m.GetForecastCategory()),
 	}
 	o.Amount = pipeline.Money{CurrencyCode: m.GetAmount().GetCurrencyCode(), AmountMinor: m.GetAmount().GetAmountMinor()}
 	if _, ok := pipelinev1.Stage_name[int32(m.GetStage())]; !ok {
@@ -111,6 +114,7 @@ func FromOpportunity(m *pipelinev1.Opportunity, prefix string) (pipeline.Opportu
 		}
 		o.OwnerTeamIDs = append(o.OwnerTeamIDs, id)
 	}
+	o.CampaignID = optionalID(m.GetCampaignId(), prefix+"campaign_id", v)
 	for i, l := range m.GetLineItems() {
 		f := fmt.Sprintf("%sline_items[%d].", prefix, i)
 		o.LineItems = append(o.LineItems, pipeline.LineItem{

@@ -157,7 +157,13 @@ type Opportunity struct {
 	// Teams of the owner: their members (and managers) see the opportunity.
 	// Taken from the teams of the caller who sets the owner; only admins may
 	// state them, for writes on another's behalf such as imports.
-	OwnerTeamIds  []string `protobuf:"bytes,25,rep,name=owner_team_ids,json=ownerTeamIds,proto3" json:"owner_team_ids,omitempty"`
+	OwnerTeamIds []string `protobuf:"bytes,25,rep,name=owner_team_ids,json=ownerTeamIds,proto3" json:"owner_team_ids,omitempty"`
+	// Forecast category set by hand while open; FORECAST_CATEGORY_UNSPECIFIED
+	// derives it from the stage. Closed opportunities are always closed (won)
+	// or omitted (lost) in forecasts.
+	ForecastCategory ForecastCategory `protobuf:"varint,40,opt,name=forecast_category,json=forecastCategory,proto3,enum=rapport.pipeline.v1.ForecastCategory" json:"forecast_category,omitempty"`
+	// The campaign credited with the opportunity (explicit attribution).
+	CampaignId    string `protobuf:"bytes,41,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -366,6 +372,20 @@ func (x *Opportunity) GetOwnerTeamIds() []string {
 		return x.OwnerTeamIds
 	}
 	return nil
+}
+
+func (x *Opportunity) GetForecastCategory() ForecastCategory {
+	if x != nil {
+		return x.ForecastCategory
+	}
+	return ForecastCategory_FORECAST_CATEGORY_UNSPECIFIED
+}
+
+func (x *Opportunity) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
+	}
+	return ""
 }
 
 // LineItem is a quantity of a product on an opportunity.
@@ -586,7 +606,7 @@ var File_rapport_pipeline_v1_opportunity_proto protoreflect.FileDescriptor
 
 const file_rapport_pipeline_v1_opportunity_proto_rawDesc = "" +
 	"\n" +
-	"%rapport/pipeline/v1/opportunity.proto\x12\x13rapport.pipeline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$rapport/pipeline/v1/stage_kind.proto\x1a\x1crapport/types/v1/money.proto\"\xf1\b\n" +
+	"%rapport/pipeline/v1/opportunity.proto\x12\x13rapport.pipeline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+rapport/pipeline/v1/forecast_category.proto\x1a$rapport/pipeline/v1/stage_kind.proto\x1a\x1crapport/types/v1/money.proto\"\xe6\t\n" +
 	"\vOpportunity\x12%\n" +
 	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -623,7 +643,10 @@ const file_rapport_pipeline_v1_opportunity_proto_rawDesc = "" +
 	"line_items\x18\x17 \x03(\v2\x1d.rapport.pipeline.v1.LineItemR\tlineItems\x12;\n" +
 	"\vdelete_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"deleteTime\x12$\n" +
-	"\x0eowner_team_ids\x18\x19 \x03(\tR\fownerTeamIds\"\xf7\x01\n" +
+	"\x0eowner_team_ids\x18\x19 \x03(\tR\fownerTeamIds\x12R\n" +
+	"\x11forecast_category\x18( \x01(\x0e2%.rapport.pipeline.v1.ForecastCategoryR\x10forecastCategory\x12\x1f\n" +
+	"\vcampaign_id\x18) \x01(\tR\n" +
+	"campaignId\"\xf7\x01\n" +
 	"\bLineItem\x12\x17\n" +
 	"\aline_id\x18\x01 \x01(\tR\x06lineId\x12\x1d\n" +
 	"\n" +
@@ -681,6 +704,7 @@ var file_rapport_pipeline_v1_opportunity_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
 	(StageKind)(0),                // 6: rapport.pipeline.v1.StageKind
 	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
+	(ForecastCategory)(0),         // 8: rapport.pipeline.v1.ForecastCategory
 }
 var file_rapport_pipeline_v1_opportunity_proto_depIdxs = []int32{
 	4,  // 0: rapport.pipeline.v1.Opportunity.amount:type_name -> rapport.types.v1.Money
@@ -693,15 +717,16 @@ var file_rapport_pipeline_v1_opportunity_proto_depIdxs = []int32{
 	7,  // 7: rapport.pipeline.v1.Opportunity.time_in_stage:type_name -> google.protobuf.Duration
 	2,  // 8: rapport.pipeline.v1.Opportunity.line_items:type_name -> rapport.pipeline.v1.LineItem
 	5,  // 9: rapport.pipeline.v1.Opportunity.delete_time:type_name -> google.protobuf.Timestamp
-	6,  // 10: rapport.pipeline.v1.StageHistoryEntry.stage_kind:type_name -> rapport.pipeline.v1.StageKind
-	5,  // 11: rapport.pipeline.v1.StageHistoryEntry.enter_time:type_name -> google.protobuf.Timestamp
-	5,  // 12: rapport.pipeline.v1.StageHistoryEntry.exit_time:type_name -> google.protobuf.Timestamp
-	7,  // 13: rapport.pipeline.v1.StageHistoryEntry.duration:type_name -> google.protobuf.Duration
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	8,  // 10: rapport.pipeline.v1.Opportunity.forecast_category:type_name -> rapport.pipeline.v1.ForecastCategory
+	6,  // 11: rapport.pipeline.v1.StageHistoryEntry.stage_kind:type_name -> rapport.pipeline.v1.StageKind
+	5,  // 12: rapport.pipeline.v1.StageHistoryEntry.enter_time:type_name -> google.protobuf.Timestamp
+	5,  // 13: rapport.pipeline.v1.StageHistoryEntry.exit_time:type_name -> google.protobuf.Timestamp
+	7,  // 14: rapport.pipeline.v1.StageHistoryEntry.duration:type_name -> google.protobuf.Duration
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_rapport_pipeline_v1_opportunity_proto_init() }
@@ -709,6 +734,7 @@ func file_rapport_pipeline_v1_opportunity_proto_init() {
 	if File_rapport_pipeline_v1_opportunity_proto != nil {
 		return
 	}
+	file_rapport_pipeline_v1_forecast_category_proto_init()
 	file_rapport_pipeline_v1_stage_kind_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
