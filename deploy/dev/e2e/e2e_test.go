@@ -483,6 +483,67 @@ func TestSuite(t *testing.T) {
 		}
 	})
 
+	t.Run("help desk: queue, conversation and a CSAT link over REST", func(t *testing.T) {
+		api := api
+		api.t = t
+		c := api.must(200, "POST", "/v1/customers", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": "Grace Hopper"})
+		agent := "0190a0b0-0000-7000-8000-00000000e2e1"
+		q := api.must(200, "POST", "/v1/queues?request_id=e2e-queue", map[string]any{"displayName": "Billing", "strategy": "ASSIGNMENT_STRATEGY_LEAST_LOADED"})
+		qid, _ := q["queueId"].(string)
+		api.must(200, "POST", "/v1/queues/"+qid+"/members", map[string]any{"principalId": agent, "skills": []string{"billing"}, "capacity": 5})
+		api.must(400, "POST", "/v1/queues/"+qid+"/members", map[string]any{"principalId": agent, "capacity": 5000})
+		tk := api.must(200, "POST", "/v1/tickets", map[string]any{"customerId": c["customerId"], "subject": "Double charge", "queueId": qid, "requiredSkills": []string{"billing"}})
+		if tk["assigneeId"] != agent {
+			t.Fatalf("created ticket = %v, want it assigned to %s", tk, agent)
+		}
+		path := "/v1/tickets/" + tk["ticketId"].(string)
+		api.must(200, "POST", path+"/messages", map[string]any{"body": "Refund issued in the back office", "visibility": "MESSAGE_VISIBILITY_INTERNAL"})
+		api.must(200, "POST", path+"/messages?request_id=e2e-reply", map[string]any{"body": "We refunded the second charge.",
+			"attachments": []map[string]any{{"uri": "https://files.example.com/receipt.pdf", "fileName": "receipt.pdf", "contentType": "application/pdf", "sizeBytes": 1234}}})
+		api.must(400, "POST", path+"/messages", map[string]any{"body": ""})
+		if got := api.must(200, "GET", path, nil); got["firstResponseTime"] == nil {
+			t.Fatalf("ticket after a public reply = %v, want a first response time", got)
+		}
+		if msgs := api.must(200, "GET", path+"/messages", nil); len(msgs["messages"].([]any)) != 2 {
+			t.Fatalf("messages = %v, want two", msgs)
+		}
+		api.must(200, "POST", path+":transition", map[string]any{"status": "STATUS_RESOLVED", "note": "Refunded"})
+		link := api.must(200, "POST", path+":issueCsatSurveyLink", map[string]any{})
+		survey, _ := link["path"].(string)
+		public := api.as("")
+		shown := public.must(200, "GET", survey, nil)
+		if shown["ticketSubject"] != "Double charge" || strings.Contains(fmt.Sprint(shown), "back office") {
+			t.Fatalf("public survey = %v, want the subject and no internal note", shown)
+		}
+		public.must(400, "POST", survey, map[string]any{"score": 7})
+		public.must(200, "POST", survey, map[string]any{"score": 5, "comment": "Fast"})
+		public.must(400, "POST", survey, map[string]any{"score": 1})
+		public.must(404, "GET", "/v1/csatSurveys/cs_forged", nil)
+
+		// A detractor's answer becomes a follow-up in the customer service,
+		// delivered by the ticket service's runner after the answer.
+		sad := api.must(200, "POST", "/v1/tickets", map[string]any{"customerId": c["customerId"], "subject": "Still double charged"})
+		sadPath := "/v1/tickets/" + sad["ticketId"].(string)
+		api.must(200, "POST", sadPath+":transition", map[string]any{"status": "STATUS_RESOLVED", "note": "Refunded again"})
+		sadLink := api.must(200, "POST", sadPath+":issueCsatSurveyLink", map[string]any{})
+		public.must(200, "POST", sadLink["path"].(string), map[string]any{"score": 1, "comment": "Slow"})
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			fu := api.must(200, "GET", "/v1/customers/"+c["customerId"].(string)+"/followUps", nil)
+			if items, _ := fu["followUps"].([]any); len(items) == 1 {
+				break
+			} else if len(items) > 1 || time.Now().After(deadline) {
+				t.Fatalf("follow-ups of the detractor = %v, want exactly one", fu)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		figures := api.must(200, "GET", "/v1/qualityFigures?group_by=QUALITY_GROUPING_QUEUE&start_time="+
+			time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)+"&end_time="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339), nil)
+		if !strings.Contains(fmt.Sprint(figures), qid) {
+			t.Fatalf("quality figures = %v, want the queue %s", figures, qid)
+		}
+	})
+
 	t.Run("demo data through the public API", func(t *testing.T) {
 		opts := demo.Options{BaseURL: s.HTTPURL, APIKey: s.AdminKey, DataDir: filepath.Join(root, "../shared/data"),
 			OpportunityLimit: 40, PartnerLimit: 20, TicketLimit: 10}

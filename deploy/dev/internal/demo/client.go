@@ -39,8 +39,11 @@ var (
 	principals      = collection{"/v1/principals", "principalId"}
 	assignmentRules = collection{"/v1/leadAssignmentRules", "leadAssignmentRuleId"}
 	partners        = collection{"/v1/partners", "partnerId"}
-	tickets         = collection{"/v1/tickets", "ticketId"}
 )
+
+// ticketImports is the import method; each call imports one ticket, keyed
+// on its external id.
+const ticketImports = "/v1/tickets:import"
 
 // client calls the REST edge.
 type client struct {
@@ -57,14 +60,23 @@ type client struct {
 // carry the server's message; they never quote the resource, which may hold
 // personal data.
 func (c *client) create(ctx context.Context, coll collection, requestID string, resource any) (string, error) {
+	return c.createAt(ctx, coll.path, requestID, resource, func(created map[string]any) string {
+		id, _ := created[coll.idField].(string)
+		return id
+	})
+}
+
+// createAt posts resource to path with request_id, retrying as create
+// does, and returns the id idOf finds in the response.
+func (c *client) createAt(ctx context.Context, path, requestID string, resource any, idOf func(map[string]any) string) (string, error) {
 	body, err := json.Marshal(resource)
 	if err != nil {
 		return "", err
 	}
-	target := strings.TrimRight(c.baseURL, "/") + coll.path + "?" + url.Values{"request_id": {requestID}}.Encode()
-	call := fmt.Sprintf("POST %s (request_id %q)", coll.path, requestID)
+	target := strings.TrimRight(c.baseURL, "/") + path + "?" + url.Values{"request_id": {requestID}}.Encode()
+	call := fmt.Sprintf("POST %s (request_id %q)", path, requestID)
 	for attempt := 1; ; attempt++ {
-		id, retry, err := c.post(ctx, target, coll.idField, body)
+		id, retry, err := c.post(ctx, target, idOf, body)
 		switch {
 		case err == nil:
 			return id, nil
@@ -84,7 +96,7 @@ func (c *client) create(ctx context.Context, coll collection, requestID string, 
 }
 
 // post makes one attempt and reports whether a failure is worth retrying.
-func (c *client) post(ctx context.Context, target, idField string, body []byte) (id string, retry bool, err error) {
+func (c *client) post(ctx context.Context, target string, idOf func(map[string]any) string, body []byte) (id string, retry bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return "", false, err
@@ -115,9 +127,8 @@ func (c *client) post(ctx context.Context, target, idField string, body []byte) 
 	if err := json.Unmarshal(payload, &created); err != nil {
 		return "", false, fmt.Errorf("HTTP %d with a body that is not a JSON object: %w", resp.StatusCode, err)
 	}
-	id, _ = created[idField].(string)
-	if id == "" {
-		return "", false, fmt.Errorf("HTTP %d without %s in the response", resp.StatusCode, idField)
+	if id = idOf(created); id == "" {
+		return "", false, fmt.Errorf("HTTP %d without the created id in the response", resp.StatusCode)
 	}
 	return id, false, nil
 }

@@ -441,16 +441,16 @@ func TestReadSupport(t *testing.T) {
 	multiline := 0
 	for i, c := range cases {
 		id := ids[i]
-		if c.person.ExternalID != "support-"+id || c.personRequestID != "demo-support-customer-"+id || c.ticketRequestID != "demo-ticket-"+id {
-			t.Fatalf("record %d: ids %q, %q, %q; want ticket %s", i+1, c.person.ExternalID, c.personRequestID, c.ticketRequestID, id)
+		if c.person.ExternalID != "support-"+id || c.personRequestID != "demo-support-customer-"+id || c.ticketExternalID != "demo-ticket-"+id {
+			t.Fatalf("record %d: ids %q, %q, %q; want ticket %s", i+1, c.person.ExternalID, c.personRequestID, c.ticketExternalID, id)
 		}
 		if c.person.Kind != "CUSTOMER_KIND_PERSON" || c.person.DisplayName == "" || !strings.Contains(c.person.Email, "@") {
 			t.Errorf("ticket %s: person without kind, name or e-mail", id)
 		}
-		if c.ticket.Subject == "" || c.ticket.Priority == "" || c.ticket.Status == "" || c.ticket.Channel == "" {
+		if c.ticket.Ticket.Subject == "" || c.ticket.Ticket.Priority == "" || c.ticket.Ticket.Status == "" || c.ticket.Ticket.Channel == "" {
 			t.Errorf("ticket %s: %+v", id, c.ticket)
 		}
-		if strings.Contains(c.ticket.Description, "\n") {
+		if strings.Contains(c.ticket.Ticket.Description, "\n") {
 			multiline++
 		}
 	}
@@ -460,9 +460,9 @@ func TestReadSupport(t *testing.T) {
 	// The first record, as the file has it.
 	first := cases[0]
 	if first.person.DisplayName != "Marisa Obrien" || first.person.Email != "carrollallison@example.com" ||
-		first.ticket.Subject != "Product setup" || first.ticket.Priority != "PRIORITY_URGENT" ||
-		first.ticket.Channel != "CHANNEL_SOCIAL" || first.ticket.Status != "STATUS_PENDING_CUSTOMER" ||
-		!strings.HasPrefix(first.ticket.Description, "I'm having an issue") {
+		first.ticket.Ticket.Subject != "Product setup" || first.ticket.Ticket.Priority != "PRIORITY_URGENT" ||
+		first.ticket.Ticket.Channel != "CHANNEL_SOCIAL" || first.ticket.Ticket.Status != "STATUS_PENDING_CUSTOMER" ||
+		!strings.HasPrefix(first.ticket.Ticket.Description, "I'm having an issue") || first.ticket.CreateTime != "2023-06-01T12:15:36Z" {
 		t.Errorf("first ticket: %+v", first)
 	}
 	some, err := readSupport(dir, 10)
@@ -497,7 +497,7 @@ func TestRequestIDs(t *testing.T) {
 	}
 	for _, c := range d.support {
 		check(c.personRequestID)
-		check(c.ticketRequestID)
+		check(c.ticketExternalID)
 	}
 	t.Logf("%d request ids", len(seen))
 }

@@ -284,7 +284,9 @@ func (l *loader) seller(s seller) job {
 	}
 }
 
-// supportCase creates the person, then the ticket that needs the person's id.
+// supportCase creates the person, then imports the ticket that needs the
+// person's id. The import is keyed on the ticket's external id, so a rerun
+// or retry finds the ticket it made.
 func (l *loader) supportCase(sc supportCase) job {
 	return func(ctx context.Context) error {
 		id, err := l.client.create(ctx, customers, sc.personRequestID, sc.person)
@@ -292,29 +294,25 @@ func (l *loader) supportCase(sc supportCase) job {
 			return err
 		}
 		l.n.supportCustomers.Add(1)
-		t := sc.ticket
-		t.CustomerID = id
-		ticketID, err := l.client.create(ctx, tickets, sc.ticketRequestID, t)
-		if err != nil {
+		it := sc.ticket
+		it.Ticket.CustomerID = id
+		if _, err := l.client.createAt(ctx, ticketImports, sc.ticketExternalID, map[string]any{"tickets": []importedTicket{it}}, firstImported); err != nil {
 			return err
-		}
-		if sc.closed {
-			// Each move carries its own request_id, so a rerun or retry
-			// moves nothing twice.
-			moves := []transition{
-				{Status: "STATUS_RESOLVED", Note: "Resolved before the import.", RequestID: sc.ticketRequestID + "-resolve"},
-				{Status: "STATUS_CLOSED", RequestID: sc.ticketRequestID + "-close"},
-			}
-			verb := collection{tickets.path + "/" + ticketID + ":transition", tickets.idField}
-			for _, m := range moves {
-				if _, err := l.client.create(ctx, verb, m.RequestID, m); err != nil {
-					return err
-				}
-			}
 		}
 		l.n.tickets.Add(1)
 		return nil
 	}
+}
+
+// firstImported reads the ticket id of an import's one result.
+func firstImported(resp map[string]any) string {
+	results, _ := resp["results"].([]any)
+	if len(results) != 1 {
+		return ""
+	}
+	r, _ := results[0].(map[string]any)
+	id, _ := r["ticketId"].(string)
+	return id
 }
 
 // withDefaults checks o and fills in the defaults of its zero values.

@@ -43,7 +43,7 @@ type importEnv struct {
 
 func newImportEnv(t *testing.T) *importEnv { return newImportEnvBatch(t, 3) }
 
-func newImportEnvBatch(t *testing.T, batch int) *importEnv {
+func newImportEnvBatch(t testing.TB, batch int) *importEnv {
 	t.Helper()
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
 	tokens := grpctest.NewTokens(t)

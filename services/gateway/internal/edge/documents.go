@@ -35,21 +35,27 @@ const sealedToken = "{token}"
 
 type shareTokenKey struct{}
 
-// sealShareToken moves a share token from the URL into the request context
-// before anything can record the URL (trace attributes, access log), so the
-// credential never reaches telemetry.
+// tokenPrefixes are the public routes whose last segment is a credential:
+// shared documents and satisfaction surveys.
+var tokenPrefixes = []string{sharedPrefix, csatPrefix}
+
+// sealShareToken moves a credential token from the URL of a public route
+// into the request context before anything can record the URL (trace
+// attributes, access log), so the credential never reaches telemetry.
 func sealShareToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.URL.Path, sharedPrefix)
-		if !ok || token == "" || strings.Contains(token, "/") {
-			next.ServeHTTP(w, r)
-			return
+		for _, prefix := range tokenPrefixes {
+			token, ok := strings.CutPrefix(r.URL.Path, prefix)
+			if !ok || token == "" || strings.Contains(token, "/") {
+				continue
+			}
+			r = r.WithContext(context.WithValue(r.Context(), shareTokenKey{}, token))
+			u := *r.URL
+			u.Path, u.RawPath = prefix+sealedToken, ""
+			r.URL = &u
+			r.RequestURI = u.RequestURI()
+			break
 		}
-		r = r.WithContext(context.WithValue(r.Context(), shareTokenKey{}, token))
-		u := *r.URL
-		u.Path, u.RawPath = sharedPrefix+sealedToken, ""
-		r.URL = &u
-		r.RequestURI = u.RequestURI()
 		next.ServeHTTP(w, r)
 	})
 }

@@ -88,6 +88,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 	if err := documentRoutes(gw, mux, customerv1.NewDocumentServiceClient(b.Customer), log); err != nil {
 		return nil, err
 	}
+	csatRoutes(mux, ticketv1.NewTicketServiceClient(b.Ticket), log)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -38,7 +38,8 @@ func (s *Server) UpdateTicket(ctx context.Context, req *ticketv1.UpdateTicketReq
 	}
 	t.ID = id
 	mask := maskPaths(req.GetUpdateMask().GetPaths(), "ticket_id", "customer_id", "status", "customer_tier", "create_time",
-		"update_time", "resolution_note", "first_response_time", "resolve_time", "close_time", "sla", "escalation_level")
+		"update_time", "resolution_note", "first_response_time", "resolve_time", "close_time", "sla", "escalation_level",
+		"queue_id", "assignee_id", "partner_id", "required_skills", "external_id")
 	saved, err := s.svc.Update(ctx, caller(ctx), t, mask, req.GetTicket().GetEtag())
 	if err != nil {
 		return nil, toStatus(err)

@@ -362,13 +362,13 @@ func (s *Store) DeletePolicy(ctx context.Context, caller auth.Caller, id uuid.UU
 	return nil
 }
 
-const settingsSQL = `SELECT reopen_window, revision FROM ticket_settings WHERE tenant_id = $1`
+const settingsSQL = `SELECT reopen_window, partner_access, csat_survey_ttl, revision FROM ticket_settings WHERE tenant_id = $1`
 
 func scanSettings(row pgx.CollectableRow) (ticket.Settings, error) {
 	var st ticket.Settings
-	var window int64
-	err := row.Scan(&window, &st.Revision)
-	st.ReopenWindow = fromMicros(window)
+	var window, ttl int64
+	err := row.Scan(&window, &st.PartnerAccess, &ttl, &st.Revision)
+	st.ReopenWindow, st.CSATTTL = fromMicros(window), fromMicros(ttl)
 	return st, err
 }
 
@@ -387,10 +387,11 @@ func (s *Store) Settings(ctx context.Context, caller auth.Caller) (ticket.Settin
 // upsertSettingsSQL creates the row on first save; the lock of the
 // ON CONFLICT update orders concurrent saves.
 const upsertSettingsSQL = `
-INSERT INTO ticket_settings AS s (tenant_id, reopen_window) VALUES ($1, $2)
+INSERT INTO ticket_settings AS s (tenant_id, reopen_window, partner_access, csat_survey_ttl) VALUES ($1, $2, $3, $4)
 ON CONFLICT (tenant_id) DO UPDATE SET reopen_window = excluded.reopen_window,
+    partner_access = excluded.partner_access, csat_survey_ttl = excluded.csat_survey_ttl,
     revision = s.revision + 1, update_time = now()
-RETURNING reopen_window, revision`
+RETURNING reopen_window, partner_access, csat_survey_ttl, revision`
 
 const lockSettingsSQL = settingsSQL + ` FOR UPDATE`
 
@@ -412,7 +413,7 @@ func (s *Store) UpdateSettings(ctx context.Context, caller auth.Caller, m func(*
 		if err := m(&st); err != nil {
 			return err
 		}
-		if rows, err = tx.Query(ctx, upsertSettingsSQL, caller.TenantID, micros(st.ReopenWindow)); err != nil {
+		if rows, err = tx.Query(ctx, upsertSettingsSQL, caller.TenantID, micros(st.ReopenWindow), st.PartnerAccess, micros(st.CSATTTL)); err != nil {
 			return err
 		}
 		if saved, err = pgx.CollectExactlyOneRow(rows, scanSettings); err != nil {

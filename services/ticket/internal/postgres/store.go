@@ -19,6 +19,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/outbox"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/pkg/sqlfilter"
+	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/ticket/internal/protoconv"
 	"github.com/rapportcrm/rapport/services/ticket/internal/ticket"
 )
@@ -45,7 +46,7 @@ sla_policy_id, sla_calendar_id, sla_first_response_target, sla_resolution_target
 sla_pause_on_hold, sla_escalation_level, sla_paused, sla_paused_since,
 first_response_warning_time, first_response_due_time, resolution_warning_time, resolution_due_time,
 first_response_warned_time, first_response_breached_time, resolution_warned_time, resolution_breached_time,
-sla_next_due`
+sla_next_due, queue_id, assignee_id, partner_id, required_skills, coalesce(external_id, '')`
 
 // Durations are stored as microseconds, the precision of timestamptz.
 func micros(d time.Duration) int64 { return d.Microseconds() }
@@ -57,7 +58,7 @@ func nullID(id uuid.UUID) uuid.NullUUID { return uuid.NullUUID{UUID: id, Valid: 
 
 func scanTicket(row pgx.CollectableRow) (ticket.Ticket, error) {
 	var t ticket.Ticket
-	var contact, order, product, policy, calendar uuid.NullUUID
+	var contact, order, product, policy, calendar, queue, assignee, partner uuid.NullUUID
 	var frTarget, resTarget, paused int64
 	c := &t.SLA
 	err := row.Scan(&t.ID, &t.CustomerID, &t.Subject, &t.Description, &t.Priority, &t.Status, &t.Channel,
@@ -67,7 +68,8 @@ func scanTicket(row pgx.CollectableRow) (ticket.Ticket, error) {
 		&c.PauseOnHold, &c.EscalationLevel, &paused, &c.PausedSince,
 		&c.FirstResponseWarning, &c.FirstResponseDue, &c.ResolutionWarning, &c.ResolutionDue,
 		&c.FirstResponseWarned, &c.FirstResponseBreached, &c.ResolutionWarned, &c.ResolutionBreached,
-		&c.NextDue)
+		&c.NextDue, &queue, &assignee, &partner, &t.RequiredSkills, &t.ExternalID)
+	t.QueueID, t.AssigneeID, t.PartnerID = queue.UUID, assignee.UUID, partner.UUID
 	t.ContactID, t.OrderID, t.ProductID = contact.UUID, order.UUID, product.UUID
 	c.PolicyID, c.CalendarID = policy.UUID, calendar.UUID
 	c.FirstResponseTarget, c.ResolutionTarget, c.Paused = fromMicros(frTarget), fromMicros(resTarget), fromMicros(paused)
@@ -84,11 +86,14 @@ func ticketState(t ticket.Ticket) []any {
 	if t.Attributes == nil {
 		t.Attributes = map[string]string{}
 	}
+	if t.RequiredSkills == nil {
+		t.RequiredSkills = []string{}
+	}
 	return []any{t.Subject, t.Description, t.Priority, t.Status, t.Channel, t.Type, nullID(t.ContactID), nullID(t.OrderID),
 		nullID(t.ProductID), t.Tags, t.Attributes, t.ResolutionNote, t.FirstResponseTime, t.ResolveTime, t.CloseTime,
 		t.EscalationLevel, c.Paused.Microseconds(), c.PausedSince, c.FirstResponseWarning, c.FirstResponseDue,
 		c.ResolutionWarning, c.ResolutionDue, c.FirstResponseWarned, c.FirstResponseBreached, c.ResolutionWarned,
-		c.ResolutionBreached, c.NextDue}
+		c.ResolutionBreached, c.NextDue, nullID(t.QueueID), nullID(t.AssigneeID)}
 }
 
 // createTime is the ticket's creation time as the domain set it, or NULL
@@ -100,44 +105,93 @@ func createTime(t ticket.Ticket) *time.Time {
 	return &t.CreateTime
 }
 
-const insertTicketSQL = `
+const insertTicketHead = `
 INSERT INTO tickets (tenant_id, ticket_id, customer_id, request_id,
     subject, description, priority, status, channel, type, contact_id, order_id,
     product_id, tags, attributes, resolution_note, first_response_time, resolve_time, close_time,
     escalation_level, sla_paused, sla_paused_since, first_response_warning_time, first_response_due_time,
     resolution_warning_time, resolution_due_time, first_response_warned_time, first_response_breached_time, resolution_warned_time,
-    resolution_breached_time, sla_next_due,
+    resolution_breached_time, sla_next_due, queue_id, assignee_id,
     create_time, update_time, customer_tier, sla_policy_id, sla_calendar_id, sla_first_response_target,
-    sla_resolution_target, sla_warning_percent, sla_pause_on_hold, sla_escalation_level)
+    sla_resolution_target, sla_warning_percent, sla_pause_on_hold, sla_escalation_level,
+    partner_id, required_skills, external_id)
 VALUES ($1, $2, $3, nullif($4, ''),
     $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,
-    $27, $28, $29, $30, $31,
-    coalesce($32, now()), coalesce($32, now()), $33, $34, $35, $36, $37, $38, $39, $40)
+    $27, $28, $29, $30, $31, $32, $33,
+    coalesce($34, now()), coalesce($34, now()), $35, $36, $37, $38, $39, $40, $41, $42,
+    $43, $44, nullif($45, ''))`
+
+const insertTicketSQL = insertTicketHead + `
 ON CONFLICT (tenant_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
+RETURNING ` + ticketColumns
+
+// importTicketSQL inserts an imported ticket once per external id.
+const importTicketSQL = insertTicketHead + `
+ON CONFLICT (tenant_id, external_id) WHERE external_id IS NOT NULL DO NOTHING
 RETURNING ` + ticketColumns
 
 const ticketByRequestSQL = `SELECT ` + ticketColumns + ` FROM tickets WHERE tenant_id = $1 AND request_id = $2`
 
 // Create implements ticket.Store.
 func (s *Store) Create(ctx context.Context, caller auth.Caller, t ticket.Ticket, requestID string) (ticket.Ticket, error) {
+	return s.CreateRouted(ctx, caller, t, requestID, nil)
+}
+
+// insertArgs are the parameters of insertTicketSQL.
+func insertArgs(tenant string, t ticket.Ticket, requestID string) []any {
+	skills := t.RequiredSkills
+	if skills == nil {
+		skills = []string{}
+	}
+	return append(append([]any{tenant, t.ID, t.CustomerID, requestID}, ticketState(t)...),
+		createTime(t), t.CustomerTier, nullID(t.SLA.PolicyID), nullID(t.SLA.CalendarID), micros(t.SLA.FirstResponseTarget),
+		micros(t.SLA.ResolutionTarget), t.SLA.WarningPercent, t.SLA.PauseOnHold, t.SLA.EscalationLevel,
+		nullID(t.PartnerID), skills, t.ExternalID)
+}
+
+// CreateRouted implements ticket.Store. Routing runs before the insert so
+// the ticket is written with its assignee; the assignment is logged only
+// when the insert happened (a repeated request_id changes nothing).
+func (s *Store) CreateRouted(ctx context.Context, caller auth.Caller, t ticket.Ticket, requestID string, route ticket.Route) (ticket.Ticket, error) {
 	var saved ticket.Ticket
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
+		t := t
+		var a *ticket.Assignment
+		if route != nil && t.QueueID != uuid.Nil {
+			if err := actForService(ctx, tx); err != nil {
+				return err
+			}
+			r, err := routing(ctx, tx, caller.TenantID, t.QueueID)
+			if errors.Is(err, ticket.ErrQueueNotFound) {
+				return validation.Field("ticket.queue_id", "no such queue")
+			}
+			if err != nil {
+				return err
+			}
+			assigned, err := route(&t, r)
+			if err != nil {
+				return err
+			}
+			a = &assigned
+		}
 		var inserted bool
 		var err error
-		saved, inserted, err = pgdb.InsertOnce(ctx, tx,
-			insertTicketSQL, append(append([]any{caller.TenantID, t.ID, t.CustomerID, requestID}, ticketState(t)...),
-				createTime(t), t.CustomerTier, nullID(t.SLA.PolicyID), nullID(t.SLA.CalendarID), micros(t.SLA.FirstResponseTarget),
-				micros(t.SLA.ResolutionTarget), t.SLA.WarningPercent, t.SLA.PauseOnHold, t.SLA.EscalationLevel),
-			ticketByRequestSQL, []any{caller.TenantID, requestID},
-			scanTicket)
+		saved, inserted, err = pgdb.InsertOnce(ctx, tx, insertTicketSQL, insertArgs(caller.TenantID, t, requestID),
+			ticketByRequestSQL, []any{caller.TenantID, requestID}, scanTicket)
 		if err != nil || !inserted {
 			// A repeated request_id gets the earlier ticket, whose event is already recorded.
 			return err
 		}
-		return outbox.Record(ctx, tx, outbox.Change{
+		if err := outbox.Record(ctx, tx, outbox.Change{
 			TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: ticket.EventCreated,
 			Resource: saved.Resource(), After: protoconv.Ticket(saved),
-		})
+		}); err != nil {
+			return err
+		}
+		if a == nil {
+			return nil
+		}
+		return logAssignment(ctx, tx, caller.TenantID, *a)
 	})
 	if err != nil {
 		return ticket.Ticket{}, fmt.Errorf("create ticket: %w", err)
@@ -179,6 +233,9 @@ var filterFields = map[string]sqlfilter.Field{
 	"channel":       {Column: "channel", Kind: sqlfilter.Enum, Enum: ticketv1.Channel_value},
 	"type":          {Column: "type", Kind: sqlfilter.Enum, Enum: ticketv1.TicketType_value},
 	"customer_tier": {Column: "customer_tier", Kind: sqlfilter.String},
+	"queue_id":      {Column: "queue_id", Kind: sqlfilter.UUID},
+	"assignee_id":   {Column: "assignee_id", Kind: sqlfilter.UUID},
+	"partner_id":    {Column: "partner_id", Kind: sqlfilter.UUID},
 }
 
 // listTickets lists tickets newest first, with keyset pagination on

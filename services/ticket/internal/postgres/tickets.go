@@ -27,7 +27,7 @@ UPDATE tickets SET subject = $3, description = $4, priority = $5, status = $6, c
     sla_paused_since = $20, first_response_warning_time = $21, first_response_due_time = $22,
     resolution_warning_time = $23, resolution_due_time = $24, first_response_warned_time = $25,
     first_response_breached_time = $26, resolution_warned_time = $27, resolution_breached_time = $28,
-    sla_next_due = $29, revision = revision + 1, update_time = now()
+    sla_next_due = $29, queue_id = $30, assignee_id = $31, revision = revision + 1, update_time = now()
 WHERE tenant_id = $1 AND ticket_id = $2
 RETURNING ` + ticketColumns
 
@@ -133,8 +133,13 @@ func (s *Store) Transition(ctx context.Context, caller auth.Caller, id uuid.UUID
 		if saved, err = save(ctx, tx, caller.TenantID, caller.PrincipalID, before, t, ticket.EventTransitioned); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, insertTransitionSQL, caller.TenantID, id, tr.ID, before.Status, saved.Status, tr.Note, tr.PrincipalID, tr.RequestID)
-		return err
+		if _, err = tx.Exec(ctx, insertTransitionSQL, caller.TenantID, id, tr.ID, before.Status, saved.Status, tr.Note, tr.PrincipalID, tr.RequestID); err != nil {
+			return err
+		}
+		if tr.Survey == nil {
+			return nil
+		}
+		return createSurvey(ctx, tx, caller.TenantID, caller.PrincipalID, *tr.Survey)
 	})
 	if err != nil {
 		return ticket.Ticket{}, fmt.Errorf("transition ticket %s: %w", id, err)

@@ -61,6 +61,11 @@ func Ticket(t ticket.Ticket) *ticketv1.Ticket {
 		ResolveTime:       ts(t.ResolveTime),
 		CloseTime:         ts(t.CloseTime),
 		EscalationLevel:   t.EscalationLevel,
+		QueueId:           id(t.QueueID),
+		AssigneeId:        id(t.AssigneeID),
+		PartnerId:         id(t.PartnerID),
+		RequiredSkills:    t.RequiredSkills,
+		ExternalId:        t.ExternalID,
 	}
 	if c := t.SLA; c.PolicyID != uuid.Nil {
 		m.Sla = &ticketv1.TicketSla{
@@ -127,6 +132,9 @@ func FromTicket(m *ticketv1.Ticket, prefix string) (ticket.Ticket, error) {
 	t.ContactID = optionalID(m.GetContactId(), prefix+"contact_id", v)
 	t.OrderID = optionalID(m.GetOrderId(), prefix+"order_id", v)
 	t.ProductID = optionalID(m.GetProductId(), prefix+"product_id", v)
+	t.QueueID = optionalID(m.GetQueueId(), prefix+"queue_id", v)
+	t.PartnerID = optionalID(m.GetPartnerId(), prefix+"partner_id", v)
+	t.RequiredSkills = m.GetRequiredSkills()
 	return t, v.Err()
 }
 
@@ -141,13 +149,15 @@ func Transition(tr ticket.Transition) *ticketv1.TicketTransition {
 
 // Settings renders a tenant's settings.
 func Settings(s ticket.Settings) *ticketv1.TicketSettings {
-	return &ticketv1.TicketSettings{ReopenWindow: durationpb.New(s.ReopenWindow), Etag: s.Etag()}
+	return &ticketv1.TicketSettings{ReopenWindow: durationpb.New(s.ReopenWindow), Etag: s.Etag(),
+		PartnerAccess: s.PartnerAccess, CsatSurveyTtl: durationpb.New(s.CSATTTL)}
 }
 
 // FromSettings reads the writable settings; field paths start with prefix.
 func FromSettings(m *ticketv1.TicketSettings, prefix string) (ticket.Settings, error) {
 	v := &validation.Error{}
-	st := ticket.Settings{ReopenWindow: duration(m.GetReopenWindow(), prefix+"reopen_window", v)}
+	st := ticket.Settings{ReopenWindow: duration(m.GetReopenWindow(), prefix+"reopen_window", v),
+		PartnerAccess: m.GetPartnerAccess(), CSATTTL: duration(m.GetCsatSurveyTtl(), prefix+"csat_survey_ttl", v)}
 	return st, v.Err()
 }
 

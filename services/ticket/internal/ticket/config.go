@@ -210,23 +210,41 @@ func (s *Service) Settings(ctx context.Context, caller auth.Caller) (Settings, e
 	return s.store.Settings(ctx, caller)
 }
 
-// UpdateSettings changes the fields in mask (reopen_window).
+// UpdateSettings changes the fields in mask (reopen_window, partner_access,
+// csat_survey_ttl).
 func (s *Service) UpdateSettings(ctx context.Context, caller auth.Caller, in Settings, mask []string, etag string) (Settings, error) {
 	if err := allow(caller, configurers); err != nil {
 		return Settings{}, err
 	}
-	if err := checkMask(mask, []string{"reopen_window"}); err != nil {
+	if err := checkMask(mask, []string{"reopen_window", "partner_access", "csat_survey_ttl"}); err != nil {
 		return Settings{}, err
 	}
 	in.ReopenWindow = in.ReopenWindow.Truncate(time.Second)
-	if in.ReopenWindow <= 0 || in.ReopenWindow > maxTarget {
-		return Settings{}, validation.Field("settings.reopen_window", "must be at least a second and at most %v", maxTarget)
+	in.CSATTTL = in.CSATTTL.Truncate(time.Second)
+	v := &validation.Error{}
+	if slices.Contains(mask, "reopen_window") && (in.ReopenWindow <= 0 || in.ReopenWindow > maxTarget) {
+		v.Add("settings.reopen_window", "must be at least a second and at most %v", maxTarget)
+	}
+	if slices.Contains(mask, "csat_survey_ttl") && (in.CSATTTL < time.Hour || in.CSATTTL > maxTarget) {
+		v.Add("settings.csat_survey_ttl", "must be at least an hour and at most %v", maxTarget)
+	}
+	if err := v.Err(); err != nil {
+		return Settings{}, err
 	}
 	return s.store.UpdateSettings(ctx, caller, func(st *Settings) error {
 		if err := checkEtag(st.Etag(), etag); err != nil {
 			return err
 		}
-		st.ReopenWindow = in.ReopenWindow
+		for _, f := range mask {
+			switch f {
+			case "reopen_window":
+				st.ReopenWindow = in.ReopenWindow
+			case "partner_access":
+				st.PartnerAccess = in.PartnerAccess
+			case "csat_survey_ttl":
+				st.CSATTTL = in.CSATTTL
+			}
+		}
 		return nil
 	})
 }

@@ -26,10 +26,14 @@ const (
 )
 
 // Who may do what. Sales staff log tickets for their accounts; analysts
-// only read; partner users get scoped access with the channel-partner work.
+// only read; partner users read the tickets the access policy shows them.
 var (
 	readers = []auth.Role{auth.RoleAdmin, auth.RoleSupportAgent, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleAnalyst}
 	writers = []auth.Role{auth.RoleAdmin, auth.RoleSupportAgent, auth.RoleSalesManager, auth.RoleSalesRep}
+	// ticketReaders read tickets and their public messages; the access
+	// policy shows partner users only their partner's tickets, and only
+	// when the tenant allows it.
+	ticketReaders = append([]auth.Role{auth.RolePartnerUser}, readers...)
 	// Calendars, policies and settings change every ticket's clock.
 	configurers = []auth.Role{auth.RoleAdmin}
 )
@@ -38,11 +42,13 @@ var (
 type Service struct {
 	store     Store
 	customers Customers
+	segments  Segments
 }
 
-// New returns a Service over store that checks customers with customers.
-func New(store Store, customers Customers) *Service {
-	return &Service{store: store, customers: customers}
+// New returns a Service over store that checks customers with customers
+// and lists segment members with segments.
+func New(store Store, customers Customers, segments Segments) *Service {
+	return &Service{store: store, customers: customers, segments: segments}
 }
 
 // now is the current time at the database's precision, so the times the
@@ -105,12 +111,13 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, t Ticket, requ
 	case !errors.Is(err, ErrPolicyNotFound):
 		return Ticket{}, err
 	}
-	return s.store.Create(ctx, caller, t, requestID)
+	t.AssigneeID = uuid.Nil
+	return s.store.CreateRouted(ctx, caller, t, requestID, routeTo(caller, AssignCreated, uuid.Nil, ""))
 }
 
 // Get returns a ticket.
 func (s *Service) Get(ctx context.Context, caller auth.Caller, id uuid.UUID) (Ticket, error) {
-	if err := allow(caller, readers); err != nil {
+	if err := allow(caller, ticketReaders); err != nil {
 		return Ticket{}, err
 	}
 	return s.store.Get(ctx, caller, id)
@@ -124,7 +131,7 @@ const (
 
 // List returns a page of tickets, newest first.
 func (s *Service) List(ctx context.Context, caller auth.Caller, q ListQuery) (Page, error) {
-	if err := allow(caller, readers); err != nil {
+	if err := allow(caller, ticketReaders); err != nil {
 		return Page{}, err
 	}
 	size, err := pageSizeOf(q.PageSize)
@@ -263,6 +270,10 @@ func (s *Service) Transition(ctx context.Context, caller auth.Caller, r Transiti
 		return Ticket{}, err
 	}
 	tr := Transition{ID: uuid.Must(uuid.NewV7()), Note: r.Note, PrincipalID: caller.PrincipalID, RequestID: r.RequestID}
+	if r.To == StatusResolved {
+		sv := newSurvey(r.TicketID, now(), settings.CSATTTL)
+		tr.Survey = &sv
+	}
 	return s.store.Transition(ctx, caller, r.TicketID, tr, func(t *Ticket) error {
 		if err := checkEtag(t.Etag(), r.Etag); err != nil {
 			return err

@@ -29,6 +29,7 @@ const (
 	EventPolicyDeleted   = "sla_policy.deleted"
 	EventSettingsUpdated = "ticket_settings.updated"
 	defaultReopenWindow  = 7 * 24 * time.Hour
+	defaultCSATTTL       = 14 * 24 * time.Hour
 	maxTarget            = 365 * 24 * time.Hour
 	maxEscalationLevel   = 10
 	maxCalendarIntervals = 100
@@ -336,14 +337,20 @@ func (p Policy) validate(prefix string, v *validation.Error) {
 // Settings are a tenant's help desk settings.
 type Settings struct {
 	ReopenWindow time.Duration
-	Revision     int64 // 0 until first saved
+	// PartnerAccess lets partner users see their partner's tickets.
+	PartnerAccess bool
+	// CSATTTL is how long a survey link stays valid after resolution.
+	CSATTTL  time.Duration
+	Revision int64 // 0 until first saved
 }
 
 // Etag is the settings' concurrency token.
 func (s Settings) Etag() string { return fmt.Sprint(s.Revision) }
 
 // DefaultSettings are a tenant's settings until an admin changes them.
-func DefaultSettings() Settings { return Settings{ReopenWindow: defaultReopenWindow} }
+func DefaultSettings() Settings {
+	return Settings{ReopenWindow: defaultReopenWindow, CSATTTL: defaultCSATTTL}
+}
 
 // ConfigStore keeps calendars, policies and settings, scoped to the caller's tenant.
 type ConfigStore interface {

@@ -108,9 +108,19 @@ type Ticket struct {
 	ResolveTime       *time.Time
 	CloseTime         *time.Time
 	EscalationLevel   int32
-	SLA               SLA
-	CreateTime        time.Time
-	UpdateTime        time.Time
+	// QueueID and AssigneeID are uuid.Nil when the ticket is not routed or
+	// nobody was available.
+	QueueID    uuid.UUID
+	AssigneeID uuid.UUID
+	// PartnerID is the channel partner whose customer raised the ticket.
+	PartnerID uuid.UUID
+	// RequiredSkills must all be skills of the assigned agent.
+	RequiredSkills []string
+	// ExternalID is the ticket's id in the system it was imported from.
+	ExternalID string
+	SLA        SLA
+	CreateTime time.Time
+	UpdateTime time.Time
 	// Revision counts writes; the etag is derived from it.
 	Revision int64
 }
@@ -173,6 +183,7 @@ func (t *Ticket) normalize() {
 		}
 	}
 	t.Tags = tags
+	t.RequiredSkills = cleanSkills(t.RequiredSkills)
 	if t.Attributes == nil {
 		t.Attributes = map[string]string{}
 	}
@@ -223,6 +234,7 @@ func (t Ticket) validate(prefix string, v *validation.Error) {
 			v.Add(prefix+"attributes["+k+"]", "must be at most %d characters", maxAttrValue)
 		}
 	}
+	validSkills(t.RequiredSkills, maxRequiredSkills, prefix+"required_skills", v)
 	if utf8.RuneCountInString(t.CustomerTier) > maxTier {
 		v.Add(prefix+"customer_tier", "must be at most %d characters", maxTier)
 	}
@@ -246,6 +258,10 @@ type Store interface {
 	// Create inserts t, or returns the ticket an earlier create with the
 	// same non-empty requestID made.
 	Create(ctx context.Context, caller auth.Caller, t Ticket, requestID string) (Ticket, error)
+	// CreateRouted is Create that, when t has a queue, loads and locks the
+	// queue's routing in the same transaction and lets route assign t and
+	// log the assignment first.
+	CreateRouted(ctx context.Context, caller auth.Caller, t Ticket, requestID string, route Route) (Ticket, error)
 	Get(ctx context.Context, caller auth.Caller, id uuid.UUID) (Ticket, error)
 	// ByRequestID returns the ticket a create with requestID made, or ErrNotFound.
 	ByRequestID(ctx context.Context, caller auth.Caller, requestID string) (Ticket, error)
@@ -269,6 +285,14 @@ type Store interface {
 	// one event per type fire returns. It reports whether it fired anything.
 	Fire(ctx context.Context, ref Ref, now time.Time, fire func(*Ticket) []string) (bool, error)
 	ConfigStore
+	QueueStore
+	ConversationStore
+	SurveyStore
+	QualityStore
+	ImportStore
+	DetractorStore
+	NPSStore
+	FeedbackStore
 }
 
 // Mutation changes a locked ticket and returns the event type to record,
@@ -290,6 +314,9 @@ type Transition struct {
 	PrincipalID string
 	RequestID   string
 	CreateTime  time.Time
+	// Survey is created with the transition unless the ticket has one:
+	// set when the transition resolves the ticket.
+	Survey *Survey
 }
 
 // Customers answers whether a customer exists; it is implemented over gRPC

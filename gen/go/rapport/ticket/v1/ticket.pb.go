@@ -318,10 +318,25 @@ type Ticket struct {
 	CloseTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=close_time,json=closeTime,proto3" json:"close_time,omitempty"`
 	// Output only: the service-level clock; absent when no policy matched.
 	Sla *TicketSla `protobuf:"bytes,22,opt,name=sla,proto3" json:"sla,omitempty"`
-	// Output only: raised when an SLA target is breached.
+	// Output only: raised when an SLA target is breached or the ticket is
+	// escalated; assignment then picks agents of at least this level.
 	EscalationLevel int32 `protobuf:"varint,23,opt,name=escalation_level,json=escalationLevel,proto3" json:"escalation_level,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The queue the ticket is routed to; set on create (the queue's strategy
+	// then picks an agent) and changed by AssignTicket and EscalateTicket.
+	QueueId string `protobuf:"bytes,24,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	// Output only: the agent (principal id) working the ticket; empty when
+	// no member of the queue was available.
+	AssigneeId string `protobuf:"bytes,25,opt,name=assignee_id,json=assigneeId,proto3" json:"assignee_id,omitempty"`
+	// The channel partner whose customer raised it; set on create. Partner
+	// users see such tickets when the tenant allows it.
+	PartnerId string `protobuf:"bytes,26,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// Skills an agent needs to be assigned (up to 10); set on create.
+	RequiredSkills []string `protobuf:"bytes,27,rep,name=required_skills,json=requiredSkills,proto3" json:"required_skills,omitempty"`
+	// The ticket's id in the system it was imported from; output only,
+	// set by ImportTickets.
+	ExternalId    string `protobuf:"bytes,28,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Ticket) Reset() {
@@ -513,6 +528,41 @@ func (x *Ticket) GetEscalationLevel() int32 {
 		return x.EscalationLevel
 	}
 	return 0
+}
+
+func (x *Ticket) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *Ticket) GetAssigneeId() string {
+	if x != nil {
+		return x.AssigneeId
+	}
+	return ""
+}
+
+func (x *Ticket) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *Ticket) GetRequiredSkills() []string {
+	if x != nil {
+		return x.RequiredSkills
+	}
+	return nil
+}
+
+func (x *Ticket) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
 }
 
 // TicketSla is a ticket's service-level clock. Due times are business time
@@ -768,8 +818,13 @@ func (x *TicketTransition) GetCreateTime() *timestamppb.Timestamp {
 type TicketSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How long after resolution a ticket may be reopened; default 7 days.
-	ReopenWindow  *durationpb.Duration `protobuf:"bytes,1,opt,name=reopen_window,json=reopenWindow,proto3" json:"reopen_window,omitempty"`
-	Etag          string               `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	ReopenWindow *durationpb.Duration `protobuf:"bytes,1,opt,name=reopen_window,json=reopenWindow,proto3" json:"reopen_window,omitempty"`
+	Etag         string               `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Whether partner users see the tickets of their partner's customers;
+	// default false (they see none).
+	PartnerAccess bool `protobuf:"varint,3,opt,name=partner_access,json=partnerAccess,proto3" json:"partner_access,omitempty"`
+	// How long a CSAT survey link stays valid after resolution; default 14 days.
+	CsatSurveyTtl *durationpb.Duration `protobuf:"bytes,4,opt,name=csat_survey_ttl,json=csatSurveyTtl,proto3" json:"csat_survey_ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -818,11 +873,25 @@ func (x *TicketSettings) GetEtag() string {
 	return ""
 }
 
+func (x *TicketSettings) GetPartnerAccess() bool {
+	if x != nil {
+		return x.PartnerAccess
+	}
+	return false
+}
+
+func (x *TicketSettings) GetCsatSurveyTtl() *durationpb.Duration {
+	if x != nil {
+		return x.CsatSurveyTtl
+	}
+	return nil
+}
+
 var File_rapport_ticket_v1_ticket_proto protoreflect.FileDescriptor
 
 const file_rapport_ticket_v1_ticket_proto_rawDesc = "" +
 	"\n" +
-	"\x1erapport/ticket/v1/ticket.proto\x12\x11rapport.ticket.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\b\n" +
+	"\x1erapport/ticket/v1/ticket.proto\x12\x11rapport.ticket.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\t\n" +
 	"\x06Ticket\x12\x1b\n" +
 	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -855,7 +924,15 @@ const file_rapport_ticket_v1_ticket_proto_rawDesc = "" +
 	"\n" +
 	"close_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12.\n" +
 	"\x03sla\x18\x16 \x01(\v2\x1c.rapport.ticket.v1.TicketSlaR\x03sla\x12)\n" +
-	"\x10escalation_level\x18\x17 \x01(\x05R\x0fescalationLevel\x1a=\n" +
+	"\x10escalation_level\x18\x17 \x01(\x05R\x0fescalationLevel\x12\x19\n" +
+	"\bqueue_id\x18\x18 \x01(\tR\aqueueId\x12\x1f\n" +
+	"\vassignee_id\x18\x19 \x01(\tR\n" +
+	"assigneeId\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x1a \x01(\tR\tpartnerId\x12'\n" +
+	"\x0frequired_skills\x18\x1b \x03(\tR\x0erequiredSkills\x12\x1f\n" +
+	"\vexternal_id\x18\x1c \x01(\tR\n" +
+	"externalId\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xef\a\n" +
@@ -885,10 +962,12 @@ const file_rapport_ticket_v1_ticket_proto_rawDesc = "" +
 	"\x04note\x18\x05 \x01(\tR\x04note\x12!\n" +
 	"\fprincipal_id\x18\x06 \x01(\tR\vprincipalId\x12;\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"d\n" +
+	"createTime\"\xce\x01\n" +
 	"\x0eTicketSettings\x12>\n" +
 	"\rreopen_window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\freopenWindow\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag*s\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\x12%\n" +
+	"\x0epartner_access\x18\x03 \x01(\bR\rpartnerAccess\x12A\n" +
+	"\x0fcsat_survey_ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\rcsatSurveyTtl*s\n" +
 	"\bPriority\x12\x18\n" +
 	"\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fPRIORITY_LOW\x10\x01\x12\x13\n" +
@@ -979,11 +1058,12 @@ var file_rapport_ticket_v1_ticket_proto_depIdxs = []int32{
 	1,  // 23: rapport.ticket.v1.TicketTransition.to_status:type_name -> rapport.ticket.v1.Status
 	9,  // 24: rapport.ticket.v1.TicketTransition.create_time:type_name -> google.protobuf.Timestamp
 	10, // 25: rapport.ticket.v1.TicketSettings.reopen_window:type_name -> google.protobuf.Duration
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	10, // 26: rapport.ticket.v1.TicketSettings.csat_survey_ttl:type_name -> google.protobuf.Duration
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_rapport_ticket_v1_ticket_proto_init() }

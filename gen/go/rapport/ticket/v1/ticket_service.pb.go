@@ -12,6 +12,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1971,11 +1972,2430 @@ func (*DeleteSlaPolicyResponse) Descriptor() ([]byte, []int) {
 	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{39}
 }
 
+type CreateQueueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Queue *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the first result.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateQueueRequest) Reset() {
+	*x = CreateQueueRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateQueueRequest) ProtoMessage() {}
+
+func (x *CreateQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateQueueRequest.ProtoReflect.Descriptor instead.
+func (*CreateQueueRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *CreateQueueRequest) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+func (x *CreateQueueRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CreateQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateQueueResponse) Reset() {
+	*x = CreateQueueResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateQueueResponse) ProtoMessage() {}
+
+func (x *CreateQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateQueueResponse.ProtoReflect.Descriptor instead.
+func (*CreateQueueResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *CreateQueueResponse) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+type GetQueueRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueueId       string                 `protobuf:"bytes,1,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQueueRequest) Reset() {
+	*x = GetQueueRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQueueRequest) ProtoMessage() {}
+
+func (x *GetQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQueueRequest.ProtoReflect.Descriptor instead.
+func (*GetQueueRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetQueueRequest) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+type GetQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQueueResponse) Reset() {
+	*x = GetQueueResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQueueResponse) ProtoMessage() {}
+
+func (x *GetQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQueueResponse.ProtoReflect.Descriptor instead.
+func (*GetQueueResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GetQueueResponse) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+type ListQueuesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1000; 0 means 50.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQueuesRequest) Reset() {
+	*x = ListQueuesRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQueuesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQueuesRequest) ProtoMessage() {}
+
+func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
+func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListQueuesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListQueuesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListQueuesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queues        []*Queue               `protobuf:"bytes,1,rep,name=queues,proto3" json:"queues,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQueuesResponse) Reset() {
+	*x = ListQueuesResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQueuesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQueuesResponse) ProtoMessage() {}
+
+func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
+func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListQueuesResponse) GetQueues() []*Queue {
+	if x != nil {
+		return x.Queues
+	}
+	return nil
+}
+
+func (x *ListQueuesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type UpdateQueueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Queue *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	// Fields to change; over REST, the fields present in the body when omitted.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateQueueRequest) Reset() {
+	*x = UpdateQueueRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateQueueRequest) ProtoMessage() {}
+
+func (x *UpdateQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateQueueRequest.ProtoReflect.Descriptor instead.
+func (*UpdateQueueRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *UpdateQueueRequest) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+func (x *UpdateQueueRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateQueueResponse) Reset() {
+	*x = UpdateQueueResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateQueueResponse) ProtoMessage() {}
+
+func (x *UpdateQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateQueueResponse.ProtoReflect.Descriptor instead.
+func (*UpdateQueueResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *UpdateQueueResponse) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+type SetQueueMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueueId       string                 `protobuf:"bytes,1,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	Member        *QueueMember           `protobuf:"bytes,2,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQueueMemberRequest) Reset() {
+	*x = SetQueueMemberRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQueueMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQueueMemberRequest) ProtoMessage() {}
+
+func (x *SetQueueMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQueueMemberRequest.ProtoReflect.Descriptor instead.
+func (*SetQueueMemberRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *SetQueueMemberRequest) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *SetQueueMemberRequest) GetMember() *QueueMember {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+type SetQueueMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        *QueueMember           `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQueueMemberResponse) Reset() {
+	*x = SetQueueMemberResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQueueMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQueueMemberResponse) ProtoMessage() {}
+
+func (x *SetQueueMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQueueMemberResponse.ProtoReflect.Descriptor instead.
+func (*SetQueueMemberResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *SetQueueMemberResponse) GetMember() *QueueMember {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+type RemoveQueueMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueueId       string                 `protobuf:"bytes,1,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	PrincipalId   string                 `protobuf:"bytes,2,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveQueueMemberRequest) Reset() {
+	*x = RemoveQueueMemberRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveQueueMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveQueueMemberRequest) ProtoMessage() {}
+
+func (x *RemoveQueueMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveQueueMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveQueueMemberRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *RemoveQueueMemberRequest) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *RemoveQueueMemberRequest) GetPrincipalId() string {
+	if x != nil {
+		return x.PrincipalId
+	}
+	return ""
+}
+
+type RemoveQueueMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveQueueMemberResponse) Reset() {
+	*x = RemoveQueueMemberResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveQueueMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveQueueMemberResponse) ProtoMessage() {}
+
+func (x *RemoveQueueMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveQueueMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveQueueMemberResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{51}
+}
+
+type ListQueueMembersRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	QueueId string                 `protobuf:"bytes,1,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	// At most 1000; 0 means 50.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQueueMembersRequest) Reset() {
+	*x = ListQueueMembersRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQueueMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQueueMembersRequest) ProtoMessage() {}
+
+func (x *ListQueueMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQueueMembersRequest.ProtoReflect.Descriptor instead.
+func (*ListQueueMembersRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ListQueueMembersRequest) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *ListQueueMembersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListQueueMembersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListQueueMembersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*QueueMember         `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQueueMembersResponse) Reset() {
+	*x = ListQueueMembersResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQueueMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQueueMembersResponse) ProtoMessage() {}
+
+func (x *ListQueueMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQueueMembersResponse.ProtoReflect.Descriptor instead.
+func (*ListQueueMembersResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ListQueueMembersResponse) GetMembers() []*QueueMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *ListQueueMembersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type AssignTicketRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// The queue to move to; empty keeps the ticket's queue.
+	QueueId string `protobuf:"bytes,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	// The agent; empty lets the queue's strategy pick one.
+	AssigneeId string `protobuf:"bytes,3,opt,name=assignee_id,json=assigneeId,proto3" json:"assignee_id,omitempty"`
+	// Why (up to 1000 characters).
+	Note string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	// The ticket's etag; empty skips the check.
+	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignTicketRequest) Reset() {
+	*x = AssignTicketRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignTicketRequest) ProtoMessage() {}
+
+func (x *AssignTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignTicketRequest.ProtoReflect.Descriptor instead.
+func (*AssignTicketRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *AssignTicketRequest) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *AssignTicketRequest) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *AssignTicketRequest) GetAssigneeId() string {
+	if x != nil {
+		return x.AssigneeId
+	}
+	return ""
+}
+
+func (x *AssignTicketRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *AssignTicketRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type AssignTicketResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignTicketResponse) Reset() {
+	*x = AssignTicketResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignTicketResponse) ProtoMessage() {}
+
+func (x *AssignTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignTicketResponse.ProtoReflect.Descriptor instead.
+func (*AssignTicketResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *AssignTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+type EscalateTicketRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// Why (up to 1000 characters). Required.
+	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	// The ticket's etag; empty skips the check.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EscalateTicketRequest) Reset() {
+	*x = EscalateTicketRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EscalateTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EscalateTicketRequest) ProtoMessage() {}
+
+func (x *EscalateTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EscalateTicketRequest.ProtoReflect.Descriptor instead.
+func (*EscalateTicketRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *EscalateTicketRequest) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *EscalateTicketRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *EscalateTicketRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type EscalateTicketResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EscalateTicketResponse) Reset() {
+	*x = EscalateTicketResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EscalateTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EscalateTicketResponse) ProtoMessage() {}
+
+func (x *EscalateTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EscalateTicketResponse.ProtoReflect.Descriptor instead.
+func (*EscalateTicketResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *EscalateTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+type ListTicketAssignmentsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// At most 1000; 0 means 50.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTicketAssignmentsRequest) Reset() {
+	*x = ListTicketAssignmentsRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTicketAssignmentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTicketAssignmentsRequest) ProtoMessage() {}
+
+func (x *ListTicketAssignmentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTicketAssignmentsRequest.ProtoReflect.Descriptor instead.
+func (*ListTicketAssignmentsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ListTicketAssignmentsRequest) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *ListTicketAssignmentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTicketAssignmentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListTicketAssignmentsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Assignments   []*TicketAssignment    `protobuf:"bytes,1,rep,name=assignments,proto3" json:"assignments,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTicketAssignmentsResponse) Reset() {
+	*x = ListTicketAssignmentsResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTicketAssignmentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTicketAssignmentsResponse) ProtoMessage() {}
+
+func (x *ListTicketAssignmentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTicketAssignmentsResponse.ProtoReflect.Descriptor instead.
+func (*ListTicketAssignmentsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ListTicketAssignmentsResponse) GetAssignments() []*TicketAssignment {
+	if x != nil {
+		return x.Assignments
+	}
+	return nil
+}
+
+func (x *ListTicketAssignmentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type CreateTicketMessageRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	Message  *TicketMessage         `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the first result.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTicketMessageRequest) Reset() {
+	*x = CreateTicketMessageRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTicketMessageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTicketMessageRequest) ProtoMessage() {}
+
+func (x *CreateTicketMessageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTicketMessageRequest.ProtoReflect.Descriptor instead.
+func (*CreateTicketMessageRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *CreateTicketMessageRequest) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *CreateTicketMessageRequest) GetMessage() *TicketMessage {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *CreateTicketMessageRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CreateTicketMessageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       *TicketMessage         `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTicketMessageResponse) Reset() {
+	*x = CreateTicketMessageResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTicketMessageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTicketMessageResponse) ProtoMessage() {}
+
+func (x *CreateTicketMessageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTicketMessageResponse.ProtoReflect.Descriptor instead.
+func (*CreateTicketMessageResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *CreateTicketMessageResponse) GetMessage() *TicketMessage {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+type ListTicketMessagesRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// At most 1000; 0 means 50.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTicketMessagesRequest) Reset() {
+	*x = ListTicketMessagesRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTicketMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTicketMessagesRequest) ProtoMessage() {}
+
+func (x *ListTicketMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTicketMessagesRequest.ProtoReflect.Descriptor instead.
+func (*ListTicketMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListTicketMessagesRequest) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *ListTicketMessagesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTicketMessagesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListTicketMessagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*TicketMessage       `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTicketMessagesResponse) Reset() {
+	*x = ListTicketMessagesResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTicketMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTicketMessagesResponse) ProtoMessage() {}
+
+func (x *ListTicketMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTicketMessagesResponse.ProtoReflect.Descriptor instead.
+func (*ListTicketMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *ListTicketMessagesResponse) GetMessages() []*TicketMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *ListTicketMessagesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type GetCsatSurveyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token of the survey link.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCsatSurveyRequest) Reset() {
+	*x = GetCsatSurveyRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCsatSurveyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCsatSurveyRequest) ProtoMessage() {}
+
+func (x *GetCsatSurveyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCsatSurveyRequest.ProtoReflect.Descriptor instead.
+func (*GetCsatSurveyRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *GetCsatSurveyRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type GetCsatSurveyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Survey        *CsatSurvey            `protobuf:"bytes,1,opt,name=survey,proto3" json:"survey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCsatSurveyResponse) Reset() {
+	*x = GetCsatSurveyResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCsatSurveyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCsatSurveyResponse) ProtoMessage() {}
+
+func (x *GetCsatSurveyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCsatSurveyResponse.ProtoReflect.Descriptor instead.
+func (*GetCsatSurveyResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *GetCsatSurveyResponse) GetSurvey() *CsatSurvey {
+	if x != nil {
+		return x.Survey
+	}
+	return nil
+}
+
+type AnswerCsatSurveyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token of the survey link.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// 1 (very unhappy) to 5 (very happy). Required.
+	Score int32 `protobuf:"varint,2,opt,name=score,proto3" json:"score,omitempty"`
+	// Up to 2000 characters.
+	Comment       string `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnswerCsatSurveyRequest) Reset() {
+	*x = AnswerCsatSurveyRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnswerCsatSurveyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnswerCsatSurveyRequest) ProtoMessage() {}
+
+func (x *AnswerCsatSurveyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnswerCsatSurveyRequest.ProtoReflect.Descriptor instead.
+func (*AnswerCsatSurveyRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *AnswerCsatSurveyRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *AnswerCsatSurveyRequest) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *AnswerCsatSurveyRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+type AnswerCsatSurveyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Survey        *CsatSurvey            `protobuf:"bytes,1,opt,name=survey,proto3" json:"survey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnswerCsatSurveyResponse) Reset() {
+	*x = AnswerCsatSurveyResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnswerCsatSurveyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnswerCsatSurveyResponse) ProtoMessage() {}
+
+func (x *AnswerCsatSurveyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnswerCsatSurveyResponse.ProtoReflect.Descriptor instead.
+func (*AnswerCsatSurveyResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *AnswerCsatSurveyResponse) GetSurvey() *CsatSurvey {
+	if x != nil {
+		return x.Survey
+	}
+	return nil
+}
+
+type IssueCsatSurveyLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TicketId      string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueCsatSurveyLinkRequest) Reset() {
+	*x = IssueCsatSurveyLinkRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueCsatSurveyLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueCsatSurveyLinkRequest) ProtoMessage() {}
+
+func (x *IssueCsatSurveyLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueCsatSurveyLinkRequest.ProtoReflect.Descriptor instead.
+func (*IssueCsatSurveyLinkRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *IssueCsatSurveyLinkRequest) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+type IssueCsatSurveyLinkResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The link's credential; shown once, stored only as a hash.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The public REST path of the survey: /v1/csatSurveys/{token}.
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueCsatSurveyLinkResponse) Reset() {
+	*x = IssueCsatSurveyLinkResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueCsatSurveyLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueCsatSurveyLinkResponse) ProtoMessage() {}
+
+func (x *IssueCsatSurveyLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueCsatSurveyLinkResponse.ProtoReflect.Descriptor instead.
+func (*IssueCsatSurveyLinkResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *IssueCsatSurveyLinkResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *IssueCsatSurveyLinkResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *IssueCsatSurveyLinkResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+type GetQualityFiguresRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	GroupBy QualityGrouping        `protobuf:"varint,1,opt,name=group_by,json=groupBy,proto3,enum=rapport.ticket.v1.QualityGrouping" json:"group_by,omitempty"`
+	// Tickets created at or after start_time and before end_time. Required.
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQualityFiguresRequest) Reset() {
+	*x = GetQualityFiguresRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQualityFiguresRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQualityFiguresRequest) ProtoMessage() {}
+
+func (x *GetQualityFiguresRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQualityFiguresRequest.ProtoReflect.Descriptor instead.
+func (*GetQualityFiguresRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *GetQualityFiguresRequest) GetGroupBy() QualityGrouping {
+	if x != nil {
+		return x.GroupBy
+	}
+	return QualityGrouping_QUALITY_GROUPING_UNSPECIFIED
+}
+
+func (x *GetQualityFiguresRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetQualityFiguresRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+type GetQualityFiguresResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Figures       []*QualityFigures      `protobuf:"bytes,1,rep,name=figures,proto3" json:"figures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQualityFiguresResponse) Reset() {
+	*x = GetQualityFiguresResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQualityFiguresResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQualityFiguresResponse) ProtoMessage() {}
+
+func (x *GetQualityFiguresResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQualityFiguresResponse.ProtoReflect.Descriptor instead.
+func (*GetQualityFiguresResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *GetQualityFiguresResponse) GetFigures() []*QualityFigures {
+	if x != nil {
+		return x.Figures
+	}
+	return nil
+}
+
+type ImportTicketsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 500 rows.
+	Tickets       []*ImportedTicket `protobuf:"bytes,1,rep,name=tickets,proto3" json:"tickets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportTicketsRequest) Reset() {
+	*x = ImportTicketsRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportTicketsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportTicketsRequest) ProtoMessage() {}
+
+func (x *ImportTicketsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportTicketsRequest.ProtoReflect.Descriptor instead.
+func (*ImportTicketsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ImportTicketsRequest) GetTickets() []*ImportedTicket {
+	if x != nil {
+		return x.Tickets
+	}
+	return nil
+}
+
+type ImportTicketsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per row, in order.
+	Results       []*ImportResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportTicketsResponse) Reset() {
+	*x = ImportTicketsResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportTicketsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportTicketsResponse) ProtoMessage() {}
+
+func (x *ImportTicketsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportTicketsResponse.ProtoReflect.Descriptor instead.
+func (*ImportTicketsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *ImportTicketsResponse) GetResults() []*ImportResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type CreateNpsSurveyRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	NpsSurvey *NpsSurvey             `protobuf:"bytes,1,opt,name=nps_survey,json=npsSurvey,proto3" json:"nps_survey,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the first result.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNpsSurveyRequest) Reset() {
+	*x = CreateNpsSurveyRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNpsSurveyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNpsSurveyRequest) ProtoMessage() {}
+
+func (x *CreateNpsSurveyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNpsSurveyRequest.ProtoReflect.Descriptor instead.
+func (*CreateNpsSurveyRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *CreateNpsSurveyRequest) GetNpsSurvey() *NpsSurvey {
+	if x != nil {
+		return x.NpsSurvey
+	}
+	return nil
+}
+
+func (x *CreateNpsSurveyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CreateNpsSurveyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NpsSurvey     *NpsSurvey             `protobuf:"bytes,1,opt,name=nps_survey,json=npsSurvey,proto3" json:"nps_survey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNpsSurveyResponse) Reset() {
+	*x = CreateNpsSurveyResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNpsSurveyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNpsSurveyResponse) ProtoMessage() {}
+
+func (x *CreateNpsSurveyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNpsSurveyResponse.ProtoReflect.Descriptor instead.
+func (*CreateNpsSurveyResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *CreateNpsSurveyResponse) GetNpsSurvey() *NpsSurvey {
+	if x != nil {
+		return x.NpsSurvey
+	}
+	return nil
+}
+
+type GetNpsSurveyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NpsSurveyId   string                 `protobuf:"bytes,1,opt,name=nps_survey_id,json=npsSurveyId,proto3" json:"nps_survey_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNpsSurveyRequest) Reset() {
+	*x = GetNpsSurveyRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNpsSurveyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNpsSurveyRequest) ProtoMessage() {}
+
+func (x *GetNpsSurveyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNpsSurveyRequest.ProtoReflect.Descriptor instead.
+func (*GetNpsSurveyRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *GetNpsSurveyRequest) GetNpsSurveyId() string {
+	if x != nil {
+		return x.NpsSurveyId
+	}
+	return ""
+}
+
+type GetNpsSurveyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NpsSurvey     *NpsSurvey             `protobuf:"bytes,1,opt,name=nps_survey,json=npsSurvey,proto3" json:"nps_survey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNpsSurveyResponse) Reset() {
+	*x = GetNpsSurveyResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNpsSurveyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNpsSurveyResponse) ProtoMessage() {}
+
+func (x *GetNpsSurveyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNpsSurveyResponse.ProtoReflect.Descriptor instead.
+func (*GetNpsSurveyResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *GetNpsSurveyResponse) GetNpsSurvey() *NpsSurvey {
+	if x != nil {
+		return x.NpsSurvey
+	}
+	return nil
+}
+
+type CreateNpsResponseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NpsSurveyId   string                 `protobuf:"bytes,1,opt,name=nps_survey_id,json=npsSurveyId,proto3" json:"nps_survey_id,omitempty"`
+	Response      *NpsResponse           `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNpsResponseRequest) Reset() {
+	*x = CreateNpsResponseRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNpsResponseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNpsResponseRequest) ProtoMessage() {}
+
+func (x *CreateNpsResponseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNpsResponseRequest.ProtoReflect.Descriptor instead.
+func (*CreateNpsResponseRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *CreateNpsResponseRequest) GetNpsSurveyId() string {
+	if x != nil {
+		return x.NpsSurveyId
+	}
+	return ""
+}
+
+func (x *CreateNpsResponseRequest) GetResponse() *NpsResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+type CreateNpsResponseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Response      *NpsResponse           `protobuf:"bytes,1,opt,name=response,proto3" json:"response,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNpsResponseResponse) Reset() {
+	*x = CreateNpsResponseResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNpsResponseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNpsResponseResponse) ProtoMessage() {}
+
+func (x *CreateNpsResponseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNpsResponseResponse.ProtoReflect.Descriptor instead.
+func (*CreateNpsResponseResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *CreateNpsResponseResponse) GetResponse() *NpsResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+type CreateFeedbackItemRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItem *FeedbackItem          `protobuf:"bytes,1,opt,name=feedback_item,json=feedbackItem,proto3" json:"feedback_item,omitempty"`
+	// Idempotency key (up to 64 characters); a repeat returns the first result.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateFeedbackItemRequest) Reset() {
+	*x = CreateFeedbackItemRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateFeedbackItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateFeedbackItemRequest) ProtoMessage() {}
+
+func (x *CreateFeedbackItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateFeedbackItemRequest.ProtoReflect.Descriptor instead.
+func (*CreateFeedbackItemRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *CreateFeedbackItemRequest) GetFeedbackItem() *FeedbackItem {
+	if x != nil {
+		return x.FeedbackItem
+	}
+	return nil
+}
+
+func (x *CreateFeedbackItemRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CreateFeedbackItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItem  *FeedbackItem          `protobuf:"bytes,1,opt,name=feedback_item,json=feedbackItem,proto3" json:"feedback_item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateFeedbackItemResponse) Reset() {
+	*x = CreateFeedbackItemResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateFeedbackItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateFeedbackItemResponse) ProtoMessage() {}
+
+func (x *CreateFeedbackItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateFeedbackItemResponse.ProtoReflect.Descriptor instead.
+func (*CreateFeedbackItemResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *CreateFeedbackItemResponse) GetFeedbackItem() *FeedbackItem {
+	if x != nil {
+		return x.FeedbackItem
+	}
+	return nil
+}
+
+type GetFeedbackItemRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItemId string                 `protobuf:"bytes,1,opt,name=feedback_item_id,json=feedbackItemId,proto3" json:"feedback_item_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetFeedbackItemRequest) Reset() {
+	*x = GetFeedbackItemRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFeedbackItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFeedbackItemRequest) ProtoMessage() {}
+
+func (x *GetFeedbackItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFeedbackItemRequest.ProtoReflect.Descriptor instead.
+func (*GetFeedbackItemRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *GetFeedbackItemRequest) GetFeedbackItemId() string {
+	if x != nil {
+		return x.FeedbackItemId
+	}
+	return ""
+}
+
+type GetFeedbackItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItem  *FeedbackItem          `protobuf:"bytes,1,opt,name=feedback_item,json=feedbackItem,proto3" json:"feedback_item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFeedbackItemResponse) Reset() {
+	*x = GetFeedbackItemResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFeedbackItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFeedbackItemResponse) ProtoMessage() {}
+
+func (x *GetFeedbackItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFeedbackItemResponse.ProtoReflect.Descriptor instead.
+func (*GetFeedbackItemResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *GetFeedbackItemResponse) GetFeedbackItem() *FeedbackItem {
+	if x != nil {
+		return x.FeedbackItem
+	}
+	return nil
+}
+
+type ListFeedbackItemsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1000; 0 means 50.
+	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter over status, channel and customer_id.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFeedbackItemsRequest) Reset() {
+	*x = ListFeedbackItemsRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFeedbackItemsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFeedbackItemsRequest) ProtoMessage() {}
+
+func (x *ListFeedbackItemsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFeedbackItemsRequest.ProtoReflect.Descriptor instead.
+func (*ListFeedbackItemsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *ListFeedbackItemsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListFeedbackItemsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListFeedbackItemsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+type ListFeedbackItemsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItems []*FeedbackItem        `protobuf:"bytes,1,rep,name=feedback_items,json=feedbackItems,proto3" json:"feedback_items,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFeedbackItemsResponse) Reset() {
+	*x = ListFeedbackItemsResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFeedbackItemsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFeedbackItemsResponse) ProtoMessage() {}
+
+func (x *ListFeedbackItemsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFeedbackItemsResponse.ProtoReflect.Descriptor instead.
+func (*ListFeedbackItemsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *ListFeedbackItemsResponse) GetFeedbackItems() []*FeedbackItem {
+	if x != nil {
+		return x.FeedbackItems
+	}
+	return nil
+}
+
+func (x *ListFeedbackItemsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type UpdateFeedbackItemRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItem *FeedbackItem          `protobuf:"bytes,1,opt,name=feedback_item,json=feedbackItem,proto3" json:"feedback_item,omitempty"`
+	// Fields to change; over REST, the fields present in the body when omitted.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateFeedbackItemRequest) Reset() {
+	*x = UpdateFeedbackItemRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateFeedbackItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateFeedbackItemRequest) ProtoMessage() {}
+
+func (x *UpdateFeedbackItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateFeedbackItemRequest.ProtoReflect.Descriptor instead.
+func (*UpdateFeedbackItemRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *UpdateFeedbackItemRequest) GetFeedbackItem() *FeedbackItem {
+	if x != nil {
+		return x.FeedbackItem
+	}
+	return nil
+}
+
+func (x *UpdateFeedbackItemRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateFeedbackItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FeedbackItem  *FeedbackItem          `protobuf:"bytes,1,opt,name=feedback_item,json=feedbackItem,proto3" json:"feedback_item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateFeedbackItemResponse) Reset() {
+	*x = UpdateFeedbackItemResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateFeedbackItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateFeedbackItemResponse) ProtoMessage() {}
+
+func (x *UpdateFeedbackItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateFeedbackItemResponse.ProtoReflect.Descriptor instead.
+func (*UpdateFeedbackItemResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *UpdateFeedbackItemResponse) GetFeedbackItem() *FeedbackItem {
+	if x != nil {
+		return x.FeedbackItem
+	}
+	return nil
+}
+
 var File_rapport_ticket_v1_ticket_service_proto protoreflect.FileDescriptor
 
 const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
 	"\n" +
-	"&rapport/ticket/v1/ticket_service.proto\x12\x11rapport.ticket.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1drapport/events/v1/event.proto\x1a\x1brapport/ticket/v1/sla.proto\x1a\x1erapport/ticket/v1/ticket.proto\"g\n" +
+	"&rapport/ticket/v1/ticket_service.proto\x12\x11rapport.ticket.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1drapport/events/v1/event.proto\x1a rapport/ticket/v1/helpdesk.proto\x1a\x1brapport/ticket/v1/sla.proto\x1a\x1erapport/ticket/v1/ticket.proto\"g\n" +
 	"\x13CreateTicketRequest\x121\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x19.rapport.ticket.v1.TicketR\x06ticket\x12\x1d\n" +
 	"\n" +
@@ -2095,7 +4515,155 @@ const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
 	"\x16DeleteSlaPolicyRequest\x12\"\n" +
 	"\rsla_policy_id\x18\x01 \x01(\tR\vslaPolicyId\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x19\n" +
-	"\x17DeleteSlaPolicyResponse2\x92\x19\n" +
+	"\x17DeleteSlaPolicyResponse\"c\n" +
+	"\x12CreateQueueRequest\x12.\n" +
+	"\x05queue\x18\x01 \x01(\v2\x18.rapport.ticket.v1.QueueR\x05queue\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"E\n" +
+	"\x13CreateQueueResponse\x12.\n" +
+	"\x05queue\x18\x01 \x01(\v2\x18.rapport.ticket.v1.QueueR\x05queue\",\n" +
+	"\x0fGetQueueRequest\x12\x19\n" +
+	"\bqueue_id\x18\x01 \x01(\tR\aqueueId\"B\n" +
+	"\x10GetQueueResponse\x12.\n" +
+	"\x05queue\x18\x01 \x01(\v2\x18.rapport.ticket.v1.QueueR\x05queue\"O\n" +
+	"\x11ListQueuesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"n\n" +
+	"\x12ListQueuesResponse\x120\n" +
+	"\x06queues\x18\x01 \x03(\v2\x18.rapport.ticket.v1.QueueR\x06queues\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x81\x01\n" +
+	"\x12UpdateQueueRequest\x12.\n" +
+	"\x05queue\x18\x01 \x01(\v2\x18.rapport.ticket.v1.QueueR\x05queue\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"E\n" +
+	"\x13UpdateQueueResponse\x12.\n" +
+	"\x05queue\x18\x01 \x01(\v2\x18.rapport.ticket.v1.QueueR\x05queue\"j\n" +
+	"\x15SetQueueMemberRequest\x12\x19\n" +
+	"\bqueue_id\x18\x01 \x01(\tR\aqueueId\x126\n" +
+	"\x06member\x18\x02 \x01(\v2\x1e.rapport.ticket.v1.QueueMemberR\x06member\"P\n" +
+	"\x16SetQueueMemberResponse\x126\n" +
+	"\x06member\x18\x01 \x01(\v2\x1e.rapport.ticket.v1.QueueMemberR\x06member\"X\n" +
+	"\x18RemoveQueueMemberRequest\x12\x19\n" +
+	"\bqueue_id\x18\x01 \x01(\tR\aqueueId\x12!\n" +
+	"\fprincipal_id\x18\x02 \x01(\tR\vprincipalId\"\x1b\n" +
+	"\x19RemoveQueueMemberResponse\"p\n" +
+	"\x17ListQueueMembersRequest\x12\x19\n" +
+	"\bqueue_id\x18\x01 \x01(\tR\aqueueId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"|\n" +
+	"\x18ListQueueMembersResponse\x128\n" +
+	"\amembers\x18\x01 \x03(\v2\x1e.rapport.ticket.v1.QueueMemberR\amembers\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x96\x01\n" +
+	"\x13AssignTicketRequest\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x19\n" +
+	"\bqueue_id\x18\x02 \x01(\tR\aqueueId\x12\x1f\n" +
+	"\vassignee_id\x18\x03 \x01(\tR\n" +
+	"assigneeId\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x12\x12\n" +
+	"\x04etag\x18\x05 \x01(\tR\x04etag\"I\n" +
+	"\x14AssignTicketResponse\x121\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x19.rapport.ticket.v1.TicketR\x06ticket\"\\\n" +
+	"\x15EscalateTicketRequest\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\"K\n" +
+	"\x16EscalateTicketResponse\x121\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x19.rapport.ticket.v1.TicketR\x06ticket\"w\n" +
+	"\x1cListTicketAssignmentsRequest\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x8e\x01\n" +
+	"\x1dListTicketAssignmentsResponse\x12E\n" +
+	"\vassignments\x18\x01 \x03(\v2#.rapport.ticket.v1.TicketAssignmentR\vassignments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x94\x01\n" +
+	"\x1aCreateTicketMessageRequest\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12:\n" +
+	"\amessage\x18\x02 \x01(\v2 .rapport.ticket.v1.TicketMessageR\amessage\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"Y\n" +
+	"\x1bCreateTicketMessageResponse\x12:\n" +
+	"\amessage\x18\x01 \x01(\v2 .rapport.ticket.v1.TicketMessageR\amessage\"t\n" +
+	"\x19ListTicketMessagesRequest\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x82\x01\n" +
+	"\x1aListTicketMessagesResponse\x12<\n" +
+	"\bmessages\x18\x01 \x03(\v2 .rapport.ticket.v1.TicketMessageR\bmessages\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
+	"\x14GetCsatSurveyRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"N\n" +
+	"\x15GetCsatSurveyResponse\x125\n" +
+	"\x06survey\x18\x01 \x01(\v2\x1d.rapport.ticket.v1.CsatSurveyR\x06survey\"_\n" +
+	"\x17AnswerCsatSurveyRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x05R\x05score\x12\x18\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"Q\n" +
+	"\x18AnswerCsatSurveyResponse\x125\n" +
+	"\x06survey\x18\x01 \x01(\v2\x1d.rapport.ticket.v1.CsatSurveyR\x06survey\"9\n" +
+	"\x1aIssueCsatSurveyLinkRequest\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\"\x84\x01\n" +
+	"\x1bIssueCsatSurveyLinkResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\xcb\x01\n" +
+	"\x18GetQualityFiguresRequest\x12=\n" +
+	"\bgroup_by\x18\x01 \x01(\x0e2\".rapport.ticket.v1.QualityGroupingR\agroupBy\x129\n" +
+	"\n" +
+	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"X\n" +
+	"\x19GetQualityFiguresResponse\x12;\n" +
+	"\afigures\x18\x01 \x03(\v2!.rapport.ticket.v1.QualityFiguresR\afigures\"S\n" +
+	"\x14ImportTicketsRequest\x12;\n" +
+	"\atickets\x18\x01 \x03(\v2!.rapport.ticket.v1.ImportedTicketR\atickets\"R\n" +
+	"\x15ImportTicketsResponse\x129\n" +
+	"\aresults\x18\x01 \x03(\v2\x1f.rapport.ticket.v1.ImportResultR\aresults\"t\n" +
+	"\x16CreateNpsSurveyRequest\x12;\n" +
+	"\n" +
+	"nps_survey\x18\x01 \x01(\v2\x1c.rapport.ticket.v1.NpsSurveyR\tnpsSurvey\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"V\n" +
+	"\x17CreateNpsSurveyResponse\x12;\n" +
+	"\n" +
+	"nps_survey\x18\x01 \x01(\v2\x1c.rapport.ticket.v1.NpsSurveyR\tnpsSurvey\"9\n" +
+	"\x13GetNpsSurveyRequest\x12\"\n" +
+	"\rnps_survey_id\x18\x01 \x01(\tR\vnpsSurveyId\"S\n" +
+	"\x14GetNpsSurveyResponse\x12;\n" +
+	"\n" +
+	"nps_survey\x18\x01 \x01(\v2\x1c.rapport.ticket.v1.NpsSurveyR\tnpsSurvey\"z\n" +
+	"\x18CreateNpsResponseRequest\x12\"\n" +
+	"\rnps_survey_id\x18\x01 \x01(\tR\vnpsSurveyId\x12:\n" +
+	"\bresponse\x18\x02 \x01(\v2\x1e.rapport.ticket.v1.NpsResponseR\bresponse\"W\n" +
+	"\x19CreateNpsResponseResponse\x12:\n" +
+	"\bresponse\x18\x01 \x01(\v2\x1e.rapport.ticket.v1.NpsResponseR\bresponse\"\x80\x01\n" +
+	"\x19CreateFeedbackItemRequest\x12D\n" +
+	"\rfeedback_item\x18\x01 \x01(\v2\x1f.rapport.ticket.v1.FeedbackItemR\ffeedbackItem\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"b\n" +
+	"\x1aCreateFeedbackItemResponse\x12D\n" +
+	"\rfeedback_item\x18\x01 \x01(\v2\x1f.rapport.ticket.v1.FeedbackItemR\ffeedbackItem\"B\n" +
+	"\x16GetFeedbackItemRequest\x12(\n" +
+	"\x10feedback_item_id\x18\x01 \x01(\tR\x0efeedbackItemId\"_\n" +
+	"\x17GetFeedbackItemResponse\x12D\n" +
+	"\rfeedback_item\x18\x01 \x01(\v2\x1f.rapport.ticket.v1.FeedbackItemR\ffeedbackItem\"n\n" +
+	"\x18ListFeedbackItemsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\"\x8b\x01\n" +
+	"\x19ListFeedbackItemsResponse\x12F\n" +
+	"\x0efeedback_items\x18\x01 \x03(\v2\x1f.rapport.ticket.v1.FeedbackItemR\rfeedbackItems\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9e\x01\n" +
+	"\x19UpdateFeedbackItemRequest\x12D\n" +
+	"\rfeedback_item\x18\x01 \x01(\v2\x1f.rapport.ticket.v1.FeedbackItemR\ffeedbackItem\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"b\n" +
+	"\x1aUpdateFeedbackItemResponse\x12D\n" +
+	"\rfeedback_item\x18\x01 \x01(\v2\x1f.rapport.ticket.v1.FeedbackItemR\ffeedbackItem2\x956\n" +
 	"\rTicketService\x12\x84\x01\n" +
 	"\fCreateTicket\x12&.rapport.ticket.v1.CreateTicketRequest\x1a'.rapport.ticket.v1.CreateTicketResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x06ticketb\x06ticket\"\v/v1/tickets\x12\x7f\n" +
 	"\tGetTicket\x12#.rapport.ticket.v1.GetTicketRequest\x1a$.rapport.ticket.v1.GetTicketResponse\"'\x82\xd3\xe4\x93\x02!b\x06ticket\x12\x17/v1/tickets/{ticket_id}\x12q\n" +
@@ -2121,7 +4689,37 @@ const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
 	"sla_policyb\n" +
 	"sla_policy2*/v1/slaPolicies/{sla_policy.sla_policy_id}\x12\x91\x01\n" +
 	"\x0fDeleteSlaPolicy\x12).rapport.ticket.v1.DeleteSlaPolicyRequest\x1a*.rapport.ticket.v1.DeleteSlaPolicyResponse\"'\x82\xd3\xe4\x93\x02!*\x1f/v1/slaPolicies/{sla_policy_id}\x12y\n" +
-	"\vWatchEvents\x12%.rapport.ticket.v1.WatchEventsRequest\x1a&.rapport.ticket.v1.WatchEventsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/ticket/events0\x01B\xd2\x01\n" +
+	"\vWatchEvents\x12%.rapport.ticket.v1.WatchEventsRequest\x1a&.rapport.ticket.v1.WatchEventsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/ticket/events0\x01\x12~\n" +
+	"\vCreateQueue\x12%.rapport.ticket.v1.CreateQueueRequest\x1a&.rapport.ticket.v1.CreateQueueResponse\" \x82\xd3\xe4\x93\x02\x1a:\x05queueb\x05queue\"\n" +
+	"/v1/queues\x12y\n" +
+	"\bGetQueue\x12\".rapport.ticket.v1.GetQueueRequest\x1a#.rapport.ticket.v1.GetQueueResponse\"$\x82\xd3\xe4\x93\x02\x1eb\x05queue\x12\x15/v1/queues/{queue_id}\x12m\n" +
+	"\n" +
+	"ListQueues\x12$.rapport.ticket.v1.ListQueuesRequest\x1a%.rapport.ticket.v1.ListQueuesResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/queues\x12\x8f\x01\n" +
+	"\vUpdateQueue\x12%.rapport.ticket.v1.UpdateQueueRequest\x1a&.rapport.ticket.v1.UpdateQueueResponse\"1\x82\xd3\xe4\x93\x02+:\x05queueb\x05queue2\x1b/v1/queues/{queue.queue_id}\x12\x9c\x01\n" +
+	"\x0eSetQueueMember\x12(.rapport.ticket.v1.SetQueueMemberRequest\x1a).rapport.ticket.v1.SetQueueMemberResponse\"5\x82\xd3\xe4\x93\x02/:\x06memberb\x06member\"\x1d/v1/queues/{queue_id}/members\x12\xa4\x01\n" +
+	"\x11RemoveQueueMember\x12+.rapport.ticket.v1.RemoveQueueMemberRequest\x1a,.rapport.ticket.v1.RemoveQueueMemberResponse\"4\x82\xd3\xe4\x93\x02.*,/v1/queues/{queue_id}/members/{principal_id}\x12\x92\x01\n" +
+	"\x10ListQueueMembers\x12*.rapport.ticket.v1.ListQueueMembersRequest\x1a+.rapport.ticket.v1.ListQueueMembersResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/queues/{queue_id}/members\x12\x92\x01\n" +
+	"\fAssignTicket\x12&.rapport.ticket.v1.AssignTicketRequest\x1a'.rapport.ticket.v1.AssignTicketResponse\"1\x82\xd3\xe4\x93\x02+:\x01*b\x06ticket\"\x1e/v1/tickets/{ticket_id}:assign\x12\x9a\x01\n" +
+	"\x0eEscalateTicket\x12(.rapport.ticket.v1.EscalateTicketRequest\x1a).rapport.ticket.v1.EscalateTicketResponse\"3\x82\xd3\xe4\x93\x02-:\x01*b\x06ticket\" /v1/tickets/{ticket_id}:escalate\x12\xa7\x01\n" +
+	"\x15ListTicketAssignments\x12/.rapport.ticket.v1.ListTicketAssignmentsRequest\x1a0.rapport.ticket.v1.ListTicketAssignmentsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/tickets/{ticket_id}/assignments\x12\xb0\x01\n" +
+	"\x13CreateTicketMessage\x12-.rapport.ticket.v1.CreateTicketMessageRequest\x1a..rapport.ticket.v1.CreateTicketMessageResponse\":\x82\xd3\xe4\x93\x024:\amessageb\amessage\" /v1/tickets/{ticket_id}/messages\x12\x9b\x01\n" +
+	"\x12ListTicketMessages\x12,.rapport.ticket.v1.ListTicketMessagesRequest\x1a-.rapport.ticket.v1.ListTicketMessagesResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/tickets/{ticket_id}/messages\x12\x8b\x01\n" +
+	"\rGetCsatSurvey\x12'.rapport.ticket.v1.GetCsatSurveyRequest\x1a(.rapport.ticket.v1.GetCsatSurveyResponse\"'\x82\xd3\xe4\x93\x02!b\x06survey\x12\x17/v1/csatSurveys/{token}\x12\x97\x01\n" +
+	"\x10AnswerCsatSurvey\x12*.rapport.ticket.v1.AnswerCsatSurveyRequest\x1a+.rapport.ticket.v1.AnswerCsatSurveyResponse\"*\x82\xd3\xe4\x93\x02$:\x01*b\x06survey\"\x17/v1/csatSurveys/{token}\x12\xac\x01\n" +
+	"\x13IssueCsatSurveyLink\x12-.rapport.ticket.v1.IssueCsatSurveyLinkRequest\x1a..rapport.ticket.v1.IssueCsatSurveyLinkResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/tickets/{ticket_id}:issueCsatSurveyLink\x12\x98\x01\n" +
+	"\x0fCreateNpsSurvey\x12).rapport.ticket.v1.CreateNpsSurveyRequest\x1a*.rapport.ticket.v1.CreateNpsSurveyResponse\".\x82\xd3\xe4\x93\x02(:\n" +
+	"nps_surveyb\n" +
+	"nps_survey\"\x0e/v1/npsSurveys\x12\x93\x01\n" +
+	"\fGetNpsSurvey\x12&.rapport.ticket.v1.GetNpsSurveyRequest\x1a'.rapport.ticket.v1.GetNpsSurveyResponse\"2\x82\xd3\xe4\x93\x02,b\n" +
+	"nps_survey\x12\x1e/v1/npsSurveys/{nps_survey_id}\x12\xb4\x01\n" +
+	"\x11CreateNpsResponse\x12+.rapport.ticket.v1.CreateNpsResponseRequest\x1a,.rapport.ticket.v1.CreateNpsResponseResponse\"D\x82\xd3\xe4\x93\x02>:\bresponseb\bresponse\"(/v1/npsSurveys/{nps_survey_id}/responses\x12\xaa\x01\n" +
+	"\x12CreateFeedbackItem\x12,.rapport.ticket.v1.CreateFeedbackItemRequest\x1a-.rapport.ticket.v1.CreateFeedbackItemResponse\"7\x82\xd3\xe4\x93\x021:\rfeedback_itemb\rfeedback_item\"\x11/v1/feedbackItems\x12\xa5\x01\n" +
+	"\x0fGetFeedbackItem\x12).rapport.ticket.v1.GetFeedbackItemRequest\x1a*.rapport.ticket.v1.GetFeedbackItemResponse\";\x82\xd3\xe4\x93\x025b\rfeedback_item\x12$/v1/feedbackItems/{feedback_item_id}\x12\x89\x01\n" +
+	"\x11ListFeedbackItems\x12+.rapport.ticket.v1.ListFeedbackItemsRequest\x1a,.rapport.ticket.v1.ListFeedbackItemsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/feedbackItems\x12\xcb\x01\n" +
+	"\x12UpdateFeedbackItem\x12,.rapport.ticket.v1.UpdateFeedbackItemRequest\x1a-.rapport.ticket.v1.UpdateFeedbackItemResponse\"X\x82\xd3\xe4\x93\x02R:\rfeedback_itemb\rfeedback_item22/v1/feedbackItems/{feedback_item.feedback_item_id}\x12\x8a\x01\n" +
+	"\x11GetQualityFigures\x12+.rapport.ticket.v1.GetQualityFiguresRequest\x1a,.rapport.ticket.v1.GetQualityFiguresResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/qualityFigures\x12\x81\x01\n" +
+	"\rImportTickets\x12'.rapport.ticket.v1.ImportTicketsRequest\x1a(.rapport.ticket.v1.ImportTicketsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/tickets:importB\xd2\x01\n" +
 	"\x15com.rapport.ticket.v1B\x12TicketServiceProtoP\x01Z?github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1;ticketv1\xa2\x02\x03RTX\xaa\x02\x11Rapport.Ticket.V1\xca\x02\x11Rapport\\Ticket\\V1\xe2\x02\x1dRapport\\Ticket\\V1\\GPBMetadata\xea\x02\x13Rapport::Ticket::V1b\x06proto3"
 
 var (
@@ -2136,7 +4734,7 @@ func file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP() []byte {
 	return file_rapport_ticket_v1_ticket_service_proto_rawDescData
 }
 
-var file_rapport_ticket_v1_ticket_service_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_rapport_ticket_v1_ticket_service_proto_msgTypes = make([]protoimpl.MessageInfo, 88)
 var file_rapport_ticket_v1_ticket_service_proto_goTypes = []any{
 	(*CreateTicketRequest)(nil),            // 0: rapport.ticket.v1.CreateTicketRequest
 	(*CreateTicketResponse)(nil),           // 1: rapport.ticket.v1.CreateTicketResponse
@@ -2178,91 +4776,237 @@ var file_rapport_ticket_v1_ticket_service_proto_goTypes = []any{
 	(*UpdateSlaPolicyResponse)(nil),        // 37: rapport.ticket.v1.UpdateSlaPolicyResponse
 	(*DeleteSlaPolicyRequest)(nil),         // 38: rapport.ticket.v1.DeleteSlaPolicyRequest
 	(*DeleteSlaPolicyResponse)(nil),        // 39: rapport.ticket.v1.DeleteSlaPolicyResponse
-	(*Ticket)(nil),                         // 40: rapport.ticket.v1.Ticket
-	(*v1.Event)(nil),                       // 41: rapport.events.v1.Event
-	(*fieldmaskpb.FieldMask)(nil),          // 42: google.protobuf.FieldMask
-	(Status)(0),                            // 43: rapport.ticket.v1.Status
-	(*TicketTransition)(nil),               // 44: rapport.ticket.v1.TicketTransition
-	(*TicketSettings)(nil),                 // 45: rapport.ticket.v1.TicketSettings
-	(*BusinessCalendar)(nil),               // 46: rapport.ticket.v1.BusinessCalendar
-	(*SlaPolicy)(nil),                      // 47: rapport.ticket.v1.SlaPolicy
+	(*CreateQueueRequest)(nil),             // 40: rapport.ticket.v1.CreateQueueRequest
+	(*CreateQueueResponse)(nil),            // 41: rapport.ticket.v1.CreateQueueResponse
+	(*GetQueueRequest)(nil),                // 42: rapport.ticket.v1.GetQueueRequest
+	(*GetQueueResponse)(nil),               // 43: rapport.ticket.v1.GetQueueResponse
+	(*ListQueuesRequest)(nil),              // 44: rapport.ticket.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),             // 45: rapport.ticket.v1.ListQueuesResponse
+	(*UpdateQueueRequest)(nil),             // 46: rapport.ticket.v1.UpdateQueueRequest
+	(*UpdateQueueResponse)(nil),            // 47: rapport.ticket.v1.UpdateQueueResponse
+	(*SetQueueMemberRequest)(nil),          // 48: rapport.ticket.v1.SetQueueMemberRequest
+	(*SetQueueMemberResponse)(nil),         // 49: rapport.ticket.v1.SetQueueMemberResponse
+	(*RemoveQueueMemberRequest)(nil),       // 50: rapport.ticket.v1.RemoveQueueMemberRequest
+	(*RemoveQueueMemberResponse)(nil),      // 51: rapport.ticket.v1.RemoveQueueMemberResponse
+	(*ListQueueMembersRequest)(nil),        // 52: rapport.ticket.v1.ListQueueMembersRequest
+	(*ListQueueMembersResponse)(nil),       // 53: rapport.ticket.v1.ListQueueMembersResponse
+	(*AssignTicketRequest)(nil),            // 54: rapport.ticket.v1.AssignTicketRequest
+	(*AssignTicketResponse)(nil),           // 55: rapport.ticket.v1.AssignTicketResponse
+	(*EscalateTicketRequest)(nil),          // 56: rapport.ticket.v1.EscalateTicketRequest
+	(*EscalateTicketResponse)(nil),         // 57: rapport.ticket.v1.EscalateTicketResponse
+	(*ListTicketAssignmentsRequest)(nil),   // 58: rapport.ticket.v1.ListTicketAssignmentsRequest
+	(*ListTicketAssignmentsResponse)(nil),  // 59: rapport.ticket.v1.ListTicketAssignmentsResponse
+	(*CreateTicketMessageRequest)(nil),     // 60: rapport.ticket.v1.CreateTicketMessageRequest
+	(*CreateTicketMessageResponse)(nil),    // 61: rapport.ticket.v1.CreateTicketMessageResponse
+	(*ListTicketMessagesRequest)(nil),      // 62: rapport.ticket.v1.ListTicketMessagesRequest
+	(*ListTicketMessagesResponse)(nil),     // 63: rapport.ticket.v1.ListTicketMessagesResponse
+	(*GetCsatSurveyRequest)(nil),           // 64: rapport.ticket.v1.GetCsatSurveyRequest
+	(*GetCsatSurveyResponse)(nil),          // 65: rapport.ticket.v1.GetCsatSurveyResponse
+	(*AnswerCsatSurveyRequest)(nil),        // 66: rapport.ticket.v1.AnswerCsatSurveyRequest
+	(*AnswerCsatSurveyResponse)(nil),       // 67: rapport.ticket.v1.AnswerCsatSurveyResponse
+	(*IssueCsatSurveyLinkRequest)(nil),     // 68: rapport.ticket.v1.IssueCsatSurveyLinkRequest
+	(*IssueCsatSurveyLinkResponse)(nil),    // 69: rapport.ticket.v1.IssueCsatSurveyLinkResponse
+	(*GetQualityFiguresRequest)(nil),       // 70: rapport.ticket.v1.GetQualityFiguresRequest
+	(*GetQualityFiguresResponse)(nil),      // 71: rapport.ticket.v1.GetQualityFiguresResponse
+	(*ImportTicketsRequest)(nil),           // 72: rapport.ticket.v1.ImportTicketsRequest
+	(*ImportTicketsResponse)(nil),          // 73: rapport.ticket.v1.ImportTicketsResponse
+	(*CreateNpsSurveyRequest)(nil),         // 74: rapport.ticket.v1.CreateNpsSurveyRequest
+	(*CreateNpsSurveyResponse)(nil),        // 75: rapport.ticket.v1.CreateNpsSurveyResponse
+	(*GetNpsSurveyRequest)(nil),            // 76: rapport.ticket.v1.GetNpsSurveyRequest
+	(*GetNpsSurveyResponse)(nil),           // 77: rapport.ticket.v1.GetNpsSurveyResponse
+	(*CreateNpsResponseRequest)(nil),       // 78: rapport.ticket.v1.CreateNpsResponseRequest
+	(*CreateNpsResponseResponse)(nil),      // 79: rapport.ticket.v1.CreateNpsResponseResponse
+	(*CreateFeedbackItemRequest)(nil),      // 80: rapport.ticket.v1.CreateFeedbackItemRequest
+	(*CreateFeedbackItemResponse)(nil),     // 81: rapport.ticket.v1.CreateFeedbackItemResponse
+	(*GetFeedbackItemRequest)(nil),         // 82: rapport.ticket.v1.GetFeedbackItemRequest
+	(*GetFeedbackItemResponse)(nil),        // 83: rapport.ticket.v1.GetFeedbackItemResponse
+	(*ListFeedbackItemsRequest)(nil),       // 84: rapport.ticket.v1.ListFeedbackItemsRequest
+	(*ListFeedbackItemsResponse)(nil),      // 85: rapport.ticket.v1.ListFeedbackItemsResponse
+	(*UpdateFeedbackItemRequest)(nil),      // 86: rapport.ticket.v1.UpdateFeedbackItemRequest
+	(*UpdateFeedbackItemResponse)(nil),     // 87: rapport.ticket.v1.UpdateFeedbackItemResponse
+	(*Ticket)(nil),                         // 88: rapport.ticket.v1.Ticket
+	(*v1.Event)(nil),                       // 89: rapport.events.v1.Event
+	(*fieldmaskpb.FieldMask)(nil),          // 90: google.protobuf.FieldMask
+	(Status)(0),                            // 91: rapport.ticket.v1.Status
+	(*TicketTransition)(nil),               // 92: rapport.ticket.v1.TicketTransition
+	(*TicketSettings)(nil),                 // 93: rapport.ticket.v1.TicketSettings
+	(*BusinessCalendar)(nil),               // 94: rapport.ticket.v1.BusinessCalendar
+	(*SlaPolicy)(nil),                      // 95: rapport.ticket.v1.SlaPolicy
+	(*Queue)(nil),                          // 96: rapport.ticket.v1.Queue
+	(*QueueMember)(nil),                    // 97: rapport.ticket.v1.QueueMember
+	(*TicketAssignment)(nil),               // 98: rapport.ticket.v1.TicketAssignment
+	(*TicketMessage)(nil),                  // 99: rapport.ticket.v1.TicketMessage
+	(*CsatSurvey)(nil),                     // 100: rapport.ticket.v1.CsatSurvey
+	(*timestamppb.Timestamp)(nil),          // 101: google.protobuf.Timestamp
+	(QualityGrouping)(0),                   // 102: rapport.ticket.v1.QualityGrouping
+	(*QualityFigures)(nil),                 // 103: rapport.ticket.v1.QualityFigures
+	(*ImportedTicket)(nil),                 // 104: rapport.ticket.v1.ImportedTicket
+	(*ImportResult)(nil),                   // 105: rapport.ticket.v1.ImportResult
+	(*NpsSurvey)(nil),                      // 106: rapport.ticket.v1.NpsSurvey
+	(*NpsResponse)(nil),                    // 107: rapport.ticket.v1.NpsResponse
+	(*FeedbackItem)(nil),                   // 108: rapport.ticket.v1.FeedbackItem
 }
 var file_rapport_ticket_v1_ticket_service_proto_depIdxs = []int32{
-	40, // 0: rapport.ticket.v1.CreateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
-	40, // 1: rapport.ticket.v1.CreateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	40, // 2: rapport.ticket.v1.GetTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	40, // 3: rapport.ticket.v1.ListTicketsResponse.tickets:type_name -> rapport.ticket.v1.Ticket
-	41, // 4: rapport.ticket.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
-	40, // 5: rapport.ticket.v1.UpdateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
-	42, // 6: rapport.ticket.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
-	40, // 7: rapport.ticket.v1.UpdateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	43, // 8: rapport.ticket.v1.TransitionTicketRequest.status:type_name -> rapport.ticket.v1.Status
-	40, // 9: rapport.ticket.v1.TransitionTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	44, // 10: rapport.ticket.v1.ListTicketTransitionsResponse.transitions:type_name -> rapport.ticket.v1.TicketTransition
-	40, // 11: rapport.ticket.v1.RecordFirstResponseResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	45, // 12: rapport.ticket.v1.GetTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
-	45, // 13: rapport.ticket.v1.UpdateTicketSettingsRequest.settings:type_name -> rapport.ticket.v1.TicketSettings
-	42, // 14: rapport.ticket.v1.UpdateTicketSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	45, // 15: rapport.ticket.v1.UpdateTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
-	46, // 16: rapport.ticket.v1.CreateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	46, // 17: rapport.ticket.v1.CreateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	46, // 18: rapport.ticket.v1.GetBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	46, // 19: rapport.ticket.v1.ListBusinessCalendarsResponse.business_calendars:type_name -> rapport.ticket.v1.BusinessCalendar
-	46, // 20: rapport.ticket.v1.UpdateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	42, // 21: rapport.ticket.v1.UpdateBusinessCalendarRequest.update_mask:type_name -> google.protobuf.FieldMask
-	46, // 22: rapport.ticket.v1.UpdateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	47, // 23: rapport.ticket.v1.CreateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	47, // 24: rapport.ticket.v1.CreateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	47, // 25: rapport.ticket.v1.GetSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	47, // 26: rapport.ticket.v1.ListSlaPoliciesResponse.sla_policies:type_name -> rapport.ticket.v1.SlaPolicy
-	47, // 27: rapport.ticket.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	42, // 28: rapport.ticket.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	47, // 29: rapport.ticket.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	0,  // 30: rapport.ticket.v1.TicketService.CreateTicket:input_type -> rapport.ticket.v1.CreateTicketRequest
-	2,  // 31: rapport.ticket.v1.TicketService.GetTicket:input_type -> rapport.ticket.v1.GetTicketRequest
-	4,  // 32: rapport.ticket.v1.TicketService.ListTickets:input_type -> rapport.ticket.v1.ListTicketsRequest
-	8,  // 33: rapport.ticket.v1.TicketService.UpdateTicket:input_type -> rapport.ticket.v1.UpdateTicketRequest
-	10, // 34: rapport.ticket.v1.TicketService.TransitionTicket:input_type -> rapport.ticket.v1.TransitionTicketRequest
-	12, // 35: rapport.ticket.v1.TicketService.ListTicketTransitions:input_type -> rapport.ticket.v1.ListTicketTransitionsRequest
-	14, // 36: rapport.ticket.v1.TicketService.RecordFirstResponse:input_type -> rapport.ticket.v1.RecordFirstResponseRequest
-	16, // 37: rapport.ticket.v1.TicketService.GetTicketSettings:input_type -> rapport.ticket.v1.GetTicketSettingsRequest
-	18, // 38: rapport.ticket.v1.TicketService.UpdateTicketSettings:input_type -> rapport.ticket.v1.UpdateTicketSettingsRequest
-	20, // 39: rapport.ticket.v1.TicketService.CreateBusinessCalendar:input_type -> rapport.ticket.v1.CreateBusinessCalendarRequest
-	22, // 40: rapport.ticket.v1.TicketService.GetBusinessCalendar:input_type -> rapport.ticket.v1.GetBusinessCalendarRequest
-	24, // 41: rapport.ticket.v1.TicketService.ListBusinessCalendars:input_type -> rapport.ticket.v1.ListBusinessCalendarsRequest
-	26, // 42: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:input_type -> rapport.ticket.v1.UpdateBusinessCalendarRequest
-	28, // 43: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:input_type -> rapport.ticket.v1.DeleteBusinessCalendarRequest
-	30, // 44: rapport.ticket.v1.TicketService.CreateSlaPolicy:input_type -> rapport.ticket.v1.CreateSlaPolicyRequest
-	32, // 45: rapport.ticket.v1.TicketService.GetSlaPolicy:input_type -> rapport.ticket.v1.GetSlaPolicyRequest
-	34, // 46: rapport.ticket.v1.TicketService.ListSlaPolicies:input_type -> rapport.ticket.v1.ListSlaPoliciesRequest
-	36, // 47: rapport.ticket.v1.TicketService.UpdateSlaPolicy:input_type -> rapport.ticket.v1.UpdateSlaPolicyRequest
-	38, // 48: rapport.ticket.v1.TicketService.DeleteSlaPolicy:input_type -> rapport.ticket.v1.DeleteSlaPolicyRequest
-	6,  // 49: rapport.ticket.v1.TicketService.WatchEvents:input_type -> rapport.ticket.v1.WatchEventsRequest
-	1,  // 50: rapport.ticket.v1.TicketService.CreateTicket:output_type -> rapport.ticket.v1.CreateTicketResponse
-	3,  // 51: rapport.ticket.v1.TicketService.GetTicket:output_type -> rapport.ticket.v1.GetTicketResponse
-	5,  // 52: rapport.ticket.v1.TicketService.ListTickets:output_type -> rapport.ticket.v1.ListTicketsResponse
-	9,  // 53: rapport.ticket.v1.TicketService.UpdateTicket:output_type -> rapport.ticket.v1.UpdateTicketResponse
-	11, // 54: rapport.ticket.v1.TicketService.TransitionTicket:output_type -> rapport.ticket.v1.TransitionTicketResponse
-	13, // 55: rapport.ticket.v1.TicketService.ListTicketTransitions:output_type -> rapport.ticket.v1.ListTicketTransitionsResponse
-	15, // 56: rapport.ticket.v1.TicketService.RecordFirstResponse:output_type -> rapport.ticket.v1.RecordFirstResponseResponse
-	17, // 57: rapport.ticket.v1.TicketService.GetTicketSettings:output_type -> rapport.ticket.v1.GetTicketSettingsResponse
-	19, // 58: rapport.ticket.v1.TicketService.UpdateTicketSettings:output_type -> rapport.ticket.v1.UpdateTicketSettingsResponse
-	21, // 59: rapport.ticket.v1.TicketService.CreateBusinessCalendar:output_type -> rapport.ticket.v1.CreateBusinessCalendarResponse
-	23, // 60: rapport.ticket.v1.TicketService.GetBusinessCalendar:output_type -> rapport.ticket.v1.GetBusinessCalendarResponse
-	25, // 61: rapport.ticket.v1.TicketService.ListBusinessCalendars:output_type -> rapport.ticket.v1.ListBusinessCalendarsResponse
-	27, // 62: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:output_type -> rapport.ticket.v1.UpdateBusinessCalendarResponse
-	29, // 63: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:output_type -> rapport.ticket.v1.DeleteBusinessCalendarResponse
-	31, // 64: rapport.ticket.v1.TicketService.CreateSlaPolicy:output_type -> rapport.ticket.v1.CreateSlaPolicyResponse
-	33, // 65: rapport.ticket.v1.TicketService.GetSlaPolicy:output_type -> rapport.ticket.v1.GetSlaPolicyResponse
-	35, // 66: rapport.ticket.v1.TicketService.ListSlaPolicies:output_type -> rapport.ticket.v1.ListSlaPoliciesResponse
-	37, // 67: rapport.ticket.v1.TicketService.UpdateSlaPolicy:output_type -> rapport.ticket.v1.UpdateSlaPolicyResponse
-	39, // 68: rapport.ticket.v1.TicketService.DeleteSlaPolicy:output_type -> rapport.ticket.v1.DeleteSlaPolicyResponse
-	7,  // 69: rapport.ticket.v1.TicketService.WatchEvents:output_type -> rapport.ticket.v1.WatchEventsResponse
-	50, // [50:70] is the sub-list for method output_type
-	30, // [30:50] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	88,  // 0: rapport.ticket.v1.CreateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
+	88,  // 1: rapport.ticket.v1.CreateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	88,  // 2: rapport.ticket.v1.GetTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	88,  // 3: rapport.ticket.v1.ListTicketsResponse.tickets:type_name -> rapport.ticket.v1.Ticket
+	89,  // 4: rapport.ticket.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
+	88,  // 5: rapport.ticket.v1.UpdateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
+	90,  // 6: rapport.ticket.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
+	88,  // 7: rapport.ticket.v1.UpdateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	91,  // 8: rapport.ticket.v1.TransitionTicketRequest.status:type_name -> rapport.ticket.v1.Status
+	88,  // 9: rapport.ticket.v1.TransitionTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	92,  // 10: rapport.ticket.v1.ListTicketTransitionsResponse.transitions:type_name -> rapport.ticket.v1.TicketTransition
+	88,  // 11: rapport.ticket.v1.RecordFirstResponseResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	93,  // 12: rapport.ticket.v1.GetTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
+	93,  // 13: rapport.ticket.v1.UpdateTicketSettingsRequest.settings:type_name -> rapport.ticket.v1.TicketSettings
+	90,  // 14: rapport.ticket.v1.UpdateTicketSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	93,  // 15: rapport.ticket.v1.UpdateTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
+	94,  // 16: rapport.ticket.v1.CreateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	94,  // 17: rapport.ticket.v1.CreateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	94,  // 18: rapport.ticket.v1.GetBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	94,  // 19: rapport.ticket.v1.ListBusinessCalendarsResponse.business_calendars:type_name -> rapport.ticket.v1.BusinessCalendar
+	94,  // 20: rapport.ticket.v1.UpdateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	90,  // 21: rapport.ticket.v1.UpdateBusinessCalendarRequest.update_mask:type_name -> google.protobuf.FieldMask
+	94,  // 22: rapport.ticket.v1.UpdateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	95,  // 23: rapport.ticket.v1.CreateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	95,  // 24: rapport.ticket.v1.CreateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	95,  // 25: rapport.ticket.v1.GetSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	95,  // 26: rapport.ticket.v1.ListSlaPoliciesResponse.sla_policies:type_name -> rapport.ticket.v1.SlaPolicy
+	95,  // 27: rapport.ticket.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	90,  // 28: rapport.ticket.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	95,  // 29: rapport.ticket.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	96,  // 30: rapport.ticket.v1.CreateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
+	96,  // 31: rapport.ticket.v1.CreateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
+	96,  // 32: rapport.ticket.v1.GetQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
+	96,  // 33: rapport.ticket.v1.ListQueuesResponse.queues:type_name -> rapport.ticket.v1.Queue
+	96,  // 34: rapport.ticket.v1.UpdateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
+	90,  // 35: rapport.ticket.v1.UpdateQueueRequest.update_mask:type_name -> google.protobuf.FieldMask
+	96,  // 36: rapport.ticket.v1.UpdateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
+	97,  // 37: rapport.ticket.v1.SetQueueMemberRequest.member:type_name -> rapport.ticket.v1.QueueMember
+	97,  // 38: rapport.ticket.v1.SetQueueMemberResponse.member:type_name -> rapport.ticket.v1.QueueMember
+	97,  // 39: rapport.ticket.v1.ListQueueMembersResponse.members:type_name -> rapport.ticket.v1.QueueMember
+	88,  // 40: rapport.ticket.v1.AssignTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	88,  // 41: rapport.ticket.v1.EscalateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	98,  // 42: rapport.ticket.v1.ListTicketAssignmentsResponse.assignments:type_name -> rapport.ticket.v1.TicketAssignment
+	99,  // 43: rapport.ticket.v1.CreateTicketMessageRequest.message:type_name -> rapport.ticket.v1.TicketMessage
+	99,  // 44: rapport.ticket.v1.CreateTicketMessageResponse.message:type_name -> rapport.ticket.v1.TicketMessage
+	99,  // 45: rapport.ticket.v1.ListTicketMessagesResponse.messages:type_name -> rapport.ticket.v1.TicketMessage
+	100, // 46: rapport.ticket.v1.GetCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
+	100, // 47: rapport.ticket.v1.AnswerCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
+	101, // 48: rapport.ticket.v1.IssueCsatSurveyLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
+	102, // 49: rapport.ticket.v1.GetQualityFiguresRequest.group_by:type_name -> rapport.ticket.v1.QualityGrouping
+	101, // 50: rapport.ticket.v1.GetQualityFiguresRequest.start_time:type_name -> google.protobuf.Timestamp
+	101, // 51: rapport.ticket.v1.GetQualityFiguresRequest.end_time:type_name -> google.protobuf.Timestamp
+	103, // 52: rapport.ticket.v1.GetQualityFiguresResponse.figures:type_name -> rapport.ticket.v1.QualityFigures
+	104, // 53: rapport.ticket.v1.ImportTicketsRequest.tickets:type_name -> rapport.ticket.v1.ImportedTicket
+	105, // 54: rapport.ticket.v1.ImportTicketsResponse.results:type_name -> rapport.ticket.v1.ImportResult
+	106, // 55: rapport.ticket.v1.CreateNpsSurveyRequest.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
+	106, // 56: rapport.ticket.v1.CreateNpsSurveyResponse.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
+	106, // 57: rapport.ticket.v1.GetNpsSurveyResponse.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
+	107, // 58: rapport.ticket.v1.CreateNpsResponseRequest.response:type_name -> rapport.ticket.v1.NpsResponse
+	107, // 59: rapport.ticket.v1.CreateNpsResponseResponse.response:type_name -> rapport.ticket.v1.NpsResponse
+	108, // 60: rapport.ticket.v1.CreateFeedbackItemRequest.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	108, // 61: rapport.ticket.v1.CreateFeedbackItemResponse.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	108, // 62: rapport.ticket.v1.GetFeedbackItemResponse.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	108, // 63: rapport.ticket.v1.ListFeedbackItemsResponse.feedback_items:type_name -> rapport.ticket.v1.FeedbackItem
+	108, // 64: rapport.ticket.v1.UpdateFeedbackItemRequest.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	90,  // 65: rapport.ticket.v1.UpdateFeedbackItemRequest.update_mask:type_name -> google.protobuf.FieldMask
+	108, // 66: rapport.ticket.v1.UpdateFeedbackItemResponse.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	0,   // 67: rapport.ticket.v1.TicketService.CreateTicket:input_type -> rapport.ticket.v1.CreateTicketRequest
+	2,   // 68: rapport.ticket.v1.TicketService.GetTicket:input_type -> rapport.ticket.v1.GetTicketRequest
+	4,   // 69: rapport.ticket.v1.TicketService.ListTickets:input_type -> rapport.ticket.v1.ListTicketsRequest
+	8,   // 70: rapport.ticket.v1.TicketService.UpdateTicket:input_type -> rapport.ticket.v1.UpdateTicketRequest
+	10,  // 71: rapport.ticket.v1.TicketService.TransitionTicket:input_type -> rapport.ticket.v1.TransitionTicketRequest
+	12,  // 72: rapport.ticket.v1.TicketService.ListTicketTransitions:input_type -> rapport.ticket.v1.ListTicketTransitionsRequest
+	14,  // 73: rapport.ticket.v1.TicketService.RecordFirstResponse:input_type -> rapport.ticket.v1.RecordFirstResponseRequest
+	16,  // 74: rapport.ticket.v1.TicketService.GetTicketSettings:input_type -> rapport.ticket.v1.GetTicketSettingsRequest
+	18,  // 75: rapport.ticket.v1.TicketService.UpdateTicketSettings:input_type -> rapport.ticket.v1.UpdateTicketSettingsRequest
+	20,  // 76: rapport.ticket.v1.TicketService.CreateBusinessCalendar:input_type -> rapport.ticket.v1.CreateBusinessCalendarRequest
+	22,  // 77: rapport.ticket.v1.TicketService.GetBusinessCalendar:input_type -> rapport.ticket.v1.GetBusinessCalendarRequest
+	24,  // 78: rapport.ticket.v1.TicketService.ListBusinessCalendars:input_type -> rapport.ticket.v1.ListBusinessCalendarsRequest
+	26,  // 79: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:input_type -> rapport.ticket.v1.UpdateBusinessCalendarRequest
+	28,  // 80: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:input_type -> rapport.ticket.v1.DeleteBusinessCalendarRequest
+	30,  // 81: rapport.ticket.v1.TicketService.CreateSlaPolicy:input_type -> rapport.ticket.v1.CreateSlaPolicyRequest
+	32,  // 82: rapport.ticket.v1.TicketService.GetSlaPolicy:input_type -> rapport.ticket.v1.GetSlaPolicyRequest
+	34,  // 83: rapport.ticket.v1.TicketService.ListSlaPolicies:input_type -> rapport.ticket.v1.ListSlaPoliciesRequest
+	36,  // 84: rapport.ticket.v1.TicketService.UpdateSlaPolicy:input_type -> rapport.ticket.v1.UpdateSlaPolicyRequest
+	38,  // 85: rapport.ticket.v1.TicketService.DeleteSlaPolicy:input_type -> rapport.ticket.v1.DeleteSlaPolicyRequest
+	6,   // 86: rapport.ticket.v1.TicketService.WatchEvents:input_type -> rapport.ticket.v1.WatchEventsRequest
+	40,  // 87: rapport.ticket.v1.TicketService.CreateQueue:input_type -> rapport.ticket.v1.CreateQueueRequest
+	42,  // 88: rapport.ticket.v1.TicketService.GetQueue:input_type -> rapport.ticket.v1.GetQueueRequest
+	44,  // 89: rapport.ticket.v1.TicketService.ListQueues:input_type -> rapport.ticket.v1.ListQueuesRequest
+	46,  // 90: rapport.ticket.v1.TicketService.UpdateQueue:input_type -> rapport.ticket.v1.UpdateQueueRequest
+	48,  // 91: rapport.ticket.v1.TicketService.SetQueueMember:input_type -> rapport.ticket.v1.SetQueueMemberRequest
+	50,  // 92: rapport.ticket.v1.TicketService.RemoveQueueMember:input_type -> rapport.ticket.v1.RemoveQueueMemberRequest
+	52,  // 93: rapport.ticket.v1.TicketService.ListQueueMembers:input_type -> rapport.ticket.v1.ListQueueMembersRequest
+	54,  // 94: rapport.ticket.v1.TicketService.AssignTicket:input_type -> rapport.ticket.v1.AssignTicketRequest
+	56,  // 95: rapport.ticket.v1.TicketService.EscalateTicket:input_type -> rapport.ticket.v1.EscalateTicketRequest
+	58,  // 96: rapport.ticket.v1.TicketService.ListTicketAssignments:input_type -> rapport.ticket.v1.ListTicketAssignmentsRequest
+	60,  // 97: rapport.ticket.v1.TicketService.CreateTicketMessage:input_type -> rapport.ticket.v1.CreateTicketMessageRequest
+	62,  // 98: rapport.ticket.v1.TicketService.ListTicketMessages:input_type -> rapport.ticket.v1.ListTicketMessagesRequest
+	64,  // 99: rapport.ticket.v1.TicketService.GetCsatSurvey:input_type -> rapport.ticket.v1.GetCsatSurveyRequest
+	66,  // 100: rapport.ticket.v1.TicketService.AnswerCsatSurvey:input_type -> rapport.ticket.v1.AnswerCsatSurveyRequest
+	68,  // 101: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:input_type -> rapport.ticket.v1.IssueCsatSurveyLinkRequest
+	74,  // 102: rapport.ticket.v1.TicketService.CreateNpsSurvey:input_type -> rapport.ticket.v1.CreateNpsSurveyRequest
+	76,  // 103: rapport.ticket.v1.TicketService.GetNpsSurvey:input_type -> rapport.ticket.v1.GetNpsSurveyRequest
+	78,  // 104: rapport.ticket.v1.TicketService.CreateNpsResponse:input_type -> rapport.ticket.v1.CreateNpsResponseRequest
+	80,  // 105: rapport.ticket.v1.TicketService.CreateFeedbackItem:input_type -> rapport.ticket.v1.CreateFeedbackItemRequest
+	82,  // 106: rapport.ticket.v1.TicketService.GetFeedbackItem:input_type -> rapport.ticket.v1.GetFeedbackItemRequest
+	84,  // 107: rapport.ticket.v1.TicketService.ListFeedbackItems:input_type -> rapport.ticket.v1.ListFeedbackItemsRequest
+	86,  // 108: rapport.ticket.v1.TicketService.UpdateFeedbackItem:input_type -> rapport.ticket.v1.UpdateFeedbackItemRequest
+	70,  // 109: rapport.ticket.v1.TicketService.GetQualityFigures:input_type -> rapport.ticket.v1.GetQualityFiguresRequest
+	72,  // 110: rapport.ticket.v1.TicketService.ImportTickets:input_type -> rapport.ticket.v1.ImportTicketsRequest
+	1,   // 111: rapport.ticket.v1.TicketService.CreateTicket:output_type -> rapport.ticket.v1.CreateTicketResponse
+	3,   // 112: rapport.ticket.v1.TicketService.GetTicket:output_type -> rapport.ticket.v1.GetTicketResponse
+	5,   // 113: rapport.ticket.v1.TicketService.ListTickets:output_type -> rapport.ticket.v1.ListTicketsResponse
+	9,   // 114: rapport.ticket.v1.TicketService.UpdateTicket:output_type -> rapport.ticket.v1.UpdateTicketResponse
+	11,  // 115: rapport.ticket.v1.TicketService.TransitionTicket:output_type -> rapport.ticket.v1.TransitionTicketResponse
+	13,  // 116: rapport.ticket.v1.TicketService.ListTicketTransitions:output_type -> rapport.ticket.v1.ListTicketTransitionsResponse
+	15,  // 117: rapport.ticket.v1.TicketService.RecordFirstResponse:output_type -> rapport.ticket.v1.RecordFirstResponseResponse
+	17,  // 118: rapport.ticket.v1.TicketService.GetTicketSettings:output_type -> rapport.ticket.v1.GetTicketSettingsResponse
+	19,  // 119: rapport.ticket.v1.TicketService.UpdateTicketSettings:output_type -> rapport.ticket.v1.UpdateTicketSettingsResponse
+	21,  // 120: rapport.ticket.v1.TicketService.CreateBusinessCalendar:output_type -> rapport.ticket.v1.CreateBusinessCalendarResponse
+	23,  // 121: rapport.ticket.v1.TicketService.GetBusinessCalendar:output_type -> rapport.ticket.v1.GetBusinessCalendarResponse
+	25,  // 122: rapport.ticket.v1.TicketService.ListBusinessCalendars:output_type -> rapport.ticket.v1.ListBusinessCalendarsResponse
+	27,  // 123: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:output_type -> rapport.ticket.v1.UpdateBusinessCalendarResponse
+	29,  // 124: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:output_type -> rapport.ticket.v1.DeleteBusinessCalendarResponse
+	31,  // 125: rapport.ticket.v1.TicketService.CreateSlaPolicy:output_type -> rapport.ticket.v1.CreateSlaPolicyResponse
+	33,  // 126: rapport.ticket.v1.TicketService.GetSlaPolicy:output_type -> rapport.ticket.v1.GetSlaPolicyResponse
+	35,  // 127: rapport.ticket.v1.TicketService.ListSlaPolicies:output_type -> rapport.ticket.v1.ListSlaPoliciesResponse
+	37,  // 128: rapport.ticket.v1.TicketService.UpdateSlaPolicy:output_type -> rapport.ticket.v1.UpdateSlaPolicyResponse
+	39,  // 129: rapport.ticket.v1.TicketService.DeleteSlaPolicy:output_type -> rapport.ticket.v1.DeleteSlaPolicyResponse
+	7,   // 130: rapport.ticket.v1.TicketService.WatchEvents:output_type -> rapport.ticket.v1.WatchEventsResponse
+	41,  // 131: rapport.ticket.v1.TicketService.CreateQueue:output_type -> rapport.ticket.v1.CreateQueueResponse
+	43,  // 132: rapport.ticket.v1.TicketService.GetQueue:output_type -> rapport.ticket.v1.GetQueueResponse
+	45,  // 133: rapport.ticket.v1.TicketService.ListQueues:output_type -> rapport.ticket.v1.ListQueuesResponse
+	47,  // 134: rapport.ticket.v1.TicketService.UpdateQueue:output_type -> rapport.ticket.v1.UpdateQueueResponse
+	49,  // 135: rapport.ticket.v1.TicketService.SetQueueMember:output_type -> rapport.ticket.v1.SetQueueMemberResponse
+	51,  // 136: rapport.ticket.v1.TicketService.RemoveQueueMember:output_type -> rapport.ticket.v1.RemoveQueueMemberResponse
+	53,  // 137: rapport.ticket.v1.TicketService.ListQueueMembers:output_type -> rapport.ticket.v1.ListQueueMembersResponse
+	55,  // 138: rapport.ticket.v1.TicketService.AssignTicket:output_type -> rapport.ticket.v1.AssignTicketResponse
+	57,  // 139: rapport.ticket.v1.TicketService.EscalateTicket:output_type -> rapport.ticket.v1.EscalateTicketResponse
+	59,  // 140: rapport.ticket.v1.TicketService.ListTicketAssignments:output_type -> rapport.ticket.v1.ListTicketAssignmentsResponse
+	61,  // 141: rapport.ticket.v1.TicketService.CreateTicketMessage:output_type -> rapport.ticket.v1.CreateTicketMessageResponse
+	63,  // 142: rapport.ticket.v1.TicketService.ListTicketMessages:output_type -> rapport.ticket.v1.ListTicketMessagesResponse
+	65,  // 143: rapport.ticket.v1.TicketService.GetCsatSurvey:output_type -> rapport.ticket.v1.GetCsatSurveyResponse
+	67,  // 144: rapport.ticket.v1.TicketService.AnswerCsatSurvey:output_type -> rapport.ticket.v1.AnswerCsatSurveyResponse
+	69,  // 145: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:output_type -> rapport.ticket.v1.IssueCsatSurveyLinkResponse
+	75,  // 146: rapport.ticket.v1.TicketService.CreateNpsSurvey:output_type -> rapport.ticket.v1.CreateNpsSurveyResponse
+	77,  // 147: rapport.ticket.v1.TicketService.GetNpsSurvey:output_type -> rapport.ticket.v1.GetNpsSurveyResponse
+	79,  // 148: rapport.ticket.v1.TicketService.CreateNpsResponse:output_type -> rapport.ticket.v1.CreateNpsResponseResponse
+	81,  // 149: rapport.ticket.v1.TicketService.CreateFeedbackItem:output_type -> rapport.ticket.v1.CreateFeedbackItemResponse
+	83,  // 150: rapport.ticket.v1.TicketService.GetFeedbackItem:output_type -> rapport.ticket.v1.GetFeedbackItemResponse
+	85,  // 151: rapport.ticket.v1.TicketService.ListFeedbackItems:output_type -> rapport.ticket.v1.ListFeedbackItemsResponse
+	87,  // 152: rapport.ticket.v1.TicketService.UpdateFeedbackItem:output_type -> rapport.ticket.v1.UpdateFeedbackItemResponse
+	71,  // 153: rapport.ticket.v1.TicketService.GetQualityFigures:output_type -> rapport.ticket.v1.GetQualityFiguresResponse
+	73,  // 154: rapport.ticket.v1.TicketService.ImportTickets:output_type -> rapport.ticket.v1.ImportTicketsResponse
+	111, // [111:155] is the sub-list for method output_type
+	67,  // [67:111] is the sub-list for method input_type
+	67,  // [67:67] is the sub-list for extension type_name
+	67,  // [67:67] is the sub-list for extension extendee
+	0,   // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_rapport_ticket_v1_ticket_service_proto_init() }
@@ -2270,6 +5014,7 @@ func file_rapport_ticket_v1_ticket_service_proto_init() {
 	if File_rapport_ticket_v1_ticket_service_proto != nil {
 		return
 	}
+	file_rapport_ticket_v1_helpdesk_proto_init()
 	file_rapport_ticket_v1_sla_proto_init()
 	file_rapport_ticket_v1_ticket_proto_init()
 	type x struct{}
@@ -2278,7 +5023,7 @@ func file_rapport_ticket_v1_ticket_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_ticket_v1_ticket_service_proto_rawDesc), len(file_rapport_ticket_v1_ticket_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   88,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

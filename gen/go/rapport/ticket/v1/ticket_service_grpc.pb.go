@@ -39,6 +39,30 @@ const (
 	TicketService_UpdateSlaPolicy_FullMethodName        = "/rapport.ticket.v1.TicketService/UpdateSlaPolicy"
 	TicketService_DeleteSlaPolicy_FullMethodName        = "/rapport.ticket.v1.TicketService/DeleteSlaPolicy"
 	TicketService_WatchEvents_FullMethodName            = "/rapport.ticket.v1.TicketService/WatchEvents"
+	TicketService_CreateQueue_FullMethodName            = "/rapport.ticket.v1.TicketService/CreateQueue"
+	TicketService_GetQueue_FullMethodName               = "/rapport.ticket.v1.TicketService/GetQueue"
+	TicketService_ListQueues_FullMethodName             = "/rapport.ticket.v1.TicketService/ListQueues"
+	TicketService_UpdateQueue_FullMethodName            = "/rapport.ticket.v1.TicketService/UpdateQueue"
+	TicketService_SetQueueMember_FullMethodName         = "/rapport.ticket.v1.TicketService/SetQueueMember"
+	TicketService_RemoveQueueMember_FullMethodName      = "/rapport.ticket.v1.TicketService/RemoveQueueMember"
+	TicketService_ListQueueMembers_FullMethodName       = "/rapport.ticket.v1.TicketService/ListQueueMembers"
+	TicketService_AssignTicket_FullMethodName           = "/rapport.ticket.v1.TicketService/AssignTicket"
+	TicketService_EscalateTicket_FullMethodName         = "/rapport.ticket.v1.TicketService/EscalateTicket"
+	TicketService_ListTicketAssignments_FullMethodName  = "/rapport.ticket.v1.TicketService/ListTicketAssignments"
+	TicketService_CreateTicketMessage_FullMethodName    = "/rapport.ticket.v1.TicketService/CreateTicketMessage"
+	TicketService_ListTicketMessages_FullMethodName     = "/rapport.ticket.v1.TicketService/ListTicketMessages"
+	TicketService_GetCsatSurvey_FullMethodName          = "/rapport.ticket.v1.TicketService/GetCsatSurvey"
+	TicketService_AnswerCsatSurvey_FullMethodName       = "/rapport.ticket.v1.TicketService/AnswerCsatSurvey"
+	TicketService_IssueCsatSurveyLink_FullMethodName    = "/rapport.ticket.v1.TicketService/IssueCsatSurveyLink"
+	TicketService_CreateNpsSurvey_FullMethodName        = "/rapport.ticket.v1.TicketService/CreateNpsSurvey"
+	TicketService_GetNpsSurvey_FullMethodName           = "/rapport.ticket.v1.TicketService/GetNpsSurvey"
+	TicketService_CreateNpsResponse_FullMethodName      = "/rapport.ticket.v1.TicketService/CreateNpsResponse"
+	TicketService_CreateFeedbackItem_FullMethodName     = "/rapport.ticket.v1.TicketService/CreateFeedbackItem"
+	TicketService_GetFeedbackItem_FullMethodName        = "/rapport.ticket.v1.TicketService/GetFeedbackItem"
+	TicketService_ListFeedbackItems_FullMethodName      = "/rapport.ticket.v1.TicketService/ListFeedbackItems"
+	TicketService_UpdateFeedbackItem_FullMethodName     = "/rapport.ticket.v1.TicketService/UpdateFeedbackItem"
+	TicketService_GetQualityFigures_FullMethodName      = "/rapport.ticket.v1.TicketService/GetQualityFigures"
+	TicketService_ImportTickets_FullMethodName          = "/rapport.ticket.v1.TicketService/ImportTickets"
 )
 
 // TicketServiceClient is the client API for TicketService service.
@@ -102,6 +126,69 @@ type TicketServiceClient interface {
 	DeleteSlaPolicy(ctx context.Context, in *DeleteSlaPolicyRequest, opts ...grpc.CallOption) (*DeleteSlaPolicyResponse, error)
 	// Streams the service's events of the caller's tenant after a cursor, then follows new ones.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
+	// Creates a queue (admins).
+	CreateQueue(ctx context.Context, in *CreateQueueRequest, opts ...grpc.CallOption) (*CreateQueueResponse, error)
+	// Gets a queue.
+	GetQueue(ctx context.Context, in *GetQueueRequest, opts ...grpc.CallOption) (*GetQueueResponse, error)
+	// Lists queues, newest first.
+	ListQueues(ctx context.Context, in *ListQueuesRequest, opts ...grpc.CallOption) (*ListQueuesResponse, error)
+	// Updates the fields of a queue named in update_mask (admins):
+	// display_name, strategy, calendar_id, escalation_queue_id.
+	UpdateQueue(ctx context.Context, in *UpdateQueueRequest, opts ...grpc.CallOption) (*UpdateQueueResponse, error)
+	// Adds an agent to a queue or replaces its skills, capacity, calendar and
+	// level (admins).
+	SetQueueMember(ctx context.Context, in *SetQueueMemberRequest, opts ...grpc.CallOption) (*SetQueueMemberResponse, error)
+	// Removes an agent from a queue (admins); its tickets keep their assignee.
+	RemoveQueueMember(ctx context.Context, in *RemoveQueueMemberRequest, opts ...grpc.CallOption) (*RemoveQueueMemberResponse, error)
+	// Lists a queue's members by principal id.
+	ListQueueMembers(ctx context.Context, in *ListQueueMembersRequest, opts ...grpc.CallOption) (*ListQueueMembersResponse, error)
+	// Moves a ticket to a queue and an agent: the given agent (who must be a
+	// member), or the one the queue's strategy picks.
+	AssignTicket(ctx context.Context, in *AssignTicketRequest, opts ...grpc.CallOption) (*AssignTicketResponse, error)
+	// Raises a ticket's escalation level by one and reassigns it: to the
+	// queue's escalation queue when it has one, else within the queue to a
+	// member of a high enough level.
+	EscalateTicket(ctx context.Context, in *EscalateTicketRequest, opts ...grpc.CallOption) (*EscalateTicketResponse, error)
+	// Lists a ticket's assignment log, oldest first.
+	ListTicketAssignments(ctx context.Context, in *ListTicketAssignmentsRequest, opts ...grpc.CallOption) (*ListTicketAssignmentsResponse, error)
+	// Adds a public reply or internal note. An agent's first public reply
+	// records the ticket's first response.
+	CreateTicketMessage(ctx context.Context, in *CreateTicketMessageRequest, opts ...grpc.CallOption) (*CreateTicketMessageResponse, error)
+	// Lists a ticket's messages, oldest first.
+	ListTicketMessages(ctx context.Context, in *ListTicketMessagesRequest, opts ...grpc.CallOption) (*ListTicketMessagesResponse, error)
+	// Shows the satisfaction survey a link's token opens. Public: the token
+	// is the credential.
+	GetCsatSurvey(ctx context.Context, in *GetCsatSurveyRequest, opts ...grpc.CallOption) (*GetCsatSurveyResponse, error)
+	// Answers a satisfaction survey, once. Public: the token is the credential.
+	AnswerCsatSurvey(ctx context.Context, in *AnswerCsatSurveyRequest, opts ...grpc.CallOption) (*AnswerCsatSurveyResponse, error)
+	// Gives a resolved ticket's satisfaction survey a new link token, shown
+	// once, for whatever sends it to the customer; earlier links stop working.
+	IssueCsatSurveyLink(ctx context.Context, in *IssueCsatSurveyLinkRequest, opts ...grpc.CallOption) (*IssueCsatSurveyLinkResponse, error)
+	// Creates an NPS survey for the current members of a segment (admins and
+	// sales managers); the members are fetched from the customer service with
+	// the caller's credentials.
+	CreateNpsSurvey(ctx context.Context, in *CreateNpsSurveyRequest, opts ...grpc.CallOption) (*CreateNpsSurveyResponse, error)
+	// Gets an NPS survey with its score.
+	GetNpsSurvey(ctx context.Context, in *GetNpsSurveyRequest, opts ...grpc.CallOption) (*GetNpsSurveyResponse, error)
+	// Records a recipient's answer, once, from whichever channel collected
+	// it. An answer of 6 or less queues a follow-up in the customer service.
+	CreateNpsResponse(ctx context.Context, in *CreateNpsResponseRequest, opts ...grpc.CallOption) (*CreateNpsResponseResponse, error)
+	// Records a piece of customer feedback.
+	CreateFeedbackItem(ctx context.Context, in *CreateFeedbackItemRequest, opts ...grpc.CallOption) (*CreateFeedbackItemResponse, error)
+	// Gets a feedback item.
+	GetFeedbackItem(ctx context.Context, in *GetFeedbackItemRequest, opts ...grpc.CallOption) (*GetFeedbackItemResponse, error)
+	// Lists feedback, newest first, optionally filtered (AIP-160 over status,
+	// channel and customer_id).
+	ListFeedbackItems(ctx context.Context, in *ListFeedbackItemsRequest, opts ...grpc.CallOption) (*ListFeedbackItemsResponse, error)
+	// Updates the fields named in update_mask (topics, status, ticket_id,
+	// resolution), if etag (when given) is current. Closing needs a resolution.
+	UpdateFeedbackItem(ctx context.Context, in *UpdateFeedbackItemRequest, opts ...grpc.CallOption) (*UpdateFeedbackItemResponse, error)
+	// Computes per-agent or per-queue quality figures over tickets created in
+	// a time range (admins, support agents, sales managers, analysts).
+	GetQualityFigures(ctx context.Context, in *GetQualityFiguresRequest, opts ...grpc.CallOption) (*GetQualityFiguresResponse, error)
+	// Imports up to 500 tickets with their history (admins); a row whose
+	// external_id was imported before returns the earlier ticket.
+	ImportTickets(ctx context.Context, in *ImportTicketsRequest, opts ...grpc.CallOption) (*ImportTicketsResponse, error)
 }
 
 type ticketServiceClient struct {
@@ -321,6 +408,246 @@ func (c *ticketServiceClient) WatchEvents(ctx context.Context, in *WatchEventsRe
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TicketService_WatchEventsClient = grpc.ServerStreamingClient[WatchEventsResponse]
 
+func (c *ticketServiceClient) CreateQueue(ctx context.Context, in *CreateQueueRequest, opts ...grpc.CallOption) (*CreateQueueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateQueueResponse)
+	err := c.cc.Invoke(ctx, TicketService_CreateQueue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) GetQueue(ctx context.Context, in *GetQueueRequest, opts ...grpc.CallOption) (*GetQueueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetQueueResponse)
+	err := c.cc.Invoke(ctx, TicketService_GetQueue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) ListQueues(ctx context.Context, in *ListQueuesRequest, opts ...grpc.CallOption) (*ListQueuesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListQueuesResponse)
+	err := c.cc.Invoke(ctx, TicketService_ListQueues_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) UpdateQueue(ctx context.Context, in *UpdateQueueRequest, opts ...grpc.CallOption) (*UpdateQueueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateQueueResponse)
+	err := c.cc.Invoke(ctx, TicketService_UpdateQueue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) SetQueueMember(ctx context.Context, in *SetQueueMemberRequest, opts ...grpc.CallOption) (*SetQueueMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetQueueMemberResponse)
+	err := c.cc.Invoke(ctx, TicketService_SetQueueMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) RemoveQueueMember(ctx context.Context, in *RemoveQueueMemberRequest, opts ...grpc.CallOption) (*RemoveQueueMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveQueueMemberResponse)
+	err := c.cc.Invoke(ctx, TicketService_RemoveQueueMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) ListQueueMembers(ctx context.Context, in *ListQueueMembersRequest, opts ...grpc.CallOption) (*ListQueueMembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListQueueMembersResponse)
+	err := c.cc.Invoke(ctx, TicketService_ListQueueMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) AssignTicket(ctx context.Context, in *AssignTicketRequest, opts ...grpc.CallOption) (*AssignTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AssignTicketResponse)
+	err := c.cc.Invoke(ctx, TicketService_AssignTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) EscalateTicket(ctx context.Context, in *EscalateTicketRequest, opts ...grpc.CallOption) (*EscalateTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EscalateTicketResponse)
+	err := c.cc.Invoke(ctx, TicketService_EscalateTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) ListTicketAssignments(ctx context.Context, in *ListTicketAssignmentsRequest, opts ...grpc.CallOption) (*ListTicketAssignmentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTicketAssignmentsResponse)
+	err := c.cc.Invoke(ctx, TicketService_ListTicketAssignments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) CreateTicketMessage(ctx context.Context, in *CreateTicketMessageRequest, opts ...grpc.CallOption) (*CreateTicketMessageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTicketMessageResponse)
+	err := c.cc.Invoke(ctx, TicketService_CreateTicketMessage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) ListTicketMessages(ctx context.Context, in *ListTicketMessagesRequest, opts ...grpc.CallOption) (*ListTicketMessagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTicketMessagesResponse)
+	err := c.cc.Invoke(ctx, TicketService_ListTicketMessages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) GetCsatSurvey(ctx context.Context, in *GetCsatSurveyRequest, opts ...grpc.CallOption) (*GetCsatSurveyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCsatSurveyResponse)
+	err := c.cc.Invoke(ctx, TicketService_GetCsatSurvey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) AnswerCsatSurvey(ctx context.Context, in *AnswerCsatSurveyRequest, opts ...grpc.CallOption) (*AnswerCsatSurveyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AnswerCsatSurveyResponse)
+	err := c.cc.Invoke(ctx, TicketService_AnswerCsatSurvey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) IssueCsatSurveyLink(ctx context.Context, in *IssueCsatSurveyLinkRequest, opts ...grpc.CallOption) (*IssueCsatSurveyLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueCsatSurveyLinkResponse)
+	err := c.cc.Invoke(ctx, TicketService_IssueCsatSurveyLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) CreateNpsSurvey(ctx context.Context, in *CreateNpsSurveyRequest, opts ...grpc.CallOption) (*CreateNpsSurveyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateNpsSurveyResponse)
+	err := c.cc.Invoke(ctx, TicketService_CreateNpsSurvey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) GetNpsSurvey(ctx context.Context, in *GetNpsSurveyRequest, opts ...grpc.CallOption) (*GetNpsSurveyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetNpsSurveyResponse)
+	err := c.cc.Invoke(ctx, TicketService_GetNpsSurvey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) CreateNpsResponse(ctx context.Context, in *CreateNpsResponseRequest, opts ...grpc.CallOption) (*CreateNpsResponseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateNpsResponseResponse)
+	err := c.cc.Invoke(ctx, TicketService_CreateNpsResponse_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) CreateFeedbackItem(ctx context.Context, in *CreateFeedbackItemRequest, opts ...grpc.CallOption) (*CreateFeedbackItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateFeedbackItemResponse)
+	err := c.cc.Invoke(ctx, TicketService_CreateFeedbackItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) GetFeedbackItem(ctx context.Context, in *GetFeedbackItemRequest, opts ...grpc.CallOption) (*GetFeedbackItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetFeedbackItemResponse)
+	err := c.cc.Invoke(ctx, TicketService_GetFeedbackItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) ListFeedbackItems(ctx context.Context, in *ListFeedbackItemsRequest, opts ...grpc.CallOption) (*ListFeedbackItemsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFeedbackItemsResponse)
+	err := c.cc.Invoke(ctx, TicketService_ListFeedbackItems_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) UpdateFeedbackItem(ctx context.Context, in *UpdateFeedbackItemRequest, opts ...grpc.CallOption) (*UpdateFeedbackItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateFeedbackItemResponse)
+	err := c.cc.Invoke(ctx, TicketService_UpdateFeedbackItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) GetQualityFigures(ctx context.Context, in *GetQualityFiguresRequest, opts ...grpc.CallOption) (*GetQualityFiguresResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetQualityFiguresResponse)
+	err := c.cc.Invoke(ctx, TicketService_GetQualityFigures_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ticketServiceClient) ImportTickets(ctx context.Context, in *ImportTicketsRequest, opts ...grpc.CallOption) (*ImportTicketsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportTicketsResponse)
+	err := c.cc.Invoke(ctx, TicketService_ImportTickets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TicketServiceServer is the server API for TicketService service.
 // All implementations must embed UnimplementedTicketServiceServer
 // for forward compatibility.
@@ -382,6 +709,69 @@ type TicketServiceServer interface {
 	DeleteSlaPolicy(context.Context, *DeleteSlaPolicyRequest) (*DeleteSlaPolicyResponse, error)
 	// Streams the service's events of the caller's tenant after a cursor, then follows new ones.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
+	// Creates a queue (admins).
+	CreateQueue(context.Context, *CreateQueueRequest) (*CreateQueueResponse, error)
+	// Gets a queue.
+	GetQueue(context.Context, *GetQueueRequest) (*GetQueueResponse, error)
+	// Lists queues, newest first.
+	ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error)
+	// Updates the fields of a queue named in update_mask (admins):
+	// display_name, strategy, calendar_id, escalation_queue_id.
+	UpdateQueue(context.Context, *UpdateQueueRequest) (*UpdateQueueResponse, error)
+	// Adds an agent to a queue or replaces its skills, capacity, calendar and
+	// level (admins).
+	SetQueueMember(context.Context, *SetQueueMemberRequest) (*SetQueueMemberResponse, error)
+	// Removes an agent from a queue (admins); its tickets keep their assignee.
+	RemoveQueueMember(context.Context, *RemoveQueueMemberRequest) (*RemoveQueueMemberResponse, error)
+	// Lists a queue's members by principal id.
+	ListQueueMembers(context.Context, *ListQueueMembersRequest) (*ListQueueMembersResponse, error)
+	// Moves a ticket to a queue and an agent: the given agent (who must be a
+	// member), or the one the queue's strategy picks.
+	AssignTicket(context.Context, *AssignTicketRequest) (*AssignTicketResponse, error)
+	// Raises a ticket's escalation level by one and reassigns it: to the
+	// queue's escalation queue when it has one, else within the queue to a
+	// member of a high enough level.
+	EscalateTicket(context.Context, *EscalateTicketRequest) (*EscalateTicketResponse, error)
+	// Lists a ticket's assignment log, oldest first.
+	ListTicketAssignments(context.Context, *ListTicketAssignmentsRequest) (*ListTicketAssignmentsResponse, error)
+	// Adds a public reply or internal note. An agent's first public reply
+	// records the ticket's first response.
+	CreateTicketMessage(context.Context, *CreateTicketMessageRequest) (*CreateTicketMessageResponse, error)
+	// Lists a ticket's messages, oldest first.
+	ListTicketMessages(context.Context, *ListTicketMessagesRequest) (*ListTicketMessagesResponse, error)
+	// Shows the satisfaction survey a link's token opens. Public: the token
+	// is the credential.
+	GetCsatSurvey(context.Context, *GetCsatSurveyRequest) (*GetCsatSurveyResponse, error)
+	// Answers a satisfaction survey, once. Public: the token is the credential.
+	AnswerCsatSurvey(context.Context, *AnswerCsatSurveyRequest) (*AnswerCsatSurveyResponse, error)
+	// Gives a resolved ticket's satisfaction survey a new link token, shown
+	// once, for whatever sends it to the customer; earlier links stop working.
+	IssueCsatSurveyLink(context.Context, *IssueCsatSurveyLinkRequest) (*IssueCsatSurveyLinkResponse, error)
+	// Creates an NPS survey for the current members of a segment (admins and
+	// sales managers); the members are fetched from the customer service with
+	// the caller's credentials.
+	CreateNpsSurvey(context.Context, *CreateNpsSurveyRequest) (*CreateNpsSurveyResponse, error)
+	// Gets an NPS survey with its score.
+	GetNpsSurvey(context.Context, *GetNpsSurveyRequest) (*GetNpsSurveyResponse, error)
+	// Records a recipient's answer, once, from whichever channel collected
+	// it. An answer of 6 or less queues a follow-up in the customer service.
+	CreateNpsResponse(context.Context, *CreateNpsResponseRequest) (*CreateNpsResponseResponse, error)
+	// Records a piece of customer feedback.
+	CreateFeedbackItem(context.Context, *CreateFeedbackItemRequest) (*CreateFeedbackItemResponse, error)
+	// Gets a feedback item.
+	GetFeedbackItem(context.Context, *GetFeedbackItemRequest) (*GetFeedbackItemResponse, error)
+	// Lists feedback, newest first, optionally filtered (AIP-160 over status,
+	// channel and customer_id).
+	ListFeedbackItems(context.Context, *ListFeedbackItemsRequest) (*ListFeedbackItemsResponse, error)
+	// Updates the fields named in update_mask (topics, status, ticket_id,
+	// resolution), if etag (when given) is current. Closing needs a resolution.
+	UpdateFeedbackItem(context.Context, *UpdateFeedbackItemRequest) (*UpdateFeedbackItemResponse, error)
+	// Computes per-agent or per-queue quality figures over tickets created in
+	// a time range (admins, support agents, sales managers, analysts).
+	GetQualityFigures(context.Context, *GetQualityFiguresRequest) (*GetQualityFiguresResponse, error)
+	// Imports up to 500 tickets with their history (admins); a row whose
+	// external_id was imported before returns the earlier ticket.
+	ImportTickets(context.Context, *ImportTicketsRequest) (*ImportTicketsResponse, error)
 	mustEmbedUnimplementedTicketServiceServer()
 }
 
@@ -451,6 +841,78 @@ func (UnimplementedTicketServiceServer) DeleteSlaPolicy(context.Context, *Delete
 }
 func (UnimplementedTicketServiceServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
+}
+func (UnimplementedTicketServiceServer) CreateQueue(context.Context, *CreateQueueRequest) (*CreateQueueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateQueue not implemented")
+}
+func (UnimplementedTicketServiceServer) GetQueue(context.Context, *GetQueueRequest) (*GetQueueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetQueue not implemented")
+}
+func (UnimplementedTicketServiceServer) ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListQueues not implemented")
+}
+func (UnimplementedTicketServiceServer) UpdateQueue(context.Context, *UpdateQueueRequest) (*UpdateQueueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateQueue not implemented")
+}
+func (UnimplementedTicketServiceServer) SetQueueMember(context.Context, *SetQueueMemberRequest) (*SetQueueMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetQueueMember not implemented")
+}
+func (UnimplementedTicketServiceServer) RemoveQueueMember(context.Context, *RemoveQueueMemberRequest) (*RemoveQueueMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveQueueMember not implemented")
+}
+func (UnimplementedTicketServiceServer) ListQueueMembers(context.Context, *ListQueueMembersRequest) (*ListQueueMembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListQueueMembers not implemented")
+}
+func (UnimplementedTicketServiceServer) AssignTicket(context.Context, *AssignTicketRequest) (*AssignTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AssignTicket not implemented")
+}
+func (UnimplementedTicketServiceServer) EscalateTicket(context.Context, *EscalateTicketRequest) (*EscalateTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EscalateTicket not implemented")
+}
+func (UnimplementedTicketServiceServer) ListTicketAssignments(context.Context, *ListTicketAssignmentsRequest) (*ListTicketAssignmentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTicketAssignments not implemented")
+}
+func (UnimplementedTicketServiceServer) CreateTicketMessage(context.Context, *CreateTicketMessageRequest) (*CreateTicketMessageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateTicketMessage not implemented")
+}
+func (UnimplementedTicketServiceServer) ListTicketMessages(context.Context, *ListTicketMessagesRequest) (*ListTicketMessagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTicketMessages not implemented")
+}
+func (UnimplementedTicketServiceServer) GetCsatSurvey(context.Context, *GetCsatSurveyRequest) (*GetCsatSurveyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCsatSurvey not implemented")
+}
+func (UnimplementedTicketServiceServer) AnswerCsatSurvey(context.Context, *AnswerCsatSurveyRequest) (*AnswerCsatSurveyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AnswerCsatSurvey not implemented")
+}
+func (UnimplementedTicketServiceServer) IssueCsatSurveyLink(context.Context, *IssueCsatSurveyLinkRequest) (*IssueCsatSurveyLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueCsatSurveyLink not implemented")
+}
+func (UnimplementedTicketServiceServer) CreateNpsSurvey(context.Context, *CreateNpsSurveyRequest) (*CreateNpsSurveyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateNpsSurvey not implemented")
+}
+func (UnimplementedTicketServiceServer) GetNpsSurvey(context.Context, *GetNpsSurveyRequest) (*GetNpsSurveyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetNpsSurvey not implemented")
+}
+func (UnimplementedTicketServiceServer) CreateNpsResponse(context.Context, *CreateNpsResponseRequest) (*CreateNpsResponseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateNpsResponse not implemented")
+}
+func (UnimplementedTicketServiceServer) CreateFeedbackItem(context.Context, *CreateFeedbackItemRequest) (*CreateFeedbackItemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateFeedbackItem not implemented")
+}
+func (UnimplementedTicketServiceServer) GetFeedbackItem(context.Context, *GetFeedbackItemRequest) (*GetFeedbackItemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetFeedbackItem not implemented")
+}
+func (UnimplementedTicketServiceServer) ListFeedbackItems(context.Context, *ListFeedbackItemsRequest) (*ListFeedbackItemsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListFeedbackItems not implemented")
+}
+func (UnimplementedTicketServiceServer) UpdateFeedbackItem(context.Context, *UpdateFeedbackItemRequest) (*UpdateFeedbackItemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateFeedbackItem not implemented")
+}
+func (UnimplementedTicketServiceServer) GetQualityFigures(context.Context, *GetQualityFiguresRequest) (*GetQualityFiguresResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetQualityFigures not implemented")
+}
+func (UnimplementedTicketServiceServer) ImportTickets(context.Context, *ImportTicketsRequest) (*ImportTicketsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportTickets not implemented")
 }
 func (UnimplementedTicketServiceServer) mustEmbedUnimplementedTicketServiceServer() {}
 func (UnimplementedTicketServiceServer) testEmbeddedByValue()                       {}
@@ -826,6 +1288,438 @@ func _TicketService_WatchEvents_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TicketService_WatchEventsServer = grpc.ServerStreamingServer[WatchEventsResponse]
 
+func _TicketService_CreateQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).CreateQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_CreateQueue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).CreateQueue(ctx, req.(*CreateQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_GetQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).GetQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_GetQueue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).GetQueue(ctx, req.(*GetQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_ListQueues_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListQueuesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).ListQueues(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_ListQueues_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).ListQueues(ctx, req.(*ListQueuesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_UpdateQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).UpdateQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_UpdateQueue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).UpdateQueue(ctx, req.(*UpdateQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_SetQueueMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetQueueMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).SetQueueMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_SetQueueMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).SetQueueMember(ctx, req.(*SetQueueMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_RemoveQueueMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveQueueMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).RemoveQueueMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_RemoveQueueMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).RemoveQueueMember(ctx, req.(*RemoveQueueMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_ListQueueMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListQueueMembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).ListQueueMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_ListQueueMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).ListQueueMembers(ctx, req.(*ListQueueMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_AssignTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AssignTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).AssignTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_AssignTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).AssignTicket(ctx, req.(*AssignTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_EscalateTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EscalateTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).EscalateTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_EscalateTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).EscalateTicket(ctx, req.(*EscalateTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_ListTicketAssignments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTicketAssignmentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).ListTicketAssignments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_ListTicketAssignments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).ListTicketAssignments(ctx, req.(*ListTicketAssignmentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_CreateTicketMessage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTicketMessageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).CreateTicketMessage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_CreateTicketMessage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).CreateTicketMessage(ctx, req.(*CreateTicketMessageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_ListTicketMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTicketMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).ListTicketMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_ListTicketMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).ListTicketMessages(ctx, req.(*ListTicketMessagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_GetCsatSurvey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCsatSurveyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).GetCsatSurvey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_GetCsatSurvey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).GetCsatSurvey(ctx, req.(*GetCsatSurveyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_AnswerCsatSurvey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AnswerCsatSurveyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).AnswerCsatSurvey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_AnswerCsatSurvey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).AnswerCsatSurvey(ctx, req.(*AnswerCsatSurveyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_IssueCsatSurveyLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueCsatSurveyLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).IssueCsatSurveyLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_IssueCsatSurveyLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).IssueCsatSurveyLink(ctx, req.(*IssueCsatSurveyLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_CreateNpsSurvey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateNpsSurveyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).CreateNpsSurvey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_CreateNpsSurvey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).CreateNpsSurvey(ctx, req.(*CreateNpsSurveyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_GetNpsSurvey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetNpsSurveyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).GetNpsSurvey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_GetNpsSurvey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).GetNpsSurvey(ctx, req.(*GetNpsSurveyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_CreateNpsResponse_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateNpsResponseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).CreateNpsResponse(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_CreateNpsResponse_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).CreateNpsResponse(ctx, req.(*CreateNpsResponseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_CreateFeedbackItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateFeedbackItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).CreateFeedbackItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_CreateFeedbackItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).CreateFeedbackItem(ctx, req.(*CreateFeedbackItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_GetFeedbackItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetFeedbackItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).GetFeedbackItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_GetFeedbackItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).GetFeedbackItem(ctx, req.(*GetFeedbackItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_ListFeedbackItems_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListFeedbackItemsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).ListFeedbackItems(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_ListFeedbackItems_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).ListFeedbackItems(ctx, req.(*ListFeedbackItemsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_UpdateFeedbackItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateFeedbackItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).UpdateFeedbackItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_UpdateFeedbackItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).UpdateFeedbackItem(ctx, req.(*UpdateFeedbackItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_GetQualityFigures_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetQualityFiguresRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).GetQualityFigures(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_GetQualityFigures_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).GetQualityFigures(ctx, req.(*GetQualityFiguresRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TicketService_ImportTickets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportTicketsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).ImportTickets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_ImportTickets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).ImportTickets(ctx, req.(*ImportTicketsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TicketService_ServiceDesc is the grpc.ServiceDesc for TicketService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -908,6 +1802,102 @@ var TicketService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteSlaPolicy",
 			Handler:    _TicketService_DeleteSlaPolicy_Handler,
+		},
+		{
+			MethodName: "CreateQueue",
+			Handler:    _TicketService_CreateQueue_Handler,
+		},
+		{
+			MethodName: "GetQueue",
+			Handler:    _TicketService_GetQueue_Handler,
+		},
+		{
+			MethodName: "ListQueues",
+			Handler:    _TicketService_ListQueues_Handler,
+		},
+		{
+			MethodName: "UpdateQueue",
+			Handler:    _TicketService_UpdateQueue_Handler,
+		},
+		{
+			MethodName: "SetQueueMember",
+			Handler:    _TicketService_SetQueueMember_Handler,
+		},
+		{
+			MethodName: "RemoveQueueMember",
+			Handler:    _TicketService_RemoveQueueMember_Handler,
+		},
+		{
+			MethodName: "ListQueueMembers",
+			Handler:    _TicketService_ListQueueMembers_Handler,
+		},
+		{
+			MethodName: "AssignTicket",
+			Handler:    _TicketService_AssignTicket_Handler,
+		},
+		{
+			MethodName: "EscalateTicket",
+			Handler:    _TicketService_EscalateTicket_Handler,
+		},
+		{
+			MethodName: "ListTicketAssignments",
+			Handler:    _TicketService_ListTicketAssignments_Handler,
+		},
+		{
+			MethodName: "CreateTicketMessage",
+			Handler:    _TicketService_CreateTicketMessage_Handler,
+		},
+		{
+			MethodName: "ListTicketMessages",
+			Handler:    _TicketService_ListTicketMessages_Handler,
+		},
+		{
+			MethodName: "GetCsatSurvey",
+			Handler:    _TicketService_GetCsatSurvey_Handler,
+		},
+		{
+			MethodName: "AnswerCsatSurvey",
+			Handler:    _TicketService_AnswerCsatSurvey_Handler,
+		},
+		{
+			MethodName: "IssueCsatSurveyLink",
+			Handler:    _TicketService_IssueCsatSurveyLink_Handler,
+		},
+		{
+			MethodName: "CreateNpsSurvey",
+			Handler:    _TicketService_CreateNpsSurvey_Handler,
+		},
+		{
+			MethodName: "GetNpsSurvey",
+			Handler:    _TicketService_GetNpsSurvey_Handler,
+		},
+		{
+			MethodName: "CreateNpsResponse",
+			Handler:    _TicketService_CreateNpsResponse_Handler,
+		},
+		{
+			MethodName: "CreateFeedbackItem",
+			Handler:    _TicketService_CreateFeedbackItem_Handler,
+		},
+		{
+			MethodName: "GetFeedbackItem",
+			Handler:    _TicketService_GetFeedbackItem_Handler,
+		},
+		{
+			MethodName: "ListFeedbackItems",
+			Handler:    _TicketService_ListFeedbackItems_Handler,
+		},
+		{
+			MethodName: "UpdateFeedbackItem",
+			Handler:    _TicketService_UpdateFeedbackItem_Handler,
+		},
+		{
+			MethodName: "GetQualityFigures",
+			Handler:    _TicketService_GetQualityFigures_Handler,
+		},
+		{
+			MethodName: "ImportTickets",
+			Handler:    _TicketService_ImportTickets_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
