@@ -432,6 +432,57 @@ func TestSuite(t *testing.T) {
 		}
 	})
 
+	t.Run("leads from a public web form, converted; orders with reporting currency", func(t *testing.T) {
+		api := api
+		form := api.must(200, "POST", "/v1/webForms", map[string]any{"displayName": "Contact us", "territory": "Web"})
+		key, _ := form["formKey"].(string)
+		public := api.as("")
+		sub := public.must(200, "POST", "/v1/webForms/"+key+":submit", map[string]any{"displayName": "Visitor", "email": "visitor@example.com",
+			"utm": map[string]any{"source": "e2e"}})
+		public.must(404, "POST", "/v1/webForms/wf_UNKNOWN:submit", map[string]any{"displayName": "X"})
+		public.must(401, "GET", "/v1/leads", nil)
+		leadID, _ := sub["leadId"].(string)
+		lead := api.must(200, "GET", "/v1/leads/"+leadID, nil)
+		if lead["source"] != "web_form" || lead["status"] != "LEAD_STATUS_NEW" {
+			t.Fatalf("submitted lead = %v", lead)
+		}
+		conv := api.must(200, "POST", "/v1/leads/"+leadID+":convert", map[string]any{"requestId": "e2e-convert",
+			"opportunity": map[string]any{"displayName": "First deal", "amount": map[string]any{"currencyCode": "GBP", "amountMinor": "1000"}}})
+		customerID, _ := conv["lead"].(map[string]any)["convertedCustomerId"].(string)
+		api.must(200, "GET", "/v1/customers/"+customerID, nil)
+		api.must(400, "POST", "/v1/leads/"+leadID+":convert", map[string]any{"customerId": "nope"})
+		api.must(400, "POST", "/v1/leads/"+leadID+":convert", map[string]any{})
+
+		api.must(200, "POST", "/v1/exchangeRates:load", map[string]any{"rates": []any{
+			map[string]any{"baseCurrency": "GBP", "quoteCurrency": "EUR", "rateDate": "2011-01-01", "rate": "1.16"}}})
+		api.must(200, "PATCH", "/v1/reportingSettings", map[string]any{"reportingCurrency": "EUR"})
+		product := api.must(200, "POST", "/v1/products", map[string]any{"sku": "E2E-MUG", "displayName": "Mug"})
+		order := api.must(200, "POST", "/v1/orders", map[string]any{"kind": "ORDER_KIND_SALE", "customerId": customerID, "currencyCode": "GBP",
+			"orderTime": "2011-02-01T10:00:00Z", "lines": []any{map[string]any{"productId": product["productId"], "quantity": "2", "unitPriceMinor": "500"}}})
+		if rt, _ := order["reportingTotal"].(map[string]any); num(rt["amountMinor"]) != 1160 || rt["currencyCode"] != "EUR" {
+			t.Fatalf("order = %v, want a reporting total of EUR 11.60", order)
+		}
+		api.must(400, "POST", "/v1/orders", map[string]any{"kind": "ORDER_KIND_SALE", "currencyCode": "GBP", "lines": []any{map[string]any{"quantity": "1"}}})
+	})
+
+	t.Run("Online Retail invoices through the public API", func(t *testing.T) {
+		opts := demo.Options{BaseURL: s.HTTPURL, APIKey: s.AdminKey, DataDir: filepath.Join(root, "../shared/data")}
+		first, err := demo.LoadRetail(ctx, opts, 40)
+		if err != nil {
+			t.Fatalf("demo.LoadRetail: %v", err)
+		}
+		if first.Sales == 0 || first.Returns == 0 || first.Lines == 0 {
+			t.Fatalf("demo.LoadRetail = %+v, want sales and returns", first)
+		}
+		if _, err := demo.LoadRetail(ctx, opts, 40); err != nil {
+			t.Fatalf("demo.LoadRetail again: %v", err)
+		}
+		out := api.must(200, "GET", "/v1/orders?page_size=1000&filter=kind%3DORDER_KIND_RETURN", nil)
+		if items, _ := out["orders"].([]any); len(items) != first.Returns {
+			t.Fatalf("%d returns listed after two loads, want %d", len(items), first.Returns)
+		}
+	})
+
 	t.Run("help desk: queue, conversation and a CSAT link over REST", func(t *testing.T) {
 		api := api
 		api.t = t
@@ -500,8 +551,9 @@ func TestSuite(t *testing.T) {
 		if err != nil {
 			t.Fatalf("demo.Load: %v", err)
 		}
-		if first.Opportunities == 0 || first.Partners != 20 || first.Tickets != 10 {
-			t.Fatalf("demo.Load = %+v, want opportunities, 20 partners, 10 tickets", first)
+		if first.Opportunities == 0 || first.Partners != 20 || first.Tickets != 10 || first.Leads != first.OpportunitiesWithoutAccount ||
+			first.Teams != 6 || first.Principals != 41 || first.AssignmentRules != 3 {
+			t.Fatalf("demo.Load = %+v, want opportunities, 20 partners, 10 tickets, a lead per deal without account, 6 teams of 41 people, 3 rules", first)
 		}
 		count := func() int {
 			out := api.must(200, "GET", "/v1/customers?page_size=1000", nil)

@@ -25,13 +25,14 @@ func main() {
 	data := flag.String("data", "../shared/data", "folder of the demo data sets")
 	loadDemo := flag.Bool("demo", true, "load demo data through the API")
 	importLimit := flag.Int("demo-import-limit", 1000, "customers the demo imports from each of Online Retail and Telco churn through the import API (0: all, -1: none)")
+	retail := flag.Int("retail", 0, "also import this many Online Retail invoices as orders (-1: all; 0: none, which keeps start-up fast)")
 	flag.Parse()
-	if err := run(*root, *state, *bin, *data, *loadDemo, *importLimit); err != nil {
+	if err := run(*root, *state, *bin, *data, *loadDemo, *importLimit, *retail); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(root, state, bin, data string, loadDemo bool, importLimit int) error {
+func run(root, state, bin, data string, loadDemo bool, importLimit, retail int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
@@ -51,8 +52,18 @@ func run(root, state, bin, data string, loadDemo bool, importLimit int) error {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "demo data:", err)
 		} else {
-			fmt.Printf("demo data: %d accounts, %d opportunities (%d without account skipped), %d partners, %d support customers with %d tickets in %s\n",
-				st.Customers, st.Opportunities, st.OpportunitiesWithoutAccount, st.Partners, st.SupportCustomers, st.Tickets, st.Elapsed.Round(1e8))
+			fmt.Printf("demo data: %d sales teams with %d people, %d accounts, %d opportunities, %d leads (deals without account), %d partners, %d support customers with %d tickets in %s\n",
+				st.Teams, st.Principals, st.Customers, st.Opportunities, st.Leads, st.Partners, st.SupportCustomers, st.Tickets, st.Elapsed.Round(1e8))
+		}
+	}
+	if retail != 0 {
+		fmt.Println("importing Online Retail invoices as orders through the REST API …")
+		st, err := demo.LoadRetail(ctx, demo.Options{BaseURL: s.HTTPURL, APIKey: s.AdminKey, DataDir: data}, max(retail, 0))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "retail data:", err)
+		} else {
+			fmt.Printf("retail data: %d products, %d customers, %d sales, %d returns, %d adjustments (%d guest orders), %d lines in %s (%.0f lines/s); %d stock write-off lines left out\n",
+				st.Products, st.Customers, st.Sales, st.Returns, st.Adjustments, st.GuestOrders, st.Lines, st.Elapsed.Round(1e8), st.RowsPerSecond(), st.StockWriteOffs)
 		}
 	}
 	if loadDemo && importLimit >= 0 {

@@ -32,9 +32,13 @@ type collection struct {
 }
 
 var (
-	customers     = collection{"/v1/customers", "customerId"}
-	opportunities = collection{"/v1/opportunities", "opportunityId"}
-	partners      = collection{"/v1/partners", "partnerId"}
+	customers       = collection{"/v1/customers", "customerId"}
+	opportunities   = collection{"/v1/opportunities", "opportunityId"}
+	leads           = collection{"/v1/leads", "leadId"}
+	teams           = collection{"/v1/teams", "teamId"}
+	principals      = collection{"/v1/principals", "principalId"}
+	assignmentRules = collection{"/v1/leadAssignmentRules", "leadAssignmentRuleId"}
+	partners        = collection{"/v1/partners", "partnerId"}
 )
 
 // ticketImports is the import method; each call imports one ticket, keyed
@@ -189,4 +193,65 @@ func backoff(attempt int, err error) time.Duration {
 		d = max(d, min(he.retryAfter, maxBackoff))
 	}
 	return d
+}
+
+// findID returns the id (idField) of the first resource a list of coll
+// with filter answers, "" when there is none. Reads are retried like creates.
+func (c *client) findID(ctx context.Context, coll collection, listField, filter string) (string, error) {
+	target := strings.TrimRight(c.baseURL, "/") + coll.path + "?" + url.Values{"filter": {filter}, "page_size": {"1"}}.Encode()
+	call := fmt.Sprintf("GET %s (filtered)", coll.path)
+	for attempt := 1; ; attempt++ {
+		id, retry, err := c.getFirst(ctx, target, listField, coll.idField)
+		switch {
+		case err == nil:
+			return id, nil
+		case ctx.Err() != nil:
+			return "", fmt.Errorf("%s: %w", call, ctx.Err())
+		case !retry:
+			return "", fmt.Errorf("%s: %w", call, err)
+		case attempt == maxAttempts:
+			return "", fmt.Errorf("%s: giving up after %d attempts: %w", call, maxAttempts, err)
+		}
+		select {
+		case <-time.After(backoff(attempt, err)):
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s: %w", call, ctx.Err())
+		}
+	}
+}
+
+// getFirst makes one list attempt and returns the first item's id.
+func (c *client) getFirst(ctx context.Context, target, listField, idField string) (id string, retry bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return "", false, err
+	}
+	req.Header.Set("Authorization", c.auth)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", true, err
+	}
+	defer resp.Body.Close()
+	payload, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return "", true, fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := responseError(resp.StatusCode, resp.Header.Get("Retry-After"), payload)
+		return "", e.temporary(), e
+	}
+	var list map[string]any
+	if err := json.Unmarshal(payload, &list); err != nil {
+		return "", false, fmt.Errorf("HTTP 200 with a body that is not a JSON object: %w", err)
+	}
+	if items, _ := list[listField].([]any); len(items) > 0 {
+		first, _ := items[0].(map[string]any)
+		id, _ = first[idField].(string)
+	}
+	return id, false, nil
 }

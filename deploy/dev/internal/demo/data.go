@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ const (
 	accountsFile = "crm-sales-opportunities/accounts.csv"
 	productsFile = "crm-sales-opportunities/products.csv"
 	pipelineFile = "crm-sales-opportunities/sales_pipeline.csv"
+	teamsFile    = "crm-sales-opportunities/sales_teams.csv"
 	sellersFile  = "olist/olist_sellers_dataset.csv"
 	ticketsFile  = "customer-support-tickets/customer_support_tickets.csv"
 )
@@ -41,13 +43,35 @@ type (
 		AmountMinor int64 `json:"amountMinor,string"`
 	}
 	opportunity struct {
-		CustomerID        string `json:"customerId"`
-		DisplayName       string `json:"displayName"`
-		Amount            money  `json:"amount"`
-		Stage             string `json:"stage"`
-		ExpectedCloseDate string `json:"expectedCloseDate,omitempty"`
-		EngageDate        string `json:"engageDate,omitempty"`
-		ExternalID        string `json:"externalId"`
+		CustomerID        string   `json:"customerId"`
+		OwnerID           string   `json:"ownerId,omitempty"`
+		OwnerTeamIDs      []string `json:"ownerTeamIds,omitempty"`
+		DisplayName       string   `json:"displayName"`
+		Amount            money    `json:"amount"`
+		Stage             string   `json:"stage"`
+		ExpectedCloseDate string   `json:"expectedCloseDate,omitempty"`
+		EngageDate        string   `json:"engageDate,omitempty"`
+		ExternalID        string   `json:"externalId"`
+	}
+	lead struct {
+		OwnerID     string `json:"ownerId,omitempty"`
+		DisplayName string `json:"displayName"`
+		Source      string `json:"source"`
+		Status      string `json:"status"`
+		Territory   string `json:"territory,omitempty"`
+		ExternalID  string `json:"externalId"`
+	}
+	team struct {
+		DisplayName string `json:"displayName"`
+	}
+	principal struct {
+		DisplayName string   `json:"displayName"`
+		Roles       []string `json:"roles"`
+		TeamIDs     []string `json:"teamIds"`
+	}
+	assignmentRule struct {
+		Territory   string   `json:"territory"`
+		AssigneeIDs []string `json:"assigneeIds"`
 	}
 	partner struct {
 		DisplayName  string      `json:"displayName"`
@@ -75,11 +99,12 @@ type (
 // dataset is everything a load sends, read and mapped before the first
 // request so that a fault in the data stops the load before it starts.
 type dataset struct {
-	accounts       []account
-	deals          []deal
-	withoutAccount int
-	sellers        []seller
-	support        []supportCase
+	accounts  []account
+	deals     []deal
+	prospects []prospect
+	sales     *salesForce
+	sellers   []seller
+	support   []supportCase
 }
 
 // account is a row of accounts.csv as an organisation customer.
@@ -93,8 +118,18 @@ type account struct {
 // opportunity whose customerId is set once the account's customer exists.
 type deal struct {
 	account     int // index into dataset.accounts
+	agent       int // index into salesForce.agents, -1 for none
 	requestID   string
 	opportunity opportunity
+}
+
+// prospect is a row of sales_pipeline.csv without an account, as a lead:
+// the deal was being prospected or engaged before anyone knew which account
+// it belonged to, which is what a lead is.
+type prospect struct {
+	agent     int // index into salesForce.agents, -1 for none
+	requestID string
+	lead      lead
 }
 
 // seller is a row of the Olist sellers as a reseller.
@@ -126,7 +161,7 @@ type importedTicket struct {
 // readDataset reads the data sets in dir; a limit of 0 reads every row.
 func readDataset(dir string, opportunityLimit, partnerLimit, ticketLimit int) (*dataset, error) {
 	var missing []string
-	for _, f := range []string{accountsFile, productsFile, pipelineFile, sellersFile, ticketsFile} {
+	for _, f := range []string{accountsFile, productsFile, pipelineFile, teamsFile, sellersFile, ticketsFile} {
 		_, err := os.Stat(filepath.Join(dir, f))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -147,7 +182,10 @@ func readDataset(dir string, opportunityLimit, partnerLimit, ticketLimit int) (*
 	if err != nil {
 		return nil, err
 	}
-	if d.deals, d.withoutAccount, err = readPipeline(dir, d.accounts, products, opportunityLimit); err != nil {
+	if d.sales, err = readSalesForce(dir); err != nil {
+		return nil, err
+	}
+	if d.deals, d.prospects, err = readPipeline(dir, d.accounts, products, d.sales, opportunityLimit); err != nil {
 		return nil, err
 	}
 	if d.sellers, err = readSellers(dir, partnerLimit); err != nil {
@@ -307,14 +345,84 @@ var stages = map[string]string{
 	"Lost":        "STAGE_LOST",
 }
 
+// leadStatuses maps the stages of deals without an account: nobody had
+// started on a prospecting one; an engaging one is being worked.
+var leadStatuses = map[string]string{
+	"Prospecting": "LEAD_STATUS_NEW",
+	"Engaging":    "LEAD_STATUS_WORKING",
+}
+
+// salesForce is sales_teams.csv: agents, each in a manager's team and a
+// regional office. Principals are created for managers (sales managers of
+// their team) and agents (sales reps in their manager's team), and each
+// office becomes a territory whose leads go round its agents.
+type salesForce struct {
+	agents   []agent
+	managers []string
+	offices  []string
+	byName   map[string]int // agent name → index
+}
+
+type agent struct {
+	name, office string
+	manager      int // index into managers
+}
+
+// readSalesForce reads sales_teams.csv. Request ids use row positions, not
+// names, so that errors (which quote request ids) carry no personal data.
+func readSalesForce(dir string) (*salesForce, error) {
+	t, err := readTable(dir, teamsFile, "sales_agent", "manager", "regional_office")
+	if err != nil {
+		return nil, err
+	}
+	sf := &salesForce{byName: map[string]int{}}
+	managerIdx := map[string]int{}
+	for i, row := range t.rows {
+		name, manager, office := t.get(row, "sales_agent"), t.get(row, "manager"), t.get(row, "regional_office")
+		if name == "" || manager == "" || office == "" {
+			return nil, t.rowError(i+1, "an agent needs a name, a manager and an office")
+		}
+		m, ok := managerIdx[manager]
+		if !ok {
+			m = len(sf.managers)
+			managerIdx[manager] = m
+			sf.managers = append(sf.managers, manager)
+		}
+		if !slices.Contains(sf.offices, office) {
+			sf.offices = append(sf.offices, office)
+		}
+		sf.byName[name] = len(sf.agents)
+		sf.agents = append(sf.agents, agent{name: name, office: office, manager: m})
+	}
+	return sf, nil
+}
+
+// agentOf returns the index of a pipeline row's agent, -1 for an agent not
+// in sales_teams.csv (the deal then stays unowned).
+func (sf *salesForce) agentOf(name string) int {
+	if i, ok := sf.byName[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// officeOf is the territory of an agent, "" for none.
+func (sf *salesForce) officeOf(agent int) string {
+	if agent < 0 {
+		return ""
+	}
+	return sf.agents[agent].office
+}
+
 // readPipeline maps the first limit rows of sales_pipeline.csv (all of them
 // if limit is 0) to deals. Rows without an account, which the README
-// documents for many open deals, are skipped and counted: an opportunity
-// needs a customer.
-func readPipeline(dir string, accounts []account, products catalogue, limit int) (deals []deal, withoutAccount int, err error) {
-	t, err := readTable(dir, pipelineFile, "opportunity_id", "product", "account", "deal_stage", "engage_date", "close_date", "close_value")
+// documents for many open deals, become leads (an opportunity needs a
+// customer) in the territory of their agent's office; such a row at a
+// closed stage would be an error in the data and stops the load.
+func readPipeline(dir string, accounts []account, products catalogue, sf *salesForce, limit int) (deals []deal, prospects []prospect, err error) {
+	t, err := readTable(dir, pipelineFile, "opportunity_id", "sales_agent", "product", "account", "deal_stage", "engage_date", "close_date", "close_value")
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	byName := make(map[string]int, len(accounts))
 	for i, a := range accounts {
@@ -326,31 +434,40 @@ func readPipeline(dir string, accounts []account, products catalogue, limit int)
 	}
 	for i, row := range rows {
 		id, name := t.get(row, "opportunity_id"), t.get(row, "account")
-		if name == "" {
-			withoutAccount++
-			continue
-		}
 		if id == "" {
-			return nil, 0, t.rowError(i+1, "no opportunity_id")
+			return nil, nil, t.rowError(i+1, "no opportunity_id")
+		}
+		if name == "" {
+			status, err := enumOf(leadStatuses, "deal_stage of a deal without account", t.get(row, "deal_stage"))
+			if err != nil {
+				return nil, nil, t.rowError(i+1, "%v", err)
+			}
+			who := sf.agentOf(t.get(row, "sales_agent"))
+			prospects = append(prospects, prospect{agent: who, requestID: "demo-lead-" + id, lead: lead{
+				DisplayName: t.get(row, "product") + " prospect " + id, Source: "import", Status: status,
+				Territory: sf.officeOf(who), ExternalID: id,
+			}})
+			continue
 		}
 		acct, ok := byName[name]
 		if !ok {
-			return nil, 0, t.rowError(i+1, "account %q is not in %s", name, accountsFile)
+			return nil, nil, t.rowError(i+1, "account %q is not in %s", name, accountsFile)
 		}
 		p, ok := products.lookup(t.get(row, "product"))
 		if !ok {
-			return nil, 0, t.rowError(i+1, "product %q is not in %s", t.get(row, "product"), productsFile)
+			return nil, nil, t.rowError(i+1, "product %q is not in %s", t.get(row, "product"), productsFile)
 		}
 		stage, err := enumOf(stages, "deal_stage", t.get(row, "deal_stage"))
 		if err != nil {
-			return nil, 0, t.rowError(i+1, "%v", err)
+			return nil, nil, t.rowError(i+1, "%v", err)
 		}
 		amount, err := dealAmount(stage, t.get(row, "close_value"), p)
 		if err != nil {
-			return nil, 0, t.rowError(i+1, "close_value: %v", err)
+			return nil, nil, t.rowError(i+1, "close_value: %v", err)
 		}
 		deals = append(deals, deal{
 			account:   acct,
+			agent:     sf.agentOf(t.get(row, "sales_agent")),
 			requestID: "demo-opp-" + id,
 			opportunity: opportunity{
 				DisplayName:       p.name + " for " + name,
@@ -362,7 +479,7 @@ func readPipeline(dir string, accounts []account, products catalogue, limit int)
 			},
 		})
 	}
-	return deals, withoutAccount, nil
+	return deals, prospects, nil
 }
 
 // dealAmount values a deal in cents. A closed deal is worth what it closed

@@ -230,6 +230,17 @@ func rawPipeline(t *testing.T) []pipelineRow {
 	return rows
 }
 
+// offices reads the sales force, failing the test if it cannot.
+func offices(t *testing.T, dir string) *salesForce {
+	t.Helper()
+	sf, err := readSalesForce(dir)
+	// The data set: 35 agents under 6 managers in 3 offices.
+	if err != nil || len(sf.agents) != 35 || len(sf.managers) != 6 || len(sf.offices) != 3 {
+		t.Fatalf("readSalesForce = %+v, %v; want 35 agents, 6 managers, 3 offices", sf, err)
+	}
+	return sf
+}
+
 func TestReadPipeline(t *testing.T) {
 	dir := dataDir(t)
 	accounts, err := readAccounts(dir)
@@ -240,7 +251,8 @@ func TestReadPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deals, without, err := readPipeline(dir, accounts, products, 0)
+	deals, prospects, err := readPipeline(dir, accounts, products, offices(t, dir), 0)
+	without := len(prospects)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,6 +338,12 @@ func TestReadPipeline(t *testing.T) {
 	if won != wantWon || open != wantOpen {
 		t.Errorf("won deals worth %d, open %d (cents); the file says %d and %d", won, open, wantWon, wantOpen)
 	}
+	for _, p := range prospects {
+		if (p.lead.Status != "LEAD_STATUS_NEW" && p.lead.Status != "LEAD_STATUS_WORKING") || p.lead.Territory == "" ||
+			p.lead.ExternalID == "" || p.requestID != "demo-lead-"+p.lead.ExternalID || p.lead.Source != "import" {
+			t.Errorf("deal without account as lead = %+v", p)
+		}
+	}
 	if gtxPro == 0 || lost == 0 || without == 0 {
 		t.Errorf("the file's quirks are gone (GTXPro %d, lost %d, without account %d); the test needs revisiting", gtxPro, lost, without)
 	}
@@ -345,7 +363,8 @@ func TestReadPipelineLimit(t *testing.T) {
 	}
 	raw := rawPipeline(t)
 	for _, limit := range []int{1, 40, 1000, len(raw) + 1} {
-		deals, without, err := readPipeline(dir, accounts, products, limit)
+		deals, prospects, err := readPipeline(dir, accounts, products, offices(t, dir), limit)
+		without := len(prospects)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,8 @@
 // Package demo loads demo data into a running Rapport suite through its
 // public REST API, from the real data sets in the shared data directory (see
 // its README.md): the accounts and sales pipeline of "CRM Sales
-// Opportunities" become organisation customers and opportunities, the Olist
+// Opportunities" become organisation customers and opportunities (and the
+// deals without an account leads in their agent's office), the Olist
 // sellers become resellers, and the first rows of the support ticket data set
 // become person customers with their tickets.
 //
@@ -58,9 +59,14 @@ type Stats struct {
 	Customers int
 	// Opportunities is the number of opportunities.
 	Opportunities int
-	// OpportunitiesWithoutAccount is the number of pipeline rows skipped
-	// because they name no account, and an opportunity needs a customer.
+	// OpportunitiesWithoutAccount is the number of pipeline rows that name
+	// no account; an opportunity needs a customer, so each became a lead.
 	OpportunitiesWithoutAccount int
+	// Leads is the number of leads, one per pipeline row without account.
+	Leads int
+	// Teams is the number of sales teams, one per manager; Principals the
+	// managers and agents, each in their team; AssignmentRules one per office.
+	Teams, Principals, AssignmentRules int
 	// Partners is the number of resellers.
 	Partners int
 	// SupportCustomers is the number of person customers from the tickets.
@@ -90,17 +96,42 @@ func Load(ctx context.Context, o Options) (Stats, error) {
 	l := &loader{
 		client:     &client{http: o.Client, baseURL: o.BaseURL, auth: "Bearer " + o.APIKey},
 		accountIDs: make([]string, len(d.accounts)),
+		teamIDs:    make([]string, len(d.sales.managers)),
+		agentIDs:   make([]string, len(d.sales.agents)),
+		sales:      d.sales,
 	}
 	stats := func() Stats {
 		s := l.n.snapshot()
-		s.OpportunitiesWithoutAccount = d.withoutAccount
+		s.OpportunitiesWithoutAccount = len(d.prospects)
 		s.Elapsed = time.Since(start)
 		return s
 	}
 
-	jobs := make([]job, len(d.accounts))
+	// The sales force first: teams, then their people, then the rules and
+	// accounts that name them; each phase needs the ids of the one before.
+	var jobs []job
+	for i := range d.sales.managers {
+		jobs = append(jobs, l.team(i))
+	}
+	if err := runAll(ctx, o.Concurrency, jobs); err != nil {
+		return stats(), err
+	}
+	jobs = jobs[:0]
+	for i := range d.sales.managers {
+		jobs = append(jobs, l.manager(i))
+	}
+	for i := range d.sales.agents {
+		jobs = append(jobs, l.agent(i))
+	}
+	if err := runAll(ctx, o.Concurrency, jobs); err != nil {
+		return stats(), err
+	}
+	jobs = jobs[:0]
+	for i := range d.sales.offices {
+		jobs = append(jobs, l.rule(i))
+	}
 	for i, a := range d.accounts {
-		jobs[i] = l.account(i, a)
+		jobs = append(jobs, l.account(i, a))
 	}
 	if err := runAll(ctx, o.Concurrency, jobs); err != nil {
 		return stats(), err
@@ -108,9 +139,12 @@ func Load(ctx context.Context, o Options) (Stats, error) {
 	// The kinds are interleaved so that a refusal of any of them shows in
 	// the first requests rather than after thousands of the others.
 	jobs = jobs[:0]
-	for i := range max(len(d.deals), len(d.sellers), len(d.support)) {
+	for i := range max(len(d.deals), len(d.prospects), len(d.sellers), len(d.support)) {
 		if i < len(d.deals) {
 			jobs = append(jobs, l.deal(d.deals[i]))
+		}
+		if i < len(d.prospects) {
+			jobs = append(jobs, l.prospect(d.prospects[i]))
 		}
 		if i < len(d.sellers) {
 			jobs = append(jobs, l.seller(d.sellers[i]))
@@ -132,8 +166,74 @@ type loader struct {
 	n      counts
 	// accountIDs holds the customer id of each account, by index. Each
 	// account job writes only its own slot, and runAll returns only after
-	// every job has finished, so the deal jobs read them safely.
-	accountIDs []string
+	// every job has finished, so the deal jobs read them safely. teamIDs
+	// (by manager) and agentIDs (by agent) are filled the same way.
+	accountIDs, teamIDs, agentIDs []string
+	sales                         *salesForce
+}
+
+func (l *loader) team(i int) job {
+	return func(ctx context.Context) error {
+		id, err := l.client.create(ctx, teams, fmt.Sprintf("demo-team-%d", i), team{DisplayName: l.sales.managers[i] + "'s team"})
+		if err != nil {
+			return err
+		}
+		l.teamIDs[i] = id
+		l.n.teams.Add(1)
+		return nil
+	}
+}
+
+func (l *loader) manager(i int) job {
+	return func(ctx context.Context) error {
+		_, err := l.client.create(ctx, principals, fmt.Sprintf("demo-manager-%d", i), principal{
+			DisplayName: l.sales.managers[i], Roles: []string{"ROLE_SALES_MANAGER"}, TeamIDs: []string{l.teamIDs[i]}})
+		if err != nil {
+			return err
+		}
+		l.n.principals.Add(1)
+		return nil
+	}
+}
+
+func (l *loader) agent(i int) job {
+	return func(ctx context.Context) error {
+		a := l.sales.agents[i]
+		id, err := l.client.create(ctx, principals, fmt.Sprintf("demo-agent-%d", i), principal{
+			DisplayName: a.name, Roles: []string{"ROLE_SALES_REP"}, TeamIDs: []string{l.teamIDs[a.manager]}})
+		if err != nil {
+			return err
+		}
+		l.agentIDs[i] = id
+		l.n.principals.Add(1)
+		return nil
+	}
+}
+
+// rule routes the new unowned leads of an office round its agents.
+func (l *loader) rule(i int) job {
+	return func(ctx context.Context) error {
+		office := l.sales.offices[i]
+		var ids []string
+		for k, a := range l.sales.agents {
+			if a.office == office {
+				ids = append(ids, l.agentIDs[k])
+			}
+		}
+		if _, err := l.client.create(ctx, assignmentRules, fmt.Sprintf("demo-rule-%d", i), assignmentRule{Territory: office, AssigneeIDs: ids}); err != nil {
+			return err
+		}
+		l.n.rules.Add(1)
+		return nil
+	}
+}
+
+// owner is the principal and team of an agent, empty for none.
+func (l *loader) owner(agent int) (id string, teams []string) {
+	if agent < 0 {
+		return "", nil
+	}
+	return l.agentIDs[agent], []string{l.teamIDs[l.sales.agents[agent].manager]}
 }
 
 func (l *loader) account(i int, a account) job {
@@ -152,10 +252,24 @@ func (l *loader) deal(d deal) job {
 	return func(ctx context.Context) error {
 		opp := d.opportunity
 		opp.CustomerID = l.accountIDs[d.account]
+		// The admin loading states the agent's team: the deal is the agent's.
+		opp.OwnerID, opp.OwnerTeamIDs = l.owner(d.agent)
 		if _, err := l.client.create(ctx, opportunities, d.requestID, opp); err != nil {
 			return err
 		}
 		l.n.opportunities.Add(1)
+		return nil
+	}
+}
+
+func (l *loader) prospect(p prospect) job {
+	return func(ctx context.Context) error {
+		ld := p.lead
+		ld.OwnerID, _ = l.owner(p.agent)
+		if _, err := l.client.create(ctx, leads, p.requestID, ld); err != nil {
+			return err
+		}
+		l.n.leads.Add(1)
 		return nil
 	}
 }
@@ -237,13 +351,18 @@ func defaultClient(workers int) *http.Client {
 
 // counts are the Stats counters, safe to bump from the workers.
 type counts struct {
-	customers, opportunities, partners, supportCustomers, tickets atomic.Int64
+	customers, opportunities, leads, partners, supportCustomers, tickets atomic.Int64
+	teams, principals, rules                                             atomic.Int64
 }
 
 func (n *counts) snapshot() Stats {
 	return Stats{
 		Customers:        int(n.customers.Load()),
 		Opportunities:    int(n.opportunities.Load()),
+		Leads:            int(n.leads.Load()),
+		Teams:            int(n.teams.Load()),
+		Principals:       int(n.principals.Load()),
+		AssignmentRules:  int(n.rules.Load()),
 		Partners:         int(n.partners.Load()),
 		SupportCustomers: int(n.supportCustomers.Load()),
 		Tickets:          int(n.tickets.Load()),

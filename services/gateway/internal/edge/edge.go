@@ -71,6 +71,8 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		customerv1.RegisterResolutionServiceHandlerClient(ctx, gw, customerv1.NewResolutionServiceClient(b.Customer)),
 		customerv1.RegisterImportServiceHandlerClient(ctx, gw, customerv1.NewImportServiceClient(b.Customer)),
 		pipelinev1.RegisterPipelineServiceHandlerClient(ctx, gw, pipelinev1.NewPipelineServiceClient(b.Pipeline)),
+		pipelinev1.RegisterLeadServiceHandlerClient(ctx, gw, pipelinev1.NewLeadServiceClient(b.Pipeline)),
+		pipelinev1.RegisterOrderServiceHandlerClient(ctx, gw, pipelinev1.NewOrderServiceClient(b.Pipeline)),
 		pipelinev1.RegisterForecastServiceHandlerClient(ctx, gw, pipelinev1.NewForecastServiceClient(b.Pipeline)),
 		pipelinev1.RegisterCommissionServiceHandlerClient(ctx, gw, pipelinev1.NewCommissionServiceClient(b.Pipeline)),
 		pipelinev1.RegisterMarketingServiceHandlerClient(ctx, gw, pipelinev1.NewMarketingServiceClient(b.Pipeline)),
@@ -103,7 +105,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeOf(r) }))), nil
 }
 
-// routeOf names a request without ids, for span names.
+// routeOf names a request without ids or web form keys, for span names.
 func routeOf(r *http.Request) string {
 	parts := strings.Split(r.URL.Path, "/")
 	for i, p := range parts {
@@ -111,6 +113,8 @@ func routeOf(r *http.Request) string {
 			parts[i] = "{id}"
 		} else if id, verb, ok := strings.Cut(p, ":"); ok && len(id) == 36 {
 			parts[i] = "{id}:" + verb
+		} else if ok && strings.HasPrefix(id, "wf_") {
+			parts[i] = "{form_key}:" + verb
 		}
 	}
 	return strings.Join(parts, "/")
@@ -120,6 +124,10 @@ func routeOf(r *http.Request) string {
 // a service; the services verify the same credential again.
 func authenticate(authn Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if webFormSubmit(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		c, err := authn.Authenticate(r.Context(), r.Header.Get("Authorization"))
 		switch {
 		case err == nil:
@@ -133,6 +141,14 @@ func authenticate(authn Authenticator, next http.Handler) http.Handler {
 			writeStatus(w, r, status.New(codes.Unavailable, "credentials could not be verified; retry"))
 		}
 	})
+}
+
+// webFormSubmit reports whether r submits a public web form
+// (POST /v1/webForms/{form_key}:submit), which carries no credentials: the
+// pipeline service checks the form key and rate-limits the caller.
+func webFormSubmit(r *http.Request) bool {
+	key, ok := strings.CutPrefix(r.URL.Path, "/v1/webForms/")
+	return ok && r.Method == http.MethodPost && strings.HasSuffix(key, ":submit") && !strings.Contains(key, "/")
 }
 
 func writeStatus(w http.ResponseWriter, _ *http.Request, st *status.Status) {

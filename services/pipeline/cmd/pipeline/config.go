@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"time"
 
 	"github.com/rapportcrm/rapport/pkg/auth"
@@ -19,6 +20,10 @@ type Config struct {
 	CustomerTarget string
 	// EventPoll is how often WatchEvents looks for new events (EVENT_POLL_INTERVAL).
 	EventPoll time.Duration
+	// WebFormKeyRate and WebFormClientRate are how many public web-form
+	// submissions a minute one form key (WEB_FORM_KEY_RATE) and one client
+	// address (WEB_FORM_CLIENT_RATE) may make in this process.
+	WebFormKeyRate, WebFormClientRate int
 	// SnapshotInterval is how often the daily pipeline snapshots are
 	// looked for (SNAPSHOT_INTERVAL); each tenant gets one per UTC day.
 	SnapshotInterval time.Duration
@@ -28,13 +33,18 @@ type Config struct {
 func Load(getenv func(string) string) (Config, error) {
 	r := env.New(getenv)
 	c := Config{
-		Server:         grpcserver.LoadConfig(r),
-		DB:             pgdb.LoadConfig(r),
-		Auth:           auth.LoadConfig(r),
-		CustomerTarget: r.Required("CUSTOMER_GRPC_TARGET"),
-		EventPoll:      r.Duration("EVENT_POLL_INTERVAL", 200*time.Millisecond),
+		Server:            grpcserver.LoadConfig(r),
+		DB:                pgdb.LoadConfig(r),
+		Auth:              auth.LoadConfig(r),
+		CustomerTarget:    r.Required("CUSTOMER_GRPC_TARGET"),
+		EventPoll:         r.Duration("EVENT_POLL_INTERVAL", 200*time.Millisecond),
+		WebFormKeyRate:    r.Int("WEB_FORM_KEY_RATE", 120),
+		WebFormClientRate: r.Int("WEB_FORM_CLIENT_RATE", 20),
 	}
 	c.SnapshotInterval = r.Duration("SNAPSHOT_INTERVAL", time.Hour)
+	if c.WebFormKeyRate < 1 || c.WebFormClientRate < 1 {
+		return c, errors.Join(r.Err(), errors.New("WEB_FORM_KEY_RATE and WEB_FORM_CLIENT_RATE must be at least 1"))
+	}
 	return c, r.Err()
 }
 

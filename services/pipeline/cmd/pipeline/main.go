@@ -18,13 +18,17 @@ import (
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/clients/customer"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/clients/segments"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/commission"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/forecast"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/lead"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/marketing"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/order"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/postgres"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/ratelimit"
 )
 
 func main() {
@@ -73,15 +77,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := grpcserver.New(cfg.Server, log, authn)
-	svc := pipeline.New(postgres.New(pool), customerclient.New(conn, pipeline.ErrCustomerLookup))
-	pipelinev1.RegisterPipelineServiceServer(srv, grpcapi.New(svc, pool, cfg.EventPoll))
+	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.SubmitWebFormMethod)
+	customers := customerclient.New(conn, pipeline.ErrCustomerLookup)
 	store := postgres.New(pool)
+	svc := pipeline.New(store, customers)
+	pipelinev1.RegisterPipelineServiceServer(srv, grpcapi.New(svc, pool, cfg.EventPoll))
+	leads := lead.New(postgres.NewLeadStore(pool), customer.New(conn), svc)
+	pipelinev1.RegisterLeadServiceServer(srv, grpcapi.NewLeadServer(leads, perMinute(cfg.WebFormKeyRate), perMinute(cfg.WebFormClientRate)))
+	pipelinev1.RegisterOrderServiceServer(srv, grpcapi.NewOrderServer(order.New(postgres.NewOrderStore(pool), customers)))
 	forecasts := forecast.New(store.Forecast())
 	pipelinev1.RegisterForecastServiceServer(srv, grpcapi.NewForecast(forecasts))
 	pipelinev1.RegisterCommissionServiceServer(srv, grpcapi.NewCommission(commission.New(store.Commission())))
-	pipelinev1.RegisterMarketingServiceServer(srv, grpcapi.NewMarketing(marketing.New(store.Marketing(), segments.New(conn),
-		customerclient.New(conn, pipeline.ErrCustomerLookup))))
+	pipelinev1.RegisterMarketingServiceServer(srv, grpcapi.NewMarketing(marketing.New(store.Marketing(), segments.New(conn), customers)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err
@@ -98,4 +105,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		<-snapped
 	}()
 	return srv.Run(ctx, lis, pool.Ping)
+}
+
+// perMinute limits to n requests a minute with bursts of a quarter of that,
+// remembering up to 100 000 keys.
+func perMinute(n int) *ratelimit.Limiter {
+	return ratelimit.New(float64(n)/60, max(1, n/4), 100_000)
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/commission"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/forecast"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/lead"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/marketing"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/order"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
 )
 
@@ -79,6 +81,33 @@ func toStatus(err error) error {
 	case errors.Is(err, pipeline.ErrCustomerLookup):
 		// The peer's status stays inside: the caller learns only to retry.
 		return grpcerr.WithReason(codes.Unavailable, pipeline.ErrCustomerLookup, "CUSTOMER_LOOKUP_FAILED")
+	case errors.Is(err, lead.ErrNotFound):
+		return grpcerr.WithReason(codes.NotFound, lead.ErrNotFound, "LEAD_NOT_FOUND")
+	case errors.Is(err, lead.ErrWebFormNotFound):
+		return grpcerr.WithReason(codes.NotFound, lead.ErrWebFormNotFound, "WEB_FORM_NOT_FOUND")
+	case errors.Is(err, lead.ErrRuleNotFound):
+		return grpcerr.WithReason(codes.NotFound, lead.ErrRuleNotFound, "LEAD_ASSIGNMENT_RULE_NOT_FOUND")
+	case errors.Is(err, lead.ErrConverted):
+		return grpcerr.WithReason(codes.FailedPrecondition, lead.ErrConverted, "LEAD_CONVERTED")
+	case errors.Is(err, lead.ErrUnqualified):
+		return grpcerr.WithReason(codes.FailedPrecondition, lead.ErrUnqualified, "LEAD_UNQUALIFIED")
+	case errors.Is(err, lead.ErrTerritoryTaken):
+		return grpcerr.WithReason(codes.AlreadyExists, lead.ErrTerritoryTaken, "TERRITORY_TAKEN")
+	case errors.Is(err, lead.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
+	case errors.Is(err, lead.ErrCustomerRejected):
+		// The customer service's violations name its fields, not ours.
+		return grpcerr.WithReason(codes.FailedPrecondition, lead.ErrCustomerRejected, "CUSTOMER_REJECTED")
+	case errors.Is(err, lead.ErrCustomerLookup):
+		return grpcerr.WithReason(codes.Unavailable, lead.ErrCustomerLookup, "CUSTOMER_LOOKUP_FAILED")
+	case errors.Is(err, order.ErrNotFound):
+		return grpcerr.WithReason(codes.NotFound, order.ErrNotFound, "ORDER_NOT_FOUND")
+	case errors.Is(err, order.ErrCancelled):
+		return grpcerr.WithReason(codes.FailedPrecondition, order.ErrCancelled, "ORDER_CANCELLED")
+	case errors.Is(err, order.ErrNumberTaken):
+		return grpcerr.WithReason(codes.AlreadyExists, order.ErrNumberTaken, "ORDER_NUMBER_TAKEN")
+	case errors.Is(err, order.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
 	case errors.Is(err, auth.ErrForbidden):
 		return grpcerr.WithReason(codes.PermissionDenied, err, "PERMISSION_DENIED")
 	case errors.Is(err, auth.ErrUnauthenticated):
@@ -90,6 +119,9 @@ func toStatus(err error) error {
 	}
 	return err // the server interceptor masks it as Internal and logs it
 }
+
+// errRateLimited refuses a public submission over its rate.
+var errRateLimited = errors.New("too many submissions; retry later")
 
 // caller returns the authenticated caller; the interceptor guarantees one
 // for every non-public method.

@@ -299,13 +299,14 @@ func TestOwnership(t *testing.T) {
 		req  *pipelinev1.UpdateOpportunityRequest
 		want codes.Code
 	}{
-		{"another rep", theirs, rename, codes.PermissionDenied},
+		// Another rep, not on the owner's team, does not even see it.
+		{"another rep", theirs, rename, codes.NotFound},
 		{"analyst", e.as(t, e.tenant, auth.RoleAnalyst), rename, codes.PermissionDenied},
 		{"other tenant", e.as(t, e.other, auth.RoleAdmin), rename, codes.NotFound},
 		{"owner hands it over", mine, handOver, codes.PermissionDenied},
 		{"owner", mine, rename, codes.OK},
 		{"manager hands it over", e.as(t, e.tenant, auth.RoleSalesManager), handOver, codes.OK},
-		{"former owner", mine, rename, codes.PermissionDenied},
+		{"former owner", mine, rename, codes.NotFound},
 	} {
 		if _, err := e.client.UpdateOpportunity(tt.ctx, tt.req); status.Code(err) != tt.want {
 			t.Errorf("UpdateOpportunity(%s) = %v, want %v", tt.name, err, tt.want)

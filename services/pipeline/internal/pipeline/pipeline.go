@@ -53,11 +53,13 @@ type Opportunity struct {
 	// ExpectedCloseDate is a calendar date, "YYYY-MM-DD", or empty.
 	ExpectedCloseDate string
 	OwnerID           *uuid.UUID
-	SourcePartnerID   *uuid.UUID
-	ExternalID        string
-	PipelineID        uuid.UUID
-	StageID           uuid.UUID
-	StageKind         StageKind
+	// OwnerTeamIDs are the owner's teams, which record-level access reads.
+	OwnerTeamIDs    []uuid.UUID
+	SourcePartnerID *uuid.UUID
+	ExternalID      string
+	PipelineID      uuid.UUID
+	StageID         uuid.UUID
+	StageKind       StageKind
 	// EngageDate is the calendar date the engagement began, "YYYY-MM-DD".
 	EngageDate  string
 	CloseReason string

@@ -25,11 +25,13 @@ const (
 )
 
 // Who may do what. Support agents see the pipeline to help customers but do
-// not sell; partner users get scoped access with the channel-partner work.
+// not sell; partner users read the opportunities their partner registered.
 // Sales reps change only the opportunities they own; managers and admins
-// change any (the team model that narrows managers comes later).
+// change any they see. Which rows each caller sees is the database's
+// record_access policy (migration 00041): reps their own and their teams',
+// managers their teams' and the unowned ones.
 var (
-	readers        = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleAnalyst, auth.RoleSupportAgent}
+	readers        = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleAnalyst, auth.RoleSupportAgent, auth.RolePartnerUser}
 	writers        = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep}
 	anyOwner       = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager}
 	catalogWriters = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager}
@@ -118,6 +120,9 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, o Opportunity,
 	}
 	if !ownsOrManages(caller, o.OwnerID) {
 		return Opportunity{}, fmt.Errorf("%w: sales reps create opportunities they own", auth.ErrForbidden)
+	}
+	if err := setOwnerTeams(caller, &o, o.OwnerTeamIDs); err != nil {
+		return Opportunity{}, err
 	}
 	now := s.now()
 	o.normalize()
@@ -344,7 +349,29 @@ func (s *Service) List(ctx context.Context, caller auth.Caller, q ListQuery) (Pa
 }
 
 var opportunityUpdatable = []string{"display_name", "amount", "expected_close_date", "engage_date", "owner_id",
-	"source_partner_id", "external_id", "price_list_id", "line_items", "forecast_category", "campaign_id"}
+	"owner_team_ids", "source_partner_id", "external_id", "price_list_id", "line_items", "forecast_category", "campaign_id"}
+
+// setOwnerTeams keeps on o the teams of its owner: those stated (admins
+// only) or else the caller's, as the pipeline service keeps no principals
+// to look them up in (the caller setting an owner is that owner, or a
+// manager handing out within the team).
+func setOwnerTeams(caller auth.Caller, o *Opportunity, stated []uuid.UUID) error {
+	if len(stated) > 0 {
+		if !caller.HasAny(auth.RoleAdmin) {
+			return fmt.Errorf("%w: only admins state the owner's teams", auth.ErrForbidden)
+		}
+		o.OwnerTeamIDs = stated
+		return nil
+	}
+	o.OwnerTeamIDs = make([]uuid.UUID, 0, len(caller.TeamIDs))
+	for _, t := range caller.TeamIDs {
+		// A team id that is no UUID names no team here.
+		if id, err := uuid.Parse(t); err == nil {
+			o.OwnerTeamIDs = append(o.OwnerTeamIDs, id)
+		}
+	}
+	return nil
+}
 
 // Update changes the fields in mask to in's values; the current stage's
 // entry criteria must still hold afterwards.
@@ -374,7 +401,16 @@ func (s *Service) Update(ctx context.Context, caller auth.Caller, in Opportunity
 			case "engage_date":
 				o.EngageDate = in.EngageDate
 			case "owner_id":
+				if !sameID(o.OwnerID, in.OwnerID) && !slices.Contains(mask, "owner_team_ids") {
+					if err := setOwnerTeams(caller, o, nil); err != nil {
+						return Effect{}, err
+					}
+				}
 				o.OwnerID = in.OwnerID
+			case "owner_team_ids":
+				if err := setOwnerTeams(caller, o, in.OwnerTeamIDs); err != nil {
+					return Effect{}, err
+				}
 			case "source_partner_id":
 				o.SourcePartnerID = in.SourcePartnerID
 			case "external_id":
@@ -549,3 +585,7 @@ func (s *Service) StageHistory(ctx context.Context, caller auth.Caller, id uuid.
 
 // Now is the service's clock, for rendering durations as of now.
 func (s *Service) Now() time.Time { return s.now() }
+
+func sameID(a, b *uuid.UUID) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}

@@ -45,7 +45,7 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 const opportunityColumns = `opportunity_id, customer_id, display_name, currency_code, amount_minor, stage,
 expected_close_date, owner_id, source_partner_id, external_id, create_time, update_time, revision,
 pipeline_id, stage_id, stage_kind, engage_date, close_reason, close_time, stage_enter_time, price_list_id, delete_time,
-forecast_category, campaign_id,
+forecast_category, campaign_id, owner_team_ids,
 coalesce((SELECT jsonb_agg(jsonb_build_object('id', l.line_id, 'product', l.product_id, 'qty', l.quantity,
     'unit', l.unit_price_minor, 'override', l.price_overridden, 'bps', l.discount_bps, 'total', l.total_minor)
     ORDER BY l.position)
@@ -70,12 +70,15 @@ func scanOpportunity(row pgx.CollectableRow) (pipeline.Opportunity, error) {
 	err := row.Scan(&o.ID, &o.CustomerID, &o.DisplayName, &o.Amount.CurrencyCode, &o.Amount.AmountMinor, &o.Stage,
 		&closeDate, &o.OwnerID, &o.SourcePartnerID, &o.ExternalID, &o.CreateTime, &o.UpdateTime, &o.Revision,
 		&o.PipelineID, &o.StageID, &o.StageKind, &engage, &o.CloseReason, &o.CloseTime, &o.StageEnterTime, &o.PriceListID, &o.DeleteTime,
-		&o.ForecastCategory, &o.CampaignID, &lines)
+		&o.ForecastCategory, &o.CampaignID, &o.OwnerTeamIDs, &lines)
 	if err != nil {
 		return o, err
 	}
 	if closeDate != nil {
 		o.ExpectedCloseDate = closeDate.Format(time.DateOnly)
+	}
+	if len(o.OwnerTeamIDs) == 0 {
+		o.OwnerTeamIDs = nil // no teams reads as none, whatever the driver gives
 	}
 	o.EngageDate = engage.Format(time.DateOnly)
 	var ls []lineJSON
@@ -94,9 +97,9 @@ const insertOpportunitySQL = `
 INSERT INTO opportunities (tenant_id, opportunity_id, customer_id, display_name, currency_code, amount_minor,
     stage, expected_close_date, owner_id, source_partner_id, external_id, request_id,
     pipeline_id, stage_id, stage_kind, engage_date, close_reason, close_time, stage_enter_time, price_list_id,
-    forecast_category, campaign_id)
+    forecast_category, campaign_id, owner_team_ids)
 VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, '')::date, $9, $10, $11, nullif($12, ''),
-    $13, $14, $15, $16::text::date, $17, $18, $19, $20, $21, $22)
+    $13, $14, $15, $16::text::date, $17, $18, $19, $20, $21, $22, $23)
 ON CONFLICT (tenant_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
 RETURNING ` + opportunityColumns
 
@@ -154,7 +157,7 @@ func (s *Store) Create(ctx context.Context, caller auth.Caller, requestID string
 			insertOpportunitySQL, []any{caller.TenantID, o.ID, o.CustomerID, o.DisplayName, o.Amount.CurrencyCode,
 				o.Amount.AmountMinor, o.Stage, o.ExpectedCloseDate, o.OwnerID, o.SourcePartnerID, o.ExternalID, requestID,
 				o.PipelineID, o.StageID, o.StageKind, o.EngageDate, o.CloseReason, o.CloseTime, o.StageEnterTime, o.PriceListID,
-				o.ForecastCategory, o.CampaignID},
+				o.ForecastCategory, o.CampaignID, teamIDs(o.OwnerTeamIDs)},
 			opportunityByRequestSQL, []any{caller.TenantID, requestID},
 			scanOpportunity)
 		if err != nil || !inserted {
@@ -177,6 +180,14 @@ func (s *Store) Create(ctx context.Context, caller auth.Caller, requestID string
 		return pipeline.Opportunity{}, fmt.Errorf("create opportunity: %w", mapOpportunityErr(err))
 	}
 	return saved, nil
+}
+
+// teamIDs is never nil: the column is NOT NULL, and pgx sends nil as NULL.
+func teamIDs(ids []uuid.UUID) []uuid.UUID {
+	if ids == nil {
+		return []uuid.UUID{}
+	}
+	return ids
 }
 
 // mapOpportunityErr turns the constraint violations a racing change can
@@ -288,7 +299,7 @@ UPDATE opportunities SET display_name = $3, currency_code = $4, amount_minor = $
     expected_close_date = nullif($7, '')::date, owner_id = $8, source_partner_id = $9, external_id = $10,
     stage_id = $11, stage_kind = $12, engage_date = $13::text::date, close_reason = $14, close_time = $15,
     stage_enter_time = $16, price_list_id = $17, delete_time = $18,
-    forecast_category = $19, campaign_id = $20,
+    forecast_category = $19, campaign_id = $20, owner_team_ids = $21,
     revision = revision + 1, update_time = now()
 WHERE tenant_id = $1 AND opportunity_id = $2
 RETURNING ` + opportunityColumns
@@ -332,7 +343,7 @@ func (s *Store) Mutate(ctx context.Context, caller auth.Caller, id uuid.UUID, m 
 		rows, err = tx.Query(ctx, saveOpportunitySQL, caller.TenantID, id, o.DisplayName, o.Amount.CurrencyCode, o.Amount.AmountMinor,
 			o.Stage, o.ExpectedCloseDate, o.OwnerID, o.SourcePartnerID, o.ExternalID, o.StageID, o.StageKind, o.EngageDate,
 			o.CloseReason, o.CloseTime, o.StageEnterTime, o.PriceListID, o.DeleteTime,
-			o.ForecastCategory, o.CampaignID)
+			o.ForecastCategory, o.CampaignID, teamIDs(o.OwnerTeamIDs))
 		if err != nil {
 			return err
 		}

@@ -45,6 +45,9 @@ func Opportunity(o pipeline.Opportunity) *pipelinev1.Opportunity {
 		ForecastCategory:  pipelinev1.ForecastCategory(o.ForecastCategory),
 		CampaignId:        optionalString(o.CampaignID),
 	}
+	for _, t := range o.OwnerTeamIDs {
+		out.OwnerTeamIds = append(out.OwnerTeamIds, t.String())
+	}
 	if days, ok := o.CycleDays(); ok {
 		out.CycleTimeDays = days
 	}
@@ -103,6 +106,14 @@ func FromOpportunity(m *pipelinev1.Opportunity, prefix string) (pipeline.Opportu
 	o.OwnerID = optionalID(m.GetOwnerId(), prefix+"owner_id", v)
 	o.SourcePartnerID = optionalID(m.GetSourcePartnerId(), prefix+"source_partner_id", v)
 	o.PriceListID = optionalID(m.GetPriceListId(), prefix+"price_list_id", v)
+	for i, t := range m.GetOwnerTeamIds() {
+		id, err := uuid.Parse(t)
+		if err != nil {
+			v.Add(fmt.Sprintf("%sowner_team_ids[%d]", prefix, i), "must be a UUID")
+			continue
+		}
+		o.OwnerTeamIDs = append(o.OwnerTeamIDs, id)
+	}
 	o.CampaignID = optionalID(m.GetCampaignId(), prefix+"campaign_id", v)
 	for i, l := range m.GetLineItems() {
 		f := fmt.Sprintf("%sline_items[%d].", prefix, i)

@@ -154,6 +154,10 @@ type Opportunity struct {
 	LineItems []*LineItem `protobuf:"bytes,23,rep,name=line_items,json=lineItems,proto3" json:"line_items,omitempty"`
 	// Set while the opportunity is deleted. Output only.
 	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	// Teams of the owner: their members (and managers) see the opportunity.
+	// Taken from the teams of the caller who sets the owner; only admins may
+	// state them, for writes on another's behalf such as imports.
+	OwnerTeamIds []string `protobuf:"bytes,25,rep,name=owner_team_ids,json=ownerTeamIds,proto3" json:"owner_team_ids,omitempty"`
 	// Forecast category set by hand while open; FORECAST_CATEGORY_UNSPECIFIED
 	// derives it from the stage. Closed opportunities are always closed (won)
 	// or omitted (lost) in forecasts.
@@ -359,6 +363,13 @@ func (x *Opportunity) GetLineItems() []*LineItem {
 func (x *Opportunity) GetDeleteTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.DeleteTime
+	}
+	return nil
+}
+
+func (x *Opportunity) GetOwnerTeamIds() []string {
+	if x != nil {
+		return x.OwnerTeamIds
 	}
 	return nil
 }
@@ -595,7 +606,7 @@ var File_rapport_pipeline_v1_opportunity_proto protoreflect.FileDescriptor
 
 const file_rapport_pipeline_v1_opportunity_proto_rawDesc = "" +
 	"\n" +
-	"%rapport/pipeline/v1/opportunity.proto\x12\x13rapport.pipeline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+rapport/pipeline/v1/forecast_category.proto\x1a$rapport/pipeline/v1/stage_kind.proto\x1a\x1crapport/types/v1/money.proto\"\xc0\t\n" +
+	"%rapport/pipeline/v1/opportunity.proto\x12\x13rapport.pipeline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+rapport/pipeline/v1/forecast_category.proto\x1a$rapport/pipeline/v1/stage_kind.proto\x1a\x1crapport/types/v1/money.proto\"\xe6\t\n" +
 	"\vOpportunity\x12%\n" +
 	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -631,7 +642,8 @@ const file_rapport_pipeline_v1_opportunity_proto_rawDesc = "" +
 	"\n" +
 	"line_items\x18\x17 \x03(\v2\x1d.rapport.pipeline.v1.LineItemR\tlineItems\x12;\n" +
 	"\vdelete_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"deleteTime\x12R\n" +
+	"deleteTime\x12$\n" +
+	"\x0eowner_team_ids\x18\x19 \x03(\tR\fownerTeamIds\x12R\n" +
 	"\x11forecast_category\x18( \x01(\x0e2%.rapport.pipeline.v1.ForecastCategoryR\x10forecastCategory\x12\x1f\n" +
 	"\vcampaign_id\x18) \x01(\tR\n" +
 	"campaignId\"\xf7\x01\n" +
