@@ -195,33 +195,16 @@ func (s *Store) Transitions(ctx context.Context, caller auth.Caller, id uuid.UUI
 	return rows, next, err
 }
 
-// DueTicketsSQL finds due tickets; it runs with the watcher setting instead
-// of a tenant, and the tickets_sla_next_due index makes it a range scan
-// however many tickets are open. Exported for the plan test.
-const DueTicketsSQL = `
-SELECT tenant_id::text, ticket_id FROM tickets
-WHERE sla_next_due <= $1
-ORDER BY sla_next_due
-LIMIT $2`
-
-const watcherSettingSQL = `SELECT set_config('rapport.sla_watcher', 'on', true)`
+// dueTicketsSQL finds due tickets of every tenant through the
+// sla_due_tickets function (ids only; the tickets_sla_next_due index makes
+// it a range scan however many tickets are open).
+const dueTicketsSQL = `SELECT tenant_id::text, ticket_id FROM sla_due_tickets($1, $2)`
 
 // DueTickets implements ticket.Store.
 func (s *Store) DueTickets(ctx context.Context, now time.Time, limit int) ([]ticket.Ref, error) {
-	var refs []ticket.Ref
-	err := pgdb.InTx(ctx, s.pool, "", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, watcherSettingSQL); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, DueTicketsSQL, now, limit)
-		if err != nil {
-			return err
-		}
-		refs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (ticket.Ref, error) {
-			var r ticket.Ref
-			return r, row.Scan(&r.TenantID, &r.TicketID)
-		})
-		return err
+	refs, err := pgdb.Rows(ctx, s.pool, "", dueTicketsSQL, []any{now, limit}, func(row pgx.CollectableRow) (ticket.Ref, error) {
+		var r ticket.Ref
+		return r, row.Scan(&r.TenantID, &r.TicketID)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find due tickets: %w", err)
