@@ -13,6 +13,7 @@ import (
 	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/outbox"
+	"github.com/rapportcrm/rapport/pkg/validation"
 )
 
 // Envelope renders a stored event of source (a service slug).
@@ -29,11 +30,15 @@ func Envelope(source string, e outbox.Event) *eventsv1.Event {
 var Watchers = []auth.Role{auth.RoleAdmin, auth.RoleAnalyst}
 
 // Stream sends the caller's tenant's events after cursor, then follows new
-// ones every poll, until ctx ends or send fails. A malformed cursor is
-// outbox.ErrBadCursor; a caller without a Watchers role gets auth.ErrForbidden.
+// ones every poll, until ctx ends or send fails. A malformed cursor is a
+// validation.Error on after_cursor; a caller without a Watchers role gets
+// auth.ErrForbidden.
 func Stream(ctx context.Context, pool *pgxpool.Pool, caller auth.Caller, source, cursor string, types []string, poll time.Duration, send func(*eventsv1.Event) error) error {
 	if !caller.HasAny(Watchers...) {
 		return auth.ErrForbidden
+	}
+	if cursor != "" && !outbox.ValidCursor(cursor) {
+		return validation.Field("after_cursor", "is not a cursor from this stream")
 	}
 	return outbox.Watch(ctx, pool, caller.TenantID, cursor, types, poll, func(e outbox.Event) error {
 		return send(Envelope(source, e))

@@ -3,10 +3,14 @@
 package grpcerr
 
 import (
+	"context"
+	"errors"
+
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/validation"
 )
 
@@ -41,4 +45,26 @@ func WithViolations(code codes.Code, err error, reason string, violations ...val
 		st = d
 	}
 	return st.Err()
+}
+
+// Common maps the errors every service shares: field violations, failed
+// authentication or authorisation, and an ended request context. ok is
+// false for any other error, which is the service's own to map; a nil err
+// maps to nil.
+func Common(err error) (st error, ok bool) {
+	var verr *validation.Error
+	switch {
+	case err == nil:
+		return nil, true
+	case errors.As(err, &verr):
+		return Invalid(verr), true
+	case errors.Is(err, auth.ErrForbidden):
+		// The generic text: a refusal by a database policy names SQL objects.
+		return WithReason(codes.PermissionDenied, auth.ErrForbidden, "PERMISSION_DENIED"), true
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return WithReason(codes.Unauthenticated, auth.ErrUnauthenticated, "UNAUTHENTICATED"), true
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err(), true
+	}
+	return nil, false
 }

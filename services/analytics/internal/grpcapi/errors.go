@@ -7,30 +7,20 @@ import (
 	"errors"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
-	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
 )
 
 // toStatus is the service's one mapping from domain errors to gRPC statuses.
 func toStatus(err error) error {
-	var verr *validation.Error
+	if st, ok := grpcerr.Common(err); ok {
+		return st
+	}
 	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &verr):
-		return grpcerr.Invalid(verr)
 	case errors.Is(err, analytics.ErrCustomerNotFound):
 		return grpcerr.WithReason(codes.NotFound, analytics.ErrCustomerNotFound, "CUSTOMER_NOT_FOUND")
-	case errors.Is(err, auth.ErrForbidden):
-		return grpcerr.WithReason(codes.PermissionDenied, auth.ErrForbidden, "PERMISSION_DENIED")
-	case errors.Is(err, auth.ErrUnauthenticated):
-		return grpcerr.WithReason(codes.Unauthenticated, auth.ErrUnauthenticated, "UNAUTHENTICATED")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
 	}
 	return err // the server interceptor masks it as Internal and logs it
 }

@@ -8,11 +8,9 @@ import (
 	"slices"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
-	"github.com/rapportcrm/rapport/pkg/outbox"
 	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/commission"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/forecast"
@@ -24,12 +22,10 @@ import (
 
 // toStatus is the service's one mapping from domain errors to gRPC statuses.
 func toStatus(err error) error {
-	var verr *validation.Error
+	if st, ok := grpcerr.Common(err); ok {
+		return st
+	}
 	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &verr):
-		return grpcerr.Invalid(verr)
 	case errors.Is(err, pipeline.ErrNotFound):
 		return grpcerr.WithReason(codes.NotFound, pipeline.ErrNotFound, "OPPORTUNITY_NOT_FOUND")
 	case errors.Is(err, pipeline.ErrPipelineNotFound):
@@ -108,14 +104,6 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.AlreadyExists, order.ErrNumberTaken, "ORDER_NUMBER_TAKEN")
 	case errors.Is(err, order.ErrEtagMismatch):
 		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
-	case errors.Is(err, auth.ErrForbidden):
-		return grpcerr.WithReason(codes.PermissionDenied, err, "PERMISSION_DENIED")
-	case errors.Is(err, auth.ErrUnauthenticated):
-		return grpcerr.WithReason(codes.Unauthenticated, auth.ErrUnauthenticated, "UNAUTHENTICATED")
-	case errors.Is(err, outbox.ErrBadCursor):
-		return grpcerr.Invalid(&validation.Error{Violations: []validation.Violation{{Field: "after_cursor", Description: "is not a cursor from this stream"}}})
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
 	}
 	return err // the server interceptor masks it as Internal and logs it
 }

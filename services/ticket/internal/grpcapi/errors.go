@@ -8,23 +8,19 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
-	"github.com/rapportcrm/rapport/pkg/outbox"
 	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/ticket/internal/ticket"
 )
 
 // toStatus is the service's one mapping from domain errors to gRPC statuses.
 func toStatus(err error) error {
-	var verr *validation.Error
+	if st, ok := grpcerr.Common(err); ok {
+		return st
+	}
 	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &verr):
-		return grpcerr.Invalid(verr)
 	case errors.Is(err, ticket.ErrNotFound):
 		return grpcerr.WithReason(codes.NotFound, ticket.ErrNotFound, "TICKET_NOT_FOUND")
 	case errors.Is(err, ticket.ErrEtagMismatch):
@@ -68,14 +64,6 @@ func toStatus(err error) error {
 	case errors.Is(err, ticket.ErrCustomerLookup):
 		// The peer's status stays inside: the caller learns only to retry.
 		return grpcerr.WithReason(codes.Unavailable, ticket.ErrCustomerLookup, "CUSTOMER_LOOKUP_FAILED")
-	case errors.Is(err, auth.ErrForbidden):
-		return grpcerr.WithReason(codes.PermissionDenied, auth.ErrForbidden, "PERMISSION_DENIED")
-	case errors.Is(err, auth.ErrUnauthenticated):
-		return grpcerr.WithReason(codes.Unauthenticated, auth.ErrUnauthenticated, "UNAUTHENTICATED")
-	case errors.Is(err, outbox.ErrBadCursor):
-		return grpcerr.Invalid(&validation.Error{Violations: []validation.Violation{{Field: "after_cursor", Description: "is not a cursor from this stream"}}})
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
 	}
 	return err // the server interceptor masks it as Internal and logs it
 }
