@@ -255,10 +255,16 @@ type Order struct {
 	// Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	Etag          string                 `protobuf:"bytes,19,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Etag       string                 `protobuf:"bytes,19,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The opportunity the order fulfils, when it came from one (a quote of it,
+	// or given on create).
+	OpportunityId string `protobuf:"bytes,20,opt,name=opportunity_id,json=opportunityId,proto3" json:"opportunity_id,omitempty"`
+	// Channel partner the order's revenue is attributed to: the opportunity's
+	// source partner unless given on create.
+	SourcePartnerId string `protobuf:"bytes,21,opt,name=source_partner_id,json=sourcePartnerId,proto3" json:"source_partner_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Order) Reset() {
@@ -424,6 +430,20 @@ func (x *Order) GetEtag() string {
 	return ""
 }
 
+func (x *Order) GetOpportunityId() string {
+	if x != nil {
+		return x.OpportunityId
+	}
+	return ""
+}
+
+func (x *Order) GetSourcePartnerId() string {
+	if x != nil {
+		return x.SourcePartnerId
+	}
+	return ""
+}
+
 // ExchangeRate says what one unit of base_currency is worth in
 // quote_currency from rate_date on, until the next later rate of the pair.
 type ExchangeRate struct {
@@ -574,7 +594,7 @@ const file_rapport_pipeline_v1_order_proto_rawDesc = "" +
 	"\x10unit_price_minor\x18\x03 \x01(\x03R\x0eunitPriceMinor\x12\x1f\n" +
 	"\vtotal_minor\x18\x04 \x01(\x03R\n" +
 	"totalMinor\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\"\xdd\x06\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\"\xb0\a\n" +
 	"\x05Order\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12!\n" +
 	"\forder_number\x18\x02 \x01(\tR\vorderNumber\x122\n" +
@@ -601,7 +621,9 @@ const file_rapport_pipeline_v1_order_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x13 \x01(\tR\x04etag\"\x8b\x01\n" +
+	"\x04etag\x18\x13 \x01(\tR\x04etag\x12%\n" +
+	"\x0eopportunity_id\x18\x14 \x01(\tR\ropportunityId\x12*\n" +
+	"\x11source_partner_id\x18\x15 \x01(\tR\x0fsourcePartnerId\"\x8b\x01\n" +
 	"\fExchangeRate\x12#\n" +
 	"\rbase_currency\x18\x01 \x01(\tR\fbaseCurrency\x12%\n" +
 	"\x0equote_currency\x18\x02 \x01(\tR\rquoteCurrency\x12\x1b\n" +

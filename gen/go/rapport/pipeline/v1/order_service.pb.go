@@ -213,8 +213,8 @@ type ListOrdersRequest struct {
 	// At most 1000; 0 means 50.
 	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter over customer_id, kind, status, order_number and
-	// order_time, for example `customer_id = "…" AND kind = ORDER_KIND_SALE`.
+	// AIP-160 filter over customer_id, kind, status, order_number,
+	// order_time, opportunity_id and source_partner_id, for example `customer_id = "…" AND kind = ORDER_KIND_SALE`.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
