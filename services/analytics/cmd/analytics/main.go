@@ -1,17 +1,21 @@
 // Command analytics runs the analytics service: it follows the customer,
 // pipeline and ticket services' event streams into a read model and serves
 // summaries from it. Subcommands: "serve" (default), "migrate", and
-// "rebuild", which empties the read model and its checkpoints so the next
-// serve replays every stream from the beginning (stop serving replicas first).
+// "rebuild [tenant-id]", which empties the read model and its checkpoints
+// (of every tenant, or of one) so the next serve replays the streams from
+// the beginning (stop serving replicas first).
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
+	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
 	"golang.org/x/sync/errgroup"
 
@@ -31,6 +35,7 @@ import (
 	"github.com/rapportcrm/rapport/services/analytics/internal/clients/identity"
 	"github.com/rapportcrm/rapport/services/analytics/internal/consumer"
 	"github.com/rapportcrm/rapport/services/analytics/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/analytics/internal/insight"
 	"github.com/rapportcrm/rapport/services/analytics/internal/postgres"
 )
 
@@ -55,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 	case "migrate":
 		return migrate.Up(ctx, cfg.DB.MigrateURL, postgres.Migrations, log)
 	case "rebuild":
-		return rebuild(ctx, cfg, log)
+		return rebuild(ctx, cfg, args[1:], log)
 	}
 	return fmt.Errorf("unknown command %q (want serve, migrate or rebuild)", cmd)
 }
@@ -104,6 +109,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		consumer.PartnerSource(partnerv1.NewPartnerServiceClient(partnerConn)))
 	srv := grpcserver.New(cfg.Server, log, authn)
 	analyticsv1.RegisterAnalyticsServiceServer(srv, grpcapi.NewAnalytics(analytics.New(store)))
+	analyticsv1.RegisterCustomerInsightServiceServer(srv, grpcapi.NewInsight(insight.New(store, time.Now)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err
@@ -115,13 +121,34 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // rebuild connects as the schema owner, like migrate: only the owner may
-// empty the tables.
-func rebuild(ctx context.Context, cfg Config, log *slog.Logger) error {
+// empty the tables. "rebuild" empties every tenant's read model; "rebuild
+// <tenant-id>" only that tenant's.
+func rebuild(ctx context.Context, cfg Config, args []string, log *slog.Logger) error {
+	var tenant uuid.UUID
+	switch len(args) {
+	case 0:
+	case 1:
+		var err error
+		if tenant, err = uuid.Parse(args[0]); err != nil {
+			return fmt.Errorf("rebuild: %q is not a tenant id", args[0])
+		}
+	default:
+		return errors.New("rebuild takes at most one argument, a tenant id")
+	}
 	pool, err := pgdb.Open(ctx, cfg.DB.MigrateURL, 2)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if tenant != uuid.Nil {
+		start := time.Now()
+		if err := postgres.ResetTenant(ctx, pool, tenant); err != nil {
+			return err
+		}
+		log.InfoContext(ctx, "tenant read model emptied; the next serve replays its streams from the beginning",
+			"tenant_id", tenant.String(), "elapsed", time.Since(start).String())
+		return nil
+	}
 	if err := postgres.Reset(ctx, pool); err != nil {
 		return err
 	}

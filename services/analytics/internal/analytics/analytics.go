@@ -84,6 +84,15 @@ type Event struct {
 	Opportunity *Opportunity
 	Ticket      *Ticket
 	Customer    *Customer
+
+	// Resource is the resource name the event is about ("customers/…"):
+	// some payloads (tier changes) name their customer only there.
+	Resource string
+	// Fact is what the insight read model folds in; it may be set beside Customer.
+	Fact *Fact
+	// Quarantine is set when the payload could not be projected: the event
+	// is then recorded as applied and quarantined, and changes nothing else.
+	Quarantine *QuarantinedEvent
 }
 
 // Summary is what is open for one customer.
@@ -103,6 +112,8 @@ type Feed struct {
 	Cursor        string
 	LastEventTime time.Time
 	AppliedEvents int64
+	// Quarantined counts the feed's events that could not be projected.
+	Quarantined int64
 }
 
 // ErrCustomerNotFound means the read model has never heard of the customer.

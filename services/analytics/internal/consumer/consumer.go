@@ -30,6 +30,9 @@ import (
 type Store interface {
 	Apply(ctx context.Context, e analytics.Event) (applied bool, err error)
 	Feed(ctx context.Context, tenant uuid.UUID, source string) (analytics.Feed, error)
+	// Quarantine records an event whose envelope could not be read and
+	// moves its source's checkpoint past it, exactly once per event id.
+	Quarantine(ctx context.Context, q analytics.QuarantinedEvent) error
 }
 
 // Config tunes a Consumer.
@@ -144,15 +147,22 @@ func (c *Consumer) session(ctx context.Context, src Source) (int, error) {
 		}
 		e, err := envelope(src.Name, pe)
 		if err != nil {
-			// Without an id and tenant it cannot be recorded; the next good
-			// event's checkpoint moves past it.
-			c.log.ErrorContext(ctx, "event skipped: malformed envelope", "source", src.Name, "cursor", pe.GetCursor(), "error", err.Error())
+			// Retrying cannot fix an envelope that breaks the contract, and
+			// stopping would stall the whole feed: quarantine it under this
+			// consumer's tenant and move the checkpoint past it.
+			q := malformed(c.cfg.Tenant, src.Name, pe, err)
+			if err := c.store.Quarantine(ctx, q); err != nil {
+				return applied, err
+			}
+			c.log.ErrorContext(ctx, "event quarantined: malformed envelope", "source", src.Name, "cursor", pe.GetCursor(), "error", err.Error())
 			continue
 		}
 		if err := project(&e, pe.GetPayload()); err != nil {
-			// Retrying cannot fix a payload that breaks the contract, and
-			// stopping would stall the whole feed: apply it unprojected.
-			c.log.ErrorContext(ctx, "event not projected: unexpected payload", "source", src.Name,
+			// Likewise for a payload: it is applied as quarantined, which
+			// records it and advances the feed without projecting it.
+			e.Opportunity, e.Ticket, e.Customer, e.Fact = nil, nil, nil, nil
+			e.Quarantine = &analytics.QuarantinedEvent{Reason: err.Error(), PayloadType: pe.GetPayload().GetTypeUrl(), Payload: pe.GetPayload().GetValue()}
+			c.log.ErrorContext(ctx, "event quarantined: unexpected payload", "source", src.Name,
 				"event_id", e.ID.String(), "type", e.Type, "error", err.Error())
 		}
 		ok, err := c.store.Apply(ctx, e)

@@ -19,6 +19,7 @@ import (
 // and checkpointed: its id, tenant, cursor and time.
 func envelope(source string, pe *eventsv1.Event) (analytics.Event, error) {
 	e := analytics.Event{Source: source, Cursor: pe.GetCursor(), Type: pe.GetType()}
+	e.Resource = pe.GetResource()
 	var err error
 	if e.ID, err = uuid.Parse(pe.GetEventId()); err != nil {
 		return e, fmt.Errorf("event_id: %w", err)
@@ -42,6 +43,9 @@ func envelope(source string, pe *eventsv1.Event) (analytics.Event, error) {
 // (such as "customer.segment.entered") carry other messages and, like other
 // types, are left unprojected.
 func project(e *analytics.Event, payload *anypb.Any) error {
+	if err := projectFacts(e, payload); err != nil {
+		return err
+	}
 	kind, _, _ := strings.Cut(e.Type, ".")
 	switch {
 	case kind == "opportunity" && payload.MessageIs(&pipelinev1.Opportunity{}):

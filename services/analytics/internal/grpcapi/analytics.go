@@ -2,8 +2,10 @@ package grpcapi
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	analyticsv1 "github.com/rapportcrm/rapport/gen/go/rapport/analytics/v1"
@@ -53,7 +55,8 @@ func (s *Analytics) ListFeeds(ctx context.Context, _ *analyticsv1.ListFeedsReque
 	}
 	out := &analyticsv1.ListFeedsResponse{Feeds: make([]*analyticsv1.Feed, len(feeds))}
 	for i, f := range feeds {
-		out.Feeds[i] = &analyticsv1.Feed{Source: f.Source, Cursor: f.Cursor, LastEventTime: timestamppb.New(f.LastEventTime), AppliedEvents: f.AppliedEvents}
+		out.Feeds[i] = &analyticsv1.Feed{Source: f.Source, Cursor: f.Cursor, LastEventTime: timestamppb.New(f.LastEventTime), AppliedEvents: f.AppliedEvents,
+			Lag: durationpb.New(time.Since(f.LastEventTime)), QuarantinedEvents: f.Quarantined}
 	}
 	return out, nil
 }

@@ -91,6 +91,7 @@ func (s *Store) Apply(ctx context.Context, e analytics.Event) (bool, error) {
 		case e.Customer != nil:
 			b.Queue(upsertCustomerSQL, e.TenantID, e.Customer.ID, e.Customer.Deleted, e.Time)
 		}
+		queueInsight(b, e)
 		b.Queue(upsertCheckpointSQL, e.TenantID, e.Source, e.Cursor, e.Time)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
@@ -104,11 +105,12 @@ func (s *Store) Apply(ctx context.Context, e analytics.Event) (bool, error) {
 	return applied, nil
 }
 
-const feedColumns = `source, last_cursor, last_event_time, applied_events`
+const feedColumns = `source, last_cursor, last_event_time, applied_events,
+    (SELECT count(*) FROM quarantined_events q WHERE q.tenant_id = checkpoints.tenant_id AND q.source = checkpoints.source)`
 
 func scanFeed(row pgx.CollectableRow) (analytics.Feed, error) {
 	var f analytics.Feed
-	err := row.Scan(&f.Source, &f.Cursor, &f.LastEventTime, &f.AppliedEvents)
+	err := row.Scan(&f.Source, &f.Cursor, &f.LastEventTime, &f.AppliedEvents, &f.Quarantined)
 	return f, err
 }
 
@@ -203,7 +205,7 @@ func (s *Store) Summary(ctx context.Context, tenant, customerID uuid.UUID) (anal
 }
 
 // resetSQL empties every table of the read model.
-const resetSQL = `TRUNCATE processed_events, checkpoints, customer_state, opportunity_state, ticket_state`
+const resetSQL = `TRUNCATE processed_events, checkpoints, customer_state, opportunity_state, ticket_state, ` + insightTables
 
 // Reset empties the read model of every tenant, checkpoints and processed
 // events included, so the next consumer replays every stream from its

@@ -80,6 +80,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		partnerv1.RegisterPartnerServiceHandlerClient(ctx, gw, partnerv1.NewPartnerServiceClient(b.Partner)),
 		partnerv1.RegisterDealRegistrationServiceHandlerClient(ctx, gw, partnerv1.NewDealRegistrationServiceClient(b.Partner)),
 		analyticsv1.RegisterAnalyticsServiceHandlerClient(ctx, gw, analyticsv1.NewAnalyticsServiceClient(b.Analytics)),
+		analyticsv1.RegisterCustomerInsightServiceHandlerClient(ctx, gw, analyticsv1.NewCustomerInsightServiceClient(b.Analytics)),
 	}
 	if err := errors.Join(regs...); err != nil {
 		return nil, fmt.Errorf("register handlers: %w", err)

@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -116,8 +117,14 @@ type Feed struct {
 	LastEventTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_event_time,json=lastEventTime,proto3" json:"last_event_time,omitempty"`
 	// Events applied since the feed began.
 	AppliedEvents int64 `protobuf:"varint,4,opt,name=applied_events,json=appliedEvents,proto3" json:"applied_events,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Lag: time from last_event_time to the answer (the same figure as the
+	// rapport.analytics.feed.lag metric). It keeps growing while a source is
+	// quiet, so read it together with the source's own activity.
+	Lag *durationpb.Duration `protobuf:"bytes,5,opt,name=lag,proto3" json:"lag,omitempty"`
+	// Events of this feed quarantined so far (ListQuarantinedEvents).
+	QuarantinedEvents int64 `protobuf:"varint,6,opt,name=quarantined_events,json=quarantinedEvents,proto3" json:"quarantined_events,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Feed) Reset() {
@@ -174,6 +181,20 @@ func (x *Feed) GetLastEventTime() *timestamppb.Timestamp {
 func (x *Feed) GetAppliedEvents() int64 {
 	if x != nil {
 		return x.AppliedEvents
+	}
+	return 0
+}
+
+func (x *Feed) GetLag() *durationpb.Duration {
+	if x != nil {
+		return x.Lag
+	}
+	return nil
+}
+
+func (x *Feed) GetQuarantinedEvents() int64 {
+	if x != nil {
+		return x.QuarantinedEvents
 	}
 	return 0
 }
@@ -350,7 +371,7 @@ var File_rapport_analytics_v1_analytics_service_proto protoreflect.FileDescripto
 
 const file_rapport_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\n" +
-	",rapport/analytics/v1/analytics_service.proto\x12\x14rapport.analytics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1crapport/types/v1/money.proto\"\xa4\x02\n" +
+	",rapport/analytics/v1/analytics_service.proto\x12\x14rapport.analytics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1crapport/types/v1/money.proto\"\xa4\x02\n" +
 	"\x0fCustomerSummary\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x124\n" +
@@ -358,12 +379,14 @@ const file_rapport_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\x18open_opportunity_amounts\x18\x03 \x03(\v2\x17.rapport.types.v1.MoneyR\x16openOpportunityAmounts\x12*\n" +
 	"\x11open_ticket_count\x18\x04 \x01(\x03R\x0fopenTicketCount\x12;\n" +
 	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xa1\x01\n" +
+	"updateTime\"\xfd\x01\n" +
 	"\x04Feed\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12B\n" +
 	"\x0flast_event_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rlastEventTime\x12%\n" +
-	"\x0eapplied_events\x18\x04 \x01(\x03R\rappliedEvents\"<\n" +
+	"\x0eapplied_events\x18\x04 \x01(\x03R\rappliedEvents\x12+\n" +
+	"\x03lag\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x03lag\x12-\n" +
+	"\x12quarantined_events\x18\x06 \x01(\x03R\x11quarantinedEvents\"<\n" +
 	"\x19GetCustomerSummaryRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\"]\n" +
@@ -399,22 +422,24 @@ var file_rapport_analytics_v1_analytics_service_proto_goTypes = []any{
 	(*ListFeedsResponse)(nil),          // 5: rapport.analytics.v1.ListFeedsResponse
 	(*v1.Money)(nil),                   // 6: rapport.types.v1.Money
 	(*timestamppb.Timestamp)(nil),      // 7: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 8: google.protobuf.Duration
 }
 var file_rapport_analytics_v1_analytics_service_proto_depIdxs = []int32{
 	6, // 0: rapport.analytics.v1.CustomerSummary.open_opportunity_amounts:type_name -> rapport.types.v1.Money
 	7, // 1: rapport.analytics.v1.CustomerSummary.update_time:type_name -> google.protobuf.Timestamp
 	7, // 2: rapport.analytics.v1.Feed.last_event_time:type_name -> google.protobuf.Timestamp
-	0, // 3: rapport.analytics.v1.GetCustomerSummaryResponse.summary:type_name -> rapport.analytics.v1.CustomerSummary
-	1, // 4: rapport.analytics.v1.ListFeedsResponse.feeds:type_name -> rapport.analytics.v1.Feed
-	2, // 5: rapport.analytics.v1.AnalyticsService.GetCustomerSummary:input_type -> rapport.analytics.v1.GetCustomerSummaryRequest
-	4, // 6: rapport.analytics.v1.AnalyticsService.ListFeeds:input_type -> rapport.analytics.v1.ListFeedsRequest
-	3, // 7: rapport.analytics.v1.AnalyticsService.GetCustomerSummary:output_type -> rapport.analytics.v1.GetCustomerSummaryResponse
-	5, // 8: rapport.analytics.v1.AnalyticsService.ListFeeds:output_type -> rapport.analytics.v1.ListFeedsResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	8, // 3: rapport.analytics.v1.Feed.lag:type_name -> google.protobuf.Duration
+	0, // 4: rapport.analytics.v1.GetCustomerSummaryResponse.summary:type_name -> rapport.analytics.v1.CustomerSummary
+	1, // 5: rapport.analytics.v1.ListFeedsResponse.feeds:type_name -> rapport.analytics.v1.Feed
+	2, // 6: rapport.analytics.v1.AnalyticsService.GetCustomerSummary:input_type -> rapport.analytics.v1.GetCustomerSummaryRequest
+	4, // 7: rapport.analytics.v1.AnalyticsService.ListFeeds:input_type -> rapport.analytics.v1.ListFeedsRequest
+	3, // 8: rapport.analytics.v1.AnalyticsService.GetCustomerSummary:output_type -> rapport.analytics.v1.GetCustomerSummaryResponse
+	5, // 9: rapport.analytics.v1.AnalyticsService.ListFeeds:output_type -> rapport.analytics.v1.ListFeedsResponse
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_rapport_analytics_v1_analytics_service_proto_init() }
