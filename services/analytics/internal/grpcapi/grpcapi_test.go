@@ -160,13 +160,22 @@ func TestListFeeds(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ada := uuid.New()
-	e.seed(t, opp(ada, analytics.StageProposal, "USD", 1), customer(ada), opp(ada, analytics.StageProposal, "USD", 2))
+	bad := analytics.Event{Source: "customer", Type: "customer.created", Quarantine: &analytics.QuarantinedEvent{Reason: "customer_id: invalid UUID length: 3"}}
+	e.seed(t, opp(ada, analytics.StageProposal, "USD", 1), customer(ada), opp(ada, analytics.StageProposal, "USD", 2), bad)
+	before := time.Now()
 	got, err := e.api.ListFeeds(e.as(t, e.tenant, auth.RoleAnalyst), &analyticsv1.ListFeedsRequest{})
 	if err != nil {
 		t.Fatalf("ListFeeds: %v", err)
 	}
+	// Lag is the time since the feed's last event, measured at the answer.
+	for _, f := range got.GetFeeds() {
+		if min := before.Sub(f.GetLastEventTime().AsTime()); f.GetLag().AsDuration() < min {
+			t.Errorf("ListFeeds: %s lag = %v, want at least %v", f.GetSource(), f.GetLag().AsDuration(), min)
+		}
+		f.Lag = nil
+	}
 	want := []*analyticsv1.Feed{
-		{Source: "customer", Cursor: "2", LastEventTime: timestamppb.New(t0.Add(time.Minute)), AppliedEvents: 1},
+		{Source: "customer", Cursor: "4", LastEventTime: timestamppb.New(t0.Add(3 * time.Minute)), AppliedEvents: 2, QuarantinedEvents: 1},
 		{Source: "pipeline", Cursor: "3", LastEventTime: timestamppb.New(t0.Add(2 * time.Minute)), AppliedEvents: 2},
 	}
 	if diff := cmp.Diff(want, got.GetFeeds(), protocmp.Transform()); diff != "" {

@@ -160,7 +160,7 @@ $$;
 -- now append to the outbox and audit log.
 GRANT SELECT, INSERT ON quarantined_events, order_line_fact, offer_feedback TO rapport_analytics;
 GRANT SELECT, INSERT, UPDATE ON customer_profile, interaction_fact, follow_up_fact, loyalty_fact, order_fact TO rapport_analytics;
-GRANT SELECT, INSERT, DELETE ON segment_membership TO rapport_analytics;
+GRANT SELECT, INSERT, UPDATE, DELETE ON segment_membership TO rapport_analytics;
 GRANT INSERT ON outbox, audit_log TO rapport_analytics;
 
 -- +goose Down
