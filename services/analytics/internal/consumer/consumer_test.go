@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -441,21 +442,31 @@ func TestSkipsWhatItCannotUse(t *testing.T) {
 	malformed := r.opportunityEvent("opportunity.created", uuid.New(), ada, pipelinev1.Stage_STAGE_PROPOSAL, "USD", 1)
 	malformed.EventId = "not-a-uuid"
 	r.pipeline.add(
-		malformed, // no usable id: skipped, never recorded
-		event(r.tenant, "opportunity.created", &ticketv1.Ticket{TicketId: uuid.NewString()}), // wrong payload: recorded, not projected
+		malformed, // no usable id: quarantined under a derived id, not applied
+		event(r.tenant, "opportunity.created", &ticketv1.Ticket{TicketId: uuid.NewString()}), // another message under the prefix: recorded, not projected
+		event(r.tenant, "order.created", &pipelinev1.Order{OrderId: "x"}),                    // a broken order: applied as quarantined
 		event(r.tenant, "pipeline.settings_changed", &customerv1.Customer{}),                 // a type the read model ignores
 		r.opportunityEvent("opportunity.created", uuid.New(), uuid.New(), pipelinev1.Stage_STAGE_PROPOSAL, "USD", 1),
 		r.opportunityEvent("opportunity.created", uuid.New(), ada, pipelinev1.Stage_STAGE_PROPOSAL, "USD", 7),
 	)
 	r.run(t, r.key)
-	r.waitFeeds(t, map[string]int64{"pipeline": 4})
+	r.waitFeeds(t, map[string]int64{"pipeline": 5})
 	want := analytics.Summary{CustomerID: ada, OpenOpportunities: 1, OpenAmounts: []analytics.Money{money("USD", 7)}}
 	if diff := cmp.Diff(want, r.summary(t, ada)); diff != "" {
 		t.Fatalf("summary (-want +got):\n%s", diff)
 	}
 	feed, err := r.store.Feed(t.Context(), r.tenant, "pipeline")
-	if err != nil || feed.Cursor != "5" {
-		t.Fatalf("pipeline checkpoint = %+v, %v; want cursor 5", feed, err)
+	if err != nil || feed.Cursor != "6" || feed.Quarantined != 2 || feed.AppliedEvents != 5 {
+		t.Fatalf("pipeline checkpoint = %+v, %v; want cursor 6, 5 applied and 2 quarantined", feed, err)
+	}
+	quarantined, _, err := r.store.Quarantined(t.Context(), r.tenant, "", "", 10)
+	if err != nil || len(quarantined) != 2 {
+		t.Fatalf("Quarantined = %+v, %v; want 2", quarantined, err)
+	}
+	reasons := []string{quarantined[0].Reason, quarantined[1].Reason}
+	slices.Sort(reasons)
+	if !strings.HasPrefix(reasons[0], "malformed envelope: event_id:") || !strings.HasPrefix(reasons[1], "order_id:") {
+		t.Fatalf("quarantine reasons = %q, want the bad event id and the bad order id", reasons)
 	}
 }
 
