@@ -124,11 +124,9 @@ func (s *Insight) CreateOfferFeedback(ctx context.Context, req *analyticsv1.Crea
 	v := &validation.Error{}
 	id := customerID(req.GetCustomerId(), v)
 	f := insight.Feedback{CustomerID: id, Outcome: insight.Outcome(req.GetFeedback().GetOutcome())}
-	if p, err := uuid.Parse(req.GetFeedback().GetProductId()); err != nil {
-		v.Add("feedback.product_id", "must be a UUID")
-	} else {
-		f.ProductID = p
-	}
+	// An unreadable product id stays nil, which the domain reports together
+	// with the other fields' problems.
+	f.ProductID, _ = uuid.Parse(req.GetFeedback().GetProductId())
 	if err := v.Err(); err != nil {
 		return nil, toStatus(err)
 	}
