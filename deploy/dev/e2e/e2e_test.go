@@ -396,6 +396,19 @@ func TestSuite(t *testing.T) {
 		waitSummary(t, api, id, 2, 4000, 2)
 		time.Sleep(500 * time.Millisecond)
 		waitSummary(t, api, id, 2, 4000, 2) // and it stays exact: nothing counted twice
+
+		// The 360 view over REST: the same figures, the won deal, and the
+		// open tickets keeping upsell offers back.
+		view := api.must(200, "GET", "/v1/analytics/customers/"+id+"/customer360", nil)
+		if num(view["openOpportunityCount"]) != 2 || num(view["wonOpportunityCount"]) != 1 || num(view["openTicketCount"]) != 2 {
+			t.Fatalf("customer360 = %v, want 2 open and 1 won opportunities, 2 open tickets", view)
+		}
+		offers := api.must(200, "GET", "/v1/analytics/customers/"+id+"/nextBestOffers", nil)
+		if offers["suppression"] != "OFFER_SUPPRESSION_OPEN_COMPLAINT" {
+			t.Fatalf("nextBestOffers = %v, want suppressed for the open complaints", offers)
+		}
+		api.must(400, "GET", "/v1/analytics/customers/"+id+"/value?startTime=2026-01-02T00:00:00Z&endTime=2026-01-01T00:00:00Z", nil)
+		api.must(404, "GET", "/v1/analytics/customers/0194c2a6-8f4c-7000-8000-00000000dead/churnRisk", nil)
 	})
 
 	t.Run("tickets follow their status machine and SLA over REST", func(t *testing.T) {
