@@ -7,6 +7,7 @@ package insight
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -90,10 +91,39 @@ type Store interface {
 type Service struct {
 	store Store
 	now   func() time.Time
+	// cache keeps each tenant's latest tenant-wide value figures for
+	// ValueTTL: scores rank a customer among all the tenant's customers, and
+	// recomputing them for every 360 view would cost every view a scan of
+	// the tenant's orders.
+	cache *valueCache
+}
+
+// ValueTTL is how long tenant-wide value figures are reused: a figure may
+// miss the orders of its last minute.
+const ValueTTL = time.Minute
+
+type valueKey struct {
+	tenant   uuid.UUID
+	currency string
+	w        Window
+}
+
+type valueEntry struct {
+	key      valueKey
+	currency string
+	values   []Value
+	expires  time.Time
+}
+
+type valueCache struct {
+	mu      sync.Mutex
+	entries map[uuid.UUID]valueEntry
 }
 
 // New returns a Service over store; now gives the time of a request.
-func New(store Store, now func() time.Time) *Service { return &Service{store: store, now: now} }
+func New(store Store, now func() time.Time) *Service {
+	return &Service{store: store, now: now, cache: &valueCache{entries: map[uuid.UUID]valueEntry{}}}
+}
 
 func tenantOf(c auth.Caller, roles []auth.Role) (uuid.UUID, error) {
 	if !c.HasAny(roles...) {
@@ -112,7 +142,8 @@ func tenantOf(c auth.Caller, roles []auth.Role) (uuid.UUID, error) {
 func (s *Service) window(start, end time.Time) (Window, error) {
 	w := Window{Start: start, End: end}
 	if w.End.IsZero() {
-		w.End = s.now()
+		// The start of the minute: requests within it share their figures.
+		w.End = s.now().Truncate(time.Minute)
 	}
 	if w.Start.IsZero() {
 		w.Start = w.End.Add(-DefaultWindow)

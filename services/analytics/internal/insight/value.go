@@ -155,6 +155,14 @@ func (s *Service) values(ctx context.Context, tenant uuid.UUID, start, end time.
 	if currency != "" && !validCurrency(currency) {
 		return nil, Window{}, "", validation.Field("currency_code", "must be an ISO 4217 code of three capital letters")
 	}
+	key := valueKey{tenant: tenant, currency: currency, w: w}
+	now := s.now()
+	s.cache.mu.Lock()
+	e, ok := s.cache.entries[tenant]
+	s.cache.mu.Unlock()
+	if ok && e.key == key && now.Before(e.expires) {
+		return e.values, w, e.currency, nil
+	}
 	if currency == "" {
 		if currency, err = s.store.MainCurrency(ctx, tenant); err != nil {
 			return nil, Window{}, "", err
@@ -164,7 +172,11 @@ func (s *Service) values(ctx context.Context, tenant uuid.UUID, start, end time.
 	if err != nil {
 		return nil, Window{}, "", err
 	}
-	return Compute(stats, currency, w), w, currency, nil
+	vs := Compute(stats, currency, w)
+	s.cache.mu.Lock()
+	s.cache.entries[tenant] = valueEntry{key: key, currency: currency, values: vs, expires: now.Add(ValueTTL)}
+	s.cache.mu.Unlock()
+	return vs, w, currency, nil
 }
 
 func validCurrency(c string) bool {

@@ -876,7 +876,8 @@ type Customer360 struct {
 	CancelledOrderCount int64 `protobuf:"varint,11,opt,name=cancelled_order_count,json=cancelledOrderCount,proto3" json:"cancelled_order_count,omitempty"`
 	// Latest five orders.
 	RecentOrders []*OrderSummary `protobuf:"bytes,12,rep,name=recent_orders,json=recentOrders,proto3" json:"recent_orders,omitempty"`
-	// Value over the 365 days before the request, in the tenant's main currency.
+	// Value over the 365 days before the start of the current minute, in the
+	// tenant's main currency (see GetCustomerValueRequest).
 	Value *CustomerValue `protobuf:"bytes,13,opt,name=value,proto3" json:"value,omitempty"`
 	// Opportunities neither won nor lost, and won ones, summed per currency.
 	OpenOpportunityCount   int64       `protobuf:"varint,14,opt,name=open_opportunity_count,json=openOpportunityCount,proto3" json:"open_opportunity_count,omitempty"`
@@ -1516,8 +1517,10 @@ func (x *GetCustomer360Response) GetCustomer360() *Customer360 {
 type GetCustomerValueRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// Range of order times; end_time defaults to now, start_time to 365 days
-	// before end_time. At most 1830 days.
+	// Range of order times; end_time defaults to the start of the current
+	// minute, start_time to 365 days before end_time. At most 1830 days. The
+	// tenant-wide figures scores rank against are reused for a minute, so a
+	// figure may miss the orders of its last minute.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	EndTime   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Currency to sum in; default: the currency of most of the tenant's orders.
