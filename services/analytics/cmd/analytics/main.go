@@ -32,6 +32,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/migrate"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
+	"github.com/rapportcrm/rapport/services/analytics/internal/clients/customer"
 	"github.com/rapportcrm/rapport/services/analytics/internal/clients/identity"
 	"github.com/rapportcrm/rapport/services/analytics/internal/consumer"
 	"github.com/rapportcrm/rapport/services/analytics/internal/grpcapi"
@@ -109,7 +110,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		consumer.PartnerSource(partnerv1.NewPartnerServiceClient(partnerConn)))
 	srv := grpcserver.New(cfg.Server, log, authn)
 	analyticsv1.RegisterAnalyticsServiceServer(srv, grpcapi.NewAnalytics(analytics.New(store)))
-	analyticsv1.RegisterCustomerInsightServiceServer(srv, grpcapi.NewInsight(insight.New(store, time.Now)))
+	analyticsv1.RegisterCustomerInsightServiceServer(srv, grpcapi.NewInsight(insight.New(store, customer.New(customerConn), time.Now)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

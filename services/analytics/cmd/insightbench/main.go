@@ -137,7 +137,8 @@ func run(ctx context.Context, adminURL, dbName, data string, calls, workers, app
 	}
 
 	end := time.Date(2011, 12, 10, 0, 0, 0, 0, time.UTC)
-	svc := insight.New(store, func() time.Time { return end })
+	// The 360 view acts on nothing, so no customer service is needed.
+	svc := insight.New(store, nil, func() time.Time { return end })
 	caller := auth.Caller{TenantID: benchTenant.String(), PrincipalID: uuid.NewString(), Roles: []auth.Role{auth.RoleAnalyst}}
 	cctx := auth.WithCaller(ctx, caller)
 	// Cold: the store's aggregate and the scoring, as a ListCustomerValues

@@ -11,6 +11,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
+	"github.com/rapportcrm/rapport/services/analytics/internal/insight"
 )
 
 // toStatus is the service's one mapping from domain errors to gRPC statuses.
@@ -21,6 +22,8 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, analytics.ErrCustomerNotFound):
 		return grpcerr.WithReason(codes.NotFound, analytics.ErrCustomerNotFound, "CUSTOMER_NOT_FOUND")
+	case errors.Is(err, insight.ErrCustomerServiceUnavailable):
+		return grpcerr.WithReason(codes.Unavailable, insight.ErrCustomerServiceUnavailable, "CUSTOMER_SERVICE_UNAVAILABLE")
 	}
 	return err // the server interceptor masks it as Internal and logs it
 }

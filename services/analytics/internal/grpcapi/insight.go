@@ -105,6 +105,20 @@ func (s *Insight) GetChurnRisk(ctx context.Context, req *analyticsv1.GetChurnRis
 	return &analyticsv1.GetChurnRiskResponse{ChurnRisk: protoconv.ChurnRisk(r)}, nil
 }
 
+// ApplyChurnRisk implements the RPC.
+func (s *Insight) ApplyChurnRisk(ctx context.Context, req *analyticsv1.ApplyChurnRiskRequest) (*analyticsv1.ApplyChurnRiskResponse, error) {
+	v := &validation.Error{}
+	id := customerID(req.GetCustomerId(), v)
+	if err := v.Err(); err != nil {
+		return nil, toStatus(err)
+	}
+	act, err := s.svc.ApplyChurnRisk(ctx, caller(ctx), id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &analyticsv1.ApplyChurnRiskResponse{ChurnRisk: protoconv.ChurnRisk(act.Risk), MovedToAtRisk: act.MovedToAtRisk, FollowUpId: act.FollowUpID}, nil
+}
+
 // ListNextBestOffers implements the RPC.
 func (s *Insight) ListNextBestOffers(ctx context.Context, req *analyticsv1.ListNextBestOffersRequest) (*analyticsv1.ListNextBestOffersResponse, error) {
 	v := &validation.Error{}

@@ -3,6 +3,7 @@ package grpcapi_test
 import (
 	"context"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +40,42 @@ type insightEnv struct {
 	ada, bob, cy       uuid.UUID
 	tea, cup, jam, pot uuid.UUID
 	n                  int
+	peer               *fakeCustomers
+}
+
+// fakeCustomers stands in for the customer service: it remembers who is at
+// risk and the follow-ups it created per request id.
+type fakeCustomers struct {
+	mu        sync.Mutex
+	down      bool
+	stage     map[uuid.UUID]bool
+	followUps map[string]string
+	reasons   []string
+}
+
+func (f *fakeCustomers) MarkAtRisk(_ context.Context, customer uuid.UUID, reason string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return false, insight.ErrCustomerServiceUnavailable
+	}
+	if f.stage[customer] {
+		return false, nil
+	}
+	f.stage[customer] = true
+	f.reasons = append(f.reasons, reason)
+	return true, nil
+}
+
+func (f *fakeCustomers) CreateWinBack(_ context.Context, _ uuid.UUID, _, _ string, _ time.Time, requestID string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id, ok := f.followUps[requestID]; ok {
+		return id, nil
+	}
+	id := uuid.NewString()
+	f.followUps[requestID] = id
+	return id, nil
 }
 
 func newInsightEnv(t *testing.T) *insightEnv {
@@ -46,10 +83,11 @@ func newInsightEnv(t *testing.T) *insightEnv {
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
 	tokens := grpctest.NewTokens(t)
 	store := postgres.New(db.App)
+	peer := &fakeCustomers{stage: map[uuid.UUID]bool{}, followUps: map[string]string{}}
 	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
-		analyticsv1.RegisterCustomerInsightServiceServer(srv, grpcapi.NewInsight(insight.New(store, func() time.Time { return now })))
+		analyticsv1.RegisterCustomerInsightServiceServer(srv, grpcapi.NewInsight(insight.New(store, peer, func() time.Time { return now })))
 	})
-	e := &insightEnv{api: analyticsv1.NewCustomerInsightServiceClient(conn), tokens: tokens, store: store, tenant: uuid.New(), other: uuid.New(),
+	e := &insightEnv{api: analyticsv1.NewCustomerInsightServiceClient(conn), tokens: tokens, store: store, tenant: uuid.New(), other: uuid.New(), peer: peer,
 		ada: uuid.New(), bob: uuid.New(), cy: uuid.New(), tea: uuid.New(), cup: uuid.New(), jam: uuid.New(), pot: uuid.New()}
 	contract, tenure := "Month-to-month", 3.0
 	e.apply(t, e.tenant, "customer.created", analytics.Fact{Profile: &analytics.CustomerProfile{ID: e.ada, Kind: 1, Stage: analytics.LifecycleCustomer,
@@ -300,5 +338,41 @@ func TestNextBestOffers(t *testing.T) {
 	}
 	if got := offered(); len(got) != 0 {
 		t.Fatalf("offers for bob after rejecting the pot = %v, want none", got)
+	}
+}
+
+func TestApplyChurnRisk(t *testing.T) {
+	t.Parallel()
+	e := newInsightEnv(t)
+	manager := e.as(t, e.tenant, auth.RoleSalesManager)
+	if _, err := e.api.ApplyChurnRisk(e.as(t, e.tenant, auth.RoleAnalyst), &analyticsv1.ApplyChurnRiskRequest{CustomerId: e.ada.String()}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("ApplyChurnRisk(analyst) = %v, want PermissionDenied", err)
+	}
+	if _, err := e.api.ApplyChurnRisk(manager, &analyticsv1.ApplyChurnRiskRequest{CustomerId: e.cy.String()}); status.Code(err) != codes.NotFound {
+		t.Fatalf("ApplyChurnRisk(another tenant's customer) = %v, want NotFound", err)
+	}
+	// Bob carries no risk: nothing is done.
+	low, err := e.api.ApplyChurnRisk(manager, &analyticsv1.ApplyChurnRiskRequest{CustomerId: e.bob.String()})
+	if err != nil || low.GetMovedToAtRisk() || low.GetFollowUpId() != "" {
+		t.Fatalf("ApplyChurnRisk(bob) = %v, %v; want nothing done", low, err)
+	}
+	first, err := e.api.ApplyChurnRisk(manager, &analyticsv1.ApplyChurnRiskRequest{CustomerId: e.ada.String()})
+	if err != nil || !first.GetMovedToAtRisk() || first.GetFollowUpId() == "" || first.GetChurnRisk().GetScore() != 70 {
+		t.Fatalf("ApplyChurnRisk(ada) = %v, %v; want moved with a follow-up", first, err)
+	}
+	if want := "churn risk 70/100: open complaints (10), month-to-month contract (35), short tenure (25)"; e.peer.reasons[0] != want {
+		t.Fatalf("at-risk reason = %q, want %q", e.peer.reasons[0], want)
+	}
+	// A retry (the read model has not seen the move yet) moves nothing and
+	// finds the same follow-up.
+	again, err := e.api.ApplyChurnRisk(manager, &analyticsv1.ApplyChurnRiskRequest{CustomerId: e.ada.String()})
+	if err != nil || again.GetMovedToAtRisk() || again.GetFollowUpId() != first.GetFollowUpId() {
+		t.Fatalf("ApplyChurnRisk(ada again) = %v, %v; want not moved, follow-up %s", again, err, first.GetFollowUpId())
+	}
+	e.peer.mu.Lock()
+	e.peer.down = true
+	e.peer.mu.Unlock()
+	if _, err := e.api.ApplyChurnRisk(manager, &analyticsv1.ApplyChurnRiskRequest{CustomerId: e.ada.String()}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("ApplyChurnRisk(customer service down) = %v, want Unavailable", err)
 	}
 }

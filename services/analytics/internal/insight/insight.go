@@ -89,8 +89,9 @@ type Store interface {
 
 // Service holds the insight use cases.
 type Service struct {
-	store Store
-	now   func() time.Time
+	store     Store
+	customers Customers
+	now       func() time.Time
 	// cache keeps each tenant's latest tenant-wide value figures for
 	// ValueTTL: scores rank a customer among all the tenant's customers, and
 	// recomputing them for every 360 view would cost every view a scan of
@@ -120,9 +121,10 @@ type valueCache struct {
 	entries map[uuid.UUID]valueEntry
 }
 
-// New returns a Service over store; now gives the time of a request.
-func New(store Store, now func() time.Time) *Service {
-	return &Service{store: store, now: now, cache: &valueCache{entries: map[uuid.UUID]valueEntry{}}}
+// New returns a Service over store that acts through customers; now gives
+// the time of a request.
+func New(store Store, customers Customers, now func() time.Time) *Service {
+	return &Service{store: store, customers: customers, now: now, cache: &valueCache{entries: map[uuid.UUID]valueEntry{}}}
 }
 
 func tenantOf(c auth.Caller, roles []auth.Role) (uuid.UUID, error) {

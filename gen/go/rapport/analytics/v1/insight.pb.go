@@ -1858,6 +1858,115 @@ func (x *GetChurnRiskResponse) GetChurnRisk() *ChurnRisk {
 	return nil
 }
 
+type ApplyChurnRiskRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId    string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyChurnRiskRequest) Reset() {
+	*x = ApplyChurnRiskRequest{}
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyChurnRiskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyChurnRiskRequest) ProtoMessage() {}
+
+func (x *ApplyChurnRiskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyChurnRiskRequest.ProtoReflect.Descriptor instead.
+func (*ApplyChurnRiskRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ApplyChurnRiskRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+type ApplyChurnRiskResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The risk acted on, at the time of the request.
+	ChurnRisk *ChurnRisk `protobuf:"bytes,1,opt,name=churn_risk,json=churnRisk,proto3" json:"churn_risk,omitempty"`
+	// Whether this call moved the customer to the at-risk stage (false when
+	// the risk did not suggest it or the customer was there already).
+	MovedToAtRisk bool `protobuf:"varint,2,opt,name=moved_to_at_risk,json=movedToAtRisk,proto3" json:"moved_to_at_risk,omitempty"`
+	// The win-back follow-up created in the customer service (or created by
+	// an earlier call the same UTC day); empty when none was due.
+	FollowUpId    string `protobuf:"bytes,3,opt,name=follow_up_id,json=followUpId,proto3" json:"follow_up_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyChurnRiskResponse) Reset() {
+	*x = ApplyChurnRiskResponse{}
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyChurnRiskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyChurnRiskResponse) ProtoMessage() {}
+
+func (x *ApplyChurnRiskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyChurnRiskResponse.ProtoReflect.Descriptor instead.
+func (*ApplyChurnRiskResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ApplyChurnRiskResponse) GetChurnRisk() *ChurnRisk {
+	if x != nil {
+		return x.ChurnRisk
+	}
+	return nil
+}
+
+func (x *ApplyChurnRiskResponse) GetMovedToAtRisk() bool {
+	if x != nil {
+		return x.MovedToAtRisk
+	}
+	return false
+}
+
+func (x *ApplyChurnRiskResponse) GetFollowUpId() string {
+	if x != nil {
+		return x.FollowUpId
+	}
+	return ""
+}
+
 type ListNextBestOffersRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
@@ -1869,7 +1978,7 @@ type ListNextBestOffersRequest struct {
 
 func (x *ListNextBestOffersRequest) Reset() {
 	*x = ListNextBestOffersRequest{}
-	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[18]
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1881,7 +1990,7 @@ func (x *ListNextBestOffersRequest) String() string {
 func (*ListNextBestOffersRequest) ProtoMessage() {}
 
 func (x *ListNextBestOffersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[18]
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1894,7 +2003,7 @@ func (x *ListNextBestOffersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNextBestOffersRequest.ProtoReflect.Descriptor instead.
 func (*ListNextBestOffersRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{18}
+	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListNextBestOffersRequest) GetCustomerId() string {
@@ -1923,7 +2032,7 @@ type ListNextBestOffersResponse struct {
 
 func (x *ListNextBestOffersResponse) Reset() {
 	*x = ListNextBestOffersResponse{}
-	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[19]
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2044,7 @@ func (x *ListNextBestOffersResponse) String() string {
 func (*ListNextBestOffersResponse) ProtoMessage() {}
 
 func (x *ListNextBestOffersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[19]
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2057,7 @@ func (x *ListNextBestOffersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNextBestOffersResponse.ProtoReflect.Descriptor instead.
 func (*ListNextBestOffersResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{19}
+	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListNextBestOffersResponse) GetOffers() []*Offer {
@@ -1977,7 +2086,7 @@ type CreateOfferFeedbackRequest struct {
 
 func (x *CreateOfferFeedbackRequest) Reset() {
 	*x = CreateOfferFeedbackRequest{}
-	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[20]
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2098,7 @@ func (x *CreateOfferFeedbackRequest) String() string {
 func (*CreateOfferFeedbackRequest) ProtoMessage() {}
 
 func (x *CreateOfferFeedbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[20]
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2111,7 @@ func (x *CreateOfferFeedbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOfferFeedbackRequest.ProtoReflect.Descriptor instead.
 func (*CreateOfferFeedbackRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{20}
+	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateOfferFeedbackRequest) GetCustomerId() string {
@@ -2035,7 +2144,7 @@ type CreateOfferFeedbackResponse struct {
 
 func (x *CreateOfferFeedbackResponse) Reset() {
 	*x = CreateOfferFeedbackResponse{}
-	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[21]
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2047,7 +2156,7 @@ func (x *CreateOfferFeedbackResponse) String() string {
 func (*CreateOfferFeedbackResponse) ProtoMessage() {}
 
 func (x *CreateOfferFeedbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[21]
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2060,7 +2169,7 @@ func (x *CreateOfferFeedbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOfferFeedbackResponse.ProtoReflect.Descriptor instead.
 func (*CreateOfferFeedbackResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{21}
+	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateOfferFeedbackResponse) GetFeedback() *OfferFeedback {
@@ -2083,7 +2192,7 @@ type ListQuarantinedEventsRequest struct {
 
 func (x *ListQuarantinedEventsRequest) Reset() {
 	*x = ListQuarantinedEventsRequest{}
-	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[22]
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2204,7 @@ func (x *ListQuarantinedEventsRequest) String() string {
 func (*ListQuarantinedEventsRequest) ProtoMessage() {}
 
 func (x *ListQuarantinedEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[22]
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2217,7 @@ func (x *ListQuarantinedEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantinedEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListQuarantinedEventsRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{22}
+	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListQuarantinedEventsRequest) GetFilter() string {
@@ -2142,7 +2251,7 @@ type ListQuarantinedEventsResponse struct {
 
 func (x *ListQuarantinedEventsResponse) Reset() {
 	*x = ListQuarantinedEventsResponse{}
-	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[23]
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2154,7 +2263,7 @@ func (x *ListQuarantinedEventsResponse) String() string {
 func (*ListQuarantinedEventsResponse) ProtoMessage() {}
 
 func (x *ListQuarantinedEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[23]
+	mi := &file_rapport_analytics_v1_insight_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2167,7 +2276,7 @@ func (x *ListQuarantinedEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantinedEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantinedEventsResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{23}
+	return file_rapport_analytics_v1_insight_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListQuarantinedEventsResponse) GetEvents() []*QuarantinedEvent {
@@ -2334,7 +2443,16 @@ const file_rapport_analytics_v1_insight_proto_rawDesc = "" +
 	"\x0ereference_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rreferenceTime\"V\n" +
 	"\x14GetChurnRiskResponse\x12>\n" +
 	"\n" +
-	"churn_risk\x18\x01 \x01(\v2\x1f.rapport.analytics.v1.ChurnRiskR\tchurnRisk\"[\n" +
+	"churn_risk\x18\x01 \x01(\v2\x1f.rapport.analytics.v1.ChurnRiskR\tchurnRisk\"8\n" +
+	"\x15ApplyChurnRiskRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\"\xa3\x01\n" +
+	"\x16ApplyChurnRiskResponse\x12>\n" +
+	"\n" +
+	"churn_risk\x18\x01 \x01(\v2\x1f.rapport.analytics.v1.ChurnRiskR\tchurnRisk\x12'\n" +
+	"\x10moved_to_at_risk\x18\x02 \x01(\bR\rmovedToAtRisk\x12 \n" +
+	"\ffollow_up_id\x18\x03 \x01(\tR\n" +
+	"followUpId\"[\n" +
 	"\x19ListNextBestOffersRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x1d\n" +
@@ -2385,13 +2503,14 @@ const file_rapport_analytics_v1_insight_proto_rawDesc = "" +
 	"\fOfferOutcome\x12\x1d\n" +
 	"\x19OFFER_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16OFFER_OUTCOME_ACCEPTED\x10\x01\x12\x1a\n" +
-	"\x16OFFER_OUTCOME_REJECTED\x10\x022\xf3\t\n" +
+	"\x16OFFER_OUTCOME_REJECTED\x10\x022\xa3\v\n" +
 	"\x16CustomerInsightService\x12\xb3\x01\n" +
 	"\x0eGetCustomer360\x12+.rapport.analytics.v1.GetCustomer360Request\x1a,.rapport.analytics.v1.GetCustomer360Response\"F\x82\xd3\xe4\x93\x02@b\vcustomer360\x121/v1/analytics/customers/{customer_id}/customer360\x12\xad\x01\n" +
 	"\x10GetCustomerValue\x12-.rapport.analytics.v1.GetCustomerValueRequest\x1a..rapport.analytics.v1.GetCustomerValueResponse\":\x82\xd3\xe4\x93\x024b\x05value\x12+/v1/analytics/customers/{customer_id}/value\x12\x9d\x01\n" +
 	"\x12ListCustomerValues\x12/.rapport.analytics.v1.ListCustomerValuesRequest\x1a0.rapport.analytics.v1.ListCustomerValuesResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/analytics/customerValues\x12\xaa\x01\n" +
 	"\fGetChurnRisk\x12).rapport.analytics.v1.GetChurnRiskRequest\x1a*.rapport.analytics.v1.GetChurnRiskResponse\"C\x82\xd3\xe4\x93\x02=b\n" +
-	"churn_risk\x12//v1/analytics/customers/{customer_id}/churnRisk\x12\xb5\x01\n" +
+	"churn_risk\x12//v1/analytics/customers/{customer_id}/churnRisk\x12\xad\x01\n" +
+	"\x0eApplyChurnRisk\x12+.rapport.analytics.v1.ApplyChurnRiskRequest\x1a,.rapport.analytics.v1.ApplyChurnRiskResponse\"@\x82\xd3\xe4\x93\x02::\x01*\"5/v1/analytics/customers/{customer_id}/churnRisk:apply\x12\xb5\x01\n" +
 	"\x12ListNextBestOffers\x12/.rapport.analytics.v1.ListNextBestOffersRequest\x1a0.rapport.analytics.v1.ListNextBestOffersResponse\"<\x82\xd3\xe4\x93\x026\x124/v1/analytics/customers/{customer_id}/nextBestOffers\x12\xc1\x01\n" +
 	"\x13CreateOfferFeedback\x120.rapport.analytics.v1.CreateOfferFeedbackRequest\x1a1.rapport.analytics.v1.CreateOfferFeedbackResponse\"E\x82\xd3\xe4\x93\x02?:\bfeedback\"3/v1/analytics/customers/{customer_id}/offerFeedback\x12\xa9\x01\n" +
 	"\x15ListQuarantinedEvents\x122.rapport.analytics.v1.ListQuarantinedEventsRequest\x1a3.rapport.analytics.v1.ListQuarantinedEventsResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/analytics/quarantinedEventsB\xe1\x01\n" +
@@ -2410,7 +2529,7 @@ func file_rapport_analytics_v1_insight_proto_rawDescGZIP() []byte {
 }
 
 var file_rapport_analytics_v1_insight_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_rapport_analytics_v1_insight_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_rapport_analytics_v1_insight_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_rapport_analytics_v1_insight_proto_goTypes = []any{
 	(ChurnReason)(0),                      // 0: rapport.analytics.v1.ChurnReason
 	(ChurnRiskBand)(0),                    // 1: rapport.analytics.v1.ChurnRiskBand
@@ -2435,73 +2554,78 @@ var file_rapport_analytics_v1_insight_proto_goTypes = []any{
 	(*ListCustomerValuesResponse)(nil),    // 20: rapport.analytics.v1.ListCustomerValuesResponse
 	(*GetChurnRiskRequest)(nil),           // 21: rapport.analytics.v1.GetChurnRiskRequest
 	(*GetChurnRiskResponse)(nil),          // 22: rapport.analytics.v1.GetChurnRiskResponse
-	(*ListNextBestOffersRequest)(nil),     // 23: rapport.analytics.v1.ListNextBestOffersRequest
-	(*ListNextBestOffersResponse)(nil),    // 24: rapport.analytics.v1.ListNextBestOffersResponse
-	(*CreateOfferFeedbackRequest)(nil),    // 25: rapport.analytics.v1.CreateOfferFeedbackRequest
-	(*CreateOfferFeedbackResponse)(nil),   // 26: rapport.analytics.v1.CreateOfferFeedbackResponse
-	(*ListQuarantinedEventsRequest)(nil),  // 27: rapport.analytics.v1.ListQuarantinedEventsRequest
-	(*ListQuarantinedEventsResponse)(nil), // 28: rapport.analytics.v1.ListQuarantinedEventsResponse
-	(*timestamppb.Timestamp)(nil),         // 29: google.protobuf.Timestamp
-	(*v1.Money)(nil),                      // 30: rapport.types.v1.Money
+	(*ApplyChurnRiskRequest)(nil),         // 23: rapport.analytics.v1.ApplyChurnRiskRequest
+	(*ApplyChurnRiskResponse)(nil),        // 24: rapport.analytics.v1.ApplyChurnRiskResponse
+	(*ListNextBestOffersRequest)(nil),     // 25: rapport.analytics.v1.ListNextBestOffersRequest
+	(*ListNextBestOffersResponse)(nil),    // 26: rapport.analytics.v1.ListNextBestOffersResponse
+	(*CreateOfferFeedbackRequest)(nil),    // 27: rapport.analytics.v1.CreateOfferFeedbackRequest
+	(*CreateOfferFeedbackResponse)(nil),   // 28: rapport.analytics.v1.CreateOfferFeedbackResponse
+	(*ListQuarantinedEventsRequest)(nil),  // 29: rapport.analytics.v1.ListQuarantinedEventsRequest
+	(*ListQuarantinedEventsResponse)(nil), // 30: rapport.analytics.v1.ListQuarantinedEventsResponse
+	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
+	(*v1.Money)(nil),                      // 32: rapport.types.v1.Money
 }
 var file_rapport_analytics_v1_insight_proto_depIdxs = []int32{
-	29, // 0: rapport.analytics.v1.CustomerValue.start_time:type_name -> google.protobuf.Timestamp
-	29, // 1: rapport.analytics.v1.CustomerValue.end_time:type_name -> google.protobuf.Timestamp
-	29, // 2: rapport.analytics.v1.CustomerValue.first_purchase_time:type_name -> google.protobuf.Timestamp
-	29, // 3: rapport.analytics.v1.CustomerValue.last_purchase_time:type_name -> google.protobuf.Timestamp
+	31, // 0: rapport.analytics.v1.CustomerValue.start_time:type_name -> google.protobuf.Timestamp
+	31, // 1: rapport.analytics.v1.CustomerValue.end_time:type_name -> google.protobuf.Timestamp
+	31, // 2: rapport.analytics.v1.CustomerValue.first_purchase_time:type_name -> google.protobuf.Timestamp
+	31, // 3: rapport.analytics.v1.CustomerValue.last_purchase_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: rapport.analytics.v1.ChurnReasonContribution.reason:type_name -> rapport.analytics.v1.ChurnReason
-	29, // 5: rapport.analytics.v1.ChurnRisk.reference_time:type_name -> google.protobuf.Timestamp
+	31, // 5: rapport.analytics.v1.ChurnRisk.reference_time:type_name -> google.protobuf.Timestamp
 	1,  // 6: rapport.analytics.v1.ChurnRisk.band:type_name -> rapport.analytics.v1.ChurnRiskBand
 	6,  // 7: rapport.analytics.v1.ChurnRisk.reasons:type_name -> rapport.analytics.v1.ChurnReasonContribution
 	2,  // 8: rapport.analytics.v1.Offer.reasons:type_name -> rapport.analytics.v1.OfferReason
 	4,  // 9: rapport.analytics.v1.OfferFeedback.outcome:type_name -> rapport.analytics.v1.OfferOutcome
-	29, // 10: rapport.analytics.v1.OfferFeedback.create_time:type_name -> google.protobuf.Timestamp
-	29, // 11: rapport.analytics.v1.Customer360.create_time:type_name -> google.protobuf.Timestamp
+	31, // 10: rapport.analytics.v1.OfferFeedback.create_time:type_name -> google.protobuf.Timestamp
+	31, // 11: rapport.analytics.v1.Customer360.create_time:type_name -> google.protobuf.Timestamp
 	11, // 12: rapport.analytics.v1.Customer360.recent_orders:type_name -> rapport.analytics.v1.OrderSummary
 	5,  // 13: rapport.analytics.v1.Customer360.value:type_name -> rapport.analytics.v1.CustomerValue
-	30, // 14: rapport.analytics.v1.Customer360.open_opportunity_amounts:type_name -> rapport.types.v1.Money
-	30, // 15: rapport.analytics.v1.Customer360.won_opportunity_amounts:type_name -> rapport.types.v1.Money
+	32, // 14: rapport.analytics.v1.Customer360.open_opportunity_amounts:type_name -> rapport.types.v1.Money
+	32, // 15: rapport.analytics.v1.Customer360.won_opportunity_amounts:type_name -> rapport.types.v1.Money
 	12, // 16: rapport.analytics.v1.Customer360.recent_interactions:type_name -> rapport.analytics.v1.InteractionSummary
-	29, // 17: rapport.analytics.v1.Customer360.next_follow_up_due_time:type_name -> google.protobuf.Timestamp
+	31, // 17: rapport.analytics.v1.Customer360.next_follow_up_due_time:type_name -> google.protobuf.Timestamp
 	13, // 18: rapport.analytics.v1.Customer360.loyalty:type_name -> rapport.analytics.v1.LoyaltyStanding
 	7,  // 19: rapport.analytics.v1.Customer360.churn_risk:type_name -> rapport.analytics.v1.ChurnRisk
-	30, // 20: rapport.analytics.v1.OrderSummary.value:type_name -> rapport.types.v1.Money
-	29, // 21: rapport.analytics.v1.OrderSummary.order_time:type_name -> google.protobuf.Timestamp
-	29, // 22: rapport.analytics.v1.InteractionSummary.occur_time:type_name -> google.protobuf.Timestamp
-	29, // 23: rapport.analytics.v1.QuarantinedEvent.create_time:type_name -> google.protobuf.Timestamp
+	32, // 20: rapport.analytics.v1.OrderSummary.value:type_name -> rapport.types.v1.Money
+	31, // 21: rapport.analytics.v1.OrderSummary.order_time:type_name -> google.protobuf.Timestamp
+	31, // 22: rapport.analytics.v1.InteractionSummary.occur_time:type_name -> google.protobuf.Timestamp
+	31, // 23: rapport.analytics.v1.QuarantinedEvent.create_time:type_name -> google.protobuf.Timestamp
 	10, // 24: rapport.analytics.v1.GetCustomer360Response.customer360:type_name -> rapport.analytics.v1.Customer360
-	29, // 25: rapport.analytics.v1.GetCustomerValueRequest.start_time:type_name -> google.protobuf.Timestamp
-	29, // 26: rapport.analytics.v1.GetCustomerValueRequest.end_time:type_name -> google.protobuf.Timestamp
+	31, // 25: rapport.analytics.v1.GetCustomerValueRequest.start_time:type_name -> google.protobuf.Timestamp
+	31, // 26: rapport.analytics.v1.GetCustomerValueRequest.end_time:type_name -> google.protobuf.Timestamp
 	5,  // 27: rapport.analytics.v1.GetCustomerValueResponse.value:type_name -> rapport.analytics.v1.CustomerValue
-	29, // 28: rapport.analytics.v1.ListCustomerValuesRequest.start_time:type_name -> google.protobuf.Timestamp
-	29, // 29: rapport.analytics.v1.ListCustomerValuesRequest.end_time:type_name -> google.protobuf.Timestamp
+	31, // 28: rapport.analytics.v1.ListCustomerValuesRequest.start_time:type_name -> google.protobuf.Timestamp
+	31, // 29: rapport.analytics.v1.ListCustomerValuesRequest.end_time:type_name -> google.protobuf.Timestamp
 	5,  // 30: rapport.analytics.v1.ListCustomerValuesResponse.values:type_name -> rapport.analytics.v1.CustomerValue
-	29, // 31: rapport.analytics.v1.GetChurnRiskRequest.reference_time:type_name -> google.protobuf.Timestamp
+	31, // 31: rapport.analytics.v1.GetChurnRiskRequest.reference_time:type_name -> google.protobuf.Timestamp
 	7,  // 32: rapport.analytics.v1.GetChurnRiskResponse.churn_risk:type_name -> rapport.analytics.v1.ChurnRisk
-	8,  // 33: rapport.analytics.v1.ListNextBestOffersResponse.offers:type_name -> rapport.analytics.v1.Offer
-	3,  // 34: rapport.analytics.v1.ListNextBestOffersResponse.suppression:type_name -> rapport.analytics.v1.OfferSuppression
-	9,  // 35: rapport.analytics.v1.CreateOfferFeedbackRequest.feedback:type_name -> rapport.analytics.v1.OfferFeedback
-	9,  // 36: rapport.analytics.v1.CreateOfferFeedbackResponse.feedback:type_name -> rapport.analytics.v1.OfferFeedback
-	14, // 37: rapport.analytics.v1.ListQuarantinedEventsResponse.events:type_name -> rapport.analytics.v1.QuarantinedEvent
-	15, // 38: rapport.analytics.v1.CustomerInsightService.GetCustomer360:input_type -> rapport.analytics.v1.GetCustomer360Request
-	17, // 39: rapport.analytics.v1.CustomerInsightService.GetCustomerValue:input_type -> rapport.analytics.v1.GetCustomerValueRequest
-	19, // 40: rapport.analytics.v1.CustomerInsightService.ListCustomerValues:input_type -> rapport.analytics.v1.ListCustomerValuesRequest
-	21, // 41: rapport.analytics.v1.CustomerInsightService.GetChurnRisk:input_type -> rapport.analytics.v1.GetChurnRiskRequest
-	23, // 42: rapport.analytics.v1.CustomerInsightService.ListNextBestOffers:input_type -> rapport.analytics.v1.ListNextBestOffersRequest
-	25, // 43: rapport.analytics.v1.CustomerInsightService.CreateOfferFeedback:input_type -> rapport.analytics.v1.CreateOfferFeedbackRequest
-	27, // 44: rapport.analytics.v1.CustomerInsightService.ListQuarantinedEvents:input_type -> rapport.analytics.v1.ListQuarantinedEventsRequest
-	16, // 45: rapport.analytics.v1.CustomerInsightService.GetCustomer360:output_type -> rapport.analytics.v1.GetCustomer360Response
-	18, // 46: rapport.analytics.v1.CustomerInsightService.GetCustomerValue:output_type -> rapport.analytics.v1.GetCustomerValueResponse
-	20, // 47: rapport.analytics.v1.CustomerInsightService.ListCustomerValues:output_type -> rapport.analytics.v1.ListCustomerValuesResponse
-	22, // 48: rapport.analytics.v1.CustomerInsightService.GetChurnRisk:output_type -> rapport.analytics.v1.GetChurnRiskResponse
-	24, // 49: rapport.analytics.v1.CustomerInsightService.ListNextBestOffers:output_type -> rapport.analytics.v1.ListNextBestOffersResponse
-	26, // 50: rapport.analytics.v1.CustomerInsightService.CreateOfferFeedback:output_type -> rapport.analytics.v1.CreateOfferFeedbackResponse
-	28, // 51: rapport.analytics.v1.CustomerInsightService.ListQuarantinedEvents:output_type -> rapport.analytics.v1.ListQuarantinedEventsResponse
-	45, // [45:52] is the sub-list for method output_type
-	38, // [38:45] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	7,  // 33: rapport.analytics.v1.ApplyChurnRiskResponse.churn_risk:type_name -> rapport.analytics.v1.ChurnRisk
+	8,  // 34: rapport.analytics.v1.ListNextBestOffersResponse.offers:type_name -> rapport.analytics.v1.Offer
+	3,  // 35: rapport.analytics.v1.ListNextBestOffersResponse.suppression:type_name -> rapport.analytics.v1.OfferSuppression
+	9,  // 36: rapport.analytics.v1.CreateOfferFeedbackRequest.feedback:type_name -> rapport.analytics.v1.OfferFeedback
+	9,  // 37: rapport.analytics.v1.CreateOfferFeedbackResponse.feedback:type_name -> rapport.analytics.v1.OfferFeedback
+	14, // 38: rapport.analytics.v1.ListQuarantinedEventsResponse.events:type_name -> rapport.analytics.v1.QuarantinedEvent
+	15, // 39: rapport.analytics.v1.CustomerInsightService.GetCustomer360:input_type -> rapport.analytics.v1.GetCustomer360Request
+	17, // 40: rapport.analytics.v1.CustomerInsightService.GetCustomerValue:input_type -> rapport.analytics.v1.GetCustomerValueRequest
+	19, // 41: rapport.analytics.v1.CustomerInsightService.ListCustomerValues:input_type -> rapport.analytics.v1.ListCustomerValuesRequest
+	21, // 42: rapport.analytics.v1.CustomerInsightService.GetChurnRisk:input_type -> rapport.analytics.v1.GetChurnRiskRequest
+	23, // 43: rapport.analytics.v1.CustomerInsightService.ApplyChurnRisk:input_type -> rapport.analytics.v1.ApplyChurnRiskRequest
+	25, // 44: rapport.analytics.v1.CustomerInsightService.ListNextBestOffers:input_type -> rapport.analytics.v1.ListNextBestOffersRequest
+	27, // 45: rapport.analytics.v1.CustomerInsightService.CreateOfferFeedback:input_type -> rapport.analytics.v1.CreateOfferFeedbackRequest
+	29, // 46: rapport.analytics.v1.CustomerInsightService.ListQuarantinedEvents:input_type -> rapport.analytics.v1.ListQuarantinedEventsRequest
+	16, // 47: rapport.analytics.v1.CustomerInsightService.GetCustomer360:output_type -> rapport.analytics.v1.GetCustomer360Response
+	18, // 48: rapport.analytics.v1.CustomerInsightService.GetCustomerValue:output_type -> rapport.analytics.v1.GetCustomerValueResponse
+	20, // 49: rapport.analytics.v1.CustomerInsightService.ListCustomerValues:output_type -> rapport.analytics.v1.ListCustomerValuesResponse
+	22, // 50: rapport.analytics.v1.CustomerInsightService.GetChurnRisk:output_type -> rapport.analytics.v1.GetChurnRiskResponse
+	24, // 51: rapport.analytics.v1.CustomerInsightService.ApplyChurnRisk:output_type -> rapport.analytics.v1.ApplyChurnRiskResponse
+	26, // 52: rapport.analytics.v1.CustomerInsightService.ListNextBestOffers:output_type -> rapport.analytics.v1.ListNextBestOffersResponse
+	28, // 53: rapport.analytics.v1.CustomerInsightService.CreateOfferFeedback:output_type -> rapport.analytics.v1.CreateOfferFeedbackResponse
+	30, // 54: rapport.analytics.v1.CustomerInsightService.ListQuarantinedEvents:output_type -> rapport.analytics.v1.ListQuarantinedEventsResponse
+	47, // [47:55] is the sub-list for method output_type
+	39, // [39:47] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_rapport_analytics_v1_insight_proto_init() }
@@ -2515,7 +2639,7 @@ func file_rapport_analytics_v1_insight_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_analytics_v1_insight_proto_rawDesc), len(file_rapport_analytics_v1_insight_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

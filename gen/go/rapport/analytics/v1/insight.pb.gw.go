@@ -215,6 +215,51 @@ func local_request_CustomerInsightService_GetChurnRisk_0(ctx context.Context, ma
 	return msg, metadata, err
 }
 
+func request_CustomerInsightService_ApplyChurnRisk_0(ctx context.Context, marshaler runtime.Marshaler, client CustomerInsightServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ApplyChurnRiskRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["customer_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "customer_id")
+	}
+	protoReq.CustomerId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "customer_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ApplyChurnRisk(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_CustomerInsightService_ApplyChurnRisk_0(ctx context.Context, marshaler runtime.Marshaler, server CustomerInsightServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ApplyChurnRiskRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["customer_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "customer_id")
+	}
+	protoReq.CustomerId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "customer_id", err)
+	}
+	msg, err := server.ApplyChurnRisk(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 var filter_CustomerInsightService_ListNextBestOffers_0 = &utilities.DoubleArray{Encoding: map[string]int{"customer_id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
 
 func request_CustomerInsightService_ListNextBestOffers_0(ctx context.Context, marshaler runtime.Marshaler, client CustomerInsightServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -448,6 +493,26 @@ func RegisterCustomerInsightServiceHandlerServer(ctx context.Context, mux *runti
 		}
 		forward_CustomerInsightService_GetChurnRisk_0(annotatedContext, mux, outboundMarshaler, w, req, response_CustomerInsightService_GetChurnRisk_0{resp.(*GetChurnRiskResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_CustomerInsightService_ApplyChurnRisk_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/rapport.analytics.v1.CustomerInsightService/ApplyChurnRisk", runtime.WithHTTPPathPattern("/v1/analytics/customers/{customer_id}/churnRisk:apply"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_CustomerInsightService_ApplyChurnRisk_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CustomerInsightService_ApplyChurnRisk_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_CustomerInsightService_ListNextBestOffers_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -616,6 +681,23 @@ func RegisterCustomerInsightServiceHandlerClient(ctx context.Context, mux *runti
 		}
 		forward_CustomerInsightService_GetChurnRisk_0(annotatedContext, mux, outboundMarshaler, w, req, response_CustomerInsightService_GetChurnRisk_0{resp.(*GetChurnRiskResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_CustomerInsightService_ApplyChurnRisk_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/rapport.analytics.v1.CustomerInsightService/ApplyChurnRisk", runtime.WithHTTPPathPattern("/v1/analytics/customers/{customer_id}/churnRisk:apply"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_CustomerInsightService_ApplyChurnRisk_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CustomerInsightService_ApplyChurnRisk_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_CustomerInsightService_ListNextBestOffers_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -702,6 +784,7 @@ var (
 	pattern_CustomerInsightService_GetCustomerValue_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "analytics", "customers", "customer_id", "value"}, ""))
 	pattern_CustomerInsightService_ListCustomerValues_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "analytics", "customerValues"}, ""))
 	pattern_CustomerInsightService_GetChurnRisk_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "analytics", "customers", "customer_id", "churnRisk"}, ""))
+	pattern_CustomerInsightService_ApplyChurnRisk_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "analytics", "customers", "customer_id", "churnRisk"}, "apply"))
 	pattern_CustomerInsightService_ListNextBestOffers_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "analytics", "customers", "customer_id", "nextBestOffers"}, ""))
 	pattern_CustomerInsightService_CreateOfferFeedback_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "analytics", "customers", "customer_id", "offerFeedback"}, ""))
 	pattern_CustomerInsightService_ListQuarantinedEvents_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "analytics", "quarantinedEvents"}, ""))
@@ -712,6 +795,7 @@ var (
 	forward_CustomerInsightService_GetCustomerValue_0      = runtime.ForwardResponseMessage
 	forward_CustomerInsightService_ListCustomerValues_0    = runtime.ForwardResponseMessage
 	forward_CustomerInsightService_GetChurnRisk_0          = runtime.ForwardResponseMessage
+	forward_CustomerInsightService_ApplyChurnRisk_0        = runtime.ForwardResponseMessage
 	forward_CustomerInsightService_ListNextBestOffers_0    = runtime.ForwardResponseMessage
 	forward_CustomerInsightService_CreateOfferFeedback_0   = runtime.ForwardResponseMessage
 	forward_CustomerInsightService_ListQuarantinedEvents_0 = runtime.ForwardResponseMessage

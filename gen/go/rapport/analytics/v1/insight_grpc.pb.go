@@ -23,6 +23,7 @@ const (
 	CustomerInsightService_GetCustomerValue_FullMethodName      = "/rapport.analytics.v1.CustomerInsightService/GetCustomerValue"
 	CustomerInsightService_ListCustomerValues_FullMethodName    = "/rapport.analytics.v1.CustomerInsightService/ListCustomerValues"
 	CustomerInsightService_GetChurnRisk_FullMethodName          = "/rapport.analytics.v1.CustomerInsightService/GetChurnRisk"
+	CustomerInsightService_ApplyChurnRisk_FullMethodName        = "/rapport.analytics.v1.CustomerInsightService/ApplyChurnRisk"
 	CustomerInsightService_ListNextBestOffers_FullMethodName    = "/rapport.analytics.v1.CustomerInsightService/ListNextBestOffers"
 	CustomerInsightService_CreateOfferFeedback_FullMethodName   = "/rapport.analytics.v1.CustomerInsightService/CreateOfferFeedback"
 	CustomerInsightService_ListQuarantinedEvents_FullMethodName = "/rapport.analytics.v1.CustomerInsightService/ListQuarantinedEvents"
@@ -46,6 +47,11 @@ type CustomerInsightServiceClient interface {
 	ListCustomerValues(ctx context.Context, in *ListCustomerValuesRequest, opts ...grpc.CallOption) (*ListCustomerValuesResponse, error)
 	// Scores a customer's churn risk, with its reasons.
 	GetChurnRisk(ctx context.Context, in *GetChurnRiskRequest, opts ...grpc.CallOption) (*GetChurnRiskResponse, error)
+	// Acts on a customer's churn risk: when it suggests at-risk, moves the
+	// customer to the at-risk lifecycle stage in the customer service and
+	// creates a win-back follow-up there (once per customer and UTC day),
+	// with the caller's credentials. Admins and sales managers only.
+	ApplyChurnRisk(ctx context.Context, in *ApplyChurnRiskRequest, opts ...grpc.CallOption) (*ApplyChurnRiskResponse, error)
 	// Ranks the products to offer a customer now, with reasons.
 	ListNextBestOffers(ctx context.Context, in *ListNextBestOffersRequest, opts ...grpc.CallOption) (*ListNextBestOffersResponse, error)
 	// Records a customer's answer to an offer; later rankings use it.
@@ -102,6 +108,16 @@ func (c *customerInsightServiceClient) GetChurnRisk(ctx context.Context, in *Get
 	return out, nil
 }
 
+func (c *customerInsightServiceClient) ApplyChurnRisk(ctx context.Context, in *ApplyChurnRiskRequest, opts ...grpc.CallOption) (*ApplyChurnRiskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyChurnRiskResponse)
+	err := c.cc.Invoke(ctx, CustomerInsightService_ApplyChurnRisk_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *customerInsightServiceClient) ListNextBestOffers(ctx context.Context, in *ListNextBestOffersRequest, opts ...grpc.CallOption) (*ListNextBestOffersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListNextBestOffersResponse)
@@ -150,6 +166,11 @@ type CustomerInsightServiceServer interface {
 	ListCustomerValues(context.Context, *ListCustomerValuesRequest) (*ListCustomerValuesResponse, error)
 	// Scores a customer's churn risk, with its reasons.
 	GetChurnRisk(context.Context, *GetChurnRiskRequest) (*GetChurnRiskResponse, error)
+	// Acts on a customer's churn risk: when it suggests at-risk, moves the
+	// customer to the at-risk lifecycle stage in the customer service and
+	// creates a win-back follow-up there (once per customer and UTC day),
+	// with the caller's credentials. Admins and sales managers only.
+	ApplyChurnRisk(context.Context, *ApplyChurnRiskRequest) (*ApplyChurnRiskResponse, error)
 	// Ranks the products to offer a customer now, with reasons.
 	ListNextBestOffers(context.Context, *ListNextBestOffersRequest) (*ListNextBestOffersResponse, error)
 	// Records a customer's answer to an offer; later rankings use it.
@@ -177,6 +198,9 @@ func (UnimplementedCustomerInsightServiceServer) ListCustomerValues(context.Cont
 }
 func (UnimplementedCustomerInsightServiceServer) GetChurnRisk(context.Context, *GetChurnRiskRequest) (*GetChurnRiskResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetChurnRisk not implemented")
+}
+func (UnimplementedCustomerInsightServiceServer) ApplyChurnRisk(context.Context, *ApplyChurnRiskRequest) (*ApplyChurnRiskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApplyChurnRisk not implemented")
 }
 func (UnimplementedCustomerInsightServiceServer) ListNextBestOffers(context.Context, *ListNextBestOffersRequest) (*ListNextBestOffersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNextBestOffers not implemented")
@@ -281,6 +305,24 @@ func _CustomerInsightService_GetChurnRisk_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CustomerInsightService_ApplyChurnRisk_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApplyChurnRiskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerInsightServiceServer).ApplyChurnRisk(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CustomerInsightService_ApplyChurnRisk_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerInsightServiceServer).ApplyChurnRisk(ctx, req.(*ApplyChurnRiskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CustomerInsightService_ListNextBestOffers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListNextBestOffersRequest)
 	if err := dec(in); err != nil {
@@ -357,6 +399,10 @@ var CustomerInsightService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetChurnRisk",
 			Handler:    _CustomerInsightService_GetChurnRisk_Handler,
+		},
+		{
+			MethodName: "ApplyChurnRisk",
+			Handler:    _CustomerInsightService_ApplyChurnRisk_Handler,
 		},
 		{
 			MethodName: "ListNextBestOffers",
