@@ -307,7 +307,7 @@ SELECT DISTINCT ON (n) n, m, f FROM (
 	// refreshStatisticsSQL lets the planner see the staged rows before the
 	// first batch is applied (see 00019_import_statistics.sql).
 	refreshStatisticsSQL = `SELECT refresh_import_row_statistics()`
-	progressSQL = `
+	progressSQL          = `
 UPDATE import_jobs SET applied_rows = $3, created = created + $4, updated = updated + $5, unchanged = unchanged + $6,
     failed = failed + $7, duplicates = duplicates + $8
 WHERE tenant_id = $1 AND job_id = $2
