@@ -32,8 +32,19 @@ const (
 	PartnerSetting   = "rapport.partner_id"
 )
 
+// AnalystSearchPath is the search path of a transaction run as an
+// analyst: a service that keeps personal data puts views of its tables that
+// blank it in this schema, under the tables' names.
+const AnalystSearchPath = "analyst_view, public"
+
+// setTenantSQL sets the tenant and caller settings, and for an analyst-only
+// caller ($6) switches to the service role's "_analyst" role where the
+// service's migrations created one: that role may not read personal
+// columns, so the database itself keeps them from analysts.
 const setTenantSQL = `SELECT set_config('` + TenantSetting + `', $1, true), set_config('` + PrincipalSetting + `', $2, true),
-set_config('` + RolesSetting + `', $3, true), set_config('` + TeamsSetting + `', $4, true), set_config('` + PartnerSetting + `', $5, true)`
+set_config('` + RolesSetting + `', $3, true), set_config('` + TeamsSetting + `', $4, true), set_config('` + PartnerSetting + `', $5, true),
+(SELECT set_config('role', r, true) || set_config('search_path', '` + AnalystSearchPath + `', true)
+ FROM (SELECT to_regrole(current_user || '_analyst')::text AS r WHERE $6) a WHERE r IS NOT NULL)`
 
 // scopeArgs are the arguments of setTenantSQL: tenant, and the caller of
 // ctx when it belongs to that tenant (a service acting for itself in
@@ -41,13 +52,20 @@ set_config('` + RolesSetting + `', $3, true), set_config('` + TeamsSetting + `',
 func scopeArgs(ctx context.Context, tenant string) []any {
 	c, ok := auth.CallerFrom(ctx)
 	if !ok || c.TenantID != tenant {
-		return []any{tenant, "", "", "", ""}
+		return []any{tenant, "", "", "", "", false}
 	}
 	roles := make([]string, len(c.Roles))
 	for i, r := range c.Roles {
 		roles[i] = string(r)
 	}
-	return []any{tenant, c.PrincipalID, strings.Join(roles, ","), strings.Join(c.TeamIDs, ","), c.PartnerID}
+	return []any{tenant, c.PrincipalID, strings.Join(roles, ","), strings.Join(c.TeamIDs, ","), c.PartnerID, analystOnly(c)}
+}
+
+// analystOnly reports whether c works with records only as an analyst, the
+// role that reads them without personal data.
+func analystOnly(c auth.Caller) bool {
+	return c.HasAny(auth.RoleAnalyst) &&
+		!c.HasAny(auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent, auth.RolePartnerUser)
 }
 
 // Open connects a pool to url (a libpq URL or keyword string; empty means the
