@@ -8,6 +8,10 @@
 # /readyz; otherwise starts one (without demo data) and stops it at the end.
 #   BENCH_DURATION   seconds of load per target (default 15)
 #   BENCH_CUSTOMERS  bench customers to make sure exist (default 10000)
+#   BENCH_BULK       generated customers to add to the bench tenant by COPY
+#                    (once; e.g. 1000000), which also adds the search targets
+#                    and a timed duplicate scan (default 0: none)
+#   BENCH_SCAN_LIMIT how long to watch that scan (default 15m)
 # shellcheck disable=SC2046 # lists of pids are split into words on purpose
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,6 +22,7 @@ work=$state/bench
 duration=${BENCH_DURATION:-15}
 duration=${duration%s}
 customers=${BENCH_CUSTOMERS:-10000}
+bulk=${BENCH_BULK:-0}
 pg_port=55432
 # shellcheck disable=SC2012 # the same lookup as deploy/dev/pg.sh
 pg_bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
@@ -87,6 +92,14 @@ echo "== seeding"
 # each page of ListCustomers instead of walking the create_time index.
 psql_at rapport_customer "ANALYZE customers"
 tenant=$(psql_at rapport_customer "SELECT tenant_id FROM customers WHERE customer_id = '$(head -n1 "$work/ids")'")
+other_targets=grpc-list,rest-list,grpc-create,rest-create
+if [ "$bulk" -gt 0 ]; then
+  echo "== adding $bulk generated customers to the bench tenant (COPY, once; see services/customer/cmd/searchbench)"
+  go run ./services/customer/cmd/searchbench -db "$(pg_url postgres)" -dbname rapport_customer -tenant "$tenant" \
+    -customers "$bulk" -runs 0 -queries-out "$work/queries"
+  echo "tenant now holds $(psql_at rapport_customer "SELECT count(*) FROM customers WHERE tenant_id = '$tenant'") customers"
+  other_targets=grpc-list,rest-list,grpc-search,rest-search,grpc-create,rest-create
+fi
 
 echo "== starting the baseline on $baseline_addr"
 "$work/baseline" -addr "$baseline_addr" -db "$(pg_url rapport_customer)" -tenant "$tenant" >"$work/baseline.log" 2>&1 &
@@ -112,14 +125,14 @@ add_watch postgres $(head -n1 "$(psql_at postgres "SHOW data_directory")/postmas
 
 load_run() {
   "$work/load" run -grpc "$grpc_addr" -rest "$rest_url" -baseline "$baseline_addr" -key-file "$key_file" \
-    -ids "$work/ids" -c 50 -d "${duration}s" -watch "$watch" "$@"
+    -ids "$work/ids" -queries "$work/queries" -c 50 -d "${duration}s" -watch "$watch" "$@"
 }
 echo "== load"
 # The three GetCustomer variants take turns in three rounds: the machine's
 # speed drifts by tens of percent over minutes (it is shared), and the
 # ratios between them are what the project tracks.
 load_run -targets grpc-get,baseline-get,rest-get -rounds 3 -warmup 1s -summary "$work/summary-get.tsv"
-load_run -targets grpc-list,rest-list,grpc-create,rest-create -warmup 2s -summary "$work/summary-other.tsv"
+load_run -targets "$other_targets" -warmup 2s -summary "$work/summary-other.tsv"
 cat "$work/summary-get.tsv" "$work/summary-other.tsv" >"$work/summary.tsv"
 
 rss() {
@@ -135,6 +148,12 @@ echo "customer:$(rss $(pids_of customer))   gateway:$(rss $(pids_of gateway))   
 kill -INT "$baseline_pid" 2>/dev/null || true
 wait "$baseline_pid" || true
 baseline_pid=''
+
+if [ "$bulk" -gt 0 ]; then
+  echo "== duplicate scan of the bench tenant"
+  "$work/load" scan -grpc "$grpc_addr" -key-file "$key_file" -limit "${BENCH_SCAN_LIMIT:-15m}"
+  echo "customer RSS after the scan:$(rss $(pids_of customer))"
+fi
 
 echo "== pgbench -S: 8 clients, prepared, ${duration} s (database bench_pgbench, scale 10)"
 if [ "$(psql_at postgres "SELECT count(*) FROM pg_database WHERE datname = 'bench_pgbench'")" = 0 ]; then

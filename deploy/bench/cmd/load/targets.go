@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,7 +24,9 @@ type config struct {
 	grpcAddr, restURL, baselineAddr string
 	key                             string
 	ids                             []string
-	conns                           int
+	// queries are what the search targets ask, cycled.
+	queries []string
+	conns   int
 }
 
 // pool is a few gRPC connections to one server: one HTTP/2 connection
@@ -135,6 +138,27 @@ func newTargets(cfg config, names []string) ([]target, func(), error) {
 						Customer: &customerv1.Customer{Kind: customerv1.CustomerKind_CUSTOMER_KIND_PERSON, DisplayName: displayName()},
 					})
 					return err
+				}
+			}
+		case "grpc-search":
+			p, err := dial(cfg.grpcAddr)
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			t.newCall = func(w int) func(context.Context) error {
+				c := p[w%len(p)]
+				return func(ctx context.Context) error {
+					_, err := c.SearchCustomers(metadata.NewOutgoingContext(ctx, md),
+						&customerv1.SearchCustomersRequest{Query: cfg.queries[rand.IntN(len(cfg.queries))], PageSize: 20})
+					return err
+				}
+			}
+		case "rest-search":
+			t.newCall = func(int) func(context.Context) error {
+				return func(ctx context.Context) error {
+					q := url.Values{"query": {cfg.queries[rand.IntN(len(cfg.queries))]}, "page_size": {"20"}}
+					return do(ctx, httpc, cfg.key, http.MethodGet, cfg.restURL+"/v1/customers:search?"+q.Encode(), "")
 				}
 			}
 		case "rest-get":
