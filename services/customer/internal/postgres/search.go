@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -138,6 +137,43 @@ const matchedFieldsSQL = `array_remove(ARRAY[
     CASE WHEN s_organization <> '' AND (tsvector_to_array(to_tsvector('simple', s_organization)) && q.words
               OR q.folded <% s_organization) THEN 'organization' END], NULL)`
 
+// nearWordsSQL builds the full-text query a fuzzy match must satisfy: for
+// each distinct word of the query ($2), one of the tenant's words whose
+// similarity to it reaches pg_trgm.word_similarity_threshold (the closest
+// maxNearWords), as a word of a name, organisation or e-mail local part
+// (weights A to C). It is '' when some word of the query is near none.
+const nearWordsSQL = `
+WITH q AS (SELECT DISTINCT customer_search_fold(w) AS w FROM unnest($2::text[]) w),
+near AS (
+    SELECT q.w, string_agg(quote_literal(v.word) || ':ABC', ' | ') AS alternatives
+    FROM q LEFT JOIN LATERAL (
+        SELECT word FROM search_words
+        WHERE tenant_id = $1 AND q.w <% word
+        ORDER BY word_similarity(q.w, word) DESC, word
+        LIMIT ` + maxNearWords + `
+    ) v ON true
+    GROUP BY q.w
+)
+SELECT CASE WHEN bool_and(alternatives IS NOT NULL) THEN string_agg('(' || alternatives || ')', ' & ' ORDER BY w) ELSE '' END
+FROM near`
+
+// maxNearWords bounds the alternatives of one query word: a short word is
+// near hundreds of names, and the closest are the ones that rank.
+const maxNearWords = "40"
+
+// nearWords returns nearWordsSQL's full-text query for words.
+func (s *Store) nearWords(ctx context.Context, caller auth.Caller, words []string, threshold string) (string, error) {
+	near, err := pgdb.RowsWith(ctx, s.pool, caller.TenantID, []pgdb.Setting{{Name: "pg_trgm.word_similarity_threshold", Value: threshold}},
+		nearWordsSQL, []any{caller.TenantID, words}, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("find the words near the query: %w", err)
+	}
+	if len(near) == 0 {
+		return "", nil
+	}
+	return near[0], nil
+}
+
 // singleWord reports whether t's text is one word of letters and digits, the
 // queries nameWord serves.
 func singleWord(t search.Terms) bool {
@@ -177,26 +213,23 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 		return search.Page{}, err
 	}
 	args = append(args, cond.Args...)
-	// A fuzzy match needs the whole query and each of its words to be near
-	// the customer's text. The trigram index checks the words; the whole
-	// query, whose trigrams are nearly those of its words together, is
-	// checked on the rows they leave (word_similarity is the function behind
-	// <%, and a function call is no index condition): giving the index both
-	// read every posting list twice, a third of a fuzzy search's time at a
-	// million customers. A query of one word is checked by the index alone.
-	// E-mail addresses and phone numbers have no fuzzy matches: domains are
-	// not in search_text, and the digits there are only those of e-mail
-	// local parts, so a fuzzy match of either would be noise.
-	var fuzzy strings.Builder
-	if !t.Email && t.PhoneKey == "" {
-		if len(t.Words) == 1 {
-			fuzzy.WriteString(foldedQuery + " <% s.search_text")
-		} else {
-			fmt.Fprintf(&fuzzy, "word_similarity(%s, s.search_text) >= %s::float8", foldedQuery, threshold)
-			for _, w := range t.Words {
-				args = append(args, w)
-				fmt.Fprintf(&fuzzy, " AND customer_search_fold($%d) <%% s.search_text", len(args))
-			}
+	// A fuzzy match needs each word of the query to be near a word of the
+	// customer's names or organisation, and the whole query near the
+	// customer's text. The words near each query word come from the tenant's
+	// vocabulary (nearWords); the full-text index finds the customers that
+	// hold one of them for every query word, and the whole query is checked
+	// on what that leaves. E-mail addresses and phone numbers have no fuzzy
+	// matches: domains are not in search_text, and the digits there are only
+	// those of e-mail local parts, so a fuzzy match of either would be noise.
+	var fuzzy string
+	if !t.Email && t.PhoneKey == "" && len(t.Words) > 0 {
+		near, err := s.nearWords(ctx, caller, t.Words, threshold)
+		if err != nil {
+			return search.Page{}, err
+		}
+		if near != "" {
+			args = append(args, near)
+			fuzzy = fmt.Sprintf("s.document @@ $%d::tsquery AND word_similarity(%s, s.search_text) >= %s::float8", len(args), foldedQuery, threshold)
 		}
 	}
 	// The filter names customers' columns; it applies in the lookup of each
@@ -224,8 +257,8 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 	// a correctly spelt one would otherwise pay for all of them too.
 	tiers := "ranked AS MATERIALIZED (" + fmt.Sprintf(tierSQL, matchSQL, after, where, limit) + ")"
 	page := "SELECT * FROM ranked"
-	if fuzzy.Len() > 0 {
-		cond := fmt.Sprintf("%s AND NOT %s AND (SELECT count(*) FROM ranked) < $%d", fuzzy.String(), matchSQL, limit)
+	if fuzzy != "" {
+		cond := fmt.Sprintf("%s AND NOT %s AND (SELECT count(*) FROM ranked) < $%d", fuzzy, matchSQL, limit)
 		tiers += ",\nnear AS MATERIALIZED (" + fmt.Sprintf(tierSQL, cond, after, where, limit) + ")"
 		page = fmt.Sprintf("SELECT * FROM ranked UNION ALL SELECT * FROM near ORDER BY score DESC, customer_id DESC LIMIT $%d", limit)
 	}
