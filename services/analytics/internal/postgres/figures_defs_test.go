@@ -68,6 +68,12 @@ func TestFigureDefinitions(t *testing.T) {
 		reg("p1", analytics.DealRegistrationApproved), reg("p1", analytics.DealRegistrationRejected), reg("p1", 1), reg("p2", analytics.DealRegistrationApproved),
 		campaign, quota, snap1, snap2,
 	)
+	// Past the limit, one row more says there are more groups.
+	byOwner := analytics.FigureQuery{Metric: analytics.MetricOpportunitiesCreated, GroupBy: []analytics.Dimension{analytics.DimensionOwner},
+		Start: t0.AddDate(0, 0, -1), End: t0.AddDate(0, 1, 0)}
+	if rows, err := s.Figures(t.Context(), tenant, byOwner, 1); err != nil || len(rows) != 2 {
+		t.Fatalf("Figures(limit 1, 2 owners) = %v, %v; want 2 rows", rows, err)
+	}
 	month := []analytics.Dimension{analytics.DimensionMonth}
 	tests := []struct {
 		name    string
