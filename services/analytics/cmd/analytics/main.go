@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"golang.org/x/sync/errgroup"
@@ -104,6 +105,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		consumer.PartnerSource(partnerv1.NewPartnerServiceClient(partnerConn)))
 	srv := grpcserver.New(cfg.Server, log, authn)
 	analyticsv1.RegisterAnalyticsServiceServer(srv, grpcapi.NewAnalytics(analytics.New(store)))
+	analyticsv1.RegisterFiguresServiceServer(srv, grpcapi.NewFigures(analytics.NewFigures(store)))
+	analyticsv1.RegisterBehaviourServiceServer(srv, grpcapi.NewBehaviour(analytics.NewBehaviour(store, time.Now)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

@@ -43,6 +43,9 @@ func envelope(source string, pe *eventsv1.Event) (analytics.Event, error) {
 // types, are left unprojected.
 func project(e *analytics.Event, payload *anypb.Any) error {
 	kind, _, _ := strings.Cut(e.Type, ".")
+	if known, err := projectFigures(e, kind, payload); known {
+		return err
+	}
 	switch {
 	case kind == "opportunity" && payload.MessageIs(&pipelinev1.Opportunity{}):
 		var m pipelinev1.Opportunity
@@ -89,6 +92,7 @@ func opportunity(m *pipelinev1.Opportunity) (*analytics.Opportunity, error) {
 	return &analytics.Opportunity{
 		ID: id, CustomerID: customer, Stage: analytics.Stage(m.GetStage()),
 		Amount: analytics.Money{CurrencyCode: m.GetAmount().GetCurrencyCode(), AmountMinor: m.GetAmount().GetAmountMinor()},
+		Sales:  salesFacts(m),
 	}, nil
 }
 
@@ -101,5 +105,5 @@ func ticket(m *ticketv1.Ticket) (*analytics.Ticket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("customer_id: %w", err)
 	}
-	return &analytics.Ticket{ID: id, CustomerID: customer, Status: analytics.TicketStatus(m.GetStatus())}, nil
+	return &analytics.Ticket{ID: id, CustomerID: customer, Status: analytics.TicketStatus(m.GetStatus()), Service: serviceFacts(m)}, nil
 }

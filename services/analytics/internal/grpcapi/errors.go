@@ -21,6 +21,8 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, analytics.ErrCustomerNotFound):
 		return grpcerr.WithReason(codes.NotFound, analytics.ErrCustomerNotFound, "CUSTOMER_NOT_FOUND")
+	case errors.Is(err, analytics.ErrTooManyGroups):
+		return grpcerr.WithReason(codes.FailedPrecondition, analytics.ErrTooManyGroups, "TOO_MANY_GROUPS")
 	}
 	return err // the server interceptor masks it as Internal and logs it
 }
