@@ -141,7 +141,7 @@ const matchedFieldsSQL = `array_remove(ARRAY[
 // each distinct word of the query ($2), one of the tenant's words whose
 // similarity to it reaches pg_trgm.word_similarity_threshold (the closest
 // maxNearWords), as a word of a name, organisation or e-mail local part
-// (weights A to C). It is ” when some word of the query is near none.
+// (weights A to C). It is empty when some word of the query is near none.
 const nearWordsSQL = `
 WITH q AS (SELECT DISTINCT customer_search_fold(w) AS w FROM unnest($2::text[]) w),
 near AS (
