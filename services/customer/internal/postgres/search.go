@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -137,41 +139,158 @@ const matchedFieldsSQL = `array_remove(ARRAY[
     CASE WHEN s_organization <> '' AND (tsvector_to_array(to_tsvector('simple', s_organization)) && q.words
               OR q.folded <% s_organization) THEN 'organization' END], NULL)`
 
-// nearWordsSQL builds the full-text query a fuzzy match must satisfy: for
-// each distinct word of the query ($2), one of the tenant's words whose
-// similarity to it reaches pg_trgm.word_similarity_threshold (the closest
-// maxNearWords), as a word of a name, organisation or e-mail local part
-// (weights A to C). It is empty when some word of the query is near none.
+// nearWordsSQL finds, for each distinct word of the query ($2, folded), the
+// tenant's words whose similarity to it reaches
+// pg_trgm.word_similarity_threshold, the closest nearPool of them.
 const nearWordsSQL = `
-WITH q AS (SELECT DISTINCT customer_search_fold(w) AS w FROM unnest($2::text[]) w),
-near AS (
-    SELECT q.w, string_agg(quote_literal(v.word) || ':ABC', ' | ') AS alternatives
-    FROM q LEFT JOIN LATERAL (
-        SELECT word FROM search_words
-        WHERE tenant_id = $1 AND q.w <% word
-        ORDER BY word_similarity(q.w, word) DESC, word
-        LIMIT ` + maxNearWords + `
-    ) v ON true
-    GROUP BY q.w
-)
-SELECT CASE WHEN bool_and(alternatives IS NOT NULL) THEN string_agg('(' || alternatives || ')', ' & ' ORDER BY w) ELSE '' END
-FROM near`
+SELECT q.w, array_remove(array_agg(v.word), NULL)
+FROM (SELECT DISTINCT customer_search_fold(w) AS w FROM unnest($2::text[]) w) q
+LEFT JOIN LATERAL (
+    SELECT word FROM search_words
+    WHERE tenant_id = $1 AND q.w <% word
+    ORDER BY word_similarity(q.w, word) DESC, word
+    LIMIT $3
+) v ON true
+GROUP BY q.w
+ORDER BY q.w`
 
-// maxNearWords bounds the alternatives of one query word: a short word is
-// near hundreds of names, and the closest are the ones that rank.
-const maxNearWords = "40"
+// nearPool is how many words the trigram index proposes for a query word.
+// Trigrams rank a typo poorly ("mayr" shares as many with "mateo" as with
+// "mary"), so the pool is wide and editDistance picks from it.
+const nearPool = 200
 
-// nearWords returns nearWordsSQL's full-text query for words.
+// maxNearWords bounds the alternatives of one query word.
+const maxNearWords = 8
+
+// maxCombinedWords is the longest query whose near words are combined
+// word by word (see nearQuery); longer ones require a near word per query
+// word in any combination.
+const maxCombinedWords = 3
+
+// nearWords returns the full-text query a fuzzy match must satisfy (see
+// nearQuery), or "" when some word of the query is near no word of the
+// tenant's. A query word's alternatives are the proposed words at the
+// least edit distance from it (nearest): a typo's correction, not every
+// name that shares two letters with it.
 func (s *Store) nearWords(ctx context.Context, caller auth.Caller, words []string, threshold string) (string, error) {
-	near, err := pgdb.RowsWith(ctx, s.pool, caller.TenantID, []pgdb.Setting{{Name: "pg_trgm.word_similarity_threshold", Value: threshold}},
-		nearWordsSQL, []any{caller.TenantID, words}, pgx.RowTo[string])
+	type proposal struct {
+		word string
+		near []string
+	}
+	rows, err := pgdb.RowsWith(ctx, s.pool, caller.TenantID, []pgdb.Setting{{Name: "pg_trgm.word_similarity_threshold", Value: threshold}},
+		nearWordsSQL, []any{caller.TenantID, words, nearPool}, func(row pgx.CollectableRow) (proposal, error) {
+			var p proposal
+			err := row.Scan(&p.word, &p.near)
+			return p, err
+		})
 	if err != nil {
 		return "", fmt.Errorf("find the words near the query: %w", err)
 	}
-	if len(near) == 0 {
-		return "", nil
+	groups := make([][]string, len(rows))
+	for i, p := range rows {
+		if groups[i] = nearest(p.word, p.near); len(groups[i]) == 0 {
+			return "", nil
+		}
 	}
-	return near[0], nil
+	return nearQuery(groups), nil
+}
+
+// nearest picks a query word's alternatives from the proposed words: the
+// words that begin with it (the word itself among them; at most
+// maxNearWords), which full-text search does not find from a prefix, and
+// the words at the least edit distance other than none (at most
+// maxNearWords), which are what a typo meant: "Adam Lovell" finds "Ada
+// Lovelace", "rodr" finds "rodriguez".
+func nearest(word string, proposed []string) []string {
+	var completions, typos []string
+	best := 0
+	for _, w := range proposed {
+		if strings.HasPrefix(w, word) {
+			if len(completions) < maxNearWords {
+				completions = append(completions, w)
+			}
+			continue
+		}
+		switch d := editDistance(word, w); {
+		case best == 0 || d < best:
+			best, typos = d, append(typos[:0], w)
+		case d == best && len(typos) < maxNearWords:
+			typos = append(typos, w)
+		}
+	}
+	return append(completions, typos...)
+}
+
+// editDistance is the optimal string alignment distance between a and b:
+// insertions, deletions, substitutions and transpositions of neighbouring
+// letters, one edit each ("mayr" is one from "mary", two from "mark").
+func editDistance(a, b string) int {
+	x, y := []rune(a), []rune(b)
+	prev2, prev, cur := make([]int, len(y)+1), make([]int, len(y)+1), make([]int, len(y)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		cur[0] = i
+		for j := 1; j <= len(y); j++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(y)]
+}
+
+// nearQuery is the tsquery of customers holding, for each group (the near
+// words of one query word), one of its words as a word of a name,
+// organisation or e-mail local part (weights A to C). For queries of up to
+// maxCombinedWords words, the words taken from the groups must differ:
+// "Davdi Davsi" is near both "david" and "davis", and "(david | davis) &
+// (david | davis)" would hold every David, a fortieth of the customers,
+// where "david & davis" holds the few David Davises.
+func nearQuery(groups [][]string) string {
+	lexeme := func(w string) string { return "'" + strings.ReplaceAll(w, "'", "''") + "':ABC" }
+	anyOf := func(g []string) string {
+		alternatives := make([]string, len(g))
+		for i, w := range g {
+			alternatives[i] = lexeme(w)
+		}
+		return "(" + strings.Join(alternatives, " | ") + ")"
+	}
+	var combos []string
+	if len(groups) > 1 && len(groups) <= maxCombinedWords {
+		var pick func(i int, taken []string)
+		pick = func(i int, taken []string) {
+			if i == len(groups) {
+				terms := make([]string, len(taken))
+				for j, w := range taken {
+					terms[j] = lexeme(w)
+				}
+				combos = append(combos, "("+strings.Join(terms, " & ")+")")
+				return
+			}
+			for _, w := range groups[i] {
+				if !slices.Contains(taken, w) {
+					pick(i+1, append(taken, w))
+				}
+			}
+		}
+		pick(0, nil)
+	}
+	if len(combos) > 0 {
+		return strings.Join(combos, " | ")
+	}
+	all := make([]string, len(groups))
+	for i, g := range groups {
+		all[i] = anyOf(g)
+	}
+	return strings.Join(all, " & ")
 }
 
 // singleWord reports whether t's text is one word of letters and digits, the

@@ -57,9 +57,11 @@ UPDATE customer_search s SET document = v.document
 FROM customer_search_source v
 WHERE v.tenant_id = s.tenant_id AND v.customer_id = s.customer_id AND v.document <> s.document;
 
--- The words of the tenant's search documents (names, organisations, e-mail
--- local parts; not whole addresses or phones), only ever added: a word no
--- customer holds any more finds nobody.
+-- The words of letters in the tenant's search documents (names,
+-- organisations, e-mail local parts; not whole addresses, phones or words
+-- with digits, which in e-mail local parts are mostly unique to one
+-- customer and would make the vocabulary as large as the customer base),
+-- only ever added: a word no customer holds any more finds nobody.
 CREATE TABLE search_words (
     tenant_id uuid NOT NULL,
     word      text NOT NULL,
@@ -69,7 +71,7 @@ CREATE INDEX search_words_trgm ON search_words USING gin (word gin_trgm_ops);
 INSERT INTO search_words (tenant_id, word)
 SELECT DISTINCT s.tenant_id, u.lexeme
 FROM customer_search s, unnest(s.document) u
-WHERE u.weights && ARRAY['A', 'B', 'C'] AND position('@' IN u.lexeme) = 0;
+WHERE u.weights && ARRAY['A', 'B', 'C'] AND u.lexeme ~ '^[[:alpha:]]+$';
 ALTER TABLE customers FORCE ROW LEVEL SECURITY;
 ALTER TABLE contact_points FORCE ROW LEVEL SECURITY;
 ALTER TABLE customer_search FORCE ROW LEVEL SECURITY;
@@ -89,7 +91,7 @@ BEGIN
     INSERT INTO search_words (tenant_id, word)
     SELECT DISTINCT n.tenant_id, u.lexeme
     FROM new_rows n, unnest(n.document) u
-    WHERE u.weights && ARRAY['A', 'B', 'C'] AND position('@' IN u.lexeme) = 0
+    WHERE u.weights && ARRAY['A', 'B', 'C'] AND u.lexeme ~ '^[[:alpha:]]+$'
     ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
