@@ -290,7 +290,6 @@ type Store interface {
 	SurveyStore
 	QualityStore
 	ImportStore
-	DetractorStore
 	NPSStore
 	FeedbackStore
 }

@@ -1624,8 +1624,10 @@ func (x *NpsResponse) GetAnswerTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// DetractorFollowUp records that an unhappy answer got its follow-up in the
-// customer service (the payload of detractor.followed_up).
+// DetractorFollowUp recorded that an unhappy answer got its follow-up in the
+// customer service (the payload of detractor.followed_up). The ticket service
+// no longer delivers follow-ups (see Detractor); it stays so that events
+// already in a stream still decode.
 type DetractorFollowUp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The CSAT survey or NPS response.
@@ -1713,6 +1715,88 @@ func (x *DetractorFollowUp) GetFollowUpId() string {
 	return ""
 }
 
+// Detractor is an unhappy answer: a CSAT score of 1 or 2, or an NPS score of
+// 0 to 6 (the payload of detractor.recorded, emitted in the answer's
+// transaction). The customer service follows every tenant's stream and
+// turns each into exactly one follow-up for the customer.
+type Detractor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CSAT survey or NPS response; the follow-up's idempotency key.
+	SourceId string           `protobuf:"bytes,1,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
+	Kind     SatisfactionKind `protobuf:"varint,2,opt,name=kind,proto3,enum=rapport.ticket.v1.SatisfactionKind" json:"kind,omitempty"`
+	// The ticket, for CSAT.
+	TicketId      string `protobuf:"bytes,3,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	CustomerId    string `protobuf:"bytes,4,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	Score         int32  `protobuf:"varint,5,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Detractor) Reset() {
+	*x = Detractor{}
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Detractor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Detractor) ProtoMessage() {}
+
+func (x *Detractor) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Detractor.ProtoReflect.Descriptor instead.
+func (*Detractor) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Detractor) GetSourceId() string {
+	if x != nil {
+		return x.SourceId
+	}
+	return ""
+}
+
+func (x *Detractor) GetKind() SatisfactionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SatisfactionKind_SATISFACTION_KIND_UNSPECIFIED
+}
+
+func (x *Detractor) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *Detractor) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *Detractor) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
 // FeedbackItem is a piece of customer feedback from any channel.
 type FeedbackItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1743,7 +1827,7 @@ type FeedbackItem struct {
 
 func (x *FeedbackItem) Reset() {
 	*x = FeedbackItem{}
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1839,7 @@ func (x *FeedbackItem) String() string {
 func (*FeedbackItem) ProtoMessage() {}
 
 func (x *FeedbackItem) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1852,7 @@ func (x *FeedbackItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedbackItem.ProtoReflect.Descriptor instead.
 func (*FeedbackItem) Descriptor() ([]byte, []int) {
-	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{13}
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FeedbackItem) GetFeedbackItemId() string {
@@ -1996,7 +2080,14 @@ const file_rapport_ticket_v1_helpdesk_proto_rawDesc = "" +
 	"customerId\x12\x14\n" +
 	"\x05score\x18\x05 \x01(\x05R\x05score\x12 \n" +
 	"\ffollow_up_id\x18\x06 \x01(\tR\n" +
-	"followUpId\"\xc1\x03\n" +
+	"followUpId\"\xb5\x01\n" +
+	"\tDetractor\x12\x1b\n" +
+	"\tsource_id\x18\x01 \x01(\tR\bsourceId\x127\n" +
+	"\x04kind\x18\x02 \x01(\x0e2#.rapport.ticket.v1.SatisfactionKindR\x04kind\x12\x1b\n" +
+	"\tticket_id\x18\x03 \x01(\tR\bticketId\x12\x1f\n" +
+	"\vcustomer_id\x18\x04 \x01(\tR\n" +
+	"customerId\x12\x14\n" +
+	"\x05score\x18\x05 \x01(\x05R\x05score\"\xc1\x03\n" +
 	"\fFeedbackItem\x12(\n" +
 	"\x10feedback_item_id\x18\x01 \x01(\tR\x0efeedbackItemId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -2064,7 +2155,7 @@ func file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP() []byte {
 }
 
 var file_rapport_ticket_v1_helpdesk_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_rapport_ticket_v1_helpdesk_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_rapport_ticket_v1_helpdesk_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_rapport_ticket_v1_helpdesk_proto_goTypes = []any{
 	(AssignmentStrategy)(0),       // 0: rapport.ticket.v1.AssignmentStrategy
 	(AssignmentReason)(0),         // 1: rapport.ticket.v1.AssignmentReason
@@ -2086,50 +2177,52 @@ var file_rapport_ticket_v1_helpdesk_proto_goTypes = []any{
 	(*NpsSurvey)(nil),             // 17: rapport.ticket.v1.NpsSurvey
 	(*NpsResponse)(nil),           // 18: rapport.ticket.v1.NpsResponse
 	(*DetractorFollowUp)(nil),     // 19: rapport.ticket.v1.DetractorFollowUp
-	(*FeedbackItem)(nil),          // 20: rapport.ticket.v1.FeedbackItem
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
-	(*Ticket)(nil),                // 23: rapport.ticket.v1.Ticket
-	(Channel)(0),                  // 24: rapport.ticket.v1.Channel
+	(*Detractor)(nil),             // 20: rapport.ticket.v1.Detractor
+	(*FeedbackItem)(nil),          // 21: rapport.ticket.v1.FeedbackItem
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(*Ticket)(nil),                // 24: rapport.ticket.v1.Ticket
+	(Channel)(0),                  // 25: rapport.ticket.v1.Channel
 }
 var file_rapport_ticket_v1_helpdesk_proto_depIdxs = []int32{
 	0,  // 0: rapport.ticket.v1.Queue.strategy:type_name -> rapport.ticket.v1.AssignmentStrategy
-	21, // 1: rapport.ticket.v1.Queue.create_time:type_name -> google.protobuf.Timestamp
-	21, // 2: rapport.ticket.v1.Queue.update_time:type_name -> google.protobuf.Timestamp
-	21, // 3: rapport.ticket.v1.QueueMember.last_assign_time:type_name -> google.protobuf.Timestamp
-	21, // 4: rapport.ticket.v1.QueueMember.create_time:type_name -> google.protobuf.Timestamp
+	22, // 1: rapport.ticket.v1.Queue.create_time:type_name -> google.protobuf.Timestamp
+	22, // 2: rapport.ticket.v1.Queue.update_time:type_name -> google.protobuf.Timestamp
+	22, // 3: rapport.ticket.v1.QueueMember.last_assign_time:type_name -> google.protobuf.Timestamp
+	22, // 4: rapport.ticket.v1.QueueMember.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: rapport.ticket.v1.TicketAssignment.reason:type_name -> rapport.ticket.v1.AssignmentReason
-	21, // 6: rapport.ticket.v1.TicketAssignment.create_time:type_name -> google.protobuf.Timestamp
+	22, // 6: rapport.ticket.v1.TicketAssignment.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: rapport.ticket.v1.TicketMessage.visibility:type_name -> rapport.ticket.v1.MessageVisibility
 	3,  // 8: rapport.ticket.v1.TicketMessage.author_kind:type_name -> rapport.ticket.v1.AuthorKind
 	10, // 9: rapport.ticket.v1.TicketMessage.attachments:type_name -> rapport.ticket.v1.Attachment
-	21, // 10: rapport.ticket.v1.TicketMessage.create_time:type_name -> google.protobuf.Timestamp
-	21, // 11: rapport.ticket.v1.CsatSurvey.resolve_time:type_name -> google.protobuf.Timestamp
-	21, // 12: rapport.ticket.v1.CsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
-	21, // 13: rapport.ticket.v1.CsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
-	21, // 14: rapport.ticket.v1.TicketCsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
-	21, // 15: rapport.ticket.v1.TicketCsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
-	21, // 16: rapport.ticket.v1.TicketCsatSurvey.create_time:type_name -> google.protobuf.Timestamp
-	22, // 17: rapport.ticket.v1.QualityFigures.first_response_p50:type_name -> google.protobuf.Duration
-	22, // 18: rapport.ticket.v1.QualityFigures.first_response_p90:type_name -> google.protobuf.Duration
-	22, // 19: rapport.ticket.v1.QualityFigures.resolution_p50:type_name -> google.protobuf.Duration
-	22, // 20: rapport.ticket.v1.QualityFigures.resolution_p90:type_name -> google.protobuf.Duration
-	23, // 21: rapport.ticket.v1.ImportedTicket.ticket:type_name -> rapport.ticket.v1.Ticket
-	21, // 22: rapport.ticket.v1.ImportedTicket.create_time:type_name -> google.protobuf.Timestamp
-	21, // 23: rapport.ticket.v1.ImportedTicket.first_response_time:type_name -> google.protobuf.Timestamp
-	21, // 24: rapport.ticket.v1.ImportedTicket.resolve_time:type_name -> google.protobuf.Timestamp
-	21, // 25: rapport.ticket.v1.NpsSurvey.create_time:type_name -> google.protobuf.Timestamp
-	21, // 26: rapport.ticket.v1.NpsResponse.answer_time:type_name -> google.protobuf.Timestamp
+	22, // 10: rapport.ticket.v1.TicketMessage.create_time:type_name -> google.protobuf.Timestamp
+	22, // 11: rapport.ticket.v1.CsatSurvey.resolve_time:type_name -> google.protobuf.Timestamp
+	22, // 12: rapport.ticket.v1.CsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
+	22, // 13: rapport.ticket.v1.CsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
+	22, // 14: rapport.ticket.v1.TicketCsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
+	22, // 15: rapport.ticket.v1.TicketCsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
+	22, // 16: rapport.ticket.v1.TicketCsatSurvey.create_time:type_name -> google.protobuf.Timestamp
+	23, // 17: rapport.ticket.v1.QualityFigures.first_response_p50:type_name -> google.protobuf.Duration
+	23, // 18: rapport.ticket.v1.QualityFigures.first_response_p90:type_name -> google.protobuf.Duration
+	23, // 19: rapport.ticket.v1.QualityFigures.resolution_p50:type_name -> google.protobuf.Duration
+	23, // 20: rapport.ticket.v1.QualityFigures.resolution_p90:type_name -> google.protobuf.Duration
+	24, // 21: rapport.ticket.v1.ImportedTicket.ticket:type_name -> rapport.ticket.v1.Ticket
+	22, // 22: rapport.ticket.v1.ImportedTicket.create_time:type_name -> google.protobuf.Timestamp
+	22, // 23: rapport.ticket.v1.ImportedTicket.first_response_time:type_name -> google.protobuf.Timestamp
+	22, // 24: rapport.ticket.v1.ImportedTicket.resolve_time:type_name -> google.protobuf.Timestamp
+	22, // 25: rapport.ticket.v1.NpsSurvey.create_time:type_name -> google.protobuf.Timestamp
+	22, // 26: rapport.ticket.v1.NpsResponse.answer_time:type_name -> google.protobuf.Timestamp
 	5,  // 27: rapport.ticket.v1.DetractorFollowUp.kind:type_name -> rapport.ticket.v1.SatisfactionKind
-	24, // 28: rapport.ticket.v1.FeedbackItem.channel:type_name -> rapport.ticket.v1.Channel
-	6,  // 29: rapport.ticket.v1.FeedbackItem.status:type_name -> rapport.ticket.v1.FeedbackStatus
-	21, // 30: rapport.ticket.v1.FeedbackItem.create_time:type_name -> google.protobuf.Timestamp
-	21, // 31: rapport.ticket.v1.FeedbackItem.update_time:type_name -> google.protobuf.Timestamp
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	5,  // 28: rapport.ticket.v1.Detractor.kind:type_name -> rapport.ticket.v1.SatisfactionKind
+	25, // 29: rapport.ticket.v1.FeedbackItem.channel:type_name -> rapport.ticket.v1.Channel
+	6,  // 30: rapport.ticket.v1.FeedbackItem.status:type_name -> rapport.ticket.v1.FeedbackStatus
+	22, // 31: rapport.ticket.v1.FeedbackItem.create_time:type_name -> google.protobuf.Timestamp
+	22, // 32: rapport.ticket.v1.FeedbackItem.update_time:type_name -> google.protobuf.Timestamp
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_rapport_ticket_v1_helpdesk_proto_init() }
@@ -2144,7 +2237,7 @@ func file_rapport_ticket_v1_helpdesk_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_ticket_v1_helpdesk_proto_rawDesc), len(file_rapport_ticket_v1_helpdesk_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
