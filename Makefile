@@ -15,7 +15,7 @@ export GOFLAGS := -buildvcs=false
 TEST_PG_DIR  := $(STATE)/testpg
 TEST_PG_PORT ?= 55433
 
-.PHONY: run build generate test check unit bench bench-search lint tools clean
+.PHONY: run build generate test check unit bench bench-search bench-sla lint tools clean
 
 ## run: start the whole suite with demo data (Ctrl-C stops it)
 run: build
@@ -66,7 +66,13 @@ bench-search:
 	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/searchbench-pg 55461); \
 	go run ./services/customer/cmd/searchbench -db "$$url" $(SEARCHBENCH_FLAGS)
 
+## bench-sla: time the SLA watcher raising every breach among 1 M open tickets (seeded once by COPY, ≈ 1 min)
+bench-sla:
+	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/slabench-pg 55462); \
+	go run ./services/ticket/cmd/slabench -db "$$url" $(SLABENCH_FLAGS)
+
 clean:
+	deploy/dev/pg.sh stop $(STATE)/slabench-pg || true
 	deploy/dev/pg.sh stop $(STATE)/searchbench-pg || true
 	deploy/dev/pg.sh stop $(TEST_PG_DIR) || true
 	deploy/dev/pg.sh stop $(STATE)/pg || true

@@ -368,27 +368,33 @@ func (s *Service) Sweep(ctx context.Context, at time.Time) (fired, seen int, err
 	return fired, len(refs), nil
 }
 
+// SweepDue sweeps batch after batch until nothing due at at is left, or
+// what is left is held by another replica, and returns how many tickets it
+// changed. A failure ends it with what it changed so far.
+func (s *Service) SweepDue(ctx context.Context, at time.Time) (int, error) {
+	total := 0
+	for {
+		fired, seen, err := s.Sweep(ctx, at)
+		total += fired
+		// A full batch may have more behind it, unless another replica
+		// holds the batch's rows.
+		if err != nil || seen < SweepBatch || fired == 0 {
+			return total, err
+		}
+	}
+}
+
 // WatchSLA sweeps at once, which raises whatever fell due while the service
 // was down, then every interval until ctx ends. Failures are logged and
 // retried at the next tick.
 func (s *Service) WatchSLA(ctx context.Context, interval time.Duration, log *slog.Logger) {
 	for {
-		for {
-			fired, seen, err := s.Sweep(ctx, now())
-			if err != nil {
-				if ctx.Err() == nil {
-					log.ErrorContext(ctx, "SLA sweep failed", "error", err)
-				}
-				break
-			}
-			if fired > 0 {
-				log.InfoContext(ctx, "SLA events raised", "tickets", fired)
-			}
-			// A full batch may have more behind it, unless another
-			// replica holds the batch's rows.
-			if seen < SweepBatch || fired == 0 {
-				break
-			}
+		fired, err := s.SweepDue(ctx, now())
+		if err != nil && ctx.Err() == nil {
+			log.ErrorContext(ctx, "SLA sweep failed", "error", err)
+		}
+		if fired > 0 {
+			log.InfoContext(ctx, "SLA events raised", "tickets", fired)
 		}
 		select {
 		case <-ctx.Done():
