@@ -88,6 +88,28 @@ func (s *Store) Messages(ctx context.Context, caller auth.Caller, ticketID uuid.
 		func(m ticket.Message) uuid.UUID { return m.ID })
 }
 
+// publicMessagesSQL reads the public conversation of a page of tickets
+// along the primary key.
+const publicMessagesSQL = `SELECT ` + messageColumns + ` FROM ticket_messages
+WHERE tenant_id = $1 AND ticket_id = ANY($2) AND visibility = 1
+ORDER BY ticket_id, message_id`
+
+// PublicMessages implements ticket.ConversationStore.
+func (s *Store) PublicMessages(ctx context.Context, caller auth.Caller, ticketIDs []uuid.UUID) (map[uuid.UUID][]ticket.Message, error) {
+	out := map[uuid.UUID][]ticket.Message{}
+	if len(ticketIDs) == 0 {
+		return out, nil
+	}
+	ms, err := pgdb.Rows(ctx, s.pool, caller.TenantID, publicMessagesSQL, []any{caller.TenantID, ticketIDs}, scanMessage)
+	if err != nil {
+		return nil, fmt.Errorf("public messages of %d tickets: %w", len(ticketIDs), err)
+	}
+	for _, m := range ms {
+		out[m.TicketID] = append(out[m.TicketID], m)
+	}
+	return out, nil
+}
+
 const surveyColumns = `survey_id, ticket_id, token_hash, expire_time, coalesce(score, 0), comment, answer_time, create_time`
 
 func scanSurvey(row pgx.CollectableRow) (ticket.Survey, error) {

@@ -1414,6 +1414,60 @@ func (x *ImportResult) GetCreated() bool {
 	return false
 }
 
+// ExportedTicket is a ticket with its public conversation, oldest message
+// first: what the customer may be given. It never holds internal notes.
+type ExportedTicket struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Messages      []*TicketMessage       `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportedTicket) Reset() {
+	*x = ExportedTicket{}
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportedTicket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportedTicket) ProtoMessage() {}
+
+func (x *ExportedTicket) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportedTicket.ProtoReflect.Descriptor instead.
+func (*ExportedTicket) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ExportedTicket) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *ExportedTicket) GetMessages() []*TicketMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 // NpsSurvey asks the customers of a segment, as it was when the survey was
 // created, how likely they are to recommend the business (0 to 10).
 type NpsSurvey struct {
@@ -1444,7 +1498,7 @@ type NpsSurvey struct {
 
 func (x *NpsSurvey) Reset() {
 	*x = NpsSurvey{}
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[10]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1510,7 @@ func (x *NpsSurvey) String() string {
 func (*NpsSurvey) ProtoMessage() {}
 
 func (x *NpsSurvey) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[10]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1523,7 @@ func (x *NpsSurvey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NpsSurvey.ProtoReflect.Descriptor instead.
 func (*NpsSurvey) Descriptor() ([]byte, []int) {
-	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{10}
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NpsSurvey) GetNpsSurveyId() string {
@@ -1561,7 +1615,7 @@ type NpsResponse struct {
 
 func (x *NpsResponse) Reset() {
 	*x = NpsResponse{}
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[11]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1573,7 +1627,7 @@ func (x *NpsResponse) String() string {
 func (*NpsResponse) ProtoMessage() {}
 
 func (x *NpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[11]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1586,7 +1640,7 @@ func (x *NpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NpsResponse.ProtoReflect.Descriptor instead.
 func (*NpsResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{11}
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *NpsResponse) GetNpsSurveyId() string {
@@ -1645,7 +1699,7 @@ type DetractorFollowUp struct {
 
 func (x *DetractorFollowUp) Reset() {
 	*x = DetractorFollowUp{}
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[12]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1711,7 @@ func (x *DetractorFollowUp) String() string {
 func (*DetractorFollowUp) ProtoMessage() {}
 
 func (x *DetractorFollowUp) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[12]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1724,7 @@ func (x *DetractorFollowUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetractorFollowUp.ProtoReflect.Descriptor instead.
 func (*DetractorFollowUp) Descriptor() ([]byte, []int) {
-	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{12}
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DetractorFollowUp) GetSourceId() string {
@@ -1734,7 +1788,7 @@ type Detractor struct {
 
 func (x *Detractor) Reset() {
 	*x = Detractor{}
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1746,7 +1800,7 @@ func (x *Detractor) String() string {
 func (*Detractor) ProtoMessage() {}
 
 func (x *Detractor) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +1813,7 @@ func (x *Detractor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Detractor.ProtoReflect.Descriptor instead.
 func (*Detractor) Descriptor() ([]byte, []int) {
-	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{13}
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Detractor) GetSourceId() string {
@@ -1827,7 +1881,7 @@ type FeedbackItem struct {
 
 func (x *FeedbackItem) Reset() {
 	*x = FeedbackItem{}
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[14]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +1893,7 @@ func (x *FeedbackItem) String() string {
 func (*FeedbackItem) ProtoMessage() {}
 
 func (x *FeedbackItem) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[14]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +1906,7 @@ func (x *FeedbackItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedbackItem.ProtoReflect.Descriptor instead.
 func (*FeedbackItem) Descriptor() ([]byte, []int) {
-	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{14}
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FeedbackItem) GetFeedbackItemId() string {
@@ -2047,7 +2101,10 @@ const file_rapport_ticket_v1_helpdesk_proto_rawDesc = "" +
 	"\vexternal_id\x18\x01 \x01(\tR\n" +
 	"externalId\x12\x1b\n" +
 	"\tticket_id\x18\x02 \x01(\tR\bticketId\x12\x18\n" +
-	"\acreated\x18\x03 \x01(\bR\acreated\"\xea\x02\n" +
+	"\acreated\x18\x03 \x01(\bR\acreated\"\x81\x01\n" +
+	"\x0eExportedTicket\x121\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x19.rapport.ticket.v1.TicketR\x06ticket\x12<\n" +
+	"\bmessages\x18\x02 \x03(\v2 .rapport.ticket.v1.TicketMessageR\bmessages\"\xea\x02\n" +
 	"\tNpsSurvey\x12\"\n" +
 	"\rnps_survey_id\x18\x01 \x01(\tR\vnpsSurveyId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1d\n" +
@@ -2155,7 +2212,7 @@ func file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP() []byte {
 }
 
 var file_rapport_ticket_v1_helpdesk_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_rapport_ticket_v1_helpdesk_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_rapport_ticket_v1_helpdesk_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_rapport_ticket_v1_helpdesk_proto_goTypes = []any{
 	(AssignmentStrategy)(0),       // 0: rapport.ticket.v1.AssignmentStrategy
 	(AssignmentReason)(0),         // 1: rapport.ticket.v1.AssignmentReason
@@ -2174,55 +2231,58 @@ var file_rapport_ticket_v1_helpdesk_proto_goTypes = []any{
 	(*QualityFigures)(nil),        // 14: rapport.ticket.v1.QualityFigures
 	(*ImportedTicket)(nil),        // 15: rapport.ticket.v1.ImportedTicket
 	(*ImportResult)(nil),          // 16: rapport.ticket.v1.ImportResult
-	(*NpsSurvey)(nil),             // 17: rapport.ticket.v1.NpsSurvey
-	(*NpsResponse)(nil),           // 18: rapport.ticket.v1.NpsResponse
-	(*DetractorFollowUp)(nil),     // 19: rapport.ticket.v1.DetractorFollowUp
-	(*Detractor)(nil),             // 20: rapport.ticket.v1.Detractor
-	(*FeedbackItem)(nil),          // 21: rapport.ticket.v1.FeedbackItem
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
-	(*Ticket)(nil),                // 24: rapport.ticket.v1.Ticket
-	(Channel)(0),                  // 25: rapport.ticket.v1.Channel
+	(*ExportedTicket)(nil),        // 17: rapport.ticket.v1.ExportedTicket
+	(*NpsSurvey)(nil),             // 18: rapport.ticket.v1.NpsSurvey
+	(*NpsResponse)(nil),           // 19: rapport.ticket.v1.NpsResponse
+	(*DetractorFollowUp)(nil),     // 20: rapport.ticket.v1.DetractorFollowUp
+	(*Detractor)(nil),             // 21: rapport.ticket.v1.Detractor
+	(*FeedbackItem)(nil),          // 22: rapport.ticket.v1.FeedbackItem
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
+	(*Ticket)(nil),                // 25: rapport.ticket.v1.Ticket
+	(Channel)(0),                  // 26: rapport.ticket.v1.Channel
 }
 var file_rapport_ticket_v1_helpdesk_proto_depIdxs = []int32{
 	0,  // 0: rapport.ticket.v1.Queue.strategy:type_name -> rapport.ticket.v1.AssignmentStrategy
-	22, // 1: rapport.ticket.v1.Queue.create_time:type_name -> google.protobuf.Timestamp
-	22, // 2: rapport.ticket.v1.Queue.update_time:type_name -> google.protobuf.Timestamp
-	22, // 3: rapport.ticket.v1.QueueMember.last_assign_time:type_name -> google.protobuf.Timestamp
-	22, // 4: rapport.ticket.v1.QueueMember.create_time:type_name -> google.protobuf.Timestamp
+	23, // 1: rapport.ticket.v1.Queue.create_time:type_name -> google.protobuf.Timestamp
+	23, // 2: rapport.ticket.v1.Queue.update_time:type_name -> google.protobuf.Timestamp
+	23, // 3: rapport.ticket.v1.QueueMember.last_assign_time:type_name -> google.protobuf.Timestamp
+	23, // 4: rapport.ticket.v1.QueueMember.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: rapport.ticket.v1.TicketAssignment.reason:type_name -> rapport.ticket.v1.AssignmentReason
-	22, // 6: rapport.ticket.v1.TicketAssignment.create_time:type_name -> google.protobuf.Timestamp
+	23, // 6: rapport.ticket.v1.TicketAssignment.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: rapport.ticket.v1.TicketMessage.visibility:type_name -> rapport.ticket.v1.MessageVisibility
 	3,  // 8: rapport.ticket.v1.TicketMessage.author_kind:type_name -> rapport.ticket.v1.AuthorKind
 	10, // 9: rapport.ticket.v1.TicketMessage.attachments:type_name -> rapport.ticket.v1.Attachment
-	22, // 10: rapport.ticket.v1.TicketMessage.create_time:type_name -> google.protobuf.Timestamp
-	22, // 11: rapport.ticket.v1.CsatSurvey.resolve_time:type_name -> google.protobuf.Timestamp
-	22, // 12: rapport.ticket.v1.CsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
-	22, // 13: rapport.ticket.v1.CsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
-	22, // 14: rapport.ticket.v1.TicketCsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
-	22, // 15: rapport.ticket.v1.TicketCsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
-	22, // 16: rapport.ticket.v1.TicketCsatSurvey.create_time:type_name -> google.protobuf.Timestamp
-	23, // 17: rapport.ticket.v1.QualityFigures.first_response_p50:type_name -> google.protobuf.Duration
-	23, // 18: rapport.ticket.v1.QualityFigures.first_response_p90:type_name -> google.protobuf.Duration
-	23, // 19: rapport.ticket.v1.QualityFigures.resolution_p50:type_name -> google.protobuf.Duration
-	23, // 20: rapport.ticket.v1.QualityFigures.resolution_p90:type_name -> google.protobuf.Duration
-	24, // 21: rapport.ticket.v1.ImportedTicket.ticket:type_name -> rapport.ticket.v1.Ticket
-	22, // 22: rapport.ticket.v1.ImportedTicket.create_time:type_name -> google.protobuf.Timestamp
-	22, // 23: rapport.ticket.v1.ImportedTicket.first_response_time:type_name -> google.protobuf.Timestamp
-	22, // 24: rapport.ticket.v1.ImportedTicket.resolve_time:type_name -> google.protobuf.Timestamp
-	22, // 25: rapport.ticket.v1.NpsSurvey.create_time:type_name -> google.protobuf.Timestamp
-	22, // 26: rapport.ticket.v1.NpsResponse.answer_time:type_name -> google.protobuf.Timestamp
-	5,  // 27: rapport.ticket.v1.DetractorFollowUp.kind:type_name -> rapport.ticket.v1.SatisfactionKind
-	5,  // 28: rapport.ticket.v1.Detractor.kind:type_name -> rapport.ticket.v1.SatisfactionKind
-	25, // 29: rapport.ticket.v1.FeedbackItem.channel:type_name -> rapport.ticket.v1.Channel
-	6,  // 30: rapport.ticket.v1.FeedbackItem.status:type_name -> rapport.ticket.v1.FeedbackStatus
-	22, // 31: rapport.ticket.v1.FeedbackItem.create_time:type_name -> google.protobuf.Timestamp
-	22, // 32: rapport.ticket.v1.FeedbackItem.update_time:type_name -> google.protobuf.Timestamp
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	23, // 10: rapport.ticket.v1.TicketMessage.create_time:type_name -> google.protobuf.Timestamp
+	23, // 11: rapport.ticket.v1.CsatSurvey.resolve_time:type_name -> google.protobuf.Timestamp
+	23, // 12: rapport.ticket.v1.CsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
+	23, // 13: rapport.ticket.v1.CsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
+	23, // 14: rapport.ticket.v1.TicketCsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
+	23, // 15: rapport.ticket.v1.TicketCsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
+	23, // 16: rapport.ticket.v1.TicketCsatSurvey.create_time:type_name -> google.protobuf.Timestamp
+	24, // 17: rapport.ticket.v1.QualityFigures.first_response_p50:type_name -> google.protobuf.Duration
+	24, // 18: rapport.ticket.v1.QualityFigures.first_response_p90:type_name -> google.protobuf.Duration
+	24, // 19: rapport.ticket.v1.QualityFigures.resolution_p50:type_name -> google.protobuf.Duration
+	24, // 20: rapport.ticket.v1.QualityFigures.resolution_p90:type_name -> google.protobuf.Duration
+	25, // 21: rapport.ticket.v1.ImportedTicket.ticket:type_name -> rapport.ticket.v1.Ticket
+	23, // 22: rapport.ticket.v1.ImportedTicket.create_time:type_name -> google.protobuf.Timestamp
+	23, // 23: rapport.ticket.v1.ImportedTicket.first_response_time:type_name -> google.protobuf.Timestamp
+	23, // 24: rapport.ticket.v1.ImportedTicket.resolve_time:type_name -> google.protobuf.Timestamp
+	25, // 25: rapport.ticket.v1.ExportedTicket.ticket:type_name -> rapport.ticket.v1.Ticket
+	11, // 26: rapport.ticket.v1.ExportedTicket.messages:type_name -> rapport.ticket.v1.TicketMessage
+	23, // 27: rapport.ticket.v1.NpsSurvey.create_time:type_name -> google.protobuf.Timestamp
+	23, // 28: rapport.ticket.v1.NpsResponse.answer_time:type_name -> google.protobuf.Timestamp
+	5,  // 29: rapport.ticket.v1.DetractorFollowUp.kind:type_name -> rapport.ticket.v1.SatisfactionKind
+	5,  // 30: rapport.ticket.v1.Detractor.kind:type_name -> rapport.ticket.v1.SatisfactionKind
+	26, // 31: rapport.ticket.v1.FeedbackItem.channel:type_name -> rapport.ticket.v1.Channel
+	6,  // 32: rapport.ticket.v1.FeedbackItem.status:type_name -> rapport.ticket.v1.FeedbackStatus
+	23, // 33: rapport.ticket.v1.FeedbackItem.create_time:type_name -> google.protobuf.Timestamp
+	23, // 34: rapport.ticket.v1.FeedbackItem.update_time:type_name -> google.protobuf.Timestamp
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_rapport_ticket_v1_helpdesk_proto_init() }
@@ -2237,7 +2297,7 @@ func file_rapport_ticket_v1_helpdesk_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_ticket_v1_helpdesk_proto_rawDesc), len(file_rapport_ticket_v1_helpdesk_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
