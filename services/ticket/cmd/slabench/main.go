@@ -104,7 +104,7 @@ func run(ctx context.Context, adminURL, dbName string, n, due, tenants, runs int
 	}
 	defer app.Close()
 	store := postgres.New(app)
-	svc := ticket.New(store, nil, nil)
+	svc := ticket.New(store, nil, nil, nil)
 
 	fmt.Printf("%d open tickets over %d tenants, %d past their first-response target; sweeps of up to %d\n", n, tenants, due, ticket.SweepBatch)
 	for r := range runs {

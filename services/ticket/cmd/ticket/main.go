@@ -71,7 +71,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.GetCsatSurveyMethod, grpcapi.AnswerCsatSurveyMethod)
-	svc := ticket.New(postgres.New(pool), customerclient.New(conn, ticket.ErrCustomerLookup), customer.NewSegments(conn))
+	svc := ticket.New(postgres.New(pool), customerclient.New(conn, ticket.ErrCustomerLookup), customer.NewPartnerLinks(conn), customer.NewSegments(conn))
 	ticketv1.RegisterTicketServiceServer(srv, grpcapi.New(svc, pool, cfg.EventPoll))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {

@@ -42,13 +42,15 @@ var (
 type Service struct {
 	store     Store
 	customers Customers
+	partners  PartnerLinks
 	segments  Segments
 }
 
-// New returns a Service over store that checks customers with customers
-// and lists segment members with segments.
-func New(store Store, customers Customers, segments Segments) *Service {
-	return &Service{store: store, customers: customers, segments: segments}
+// New returns a Service over store that checks customers with customers,
+// finds their partners with partners and lists segment members with
+// segments.
+func New(store Store, customers Customers, partners PartnerLinks, segments Segments) *Service {
+	return &Service{store: store, customers: customers, partners: partners, segments: segments}
 }
 
 // now is the current time at the database's precision, so the times the
@@ -97,6 +99,9 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, t Ticket, requ
 	}
 	if !ok {
 		return Ticket{}, validation.Field("ticket.customer_id", "no such customer")
+	}
+	if t.CustomerPartnerIDs, err = s.partners.CustomerPartners(ctx, t.CustomerID); err != nil {
+		return Ticket{}, fmt.Errorf("partners of customer %s: %w", t.CustomerID, err)
 	}
 	t.ID = uuid.Must(uuid.NewV7())
 	t.CreateTime = now()
