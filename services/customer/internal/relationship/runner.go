@@ -53,8 +53,8 @@ type PlanStore interface {
 	CustomerOwner(ctx context.Context, tenant, customer uuid.UUID) (owner *uuid.UUID, found bool, err error)
 	// SchedulePlanned stores the follow-ups that do not exist yet for their
 	// plan and source event (or, without a plan, for their request id), with
-	// their events, and moves source's
-	// checkpoint to cursor, in one transaction. It returns how many were new.
+	// their events, and moves source's checkpoint to cursor, in one
+	// transaction. It returns how many were new.
 	SchedulePlanned(ctx context.Context, tenant uuid.UUID, source, cursor string, followUps []FollowUp) (int, error)
 }
 
