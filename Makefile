@@ -15,7 +15,7 @@ export GOFLAGS := -buildvcs=false
 TEST_PG_DIR  := $(STATE)/testpg
 TEST_PG_PORT ?= 55433
 
-.PHONY: run build generate test check unit bench bench-search bench-projection lint tools clean
+.PHONY: run build generate test check unit bench bench-search bench-projection bench-sla lint tools clean
 
 ## run: start the whole suite with demo data (Ctrl-C stops it)
 run: build
@@ -71,7 +71,13 @@ bench-projection:
 	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/projectbench-pg 55468); \
 	go run ./services/analytics/cmd/projectbench -db "$$url" $(PROJECTBENCH_FLAGS)
 
+## bench-sla: time the SLA watcher raising every breach among 1 M open tickets (seeded once by COPY, ≈ 1 min)
+bench-sla:
+	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/slabench-pg 55469); \
+	go run ./services/ticket/cmd/slabench -db "$$url" $(SLABENCH_FLAGS)
+
 clean:
+	deploy/dev/pg.sh stop $(STATE)/slabench-pg || true
 	deploy/dev/pg.sh stop $(STATE)/searchbench-pg || true
 	deploy/dev/pg.sh stop $(STATE)/projectbench-pg || true
 	deploy/dev/pg.sh stop $(TEST_PG_DIR) || true

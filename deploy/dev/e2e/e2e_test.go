@@ -541,7 +541,7 @@ func TestSuite(t *testing.T) {
 		public.must(404, "GET", "/v1/csatSurveys/cs_forged", nil)
 
 		// A detractor's answer becomes a follow-up in the customer service,
-		// delivered by the ticket service's runner after the answer.
+		// whose runner follows every tenant's ticket events.
 		sad := api.must(200, "POST", "/v1/tickets", map[string]any{"customerId": c["customerId"], "subject": "Still double charged"})
 		sadPath := "/v1/tickets/" + sad["ticketId"].(string)
 		api.must(200, "POST", sadPath+":transition", map[string]any{"status": "STATUS_RESOLVED", "note": "Refunded again"})

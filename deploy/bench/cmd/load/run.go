@@ -62,6 +62,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.grpcAddr, "grpc", "127.0.0.1:9091", "customer service address")
 	fs.StringVar(&cfg.restURL, "rest", "http://127.0.0.1:8080", "REST edge base URL")
 	fs.StringVar(&cfg.baselineAddr, "baseline", "127.0.0.1:9191", "baseline server address")
+	fs.StringVar(&cfg.ticketAddr, "ticket-grpc", "127.0.0.1:9093", "ticket service address, for the ticket targets ("+strings.Join(ticketTargets, ", ")+")")
 	keyFile := fs.String("key-file", ".rapport/admin-api-key", "file holding the admin API key")
 	idsFile := fs.String("ids", ".rapport/bench/ids", "customer ids to read, one a line (from load seed)")
 	queriesFile := fs.String("queries", "", "search queries, one a line, for the search targets")
