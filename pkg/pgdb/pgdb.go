@@ -69,22 +69,58 @@ func analystOnly(c auth.Caller) bool {
 }
 
 // Open connects a pool to url (a libpq URL or keyword string; empty means the
-// PG* variables) with one span per SQL statement. Statement parameters are
-// never recorded, as they may hold personal data.
+// PG* variables) configured by PoolConfig.
 func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := PoolConfig(url, maxConns)
 	if err != nil {
-		return nil, fmt.Errorf("parse database url: %w", err)
-	}
-	cfg.ConnConfig.Tracer = statementTracer(otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName(), otelpgx.WithDisableConnectionDetailsInAttributes()))
-	if maxConns > 0 {
-		cfg.MaxConns = maxConns
+		return nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
 	}
 	return pool, nil
+}
+
+// OpenAs is Open for a connection URL of a superuser, with every connection
+// switched to role as it connects: a benchmark that stands in for a service
+// then works under that service role's grants and row-level security
+// without knowing its password.
+func OpenAs(ctx context.Context, url, role string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := PoolConfig(url, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{role}.Sanitize())
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	return pool, nil
+}
+
+// PoolConfig is the pool configuration of every service: one span per SQL
+// statement (statement parameters are never recorded, as they may hold
+// personal data) and no JIT. Benchmarks that stand in for a service start
+// from it too.
+func PoolConfig(url string, maxConns int32) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	// No JIT: these are short transactional statements, and when a
+	// statement's estimate passes JIT's cost threshold (a trigram lookup in
+	// a large tenant, a common word in search) compiling it took hundreds of
+	// milliseconds, ten to twenty times the statement itself.
+	cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	cfg.ConnConfig.Tracer = statementTracer(otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName(), otelpgx.WithDisableConnectionDetailsInAttributes()))
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	return cfg, nil
 }
 
 // statementTracer is t without its pool-acquire spans: pgxpool traces

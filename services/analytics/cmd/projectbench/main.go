@@ -30,9 +30,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rapportcrm/rapport/pkg/migrate"
+	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
 	"github.com/rapportcrm/rapport/services/analytics/internal/postgres"
 )
@@ -68,18 +68,9 @@ func run(ctx context.Context, adminURL, dbName string, n, tenants, queries int) 
 	if err := migrate.Up(ctx, benchURL, postgres.Migrations, slog.New(slog.DiscardHandler)); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	cfg, err := pgxpool.ParseConfig(benchURL)
-	if err != nil {
-		return err
-	}
 	// The superuser switches to the service role on connect, so grants and
 	// row-level security are production's.
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{postgres.Role}.Sanitize())
-		return err
-	}
-	cfg.MaxConns = 4
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := pgdb.OpenAs(ctx, benchURL, postgres.Role, 4)
 	if err != nil {
 		return err
 	}

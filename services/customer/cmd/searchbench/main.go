@@ -35,6 +35,7 @@ import (
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/migrate"
+	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
@@ -108,16 +109,7 @@ func run(ctx context.Context, adminURL, dbName string, n, runs int, only string,
 	// The service's connections: the superuser switches to the service role
 	// on connect, so row-level security and grants are those of production
 	// without the bench needing the role's password.
-	cfg, err := pgxpool.ParseConfig(benchURL)
-	if err != nil {
-		return err
-	}
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{postgres.Role}.Sanitize())
-		return err
-	}
-	cfg.MaxConns = 2
-	app, err := pgxpool.NewWithConfig(ctx, cfg)
+	app, err := pgdb.OpenAs(ctx, benchURL, postgres.Role, 2)
 	if err != nil {
 		return err
 	}

@@ -396,11 +396,10 @@ ORDER BY score DESC, customer_id DESC`, queryRowSQL, tiers, customerColumns, mat
 	// A custom plan for every search: the index conditions need the query's
 	// text as constants, and a generic plan (which PostgreSQL switches to
 	// after five runs of a prepared statement) scans the whole table,
-	// taking seconds at a million customers. No JIT: a common word's
-	// estimated cost passes JIT's threshold, and compiling took longer than
-	// the query it was for.
+	// taking seconds at a million customers. (pgdb.Open turns JIT off: a
+	// common word's estimated cost passed its threshold, and compiling
+	// took longer than the query it was for.)
 	settings := []pgdb.Setting{
-		{Name: "jit", Value: "off"},
 		{Name: "pg_trgm.word_similarity_threshold", Value: threshold},
 		{Name: "plan_cache_mode", Value: "force_custom_plan"},
 	}

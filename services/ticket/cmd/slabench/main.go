@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rapportcrm/rapport/pkg/migrate"
+	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/services/ticket/internal/postgres"
 	"github.com/rapportcrm/rapport/services/ticket/internal/ticket"
 )
@@ -89,16 +90,7 @@ func run(ctx context.Context, adminURL, dbName string, n, due, tenants, runs int
 	}
 	// The service's connections: the superuser switches to the service role
 	// on connect, so grants and row-level security are those of production.
-	cfg, err := pgxpool.ParseConfig(benchURL)
-	if err != nil {
-		return err
-	}
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{postgres.Role}.Sanitize())
-		return err
-	}
-	cfg.MaxConns = 4
-	app, err := pgxpool.NewWithConfig(ctx, cfg)
+	app, err := pgdb.OpenAs(ctx, benchURL, postgres.Role, 4)
 	if err != nil {
 		return err
 	}
