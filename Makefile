@@ -15,7 +15,7 @@ export GOFLAGS := -buildvcs=false
 TEST_PG_DIR  := $(STATE)/testpg
 TEST_PG_PORT ?= 55433
 
-.PHONY: run build generate test check unit bench bench-search bench-insight lint tools clean
+.PHONY: run build generate test check unit bench bench-search bench-projection bench-sla bench-insight lint tools clean
 
 ## run: start the whole suite with demo data (Ctrl-C stops it)
 run: build
@@ -66,6 +66,16 @@ bench-search:
 	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/searchbench-pg 55461); \
 	go run ./services/customer/cmd/searchbench -db "$$url" $(SEARCHBENCH_FLAGS)
 
+## bench-projection: apply generated events to the analytics read model; print events/s, apply latency and figure query times
+bench-projection:
+	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/projectbench-pg 55468); \
+	go run ./services/analytics/cmd/projectbench -db "$$url" $(PROJECTBENCH_FLAGS)
+
+## bench-sla: time the SLA watcher raising every breach among 1 M open tickets (seeded once by COPY, ≈ 1 min)
+bench-sla:
+	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/slabench-pg 55469); \
+	go run ./services/ticket/cmd/slabench -db "$$url" $(SLABENCH_FLAGS)
+
 ## bench-insight: replay all of Online Retail into a fresh analytics database; time the rebuild, RFM/CLV and the 360 view (≈ 1½ min)
 bench-insight:
 	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/insightbench-pg 55465); \
@@ -73,7 +83,9 @@ bench-insight:
 
 clean:
 	deploy/dev/pg.sh stop $(STATE)/insightbench-pg || true
+	deploy/dev/pg.sh stop $(STATE)/slabench-pg || true
 	deploy/dev/pg.sh stop $(STATE)/searchbench-pg || true
+	deploy/dev/pg.sh stop $(STATE)/projectbench-pg || true
 	deploy/dev/pg.sh stop $(TEST_PG_DIR) || true
 	deploy/dev/pg.sh stop $(STATE)/pg || true
 	rm -rf $(BIN)

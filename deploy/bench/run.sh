@@ -8,6 +8,14 @@
 # /readyz; otherwise starts one (without demo data) and stops it at the end.
 #   BENCH_DURATION   seconds of load per target (default 15)
 #   BENCH_CUSTOMERS  bench customers to make sure exist (default 10000)
+#   BENCH_BULK       generated customers to add to the bench tenant by COPY
+#                    (once; e.g. 1000000), which also adds the search targets
+#                    and a timed duplicate scan (default 0: none)
+#   BENCH_SCAN_LIMIT how long to watch that scan (default 15m)
+#   BENCH_TICKETS    1 also loads the ticket service: ticket create, public
+#                    reply and status transition over gRPC and REST
+#                    (default 0; the SLA sweep over 1 M tickets is
+#                    make bench-sla)
 # shellcheck disable=SC2046 # lists of pids are split into words on purpose
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,10 +26,13 @@ work=$state/bench
 duration=${BENCH_DURATION:-15}
 duration=${duration%s}
 customers=${BENCH_CUSTOMERS:-10000}
+bulk=${BENCH_BULK:-0}
+tickets=${BENCH_TICKETS:-0}
 pg_port=55432
 # shellcheck disable=SC2012 # the same lookup as deploy/dev/pg.sh
 pg_bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
 grpc_addr=127.0.0.1:9091
+ticket_addr=127.0.0.1:9093
 rest_url=http://127.0.0.1:8080
 baseline_addr=127.0.0.1:9191
 key_file=$state/admin-api-key
@@ -87,6 +98,14 @@ echo "== seeding"
 # each page of ListCustomers instead of walking the create_time index.
 psql_at rapport_customer "ANALYZE customers"
 tenant=$(psql_at rapport_customer "SELECT tenant_id FROM customers WHERE customer_id = '$(head -n1 "$work/ids")'")
+other_targets=grpc-list,rest-list,grpc-create,rest-create
+if [ "$bulk" -gt 0 ]; then
+  echo "== adding $bulk generated customers to the bench tenant (COPY, once; see services/customer/cmd/searchbench)"
+  go run ./services/customer/cmd/searchbench -db "$(pg_url postgres)" -dbname rapport_customer -tenant "$tenant" \
+    -customers "$bulk" -runs 0 -queries-out "$work/queries"
+  echo "tenant now holds $(psql_at rapport_customer "SELECT count(*) FROM customers WHERE tenant_id = '$tenant'") customers"
+  other_targets=grpc-list,rest-list,grpc-search,rest-search,grpc-create,rest-create
+fi
 
 echo "== starting the baseline on $baseline_addr"
 "$work/baseline" -addr "$baseline_addr" -db "$(pg_url rapport_customer)" -tenant "$tenant" >"$work/baseline.log" 2>&1 &
@@ -107,20 +126,29 @@ add_watch() {
 add_watch customer $(pids_of customer)
 add_watch gateway $(pids_of gateway)
 add_watch baseline "$baseline_pid"
-add_watch peers $(pids_of pipeline) $(pids_of ticket) $(pids_of partner) $(pids_of analytics)
+add_watch ticket $(pids_of ticket)
+add_watch peers $(pids_of pipeline) $(pids_of partner) $(pids_of analytics)
 add_watch postgres $(head -n1 "$(psql_at postgres "SHOW data_directory")/postmaster.pid" 2>/dev/null || true)
 
 load_run() {
-  "$work/load" run -grpc "$grpc_addr" -rest "$rest_url" -baseline "$baseline_addr" -key-file "$key_file" \
-    -ids "$work/ids" -c 50 -d "${duration}s" -watch "$watch" "$@"
+  "$work/load" run -grpc "$grpc_addr" -rest "$rest_url" -baseline "$baseline_addr" -ticket-grpc "$ticket_addr" -key-file "$key_file" \
+    -ids "$work/ids" -queries "$work/queries" -c 50 -d "${duration}s" -watch "$watch" "$@"
 }
 echo "== load"
 # The three GetCustomer variants take turns in three rounds: the machine's
 # speed drifts by tens of percent over minutes (it is shared), and the
 # ratios between them are what the project tracks.
 load_run -targets grpc-get,baseline-get,rest-get -rounds 3 -warmup 1s -summary "$work/summary-get.tsv"
-load_run -targets grpc-list,rest-list,grpc-create,rest-create -warmup 2s -summary "$work/summary-other.tsv"
-cat "$work/summary-get.tsv" "$work/summary-other.tsv" >"$work/summary.tsv"
+load_run -targets "$other_targets" -warmup 2s -summary "$work/summary-other.tsv"
+if [ "$tickets" = 1 ]; then
+  # Creates, replies and transitions each write a row, an event and an
+  # audit row; the customer service answers each create's existence check.
+  load_run -targets grpc-ticket-create,rest-ticket-create,grpc-ticket-comment,rest-ticket-comment,grpc-ticket-transition,rest-ticket-transition \
+    -warmup 2s -summary "$work/summary-tickets.tsv"
+else
+  : >"$work/summary-tickets.tsv"
+fi
+cat "$work/summary-get.tsv" "$work/summary-other.tsv" "$work/summary-tickets.tsv" >"$work/summary.tsv"
 
 rss() {
   local pid out=''
@@ -130,11 +158,17 @@ rss() {
   echo "${out:- not running}"
 }
 echo "== memory after the load (VmRSS)"
-echo "customer:$(rss $(pids_of customer))   gateway:$(rss $(pids_of gateway))   baseline:$(rss "$baseline_pid")"
+echo "customer:$(rss $(pids_of customer))   ticket:$(rss $(pids_of ticket))   gateway:$(rss $(pids_of gateway))   baseline:$(rss "$baseline_pid")"
 
 kill -INT "$baseline_pid" 2>/dev/null || true
 wait "$baseline_pid" || true
 baseline_pid=''
+
+if [ "$bulk" -gt 0 ]; then
+  echo "== duplicate scan of the bench tenant"
+  "$work/load" scan -grpc "$grpc_addr" -key-file "$key_file" -limit "${BENCH_SCAN_LIMIT:-15m}"
+  echo "customer RSS after the scan:$(rss $(pids_of customer))"
+fi
 
 echo "== pgbench -S: 8 clients, prepared, ${duration} s (database bench_pgbench, scale 10)"
 if [ "$(psql_at postgres "SELECT count(*) FROM pg_database WHERE datname = 'bench_pgbench'")" = 0 ]; then

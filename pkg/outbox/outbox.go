@@ -93,37 +93,111 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`
 
 // Record writes c's event and audit row in tx.
 func Record(ctx context.Context, tx pgx.Tx, c Change) error {
-	b := &pgx.Batch{}
-	if err := Queue(b, c); err != nil {
+	e, err := encode(c)
+	if err != nil {
 		return err
 	}
+	b := &pgx.Batch{}
+	b.Queue(insertEventSQL, c.TenantID, uuid.Must(uuid.NewV7()), c.Type, c.Resource, c.PrincipalID, e.payloadType, e.payload)
+	b.Queue(insertAuditSQL, c.TenantID, uuid.Must(uuid.NewV7()), c.PrincipalID, e.action, c.Resource, e.before, e.after)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("record %s: %w", c.Type, err)
 	}
 	return nil
 }
 
-// Queue adds c's event and audit row to b, so that a bulk writer records
-// many changes in one round trip; sending b in the change's transaction
-// records them.
-func Queue(b *pgx.Batch, c Change) error {
-	payload, err := proto.Marshal(c.After)
-	if err != nil {
-		return fmt.Errorf("marshal event payload: %w", err)
-	}
-	before, err := auditJSON(c.Before)
+// Bulk collects many changes' events and audit rows and writes them with
+// two statements, for writers that change thousands of resources in one
+// transaction (imports): one statement per row cost a parse, bind and
+// execute each, which outweighed writing the rows themselves. The events
+// keep the order in which they were added.
+type Bulk struct {
+	tenants, events, audits, types, actions, resources, principals, payloadTypes []string
+	payloads                                                                     [][]byte
+	befores, afters                                                              []*string
+}
+
+// Add adds c's event and audit row.
+func (b *Bulk) Add(c Change) error {
+	e, err := encode(c)
 	if err != nil {
 		return err
 	}
-	after, err := auditJSON(c.After)
-	if err != nil {
-		return err
-	}
-	b.Queue(insertEventSQL, c.TenantID, uuid.Must(uuid.NewV7()), c.Type, c.Resource, c.PrincipalID,
-		string(c.After.ProtoReflect().Descriptor().FullName()), payload)
-	action := c.Type[strings.LastIndexByte(c.Type, '.')+1:]
-	b.Queue(insertAuditSQL, c.TenantID, uuid.Must(uuid.NewV7()), c.PrincipalID, action, c.Resource, before, after)
+	b.tenants = append(b.tenants, c.TenantID)
+	b.events = append(b.events, uuid.Must(uuid.NewV7()).String())
+	b.audits = append(b.audits, uuid.Must(uuid.NewV7()).String())
+	b.types = append(b.types, c.Type)
+	b.actions = append(b.actions, e.action)
+	b.resources = append(b.resources, c.Resource)
+	b.principals = append(b.principals, c.PrincipalID)
+	b.payloadTypes = append(b.payloadTypes, e.payloadType)
+	b.payloads = append(b.payloads, e.payload)
+	b.befores = append(b.befores, nullable(e.before))
+	b.afters = append(b.afters, nullable(e.after))
 	return nil
+}
+
+// Len is the number of changes added.
+func (b *Bulk) Len() int { return len(b.events) }
+
+const (
+	bulkEventsSQL = `
+INSERT INTO outbox (tenant_id, event_id, type, resource, principal_id, payload_type, payload)
+SELECT r.t::uuid, r.e::uuid, r.ty, r.re, r.pr, r.pt, r.pa
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])
+    WITH ORDINALITY AS r(t, e, ty, re, pr, pt, pa, n)
+ORDER BY r.n`
+	bulkAuditSQL = `
+INSERT INTO audit_log (tenant_id, audit_id, principal_id, action, resource, before, after)
+SELECT r.t::uuid, r.a::uuid, r.pr, r.ac, r.re, r.b::jsonb, r.af::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+    AS r(t, a, pr, ac, re, b, af)`
+)
+
+// Write records every change added in tx and empties b.
+func (b *Bulk) Write(ctx context.Context, tx pgx.Tx) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, bulkEventsSQL, b.tenants, b.events, b.types, b.resources, b.principals, b.payloadTypes, b.payloads); err != nil {
+		return fmt.Errorf("record %d events: %w", b.Len(), err)
+	}
+	if _, err := tx.Exec(ctx, bulkAuditSQL, b.tenants, b.audits, b.principals, b.actions, b.resources, b.befores, b.afters); err != nil {
+		return fmt.Errorf("record %d audit rows: %w", b.Len(), err)
+	}
+	*b = Bulk{}
+	return nil
+}
+
+func nullable(doc []byte) *string {
+	if doc == nil {
+		return nil
+	}
+	s := string(doc)
+	return &s
+}
+
+// encoded is a change as its event and audit row store it.
+type encoded struct {
+	payloadType, action string
+	payload             []byte
+	before, after       []byte
+}
+
+func encode(c Change) (encoded, error) {
+	e := encoded{
+		payloadType: string(c.After.ProtoReflect().Descriptor().FullName()),
+		action:      c.Type[strings.LastIndexByte(c.Type, '.')+1:],
+	}
+	var err error
+	if e.payload, err = proto.Marshal(c.After); err != nil {
+		return e, fmt.Errorf("marshal event payload: %w", err)
+	}
+	if e.before, err = auditJSON(c.Before); err != nil {
+		return e, err
+	}
+	e.after, err = auditJSON(c.After)
+	return e, err
 }
 
 func auditJSON(m proto.Message) ([]byte, error) {

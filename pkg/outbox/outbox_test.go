@@ -178,3 +178,59 @@ func TestInTxRetriesDeadlocks(t *testing.T) {
 		t.Fatalf("sum = %d (%v), want 4: both transactions applied exactly once", total, err)
 	}
 }
+
+// TestBulkKeepsOrderAndAudit writes many changes with one Bulk and checks
+// the stream returns them in the order added, each with its audit row, and
+// that an empty Bulk writes nothing.
+func TestBulkKeepsOrderAndAudit(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t, migrations, "rapport_pkgtest")
+	tenant := uuid.NewString()
+	ctx := t.Context()
+	const n = 300
+	err := pgdb.InTx(ctx, db.App, tenant, func(tx pgx.Tx) error {
+		var b outbox.Bulk
+		if err := b.Write(ctx, tx); err != nil {
+			return err
+		}
+		for i := range n {
+			c := outbox.Change{TenantID: tenant, PrincipalID: "p", Type: "item.updated",
+				Resource: fmt.Sprintf("items/%d", n-i), After: wrapperspb.Int64(int64(n - i))}
+			if i%2 == 0 {
+				c.Before = wrapperspb.Int64(int64(i))
+			}
+			if err := b.Add(c); err != nil {
+				return err
+			}
+		}
+		return b.Write(ctx, tx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	wctx, cancel := context.WithCancel(ctx)
+	_ = outbox.Watch(wctx, db.App, tenant, "", nil, 10*time.Millisecond, func(e outbox.Event) error {
+		got = append(got, e.Resource)
+		if len(got) == n {
+			cancel()
+		}
+		return nil
+	})
+	cancel()
+	if len(got) != n {
+		t.Fatalf("watched %d events, want %d", len(got), n)
+	}
+	for i, r := range got {
+		if want := fmt.Sprintf("items/%d", n-i); r != want {
+			t.Fatalf("event %d is for %s, want %s", i, r, want)
+		}
+	}
+	var audits, withBefore int
+	if err := db.Owner.QueryRow(ctx, "SELECT count(*), count(before) FROM audit_log WHERE action = 'updated'").Scan(&audits, &withBefore); err != nil {
+		t.Fatal(err)
+	}
+	if audits != n || withBefore != n/2 {
+		t.Fatalf("audit rows = %d (%d with before), want %d (%d)", audits, withBefore, n, n/2)
+	}
+}

@@ -32,8 +32,19 @@ const (
 	PartnerSetting   = "rapport.partner_id"
 )
 
+// AnalystSearchPath is the search path of a transaction run as an
+// analyst: a service that keeps personal data puts views of its tables that
+// blank it in this schema, under the tables' names.
+const AnalystSearchPath = "analyst_view, public"
+
+// setTenantSQL sets the tenant and caller settings, and for an analyst-only
+// caller ($6) switches to the service role's "_analyst" role where the
+// service's migrations created one: that role may not read personal
+// columns, so the database itself keeps them from analysts.
 const setTenantSQL = `SELECT set_config('` + TenantSetting + `', $1, true), set_config('` + PrincipalSetting + `', $2, true),
-set_config('` + RolesSetting + `', $3, true), set_config('` + TeamsSetting + `', $4, true), set_config('` + PartnerSetting + `', $5, true)`
+set_config('` + RolesSetting + `', $3, true), set_config('` + TeamsSetting + `', $4, true), set_config('` + PartnerSetting + `', $5, true),
+(SELECT set_config('role', r, true) || set_config('search_path', '` + AnalystSearchPath + `', true)
+ FROM (SELECT to_regrole(current_user || '_analyst')::text AS r WHERE $6) a WHERE r IS NOT NULL)`
 
 // scopeArgs are the arguments of setTenantSQL: tenant, and the caller of
 // ctx when it belongs to that tenant (a service acting for itself in
@@ -41,32 +52,75 @@ set_config('` + RolesSetting + `', $3, true), set_config('` + TeamsSetting + `',
 func scopeArgs(ctx context.Context, tenant string) []any {
 	c, ok := auth.CallerFrom(ctx)
 	if !ok || c.TenantID != tenant {
-		return []any{tenant, "", "", "", ""}
+		return []any{tenant, "", "", "", "", false}
 	}
 	roles := make([]string, len(c.Roles))
 	for i, r := range c.Roles {
 		roles[i] = string(r)
 	}
-	return []any{tenant, c.PrincipalID, strings.Join(roles, ","), strings.Join(c.TeamIDs, ","), c.PartnerID}
+	return []any{tenant, c.PrincipalID, strings.Join(roles, ","), strings.Join(c.TeamIDs, ","), c.PartnerID, analystOnly(c)}
+}
+
+// analystOnly reports whether c works with records only as an analyst, the
+// role that reads them without personal data.
+func analystOnly(c auth.Caller) bool {
+	return c.HasAny(auth.RoleAnalyst) &&
+		!c.HasAny(auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent, auth.RolePartnerUser)
 }
 
 // Open connects a pool to url (a libpq URL or keyword string; empty means the
-// PG* variables) with one span per SQL statement. Statement parameters are
-// never recorded, as they may hold personal data.
+// PG* variables) configured by PoolConfig.
 func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := PoolConfig(url, maxConns)
 	if err != nil {
-		return nil, fmt.Errorf("parse database url: %w", err)
-	}
-	cfg.ConnConfig.Tracer = statementTracer(otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName(), otelpgx.WithDisableConnectionDetailsInAttributes()))
-	if maxConns > 0 {
-		cfg.MaxConns = maxConns
+		return nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
 	}
 	return pool, nil
+}
+
+// OpenAs is Open for a connection URL of a superuser, with every connection
+// switched to role as it connects: a benchmark that stands in for a service
+// then works under that service role's grants and row-level security
+// without knowing its password.
+func OpenAs(ctx context.Context, url, role string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := PoolConfig(url, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{role}.Sanitize())
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	return pool, nil
+}
+
+// PoolConfig is the pool configuration of every service: one span per SQL
+// statement (statement parameters are never recorded, as they may hold
+// personal data) and no JIT. Benchmarks that stand in for a service start
+// from it too.
+func PoolConfig(url string, maxConns int32) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	// No JIT: these are short transactional statements, and when a
+	// statement's estimate passes JIT's cost threshold (a trigram lookup in
+	// a large tenant, a common word in search) compiling it took hundreds of
+	// milliseconds, ten to twenty times the statement itself.
+	cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	cfg.ConnConfig.Tracer = statementTracer(otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName(), otelpgx.WithDisableConnectionDetailsInAttributes()))
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	return cfg, nil
 }
 
 // statementTracer is t without its pool-acquire spans: pgxpool traces

@@ -409,6 +409,26 @@ func TestSuite(t *testing.T) {
 		}
 		api.must(400, "GET", "/v1/analytics/customers/"+id+"/value?startTime=2026-01-02T00:00:00Z&endTime=2026-01-01T00:00:00Z", nil)
 		api.must(404, "GET", "/v1/analytics/customers/0194c2a6-8f4c-7000-8000-00000000dead/churnRisk", nil)
+
+		// Behaviour stitched to the customer the feeds brought in, and figures over REST.
+		now := time.Now().UTC()
+		visit := map[string]any{"events": []map[string]any{{"eventId": "0194c2a6-8f4c-7000-8000-" + id[len(id)-12:], "anonymousId": "e2e-browser",
+			"customerId": id, "kind": "BEHAVIOUR_KIND_PAGE_VIEW", "target": "/pricing", "occurTime": now.Format(time.RFC3339)}}}
+		if got := api.must(200, "POST", "/v1/analytics/behaviourEvents:batchCreate", visit); got["createdCount"] != float64(1) {
+			t.Fatalf("batchCreate = %v, want 1 created", got)
+		}
+		if got := api.must(200, "POST", "/v1/analytics/behaviourEvents:batchCreate", visit); got["duplicateCount"] != float64(1) {
+			t.Fatalf("batchCreate (replay) = %v, want 1 duplicate", got)
+		}
+		if got := api.must(200, "GET", "/v1/analytics/customers/"+id+"/behaviour", nil); num(got["pageViews"]) != 1 {
+			t.Fatalf("behaviour = %v, want 1 page view", got)
+		}
+		api.must(400, "POST", "/v1/analytics/figures:query", map[string]any{"metric": "METRIC_TICKETS_CREATED"})
+		figures := api.must(200, "POST", "/v1/analytics/figures:query", map[string]any{"metric": "METRIC_TICKETS_CREATED",
+			"startTime": now.Add(-time.Hour).Format(time.RFC3339), "endTime": now.Add(time.Hour).Format(time.RFC3339)})
+		if rows, _ := figures["rows"].([]any); len(rows) != 1 || num(rows[0].(map[string]any)["count"]) < 2 {
+			t.Fatalf("figures:query tickets created = %v, want at least this test's 2", figures)
+		}
 	})
 
 	t.Run("tickets follow their status machine and SLA over REST", func(t *testing.T) {
@@ -534,7 +554,7 @@ func TestSuite(t *testing.T) {
 		public.must(404, "GET", "/v1/csatSurveys/cs_forged", nil)
 
 		// A detractor's answer becomes a follow-up in the customer service,
-		// delivered by the ticket service's runner after the answer.
+		// whose runner follows every tenant's ticket events.
 		sad := api.must(200, "POST", "/v1/tickets", map[string]any{"customerId": c["customerId"], "subject": "Still double charged"})
 		sadPath := "/v1/tickets/" + sad["ticketId"].(string)
 		api.must(200, "POST", sadPath+":transition", map[string]any{"status": "STATUS_RESOLVED", "note": "Refunded again"})

@@ -2,6 +2,7 @@
 //
 //	load seed   makes sure the bench customers exist and writes their ids
 //	load run    loads each target for a fixed time and prints a table
+//	load scan   times a duplicate scan of the whole tenant
 //
 // It runs on the same machine as the suite, over loopback only, and prints
 // figures; it never judges them.
@@ -23,6 +24,8 @@ func main() {
 		err = seed(os.Args[2:])
 	case "run":
 		err = run(os.Args[2:])
+	case "scan":
+		err = scan(os.Args[2:])
 	default:
 		usage()
 	}
@@ -33,7 +36,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: load seed|run [flags]  (load <command> -h lists the flags)")
+	fmt.Fprintln(os.Stderr, "usage: load seed|run|scan [flags]  (load <command> -h lists the flags)")
 	os.Exit(2)
 }
 

@@ -54,7 +54,7 @@ func (r result) percentile(p float64) time.Duration {
 // back to back so they see the same database state, and creates run last
 // so the rows they add and the events they cause (consumed by other
 // services in the background) cannot disturb the reads.
-var targetOrder = []string{"grpc-get", "baseline-get", "rest-get", "grpc-list", "rest-list", "grpc-create", "rest-create"}
+var targetOrder = []string{"grpc-get", "baseline-get", "rest-get", "grpc-list", "rest-list", "grpc-search", "rest-search", "grpc-create", "rest-create"}
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
@@ -62,8 +62,10 @@ func run(args []string) error {
 	fs.StringVar(&cfg.grpcAddr, "grpc", "127.0.0.1:9091", "customer service address")
 	fs.StringVar(&cfg.restURL, "rest", "http://127.0.0.1:8080", "REST edge base URL")
 	fs.StringVar(&cfg.baselineAddr, "baseline", "127.0.0.1:9191", "baseline server address")
+	fs.StringVar(&cfg.ticketAddr, "ticket-grpc", "127.0.0.1:9093", "ticket service address, for the ticket targets ("+strings.Join(ticketTargets, ", ")+")")
 	keyFile := fs.String("key-file", ".rapport/admin-api-key", "file holding the admin API key")
 	idsFile := fs.String("ids", ".rapport/bench/ids", "customer ids to read, one a line (from load seed)")
+	queriesFile := fs.String("queries", "", "search queries, one a line, for the search targets")
 	fs.IntVar(&cfg.conns, "conns", 4, "gRPC connections per server; worker i uses connection i mod conns")
 	conc := fs.Int("c", 50, "concurrent workers")
 	duration := fs.Duration("d", 15*time.Second, "measured duration of each target")
@@ -88,6 +90,15 @@ func run(args []string) error {
 	cfg.ids = strings.Fields(string(b))
 	if len(cfg.ids) == 0 {
 		return fmt.Errorf("no customer ids in %s", *idsFile)
+	}
+	if strings.Contains(*targets, "search") {
+		b, err := os.ReadFile(*queriesFile)
+		if err != nil {
+			return fmt.Errorf("search queries: %w", err)
+		}
+		if cfg.queries = strings.FieldsFunc(string(b), func(r rune) bool { return r == '\n' }); len(cfg.queries) == 0 {
+			return fmt.Errorf("no search queries in %s", *queriesFile)
+		}
 	}
 	cpu, err := parseWatch(*watch)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -16,14 +18,19 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 )
 
 // config is what the targets need to reach the servers.
 type config struct {
 	grpcAddr, restURL, baselineAddr string
-	key                             string
-	ids                             []string
-	conns                           int
+	// ticketAddr is the ticket service's, for the ticket targets.
+	ticketAddr string
+	key        string
+	ids        []string
+	// queries are what the search targets ask, cycled.
+	queries []string
+	conns   int
 }
 
 // pool is a few gRPC connections to one server: one HTTP/2 connection
@@ -87,6 +94,7 @@ func newTargets(cfg config, names []string) ([]target, func(), error) {
 	var created atomic.Int64
 	displayName := func() string { return "Bench " + strconv.FormatInt(created.Add(1), 10) }
 
+	var ticketClients []ticketv1.TicketServiceClient
 	var out []target
 	for _, name := range names {
 		var t target
@@ -137,6 +145,27 @@ func newTargets(cfg config, names []string) ([]target, func(), error) {
 					return err
 				}
 			}
+		case "grpc-search":
+			p, err := dial(cfg.grpcAddr)
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			t.newCall = func(w int) func(context.Context) error {
+				c := p[w%len(p)]
+				return func(ctx context.Context) error {
+					_, err := c.SearchCustomers(metadata.NewOutgoingContext(ctx, md),
+						&customerv1.SearchCustomersRequest{Query: cfg.queries[rand.IntN(len(cfg.queries))], PageSize: 20})
+					return err
+				}
+			}
+		case "rest-search":
+			t.newCall = func(int) func(context.Context) error {
+				return func(ctx context.Context) error {
+					q := url.Values{"query": {cfg.queries[rand.IntN(len(cfg.queries))]}, "page_size": {"20"}}
+					return do(ctx, httpc, cfg.key, http.MethodGet, cfg.restURL+"/v1/customers:search?"+q.Encode(), "")
+				}
+			}
 		case "rest-get":
 			t.newCall = func(int) func(context.Context) error {
 				return func(ctx context.Context) error {
@@ -157,8 +186,24 @@ func newTargets(cfg config, names []string) ([]target, func(), error) {
 				}
 			}
 		default:
-			closeAll()
-			return nil, nil, fmt.Errorf("unknown target %q (want some of %s)", name, strings.Join(targetOrder, ", "))
+			if !slices.Contains(ticketTargets, name) {
+				closeAll()
+				return nil, nil, fmt.Errorf("unknown target %q (want some of %s)", name, strings.Join(slices.Concat(targetOrder, ticketTargets), ", "))
+			}
+			if ticketClients == nil {
+				c, closeTickets, err := dialTickets(cfg.ticketAddr, cfg.conns)
+				if err != nil {
+					closeAll()
+					return nil, nil, err
+				}
+				ticketClients = c
+				closers = append(closers, closeTickets)
+			}
+			var err error
+			if t, err = ticketTarget(cfg, name, md, httpc, ticketClients); err != nil {
+				closeAll()
+				return nil, nil, err
+			}
 		}
 		t.name = name
 		out = append(out, t)

@@ -142,13 +142,7 @@ func Start(ctx context.Context, o Options) (s *Suite, err error) {
 		return s, err
 	}
 	for _, slug := range []string{"pipeline", "ticket", "partner"} {
-		extra := []string{}
-		if slug == "ticket" {
-			// Locally the demo tenant's admin key creates detractor
-			// follow-ups; a deployment gives the ticket service a key of its own.
-			extra = append(extra, "TICKET_SERVICE_API_KEY="+s.AdminKey, "FOLLOW_UP_POLL_INTERVAL=1s")
-		}
-		if err := s.start(ctx, o, slug, envOf(slug, extra...)); err != nil {
+		if err := s.start(ctx, o, slug, envOf(slug)); err != nil {
 			return s, err
 		}
 	}

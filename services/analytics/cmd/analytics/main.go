@@ -111,6 +111,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := grpcserver.New(cfg.Server, log, authn)
 	analyticsv1.RegisterAnalyticsServiceServer(srv, grpcapi.NewAnalytics(analytics.New(store)))
 	analyticsv1.RegisterCustomerInsightServiceServer(srv, grpcapi.NewInsight(insight.New(store, customer.New(customerConn), time.Now)))
+	analyticsv1.RegisterFiguresServiceServer(srv, grpcapi.NewFigures(analytics.NewFigures(store)))
+	analyticsv1.RegisterBehaviourServiceServer(srv, grpcapi.NewBehaviour(analytics.NewBehaviour(store, time.Now)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

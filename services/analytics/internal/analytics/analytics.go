@@ -56,12 +56,16 @@ type Opportunity struct {
 	ID, CustomerID uuid.UUID
 	Stage          Stage
 	Amount         Money
+	// Sales are the facts the sales figures group and time by.
+	Sales SalesFacts
 }
 
 // Ticket is the part of a ticket the read model keeps.
 type Ticket struct {
 	ID, CustomerID uuid.UUID
 	Status         TicketStatus
+	// Service are the facts the service figures group and time by.
+	Service ServiceFacts
 }
 
 // Customer is the part of a customer the read model keeps.
@@ -93,6 +97,12 @@ type Event struct {
 	// Quarantine is set when the payload could not be projected: the event
 	// is then recorded as applied and quarantined, and changes nothing else.
 	Quarantine *QuarantinedEvent
+
+	Satisfaction     *Satisfaction
+	Campaign         *Campaign
+	DealRegistration *DealRegistration
+	Quota            *Quota
+	Snapshot         *PipelineSnapshot
 }
 
 // Summary is what is open for one customer.

@@ -6,141 +6,106 @@ import (
 	"github.com/google/uuid"
 )
 
-// Fact is one thing the customer service or an order event says about a
-// customer, folded into the insight read model (customer 360, value, churn
-// risk, next best offer). Exactly one field is set.
-type Fact struct {
-	Profile     *CustomerProfile
-	Tier        *TierChange
-	Segment     *SegmentMove
-	Interaction *Interaction
-	FollowUp    *FollowUp
-	Loyalty     *Loyalty
-	Order       *Order
-}
+// StageKind says whether a pipeline stage is open, won or lost; the numbers
+// match the pipeline API's enum.
+type StageKind int16
 
-// LifecycleStage is a customer's lifecycle stage; the numbers match the customer API's enum.
-type LifecycleStage int32
-
-// Lifecycle stages.
+// Stage kinds.
 const (
-	LifecycleUnspecified LifecycleStage = iota
-	LifecycleLead
-	LifecycleProspect
-	LifecycleCustomer
-	LifecycleAtRisk
-	LifecycleChurned
-	LifecycleWonBack
+	StageKindUnspecified StageKind = iota
+	StageKindOpen
+	StageKindWon
+	StageKindLost
 )
 
-// CustomerProfile is the part of a customer's record insight uses. The
-// contract figures are the custom attributes "contract", "tenure_months" and
-// "monthly_charges" (those the Telco import gives subscribers); nil when the
-// customer carries none.
-type CustomerProfile struct {
-	ID             uuid.UUID
-	Kind           int32
-	Stage          LifecycleStage
-	CountryCode    string
-	Contract       *string
-	TenureMonths   *float64
-	MonthlyCharges *float64
-	CreateTime     time.Time
-	Deleted        bool
+// SalesFacts are an opportunity's dimensions and milestones.
+type SalesFacts struct {
+	OwnerID, PartnerID, CampaignID string
+	StageID                        string
+	StageKind                      StageKind
+	// ForecastCategory is the pipeline API's forecast category number.
+	ForecastCategory int16
+	ProductIDs       []string
+	// EngageDate and ExpectedCloseDate are calendar dates ("YYYY-MM-DD") or empty.
+	EngageDate, ExpectedCloseDate string
+	CreateTime                    time.Time
+	// CloseTime is zero while the opportunity is open; StageEnterTime is
+	// when it entered its current stage.
+	CloseTime, StageEnterTime time.Time
+	Deleted                   bool
 }
 
-// TierChange sets a customer's value tier.
-type TierChange struct {
+// ServiceFacts are a ticket's dimensions and service milestones.
+type ServiceFacts struct {
+	// Channel and Priority are the ticket API's enum numbers.
+	Channel, Priority     int16
+	AssigneeID, PartnerID string
+	// HasSLA is true when an SLA policy applied; the breached flags say
+	// which of its targets were missed.
+	HasSLA                                     bool
+	FirstResponseBreached, ResolutionBreached  bool
+	CreateTime, FirstResponseTime, ResolveTime time.Time
+}
+
+// SatisfactionKind tells CSAT answers from NPS answers.
+type SatisfactionKind int16
+
+// Satisfaction kinds.
+const (
+	SatisfactionCSAT SatisfactionKind = 1
+	SatisfactionNPS  SatisfactionKind = 2
+)
+
+// Satisfaction is one answered survey: CSAT (score 1–5, naming its ticket)
+// or NPS (score 0–10, naming its customer).
+type Satisfaction struct {
+	Kind SatisfactionKind
+	// Key identifies the answer within its kind, so a replayed answer overwrites itself.
+	Key        string
+	Score      int16
+	TicketID   uuid.UUID
 	CustomerID uuid.UUID
-	Tier       string
+	AnswerTime time.Time
 }
 
-// SegmentMove is a customer entering (or, with Left, leaving) a segment.
-type SegmentMove struct {
-	CustomerID, SegmentID uuid.UUID
-	EnterTime             time.Time
-	Left                  bool
+// Campaign is the part of a campaign the ROI figures need.
+type Campaign struct {
+	ID string
+	// Channel is the pipeline API's campaign channel number.
+	Channel int16
+	// Cost is what the campaign cost, in its budget's currency.
+	Cost Money
 }
 
-// Interaction is the part of an interaction insight keeps: no subject, notes or names.
-type Interaction struct {
-	ID, CustomerID uuid.UUID
-	Kind           int32
-	Direction      int32
-	Channel        string
-	OccurTime      time.Time
-	Deleted        bool
+// DealRegistration is the part of a deal registration the partner figures need.
+type DealRegistration struct {
+	ID        uuid.UUID
+	PartnerID string
+	// State is the partner API's registration state number.
+	State      int16
+	Amount     Money
+	CreateTime time.Time
 }
 
-// FollowUpStatus is a follow-up's status; the numbers match the customer API's enum.
-type FollowUpStatus int32
-
-// FollowUpOpen is the status of a follow-up not yet done or cancelled.
-const FollowUpOpen FollowUpStatus = 1
-
-// FollowUp is the part of a follow-up insight keeps.
-type FollowUp struct {
-	ID, CustomerID uuid.UUID
-	Status         FollowUpStatus
-	DueTime        time.Time
-}
-
-// Loyalty is a customer's membership of a loyalty programme: a balance, a
-// tier, or both may be known from one event.
-type Loyalty struct {
-	CustomerID, ProgramID uuid.UUID
-	Balance               *int64
-	TierID                *string
-}
-
-// OrderKind is an order's kind; the numbers match the pipeline API's enum.
-type OrderKind int32
-
-// Order kinds.
+// Deal registration states the figures tell apart.
 const (
-	OrderKindUnspecified OrderKind = iota
-	OrderKindSale
-	OrderKindReturn
-	OrderKindAdjustment
+	DealRegistrationApproved int16 = 3
+	DealRegistrationRejected int16 = 4
 )
 
-// OrderStatus is an order's status; the numbers match the pipeline API's enum.
-type OrderStatus int32
-
-// Order statuses.
-const (
-	OrderStatusUnspecified OrderStatus = iota
-	OrderStatusPlaced
-	OrderStatusCancelled
-)
-
-// Order is the part of an order insight keeps. Value is the reporting total
-// when the order carries one, its own total otherwise: every value figure
-// sums it. CustomerID is uuid.Nil for a guest order.
-type Order struct {
-	ID, CustomerID uuid.UUID
-	Number         string
-	Kind           OrderKind
-	Status         OrderStatus
-	Value          Money
-	OrderTime      time.Time
-	// Products are the products of the order's lines, in line order.
-	Products []OrderLine
+// Quota is a sales target and what the pipeline service counted against it.
+type Quota struct {
+	ID       uuid.UUID
+	Assignee string
+	// PeriodStart and PeriodEnd are calendar dates ("YYYY-MM-DD"), inclusive.
+	PeriodStart, PeriodEnd string
+	Target, Attained       Money
 }
 
-// OrderLine is one line of an order.
-type OrderLine struct {
-	ProductID uuid.UUID
-	Quantity  int64
-}
-
-// QuarantinedEvent is an event that could not be projected: it is kept
-// with the reason and reported, and its feed carries on past it.
-type QuarantinedEvent struct {
-	EventID, TenantID    uuid.UUID
-	Source, Cursor, Type string
-	Reason               string
-	PayloadType          string
-	Payload              []byte
-	CreateTime           time.Time
+// PipelineSnapshot is one day's count of open opportunities.
+type PipelineSnapshot struct {
+	// Date is a calendar date ("YYYY-MM-DD").
+	Date             string
+	OpportunityCount int64
+	TakeTime         time.Time
 }

@@ -161,6 +161,7 @@ func (c *Consumer) session(ctx context.Context, src Source) (int, error) {
 			// Likewise for a payload: it is applied as quarantined, which
 			// records it and advances the feed without projecting it.
 			e.Opportunity, e.Ticket, e.Customer, e.Fact = nil, nil, nil, nil
+			e.Satisfaction, e.Campaign, e.DealRegistration, e.Quota, e.Snapshot = nil, nil, nil, nil, nil
 			e.Quarantine = &analytics.QuarantinedEvent{Reason: err.Error(), PayloadType: pe.GetPayload().GetTypeUrl(), Payload: pe.GetPayload().GetValue()}
 			c.log.ErrorContext(ctx, "event quarantined: unexpected payload", "source", src.Name,
 				"event_id", e.ID.String(), "type", e.Type, "error", err.Error())

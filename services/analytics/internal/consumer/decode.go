@@ -47,6 +47,9 @@ func project(e *analytics.Event, payload *anypb.Any) error {
 		return err
 	}
 	kind, _, _ := strings.Cut(e.Type, ".")
+	if known, err := projectFigures(e, kind, payload); known {
+		return err
+	}
 	switch {
 	case kind == "opportunity" && payload.MessageIs(&pipelinev1.Opportunity{}):
 		var m pipelinev1.Opportunity
@@ -93,6 +96,7 @@ func opportunity(m *pipelinev1.Opportunity) (*analytics.Opportunity, error) {
 	return &analytics.Opportunity{
 		ID: id, CustomerID: customer, Stage: analytics.Stage(m.GetStage()),
 		Amount: analytics.Money{CurrencyCode: m.GetAmount().GetCurrencyCode(), AmountMinor: m.GetAmount().GetAmountMinor()},
+		Sales:  salesFacts(m),
 	}, nil
 }
 
@@ -105,5 +109,5 @@ func ticket(m *ticketv1.Ticket) (*analytics.Ticket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("customer_id: %w", err)
 	}
-	return &analytics.Ticket{ID: id, CustomerID: customer, Status: analytics.TicketStatus(m.GetStatus())}, nil
+	return &analytics.Ticket{ID: id, CustomerID: customer, Status: analytics.TicketStatus(m.GetStatus()), Service: serviceFacts(m)}, nil
 }

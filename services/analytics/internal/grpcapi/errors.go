@@ -24,6 +24,8 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.NotFound, analytics.ErrCustomerNotFound, "CUSTOMER_NOT_FOUND")
 	case errors.Is(err, insight.ErrCustomerServiceUnavailable):
 		return grpcerr.WithReason(codes.Unavailable, insight.ErrCustomerServiceUnavailable, "CUSTOMER_SERVICE_UNAVAILABLE")
+	case errors.Is(err, analytics.ErrTooManyGroups):
+		return grpcerr.WithReason(codes.FailedPrecondition, analytics.ErrTooManyGroups, "TOO_MANY_GROUPS")
 	}
 	return err // the server interceptor masks it as Internal and logs it
 }

@@ -24,8 +24,8 @@ import (
 	"github.com/rapportcrm/rapport/services/analytics/internal/postgres"
 )
 
-// now is the insight service's clock in these tests: 40 days after t0.
-var now = t0.Add(40 * 24 * time.Hour)
+// insightNow is the insight service's clock in these tests: 40 days after t0.
+var insightNow = t0.Add(40 * 24 * time.Hour)
 
 // insightEnv is the insight API on a real socket over a private read model
 // holding two customers of one tenant and one of another:
@@ -85,7 +85,7 @@ func newInsightEnv(t *testing.T) *insightEnv {
 	store := postgres.New(db.App)
 	peer := &fakeCustomers{stage: map[uuid.UUID]bool{}, followUps: map[string]string{}}
 	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
-		analyticsv1.RegisterCustomerInsightServiceServer(srv, grpcapi.NewInsight(insight.New(store, peer, func() time.Time { return now })))
+		analyticsv1.RegisterCustomerInsightServiceServer(srv, grpcapi.NewInsight(insight.New(store, peer, func() time.Time { return insightNow })))
 	})
 	e := &insightEnv{api: analyticsv1.NewCustomerInsightServiceClient(conn), tokens: tokens, store: store, tenant: uuid.New(), other: uuid.New(), peer: peer,
 		ada: uuid.New(), bob: uuid.New(), cy: uuid.New(), tea: uuid.New(), cup: uuid.New(), jam: uuid.New(), pot: uuid.New()}
@@ -161,11 +161,11 @@ func TestInsightRefusals(t *testing.T) {
 			return err
 		}, wantCode: codes.PermissionDenied},
 		{name: "value over a reversed range", ctx: analyst, call: func(ctx context.Context) error {
-			_, err := e.api.GetCustomerValue(ctx, &analyticsv1.GetCustomerValueRequest{CustomerId: e.ada.String(), StartTime: ts(now), EndTime: ts(t0)})
+			_, err := e.api.GetCustomerValue(ctx, &analyticsv1.GetCustomerValueRequest{CustomerId: e.ada.String(), StartTime: ts(insightNow), EndTime: ts(t0)})
 			return err
 		}, wantCode: codes.InvalidArgument, wantViolations: []string{"start_time"}},
 		{name: "value over more than the limit", ctx: analyst, call: func(ctx context.Context) error {
-			_, err := e.api.GetCustomerValue(ctx, &analyticsv1.GetCustomerValueRequest{CustomerId: e.ada.String(), StartTime: ts(now.AddDate(-6, 0, 0))})
+			_, err := e.api.GetCustomerValue(ctx, &analyticsv1.GetCustomerValueRequest{CustomerId: e.ada.String(), StartTime: ts(insightNow.AddDate(-6, 0, 0))})
 			return err
 		}, wantCode: codes.InvalidArgument, wantViolations: []string{"start_time"}},
 		{name: "value in a bad currency", ctx: analyst, call: func(ctx context.Context) error {
@@ -248,7 +248,7 @@ func TestGetCustomer360(t *testing.T) {
 		c.GetLifecycleStage() != int32(analytics.LifecycleCustomer) {
 		t.Fatalf("GetCustomer360 = %v; want 2 purchases, 1 open ticket, GB, stage customer", c)
 	}
-	// Ada's value over the 365 days before now: two purchases, 40 GBP, the
+	// Ada's value over the 365 days before insightNow: two purchases, 40 GBP, the
 	// last on day 20 of 40; bob bought once, on day 5.
 	v := c.GetValue()
 	if v.GetFrequency() != 2 || v.GetMonetaryMinor() != 4000 || v.GetRecencyDays() != 20 || v.GetCurrencyCode() != "GBP" ||

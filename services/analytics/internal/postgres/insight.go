@@ -131,13 +131,6 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
 // The checkpoint moves past a quarantined envelope without counting it as
 // applied; a feed that begins with one starts its event time now.
 const quarantineCheckpointSQL = `
@@ -304,11 +297,12 @@ func (s *Store) ChurnFacts(ctx context.Context, tenant, customer uuid.UUID, ref 
 }
 
 // readModelTables are every table a rebuild empties: the read model, its
-// checkpoints and processed events. Offer feedback is not among them: it
-// is recorded through the API, not derived from events.
+// checkpoints and processed events. Offer feedback and behaviour events are
+// not among them: they are recorded through the API, not derived from events.
 var readModelTables = []string{"processed_events", "checkpoints", "customer_state", "opportunity_state", "ticket_state",
 	"quarantined_events", "customer_profile", "segment_membership", "interaction_fact", "follow_up_fact", "loyalty_fact",
-	"order_fact", "order_line_fact"}
+	"order_fact", "order_line_fact",
+	"opportunity_stage_reached", "satisfaction_response", "campaign_state", "deal_registration_state", "quota_state", "pipeline_snapshot"}
 
 // ResetTenant empties one tenant's read model, checkpoints and processed
 // events in one transaction, so its consumer replays every stream from the

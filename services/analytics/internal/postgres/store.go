@@ -92,6 +92,7 @@ func (s *Store) Apply(ctx context.Context, e analytics.Event) (bool, error) {
 			b.Queue(upsertCustomerSQL, e.TenantID, e.Customer.ID, e.Customer.Deleted, e.Time)
 		}
 		queueInsight(b, e)
+		queueFigures(b, e)
 		b.Queue(upsertCheckpointSQL, e.TenantID, e.Source, e.Cursor, e.Time)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
@@ -215,6 +216,9 @@ const resetSQL = `TRUNCATE processed_events, checkpoints, customer_state, opport
 func Reset(ctx context.Context, owner *pgxpool.Pool) error {
 	if _, err := owner.Exec(ctx, resetSQL); err != nil {
 		return fmt.Errorf("reset read model: %w", err)
+	}
+	if _, err := owner.Exec(ctx, resetFiguresSQL); err != nil {
+		return fmt.Errorf("reset figures: %w", err)
 	}
 	return nil
 }

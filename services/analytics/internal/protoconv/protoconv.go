@@ -1,116 +1,75 @@
-// Package protoconv converts the analytics domain's insight types to their
-// API messages.
+// Package protoconv converts between the analytics API's messages and the
+// domain's figures and behaviour types.
 package protoconv
 
 import (
-	"time"
-
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	analyticsv1 "github.com/rapportcrm/rapport/gen/go/rapport/analytics/v1"
 	typesv1 "github.com/rapportcrm/rapport/gen/go/rapport/types/v1"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
-	"github.com/rapportcrm/rapport/services/analytics/internal/insight"
 )
 
-// ts converts a time; the zero time (unknown) becomes an absent field.
-func ts(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
+// FigureQuery reads a query request; validation is the domain's.
+func FigureQuery(r *analyticsv1.QueryFiguresRequest) analytics.FigureQuery {
+	q := analytics.FigureQuery{Metric: analytics.Metric(r.GetMetric()), Filter: r.GetFilter(), Percentile: r.GetPercentile()}
+	for _, d := range r.GetGroupBy() {
+		q.GroupBy = append(q.GroupBy, analytics.Dimension(d))
 	}
-	return timestamppb.New(t)
+	if r.GetStartTime() != nil {
+		q.Start = r.GetStartTime().AsTime()
+	}
+	if r.GetEndTime() != nil {
+		q.End = r.GetEndTime().AsTime()
+	}
+	return q
 }
 
-func money(m analytics.Money) *typesv1.Money {
-	return &typesv1.Money{CurrencyCode: m.CurrencyCode, AmountMinor: m.AmountMinor}
-}
-
-func moneys(ms []analytics.Money) []*typesv1.Money {
-	out := make([]*typesv1.Money, len(ms))
-	for i, m := range ms {
-		out[i] = money(m)
+// FigureRows renders figure rows.
+func FigureRows(rows []analytics.FigureRow) []*analyticsv1.FigureRow {
+	out := make([]*analyticsv1.FigureRow, len(rows))
+	for i, r := range rows {
+		out[i] = &analyticsv1.FigureRow{Keys: r.Keys, CurrencyCode: r.CurrencyCode, Value: r.Value, Count: r.Count}
 	}
 	return out
 }
 
-// Value converts value figures.
-func Value(v insight.Value) *analyticsv1.CustomerValue {
-	return &analyticsv1.CustomerValue{
-		CustomerId: v.CustomerID.String(), CurrencyCode: v.CurrencyCode,
-		StartTime: ts(v.Window.Start), EndTime: ts(v.Window.End),
-		Scored: v.Scored, RecencyDays: v.RecencyDays, Frequency: v.Frequency, MonetaryMinor: v.Monetary,
-		RecencyScore: v.RecencyScore, FrequencyScore: v.FrequencyScore, MonetaryScore: v.MonetaryScore,
-		LifetimeRevenueMinor: v.LifetimeRevenue, LifetimePurchases: v.LifetimePurchases, AverageOrderValueMinor: v.AverageOrderValue,
-		FirstPurchaseTime: ts(v.FirstPurchaseTime), LastPurchaseTime: ts(v.LastPurchaseTime),
-		AnnualRevenueMinor: v.AnnualRevenue, PredictedValueMinor: v.PredictedValue, PotentialValueMinor: v.PotentialValue,
-		SuggestedTier: v.SuggestedTier,
+// BehaviourEvent reads an ingested event. Malformed ids become uuid.Nil and
+// a zero time: the caller reports them as field violations.
+func BehaviourEvent(m *analyticsv1.BehaviourEvent) (e analytics.BehaviourEvent, badCustomer bool) {
+	e = analytics.BehaviourEvent{AnonymousID: m.GetAnonymousId(), Kind: analytics.BehaviourKind(m.GetKind()), Target: m.GetTarget()}
+	e.ID, _ = uuid.Parse(m.GetEventId())
+	if m.GetCustomerId() != "" {
+		id, err := uuid.Parse(m.GetCustomerId())
+		badCustomer = err != nil
+		e.CustomerID = id
 	}
+	if m.GetDwell() != nil {
+		e.Dwell = m.GetDwell().AsDuration()
+	}
+	if m.GetOccurTime() != nil {
+		e.OccurTime = m.GetOccurTime().AsTime()
+	}
+	return e, badCustomer
 }
 
-// ChurnRisk converts a churn risk.
-func ChurnRisk(r insight.ChurnRisk) *analyticsv1.ChurnRisk {
-	out := &analyticsv1.ChurnRisk{CustomerId: r.CustomerID.String(), ReferenceTime: ts(r.ReferenceTime), Score: r.Score,
-		Band: analyticsv1.ChurnRiskBand(r.Band), SuggestAtRisk: r.SuggestAtRisk}
-	for _, c := range r.Reasons {
-		out.Reasons = append(out.Reasons, &analyticsv1.ChurnReasonContribution{Reason: analyticsv1.ChurnReason(c.Reason), Points: c.Points})
+// CustomerBehaviour renders a customer's behaviour.
+func CustomerBehaviour(b analytics.CustomerBehaviour) *analyticsv1.CustomerBehaviour {
+	out := &analyticsv1.CustomerBehaviour{
+		CustomerId: b.CustomerID.String(), PageViews: b.PageViews, ScreenViews: b.ScreenViews, Clicks: b.Clicks,
+		TotalDwell: durationpb.New(b.TotalDwell), Devices: b.Devices, ActiveDays: b.ActiveDays,
+		WonOpportunities: b.WonOpportunities, Tickets: b.Tickets, CsatAverage: b.CSATAverage,
 	}
-	return out
-}
-
-// Offers converts ranked offers.
-func Offers(o insight.Offers) *analyticsv1.ListNextBestOffersResponse {
-	out := &analyticsv1.ListNextBestOffersResponse{Suppression: analyticsv1.OfferSuppression(o.Suppressed)}
-	for _, x := range o.Offers {
-		m := &analyticsv1.Offer{ProductId: x.ProductID.String(), Score: x.Score, TogetherOrders: x.TogetherOrders}
-		for _, r := range x.Reasons {
-			m.Reasons = append(m.Reasons, analyticsv1.OfferReason(r))
-		}
-		out.Offers = append(out.Offers, m)
+	if !b.FirstSeen.IsZero() {
+		out.FirstSeenTime, out.LastSeenTime = timestamppb.New(b.FirstSeen), timestamppb.New(b.LastSeen)
 	}
-	return out
-}
-
-// Feedback converts offer feedback.
-func Feedback(f insight.Feedback) *analyticsv1.OfferFeedback {
-	return &analyticsv1.OfferFeedback{FeedbackId: f.ID.String(), CustomerId: f.CustomerID.String(), ProductId: f.ProductID.String(),
-		Outcome: analyticsv1.OfferOutcome(f.Outcome), PrincipalId: f.PrincipalID, CreateTime: ts(f.CreateTime)}
-}
-
-// Quarantined converts a quarantined event.
-func Quarantined(q analytics.QuarantinedEvent) *analyticsv1.QuarantinedEvent {
-	return &analyticsv1.QuarantinedEvent{EventId: q.EventID.String(), Source: q.Source, Cursor: q.Cursor, Type: q.Type,
-		Reason: q.Reason, PayloadType: q.PayloadType, CreateTime: ts(q.CreateTime)}
-}
-
-// Customer360 converts a 360 view.
-func Customer360(c insight.Customer360) *analyticsv1.Customer360 {
-	v := c.View
-	out := &analyticsv1.Customer360{
-		CustomerId: v.CustomerID.String(), ValueTier: v.ValueTier,
-		PurchaseCount: v.Purchases, ReturnCount: v.Returns, CancelledOrderCount: v.CancelledOrders,
-		Value:                Value(c.Value),
-		OpenOpportunityCount: v.OpenOpportunities, OpenOpportunityAmounts: moneys(v.OpenAmounts),
-		WonOpportunityCount: v.WonOpportunities, WonOpportunityAmounts: moneys(v.WonAmounts),
-		OpenTicketCount: v.OpenTickets, TicketCount: v.Tickets,
-		InteractionCount_90Days: v.Interactions90Days, OpenFollowUpCount: v.OpenFollowUps,
-		NextFollowUpDueTime: ts(v.NextFollowUpDue), ChurnRisk: ChurnRisk(c.Churn),
+	for _, t := range b.TopTargets {
+		out.TopTargets = append(out.TopTargets, &analyticsv1.TargetCount{Target: t.Target, Count: t.Count})
 	}
-	if p := v.Profile; p != nil {
-		out.Kind, out.CountryCode, out.CreateTime, out.Deleted, out.LifecycleStage = p.Kind, p.CountryCode, ts(p.CreateTime), p.Deleted, int32(p.Stage)
-	}
-	for _, s := range v.Segments {
-		out.SegmentIds = append(out.SegmentIds, s.SegmentID.String())
-	}
-	for _, o := range v.RecentOrders {
-		out.RecentOrders = append(out.RecentOrders, &analyticsv1.OrderSummary{OrderId: o.ID.String(), OrderNumber: o.Number,
-			Kind: int32(o.Kind), Status: int32(o.Status), Value: money(o.Value), OrderTime: ts(o.OrderTime)})
-	}
-	for _, i := range v.RecentInteractions {
-		out.RecentInteractions = append(out.RecentInteractions, &analyticsv1.InteractionSummary{InteractionId: i.ID.String(),
-			Kind: i.Kind, Direction: i.Direction, Channel: i.Channel, OccurTime: ts(i.OccurTime)})
-	}
-	for _, l := range v.Loyalty {
-		out.Loyalty = append(out.Loyalty, &analyticsv1.LoyaltyStanding{ProgramId: l.ProgramID.String(), Balance: l.Balance, TierId: l.TierID})
+	for _, m := range b.WonAmounts {
+		out.WonAmounts = append(out.WonAmounts, &typesv1.Money{CurrencyCode: m.CurrencyCode, AmountMinor: m.AmountMinor})
 	}
 	return out
 }

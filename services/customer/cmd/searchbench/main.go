@@ -35,6 +35,7 @@ import (
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/migrate"
+	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
@@ -42,20 +43,37 @@ import (
 )
 
 // benchTenant is the tenant every generated customer belongs to, fixed so
-// that a second run finds the first one's data.
+// that a second run finds the first one's data (-tenant changes it).
 var benchTenant = uuid.MustParse("0190a000-0000-7000-8000-00000000beef")
+
+// seedChannel marks the generated customers, so that a tenant holding
+// others too (make bench's) is seeded once.
+const seedChannel = "searchbench"
 
 func main() {
 	var (
 		dbURL     = flag.String("db", "postgres://postgres@127.0.0.1:55454/postgres?sslmode=disable", "superuser URL of a loopback PostgreSQL cluster")
 		dbName    = flag.String("dbname", "searchbench", "database to create and seed in that cluster")
 		customers = flag.Int("customers", 1_000_000, "customers to seed")
-		runs      = flag.Int("runs", 100, "timed searches per query form")
+		runs      = flag.Int("runs", 100, "timed searches per query form; 0 only seeds")
 		forms     = flag.String("forms", "", "comma-separated query forms to time (default all)")
 		slowest   = flag.Int("slowest", 0, "also list this many slowest queries of each form")
+		tenant    = flag.String("tenant", benchTenant.String(), "tenant to seed; another than the default adds the customers to an existing tenant, such as make bench's")
+		queries   = flag.String("queries-out", "", "write the fuzzy queries to this file, one per line, for a load generator")
 	)
 	flag.Parse()
 	ctx := context.Background()
+	var err error
+	if benchTenant, err = uuid.Parse(*tenant); err != nil {
+		fmt.Fprintln(os.Stderr, "searchbench: -tenant:", err)
+		os.Exit(2)
+	}
+	if *queries != "" {
+		if err := os.WriteFile(*queries, []byte(strings.Join(newGenerator(*customers).forms()[0].queries, "\n")+"\n"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "searchbench:", err)
+			os.Exit(1)
+		}
+	}
 	if err := run(ctx, *dbURL, *dbName, *customers, *runs, *forms, *slowest); err != nil {
 		fmt.Fprintln(os.Stderr, "searchbench:", err)
 		os.Exit(1)
@@ -85,19 +103,13 @@ func run(ctx context.Context, adminURL, dbName string, n, runs int, only string,
 	if err := seed(ctx, owner, gen); err != nil {
 		return err
 	}
+	if runs == 0 {
+		return nil
+	}
 	// The service's connections: the superuser switches to the service role
 	// on connect, so row-level security and grants are those of production
 	// without the bench needing the role's password.
-	cfg, err := pgxpool.ParseConfig(benchURL)
-	if err != nil {
-		return err
-	}
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{postgres.Role}.Sanitize())
-		return err
-	}
-	cfg.MaxConns = 2
-	app, err := pgxpool.NewWithConfig(ctx, cfg)
+	app, err := pgdb.OpenAs(ctx, benchURL, postgres.Role, 2)
 	if err != nil {
 		return err
 	}
@@ -188,7 +200,7 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 // already did.
 func seed(ctx context.Context, db *pgxpool.Pool, gen *generator) error {
 	var have int
-	if err := db.QueryRow(ctx, "SELECT count(*) FROM customers WHERE tenant_id = $1", benchTenant).Scan(&have); err != nil {
+	if err := db.QueryRow(ctx, "SELECT count(*) FROM customers WHERE tenant_id = $1 AND source_channel = $2", benchTenant, seedChannel).Scan(&have); err != nil {
 		return err
 	}
 	if have == len(gen.people) {
@@ -219,14 +231,14 @@ func seed(ctx context.Context, db *pgxpool.Pool, gen *generator) error {
 	}
 	i := 0
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"customers"},
-		[]string{"tenant_id", "customer_id", "kind", "display_name", "email", "phone", "lifecycle_stage", "country_code", "create_time", "update_time"},
+		[]string{"tenant_id", "customer_id", "kind", "display_name", "email", "phone", "lifecycle_stage", "country_code", "create_time", "update_time", "source_channel"},
 		pgx.CopyFromFunc(func() ([]any, error) {
 			if i == len(gen.people) {
 				return nil, nil
 			}
 			p := gen.people[i]
 			i++
-			return []any{benchTenant, p.id, p.kind, p.name, p.email, p.phone, int16(1 + i%6), p.country, p.created, p.created}, nil
+			return []any{benchTenant, p.id, p.kind, p.name, p.email, p.phone, int16(1 + i%6), p.country, p.created, p.created, seedChannel}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("copy customers: %w", err)
@@ -234,7 +246,8 @@ func seed(ctx context.Context, db *pgxpool.Pool, gen *generator) error {
 	if _, err := tx.Exec(ctx, `
 INSERT INTO customer_search (tenant_id, customer_id, names, organization, emails, phones, phone_keys, search_text, document)
 SELECT tenant_id, customer_id, names, organization, emails, phones, phone_keys, search_text, document
-FROM customer_search_source WHERE tenant_id = $1`, benchTenant); err != nil {
+FROM customer_search_source WHERE tenant_id = $1
+    AND customer_id IN (SELECT customer_id FROM customers WHERE tenant_id = $1 AND source_channel = $2)`, benchTenant, seedChannel); err != nil {
 		return fmt.Errorf("build search rows: %w", err)
 	}
 	for _, def := range rebuild {

@@ -86,11 +86,14 @@ func TestCreateReturnsDuplicateCandidates(t *testing.T) {
 	if second.GetCustomer().GetDeleteTime() != nil || second.GetCustomer().GetMergedIntoCustomerId() != "" {
 		t.Errorf("the new customer = %v, want created and not merged", second.GetCustomer())
 	}
-	for _, role := range []auth.Role{auth.RoleAdmin, auth.RoleAnalyst, auth.RoleSupportAgent} {
+	for _, role := range []auth.Role{auth.RoleAdmin, auth.RoleSupportAgent} {
 		list, err := e.resolver.ListDuplicateCandidates(e.as(t, role), &customerv1.ListDuplicateCandidatesRequest{CustomerId: first.GetCustomer().GetCustomerId()})
 		if err != nil || len(list.GetCandidates()) != 1 || list.GetCandidates()[0].GetCustomerId() != second.GetCustomer().GetCustomerId() {
 			t.Errorf("ListDuplicateCandidates as %s = %v, %v; want the second Grace Hopper", role, list, err)
 		}
+	}
+	if _, err := e.resolver.ListDuplicateCandidates(e.as(t, auth.RoleAnalyst), &customerv1.ListDuplicateCandidatesRequest{CustomerId: first.GetCustomer().GetCustomerId()}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("ListDuplicateCandidates as an analyst = %v; want PermissionDenied (candidates compare personal data)", err)
 	}
 	// A sales rep sees only its own customers, so none of these as candidates.
 	if list, err := e.resolver.ListDuplicateCandidates(e.as(t, auth.RoleSalesRep), &customerv1.ListDuplicateCandidatesRequest{CustomerId: first.GetCustomer().GetCustomerId()}); status.Code(err) != codes.NotFound {

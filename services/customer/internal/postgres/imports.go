@@ -223,6 +223,9 @@ func (s *Store) StartApplying(ctx context.Context, caller auth.Caller, id uuid.U
 		if job, err = rowOr(ctx, tx, imports.ErrJobNotFound, scanJob, startJobSQL, caller.TenantID, id); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, refreshStatisticsSQL); err != nil {
+			return err
+		}
 		return recordJob(ctx, tx, caller, imports.EventJobApplying, &before, job)
 	})
 	if err != nil {
@@ -301,7 +304,10 @@ SELECT DISTINCT ON (n) n, m, f FROM (
         AND e.phone_key <> '' AND e.row_number < b.row_number AND (b.external_id = '' OR e.external_id <> b.external_id)
     WHERE b.tenant_id = $1 AND b.job_id = $2 AND b.row_number > $3 AND b.row_number <= $4 AND b.phone_key <> ''
 ) d ORDER BY n, m, f`
-	progressSQL = `
+	// refreshStatisticsSQL lets the planner see the staged rows before the
+	// first batch is applied (see 00019_import_statistics.sql).
+	refreshStatisticsSQL = `SELECT refresh_import_row_statistics()`
+	progressSQL          = `
 UPDATE import_jobs SET applied_rows = $3, created = created + $4, updated = updated + $5, unchanged = unchanged + $6,
     failed = failed + $7, duplicates = duplicates + $8
 WHERE tenant_id = $1 AND job_id = $2
@@ -598,7 +604,7 @@ func applyDecisions(ctx context.Context, tx pgx.Tx, caller auth.Caller, decision
 			return fmt.Errorf("update imported customers: %w", err)
 		}
 	}
-	events := &pgx.Batch{}
+	events := &outbox.Bulk{}
 	var fresh []customer.Customer
 	for _, id := range order {
 		change := outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Resource: "customers/" + id.String()}
@@ -608,14 +614,14 @@ func applyDecisions(ctx context.Context, tx pgx.Tx, caller auth.Caller, decision
 		} else {
 			change.Type, change.Before, change.After = customer.EventUpdated, protoconv.Customer(before[id]), protoconv.Customer(updated[id])
 		}
-		if err := outbox.Queue(events, change); err != nil {
+		if err := events.Add(change); err != nil {
 			return err
 		}
 	}
 	if err := createdExtras(ctx, tx, caller, fresh, events); err != nil {
 		return err
 	}
-	if err := tx.SendBatch(ctx, events).Close(); err != nil {
+	if err := events.Write(ctx, tx); err != nil {
 		return fmt.Errorf("record import events: %w", err)
 	}
 	if err := classifyCreated(ctx, tx, caller, fresh); err != nil {
@@ -656,7 +662,7 @@ type transitionDoc struct {
 
 // createdExtras writes the stage log entries and primary contact points of
 // new customers, one statement each, queueing the contact points' events.
-func createdExtras(ctx context.Context, tx pgx.Tx, caller auth.Caller, fresh []customer.Customer, events *pgx.Batch) error {
+func createdExtras(ctx context.Context, tx pgx.Tx, caller auth.Caller, fresh []customer.Customer, events *outbox.Bulk) error {
 	if len(fresh) == 0 {
 		return nil
 	}
@@ -697,7 +703,7 @@ func createdExtras(ctx context.Context, tx pgx.Tx, caller auth.Caller, fresh []c
 	}
 	slices.SortFunc(saved, func(a, b profile.ContactPoint) int { return strings.Compare(a.ID.String(), b.ID.String()) })
 	for _, cp := range saved {
-		if err := outbox.Queue(events, outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID,
+		if err := events.Add(outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID,
 			Type: profile.EventContactPointCreated, Resource: cp.Resource(), After: protoconv.ContactPoint(cp)}); err != nil {
 			return err
 		}
@@ -797,20 +803,20 @@ func classifyCreated(ctx context.Context, tx pgx.Tx, caller auth.Caller, fresh [
 			}
 		}
 	}
-	events := &pgx.Batch{}
+	events := &outbox.Bulk{}
 	if err := enterSegments(ctx, tx, caller, entries, events); err != nil {
 		return err
 	}
 	if err := setRuleTiers(ctx, tx, caller, tiers, events); err != nil {
 		return err
 	}
-	if err := tx.SendBatch(ctx, events).Close(); err != nil {
+	if err := events.Write(ctx, tx); err != nil {
 		return fmt.Errorf("record classification events: %w", err)
 	}
 	return nil
 }
 
-func enterSegments(ctx context.Context, tx pgx.Tx, caller auth.Caller, entries []entryDoc, events *pgx.Batch) error {
+func enterSegments(ctx context.Context, tx pgx.Tx, caller auth.Caller, entries []entryDoc, events *outbox.Bulk) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -831,7 +837,7 @@ func enterSegments(ctx context.Context, tx pgx.Tx, caller auth.Caller, entries [
 		return fmt.Errorf("%s: %w", classify.EventSegmentEntered, err)
 	}
 	for _, m := range entered {
-		if err := outbox.Queue(events, outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: classify.EventSegmentEntered,
+		if err := events.Add(outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: classify.EventSegmentEntered,
 			Resource: "segments/" + m.SegmentID.String() + "/members/" + m.CustomerID.String(), After: protoconv.Membership(m)}); err != nil {
 			return err
 		}
@@ -839,7 +845,7 @@ func enterSegments(ctx context.Context, tx pgx.Tx, caller auth.Caller, entries [
 	return nil
 }
 
-func setRuleTiers(ctx context.Context, tx pgx.Tx, caller auth.Caller, tiers []tierDoc, events *pgx.Batch) error {
+func setRuleTiers(ctx context.Context, tx pgx.Tx, caller auth.Caller, tiers []tierDoc, events *outbox.Bulk) error {
 	if len(tiers) == 0 {
 		return nil
 	}
@@ -874,7 +880,7 @@ func setRuleTiers(ctx context.Context, tx pgx.Tx, caller auth.Caller, tiers []ti
 	for _, l := range changes {
 		t := byChange[l.change]
 		change := classify.TierChange{ID: l.change, To: t.Tier, RuleID: &t.Rule, PrincipalID: principalID(caller), Time: l.time}
-		if err := outbox.Queue(events, outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: classify.EventTierChanged,
+		if err := events.Add(outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: classify.EventTierChanged,
 			Resource: "customers/" + l.customer.String() + "/valueTierChanges/" + l.change.String(), After: protoconv.TierChange(change)}); err != nil {
 			return err
 		}

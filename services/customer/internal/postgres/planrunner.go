@@ -30,6 +30,28 @@ func (s *Store) PlanTenants(ctx context.Context) ([]uuid.UUID, error) {
 	return tenants, nil
 }
 
+// tenantPage is how many tenants one call of operator_list_tenants returns.
+const tenantPage = 1000
+
+// Tenants implements relationship.PlanStore through operator_list_tenants,
+// which sees every tenant (the table itself is isolated per tenant).
+func (s *Store) Tenants(ctx context.Context) ([]uuid.UUID, error) {
+	var out []uuid.UUID
+	var after uuid.UUID
+	for {
+		page, err := pgdb.Rows(ctx, s.pool, "", `SELECT tenant_id FROM operator_list_tenants($1, $2)`,
+			[]any{after, tenantPage}, pgx.RowTo[uuid.UUID])
+		if err != nil {
+			return nil, fmt.Errorf("list tenants: %w", err)
+		}
+		out = append(out, page...)
+		if len(page) < tenantPage {
+			return out, nil
+		}
+		after = page[len(page)-1]
+	}
+}
+
 const checkpointSQL = `SELECT cursor FROM plan_checkpoints WHERE tenant_id = $1 AND source = $2`
 
 // Checkpoint implements relationship.PlanStore.
@@ -81,13 +103,19 @@ func (s *Store) SchedulePlanned(ctx context.Context, tenant uuid.UUID, source, c
 	err := pgdb.InTx(ctx, s.pool, tenant.String(), func(tx pgx.Tx) error {
 		created = 0
 		for _, f := range followUps {
-			rows, err := tx.Query(ctx, insertPlannedSQL, followUpArgs(tenant.String(), f, "")...)
+			// A plan's follow-up is unique per plan and event; one without
+			// a plan (a detractor's) per request id.
+			insert := insertPlannedSQL
+			if f.PlanID == nil {
+				insert = insertFollowUpSQL
+			}
+			rows, err := tx.Query(ctx, insert, followUpArgs(tenant.String(), f, f.RequestID)...)
 			if err != nil {
 				return err
 			}
 			saved, err := pgx.CollectExactlyOneRow(rows, scanFollowUp)
 			if errors.Is(err, pgx.ErrNoRows) {
-				continue // made when this event was read before
+				continue // made when this event (or answer) was read before
 			}
 			if err != nil {
 				return err

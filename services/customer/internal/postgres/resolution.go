@@ -510,9 +510,20 @@ var references = []reference{
 	{table: "document_versions", column: "customer_id", keys: []string{"version_id"}},
 	{table: "document_transitions", column: "customer_id", keys: []string{"transition_id"}},
 	{table: "document_share_links", column: "customer_id", keys: []string{"share_link_id"}},
-	// Loyalty memberships stay with the loser: the ledger's rows are keyed
-	// by (program, customer), and moving a balance is a posting of its own.
+	// A loyalty membership moves with its member account and point lots
+	// when the survivor is not a member of the program (its transactions
+	// and tier changes follow by cascade, 00020_loyalty_merge.sql). The
+	// account and lots move first, while the memberships still tell which
+	// programs the survivor belongs to. Where both are members, the loser's
+	// membership stays with it: joining two balances is a posting of its own.
+	{table: "loyalty_accounts", column: "customer_id", keys: []string{"account_id"}, keep: loyaltyShared},
+	{table: "loyalty_lots", column: "customer_id", keys: []string{"lot_id"}, keep: loyaltyShared},
+	{table: "loyalty_memberships", column: "customer_id", keys: []string{"program_id"}, keep: loyaltyShared},
 }
+
+// loyaltyShared keeps a loyalty row with the loser when the survivor ($3)
+// is a member of the row's program too.
+const loyaltyShared = `EXISTS (SELECT 1 FROM loyalty_memberships s WHERE s.tenant_id = r.tenant_id AND s.program_id = r.program_id AND s.customer_id = $3)`
 
 // Kinds of journalled rows.
 const (

@@ -16,6 +16,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/pgtest"
 	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
+	"github.com/rapportcrm/rapport/services/customer/internal/loyalty"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
 	"github.com/rapportcrm/rapport/services/customer/internal/profile"
 	"github.com/rapportcrm/rapport/services/customer/internal/resolution"
@@ -433,5 +434,72 @@ func TestScanFindsPlantedDuplicates(t *testing.T) {
 	}
 	if n := w.count(t, `SELECT count(*) FROM duplicate_pairs`); n != len(want) {
 		t.Errorf("%d queued pairs after two scans, want %d", n, len(want))
+	}
+}
+
+// TestMergeMovesLoyalty checks that a merge hands the survivor the loser's
+// memberships of programs the survivor is not in, with their balance and
+// ledger, leaves a shared program's membership with the loser, and that an
+// unmerge moves them back.
+func TestMergeMovesLoyalty(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, time.Hour)
+	ctx := t.Context()
+	points := loyalty.New(w.store)
+	survivor, loser := w.person(t, "Ada", "ada@survivor.example", ""), w.person(t, "Ada Lovelace", "ada@loser.example", "")
+	var programs [2]loyalty.Program
+	for i := range programs {
+		p, err := points.CreateProgram(ctx, w.admin, loyalty.Program{DisplayName: fmt.Sprintf("Program %d", i), Active: true}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		programs[i] = p
+	}
+	enroll := func(p loyalty.Program, c customer.Customer, earn int64) {
+		t.Helper()
+		if _, err := points.Enroll(ctx, w.admin, p.ID, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := points.Post(ctx, w.admin, loyalty.Transaction{ProgramID: p.ID, CustomerID: c.ID, Kind: loyalty.KindEarn,
+			Points: earn, ExternalReference: fmt.Sprintf("order-%s-%d", c.ID, earn)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enroll(programs[0], loser, 70)
+	enroll(programs[1], loser, 20)
+	enroll(programs[1], survivor, 5)
+	balance := func(p loyalty.Program, c customer.Customer) int64 {
+		t.Helper()
+		m, err := points.Membership(ctx, w.admin, p.ID, c.ID)
+		if errors.Is(err, loyalty.ErrNotMember) {
+			return -1
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Balance
+	}
+	m, _, err := w.resolver.Merge(ctx, w.admin, resolution.MergeInput{SurvivorID: survivor.ID, LoserID: loser.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := [4]int64{balance(programs[0], survivor), balance(programs[0], loser), balance(programs[1], survivor), balance(programs[1], loser)}; got != [4]int64{70, -1, 5, 20} {
+		t.Fatalf("balances after merge (p0 survivor, p0 loser, p1 survivor, p1 loser) = %v, want [70 -1 5 20]", got)
+	}
+	if n := w.count(t, `SELECT count(*) FROM loyalty_transactions WHERE customer_id = $1 AND program_id = $2`, survivor.ID, programs[0].ID); n != 1 {
+		t.Errorf("survivor has %d transactions in the moved program, want the loser's 1", n)
+	}
+	if _, _, err := points.Post(ctx, w.admin, loyalty.Transaction{ProgramID: programs[0].ID, CustomerID: survivor.ID, Kind: loyalty.KindRedeem,
+		Points: 30, ExternalReference: "redeem-after-merge"}); err != nil {
+		t.Fatalf("redeeming moved points: %v", err)
+	}
+	if _, _, _, err := w.resolver.Unmerge(ctx, w.admin, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := [3]int64{balance(programs[0], survivor), balance(programs[0], loser), balance(programs[1], survivor)}; got != [3]int64{-1, 40, 5} {
+		t.Fatalf("balances after unmerge (p0 survivor, p0 loser, p1 survivor) = %v, want [-1 40 5]", got)
+	}
+	if n := w.count(t, `SELECT count(*) FROM loyalty_lots WHERE customer_id = $1`, loser.ID); n != 2 {
+		t.Errorf("loser has %d point lots after unmerge, want 2", n)
 	}
 }

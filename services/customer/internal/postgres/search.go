@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -138,6 +139,160 @@ const matchedFieldsSQL = `array_remove(ARRAY[
     CASE WHEN s_organization <> '' AND (tsvector_to_array(to_tsvector('simple', s_organization)) && q.words
               OR q.folded <% s_organization) THEN 'organization' END], NULL)`
 
+// nearWordsSQL finds, for each distinct word of the query ($2, folded), the
+// tenant's words whose similarity to it reaches
+// pg_trgm.word_similarity_threshold, the closest nearPool of them.
+const nearWordsSQL = `
+SELECT q.w, array_remove(array_agg(v.word), NULL)
+FROM (SELECT DISTINCT customer_search_fold(w) AS w FROM unnest($2::text[]) w) q
+LEFT JOIN LATERAL (
+    SELECT word FROM search_words
+    WHERE tenant_id = $1 AND q.w <% word
+    ORDER BY word_similarity(q.w, word) DESC, word
+    LIMIT $3
+) v ON true
+GROUP BY q.w
+ORDER BY q.w`
+
+// nearPool is how many words the trigram index proposes for a query word.
+// Trigrams rank a typo poorly ("mayr" shares as many with "mateo" as with
+// "mary"), so the pool is wide and editDistance picks from it.
+const nearPool = 200
+
+// maxNearWords bounds the alternatives of one query word.
+const maxNearWords = 8
+
+// maxCombinedWords is the longest query whose near words are combined
+// word by word (see nearQuery); longer ones require a near word per query
+// word in any combination.
+const maxCombinedWords = 3
+
+// nearWords returns the full-text query a fuzzy match must satisfy (see
+// nearQuery), or "" when some word of the query is near no word of the
+// tenant's. A query word's alternatives are the proposed words at the
+// least edit distance from it (nearest): a typo's correction, not every
+// name that shares two letters with it.
+func (s *Store) nearWords(ctx context.Context, caller auth.Caller, words []string, threshold string) (string, error) {
+	type proposal struct {
+		word string
+		near []string
+	}
+	rows, err := pgdb.RowsWith(ctx, s.pool, caller.TenantID, []pgdb.Setting{{Name: "pg_trgm.word_similarity_threshold", Value: threshold}},
+		nearWordsSQL, []any{caller.TenantID, words, nearPool}, func(row pgx.CollectableRow) (proposal, error) {
+			var p proposal
+			err := row.Scan(&p.word, &p.near)
+			return p, err
+		})
+	if err != nil {
+		return "", fmt.Errorf("find the words near the query: %w", err)
+	}
+	groups := make([][]string, len(rows))
+	for i, p := range rows {
+		if groups[i] = nearest(p.word, p.near); len(groups[i]) == 0 {
+			return "", nil
+		}
+	}
+	return nearQuery(groups), nil
+}
+
+// nearest picks a query word's alternatives from the proposed words: the
+// words that begin with it (the word itself among them; at most
+// maxNearWords), which full-text search does not find from a prefix, and
+// the words at the least edit distance other than none (at most
+// maxNearWords), which are what a typo meant: "Adam Lovell" finds "Ada
+// Lovelace", "rodr" finds "rodriguez".
+func nearest(word string, proposed []string) []string {
+	var completions, typos []string
+	best := 0
+	for _, w := range proposed {
+		if strings.HasPrefix(w, word) {
+			if len(completions) < maxNearWords {
+				completions = append(completions, w)
+			}
+			continue
+		}
+		switch d := editDistance(word, w); {
+		case best == 0 || d < best:
+			best, typos = d, append(typos[:0], w)
+		case d == best && len(typos) < maxNearWords:
+			typos = append(typos, w)
+		}
+	}
+	return append(completions, typos...)
+}
+
+// editDistance is the optimal string alignment distance between a and b:
+// insertions, deletions, substitutions and transpositions of neighbouring
+// letters, one edit each ("mayr" is one from "mary", two from "mark").
+func editDistance(a, b string) int {
+	x, y := []rune(a), []rune(b)
+	prev2, prev, cur := make([]int, len(y)+1), make([]int, len(y)+1), make([]int, len(y)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		cur[0] = i
+		for j := 1; j <= len(y); j++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(y)]
+}
+
+// nearQuery is the tsquery of customers holding, for each group (the near
+// words of one query word), one of its words as a word of a name,
+// organisation or e-mail local part (weights A to C). For queries of up to
+// maxCombinedWords words, the words taken from the groups must differ:
+// "Davdi Davsi" is near both "david" and "davis", and "(david | davis) &
+// (david | davis)" would hold every David, a fortieth of the customers,
+// where "david & davis" holds the few David Davises.
+func nearQuery(groups [][]string) string {
+	lexeme := func(w string) string { return "'" + strings.ReplaceAll(w, "'", "''") + "':ABC" }
+	anyOf := func(g []string) string {
+		alternatives := make([]string, len(g))
+		for i, w := range g {
+			alternatives[i] = lexeme(w)
+		}
+		return "(" + strings.Join(alternatives, " | ") + ")"
+	}
+	var combos []string
+	if len(groups) > 1 && len(groups) <= maxCombinedWords {
+		var pick func(i int, taken []string)
+		pick = func(i int, taken []string) {
+			if i == len(groups) {
+				terms := make([]string, len(taken))
+				for j, w := range taken {
+					terms[j] = lexeme(w)
+				}
+				combos = append(combos, "("+strings.Join(terms, " & ")+")")
+				return
+			}
+			for _, w := range groups[i] {
+				if !slices.Contains(taken, w) {
+					pick(i+1, append(taken, w))
+				}
+			}
+		}
+		pick(0, nil)
+	}
+	if len(combos) > 0 {
+		return strings.Join(combos, " | ")
+	}
+	all := make([]string, len(groups))
+	for i, g := range groups {
+		all[i] = anyOf(g)
+	}
+	return strings.Join(all, " & ")
+}
+
 // singleWord reports whether t's text is one word of letters and digits, the
 // queries nameWord serves.
 func singleWord(t search.Terms) bool {
@@ -177,26 +332,23 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 		return search.Page{}, err
 	}
 	args = append(args, cond.Args...)
-	// A fuzzy match needs the whole query and each of its words to be near
-	// the customer's text. The trigram index checks the words; the whole
-	// query, whose trigrams are nearly those of its words together, is
-	// checked on the rows they leave (word_similarity is the function behind
-	// <%, and a function call is no index condition): giving the index both
-	// read every posting list twice, a third of a fuzzy search's time at a
-	// million customers. A query of one word is checked by the index alone.
-	// E-mail addresses and phone numbers have no fuzzy matches: domains are
-	// not in search_text, and the digits there are only those of e-mail
-	// local parts, so a fuzzy match of either would be noise.
-	var fuzzy strings.Builder
-	if !t.Email && t.PhoneKey == "" {
-		if len(t.Words) == 1 {
-			fuzzy.WriteString(foldedQuery + " <% s.search_text")
-		} else {
-			fmt.Fprintf(&fuzzy, "word_similarity(%s, s.search_text) >= %s::float8", foldedQuery, threshold)
-			for _, w := range t.Words {
-				args = append(args, w)
-				fmt.Fprintf(&fuzzy, " AND customer_search_fold($%d) <%% s.search_text", len(args))
-			}
+	// A fuzzy match needs each word of the query to be near a word of the
+	// customer's names or organisation, and the whole query near the
+	// customer's text. The words near each query word come from the tenant's
+	// vocabulary (nearWords); the full-text index finds the customers that
+	// hold one of them for every query word, and the whole query is checked
+	// on what that leaves. E-mail addresses and phone numbers have no fuzzy
+	// matches: domains are not in search_text, and the digits there are only
+	// those of e-mail local parts, so a fuzzy match of either would be noise.
+	var fuzzy string
+	if !t.Email && t.PhoneKey == "" && len(t.Words) > 0 {
+		near, err := s.nearWords(ctx, caller, t.Words, threshold)
+		if err != nil {
+			return search.Page{}, err
+		}
+		if near != "" {
+			args = append(args, near)
+			fuzzy = fmt.Sprintf("s.document @@ $%d::tsquery AND word_similarity(%s, s.search_text) >= %s::float8", len(args), foldedQuery, threshold)
 		}
 	}
 	// The filter names customers' columns; it applies in the lookup of each
@@ -224,8 +376,8 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 	// a correctly spelt one would otherwise pay for all of them too.
 	tiers := "ranked AS MATERIALIZED (" + fmt.Sprintf(tierSQL, matchSQL, after, where, limit) + ")"
 	page := "SELECT * FROM ranked"
-	if fuzzy.Len() > 0 {
-		cond := fmt.Sprintf("%s AND NOT %s AND (SELECT count(*) FROM ranked) < $%d", fuzzy.String(), matchSQL, limit)
+	if fuzzy != "" {
+		cond := fmt.Sprintf("%s AND NOT %s AND (SELECT count(*) FROM ranked) < $%d", fuzzy, matchSQL, limit)
 		tiers += ",\nnear AS MATERIALIZED (" + fmt.Sprintf(tierSQL, cond, after, where, limit) + ")"
 		page = fmt.Sprintf("SELECT * FROM ranked UNION ALL SELECT * FROM near ORDER BY score DESC, customer_id DESC LIMIT $%d", limit)
 	}
@@ -244,11 +396,10 @@ ORDER BY score DESC, customer_id DESC`, queryRowSQL, tiers, customerColumns, mat
 	// A custom plan for every search: the index conditions need the query's
 	// text as constants, and a generic plan (which PostgreSQL switches to
 	// after five runs of a prepared statement) scans the whole table,
-	// taking seconds at a million customers. No JIT: a common word's
-	// estimated cost passes JIT's threshold, and compiling took longer than
-	// the query it was for.
+	// taking seconds at a million customers. (pgdb.Open turns JIT off: a
+	// common word's estimated cost passed its threshold, and compiling
+	// took longer than the query it was for.)
 	settings := []pgdb.Setting{
-		{Name: "jit", Value: "off"},
 		{Name: "pg_trgm.word_similarity_threshold", Value: threshold},
 		{Name: "plan_cache_mode", Value: "force_custom_plan"},
 	}

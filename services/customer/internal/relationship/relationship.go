@@ -108,9 +108,12 @@ type FollowUp struct {
 	PlanID          *uuid.UUID
 	SourceEventID   *uuid.UUID
 	SourceEventType string
-	CreateTime      time.Time
-	UpdateTime      time.Time
-	Revision        int64
+	// RequestID is the idempotency key of a follow-up the runner makes
+	// without a plan (a detractor's); empty otherwise.
+	RequestID  string
+	CreateTime time.Time
+	UpdateTime time.Time
+	Revision   int64
 }
 
 // Etag is the opaque concurrency token of the follow-up's current revision.

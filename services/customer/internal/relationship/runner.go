@@ -24,6 +24,8 @@ type Event struct {
 	PrincipalID string
 	// CustomerID is the customer the event concerns; nil when none.
 	CustomerID *uuid.UUID
+	// Detractor is the unhappy answer of a detractor event; nil otherwise.
+	Detractor *Detractor
 }
 
 // EventSource follows one service's event stream of a tenant.
@@ -39,6 +41,8 @@ type EventSource interface {
 type PlanStore interface {
 	// PlanTenants lists the tenants that have active plans.
 	PlanTenants(ctx context.Context) ([]uuid.UUID, error)
+	// Tenants lists every tenant.
+	Tenants(ctx context.Context) ([]uuid.UUID, error)
 	// Checkpoint returns the cursor after the last event of source that
 	// tenant's plans were applied to ("" when none).
 	Checkpoint(ctx context.Context, tenant uuid.UUID, source string) (string, error)
@@ -48,8 +52,9 @@ type PlanStore interface {
 	// found is false when tenant has no such customer.
 	CustomerOwner(ctx context.Context, tenant, customer uuid.UUID) (owner *uuid.UUID, found bool, err error)
 	// SchedulePlanned stores the follow-ups that do not exist yet for their
-	// plan and source event, with their events, and moves source's
-	// checkpoint to cursor, in one transaction. It returns how many were new.
+	// plan and source event (or, without a plan, for their request id), with
+	// their events, and moves source's checkpoint to cursor, in one
+	// transaction. It returns how many were new.
 	SchedulePlanned(ctx context.Context, tenant uuid.UUID, source, cursor string, followUps []FollowUp) (int, error)
 }
 
@@ -68,6 +73,8 @@ type RunnerConfig struct {
 
 // Runner follows the event sources of every tenant that has active plans
 // and schedules the follow-ups the plans call for, once per plan and event.
+// It follows the ticket stream of every tenant, and gives each detractor
+// event one follow-up.
 type Runner struct {
 	store   PlanStore
 	sources []EventSource
@@ -84,7 +91,7 @@ func NewRunner(store PlanStore, cfg RunnerConfig, log *slog.Logger, sources ...E
 // logged and retried, never returned: the API must keep serving without it.
 func (r *Runner) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	workers := map[uuid.UUID]context.CancelFunc{}
+	workers := map[worker]context.CancelFunc{}
 	defer func() {
 		for _, stop := range workers {
 			stop()
@@ -94,27 +101,23 @@ func (r *Runner) Run(ctx context.Context) error {
 	tick := time.NewTicker(r.cfg.Refresh)
 	defer tick.Stop()
 	for {
-		tenants, err := r.store.PlanTenants(ctx)
+		want, err := r.wanted(ctx)
 		if err != nil && ctx.Err() == nil {
 			r.log.WarnContext(ctx, "follow-up plans: listing tenants failed", "error", err.Error())
 		}
 		if err == nil {
-			want := map[uuid.UUID]bool{}
-			for _, t := range tenants {
-				want[t] = true
-				if workers[t] != nil {
+			for w := range want {
+				if workers[w] != nil {
 					continue
 				}
 				wctx, stop := context.WithCancel(ctx)
-				workers[t] = stop
-				for _, src := range r.sources {
-					wg.Go(func() { r.follow(wctx, t, src) })
-				}
+				workers[w] = stop
+				wg.Go(func() { r.follow(wctx, w.tenant, r.sources[w.source]) })
 			}
-			for t, stop := range workers {
-				if !want[t] {
+			for w, stop := range workers {
+				if !want[w] {
 					stop()
-					delete(workers, t)
+					delete(workers, w)
 				}
 			}
 		}
@@ -124,6 +127,40 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// worker is one tenant's stream of one source (an index into sources).
+type worker struct {
+	tenant uuid.UUID
+	source int
+}
+
+// wanted lists the streams to follow: every source of the tenants with
+// active plans, and the sources that carry detractors for every tenant.
+func (r *Runner) wanted(ctx context.Context) (map[worker]bool, error) {
+	planned, err := r.store.PlanTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want := map[worker]bool{}
+	var every []uuid.UUID
+	for i, src := range r.sources {
+		for _, t := range planned {
+			want[worker{tenant: t, source: i}] = true
+		}
+		if !followsEveryTenant(src.Source()) {
+			continue
+		}
+		if every == nil {
+			if every, err = r.store.Tenants(ctx); err != nil {
+				return nil, err
+			}
+		}
+		for _, t := range every {
+			want[worker{tenant: t, source: i}] = true
+		}
+	}
+	return want, nil
 }
 
 // follow reads tenant's stream of src, reopening it with capped exponential
@@ -184,15 +221,21 @@ func (r *Runner) session(ctx context.Context, tenant uuid.UUID, src EventSource)
 
 // Schedule returns the follow-ups tenant's active plans call for on e from
 // source: one per plan that e triggers, for e's customer, due the plan's
-// delay after e. Events without a customer, of an unknown customer, or
-// caused by the runner itself trigger nothing.
+// delay after e; and for a detractor event from the ticket service, one for
+// the customer's owner, due a day after the answer. Events without a
+// customer, of an unknown customer, or caused by the runner itself trigger
+// nothing.
 func (r *Runner) Schedule(ctx context.Context, tenant uuid.UUID, source Source, e Event) ([]FollowUp, error) {
 	if e.CustomerID == nil || e.PrincipalID == SystemPrincipal {
 		return nil, nil
 	}
 	plans, err := r.store.TriggeredPlans(ctx, tenant, source, e.Type)
-	if err != nil || len(plans) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	detractor := e.Detractor != nil && source == SourceTicket
+	if len(plans) == 0 && !detractor {
+		return nil, nil
 	}
 	// A follow-up needs its customer to exist; a peer may name one that
 	// does not, and retrying would never get past that event.
@@ -206,6 +249,9 @@ func (r *Runner) Schedule(ctx context.Context, tenant uuid.UUID, source Source, 
 		return nil, nil
 	}
 	var out []FollowUp
+	if detractor {
+		out = append(out, detractorFollowUp(e, owner))
+	}
 	for _, p := range plans {
 		if p.ActiveTime == nil || e.Time.Before(*p.ActiveTime) {
 			continue

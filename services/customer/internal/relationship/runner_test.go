@@ -350,6 +350,7 @@ func TestSchedule(t *testing.T) {
 	r := relationship.NewRunner(f.store, relationship.RunnerConfig{}, quiet)
 	now := time.Now().UTC()
 	unknown := uuid.New()
+	sad := relationship.Detractor{SourceID: uuid.New(), NPS: true, Score: 2}
 	tests := []struct {
 		name   string
 		source relationship.Source
@@ -362,6 +363,9 @@ func TestSchedule(t *testing.T) {
 		{"no customer", relationship.SourcePipeline, relationship.Event{ID: uuid.New(), Type: "opportunity.created", Time: now}, 0},
 		{"unknown customer", relationship.SourcePipeline, relationship.Event{ID: uuid.New(), Type: "opportunity.created", Time: now, CustomerID: &unknown}, 0},
 		{"before the plan was on", relationship.SourcePipeline, relationship.Event{ID: uuid.New(), Type: "opportunity.created", Time: plan.ActiveTime.Add(-time.Second), CustomerID: &f.customer}, 0},
+		{"detractor", relationship.SourceTicket, relationship.Event{ID: uuid.New(), Type: relationship.EventDetractorRecorded, Time: now, CustomerID: &f.customer, Detractor: &sad}, 1},
+		{"detractor from another source", relationship.SourcePipeline, relationship.Event{ID: uuid.New(), Type: relationship.EventDetractorRecorded, Time: now, CustomerID: &f.customer, Detractor: &sad}, 0},
+		{"detractor of an unknown customer", relationship.SourceTicket, relationship.Event{ID: uuid.New(), Type: relationship.EventDetractorRecorded, Time: now, CustomerID: &unknown, Detractor: &sad}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -403,4 +407,120 @@ func TestSchedule(t *testing.T) {
 		t.Fatalf("concurrent SchedulePlanned of one event created %v, want 1 in all", created)
 	}
 	f.planned(t, 1)
+}
+
+func detractorEvent(t *testing.T, i int, tenant uuid.UUID, at time.Time, d *ticketv1.Detractor) *eventsv1.Event {
+	t.Helper()
+	payload, err := anypb.New(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &eventsv1.Event{EventId: uuid.NewString(), Cursor: strconv.Itoa(i), Type: relationship.EventDetractorRecorded, Source: "ticket",
+		TenantId: tenant.String(), Time: timestamppb.New(at), PrincipalId: "system:csat-link", Payload: payload}
+}
+
+// detractorFollowUps waits until the tenant has want follow-ups made
+// without a plan and returns them.
+func (f *fixture) detractorFollowUps(t *testing.T, want int) []relationship.FollowUp {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		page, err := f.svc.ListFollowUps(t.Context(), f.admin, relationship.FollowUpQuery{})
+		if err != nil {
+			t.Fatalf("ListFollowUps: %v", err)
+		}
+		var got []relationship.FollowUp
+		for _, fu := range page.FollowUps {
+			if fu.PlanID == nil {
+				got = append(got, fu)
+			}
+		}
+		if len(got) >= want || time.Now().After(deadline) {
+			if len(got) != want {
+				t.Fatalf("detractor follow-ups = %d, want %d", len(got), want)
+			}
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRunnerFollowsUpDetractorsOfEveryTenant: a tenant without any plan
+// still gets one follow-up per unhappy answer, however often its event is
+// read, and none for another tenant's or an unknown customer's answer.
+func TestRunnerFollowsUpDetractorsOfEveryTenant(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if _, err := f.db.Owner.Exec(t.Context(), `INSERT INTO tenants (tenant_id, display_name) VALUES ($1, 'Acme')`, f.tenant); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	survey, ticketID, response := uuid.New(), uuid.New(), uuid.New()
+	csat := &ticketv1.Detractor{SourceId: survey.String(), Kind: ticketv1.SatisfactionKind_SATISFACTION_KIND_CSAT, TicketId: ticketID.String(),
+		CustomerId: f.customer.String(), Score: 1}
+	nps := &ticketv1.Detractor{SourceId: response.String(), Kind: ticketv1.SatisfactionKind_SATISFACTION_KIND_NPS, CustomerId: f.customer.String(), Score: 4}
+	fake := &tickets{}
+	fake.events = []*eventsv1.Event{
+		detractorEvent(t, 0, f.tenant, now, csat),
+		detractorEvent(t, 1, f.tenant, now, csat),  // the same answer reported again
+		detractorEvent(t, 2, uuid.New(), now, nps), // another tenant's
+		detractorEvent(t, 3, f.tenant, now, &ticketv1.Detractor{SourceId: uuid.NewString(), Kind: ticketv1.SatisfactionKind_SATISFACTION_KIND_NPS,
+			CustomerId: uuid.NewString(), Score: 0}), // unknown customer
+		detractorEvent(t, 4, f.tenant, now, nps),
+		ticketEvent(t, 5, f.tenant, "ticket.created", now, f.customer), // no plan, no detractor
+	}
+	tokens := grpctest.NewTokens(t)
+	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) { ticketv1.RegisterTicketServiceServer(srv, fake) })
+	source := peerevents.Ticket(ticketv1.NewTicketServiceClient(conn), tokens.Signer, quiet)
+
+	stop := f.run(t, source, f.store.OutboxEvents(10*time.Millisecond, quiet))
+	f.checkpoint(t, "ticket", "5")
+	stop()
+	got := f.detractorFollowUps(t, 2)
+	want := map[string]string{
+		"Follow up a 1/5 satisfaction answer": "The customer rated the resolution of tickets/" + ticketID.String() + " poorly.",
+		"Follow up a 4/10 NPS answer":         "The customer answered an NPS survey as a detractor (npsResponses/" + response.String() + ").",
+	}
+	for _, fu := range got {
+		if want[fu.Title] != fu.Notes || fu.CustomerID != f.customer || fu.AssigneeID == nil || *fu.AssigneeID != f.owner ||
+			!fu.DueTime.Equal(now.Add(relationship.DetractorFollowUpDue)) || fu.Status != relationship.StatusOpen {
+			t.Fatalf("detractor follow-up = %+v, want one of %v for the owner %s, due a day after the answer", fu, want, f.owner)
+		}
+	}
+	var keys int
+	if err := f.db.Owner.QueryRow(t.Context(), `SELECT count(*) FROM follow_ups WHERE request_id IN ($1, $2)`,
+		"csat-detractor-"+survey.String(), "nps-detractor-"+response.String()).Scan(&keys); err != nil || keys != 2 {
+		t.Fatalf("follow-ups keyed by their answers = %d (%v), want 2", keys, err)
+	}
+
+	// Reading the whole stream again after losing the checkpoint makes nothing twice.
+	if _, err := f.db.Owner.Exec(t.Context(), `DELETE FROM plan_checkpoints`); err != nil {
+		t.Fatal(err)
+	}
+	stop = f.run(t, source)
+	f.checkpoint(t, "ticket", "5")
+	stop()
+	f.detractorFollowUps(t, 2)
+}
+
+func TestTenantsListsEveryTenant(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	want := map[uuid.UUID]bool{}
+	for range 3 {
+		id := uuid.New()
+		want[id] = true
+		if _, err := f.db.Owner.Exec(t.Context(), `INSERT INTO tenants (tenant_id, display_name) VALUES ($1, 'x')`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := f.store.Tenants(t.Context())
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("Tenants = %v, %v; want %d tenants", got, err, len(want))
+	}
+	for _, id := range got {
+		if !want[id] {
+			t.Fatalf("Tenants = %v, want %v", got, want)
+		}
+	}
 }

@@ -16,12 +16,13 @@ import (
 )
 
 // Who may do what. Candidates of a customer are for everyone who reads
-// customers (PostgreSQL shows each caller only the customers it may see);
+// customers with their personal data (PostgreSQL shows each caller only the
+// customers it may see);
 // the review queue, scans and the journal span every customer, so they are
 // for the roles that see every customer; merging and scanning change data
 // at scale, so only admins and sales managers do them.
 var (
-	readers   = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent, auth.RoleAnalyst, auth.RolePartnerUser}
+	readers   = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent, auth.RolePartnerUser}
 	reviewers = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSupportAgent, auth.RoleAnalyst}
 	mergers   = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager}
 )

@@ -81,6 +81,8 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		partnerv1.RegisterDealRegistrationServiceHandlerClient(ctx, gw, partnerv1.NewDealRegistrationServiceClient(b.Partner)),
 		analyticsv1.RegisterAnalyticsServiceHandlerClient(ctx, gw, analyticsv1.NewAnalyticsServiceClient(b.Analytics)),
 		analyticsv1.RegisterCustomerInsightServiceHandlerClient(ctx, gw, analyticsv1.NewCustomerInsightServiceClient(b.Analytics)),
+		analyticsv1.RegisterFiguresServiceHandlerClient(ctx, gw, analyticsv1.NewFiguresServiceClient(b.Analytics)),
+		analyticsv1.RegisterBehaviourServiceHandlerClient(ctx, gw, analyticsv1.NewBehaviourServiceClient(b.Analytics)),
 	}
 	if err := errors.Join(regs...); err != nil {
 		return nil, fmt.Errorf("register handlers: %w", err)

@@ -22,13 +22,6 @@ type Config struct {
 	// SLAPoll is how often the SLA watcher looks for warnings and breaches
 	// that fell due (SLA_POLL_INTERVAL).
 	SLAPoll time.Duration
-	// ServiceAPIKey is the ticket service's own API key
-	// (TICKET_SERVICE_API_KEY), with which it creates detractor follow-ups in
-	// the customer service; empty leaves them queued. Never logged.
-	ServiceAPIKey string
-	// FollowUpPoll is how often queued detractor follow-ups are delivered
-	// (FOLLOW_UP_POLL_INTERVAL).
-	FollowUpPoll time.Duration
 }
 
 // Load reads the serving configuration and reports every problem at once.
@@ -41,8 +34,6 @@ func Load(getenv func(string) string) (Config, error) {
 		CustomerTarget: r.Required("CUSTOMER_GRPC_TARGET"),
 		EventPoll:      r.Duration("EVENT_POLL_INTERVAL", 200*time.Millisecond),
 		SLAPoll:        r.Duration("SLA_POLL_INTERVAL", 10*time.Second),
-		ServiceAPIKey:  r.String("TICKET_SERVICE_API_KEY", ""),
-		FollowUpPoll:   r.Duration("FOLLOW_UP_POLL_INTERVAL", 10*time.Second),
 	}
 	return c, r.Err()
 }

@@ -16,7 +16,6 @@ func TestLoad(t *testing.T) {
 		{"no customer target", map[string]string{}, "CUSTOMER_GRPC_TARGET is required"},
 		{"every problem at once", map[string]string{"EVENT_POLL_INTERVAL": "often"}, "EVENT_POLL_INTERVAL"},
 		{"bad SLA poll interval", map[string]string{"SLA_POLL_INTERVAL": "soon"}, "SLA_POLL_INTERVAL"},
-		{"bad follow-up poll interval", map[string]string{"FOLLOW_UP_POLL_INTERVAL": "soon"}, "FOLLOW_UP_POLL_INTERVAL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

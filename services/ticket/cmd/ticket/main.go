@@ -8,9 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"time"
-
-	"google.golang.org/grpc"
 
 	"github.com/rapportcrm/rapport/pkg/app"
 	"github.com/rapportcrm/rapport/pkg/customerclient"
@@ -74,7 +71,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	srv := grpcserver.New(cfg.Server, log, authn, grpcapi.GetCsatSurveyMethod, grpcapi.AnswerCsatSurveyMethod)
-	svc := ticket.New(postgres.New(pool), customerclient.New(conn, ticket.ErrCustomerLookup), customer.NewSegments(conn))
+	svc := ticket.New(postgres.New(pool), customerclient.New(conn, ticket.ErrCustomerLookup), customer.NewPartnerLinks(conn), customer.NewSegments(conn))
 	ticketv1.RegisterTicketServiceServer(srv, grpcapi.New(svc, pool, cfg.EventPoll))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
@@ -87,41 +84,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer close(watched)
 		svc.WatchSLA(watchCtx, cfg.SLAPoll, log)
 	}()
-	followed := make(chan struct{})
-	go func() {
-		defer close(followed)
-		followDetractors(watchCtx, svc, conn, cfg, log)
-	}()
 	defer func() {
 		stopWatch()
 		<-watched
-		<-followed
 	}()
 	return srv.Run(ctx, lis, pool.Ping)
-}
-
-// followDetractors delivers detractor follow-ups with the service's API key
-// once the identity service has said which tenant the key belongs to; an API
-// key serves one tenant, and other tenants' detractors stay queued. Without
-// a key it only says so.
-func followDetractors(ctx context.Context, svc *ticket.Service, conn *grpc.ClientConn, cfg Config, log *slog.Logger) {
-	if cfg.ServiceAPIKey == "" {
-		log.InfoContext(ctx, "TICKET_SERVICE_API_KEY is unset: detractor follow-ups stay queued")
-		return
-	}
-	keys := iamclient.New(conn)
-	for {
-		c, err := keys.VerifyAPIKey(ctx, cfg.ServiceAPIKey)
-		if err == nil {
-			log.InfoContext(ctx, "delivering detractor follow-ups", "tenant_id", c.TenantID, "interval", cfg.FollowUpPoll.String())
-			svc.WatchDetractors(ctx, customer.New(conn, cfg.ServiceAPIKey, c.TenantID), c.TenantID, cfg.FollowUpPoll, log)
-			return
-		}
-		log.WarnContext(ctx, "the service API key could not be verified; retrying", "error", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(cfg.FollowUpPoll):
-		}
-	}
 }

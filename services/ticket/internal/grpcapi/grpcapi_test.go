@@ -37,6 +37,20 @@ func (f fakeCustomers) Exists(_ context.Context, id uuid.UUID) (bool, error) {
 	return f.known[id], nil
 }
 
+// fakePartners stands in for the customer service's partner links.
+type fakePartners struct {
+	links map[uuid.UUID][]uuid.UUID
+	// down fails the lookup of this customer.
+	down uuid.UUID
+}
+
+func (f fakePartners) CustomerPartners(_ context.Context, id uuid.UUID) ([]uuid.UUID, error) {
+	if id == f.down {
+		return nil, fmt.Errorf("%w: connection refused", ticket.ErrCustomerLookup)
+	}
+	return f.links[id], nil
+}
+
 // env is a ticket service on a real socket over a private database.
 type env struct {
 	client ticketv1.TicketServiceClient
@@ -47,6 +61,9 @@ type env struct {
 	tenant, other string
 	// acme exists in tenant's customer master; gone is unknown; down cannot be checked.
 	acme, gone, down uuid.UUID
+	// acme is linked to reseller and to distributor above it; unlinkable
+	// exists, but its partner links cannot be read.
+	reseller, distributor, unlinkable uuid.UUID
 	// segment is a segment the fake customer service knows; its members
 	// are segments.members.
 	segment  uuid.UUID
@@ -58,10 +75,11 @@ func newEnv(t *testing.T) *env {
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
 	tokens := grpctest.NewTokens(t)
 	e := &env{db: db, tokens: tokens, tenant: uuid.NewString(), other: uuid.NewString(),
-		acme: uuid.New(), gone: uuid.New(), down: uuid.New()}
-	customers := fakeCustomers{known: map[uuid.UUID]bool{e.acme: true}, down: e.down}
+		acme: uuid.New(), gone: uuid.New(), down: uuid.New(), reseller: uuid.New(), distributor: uuid.New(), unlinkable: uuid.New()}
+	customers := fakeCustomers{known: map[uuid.UUID]bool{e.acme: true, e.unlinkable: true}, down: e.down}
+	partners := fakePartners{links: map[uuid.UUID][]uuid.UUID{e.acme: {e.reseller, e.distributor}}, down: e.unlinkable}
 	e.segment, e.segments = uuid.New(), &fakeSegments{}
-	e.svc = ticket.New(postgres.New(db.App), customers, e.segments)
+	e.svc = ticket.New(postgres.New(db.App), customers, partners, e.segments)
 	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
 		ticketv1.RegisterTicketServiceServer(srv, grpcapi.New(e.svc, db.App, 20*time.Millisecond))
 	})
@@ -103,7 +121,8 @@ func TestCreateGet(t *testing.T) {
 			"defaults",
 			&ticketv1.Ticket{CustomerId: e.acme.String(), Subject: "  Broken widget "},
 			&ticketv1.Ticket{CustomerId: e.acme.String(), Subject: "Broken widget", Priority: ticketv1.Priority_PRIORITY_MEDIUM,
-				Status: ticketv1.Status_STATUS_NEW, Channel: ticketv1.Channel_CHANNEL_WEB, Type: ticketv1.TicketType_TICKET_TYPE_SERVICE_REQUEST, Etag: "1"},
+				Status: ticketv1.Status_STATUS_NEW, Channel: ticketv1.Channel_CHANNEL_WEB, Type: ticketv1.TicketType_TICKET_TYPE_SERVICE_REQUEST, Etag: "1",
+				CustomerPartnerIds: []string{e.reseller.String(), e.distributor.String()}},
 		},
 		{
 			"every field",
@@ -111,7 +130,7 @@ func TestCreateGet(t *testing.T) {
 				Priority: ticketv1.Priority_PRIORITY_URGENT, Status: ticketv1.Status_STATUS_OPEN, Channel: ticketv1.Channel_CHANNEL_PHONE},
 			&ticketv1.Ticket{CustomerId: e.acme.String(), Subject: "Outage", Description: "  Line 1\nLine 2\n",
 				Priority: ticketv1.Priority_PRIORITY_URGENT, Status: ticketv1.Status_STATUS_OPEN, Channel: ticketv1.Channel_CHANNEL_PHONE,
-				Type: ticketv1.TicketType_TICKET_TYPE_SERVICE_REQUEST, Etag: "1"},
+				Type: ticketv1.TicketType_TICKET_TYPE_SERVICE_REQUEST, Etag: "1", CustomerPartnerIds: []string{e.reseller.String(), e.distributor.String()}},
 		},
 	}
 	for _, tt := range tests {

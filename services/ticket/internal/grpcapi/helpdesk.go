@@ -239,6 +239,27 @@ func (s *Server) ListTicketMessages(ctx context.Context, req *ticketv1.ListTicke
 	return out, nil
 }
 
+// ExportTickets implements the RPC.
+func (s *Server) ExportTickets(ctx context.Context, req *ticketv1.ExportTicketsRequest) (*ticketv1.ExportTicketsResponse, error) {
+	id, err := parseID("customer_id", req.GetCustomerId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ts, next, err := s.svc.ExportTickets(ctx, caller(ctx), id, int(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &ticketv1.ExportTicketsResponse{NextPageToken: next}
+	for _, t := range ts {
+		e := &ticketv1.ExportedTicket{Ticket: protoconv.Ticket(t.Ticket)}
+		for _, m := range t.Messages {
+			e.Messages = append(e.Messages, protoconv.Message(m))
+		}
+		out.Tickets = append(out.Tickets, e)
+	}
+	return out, nil
+}
+
 // GetCsatSurvey implements the RPC; it runs without a caller.
 func (s *Server) GetCsatSurvey(ctx context.Context, req *ticketv1.GetCsatSurveyRequest) (*ticketv1.GetCsatSurveyResponse, error) {
 	sv, err := s.svc.SurveyByToken(ctx, req.GetToken())

@@ -2,16 +2,18 @@ package grpcapi_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -694,30 +696,40 @@ func TestImportTickets(t *testing.T) {
 	wantCode(t, "ImportTickets as agent", err, codes.PermissionDenied)
 }
 
-// fakeFollowUps stands in for the customer service's follow-ups.
-type fakeFollowUps struct {
-	mu       sync.Mutex
-	requests []string
-	fail     bool
-}
-
-func (f *fakeFollowUps) CreateFollowUp(_ context.Context, _ string, d ticket.Detractor) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.fail {
-		return "", errors.New("customer service unavailable")
+// detractorEvents decodes the detractor events of tenant, oldest first.
+func detractorEvents(t *testing.T, e *env, tenant string) []*ticketv1.Detractor {
+	t.Helper()
+	rows, err := e.db.Owner.Query(t.Context(), `SELECT payload_type, payload FROM outbox WHERE tenant_id = $1 AND type = 'detractor.recorded' ORDER BY txid, seq`, tenant)
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.requests = append(f.requests, d.RequestID())
-	return uuid.NewString(), nil
+	defer rows.Close()
+	var out []*ticketv1.Detractor
+	for rows.Next() {
+		var typ string
+		var payload []byte
+		if err := rows.Scan(&typ, &payload); err != nil {
+			t.Fatal(err)
+		}
+		d := &ticketv1.Detractor{}
+		if err := proto.Unmarshal(payload, d); err != nil || typ != "rapport.ticket.v1.Detractor" {
+			t.Fatalf("detractor payload %s: %v", typ, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
-// TestDetractorFollowUps answers surveys and delivers the follow-ups the
-// unhappy answers queued, once each, retrying a failed delivery later.
-func TestDetractorFollowUps(t *testing.T) {
+// TestDetractorEvents answers surveys: only the unhappy answer emits a
+// detractor event, in its tenant, naming the survey, ticket and customer.
+func TestDetractorEvents(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	client := serveHelpdesk(t, e)
-	answer := func(score int32) string {
+	answer := func(score int32) *ticketv1.Ticket {
 		tk := e.create(t, e.admin(t), e.widget())
 		e.resolve(t, e.admin(t), tk.GetTicketId())
 		link, err := client.IssueCsatSurveyLink(e.admin(t), &ticketv1.IssueCsatSurveyLinkRequest{TicketId: tk.GetTicketId()})
@@ -727,45 +739,21 @@ func TestDetractorFollowUps(t *testing.T) {
 		if _, err := client.AnswerCsatSurvey(t.Context(), &ticketv1.AnswerCsatSurveyRequest{Token: link.GetToken(), Score: score}); err != nil {
 			t.Fatal(err)
 		}
-		return tk.GetTicketId()
+		return tk
 	}
-	unhappy := answer(1)
-	answer(4)
+	unhappy := answer(2)
+	answer(3)
 	var survey string
-	if err := e.db.Owner.QueryRow(t.Context(), `SELECT source_id::text FROM detractor_followups WHERE ticket_id = $1`, unhappy).Scan(&survey); err != nil {
-		t.Fatalf("queued detractor of %s: %v", unhappy, err)
+	if err := e.db.Owner.QueryRow(t.Context(), `SELECT survey_id::text FROM csat_surveys WHERE ticket_id = $1`, unhappy.GetTicketId()).Scan(&survey); err != nil {
+		t.Fatalf("survey of %s: %v", unhappy.GetTicketId(), err)
 	}
-	if n := countRows(t, e, `SELECT count(*) FROM detractor_followups`); n != 1 {
-		t.Fatalf("queued detractors = %d, want only the score of 1", n)
+	want := []*ticketv1.Detractor{{SourceId: survey, Kind: ticketv1.SatisfactionKind_SATISFACTION_KIND_CSAT, TicketId: unhappy.GetTicketId(),
+		CustomerId: unhappy.GetCustomerId(), Score: 2}}
+	if diff := cmp.Diff(want, detractorEvents(t, e, e.tenant), protocmp.Transform()); diff != "" {
+		t.Fatalf("detractor events (-want +got):\n%s", diff)
 	}
-
-	down := &fakeFollowUps{fail: true}
-	n, err := e.svc.FollowDetractors(t.Context(), down, e.tenant, time.Now())
-	if err != nil || n != 0 {
-		t.Fatalf("FollowDetractors with the peer down = %d, %v; want 0 and no error", n, err)
-	}
-	up := &fakeFollowUps{}
-	if n, err := e.svc.FollowDetractors(t.Context(), up, e.tenant, time.Now()); err != nil || n != 0 || len(up.requests) != 0 {
-		t.Fatalf("FollowDetractors before the retry is due = %d, %v, %v; want nothing", n, err, up.requests)
-	}
-	later := time.Now().Add(time.Minute)
-	if n, err := e.svc.FollowDetractors(t.Context(), up, e.other, later); err != nil || n != 0 {
-		t.Fatalf("FollowDetractors of another tenant = %d, %v; want nothing", n, err)
-	}
-	if n, err := e.svc.FollowDetractors(t.Context(), up, e.tenant, later); err != nil || n != 1 {
-		t.Fatalf("FollowDetractors after the retry is due = %d, %v; want 1", n, err)
-	}
-	if n, err := e.svc.FollowDetractors(t.Context(), up, e.tenant, later.Add(time.Hour)); err != nil || n != 0 {
-		t.Fatalf("FollowDetractors again = %d, %v; want nothing", n, err)
-	}
-	if want := "csat-detractor-" + survey; len(up.requests) != 1 || up.requests[0] != want {
-		t.Fatalf("follow-up requests = %v, want [%s]", up.requests, want)
-	}
-	if n := countRows(t, e, `SELECT count(*) FROM detractor_followups WHERE done_time IS NOT NULL AND attempts = 2 AND follow_up_id IS NOT NULL`); n != 1 {
-		t.Fatalf("delivered rows after a failure and a success = %d, want 1", n)
-	}
-	if n := countRows(t, e, `SELECT count(*) FROM outbox WHERE type = 'detractor.followed_up'`); n != 1 {
-		t.Fatalf("follow-up events = %d, want 1", n)
+	if got := detractorEvents(t, e, e.other); len(got) != 0 {
+		t.Fatalf("detractor events of the other tenant = %v, want none", got)
 	}
 }
 
@@ -866,10 +854,11 @@ func TestNpsSurvey(t *testing.T) {
 	if err != nil || s.GetResponseCount() != 4 || s.GetPromoters() != 2 || s.GetPassives() != 1 || s.GetDetractors() != 1 || s.GetNps() != 25 {
 		t.Fatalf("GetNpsSurvey = %v, %v; want 4 answers and an NPS of 25", s, err)
 	}
-	// The detractor's follow-up is queued and delivered like a CSAT one.
-	up := &fakeFollowUps{}
-	if n, err := e.svc.FollowDetractors(t.Context(), up, e.tenant, time.Now()); err != nil || n != 1 || len(up.requests) != 1 || up.requests[0][:14] != "nps-detractor-" {
-		t.Fatalf("FollowDetractors = %d, %v, %v; want one NPS follow-up", n, err, up.requests)
+	// The detractor's answer, and only it, emits its event.
+	events := detractorEvents(t, e, e.tenant)
+	if len(events) != 1 || events[0].GetKind() != ticketv1.SatisfactionKind_SATISFACTION_KIND_NPS ||
+		events[0].GetCustomerId() != c[3].String() || events[0].GetScore() != 3 || events[0].GetTicketId() != "" {
+		t.Fatalf("detractor events = %v, want one NPS detractor of %s", events, c[3])
 	}
 	e.segments.down = true
 	_, err = e.client.CreateNpsSurvey(ctx, &ticketv1.CreateNpsSurveyRequest{NpsSurvey: &ticketv1.NpsSurvey{DisplayName: "x", SegmentId: e.segment.String()}})

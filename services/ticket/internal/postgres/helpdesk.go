@@ -88,6 +88,28 @@ func (s *Store) Messages(ctx context.Context, caller auth.Caller, ticketID uuid.
 		func(m ticket.Message) uuid.UUID { return m.ID })
 }
 
+// publicMessagesSQL reads the public conversation of a page of tickets
+// along the primary key.
+const publicMessagesSQL = `SELECT ` + messageColumns + ` FROM ticket_messages
+WHERE tenant_id = $1 AND ticket_id = ANY($2) AND visibility = 1
+ORDER BY ticket_id, message_id`
+
+// PublicMessages implements ticket.ConversationStore.
+func (s *Store) PublicMessages(ctx context.Context, caller auth.Caller, ticketIDs []uuid.UUID) (map[uuid.UUID][]ticket.Message, error) {
+	out := map[uuid.UUID][]ticket.Message{}
+	if len(ticketIDs) == 0 {
+		return out, nil
+	}
+	ms, err := pgdb.Rows(ctx, s.pool, caller.TenantID, publicMessagesSQL, []any{caller.TenantID, ticketIDs}, scanMessage)
+	if err != nil {
+		return nil, fmt.Errorf("public messages of %d tickets: %w", len(ticketIDs), err)
+	}
+	for _, m := range ms {
+		out[m.TicketID] = append(out[m.TicketID], m)
+	}
+	return out, nil
+}
+
 const surveyColumns = `survey_id, ticket_id, token_hash, expire_time, coalesce(score, 0), comment, answer_time, create_time`
 
 func scanSurvey(row pgx.CollectableRow) (ticket.Survey, error) {
@@ -185,28 +207,33 @@ func changeSurvey(ctx context.Context, tx pgx.Tx, tenant, principal, lockSQL str
 		Resource: saved.Resource(), Before: protoconv.Survey(before), After: protoconv.Survey(saved)})
 }
 
-// queueDetractorSQL queues a detractor's follow-up in the answer's
-// transaction, for the runner to deliver.
-const queueDetractorSQL = `
-INSERT INTO detractor_followups (tenant_id, source_id, kind, ticket_id, customer_id, score)
-SELECT t.tenant_id, $2, 1, t.ticket_id, t.customer_id, $4 FROM tickets t WHERE t.tenant_id = $1 AND t.ticket_id = $3
-ON CONFLICT (tenant_id, source_id) DO NOTHING`
+const surveyCustomerSQL = `SELECT customer_id FROM tickets WHERE tenant_id = $1 AND ticket_id = $2`
 
-// AnswerSurvey implements ticket.SurveyStore. A detractor's answer queues
-// its follow-up in the same transaction.
+// AnswerSurvey implements ticket.SurveyStore. A detractor's answer records
+// its detractor event in the same transaction.
 func (s *Store) AnswerSurvey(ctx context.Context, tenant, id uuid.UUID, answer func(*ticket.Survey) error) (ticket.PublicSurvey, error) {
 	err := pgdb.InTx(ctx, s.pool, tenant.String(), func(tx pgx.Tx) error {
 		saved, err := changeSurvey(ctx, tx, tenant.String(), ticket.SurveyPrincipal, lockSurveySQL, id, ticket.EventSurveyAnswered, answer)
 		if err != nil || !ticket.IsCSATDetractor(saved.Score) {
 			return err
 		}
-		_, err = tx.Exec(ctx, queueDetractorSQL, tenant, saved.ID, saved.TicketID, saved.Score)
-		return err
+		d := ticket.Detractor{SourceID: saved.ID, Kind: ticket.KindCSAT, TicketID: saved.TicketID, Score: saved.Score}
+		if err := tx.QueryRow(ctx, surveyCustomerSQL, tenant, saved.TicketID).Scan(&d.CustomerID); err != nil {
+			return err
+		}
+		return recordDetractor(ctx, tx, tenant.String(), ticket.SurveyPrincipal, d)
 	})
 	if err != nil {
 		return ticket.PublicSurvey{}, fmt.Errorf("answer survey %s: %w", id, err)
 	}
 	return s.PublicSurvey(ctx, tenant, id)
+}
+
+// recordDetractor emits d's event, which the customer service turns into
+// the customer's follow-up.
+func recordDetractor(ctx context.Context, tx pgx.Tx, tenant, principal string, d ticket.Detractor) error {
+	return outbox.Record(ctx, tx, outbox.Change{TenantID: tenant, PrincipalID: principal,
+		Type: ticket.EventDetractorRecorded, Resource: d.Resource(), After: protoconv.Detractor(d)})
 }
 
 // IssueSurveyLink implements ticket.SurveyStore. Reading the ticket first

@@ -89,11 +89,6 @@ const recipientStateSQL = `
 SELECT EXISTS (SELECT 1 FROM nps_surveys WHERE tenant_id = $1 AND nps_survey_id = $2),
        EXISTS (SELECT 1 FROM nps_recipients WHERE tenant_id = $1 AND nps_survey_id = $2 AND customer_id = $3)`
 
-const queueNPSDetractorSQL = `
-INSERT INTO detractor_followups (tenant_id, source_id, kind, customer_id, score)
-VALUES ($1, $2, 2, $3, $4)
-ON CONFLICT (tenant_id, source_id) DO NOTHING`
-
 // AnswerNPS implements ticket.NPSStore. The conditional update settles
 // concurrent answers of one recipient: one finds it unanswered.
 func (s *Store) AnswerNPS(ctx context.Context, caller auth.Caller, r ticket.NPSResponse) (ticket.NPSResponse, error) {
@@ -123,8 +118,8 @@ func (s *Store) AnswerNPS(ctx context.Context, caller auth.Caller, r ticket.NPSR
 		if !ticket.IsNPSDetractor(r.Score) {
 			return nil
 		}
-		_, err = tx.Exec(ctx, queueNPSDetractorSQL, caller.TenantID, r.ID, r.CustomerID, r.Score)
-		return err
+		return recordDetractor(ctx, tx, caller.TenantID, caller.PrincipalID,
+			ticket.Detractor{SourceID: r.ID, Kind: ticket.KindNPS, CustomerID: r.CustomerID, Score: r.Score})
 	})
 	if err != nil {
 		return ticket.NPSResponse{}, fmt.Errorf("answer NPS survey %s: %w", r.SurveyID, err)

@@ -46,7 +46,7 @@ sla_policy_id, sla_calendar_id, sla_first_response_target, sla_resolution_target
 sla_pause_on_hold, sla_escalation_level, sla_paused, sla_paused_since,
 first_response_warning_time, first_response_due_time, resolution_warning_time, resolution_due_time,
 first_response_warned_time, first_response_breached_time, resolution_warned_time, resolution_breached_time,
-sla_next_due, queue_id, assignee_id, partner_id, required_skills, coalesce(external_id, '')`
+sla_next_due, queue_id, assignee_id, partner_id, required_skills, coalesce(external_id, ''), customer_partner_ids`
 
 // Durations are stored as microseconds, the precision of timestamptz.
 func micros(d time.Duration) int64 { return d.Microseconds() }
@@ -68,7 +68,7 @@ func scanTicket(row pgx.CollectableRow) (ticket.Ticket, error) {
 		&c.PauseOnHold, &c.EscalationLevel, &paused, &c.PausedSince,
 		&c.FirstResponseWarning, &c.FirstResponseDue, &c.ResolutionWarning, &c.ResolutionDue,
 		&c.FirstResponseWarned, &c.FirstResponseBreached, &c.ResolutionWarned, &c.ResolutionBreached,
-		&c.NextDue, &queue, &assignee, &partner, &t.RequiredSkills, &t.ExternalID)
+		&c.NextDue, &queue, &assignee, &partner, &t.RequiredSkills, &t.ExternalID, &t.CustomerPartnerIDs)
 	t.QueueID, t.AssigneeID, t.PartnerID = queue.UUID, assignee.UUID, partner.UUID
 	t.ContactID, t.OrderID, t.ProductID = contact.UUID, order.UUID, product.UUID
 	c.PolicyID, c.CalendarID = policy.UUID, calendar.UUID
@@ -114,12 +114,12 @@ INSERT INTO tickets (tenant_id, ticket_id, customer_id, request_id,
     resolution_breached_time, sla_next_due, queue_id, assignee_id,
     create_time, update_time, customer_tier, sla_policy_id, sla_calendar_id, sla_first_response_target,
     sla_resolution_target, sla_warning_percent, sla_pause_on_hold, sla_escalation_level,
-    partner_id, required_skills, external_id)
+    partner_id, required_skills, external_id, customer_partner_ids)
 VALUES ($1, $2, $3, nullif($4, ''),
     $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,
     $27, $28, $29, $30, $31, $32, $33,
     coalesce($34, now()), coalesce($34, now()), $35, $36, $37, $38, $39, $40, $41, $42,
-    $43, $44, nullif($45, ''))`
+    $43, $44, nullif($45, ''), $46)`
 
 const insertTicketSQL = insertTicketHead + `
 ON CONFLICT (tenant_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
@@ -143,10 +143,14 @@ func insertArgs(tenant string, t ticket.Ticket, requestID string) []any {
 	if skills == nil {
 		skills = []string{}
 	}
+	partners := t.CustomerPartnerIDs
+	if partners == nil {
+		partners = []uuid.UUID{}
+	}
 	return append(append([]any{tenant, t.ID, t.CustomerID, requestID}, ticketState(t)...),
 		createTime(t), t.CustomerTier, nullID(t.SLA.PolicyID), nullID(t.SLA.CalendarID), micros(t.SLA.FirstResponseTarget),
 		micros(t.SLA.ResolutionTarget), t.SLA.WarningPercent, t.SLA.PauseOnHold, t.SLA.EscalationLevel,
-		nullID(t.PartnerID), skills, t.ExternalID)
+		nullID(t.PartnerID), skills, t.ExternalID, partners)
 }
 
 // CreateRouted implements ticket.Store. Routing runs before the insert so

@@ -104,3 +104,38 @@ func TestDueTicketsAcrossTenants(t *testing.T) {
 		t.Fatalf("owner sees %d tickets, want 3", n)
 	}
 }
+
+// SweepDue keeps taking batches until every due ticket is raised, once:
+// more than a batch fell due, as after an outage.
+func TestSweepDueDrainsEveryBatch(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	late := ticket.SweepBatch + 20
+	// Open tickets of two tenants with a running clock: the first late ones
+	// an hour past their first-response target, one more not yet due.
+	if _, err := db.Owner.Exec(t.Context(), `
+INSERT INTO tickets (tenant_id, ticket_id, customer_id, subject, priority, status, channel, create_time, update_time,
+    sla_policy_id, sla_first_response_target, first_response_due_time, sla_next_due)
+SELECT CASE WHEN i % 2 = 0 THEN $1::uuid ELSE $2::uuid END, gen_random_uuid(), gen_random_uuid(), 'late', 2, 2, 1,
+    $3::timestamptz - interval '5 hours', $3::timestamptz - interval '5 hours', gen_random_uuid(), 14400000000,
+    CASE WHEN i < $4 THEN $3::timestamptz - interval '1 hour' ELSE $3::timestamptz + interval '3 hours' END,
+    CASE WHEN i < $4 THEN $3::timestamptz - interval '1 hour' ELSE $3::timestamptz + interval '3 hours' END
+FROM generate_series(0, $4) AS i`, uuid.New(), uuid.New(), now, late); err != nil {
+		t.Fatal(err)
+	}
+	svc := ticket.New(s, nil, nil, nil)
+	fired, err := svc.SweepDue(t.Context(), now)
+	if err != nil || fired != late {
+		t.Fatalf("SweepDue = %d, %v; want %d tickets raised", fired, err, late)
+	}
+	if n := count(t, db, "SELECT count(*) FROM outbox WHERE type = $1", ticket.EventSLABreached); n != late {
+		t.Fatalf("%d breach events, want %d", n, late)
+	}
+	if n := count(t, db, "SELECT count(*) FROM tickets WHERE sla_next_due <= $1", now); n != 0 {
+		t.Fatalf("%d tickets still due, want none", n)
+	}
+	if again, err := svc.SweepDue(t.Context(), now); err != nil || again != 0 {
+		t.Fatalf("second SweepDue = %d, %v; want nothing to raise", again, err)
+	}
+}

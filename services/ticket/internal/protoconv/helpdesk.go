@@ -156,10 +156,10 @@ func FromImported(m *ticketv1.ImportedTicket, prefix string) (ticket.Imported, e
 	return ticket.Imported{ExternalID: m.GetExternalId(), Ticket: t, CSATScore: m.GetCsatScore()}, v.Err()
 }
 
-// Detractor renders a delivered detractor follow-up for its event.
-func Detractor(d ticket.Detractor, followUpID string) *ticketv1.DetractorFollowUp {
-	return &ticketv1.DetractorFollowUp{SourceId: d.SourceID.String(), Kind: ticketv1.SatisfactionKind(d.Kind), TicketId: id(d.TicketID),
-		CustomerId: d.CustomerID.String(), Score: d.Score, FollowUpId: followUpID}
+// Detractor renders an unhappy answer for its event.
+func Detractor(d ticket.Detractor) *ticketv1.Detractor {
+	return &ticketv1.Detractor{SourceId: d.SourceID.String(), Kind: ticketv1.SatisfactionKind(d.Kind), TicketId: id(d.TicketID),
+		CustomerId: d.CustomerID.String(), Score: d.Score}
 }
 
 // NPSSurvey renders an NPS survey with its score.

@@ -29,6 +29,15 @@ func id(u uuid.UUID) string {
 	return u.String()
 }
 
+// ids renders ids as strings; nil for none.
+func ids(us []uuid.UUID) []string {
+	var out []string
+	for _, u := range us {
+		out = append(out, u.String())
+	}
+	return out
+}
+
 func dur(d time.Duration) *durationpb.Duration {
 	if d == 0 {
 		return nil
@@ -39,33 +48,34 @@ func dur(d time.Duration) *durationpb.Duration {
 // Ticket renders a ticket as its API message.
 func Ticket(t ticket.Ticket) *ticketv1.Ticket {
 	m := &ticketv1.Ticket{
-		TicketId:          t.ID.String(),
-		CustomerId:        t.CustomerID.String(),
-		Subject:           t.Subject,
-		Description:       t.Description,
-		Priority:          ticketv1.Priority(t.Priority),
-		Status:            ticketv1.Status(t.Status),
-		Channel:           ticketv1.Channel(t.Channel),
-		CreateTime:        timestamppb.New(t.CreateTime),
-		UpdateTime:        timestamppb.New(t.UpdateTime),
-		Etag:              t.Etag(),
-		Type:              ticketv1.TicketType(t.Type),
-		ContactId:         id(t.ContactID),
-		OrderId:           id(t.OrderID),
-		ProductId:         id(t.ProductID),
-		Tags:              t.Tags,
-		Attributes:        t.Attributes,
-		CustomerTier:      t.CustomerTier,
-		ResolutionNote:    t.ResolutionNote,
-		FirstResponseTime: ts(t.FirstResponseTime),
-		ResolveTime:       ts(t.ResolveTime),
-		CloseTime:         ts(t.CloseTime),
-		EscalationLevel:   t.EscalationLevel,
-		QueueId:           id(t.QueueID),
-		AssigneeId:        id(t.AssigneeID),
-		PartnerId:         id(t.PartnerID),
-		RequiredSkills:    t.RequiredSkills,
-		ExternalId:        t.ExternalID,
+		TicketId:           t.ID.String(),
+		CustomerId:         t.CustomerID.String(),
+		Subject:            t.Subject,
+		Description:        t.Description,
+		Priority:           ticketv1.Priority(t.Priority),
+		Status:             ticketv1.Status(t.Status),
+		Channel:            ticketv1.Channel(t.Channel),
+		CreateTime:         timestamppb.New(t.CreateTime),
+		UpdateTime:         timestamppb.New(t.UpdateTime),
+		Etag:               t.Etag(),
+		Type:               ticketv1.TicketType(t.Type),
+		ContactId:          id(t.ContactID),
+		OrderId:            id(t.OrderID),
+		ProductId:          id(t.ProductID),
+		Tags:               t.Tags,
+		Attributes:         t.Attributes,
+		CustomerTier:       t.CustomerTier,
+		ResolutionNote:     t.ResolutionNote,
+		FirstResponseTime:  ts(t.FirstResponseTime),
+		ResolveTime:        ts(t.ResolveTime),
+		CloseTime:          ts(t.CloseTime),
+		EscalationLevel:    t.EscalationLevel,
+		QueueId:            id(t.QueueID),
+		AssigneeId:         id(t.AssigneeID),
+		PartnerId:          id(t.PartnerID),
+		CustomerPartnerIds: ids(t.CustomerPartnerIDs),
+		RequiredSkills:     t.RequiredSkills,
+		ExternalId:         t.ExternalID,
 	}
 	if c := t.SLA; c.PolicyID != uuid.Nil {
 		m.Sla = &ticketv1.TicketSla{

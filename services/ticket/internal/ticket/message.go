@@ -112,6 +112,9 @@ type ConversationStore interface {
 	// Messages lists a ticket's messages, oldest first; only public ones
 	// when publicOnly.
 	Messages(ctx context.Context, caller auth.Caller, ticketID uuid.UUID, publicOnly bool, pageSize int, pageToken string) ([]Message, string, error)
+	// PublicMessages returns the public messages of the tickets, by
+	// ticket, oldest first.
+	PublicMessages(ctx context.Context, caller auth.Caller, ticketIDs []uuid.UUID) (map[uuid.UUID][]Message, error)
 }
 
 // AddMessage posts a reply or note. A customer's message is always public;
@@ -183,4 +186,60 @@ func (s *Service) Messages(ctx context.Context, caller auth.Caller, ticketID uui
 	}
 	publicOnly := !caller.HasAny(readers...)
 	return s.store.Messages(ctx, caller, ticketID, publicOnly, size, pageToken)
+}
+
+// ExportedTicket is a ticket with its public conversation: what the
+// customer may be given. Internal notes are never part of it.
+type ExportedTicket struct {
+	Ticket   Ticket
+	Messages []Message
+}
+
+// Export page sizes: each ticket brings its whole public conversation.
+const (
+	defaultExportPage = 20
+	maxExportPage     = 100
+)
+
+// exporters hand a customer its tickets: the help desk and sales staff,
+// not analysts (the conversation is personal data) nor partner users.
+var exporters = writers
+
+// ExportTickets returns a page of the customer's tickets, newest first,
+// each with its public messages; record access applies to the tickets.
+func (s *Service) ExportTickets(ctx context.Context, caller auth.Caller, customerID uuid.UUID, pageSize int, pageToken string) ([]ExportedTicket, string, error) {
+	if err := allow(caller, exporters); err != nil {
+		return nil, "", err
+	}
+	v := &validation.Error{}
+	if customerID == uuid.Nil {
+		v.Add("customer_id", "is required")
+	}
+	if pageSize < 0 {
+		v.Add("page_size", "must not be negative")
+	}
+	if err := v.Err(); err != nil {
+		return nil, "", err
+	}
+	if pageSize == 0 {
+		pageSize = defaultExportPage
+	}
+	page, err := s.store.List(ctx, caller, ListQuery{PageSize: min(pageSize, maxExportPage), PageToken: pageToken,
+		Filter: fmt.Sprintf("customer_id = %q", customerID.String())})
+	if err != nil {
+		return nil, "", err
+	}
+	ids := make([]uuid.UUID, len(page.Tickets))
+	for i, t := range page.Tickets {
+		ids[i] = t.ID
+	}
+	messages, err := s.store.PublicMessages(ctx, caller, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]ExportedTicket, len(page.Tickets))
+	for i, t := range page.Tickets {
+		out[i] = ExportedTicket{Ticket: t, Messages: messages[t.ID]}
+	}
+	return out, page.NextPageToken, nil
 }

@@ -88,8 +88,8 @@ type NPSStore interface {
 	// earlier create with the same non-empty requestID made.
 	CreateNPSSurvey(ctx context.Context, caller auth.Caller, s NPSSurvey, recipients []uuid.UUID, requestID string) (NPSSurvey, error)
 	NPSSurvey(ctx context.Context, caller auth.Caller, id uuid.UUID) (NPSSurvey, error)
-	// AnswerNPS records r for its recipient once, queueing a detractor's
-	// follow-up in the same transaction.
+	// AnswerNPS records r for its recipient once, with a detractor's
+	// event in the same transaction.
 	AnswerNPS(ctx context.Context, caller auth.Caller, r NPSResponse) (NPSResponse, error)
 }
 

@@ -42,13 +42,15 @@ var (
 type Service struct {
 	store     Store
 	customers Customers
+	partners  PartnerLinks
 	segments  Segments
 }
 
-// New returns a Service over store that checks customers with customers
-// and lists segment members with segments.
-func New(store Store, customers Customers, segments Segments) *Service {
-	return &Service{store: store, customers: customers, segments: segments}
+// New returns a Service over store that checks customers with customers,
+// finds their partners with partners and lists segment members with
+// segments.
+func New(store Store, customers Customers, partners PartnerLinks, segments Segments) *Service {
+	return &Service{store: store, customers: customers, partners: partners, segments: segments}
 }
 
 // now is the current time at the database's precision, so the times the
@@ -97,6 +99,9 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, t Ticket, requ
 	}
 	if !ok {
 		return Ticket{}, validation.Field("ticket.customer_id", "no such customer")
+	}
+	if t.CustomerPartnerIDs, err = s.partners.CustomerPartners(ctx, t.CustomerID); err != nil {
+		return Ticket{}, fmt.Errorf("partners of customer %s: %w", t.CustomerID, err)
 	}
 	t.ID = uuid.Must(uuid.NewV7())
 	t.CreateTime = now()
@@ -368,27 +373,33 @@ func (s *Service) Sweep(ctx context.Context, at time.Time) (fired, seen int, err
 	return fired, len(refs), nil
 }
 
+// SweepDue sweeps batch after batch until nothing due at at is left, or
+// what is left is held by another replica, and returns how many tickets it
+// changed. A failure ends it with what it changed so far.
+func (s *Service) SweepDue(ctx context.Context, at time.Time) (int, error) {
+	total := 0
+	for {
+		fired, seen, err := s.Sweep(ctx, at)
+		total += fired
+		// A full batch may have more behind it, unless another replica
+		// holds the batch's rows.
+		if err != nil || seen < SweepBatch || fired == 0 {
+			return total, err
+		}
+	}
+}
+
 // WatchSLA sweeps at once, which raises whatever fell due while the service
 // was down, then every interval until ctx ends. Failures are logged and
 // retried at the next tick.
 func (s *Service) WatchSLA(ctx context.Context, interval time.Duration, log *slog.Logger) {
 	for {
-		for {
-			fired, seen, err := s.Sweep(ctx, now())
-			if err != nil {
-				if ctx.Err() == nil {
-					log.ErrorContext(ctx, "SLA sweep failed", "error", err)
-				}
-				break
-			}
-			if fired > 0 {
-				log.InfoContext(ctx, "SLA events raised", "tickets", fired)
-			}
-			// A full batch may have more behind it, unless another
-			// replica holds the batch's rows.
-			if seen < SweepBatch || fired == 0 {
-				break
-			}
+		fired, err := s.SweepDue(ctx, now())
+		if err != nil && ctx.Err() == nil {
+			log.ErrorContext(ctx, "SLA sweep failed", "error", err)
+		}
+		if fired > 0 {
+			log.InfoContext(ctx, "SLA events raised", "tickets", fired)
 		}
 		select {
 		case <-ctx.Done():

@@ -114,6 +114,9 @@ type Ticket struct {
 	AssigneeID uuid.UUID
 	// PartnerID is the channel partner whose customer raised the ticket.
 	PartnerID uuid.UUID
+	// CustomerPartnerIDs are the partners the customer was linked to when
+	// the ticket was created; the access policy admits their partner users.
+	CustomerPartnerIDs []uuid.UUID
 	// RequiredSkills must all be skills of the assigned agent.
 	RequiredSkills []string
 	// ExternalID is the ticket's id in the system it was imported from.
@@ -290,7 +293,6 @@ type Store interface {
 	SurveyStore
 	QualityStore
 	ImportStore
-	DetractorStore
 	NPSStore
 	FeedbackStore
 }
@@ -324,4 +326,11 @@ type Transition struct {
 // wraps ErrCustomerLookup.
 type Customers interface {
 	Exists(ctx context.Context, id uuid.UUID) (bool, error)
+}
+
+// PartnerLinks lists the channel partners a customer is linked to in the
+// customer service; implemented over gRPC in internal/clients/customer with
+// the caller's credentials. A lookup that fails wraps ErrCustomerLookup.
+type PartnerLinks interface {
+	CustomerPartners(ctx context.Context, customerID uuid.UUID) ([]uuid.UUID, error)
 }

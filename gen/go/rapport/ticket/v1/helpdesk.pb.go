@@ -1414,6 +1414,60 @@ func (x *ImportResult) GetCreated() bool {
 	return false
 }
 
+// ExportedTicket is a ticket with its public conversation, oldest message
+// first: what the customer may be given. It never holds internal notes.
+type ExportedTicket struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Messages      []*TicketMessage       `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportedTicket) Reset() {
+	*x = ExportedTicket{}
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportedTicket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportedTicket) ProtoMessage() {}
+
+func (x *ExportedTicket) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportedTicket.ProtoReflect.Descriptor instead.
+func (*ExportedTicket) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ExportedTicket) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *ExportedTicket) GetMessages() []*TicketMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 // NpsSurvey asks the customers of a segment, as it was when the survey was
 // created, how likely they are to recommend the business (0 to 10).
 type NpsSurvey struct {
@@ -1444,7 +1498,7 @@ type NpsSurvey struct {
 
 func (x *NpsSurvey) Reset() {
 	*x = NpsSurvey{}
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[10]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1510,7 @@ func (x *NpsSurvey) String() string {
 func (*NpsSurvey) ProtoMessage() {}
 
 func (x *NpsSurvey) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[10]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1523,7 @@ func (x *NpsSurvey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NpsSurvey.ProtoReflect.Descriptor instead.
 func (*NpsSurvey) Descriptor() ([]byte, []int) {
-	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{10}
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NpsSurvey) GetNpsSurveyId() string {
@@ -1561,7 +1615,7 @@ type NpsResponse struct {
 
 func (x *NpsResponse) Reset() {
 	*x = NpsResponse{}
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[11]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1573,7 +1627,7 @@ func (x *NpsResponse) String() string {
 func (*NpsResponse) ProtoMessage() {}
 
 func (x *NpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[11]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1586,7 +1640,7 @@ func (x *NpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NpsResponse.ProtoReflect.Descriptor instead.
 func (*NpsResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{11}
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *NpsResponse) GetNpsSurveyId() string {
@@ -1624,8 +1678,10 @@ func (x *NpsResponse) GetAnswerTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// DetractorFollowUp records that an unhappy answer got its follow-up in the
-// customer service (the payload of detractor.followed_up).
+// DetractorFollowUp recorded that an unhappy answer got its follow-up in the
+// customer service (the payload of detractor.followed_up). The ticket service
+// no longer delivers follow-ups (see Detractor); it stays so that events
+// already in a stream still decode.
 type DetractorFollowUp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The CSAT survey or NPS response.
@@ -1643,7 +1699,7 @@ type DetractorFollowUp struct {
 
 func (x *DetractorFollowUp) Reset() {
 	*x = DetractorFollowUp{}
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[12]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +1711,7 @@ func (x *DetractorFollowUp) String() string {
 func (*DetractorFollowUp) ProtoMessage() {}
 
 func (x *DetractorFollowUp) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[12]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +1724,7 @@ func (x *DetractorFollowUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetractorFollowUp.ProtoReflect.Descriptor instead.
 func (*DetractorFollowUp) Descriptor() ([]byte, []int) {
-	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{12}
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DetractorFollowUp) GetSourceId() string {
@@ -1713,6 +1769,88 @@ func (x *DetractorFollowUp) GetFollowUpId() string {
 	return ""
 }
 
+// Detractor is an unhappy answer: a CSAT score of 1 or 2, or an NPS score of
+// 0 to 6 (the payload of detractor.recorded, emitted in the answer's
+// transaction). The customer service follows every tenant's stream and
+// turns each into exactly one follow-up for the customer.
+type Detractor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CSAT survey or NPS response; the follow-up's idempotency key.
+	SourceId string           `protobuf:"bytes,1,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
+	Kind     SatisfactionKind `protobuf:"varint,2,opt,name=kind,proto3,enum=rapport.ticket.v1.SatisfactionKind" json:"kind,omitempty"`
+	// The ticket, for CSAT.
+	TicketId      string `protobuf:"bytes,3,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	CustomerId    string `protobuf:"bytes,4,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	Score         int32  `protobuf:"varint,5,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Detractor) Reset() {
+	*x = Detractor{}
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Detractor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Detractor) ProtoMessage() {}
+
+func (x *Detractor) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Detractor.ProtoReflect.Descriptor instead.
+func (*Detractor) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Detractor) GetSourceId() string {
+	if x != nil {
+		return x.SourceId
+	}
+	return ""
+}
+
+func (x *Detractor) GetKind() SatisfactionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SatisfactionKind_SATISFACTION_KIND_UNSPECIFIED
+}
+
+func (x *Detractor) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *Detractor) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *Detractor) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
 // FeedbackItem is a piece of customer feedback from any channel.
 type FeedbackItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1743,7 +1881,7 @@ type FeedbackItem struct {
 
 func (x *FeedbackItem) Reset() {
 	*x = FeedbackItem{}
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1893,7 @@ func (x *FeedbackItem) String() string {
 func (*FeedbackItem) ProtoMessage() {}
 
 func (x *FeedbackItem) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[13]
+	mi := &file_rapport_ticket_v1_helpdesk_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1906,7 @@ func (x *FeedbackItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedbackItem.ProtoReflect.Descriptor instead.
 func (*FeedbackItem) Descriptor() ([]byte, []int) {
-	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{13}
+	return file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FeedbackItem) GetFeedbackItemId() string {
@@ -1963,7 +2101,10 @@ const file_rapport_ticket_v1_helpdesk_proto_rawDesc = "" +
 	"\vexternal_id\x18\x01 \x01(\tR\n" +
 	"externalId\x12\x1b\n" +
 	"\tticket_id\x18\x02 \x01(\tR\bticketId\x12\x18\n" +
-	"\acreated\x18\x03 \x01(\bR\acreated\"\xea\x02\n" +
+	"\acreated\x18\x03 \x01(\bR\acreated\"\x81\x01\n" +
+	"\x0eExportedTicket\x121\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x19.rapport.ticket.v1.TicketR\x06ticket\x12<\n" +
+	"\bmessages\x18\x02 \x03(\v2 .rapport.ticket.v1.TicketMessageR\bmessages\"\xea\x02\n" +
 	"\tNpsSurvey\x12\"\n" +
 	"\rnps_survey_id\x18\x01 \x01(\tR\vnpsSurveyId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1d\n" +
@@ -1996,7 +2137,14 @@ const file_rapport_ticket_v1_helpdesk_proto_rawDesc = "" +
 	"customerId\x12\x14\n" +
 	"\x05score\x18\x05 \x01(\x05R\x05score\x12 \n" +
 	"\ffollow_up_id\x18\x06 \x01(\tR\n" +
-	"followUpId\"\xc1\x03\n" +
+	"followUpId\"\xb5\x01\n" +
+	"\tDetractor\x12\x1b\n" +
+	"\tsource_id\x18\x01 \x01(\tR\bsourceId\x127\n" +
+	"\x04kind\x18\x02 \x01(\x0e2#.rapport.ticket.v1.SatisfactionKindR\x04kind\x12\x1b\n" +
+	"\tticket_id\x18\x03 \x01(\tR\bticketId\x12\x1f\n" +
+	"\vcustomer_id\x18\x04 \x01(\tR\n" +
+	"customerId\x12\x14\n" +
+	"\x05score\x18\x05 \x01(\x05R\x05score\"\xc1\x03\n" +
 	"\fFeedbackItem\x12(\n" +
 	"\x10feedback_item_id\x18\x01 \x01(\tR\x0efeedbackItemId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -2064,7 +2212,7 @@ func file_rapport_ticket_v1_helpdesk_proto_rawDescGZIP() []byte {
 }
 
 var file_rapport_ticket_v1_helpdesk_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_rapport_ticket_v1_helpdesk_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_rapport_ticket_v1_helpdesk_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_rapport_ticket_v1_helpdesk_proto_goTypes = []any{
 	(AssignmentStrategy)(0),       // 0: rapport.ticket.v1.AssignmentStrategy
 	(AssignmentReason)(0),         // 1: rapport.ticket.v1.AssignmentReason
@@ -2083,53 +2231,58 @@ var file_rapport_ticket_v1_helpdesk_proto_goTypes = []any{
 	(*QualityFigures)(nil),        // 14: rapport.ticket.v1.QualityFigures
 	(*ImportedTicket)(nil),        // 15: rapport.ticket.v1.ImportedTicket
 	(*ImportResult)(nil),          // 16: rapport.ticket.v1.ImportResult
-	(*NpsSurvey)(nil),             // 17: rapport.ticket.v1.NpsSurvey
-	(*NpsResponse)(nil),           // 18: rapport.ticket.v1.NpsResponse
-	(*DetractorFollowUp)(nil),     // 19: rapport.ticket.v1.DetractorFollowUp
-	(*FeedbackItem)(nil),          // 20: rapport.ticket.v1.FeedbackItem
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
-	(*Ticket)(nil),                // 23: rapport.ticket.v1.Ticket
-	(Channel)(0),                  // 24: rapport.ticket.v1.Channel
+	(*ExportedTicket)(nil),        // 17: rapport.ticket.v1.ExportedTicket
+	(*NpsSurvey)(nil),             // 18: rapport.ticket.v1.NpsSurvey
+	(*NpsResponse)(nil),           // 19: rapport.ticket.v1.NpsResponse
+	(*DetractorFollowUp)(nil),     // 20: rapport.ticket.v1.DetractorFollowUp
+	(*Detractor)(nil),             // 21: rapport.ticket.v1.Detractor
+	(*FeedbackItem)(nil),          // 22: rapport.ticket.v1.FeedbackItem
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
+	(*Ticket)(nil),                // 25: rapport.ticket.v1.Ticket
+	(Channel)(0),                  // 26: rapport.ticket.v1.Channel
 }
 var file_rapport_ticket_v1_helpdesk_proto_depIdxs = []int32{
 	0,  // 0: rapport.ticket.v1.Queue.strategy:type_name -> rapport.ticket.v1.AssignmentStrategy
-	21, // 1: rapport.ticket.v1.Queue.create_time:type_name -> google.protobuf.Timestamp
-	21, // 2: rapport.ticket.v1.Queue.update_time:type_name -> google.protobuf.Timestamp
-	21, // 3: rapport.ticket.v1.QueueMember.last_assign_time:type_name -> google.protobuf.Timestamp
-	21, // 4: rapport.ticket.v1.QueueMember.create_time:type_name -> google.protobuf.Timestamp
+	23, // 1: rapport.ticket.v1.Queue.create_time:type_name -> google.protobuf.Timestamp
+	23, // 2: rapport.ticket.v1.Queue.update_time:type_name -> google.protobuf.Timestamp
+	23, // 3: rapport.ticket.v1.QueueMember.last_assign_time:type_name -> google.protobuf.Timestamp
+	23, // 4: rapport.ticket.v1.QueueMember.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: rapport.ticket.v1.TicketAssignment.reason:type_name -> rapport.ticket.v1.AssignmentReason
-	21, // 6: rapport.ticket.v1.TicketAssignment.create_time:type_name -> google.protobuf.Timestamp
+	23, // 6: rapport.ticket.v1.TicketAssignment.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: rapport.ticket.v1.TicketMessage.visibility:type_name -> rapport.ticket.v1.MessageVisibility
 	3,  // 8: rapport.ticket.v1.TicketMessage.author_kind:type_name -> rapport.ticket.v1.AuthorKind
 	10, // 9: rapport.ticket.v1.TicketMessage.attachments:type_name -> rapport.ticket.v1.Attachment
-	21, // 10: rapport.ticket.v1.TicketMessage.create_time:type_name -> google.protobuf.Timestamp
-	21, // 11: rapport.ticket.v1.CsatSurvey.resolve_time:type_name -> google.protobuf.Timestamp
-	21, // 12: rapport.ticket.v1.CsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
-	21, // 13: rapport.ticket.v1.CsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
-	21, // 14: rapport.ticket.v1.TicketCsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
-	21, // 15: rapport.ticket.v1.TicketCsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
-	21, // 16: rapport.ticket.v1.TicketCsatSurvey.create_time:type_name -> google.protobuf.Timestamp
-	22, // 17: rapport.ticket.v1.QualityFigures.first_response_p50:type_name -> google.protobuf.Duration
-	22, // 18: rapport.ticket.v1.QualityFigures.first_response_p90:type_name -> google.protobuf.Duration
-	22, // 19: rapport.ticket.v1.QualityFigures.resolution_p50:type_name -> google.protobuf.Duration
-	22, // 20: rapport.ticket.v1.QualityFigures.resolution_p90:type_name -> google.protobuf.Duration
-	23, // 21: rapport.ticket.v1.ImportedTicket.ticket:type_name -> rapport.ticket.v1.Ticket
-	21, // 22: rapport.ticket.v1.ImportedTicket.create_time:type_name -> google.protobuf.Timestamp
-	21, // 23: rapport.ticket.v1.ImportedTicket.first_response_time:type_name -> google.protobuf.Timestamp
-	21, // 24: rapport.ticket.v1.ImportedTicket.resolve_time:type_name -> google.protobuf.Timestamp
-	21, // 25: rapport.ticket.v1.NpsSurvey.create_time:type_name -> google.protobuf.Timestamp
-	21, // 26: rapport.ticket.v1.NpsResponse.answer_time:type_name -> google.protobuf.Timestamp
-	5,  // 27: rapport.ticket.v1.DetractorFollowUp.kind:type_name -> rapport.ticket.v1.SatisfactionKind
-	24, // 28: rapport.ticket.v1.FeedbackItem.channel:type_name -> rapport.ticket.v1.Channel
-	6,  // 29: rapport.ticket.v1.FeedbackItem.status:type_name -> rapport.ticket.v1.FeedbackStatus
-	21, // 30: rapport.ticket.v1.FeedbackItem.create_time:type_name -> google.protobuf.Timestamp
-	21, // 31: rapport.ticket.v1.FeedbackItem.update_time:type_name -> google.protobuf.Timestamp
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	23, // 10: rapport.ticket.v1.TicketMessage.create_time:type_name -> google.protobuf.Timestamp
+	23, // 11: rapport.ticket.v1.CsatSurvey.resolve_time:type_name -> google.protobuf.Timestamp
+	23, // 12: rapport.ticket.v1.CsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
+	23, // 13: rapport.ticket.v1.CsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
+	23, // 14: rapport.ticket.v1.TicketCsatSurvey.expire_time:type_name -> google.protobuf.Timestamp
+	23, // 15: rapport.ticket.v1.TicketCsatSurvey.answer_time:type_name -> google.protobuf.Timestamp
+	23, // 16: rapport.ticket.v1.TicketCsatSurvey.create_time:type_name -> google.protobuf.Timestamp
+	24, // 17: rapport.ticket.v1.QualityFigures.first_response_p50:type_name -> google.protobuf.Duration
+	24, // 18: rapport.ticket.v1.QualityFigures.first_response_p90:type_name -> google.protobuf.Duration
+	24, // 19: rapport.ticket.v1.QualityFigures.resolution_p50:type_name -> google.protobuf.Duration
+	24, // 20: rapport.ticket.v1.QualityFigures.resolution_p90:type_name -> google.protobuf.Duration
+	25, // 21: rapport.ticket.v1.ImportedTicket.ticket:type_name -> rapport.ticket.v1.Ticket
+	23, // 22: rapport.ticket.v1.ImportedTicket.create_time:type_name -> google.protobuf.Timestamp
+	23, // 23: rapport.ticket.v1.ImportedTicket.first_response_time:type_name -> google.protobuf.Timestamp
+	23, // 24: rapport.ticket.v1.ImportedTicket.resolve_time:type_name -> google.protobuf.Timestamp
+	25, // 25: rapport.ticket.v1.ExportedTicket.ticket:type_name -> rapport.ticket.v1.Ticket
+	11, // 26: rapport.ticket.v1.ExportedTicket.messages:type_name -> rapport.ticket.v1.TicketMessage
+	23, // 27: rapport.ticket.v1.NpsSurvey.create_time:type_name -> google.protobuf.Timestamp
+	23, // 28: rapport.ticket.v1.NpsResponse.answer_time:type_name -> google.protobuf.Timestamp
+	5,  // 29: rapport.ticket.v1.DetractorFollowUp.kind:type_name -> rapport.ticket.v1.SatisfactionKind
+	5,  // 30: rapport.ticket.v1.Detractor.kind:type_name -> rapport.ticket.v1.SatisfactionKind
+	26, // 31: rapport.ticket.v1.FeedbackItem.channel:type_name -> rapport.ticket.v1.Channel
+	6,  // 32: rapport.ticket.v1.FeedbackItem.status:type_name -> rapport.ticket.v1.FeedbackStatus
+	23, // 33: rapport.ticket.v1.FeedbackItem.create_time:type_name -> google.protobuf.Timestamp
+	23, // 34: rapport.ticket.v1.FeedbackItem.update_time:type_name -> google.protobuf.Timestamp
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_rapport_ticket_v1_helpdesk_proto_init() }
@@ -2144,7 +2297,7 @@ func file_rapport_ticket_v1_helpdesk_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_ticket_v1_helpdesk_proto_rawDesc), len(file_rapport_ticket_v1_helpdesk_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

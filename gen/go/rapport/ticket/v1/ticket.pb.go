@@ -334,9 +334,14 @@ type Ticket struct {
 	RequiredSkills []string `protobuf:"bytes,27,rep,name=required_skills,json=requiredSkills,proto3" json:"required_skills,omitempty"`
 	// The ticket's id in the system it was imported from; output only,
 	// set by ImportTickets.
-	ExternalId    string `protobuf:"bytes,28,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ExternalId string `protobuf:"bytes,28,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	// Output only: the channel partners the customer was linked to in the
+	// customer service when the ticket was created (a reseller and the
+	// partners above it). Their partner users see the ticket when the tenant
+	// allows it, as those of partner_id do.
+	CustomerPartnerIds []string `protobuf:"bytes,29,rep,name=customer_partner_ids,json=customerPartnerIds,proto3" json:"customer_partner_ids,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Ticket) Reset() {
@@ -563,6 +568,13 @@ func (x *Ticket) GetExternalId() string {
 		return x.ExternalId
 	}
 	return ""
+}
+
+func (x *Ticket) GetCustomerPartnerIds() []string {
+	if x != nil {
+		return x.CustomerPartnerIds
+	}
+	return nil
 }
 
 // TicketSla is a ticket's service-level clock. Due times are business time
@@ -891,7 +903,8 @@ var File_rapport_ticket_v1_ticket_proto protoreflect.FileDescriptor
 
 const file_rapport_ticket_v1_ticket_proto_rawDesc = "" +
 	"\n" +
-	"\x1erapport/ticket/v1/ticket.proto\x12\x11rapport.ticket.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\t\n" +
+	"\x1erapport/ticket/v1/ticket.proto\x12\x11rapport.ticket.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\n" +
+	"\n" +
 	"\x06Ticket\x12\x1b\n" +
 	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -932,7 +945,8 @@ const file_rapport_ticket_v1_ticket_proto_rawDesc = "" +
 	"partner_id\x18\x1a \x01(\tR\tpartnerId\x12'\n" +
 	"\x0frequired_skills\x18\x1b \x03(\tR\x0erequiredSkills\x12\x1f\n" +
 	"\vexternal_id\x18\x1c \x01(\tR\n" +
-	"externalId\x1a=\n" +
+	"externalId\x120\n" +
+	"\x14customer_partner_ids\x18\x1d \x03(\tR\x12customerPartnerIds\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xef\a\n" +

@@ -4391,6 +4391,120 @@ func (x *UpdateFeedbackItemResponse) GetFeedbackItem() *FeedbackItem {
 	return nil
 }
 
+type ExportTicketsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer whose tickets to export. Required.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Tickets per page: default 20, at most 100.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTicketsRequest) Reset() {
+	*x = ExportTicketsRequest{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTicketsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTicketsRequest) ProtoMessage() {}
+
+func (x *ExportTicketsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTicketsRequest.ProtoReflect.Descriptor instead.
+func (*ExportTicketsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *ExportTicketsRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ExportTicketsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ExportTicketsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ExportTicketsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tickets       []*ExportedTicket      `protobuf:"bytes,1,rep,name=tickets,proto3" json:"tickets,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTicketsResponse) Reset() {
+	*x = ExportTicketsResponse{}
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTicketsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTicketsResponse) ProtoMessage() {}
+
+func (x *ExportTicketsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_ticket_v1_ticket_service_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTicketsResponse.ProtoReflect.Descriptor instead.
+func (*ExportTicketsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *ExportTicketsResponse) GetTickets() []*ExportedTicket {
+	if x != nil {
+		return x.Tickets
+	}
+	return nil
+}
+
+func (x *ExportTicketsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_rapport_ticket_v1_ticket_service_proto protoreflect.FileDescriptor
 
 const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
@@ -4663,7 +4777,16 @@ const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"b\n" +
 	"\x1aUpdateFeedbackItemResponse\x12D\n" +
-	"\rfeedback_item\x18\x01 \x01(\v2\x1f.rapport.ticket.v1.FeedbackItemR\ffeedbackItem2\x956\n" +
+	"\rfeedback_item\x18\x01 \x01(\v2\x1f.rapport.ticket.v1.FeedbackItemR\ffeedbackItem\"s\n" +
+	"\x14ExportTicketsRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"|\n" +
+	"\x15ExportTicketsResponse\x12;\n" +
+	"\atickets\x18\x01 \x03(\v2!.rapport.ticket.v1.ExportedTicketR\atickets\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x957\n" +
 	"\rTicketService\x12\x84\x01\n" +
 	"\fCreateTicket\x12&.rapport.ticket.v1.CreateTicketRequest\x1a'.rapport.ticket.v1.CreateTicketResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x06ticketb\x06ticket\"\v/v1/tickets\x12\x7f\n" +
 	"\tGetTicket\x12#.rapport.ticket.v1.GetTicketRequest\x1a$.rapport.ticket.v1.GetTicketResponse\"'\x82\xd3\xe4\x93\x02!b\x06ticket\x12\x17/v1/tickets/{ticket_id}\x12q\n" +
@@ -4719,7 +4842,8 @@ const file_rapport_ticket_v1_ticket_service_proto_rawDesc = "" +
 	"\x11ListFeedbackItems\x12+.rapport.ticket.v1.ListFeedbackItemsRequest\x1a,.rapport.ticket.v1.ListFeedbackItemsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/feedbackItems\x12\xcb\x01\n" +
 	"\x12UpdateFeedbackItem\x12,.rapport.ticket.v1.UpdateFeedbackItemRequest\x1a-.rapport.ticket.v1.UpdateFeedbackItemResponse\"X\x82\xd3\xe4\x93\x02R:\rfeedback_itemb\rfeedback_item22/v1/feedbackItems/{feedback_item.feedback_item_id}\x12\x8a\x01\n" +
 	"\x11GetQualityFigures\x12+.rapport.ticket.v1.GetQualityFiguresRequest\x1a,.rapport.ticket.v1.GetQualityFiguresResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/qualityFigures\x12\x81\x01\n" +
-	"\rImportTickets\x12'.rapport.ticket.v1.ImportTicketsRequest\x1a(.rapport.ticket.v1.ImportTicketsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/tickets:importB\xd2\x01\n" +
+	"\rImportTickets\x12'.rapport.ticket.v1.ImportTicketsRequest\x1a(.rapport.ticket.v1.ImportTicketsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/tickets:import\x12~\n" +
+	"\rExportTickets\x12'.rapport.ticket.v1.ExportTicketsRequest\x1a(.rapport.ticket.v1.ExportTicketsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/tickets:exportB\xd2\x01\n" +
 	"\x15com.rapport.ticket.v1B\x12TicketServiceProtoP\x01Z?github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1;ticketv1\xa2\x02\x03RTX\xaa\x02\x11Rapport.Ticket.V1\xca\x02\x11Rapport\\Ticket\\V1\xe2\x02\x1dRapport\\Ticket\\V1\\GPBMetadata\xea\x02\x13Rapport::Ticket::V1b\x06proto3"
 
 var (
@@ -4734,7 +4858,7 @@ func file_rapport_ticket_v1_ticket_service_proto_rawDescGZIP() []byte {
 	return file_rapport_ticket_v1_ticket_service_proto_rawDescData
 }
 
-var file_rapport_ticket_v1_ticket_service_proto_msgTypes = make([]protoimpl.MessageInfo, 88)
+var file_rapport_ticket_v1_ticket_service_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
 var file_rapport_ticket_v1_ticket_service_proto_goTypes = []any{
 	(*CreateTicketRequest)(nil),            // 0: rapport.ticket.v1.CreateTicketRequest
 	(*CreateTicketResponse)(nil),           // 1: rapport.ticket.v1.CreateTicketResponse
@@ -4824,189 +4948,195 @@ var file_rapport_ticket_v1_ticket_service_proto_goTypes = []any{
 	(*ListFeedbackItemsResponse)(nil),      // 85: rapport.ticket.v1.ListFeedbackItemsResponse
 	(*UpdateFeedbackItemRequest)(nil),      // 86: rapport.ticket.v1.UpdateFeedbackItemRequest
 	(*UpdateFeedbackItemResponse)(nil),     // 87: rapport.ticket.v1.UpdateFeedbackItemResponse
-	(*Ticket)(nil),                         // 88: rapport.ticket.v1.Ticket
-	(*v1.Event)(nil),                       // 89: rapport.events.v1.Event
-	(*fieldmaskpb.FieldMask)(nil),          // 90: google.protobuf.FieldMask
-	(Status)(0),                            // 91: rapport.ticket.v1.Status
-	(*TicketTransition)(nil),               // 92: rapport.ticket.v1.TicketTransition
-	(*TicketSettings)(nil),                 // 93: rapport.ticket.v1.TicketSettings
-	(*BusinessCalendar)(nil),               // 94: rapport.ticket.v1.BusinessCalendar
-	(*SlaPolicy)(nil),                      // 95: rapport.ticket.v1.SlaPolicy
-	(*Queue)(nil),                          // 96: rapport.ticket.v1.Queue
-	(*QueueMember)(nil),                    // 97: rapport.ticket.v1.QueueMember
-	(*TicketAssignment)(nil),               // 98: rapport.ticket.v1.TicketAssignment
-	(*TicketMessage)(nil),                  // 99: rapport.ticket.v1.TicketMessage
-	(*CsatSurvey)(nil),                     // 100: rapport.ticket.v1.CsatSurvey
-	(*timestamppb.Timestamp)(nil),          // 101: google.protobuf.Timestamp
-	(QualityGrouping)(0),                   // 102: rapport.ticket.v1.QualityGrouping
-	(*QualityFigures)(nil),                 // 103: rapport.ticket.v1.QualityFigures
-	(*ImportedTicket)(nil),                 // 104: rapport.ticket.v1.ImportedTicket
-	(*ImportResult)(nil),                   // 105: rapport.ticket.v1.ImportResult
-	(*NpsSurvey)(nil),                      // 106: rapport.ticket.v1.NpsSurvey
-	(*NpsResponse)(nil),                    // 107: rapport.ticket.v1.NpsResponse
-	(*FeedbackItem)(nil),                   // 108: rapport.ticket.v1.FeedbackItem
+	(*ExportTicketsRequest)(nil),           // 88: rapport.ticket.v1.ExportTicketsRequest
+	(*ExportTicketsResponse)(nil),          // 89: rapport.ticket.v1.ExportTicketsResponse
+	(*Ticket)(nil),                         // 90: rapport.ticket.v1.Ticket
+	(*v1.Event)(nil),                       // 91: rapport.events.v1.Event
+	(*fieldmaskpb.FieldMask)(nil),          // 92: google.protobuf.FieldMask
+	(Status)(0),                            // 93: rapport.ticket.v1.Status
+	(*TicketTransition)(nil),               // 94: rapport.ticket.v1.TicketTransition
+	(*TicketSettings)(nil),                 // 95: rapport.ticket.v1.TicketSettings
+	(*BusinessCalendar)(nil),               // 96: rapport.ticket.v1.BusinessCalendar
+	(*SlaPolicy)(nil),                      // 97: rapport.ticket.v1.SlaPolicy
+	(*Queue)(nil),                          // 98: rapport.ticket.v1.Queue
+	(*QueueMember)(nil),                    // 99: rapport.ticket.v1.QueueMember
+	(*TicketAssignment)(nil),               // 100: rapport.ticket.v1.TicketAssignment
+	(*TicketMessage)(nil),                  // 101: rapport.ticket.v1.TicketMessage
+	(*CsatSurvey)(nil),                     // 102: rapport.ticket.v1.CsatSurvey
+	(*timestamppb.Timestamp)(nil),          // 103: google.protobuf.Timestamp
+	(QualityGrouping)(0),                   // 104: rapport.ticket.v1.QualityGrouping
+	(*QualityFigures)(nil),                 // 105: rapport.ticket.v1.QualityFigures
+	(*ImportedTicket)(nil),                 // 106: rapport.ticket.v1.ImportedTicket
+	(*ImportResult)(nil),                   // 107: rapport.ticket.v1.ImportResult
+	(*NpsSurvey)(nil),                      // 108: rapport.ticket.v1.NpsSurvey
+	(*NpsResponse)(nil),                    // 109: rapport.ticket.v1.NpsResponse
+	(*FeedbackItem)(nil),                   // 110: rapport.ticket.v1.FeedbackItem
+	(*ExportedTicket)(nil),                 // 111: rapport.ticket.v1.ExportedTicket
 }
 var file_rapport_ticket_v1_ticket_service_proto_depIdxs = []int32{
-	88,  // 0: rapport.ticket.v1.CreateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
-	88,  // 1: rapport.ticket.v1.CreateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	88,  // 2: rapport.ticket.v1.GetTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	88,  // 3: rapport.ticket.v1.ListTicketsResponse.tickets:type_name -> rapport.ticket.v1.Ticket
-	89,  // 4: rapport.ticket.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
-	88,  // 5: rapport.ticket.v1.UpdateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
-	90,  // 6: rapport.ticket.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
-	88,  // 7: rapport.ticket.v1.UpdateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	91,  // 8: rapport.ticket.v1.TransitionTicketRequest.status:type_name -> rapport.ticket.v1.Status
-	88,  // 9: rapport.ticket.v1.TransitionTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	92,  // 10: rapport.ticket.v1.ListTicketTransitionsResponse.transitions:type_name -> rapport.ticket.v1.TicketTransition
-	88,  // 11: rapport.ticket.v1.RecordFirstResponseResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	93,  // 12: rapport.ticket.v1.GetTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
-	93,  // 13: rapport.ticket.v1.UpdateTicketSettingsRequest.settings:type_name -> rapport.ticket.v1.TicketSettings
-	90,  // 14: rapport.ticket.v1.UpdateTicketSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	93,  // 15: rapport.ticket.v1.UpdateTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
-	94,  // 16: rapport.ticket.v1.CreateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	94,  // 17: rapport.ticket.v1.CreateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	94,  // 18: rapport.ticket.v1.GetBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	94,  // 19: rapport.ticket.v1.ListBusinessCalendarsResponse.business_calendars:type_name -> rapport.ticket.v1.BusinessCalendar
-	94,  // 20: rapport.ticket.v1.UpdateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	90,  // 21: rapport.ticket.v1.UpdateBusinessCalendarRequest.update_mask:type_name -> google.protobuf.FieldMask
-	94,  // 22: rapport.ticket.v1.UpdateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
-	95,  // 23: rapport.ticket.v1.CreateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	95,  // 24: rapport.ticket.v1.CreateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	95,  // 25: rapport.ticket.v1.GetSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	95,  // 26: rapport.ticket.v1.ListSlaPoliciesResponse.sla_policies:type_name -> rapport.ticket.v1.SlaPolicy
-	95,  // 27: rapport.ticket.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	90,  // 28: rapport.ticket.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	95,  // 29: rapport.ticket.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
-	96,  // 30: rapport.ticket.v1.CreateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
-	96,  // 31: rapport.ticket.v1.CreateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
-	96,  // 32: rapport.ticket.v1.GetQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
-	96,  // 33: rapport.ticket.v1.ListQueuesResponse.queues:type_name -> rapport.ticket.v1.Queue
-	96,  // 34: rapport.ticket.v1.UpdateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
-	90,  // 35: rapport.ticket.v1.UpdateQueueRequest.update_mask:type_name -> google.protobuf.FieldMask
-	96,  // 36: rapport.ticket.v1.UpdateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
-	97,  // 37: rapport.ticket.v1.SetQueueMemberRequest.member:type_name -> rapport.ticket.v1.QueueMember
-	97,  // 38: rapport.ticket.v1.SetQueueMemberResponse.member:type_name -> rapport.ticket.v1.QueueMember
-	97,  // 39: rapport.ticket.v1.ListQueueMembersResponse.members:type_name -> rapport.ticket.v1.QueueMember
-	88,  // 40: rapport.ticket.v1.AssignTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	88,  // 41: rapport.ticket.v1.EscalateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
-	98,  // 42: rapport.ticket.v1.ListTicketAssignmentsResponse.assignments:type_name -> rapport.ticket.v1.TicketAssignment
-	99,  // 43: rapport.ticket.v1.CreateTicketMessageRequest.message:type_name -> rapport.ticket.v1.TicketMessage
-	99,  // 44: rapport.ticket.v1.CreateTicketMessageResponse.message:type_name -> rapport.ticket.v1.TicketMessage
-	99,  // 45: rapport.ticket.v1.ListTicketMessagesResponse.messages:type_name -> rapport.ticket.v1.TicketMessage
-	100, // 46: rapport.ticket.v1.GetCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
-	100, // 47: rapport.ticket.v1.AnswerCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
-	101, // 48: rapport.ticket.v1.IssueCsatSurveyLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
-	102, // 49: rapport.ticket.v1.GetQualityFiguresRequest.group_by:type_name -> rapport.ticket.v1.QualityGrouping
-	101, // 50: rapport.ticket.v1.GetQualityFiguresRequest.start_time:type_name -> google.protobuf.Timestamp
-	101, // 51: rapport.ticket.v1.GetQualityFiguresRequest.end_time:type_name -> google.protobuf.Timestamp
-	103, // 52: rapport.ticket.v1.GetQualityFiguresResponse.figures:type_name -> rapport.ticket.v1.QualityFigures
-	104, // 53: rapport.ticket.v1.ImportTicketsRequest.tickets:type_name -> rapport.ticket.v1.ImportedTicket
-	105, // 54: rapport.ticket.v1.ImportTicketsResponse.results:type_name -> rapport.ticket.v1.ImportResult
-	106, // 55: rapport.ticket.v1.CreateNpsSurveyRequest.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
-	106, // 56: rapport.ticket.v1.CreateNpsSurveyResponse.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
-	106, // 57: rapport.ticket.v1.GetNpsSurveyResponse.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
-	107, // 58: rapport.ticket.v1.CreateNpsResponseRequest.response:type_name -> rapport.ticket.v1.NpsResponse
-	107, // 59: rapport.ticket.v1.CreateNpsResponseResponse.response:type_name -> rapport.ticket.v1.NpsResponse
-	108, // 60: rapport.ticket.v1.CreateFeedbackItemRequest.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
-	108, // 61: rapport.ticket.v1.CreateFeedbackItemResponse.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
-	108, // 62: rapport.ticket.v1.GetFeedbackItemResponse.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
-	108, // 63: rapport.ticket.v1.ListFeedbackItemsResponse.feedback_items:type_name -> rapport.ticket.v1.FeedbackItem
-	108, // 64: rapport.ticket.v1.UpdateFeedbackItemRequest.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
-	90,  // 65: rapport.ticket.v1.UpdateFeedbackItemRequest.update_mask:type_name -> google.protobuf.FieldMask
-	108, // 66: rapport.ticket.v1.UpdateFeedbackItemResponse.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
-	0,   // 67: rapport.ticket.v1.TicketService.CreateTicket:input_type -> rapport.ticket.v1.CreateTicketRequest
-	2,   // 68: rapport.ticket.v1.TicketService.GetTicket:input_type -> rapport.ticket.v1.GetTicketRequest
-	4,   // 69: rapport.ticket.v1.TicketService.ListTickets:input_type -> rapport.ticket.v1.ListTicketsRequest
-	8,   // 70: rapport.ticket.v1.TicketService.UpdateTicket:input_type -> rapport.ticket.v1.UpdateTicketRequest
-	10,  // 71: rapport.ticket.v1.TicketService.TransitionTicket:input_type -> rapport.ticket.v1.TransitionTicketRequest
-	12,  // 72: rapport.ticket.v1.TicketService.ListTicketTransitions:input_type -> rapport.ticket.v1.ListTicketTransitionsRequest
-	14,  // 73: rapport.ticket.v1.TicketService.RecordFirstResponse:input_type -> rapport.ticket.v1.RecordFirstResponseRequest
-	16,  // 74: rapport.ticket.v1.TicketService.GetTicketSettings:input_type -> rapport.ticket.v1.GetTicketSettingsRequest
-	18,  // 75: rapport.ticket.v1.TicketService.UpdateTicketSettings:input_type -> rapport.ticket.v1.UpdateTicketSettingsRequest
-	20,  // 76: rapport.ticket.v1.TicketService.CreateBusinessCalendar:input_type -> rapport.ticket.v1.CreateBusinessCalendarRequest
-	22,  // 77: rapport.ticket.v1.TicketService.GetBusinessCalendar:input_type -> rapport.ticket.v1.GetBusinessCalendarRequest
-	24,  // 78: rapport.ticket.v1.TicketService.ListBusinessCalendars:input_type -> rapport.ticket.v1.ListBusinessCalendarsRequest
-	26,  // 79: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:input_type -> rapport.ticket.v1.UpdateBusinessCalendarRequest
-	28,  // 80: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:input_type -> rapport.ticket.v1.DeleteBusinessCalendarRequest
-	30,  // 81: rapport.ticket.v1.TicketService.CreateSlaPolicy:input_type -> rapport.ticket.v1.CreateSlaPolicyRequest
-	32,  // 82: rapport.ticket.v1.TicketService.GetSlaPolicy:input_type -> rapport.ticket.v1.GetSlaPolicyRequest
-	34,  // 83: rapport.ticket.v1.TicketService.ListSlaPolicies:input_type -> rapport.ticket.v1.ListSlaPoliciesRequest
-	36,  // 84: rapport.ticket.v1.TicketService.UpdateSlaPolicy:input_type -> rapport.ticket.v1.UpdateSlaPolicyRequest
-	38,  // 85: rapport.ticket.v1.TicketService.DeleteSlaPolicy:input_type -> rapport.ticket.v1.DeleteSlaPolicyRequest
-	6,   // 86: rapport.ticket.v1.TicketService.WatchEvents:input_type -> rapport.ticket.v1.WatchEventsRequest
-	40,  // 87: rapport.ticket.v1.TicketService.CreateQueue:input_type -> rapport.ticket.v1.CreateQueueRequest
-	42,  // 88: rapport.ticket.v1.TicketService.GetQueue:input_type -> rapport.ticket.v1.GetQueueRequest
-	44,  // 89: rapport.ticket.v1.TicketService.ListQueues:input_type -> rapport.ticket.v1.ListQueuesRequest
-	46,  // 90: rapport.ticket.v1.TicketService.UpdateQueue:input_type -> rapport.ticket.v1.UpdateQueueRequest
-	48,  // 91: rapport.ticket.v1.TicketService.SetQueueMember:input_type -> rapport.ticket.v1.SetQueueMemberRequest
-	50,  // 92: rapport.ticket.v1.TicketService.RemoveQueueMember:input_type -> rapport.ticket.v1.RemoveQueueMemberRequest
-	52,  // 93: rapport.ticket.v1.TicketService.ListQueueMembers:input_type -> rapport.ticket.v1.ListQueueMembersRequest
-	54,  // 94: rapport.ticket.v1.TicketService.AssignTicket:input_type -> rapport.ticket.v1.AssignTicketRequest
-	56,  // 95: rapport.ticket.v1.TicketService.EscalateTicket:input_type -> rapport.ticket.v1.EscalateTicketRequest
-	58,  // 96: rapport.ticket.v1.TicketService.ListTicketAssignments:input_type -> rapport.ticket.v1.ListTicketAssignmentsRequest
-	60,  // 97: rapport.ticket.v1.TicketService.CreateTicketMessage:input_type -> rapport.ticket.v1.CreateTicketMessageRequest
-	62,  // 98: rapport.ticket.v1.TicketService.ListTicketMessages:input_type -> rapport.ticket.v1.ListTicketMessagesRequest
-	64,  // 99: rapport.ticket.v1.TicketService.GetCsatSurvey:input_type -> rapport.ticket.v1.GetCsatSurveyRequest
-	66,  // 100: rapport.ticket.v1.TicketService.AnswerCsatSurvey:input_type -> rapport.ticket.v1.AnswerCsatSurveyRequest
-	68,  // 101: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:input_type -> rapport.ticket.v1.IssueCsatSurveyLinkRequest
-	74,  // 102: rapport.ticket.v1.TicketService.CreateNpsSurvey:input_type -> rapport.ticket.v1.CreateNpsSurveyRequest
-	76,  // 103: rapport.ticket.v1.TicketService.GetNpsSurvey:input_type -> rapport.ticket.v1.GetNpsSurveyRequest
-	78,  // 104: rapport.ticket.v1.TicketService.CreateNpsResponse:input_type -> rapport.ticket.v1.CreateNpsResponseRequest
-	80,  // 105: rapport.ticket.v1.TicketService.CreateFeedbackItem:input_type -> rapport.ticket.v1.CreateFeedbackItemRequest
-	82,  // 106: rapport.ticket.v1.TicketService.GetFeedbackItem:input_type -> rapport.ticket.v1.GetFeedbackItemRequest
-	84,  // 107: rapport.ticket.v1.TicketService.ListFeedbackItems:input_type -> rapport.ticket.v1.ListFeedbackItemsRequest
-	86,  // 108: rapport.ticket.v1.TicketService.UpdateFeedbackItem:input_type -> rapport.ticket.v1.UpdateFeedbackItemRequest
-	70,  // 109: rapport.ticket.v1.TicketService.GetQualityFigures:input_type -> rapport.ticket.v1.GetQualityFiguresRequest
-	72,  // 110: rapport.ticket.v1.TicketService.ImportTickets:input_type -> rapport.ticket.v1.ImportTicketsRequest
-	1,   // 111: rapport.ticket.v1.TicketService.CreateTicket:output_type -> rapport.ticket.v1.CreateTicketResponse
-	3,   // 112: rapport.ticket.v1.TicketService.GetTicket:output_type -> rapport.ticket.v1.GetTicketResponse
-	5,   // 113: rapport.ticket.v1.TicketService.ListTickets:output_type -> rapport.ticket.v1.ListTicketsResponse
-	9,   // 114: rapport.ticket.v1.TicketService.UpdateTicket:output_type -> rapport.ticket.v1.UpdateTicketResponse
-	11,  // 115: rapport.ticket.v1.TicketService.TransitionTicket:output_type -> rapport.ticket.v1.TransitionTicketResponse
-	13,  // 116: rapport.ticket.v1.TicketService.ListTicketTransitions:output_type -> rapport.ticket.v1.ListTicketTransitionsResponse
-	15,  // 117: rapport.ticket.v1.TicketService.RecordFirstResponse:output_type -> rapport.ticket.v1.RecordFirstResponseResponse
-	17,  // 118: rapport.ticket.v1.TicketService.GetTicketSettings:output_type -> rapport.ticket.v1.GetTicketSettingsResponse
-	19,  // 119: rapport.ticket.v1.TicketService.UpdateTicketSettings:output_type -> rapport.ticket.v1.UpdateTicketSettingsResponse
-	21,  // 120: rapport.ticket.v1.TicketService.CreateBusinessCalendar:output_type -> rapport.ticket.v1.CreateBusinessCalendarResponse
-	23,  // 121: rapport.ticket.v1.TicketService.GetBusinessCalendar:output_type -> rapport.ticket.v1.GetBusinessCalendarResponse
-	25,  // 122: rapport.ticket.v1.TicketService.ListBusinessCalendars:output_type -> rapport.ticket.v1.ListBusinessCalendarsResponse
-	27,  // 123: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:output_type -> rapport.ticket.v1.UpdateBusinessCalendarResponse
-	29,  // 124: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:output_type -> rapport.ticket.v1.DeleteBusinessCalendarResponse
-	31,  // 125: rapport.ticket.v1.TicketService.CreateSlaPolicy:output_type -> rapport.ticket.v1.CreateSlaPolicyResponse
-	33,  // 126: rapport.ticket.v1.TicketService.GetSlaPolicy:output_type -> rapport.ticket.v1.GetSlaPolicyResponse
-	35,  // 127: rapport.ticket.v1.TicketService.ListSlaPolicies:output_type -> rapport.ticket.v1.ListSlaPoliciesResponse
-	37,  // 128: rapport.ticket.v1.TicketService.UpdateSlaPolicy:output_type -> rapport.ticket.v1.UpdateSlaPolicyResponse
-	39,  // 129: rapport.ticket.v1.TicketService.DeleteSlaPolicy:output_type -> rapport.ticket.v1.DeleteSlaPolicyResponse
-	7,   // 130: rapport.ticket.v1.TicketService.WatchEvents:output_type -> rapport.ticket.v1.WatchEventsResponse
-	41,  // 131: rapport.ticket.v1.TicketService.CreateQueue:output_type -> rapport.ticket.v1.CreateQueueResponse
-	43,  // 132: rapport.ticket.v1.TicketService.GetQueue:output_type -> rapport.ticket.v1.GetQueueResponse
-	45,  // 133: rapport.ticket.v1.TicketService.ListQueues:output_type -> rapport.ticket.v1.ListQueuesResponse
-	47,  // 134: rapport.ticket.v1.TicketService.UpdateQueue:output_type -> rapport.ticket.v1.UpdateQueueResponse
-	49,  // 135: rapport.ticket.v1.TicketService.SetQueueMember:output_type -> rapport.ticket.v1.SetQueueMemberResponse
-	51,  // 136: rapport.ticket.v1.TicketService.RemoveQueueMember:output_type -> rapport.ticket.v1.RemoveQueueMemberResponse
-	53,  // 137: rapport.ticket.v1.TicketService.ListQueueMembers:output_type -> rapport.ticket.v1.ListQueueMembersResponse
-	55,  // 138: rapport.ticket.v1.TicketService.AssignTicket:output_type -> rapport.ticket.v1.AssignTicketResponse
-	57,  // 139: rapport.ticket.v1.TicketService.EscalateTicket:output_type -> rapport.ticket.v1.EscalateTicketResponse
-	59,  // 140: rapport.ticket.v1.TicketService.ListTicketAssignments:output_type -> rapport.ticket.v1.ListTicketAssignmentsResponse
-	61,  // 141: rapport.ticket.v1.TicketService.CreateTicketMessage:output_type -> rapport.ticket.v1.CreateTicketMessageResponse
-	63,  // 142: rapport.ticket.v1.TicketService.ListTicketMessages:output_type -> rapport.ticket.v1.ListTicketMessagesResponse
-	65,  // 143: rapport.ticket.v1.TicketService.GetCsatSurvey:output_type -> rapport.ticket.v1.GetCsatSurveyResponse
-	67,  // 144: rapport.ticket.v1.TicketService.AnswerCsatSurvey:output_type -> rapport.ticket.v1.AnswerCsatSurveyResponse
-	69,  // 145: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:output_type -> rapport.ticket.v1.IssueCsatSurveyLinkResponse
-	75,  // 146: rapport.ticket.v1.TicketService.CreateNpsSurvey:output_type -> rapport.ticket.v1.CreateNpsSurveyResponse
-	77,  // 147: rapport.ticket.v1.TicketService.GetNpsSurvey:output_type -> rapport.ticket.v1.GetNpsSurveyResponse
-	79,  // 148: rapport.ticket.v1.TicketService.CreateNpsResponse:output_type -> rapport.ticket.v1.CreateNpsResponseResponse
-	81,  // 149: rapport.ticket.v1.TicketService.CreateFeedbackItem:output_type -> rapport.ticket.v1.CreateFeedbackItemResponse
-	83,  // 150: rapport.ticket.v1.TicketService.GetFeedbackItem:output_type -> rapport.ticket.v1.GetFeedbackItemResponse
-	85,  // 151: rapport.ticket.v1.TicketService.ListFeedbackItems:output_type -> rapport.ticket.v1.ListFeedbackItemsResponse
-	87,  // 152: rapport.ticket.v1.TicketService.UpdateFeedbackItem:output_type -> rapport.ticket.v1.UpdateFeedbackItemResponse
-	71,  // 153: rapport.ticket.v1.TicketService.GetQualityFigures:output_type -> rapport.ticket.v1.GetQualityFiguresResponse
-	73,  // 154: rapport.ticket.v1.TicketService.ImportTickets:output_type -> rapport.ticket.v1.ImportTicketsResponse
-	111, // [111:155] is the sub-list for method output_type
-	67,  // [67:111] is the sub-list for method input_type
-	67,  // [67:67] is the sub-list for extension type_name
-	67,  // [67:67] is the sub-list for extension extendee
-	0,   // [0:67] is the sub-list for field type_name
+	90,  // 0: rapport.ticket.v1.CreateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
+	90,  // 1: rapport.ticket.v1.CreateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	90,  // 2: rapport.ticket.v1.GetTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	90,  // 3: rapport.ticket.v1.ListTicketsResponse.tickets:type_name -> rapport.ticket.v1.Ticket
+	91,  // 4: rapport.ticket.v1.WatchEventsResponse.event:type_name -> rapport.events.v1.Event
+	90,  // 5: rapport.ticket.v1.UpdateTicketRequest.ticket:type_name -> rapport.ticket.v1.Ticket
+	92,  // 6: rapport.ticket.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
+	90,  // 7: rapport.ticket.v1.UpdateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	93,  // 8: rapport.ticket.v1.TransitionTicketRequest.status:type_name -> rapport.ticket.v1.Status
+	90,  // 9: rapport.ticket.v1.TransitionTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	94,  // 10: rapport.ticket.v1.ListTicketTransitionsResponse.transitions:type_name -> rapport.ticket.v1.TicketTransition
+	90,  // 11: rapport.ticket.v1.RecordFirstResponseResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	95,  // 12: rapport.ticket.v1.GetTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
+	95,  // 13: rapport.ticket.v1.UpdateTicketSettingsRequest.settings:type_name -> rapport.ticket.v1.TicketSettings
+	92,  // 14: rapport.ticket.v1.UpdateTicketSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	95,  // 15: rapport.ticket.v1.UpdateTicketSettingsResponse.settings:type_name -> rapport.ticket.v1.TicketSettings
+	96,  // 16: rapport.ticket.v1.CreateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	96,  // 17: rapport.ticket.v1.CreateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	96,  // 18: rapport.ticket.v1.GetBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	96,  // 19: rapport.ticket.v1.ListBusinessCalendarsResponse.business_calendars:type_name -> rapport.ticket.v1.BusinessCalendar
+	96,  // 20: rapport.ticket.v1.UpdateBusinessCalendarRequest.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	92,  // 21: rapport.ticket.v1.UpdateBusinessCalendarRequest.update_mask:type_name -> google.protobuf.FieldMask
+	96,  // 22: rapport.ticket.v1.UpdateBusinessCalendarResponse.business_calendar:type_name -> rapport.ticket.v1.BusinessCalendar
+	97,  // 23: rapport.ticket.v1.CreateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	97,  // 24: rapport.ticket.v1.CreateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	97,  // 25: rapport.ticket.v1.GetSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	97,  // 26: rapport.ticket.v1.ListSlaPoliciesResponse.sla_policies:type_name -> rapport.ticket.v1.SlaPolicy
+	97,  // 27: rapport.ticket.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	92,  // 28: rapport.ticket.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	97,  // 29: rapport.ticket.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> rapport.ticket.v1.SlaPolicy
+	98,  // 30: rapport.ticket.v1.CreateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
+	98,  // 31: rapport.ticket.v1.CreateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
+	98,  // 32: rapport.ticket.v1.GetQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
+	98,  // 33: rapport.ticket.v1.ListQueuesResponse.queues:type_name -> rapport.ticket.v1.Queue
+	98,  // 34: rapport.ticket.v1.UpdateQueueRequest.queue:type_name -> rapport.ticket.v1.Queue
+	92,  // 35: rapport.ticket.v1.UpdateQueueRequest.update_mask:type_name -> google.protobuf.FieldMask
+	98,  // 36: rapport.ticket.v1.UpdateQueueResponse.queue:type_name -> rapport.ticket.v1.Queue
+	99,  // 37: rapport.ticket.v1.SetQueueMemberRequest.member:type_name -> rapport.ticket.v1.QueueMember
+	99,  // 38: rapport.ticket.v1.SetQueueMemberResponse.member:type_name -> rapport.ticket.v1.QueueMember
+	99,  // 39: rapport.ticket.v1.ListQueueMembersResponse.members:type_name -> rapport.ticket.v1.QueueMember
+	90,  // 40: rapport.ticket.v1.AssignTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	90,  // 41: rapport.ticket.v1.EscalateTicketResponse.ticket:type_name -> rapport.ticket.v1.Ticket
+	100, // 42: rapport.ticket.v1.ListTicketAssignmentsResponse.assignments:type_name -> rapport.ticket.v1.TicketAssignment
+	101, // 43: rapport.ticket.v1.CreateTicketMessageRequest.message:type_name -> rapport.ticket.v1.TicketMessage
+	101, // 44: rapport.ticket.v1.CreateTicketMessageResponse.message:type_name -> rapport.ticket.v1.TicketMessage
+	101, // 45: rapport.ticket.v1.ListTicketMessagesResponse.messages:type_name -> rapport.ticket.v1.TicketMessage
+	102, // 46: rapport.ticket.v1.GetCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
+	102, // 47: rapport.ticket.v1.AnswerCsatSurveyResponse.survey:type_name -> rapport.ticket.v1.CsatSurvey
+	103, // 48: rapport.ticket.v1.IssueCsatSurveyLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
+	104, // 49: rapport.ticket.v1.GetQualityFiguresRequest.group_by:type_name -> rapport.ticket.v1.QualityGrouping
+	103, // 50: rapport.ticket.v1.GetQualityFiguresRequest.start_time:type_name -> google.protobuf.Timestamp
+	103, // 51: rapport.ticket.v1.GetQualityFiguresRequest.end_time:type_name -> google.protobuf.Timestamp
+	105, // 52: rapport.ticket.v1.GetQualityFiguresResponse.figures:type_name -> rapport.ticket.v1.QualityFigures
+	106, // 53: rapport.ticket.v1.ImportTicketsRequest.tickets:type_name -> rapport.ticket.v1.ImportedTicket
+	107, // 54: rapport.ticket.v1.ImportTicketsResponse.results:type_name -> rapport.ticket.v1.ImportResult
+	108, // 55: rapport.ticket.v1.CreateNpsSurveyRequest.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
+	108, // 56: rapport.ticket.v1.CreateNpsSurveyResponse.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
+	108, // 57: rapport.ticket.v1.GetNpsSurveyResponse.nps_survey:type_name -> rapport.ticket.v1.NpsSurvey
+	109, // 58: rapport.ticket.v1.CreateNpsResponseRequest.response:type_name -> rapport.ticket.v1.NpsResponse
+	109, // 59: rapport.ticket.v1.CreateNpsResponseResponse.response:type_name -> rapport.ticket.v1.NpsResponse
+	110, // 60: rapport.ticket.v1.CreateFeedbackItemRequest.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	110, // 61: rapport.ticket.v1.CreateFeedbackItemResponse.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	110, // 62: rapport.ticket.v1.GetFeedbackItemResponse.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	110, // 63: rapport.ticket.v1.ListFeedbackItemsResponse.feedback_items:type_name -> rapport.ticket.v1.FeedbackItem
+	110, // 64: rapport.ticket.v1.UpdateFeedbackItemRequest.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	92,  // 65: rapport.ticket.v1.UpdateFeedbackItemRequest.update_mask:type_name -> google.protobuf.FieldMask
+	110, // 66: rapport.ticket.v1.UpdateFeedbackItemResponse.feedback_item:type_name -> rapport.ticket.v1.FeedbackItem
+	111, // 67: rapport.ticket.v1.ExportTicketsResponse.tickets:type_name -> rapport.ticket.v1.ExportedTicket
+	0,   // 68: rapport.ticket.v1.TicketService.CreateTicket:input_type -> rapport.ticket.v1.CreateTicketRequest
+	2,   // 69: rapport.ticket.v1.TicketService.GetTicket:input_type -> rapport.ticket.v1.GetTicketRequest
+	4,   // 70: rapport.ticket.v1.TicketService.ListTickets:input_type -> rapport.ticket.v1.ListTicketsRequest
+	8,   // 71: rapport.ticket.v1.TicketService.UpdateTicket:input_type -> rapport.ticket.v1.UpdateTicketRequest
+	10,  // 72: rapport.ticket.v1.TicketService.TransitionTicket:input_type -> rapport.ticket.v1.TransitionTicketRequest
+	12,  // 73: rapport.ticket.v1.TicketService.ListTicketTransitions:input_type -> rapport.ticket.v1.ListTicketTransitionsRequest
+	14,  // 74: rapport.ticket.v1.TicketService.RecordFirstResponse:input_type -> rapport.ticket.v1.RecordFirstResponseRequest
+	16,  // 75: rapport.ticket.v1.TicketService.GetTicketSettings:input_type -> rapport.ticket.v1.GetTicketSettingsRequest
+	18,  // 76: rapport.ticket.v1.TicketService.UpdateTicketSettings:input_type -> rapport.ticket.v1.UpdateTicketSettingsRequest
+	20,  // 77: rapport.ticket.v1.TicketService.CreateBusinessCalendar:input_type -> rapport.ticket.v1.CreateBusinessCalendarRequest
+	22,  // 78: rapport.ticket.v1.TicketService.GetBusinessCalendar:input_type -> rapport.ticket.v1.GetBusinessCalendarRequest
+	24,  // 79: rapport.ticket.v1.TicketService.ListBusinessCalendars:input_type -> rapport.ticket.v1.ListBusinessCalendarsRequest
+	26,  // 80: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:input_type -> rapport.ticket.v1.UpdateBusinessCalendarRequest
+	28,  // 81: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:input_type -> rapport.ticket.v1.DeleteBusinessCalendarRequest
+	30,  // 82: rapport.ticket.v1.TicketService.CreateSlaPolicy:input_type -> rapport.ticket.v1.CreateSlaPolicyRequest
+	32,  // 83: rapport.ticket.v1.TicketService.GetSlaPolicy:input_type -> rapport.ticket.v1.GetSlaPolicyRequest
+	34,  // 84: rapport.ticket.v1.TicketService.ListSlaPolicies:input_type -> rapport.ticket.v1.ListSlaPoliciesRequest
+	36,  // 85: rapport.ticket.v1.TicketService.UpdateSlaPolicy:input_type -> rapport.ticket.v1.UpdateSlaPolicyRequest
+	38,  // 86: rapport.ticket.v1.TicketService.DeleteSlaPolicy:input_type -> rapport.ticket.v1.DeleteSlaPolicyRequest
+	6,   // 87: rapport.ticket.v1.TicketService.WatchEvents:input_type -> rapport.ticket.v1.WatchEventsRequest
+	40,  // 88: rapport.ticket.v1.TicketService.CreateQueue:input_type -> rapport.ticket.v1.CreateQueueRequest
+	42,  // 89: rapport.ticket.v1.TicketService.GetQueue:input_type -> rapport.ticket.v1.GetQueueRequest
+	44,  // 90: rapport.ticket.v1.TicketService.ListQueues:input_type -> rapport.ticket.v1.ListQueuesRequest
+	46,  // 91: rapport.ticket.v1.TicketService.UpdateQueue:input_type -> rapport.ticket.v1.UpdateQueueRequest
+	48,  // 92: rapport.ticket.v1.TicketService.SetQueueMember:input_type -> rapport.ticket.v1.SetQueueMemberRequest
+	50,  // 93: rapport.ticket.v1.TicketService.RemoveQueueMember:input_type -> rapport.ticket.v1.RemoveQueueMemberRequest
+	52,  // 94: rapport.ticket.v1.TicketService.ListQueueMembers:input_type -> rapport.ticket.v1.ListQueueMembersRequest
+	54,  // 95: rapport.ticket.v1.TicketService.AssignTicket:input_type -> rapport.ticket.v1.AssignTicketRequest
+	56,  // 96: rapport.ticket.v1.TicketService.EscalateTicket:input_type -> rapport.ticket.v1.EscalateTicketRequest
+	58,  // 97: rapport.ticket.v1.TicketService.ListTicketAssignments:input_type -> rapport.ticket.v1.ListTicketAssignmentsRequest
+	60,  // 98: rapport.ticket.v1.TicketService.CreateTicketMessage:input_type -> rapport.ticket.v1.CreateTicketMessageRequest
+	62,  // 99: rapport.ticket.v1.TicketService.ListTicketMessages:input_type -> rapport.ticket.v1.ListTicketMessagesRequest
+	64,  // 100: rapport.ticket.v1.TicketService.GetCsatSurvey:input_type -> rapport.ticket.v1.GetCsatSurveyRequest
+	66,  // 101: rapport.ticket.v1.TicketService.AnswerCsatSurvey:input_type -> rapport.ticket.v1.AnswerCsatSurveyRequest
+	68,  // 102: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:input_type -> rapport.ticket.v1.IssueCsatSurveyLinkRequest
+	74,  // 103: rapport.ticket.v1.TicketService.CreateNpsSurvey:input_type -> rapport.ticket.v1.CreateNpsSurveyRequest
+	76,  // 104: rapport.ticket.v1.TicketService.GetNpsSurvey:input_type -> rapport.ticket.v1.GetNpsSurveyRequest
+	78,  // 105: rapport.ticket.v1.TicketService.CreateNpsResponse:input_type -> rapport.ticket.v1.CreateNpsResponseRequest
+	80,  // 106: rapport.ticket.v1.TicketService.CreateFeedbackItem:input_type -> rapport.ticket.v1.CreateFeedbackItemRequest
+	82,  // 107: rapport.ticket.v1.TicketService.GetFeedbackItem:input_type -> rapport.ticket.v1.GetFeedbackItemRequest
+	84,  // 108: rapport.ticket.v1.TicketService.ListFeedbackItems:input_type -> rapport.ticket.v1.ListFeedbackItemsRequest
+	86,  // 109: rapport.ticket.v1.TicketService.UpdateFeedbackItem:input_type -> rapport.ticket.v1.UpdateFeedbackItemRequest
+	70,  // 110: rapport.ticket.v1.TicketService.GetQualityFigures:input_type -> rapport.ticket.v1.GetQualityFiguresRequest
+	72,  // 111: rapport.ticket.v1.TicketService.ImportTickets:input_type -> rapport.ticket.v1.ImportTicketsRequest
+	88,  // 112: rapport.ticket.v1.TicketService.ExportTickets:input_type -> rapport.ticket.v1.ExportTicketsRequest
+	1,   // 113: rapport.ticket.v1.TicketService.CreateTicket:output_type -> rapport.ticket.v1.CreateTicketResponse
+	3,   // 114: rapport.ticket.v1.TicketService.GetTicket:output_type -> rapport.ticket.v1.GetTicketResponse
+	5,   // 115: rapport.ticket.v1.TicketService.ListTickets:output_type -> rapport.ticket.v1.ListTicketsResponse
+	9,   // 116: rapport.ticket.v1.TicketService.UpdateTicket:output_type -> rapport.ticket.v1.UpdateTicketResponse
+	11,  // 117: rapport.ticket.v1.TicketService.TransitionTicket:output_type -> rapport.ticket.v1.TransitionTicketResponse
+	13,  // 118: rapport.ticket.v1.TicketService.ListTicketTransitions:output_type -> rapport.ticket.v1.ListTicketTransitionsResponse
+	15,  // 119: rapport.ticket.v1.TicketService.RecordFirstResponse:output_type -> rapport.ticket.v1.RecordFirstResponseResponse
+	17,  // 120: rapport.ticket.v1.TicketService.GetTicketSettings:output_type -> rapport.ticket.v1.GetTicketSettingsResponse
+	19,  // 121: rapport.ticket.v1.TicketService.UpdateTicketSettings:output_type -> rapport.ticket.v1.UpdateTicketSettingsResponse
+	21,  // 122: rapport.ticket.v1.TicketService.CreateBusinessCalendar:output_type -> rapport.ticket.v1.CreateBusinessCalendarResponse
+	23,  // 123: rapport.ticket.v1.TicketService.GetBusinessCalendar:output_type -> rapport.ticket.v1.GetBusinessCalendarResponse
+	25,  // 124: rapport.ticket.v1.TicketService.ListBusinessCalendars:output_type -> rapport.ticket.v1.ListBusinessCalendarsResponse
+	27,  // 125: rapport.ticket.v1.TicketService.UpdateBusinessCalendar:output_type -> rapport.ticket.v1.UpdateBusinessCalendarResponse
+	29,  // 126: rapport.ticket.v1.TicketService.DeleteBusinessCalendar:output_type -> rapport.ticket.v1.DeleteBusinessCalendarResponse
+	31,  // 127: rapport.ticket.v1.TicketService.CreateSlaPolicy:output_type -> rapport.ticket.v1.CreateSlaPolicyResponse
+	33,  // 128: rapport.ticket.v1.TicketService.GetSlaPolicy:output_type -> rapport.ticket.v1.GetSlaPolicyResponse
+	35,  // 129: rapport.ticket.v1.TicketService.ListSlaPolicies:output_type -> rapport.ticket.v1.ListSlaPoliciesResponse
+	37,  // 130: rapport.ticket.v1.TicketService.UpdateSlaPolicy:output_type -> rapport.ticket.v1.UpdateSlaPolicyResponse
+	39,  // 131: rapport.ticket.v1.TicketService.DeleteSlaPolicy:output_type -> rapport.ticket.v1.DeleteSlaPolicyResponse
+	7,   // 132: rapport.ticket.v1.TicketService.WatchEvents:output_type -> rapport.ticket.v1.WatchEventsResponse
+	41,  // 133: rapport.ticket.v1.TicketService.CreateQueue:output_type -> rapport.ticket.v1.CreateQueueResponse
+	43,  // 134: rapport.ticket.v1.TicketService.GetQueue:output_type -> rapport.ticket.v1.GetQueueResponse
+	45,  // 135: rapport.ticket.v1.TicketService.ListQueues:output_type -> rapport.ticket.v1.ListQueuesResponse
+	47,  // 136: rapport.ticket.v1.TicketService.UpdateQueue:output_type -> rapport.ticket.v1.UpdateQueueResponse
+	49,  // 137: rapport.ticket.v1.TicketService.SetQueueMember:output_type -> rapport.ticket.v1.SetQueueMemberResponse
+	51,  // 138: rapport.ticket.v1.TicketService.RemoveQueueMember:output_type -> rapport.ticket.v1.RemoveQueueMemberResponse
+	53,  // 139: rapport.ticket.v1.TicketService.ListQueueMembers:output_type -> rapport.ticket.v1.ListQueueMembersResponse
+	55,  // 140: rapport.ticket.v1.TicketService.AssignTicket:output_type -> rapport.ticket.v1.AssignTicketResponse
+	57,  // 141: rapport.ticket.v1.TicketService.EscalateTicket:output_type -> rapport.ticket.v1.EscalateTicketResponse
+	59,  // 142: rapport.ticket.v1.TicketService.ListTicketAssignments:output_type -> rapport.ticket.v1.ListTicketAssignmentsResponse
+	61,  // 143: rapport.ticket.v1.TicketService.CreateTicketMessage:output_type -> rapport.ticket.v1.CreateTicketMessageResponse
+	63,  // 144: rapport.ticket.v1.TicketService.ListTicketMessages:output_type -> rapport.ticket.v1.ListTicketMessagesResponse
+	65,  // 145: rapport.ticket.v1.TicketService.GetCsatSurvey:output_type -> rapport.ticket.v1.GetCsatSurveyResponse
+	67,  // 146: rapport.ticket.v1.TicketService.AnswerCsatSurvey:output_type -> rapport.ticket.v1.AnswerCsatSurveyResponse
+	69,  // 147: rapport.ticket.v1.TicketService.IssueCsatSurveyLink:output_type -> rapport.ticket.v1.IssueCsatSurveyLinkResponse
+	75,  // 148: rapport.ticket.v1.TicketService.CreateNpsSurvey:output_type -> rapport.ticket.v1.CreateNpsSurveyResponse
+	77,  // 149: rapport.ticket.v1.TicketService.GetNpsSurvey:output_type -> rapport.ticket.v1.GetNpsSurveyResponse
+	79,  // 150: rapport.ticket.v1.TicketService.CreateNpsResponse:output_type -> rapport.ticket.v1.CreateNpsResponseResponse
+	81,  // 151: rapport.ticket.v1.TicketService.CreateFeedbackItem:output_type -> rapport.ticket.v1.CreateFeedbackItemResponse
+	83,  // 152: rapport.ticket.v1.TicketService.GetFeedbackItem:output_type -> rapport.ticket.v1.GetFeedbackItemResponse
+	85,  // 153: rapport.ticket.v1.TicketService.ListFeedbackItems:output_type -> rapport.ticket.v1.ListFeedbackItemsResponse
+	87,  // 154: rapport.ticket.v1.TicketService.UpdateFeedbackItem:output_type -> rapport.ticket.v1.UpdateFeedbackItemResponse
+	71,  // 155: rapport.ticket.v1.TicketService.GetQualityFigures:output_type -> rapport.ticket.v1.GetQualityFiguresResponse
+	73,  // 156: rapport.ticket.v1.TicketService.ImportTickets:output_type -> rapport.ticket.v1.ImportTicketsResponse
+	89,  // 157: rapport.ticket.v1.TicketService.ExportTickets:output_type -> rapport.ticket.v1.ExportTicketsResponse
+	113, // [113:158] is the sub-list for method output_type
+	68,  // [68:113] is the sub-list for method input_type
+	68,  // [68:68] is the sub-list for extension type_name
+	68,  // [68:68] is the sub-list for extension extendee
+	0,   // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_rapport_ticket_v1_ticket_service_proto_init() }
@@ -5023,7 +5153,7 @@ func file_rapport_ticket_v1_ticket_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_ticket_v1_ticket_service_proto_rawDesc), len(file_rapport_ticket_v1_ticket_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   88,
+			NumMessages:   90,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

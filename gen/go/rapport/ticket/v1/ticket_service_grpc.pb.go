@@ -63,6 +63,7 @@ const (
 	TicketService_UpdateFeedbackItem_FullMethodName     = "/rapport.ticket.v1.TicketService/UpdateFeedbackItem"
 	TicketService_GetQualityFigures_FullMethodName      = "/rapport.ticket.v1.TicketService/GetQualityFigures"
 	TicketService_ImportTickets_FullMethodName          = "/rapport.ticket.v1.TicketService/ImportTickets"
+	TicketService_ExportTickets_FullMethodName          = "/rapport.ticket.v1.TicketService/ExportTickets"
 )
 
 // TicketServiceClient is the client API for TicketService service.
@@ -189,6 +190,11 @@ type TicketServiceClient interface {
 	// Imports up to 500 tickets with their history (admins); a row whose
 	// external_id was imported before returns the earlier ticket.
 	ImportTickets(ctx context.Context, in *ImportTicketsRequest, opts ...grpc.CallOption) (*ImportTicketsResponse, error)
+	// Exports a customer's tickets with their public conversation, newest
+	// first, for handing to the customer (an access request, a complaint
+	// file). Internal notes are never part of it. Admins, support agents and
+	// sales staff; record access applies.
+	ExportTickets(ctx context.Context, in *ExportTicketsRequest, opts ...grpc.CallOption) (*ExportTicketsResponse, error)
 }
 
 type ticketServiceClient struct {
@@ -648,6 +654,16 @@ func (c *ticketServiceClient) ImportTickets(ctx context.Context, in *ImportTicke
 	return out, nil
 }
 
+func (c *ticketServiceClient) ExportTickets(ctx context.Context, in *ExportTicketsRequest, opts ...grpc.CallOption) (*ExportTicketsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportTicketsResponse)
+	err := c.cc.Invoke(ctx, TicketService_ExportTickets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TicketServiceServer is the server API for TicketService service.
 // All implementations must embed UnimplementedTicketServiceServer
 // for forward compatibility.
@@ -772,6 +788,11 @@ type TicketServiceServer interface {
 	// Imports up to 500 tickets with their history (admins); a row whose
 	// external_id was imported before returns the earlier ticket.
 	ImportTickets(context.Context, *ImportTicketsRequest) (*ImportTicketsResponse, error)
+	// Exports a customer's tickets with their public conversation, newest
+	// first, for handing to the customer (an access request, a complaint
+	// file). Internal notes are never part of it. Admins, support agents and
+	// sales staff; record access applies.
+	ExportTickets(context.Context, *ExportTicketsRequest) (*ExportTicketsResponse, error)
 	mustEmbedUnimplementedTicketServiceServer()
 }
 
@@ -913,6 +934,9 @@ func (UnimplementedTicketServiceServer) GetQualityFigures(context.Context, *GetQ
 }
 func (UnimplementedTicketServiceServer) ImportTickets(context.Context, *ImportTicketsRequest) (*ImportTicketsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ImportTickets not implemented")
+}
+func (UnimplementedTicketServiceServer) ExportTickets(context.Context, *ExportTicketsRequest) (*ExportTicketsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExportTickets not implemented")
 }
 func (UnimplementedTicketServiceServer) mustEmbedUnimplementedTicketServiceServer() {}
 func (UnimplementedTicketServiceServer) testEmbeddedByValue()                       {}
@@ -1720,6 +1744,24 @@ func _TicketService_ImportTickets_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TicketService_ExportTickets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportTicketsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketServiceServer).ExportTickets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketService_ExportTickets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketServiceServer).ExportTickets(ctx, req.(*ExportTicketsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TicketService_ServiceDesc is the grpc.ServiceDesc for TicketService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1898,6 +1940,10 @@ var TicketService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ImportTickets",
 			Handler:    _TicketService_ImportTickets_Handler,
+		},
+		{
+			MethodName: "ExportTickets",
+			Handler:    _TicketService_ExportTickets_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

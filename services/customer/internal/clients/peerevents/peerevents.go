@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
@@ -113,7 +114,34 @@ func (s *Source) event(ctx context.Context, tenant uuid.UUID, pe *eventsv1.Event
 	if e.CustomerID, err = protoconv.EventCustomerID(typeName, payload.GetValue()); err != nil {
 		s.log.ErrorContext(ctx, "follow-up plans: undecodable event", "source", s.source.Name(), "event_id", id.String(), "error", err.Error())
 	}
+	if s.source == relationship.SourceTicket && e.Type == relationship.EventDetractorRecorded {
+		if e.Detractor, err = detractor(typeName, payload.GetValue()); err != nil {
+			s.log.ErrorContext(ctx, "follow-up plans: undecodable detractor", "event_id", id.String(), "error", err.Error())
+		}
+	}
 	return e, nil
+}
+
+// detractor reads a detractor event's payload.
+func detractor(typeName string, payload []byte) (*relationship.Detractor, error) {
+	var m ticketv1.Detractor
+	if want := string(m.ProtoReflect().Descriptor().FullName()); typeName != want {
+		return nil, fmt.Errorf("payload type %s, want %s", typeName, want)
+	}
+	if err := proto.Unmarshal(payload, &m); err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	d := relationship.Detractor{NPS: m.GetKind() == ticketv1.SatisfactionKind_SATISFACTION_KIND_NPS, Score: m.GetScore()}
+	var err error
+	if d.SourceID, err = uuid.Parse(m.GetSourceId()); err != nil {
+		return nil, fmt.Errorf("source_id: %w", err)
+	}
+	if !d.NPS {
+		if d.TicketID, err = uuid.Parse(m.GetTicketId()); err != nil {
+			return nil, fmt.Errorf("ticket_id: %w", err)
+		}
+	}
+	return &d, nil
 }
 
 // responses unwraps the envelope from a service's own WatchEventsResponse.

@@ -162,7 +162,9 @@ CROSS JOIN (VALUES (0, 'Prospecting', 10, 1, 1), (1, 'Qualification', 25, 1, 2),
 
 UPDATE opportunities o
 SET pipeline_id = s.pipeline_id, stage_id = s.stage_id, stage_kind = s.kind,
-    engage_date = (o.create_time AT TIME ZONE 'UTC')::date,
+    -- Engaged when recorded, or by the expected close if that came first
+    -- (an opportunity entered after the fact), so the check below holds.
+    engage_date = least((o.create_time AT TIME ZONE 'UTC')::date, o.expected_close_date),
     stage_enter_time = o.create_time,
     close_time = CASE WHEN s.kind IN (2, 3) THEN o.update_time END
 FROM pipeline_stages s JOIN pipelines p USING (tenant_id, pipeline_id)

@@ -1,3 +1,6 @@
+// Package customer is the help desk's client of the customer service:
+// segment members for NPS surveys and the partners a customer is linked
+// to, both asked with the inbound caller's credentials.
 package customer
 
 import (
