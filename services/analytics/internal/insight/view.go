@@ -37,6 +37,8 @@ type View struct {
 	OpenOpportunities, WonOpportunities int64
 	OpenAmounts, WonAmounts             []analytics.Money
 	OpenTickets, Tickets                int64
+	// BreachedOpenTickets counts open tickets that missed an SLA target.
+	BreachedOpenTickets int64
 
 	// Purchases, Returns and CancelledOrders count the customer's orders.
 	Purchases, Returns, CancelledOrders int64

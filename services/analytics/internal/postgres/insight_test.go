@@ -52,6 +52,8 @@ func TestInsightFacts(t *testing.T) {
 	cancel.Fact = &analytics.Fact{Order: ptr(*cancelled.Fact.Order)}
 	cancel.Fact.Order.Status = analytics.OrderStatusCancelled
 	ret, _ := pipe.order(ada, analytics.OrderKindReturn, analytics.OrderStatusPlaced, -1200, 3*time.Hour)
+	breached := tick.ticket(uuid.New(), ada, analytics.TicketStatusOnHold, 2*time.Minute)
+	breached.Ticket.Service = analytics.ServiceFacts{HasSLA: true, ResolutionBreached: true}
 	events := []analytics.Event{
 		cust.fact("customer.created", analytics.Fact{Profile: &analytics.CustomerProfile{ID: ada, Kind: 1, Stage: analytics.LifecycleCustomer,
 			CountryCode: "GB", Contract: ptr("One year"), TenureMonths: ptr(7.0), MonthlyCharges: ptr(80.5), CreateTime: t0}}, 0),
@@ -70,6 +72,7 @@ func TestInsightFacts(t *testing.T) {
 		sale, cancelled, cancel, ret,
 		tick.ticket(uuid.New(), ada, analytics.TicketStatusOpen, 0),
 		tick.ticket(uuid.New(), ada, analytics.TicketStatusClosed, time.Minute),
+		breached,
 		pipe.opportunity(uuid.New(), ada, analytics.StageWon, "GBP", 9000, 4*time.Hour),
 		pipe.opportunity(uuid.New(), ada, analytics.StageProposal, "GBP", 300, 5*time.Hour),
 	}
@@ -82,7 +85,7 @@ func TestInsightFacts(t *testing.T) {
 		Segments:          []insight.Segment{{SegmentID: segA, EnterTime: t0}},
 		OpenOpportunities: 1, OpenAmounts: []analytics.Money{{CurrencyCode: "GBP", AmountMinor: 300}},
 		WonOpportunities: 1, WonAmounts: []analytics.Money{{CurrencyCode: "GBP", AmountMinor: 9000}},
-		OpenTickets: 1, Tickets: 2,
+		OpenTickets: 2, Tickets: 3, BreachedOpenTickets: 1,
 		Purchases: 1, Returns: 1, CancelledOrders: 1,
 		Interactions90Days: 1,
 		RecentInteractions: []analytics.Interaction{{ID: interaction, CustomerID: ada, Kind: 1, Direction: 1, Channel: "phone", OccurTime: now.Add(-time.Hour)}},

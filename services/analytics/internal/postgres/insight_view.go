@@ -32,7 +32,9 @@ FROM opportunity_state
 WHERE tenant_id = $1 AND customer_id = $2 AND (stage = $3 OR stage <> ALL ($4::smallint[]))
 GROUP BY 1, 2 ORDER BY 1, 2`
 	viewTicketsSQL = `
-SELECT count(*) FILTER (WHERE status <> ALL ($3::smallint[])), count(*) FROM ticket_state WHERE tenant_id = $1 AND customer_id = $2`
+SELECT count(*) FILTER (WHERE status <> ALL ($3::smallint[])), count(*),
+    count(*) FILTER (WHERE status <> ALL ($3::smallint[]) AND (first_response_breached OR resolution_breached))
+FROM ticket_state WHERE tenant_id = $1 AND customer_id = $2`
 	viewOrderCountsSQL = `
 SELECT count(*) FILTER (WHERE kind = 1 AND status = 1), count(*) FILTER (WHERE kind = 2 AND status = 1), count(*) FILTER (WHERE status = 2)
 FROM order_fact WHERE tenant_id = $1 AND customer_id = $2`
@@ -107,7 +109,7 @@ func (s *Store) View(ctx context.Context, tenant, customer uuid.UUID, recent int
 			return err
 		})
 		b.Queue(viewTicketsSQL, tenant, customer, closedTicketStatuses()).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&v.OpenTickets, &v.Tickets)
+			return row.Scan(&v.OpenTickets, &v.Tickets, &v.BreachedOpenTickets)
 		})
 		b.Queue(viewOrderCountsSQL, tenant, customer).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&v.Purchases, &v.Returns, &v.CancelledOrders)

@@ -91,7 +91,7 @@ func Customer360(c insight.Customer360) *analyticsv1.Customer360 {
 		Value:                Value(c.Value),
 		OpenOpportunityCount: v.OpenOpportunities, OpenOpportunityAmounts: moneys(v.OpenAmounts),
 		WonOpportunityCount: v.WonOpportunities, WonOpportunityAmounts: moneys(v.WonAmounts),
-		OpenTicketCount: v.OpenTickets, TicketCount: v.Tickets,
+		OpenTicketCount: v.OpenTickets, TicketCount: v.Tickets, SlaBreachedOpenTicketCount: v.BreachedOpenTickets,
 		InteractionCount_90Days: v.Interactions90Days, OpenFollowUpCount: v.OpenFollowUps,
 		NextFollowUpDueTime: ts(v.NextFollowUpDue), ChurnRisk: ChurnRisk(c.Churn),
 	}

@@ -895,8 +895,11 @@ type Customer360 struct {
 	NextFollowUpDueTime *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=next_follow_up_due_time,json=nextFollowUpDueTime,proto3" json:"next_follow_up_due_time,omitempty"`
 	Loyalty             []*LoyaltyStanding     `protobuf:"bytes,24,rep,name=loyalty,proto3" json:"loyalty,omitempty"`
 	ChurnRisk           *ChurnRisk             `protobuf:"bytes,25,opt,name=churn_risk,json=churnRisk,proto3" json:"churn_risk,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// SLA state: open tickets that missed their first-response or resolution
+	// target.
+	SlaBreachedOpenTicketCount int64 `protobuf:"varint,26,opt,name=sla_breached_open_ticket_count,json=slaBreachedOpenTicketCount,proto3" json:"sla_breached_open_ticket_count,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *Customer360) Reset() {
@@ -1102,6 +1105,13 @@ func (x *Customer360) GetChurnRisk() *ChurnRisk {
 		return x.ChurnRisk
 	}
 	return nil
+}
+
+func (x *Customer360) GetSlaBreachedOpenTicketCount() int64 {
+	if x != nil {
+		return x.SlaBreachedOpenTicketCount
+	}
+	return 0
 }
 
 // OrderSummary is one order in a 360 view.
@@ -2349,7 +2359,7 @@ const file_rapport_analytics_v1_insight_proto_rawDesc = "" +
 	"\aoutcome\x18\x04 \x01(\x0e2\".rapport.analytics.v1.OfferOutcomeR\aoutcome\x12!\n" +
 	"\fprincipal_id\x18\x05 \x01(\tR\vprincipalId\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x9e\n" +
+	"createTime\"\xe2\n" +
 	"\n" +
 	"\vCustomer360\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
@@ -2382,7 +2392,8 @@ const file_rapport_analytics_v1_insight_proto_rawDesc = "" +
 	"\x17next_follow_up_due_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\x13nextFollowUpDueTime\x12?\n" +
 	"\aloyalty\x18\x18 \x03(\v2%.rapport.analytics.v1.LoyaltyStandingR\aloyalty\x12>\n" +
 	"\n" +
-	"churn_risk\x18\x19 \x01(\v2\x1f.rapport.analytics.v1.ChurnRiskR\tchurnRisk\"\xe2\x01\n" +
+	"churn_risk\x18\x19 \x01(\v2\x1f.rapport.analytics.v1.ChurnRiskR\tchurnRisk\x12B\n" +
+	"\x1esla_breached_open_ticket_count\x18\x1a \x01(\x03R\x1aslaBreachedOpenTicketCount\"\xe2\x01\n" +
 	"\fOrderSummary\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12!\n" +
 	"\forder_number\x18\x02 \x01(\tR\vorderNumber\x12\x12\n" +
