@@ -174,6 +174,12 @@ func (s *Service) values(ctx context.Context, tenant uuid.UUID, start, end time.
 	}
 	vs := Compute(stats, currency, w)
 	s.cache.mu.Lock()
+	// Expired entries go, so tenants no longer asked about hold no memory.
+	for t, old := range s.cache.entries {
+		if !now.Before(old.expires) {
+			delete(s.cache.entries, t)
+		}
+	}
 	s.cache.entries[tenant] = valueEntry{key: key, currency: currency, values: vs, expires: now.Add(ValueTTL)}
 	s.cache.mu.Unlock()
 	return vs, w, currency, nil

@@ -253,3 +253,38 @@ func TestResetTenant(t *testing.T) {
 		}
 	}
 }
+
+// TestValueFiguresReusedForAMinute: the tenant-wide figures a value query
+// computes serve the same window for ValueTTL, then are computed afresh.
+func TestValueFiguresReusedForAMinute(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	tenant, ada := uuid.New(), uuid.New()
+	pipe := &stream{tenant: tenant, source: "pipeline"}
+	first, _ := pipe.order(ada, analytics.OrderKindSale, analytics.OrderStatusPlaced, 100, 0)
+	apply(t, s, first)
+	clock := t0.Add(time.Hour)
+	svc := insight.New(s, nil, func() time.Time { return clock })
+	caller := auth.Caller{TenantID: tenant.String(), PrincipalID: uuid.NewString(), Roles: []auth.Role{auth.RoleAnalyst}}
+	end := t0.Add(24 * time.Hour)
+	frequency := func() int64 {
+		t.Helper()
+		v, err := svc.CustomerValue(t.Context(), caller, ada, time.Time{}, end, "GBP")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Frequency
+	}
+	if got := frequency(); got != 1 {
+		t.Fatalf("frequency = %d, want 1", got)
+	}
+	second, _ := pipe.order(ada, analytics.OrderKindSale, analytics.OrderStatusPlaced, 100, time.Minute)
+	apply(t, s, second)
+	if got := frequency(); got != 1 {
+		t.Fatalf("frequency within the minute = %d, want the reused 1", got)
+	}
+	clock = clock.Add(insight.ValueTTL)
+	if got := frequency(); got != 2 {
+		t.Fatalf("frequency a minute later = %d, want 2", got)
+	}
+}
