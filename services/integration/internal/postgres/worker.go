@@ -27,7 +27,7 @@ INSERT INTO webhook_events (tenant_id, event_id, source, type, resource, princip
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (tenant_id, event_id) DO NOTHING
 RETURNING seq`
-	subscribersSQL = `SELECT webhook_id, event_types, filter FROM webhooks WHERE tenant_id = $1`
+	subscribersSQL = `SELECT webhook_id, event_types, filter FROM webhooks WHERE tenant_id = $1 AND create_time <= $2`
 	// fanOutSQL is completed with the subscription's filter as a condition
 	// over the event's row, its arguments numbered from $4.
 	fanOutSQL = `
@@ -84,11 +84,13 @@ type subscriber struct {
 	Filter string
 }
 
-// fanOut creates the deliveries of a newly recorded event. Paused and
+// fanOut creates the deliveries of a newly recorded event for the
+// subscriptions that existed when it happened: a new subscription does not
+// receive the history a lagging stream is still catching up on. Paused and
 // disabled subscriptions get theirs too: they wait, pending, and go out
 // when the subscription is active again.
 func fanOut(ctx context.Context, tx pgx.Tx, e delivery.Event) (int, error) {
-	rows, err := tx.Query(ctx, subscribersSQL, e.TenantID)
+	rows, err := tx.Query(ctx, subscribersSQL, e.TenantID, e.Time)
 	if err != nil {
 		return 0, err
 	}
