@@ -418,9 +418,11 @@ func TestSuite(t *testing.T) {
 		tenant := key.TenantID.String()
 		hook := map[string]any{"displayName": "CRM sync", "targetUrl": receiver.URL + "/hooks",
 			"eventTypes": []string{"customer.created"}, "filter": `resource = "customers/*"`}
-		// A loopback receiver needs the operator's allowance for the tenant.
+		// A loopback receiver needs the operator's allowance for the tenant,
+		// which an operator admin gives with a token (tokens say "operator").
 		api.must(400, "POST", "/v1/webhooks", hook)
-		api.must(200, "PATCH", "/v1/webhookPolicies/"+tenant, map[string]any{"allowPrivateTargets": true})
+		token, _ := api.must(200, "POST", "/v1/tokens", map[string]any{"ttlSeconds": 600})["token"].(string)
+		api.as(token).must(200, "PATCH", "/v1/webhookPolicies/"+tenant, map[string]any{"allowPrivateTargets": true})
 		created := api.must(200, "POST", "/v1/webhooks?request_id=e2e-hook", hook)
 		secret, _ := created["secret"].(string)
 		webhookID, _ := created["webhook"].(map[string]any)["webhookId"].(string)
