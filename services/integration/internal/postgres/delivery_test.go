@@ -79,7 +79,10 @@ func (f *fixture) run(t *testing.T, cfg delivery.Config) {
 	if cfg.Workers == 0 {
 		cfg.Workers = 4
 	}
-	cfg.Poll, cfg.Timeout, cfg.Lease = 20*time.Millisecond, 2*time.Second, 5*time.Second
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	cfg.Poll, cfg.Lease = 20*time.Millisecond, cfg.Timeout+3*time.Second
 	if cfg.Retry.Budget == 0 {
 		cfg.Retry = webhook.RetryPolicy{Budget: 5, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}
 	}
@@ -249,6 +252,33 @@ func TestGoneDisablesAndResumeDelivers(t *testing.T) {
 		t.Fatalf("resume = %v", err)
 	}
 	until(t, "both delivered after the resume", func() bool { return delivered.Load() == 2 })
+}
+
+func TestSlowEndpointHoldsNoOtherBack(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, true)
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	fast := atomic.Int32{}
+	healthy := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { fast.Add(1) }))
+	defer healthy.Close()
+	f.subscribe(t, slow.URL, "*")
+	f.subscribe(t, healthy.URL, "*")
+	for i := range 10 {
+		f.ingest(t, f.event("customer.created", fmt.Sprintf("customers/%d", i)))
+	}
+	// Two workers, ten slow deliveries: the timeout frees each worker the
+	// slow endpoint takes, and the breaker soon stops claiming for it.
+	f.run(t, delivery.Config{Workers: 2, Timeout: 200 * time.Millisecond,
+		Breaker: webhook.BreakerPolicy{Threshold: 2, Cooldown: time.Minute}})
+	until(t, "the healthy endpoint's ten deliveries", func() bool { return fast.Load() == 10 })
 }
 
 func TestConnectTimeAddressCheck(t *testing.T) {
