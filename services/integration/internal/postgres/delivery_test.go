@@ -33,7 +33,7 @@ type fixture struct {
 	admin  auth.Caller
 }
 
-func newFixture(t *testing.T, allowPrivate bool) *fixture {
+func newFixture(t testing.TB, allowPrivate bool) *fixture {
 	t.Helper()
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
 	store := postgres.New(db.App)
@@ -48,7 +48,7 @@ func newFixture(t *testing.T, allowPrivate bool) *fixture {
 	return f
 }
 
-func (f *fixture) subscribe(t *testing.T, url string, types ...string) (webhook.Webhook, string) {
+func (f *fixture) subscribe(t testing.TB, url string, types ...string) (webhook.Webhook, string) {
 	t.Helper()
 	w, secret, err := f.svc.Create(t.Context(), f.admin, webhook.Webhook{DisplayName: "hook", TargetURL: url, EventTypes: types}, "")
 	if err != nil {
@@ -64,7 +64,7 @@ func (f *fixture) event(typ, resource string) delivery.Event {
 		Resource: resource, PrincipalID: "p1", Time: time.Now(), Body: fmt.Sprintf(`{"id":%q,"subject":%q}`, id, resource)}
 }
 
-func (f *fixture) ingest(t *testing.T, e delivery.Event) int {
+func (f *fixture) ingest(t testing.TB, e delivery.Event) int {
 	t.Helper()
 	n, err := f.store.Ingest(t.Context(), e)
 	if err != nil {
@@ -74,7 +74,7 @@ func (f *fixture) ingest(t *testing.T, e delivery.Event) int {
 }
 
 // run delivers until the test ends.
-func (f *fixture) run(t *testing.T, cfg delivery.Config) {
+func (f *fixture) run(t testing.TB, cfg delivery.Config) {
 	t.Helper()
 	if cfg.Workers == 0 {
 		cfg.Workers = 4
