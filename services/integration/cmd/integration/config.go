@@ -42,6 +42,9 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration // WEBHOOK_MIN_BACKOFF, WEBHOOK_MAX_BACKOFF
 	BreakerThreshold       int           // WEBHOOK_BREAKER_THRESHOLD: failures in a row that open it
 	BreakerCooldown        time.Duration // WEBHOOK_BREAKER_COOLDOWN: how long it stays open
+	// NotificationPoll is how often a notification stream looks for new
+	// ones (NOTIFICATION_POLL_INTERVAL).
+	NotificationPoll time.Duration
 }
 
 // Load reads the configuration for cmd and reports every problem at once;
@@ -63,6 +66,7 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 		MaxBackoff:       r.Duration("WEBHOOK_MAX_BACKOFF", time.Hour),
 		BreakerThreshold: r.Int("WEBHOOK_BREAKER_THRESHOLD", 5),
 		BreakerCooldown:  r.Duration("WEBHOOK_BREAKER_COOLDOWN", 30*time.Second),
+		NotificationPoll: r.Duration("NOTIFICATION_POLL_INTERVAL", time.Second),
 	}
 	var errs []error
 	if cmd == "serve" {
@@ -77,8 +81,8 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 			errs = append(errs, errors.New("INTEGRATION_API_KEY is not a Rapport API key (rk_…)"))
 		}
 	}
-	if c.TenantRefresh <= 0 || c.Poll <= 0 {
-		errs = append(errs, errors.New("TENANT_REFRESH and WEBHOOK_POLL_INTERVAL must be positive"))
+	if c.TenantRefresh <= 0 || c.Poll <= 0 || c.NotificationPoll <= 0 {
+		errs = append(errs, errors.New("TENANT_REFRESH, WEBHOOK_POLL_INTERVAL and NOTIFICATION_POLL_INTERVAL must be positive"))
 	}
 	if c.FeedMinBackoff <= 0 || c.FeedMaxBackoff < c.FeedMinBackoff {
 		errs = append(errs, errors.New("FEED_MIN_BACKOFF must be positive and at most FEED_MAX_BACKOFF"))

@@ -1,6 +1,7 @@
 // Command integration runs the integration service: webhook subscriptions
 // and their signed, ordered, retried deliveries of the other services'
-// events. Subcommands: "serve" (default) and "migrate".
+// events, and in-app notifications. Subcommands: "serve" (default) and
+// "migrate".
 package main
 
 import (
@@ -30,6 +31,7 @@ import (
 	"github.com/rapportcrm/rapport/services/integration/internal/delivery"
 	"github.com/rapportcrm/rapport/services/integration/internal/follower"
 	"github.com/rapportcrm/rapport/services/integration/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/integration/internal/notification"
 	"github.com/rapportcrm/rapport/services/integration/internal/postgres"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
@@ -98,6 +100,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	srv := grpcserver.New(cfg.Server, log, authn)
 	integrationv1.RegisterWebhookServiceServer(srv, grpcapi.NewWebhooks(webhook.New(store, webhook.Config{RequireHTTPS: cfg.RequireHTTPS})))
+	integrationv1.RegisterNotificationServiceServer(srv, grpcapi.NewNotifications(notification.New(store.Notifications()), cfg.NotificationPoll))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

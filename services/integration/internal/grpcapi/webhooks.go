@@ -15,6 +15,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
 	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/integration/internal/notification"
 	"github.com/rapportcrm/rapport/services/integration/internal/protoconv"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
@@ -33,6 +34,8 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.Aborted, webhook.ErrEtagMismatch, "ETAG_MISMATCH")
 	case errors.Is(err, webhook.ErrDeliveryPending):
 		return grpcerr.WithReason(codes.FailedPrecondition, webhook.ErrDeliveryPending, "WEBHOOK_DELIVERY_PENDING")
+	case errors.Is(err, notification.ErrNotFound):
+		return grpcerr.WithReason(codes.NotFound, notification.ErrNotFound, "NOTIFICATION_NOT_FOUND")
 	}
 	return err // the server interceptor masks it as Internal and logs it
 }

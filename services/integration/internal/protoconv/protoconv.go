@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	integrationv1 "github.com/rapportcrm/rapport/gen/go/rapport/integration/v1"
+	"github.com/rapportcrm/rapport/services/integration/internal/notification"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 
@@ -65,4 +66,17 @@ func Policy(p webhook.Policy) *integrationv1.WebhookPolicy {
 // Redelivery renders the event of a range redelivery.
 func Redelivery(webhookID string, start, end time.Time, n int) *integrationv1.WebhookRedelivery {
 	return &integrationv1.WebhookRedelivery{WebhookId: webhookID, StartTime: ts(start), EndTime: ts(end), RedeliveredCount: int32(n)}
+}
+
+// Notification renders a notification.
+func Notification(n notification.Notification) *integrationv1.Notification {
+	return &integrationv1.Notification{
+		NotificationId: n.ID.String(), RecipientPrincipalId: n.RecipientID, Title: n.Title, Body: n.Body, Link: n.Link,
+		Read: n.Read, ReadTime: ts(n.ReadTime), CreateTime: ts(n.CreateTime),
+	}
+}
+
+// FromNotification reads the fields a sender sets.
+func FromNotification(m *integrationv1.Notification) notification.Notification {
+	return notification.Notification{RecipientID: m.GetRecipientPrincipalId(), Title: m.GetTitle(), Body: m.GetBody(), Link: m.GetLink()}
 }
