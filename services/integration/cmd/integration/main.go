@@ -1,6 +1,6 @@
 // Command integration runs the integration service: webhook subscriptions
 // and their signed, ordered, retried deliveries of the other services'
-// events, and in-app notifications. Subcommands: "serve" (default) and
+// events, in-app notifications, and automation rules run on those events. Subcommands: "serve" (default) and
 // "migrate".
 package main
 
@@ -33,6 +33,7 @@ import (
 	"github.com/rapportcrm/rapport/services/integration/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/integration/internal/notification"
 	"github.com/rapportcrm/rapport/services/integration/internal/postgres"
+	"github.com/rapportcrm/rapport/services/integration/internal/rule"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 
@@ -101,6 +102,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := grpcserver.New(cfg.Server, log, authn)
 	integrationv1.RegisterWebhookServiceServer(srv, grpcapi.NewWebhooks(webhook.New(store, webhook.Config{RequireHTTPS: cfg.RequireHTTPS})))
 	integrationv1.RegisterNotificationServiceServer(srv, grpcapi.NewNotifications(notification.New(store.Notifications()), cfg.NotificationPoll))
+	integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(store.Rules())))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

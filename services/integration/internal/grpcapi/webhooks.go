@@ -17,6 +17,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/integration/internal/notification"
 	"github.com/rapportcrm/rapport/services/integration/internal/protoconv"
+	"github.com/rapportcrm/rapport/services/integration/internal/rule"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 
@@ -34,6 +35,10 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.Aborted, webhook.ErrEtagMismatch, "ETAG_MISMATCH")
 	case errors.Is(err, webhook.ErrDeliveryPending):
 		return grpcerr.WithReason(codes.FailedPrecondition, webhook.ErrDeliveryPending, "WEBHOOK_DELIVERY_PENDING")
+	case errors.Is(err, rule.ErrNotFound):
+		return grpcerr.WithReason(codes.NotFound, rule.ErrNotFound, "RULE_NOT_FOUND")
+	case errors.Is(err, rule.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, rule.ErrEtagMismatch, "ETAG_MISMATCH")
 	case errors.Is(err, notification.ErrNotFound):
 		return grpcerr.WithReason(codes.NotFound, notification.ErrNotFound, "NOTIFICATION_NOT_FOUND")
 	}

@@ -50,8 +50,8 @@ func (s *Store) Checkpoint(ctx context.Context, tenant uuid.UUID, source string)
 }
 
 // Ingest takes one event in: it records it once, creates a delivery for
-// every subscription it matches, and moves the source's checkpoint past
-// it, all in one transaction, so a crash anywhere repeats the whole step
+// every subscription it matches, runs the automation rules it matches, and
+// moves the source's checkpoint past it, all in one transaction, so a crash anywhere repeats the whole step
 // and a repeated event changes nothing but the checkpoint. It reports how
 // many deliveries it created.
 func (s *Store) Ingest(ctx context.Context, e delivery.Event) (int, error) {
@@ -66,6 +66,9 @@ func (s *Store) Ingest(ctx context.Context, e delivery.Event) (int, error) {
 		}
 		if err == nil {
 			if created, err = fanOut(ctx, tx, e); err != nil {
+				return err
+			}
+			if err := runRules(ctx, tx, e); err != nil {
 				return err
 			}
 		}

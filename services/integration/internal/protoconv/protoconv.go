@@ -3,12 +3,17 @@
 package protoconv
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	integrationv1 "github.com/rapportcrm/rapport/gen/go/rapport/integration/v1"
+	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/integration/internal/notification"
+	"github.com/rapportcrm/rapport/services/integration/internal/rule"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 
@@ -79,4 +84,58 @@ func Notification(n notification.Notification) *integrationv1.Notification {
 // FromNotification reads the fields a sender sets.
 func FromNotification(m *integrationv1.Notification) notification.Notification {
 	return notification.Notification{RecipientID: m.GetRecipientPrincipalId(), Title: m.GetTitle(), Body: m.GetBody(), Link: m.GetLink()}
+}
+
+// Rule renders a rule.
+func Rule(r rule.Rule) *integrationv1.Rule {
+	out := &integrationv1.Rule{
+		RuleId: r.ID.String(), DisplayName: r.DisplayName, EventTypes: r.EventTypes, Filter: r.Filter, Enabled: r.Enabled,
+		MaxExecutionsPerMinute: int32(r.RateLimit), Version: r.Version, CreateTime: ts(r.CreateTime), UpdateTime: ts(r.UpdateTime),
+		Etag: r.Etag(),
+	}
+	for _, a := range r.Actions {
+		m := &integrationv1.RuleAction{Kind: integrationv1.RuleActionKind(a.Kind), RecipientPrincipalId: a.RecipientPrincipalID,
+			TitleTemplate: a.TitleTemplate, BodyTemplate: a.BodyTemplate}
+		if a.WebhookID != uuid.Nil {
+			m.WebhookId = a.WebhookID.String()
+		}
+		out.Actions = append(out.Actions, m)
+	}
+	return out
+}
+
+// FromRule reads the fields a caller sets; an action's webhook id that is
+// not a UUID is a violation on its field.
+func FromRule(m *integrationv1.Rule) (rule.Rule, error) {
+	r := rule.Rule{DisplayName: m.GetDisplayName(), EventTypes: m.GetEventTypes(), Filter: m.GetFilter(),
+		Enabled: m.GetEnabled(), RateLimit: int(m.GetMaxExecutionsPerMinute())}
+	v := &validation.Error{}
+	for i, a := range m.GetActions() {
+		act := rule.Action{Kind: rule.ActionKind(a.GetKind()), RecipientPrincipalID: a.GetRecipientPrincipalId(),
+			TitleTemplate: a.GetTitleTemplate(), BodyTemplate: a.GetBodyTemplate()}
+		if a.GetWebhookId() != "" {
+			id, err := uuid.Parse(a.GetWebhookId())
+			if err != nil {
+				v.Add(fmt.Sprintf("rule.actions[%d].webhook_id", i), "must be a UUID")
+			}
+			act.WebhookID = id
+		}
+		r.Actions = append(r.Actions, act)
+	}
+	return r, v.Err()
+}
+
+// Execution renders one entry of a rule's log.
+func Execution(x rule.Execution) *integrationv1.RuleExecution {
+	return &integrationv1.RuleExecution{
+		ExecutionId: x.ID.String(), RuleId: x.RuleID.String(), RuleVersion: x.RuleVersion, EventId: x.EventID.String(),
+		EventType: x.EventType, Resource: x.Resource, Outcome: integrationv1.RuleExecutionOutcome(x.Outcome),
+		Detail: x.Detail, CreateTime: ts(x.CreateTime),
+	}
+}
+
+// Match renders one match of a dry run.
+func Match(m rule.Match) *integrationv1.RuleDryRunMatch {
+	return &integrationv1.RuleDryRunMatch{EventId: m.Event.ID.String(), EventType: m.Event.Type, Resource: m.Event.Resource,
+		EventTime: ts(m.Event.Time), Actions: m.Actions}
 }

@@ -125,7 +125,7 @@ func (s *Service) validate(w *Webhook, prefix string, policy Policy, v *validati
 		w.TargetURL = u.String()
 		endpoint = Endpoint(u)
 	}
-	w.EventTypes = normaliseTypes(w.EventTypes)
+	w.EventTypes = NormaliseTypes(w.EventTypes)
 	switch {
 	case len(w.EventTypes) == 0:
 		v.Add(prefix+"event_types", "is required: name event types, prefixes such as \"customer.*\", or \"*\"")
@@ -133,7 +133,7 @@ func (s *Service) validate(w *Webhook, prefix string, policy Policy, v *validati
 		v.Add(prefix+"event_types", "must list at most %d entries", maxEventTypes)
 	}
 	for _, t := range w.EventTypes {
-		if !validType(t) {
+		if !ValidType(t) {
 			v.Add(prefix+"event_types", "%q is not an event type, a prefix ending in \".*\" or \"*\"", t)
 		}
 	}
@@ -152,7 +152,8 @@ func (s *Service) validate(w *Webhook, prefix string, policy Policy, v *validati
 	return endpoint
 }
 
-func normaliseTypes(in []string) []string {
+// NormaliseTypes trims event types and drops empty and repeated ones.
+func NormaliseTypes(in []string) []string {
 	out := make([]string, 0, len(in))
 	for _, t := range in {
 		if t = strings.TrimSpace(t); t != "" && !slices.Contains(out, t) {
@@ -162,8 +163,8 @@ func normaliseTypes(in []string) []string {
 	return out
 }
 
-// validType accepts "*", "a.b" and "a.*": lower-case dotted words.
-func validType(t string) bool {
+// ValidType accepts "*", "a.b" and "a.*": lower-case dotted words.
+func ValidType(t string) bool {
 	if t == "*" {
 		return true
 	}

@@ -113,8 +113,8 @@ func TestMatchesAndTypes(t *testing.T) {
 		t.Fatal("Matches disagrees with exact, prefix and wildcard types")
 	}
 	for typ, want := range map[string]bool{"customer.created": true, "customer.*": true, "*": true, "Customer.created": false, "customer.": false, "*.created": false} {
-		if got := validType(typ); got != want {
-			t.Errorf("validType(%q) = %v, want %v", typ, got, want)
+		if got := ValidType(typ); got != want {
+			t.Errorf("ValidType(%q) = %v, want %v", typ, got, want)
 		}
 	}
 }
