@@ -429,6 +429,11 @@ func TestSuite(t *testing.T) {
 		if !strings.HasPrefix(secret, "whsec_") || webhookID == "" {
 			t.Fatalf("POST /v1/webhooks = %v, want a webhook and its secret", created)
 		}
+		// A rule tells the admin about new customers, in the same step.
+		me, _ := api.must(200, "GET", "/v1/caller", nil)["principalId"].(string)
+		api.must(200, "POST", "/v1/rules?request_id=e2e-rule", map[string]any{"displayName": "New customers", "enabled": true,
+			"eventTypes": []string{"customer.created"}, "actions": []map[string]any{{"kind": "RULE_ACTION_KIND_SEND_NOTIFICATION",
+				"recipientPrincipalId": me, "titleTemplate": "New {{event.resource}}"}}})
 		c := api.must(200, "POST", "/v1/customers?request_id=webhook-e2e", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": "Grace Hopper"})
 		subject := "customers/" + c["customerId"].(string)
 		deadline := time.After(60 * time.Second)
@@ -456,7 +461,15 @@ func TestSuite(t *testing.T) {
 				if log["resource"] != subject || log["eventId"] != ce["id"] {
 					t.Fatalf("delivery log = %v, want the delivery of %s", log, subject)
 				}
-				return
+				// The rule ran in the transaction that took the event in.
+				list := api.must(200, "GET", "/v1/notifications?filter=read%20%3D%20false", nil)
+				notes, _ := list["notifications"].([]any)
+				for _, n := range notes {
+					if n.(map[string]any)["title"] == "New "+subject {
+						return
+					}
+				}
+				t.Fatalf("notifications = %v, want the rule's about %s", list, subject)
 			}
 		}
 	})

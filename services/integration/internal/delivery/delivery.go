@@ -150,6 +150,8 @@ func Client(timeout time.Duration, allowPrivate bool) *http.Client {
 	tr := &http.Transport{
 		DialContext: d.DialContext, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 8,
 		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: timeout, ResponseHeaderTimeout: timeout,
+		// No proxy from the environment: the dialer must see the receiver's
+		// own address to check it.
 		Proxy: nil,
 	}
 	return &http.Client{Transport: tr, Timeout: timeout,
