@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rapportcrm/rapport/services/integration/internal/delivery"
+	"github.com/rapportcrm/rapport/services/integration/internal/rule"
 )
 
 // BenchmarkWebhookDelivery offers events at 1 000 a second (RAPPORT_BENCH_EVENTS
@@ -87,5 +88,46 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 		b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "p99-ms")
 		b.Logf("%d events offered over %s, all delivered after %s; commit-to-delivery p50 %s, p99 %s, max %s",
 			total, offered.Round(time.Millisecond), elapsed.Round(time.Millisecond), pct(0.5), pct(0.99), lat[len(lat)-1])
+	}
+}
+
+// BenchmarkRuleEvaluation takes events in (RAPPORT_BENCH_EVENTS, default
+// 2 000) with 1 000 enabled rules over 50 event types, 20 rules to a type
+// with a filter on the resource that half of them pass; each match sends a
+// notification. It reports events taken in a second and rule matches a
+// second, one producer, and asserts nothing on time.
+// Run: go test -run '^$' -bench RuleEvaluation -benchtime 1x ./services/integration/internal/postgres/
+func BenchmarkRuleEvaluation(b *testing.B) {
+	total := 2000
+	if v, err := strconv.Atoi(os.Getenv("RAPPORT_BENCH_EVENTS")); err == nil && v > 0 {
+		total = v
+	}
+	for range b.N {
+		f := newFixture(b, false)
+		rules := rule.New(f.store.Rules())
+		for i := range 1000 {
+			filter := `resource = "customers/*"`
+			if i%2 == 1 {
+				filter = `resource = "tickets/*"`
+			}
+			_, err := rules.Create(b.Context(), f.admin, rule.Rule{DisplayName: fmt.Sprintf("rule %d", i),
+				EventTypes: []string{fmt.Sprintf("customer.type%d", i%50)}, Filter: filter, Enabled: true, RateLimit: 10000,
+				Actions: []rule.Action{{Kind: rule.SendNotification, RecipientPrincipalID: "p", TitleTemplate: "{{event.type}}"}}}, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		start := time.Now()
+		for i := range total {
+			f.ingest(b, f.event(fmt.Sprintf("customer.type%d", i%50), fmt.Sprintf("customers/%d", i)))
+		}
+		elapsed := time.Since(start)
+		var runs int
+		if err := f.db.Owner.QueryRow(b.Context(), `SELECT count(*) FROM rule_executions`).Scan(&runs); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(total)/elapsed.Seconds(), "events/s")
+		b.ReportMetric(float64(runs)/elapsed.Seconds(), "executions/s")
+		b.Logf("%d events against 1 000 rules in %s: %d executions", total, elapsed.Round(time.Millisecond), runs)
 	}
 }

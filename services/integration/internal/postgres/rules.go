@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -270,14 +271,21 @@ func (s *Rules) Executions(ctx context.Context, caller auth.Caller, id uuid.UUID
 }
 
 const (
-	enabledRulesSQL = `SELECT ` + ruleColumns + ` FROM rules WHERE tenant_id = $1 AND enabled AND create_time <= $2`
-	// ruleMatchSQL is completed with the rule's filter, its arguments from $3.
-	ruleMatchSQL  = `SELECT EXISTS (SELECT 1 FROM webhook_events WHERE tenant_id = $1 AND event_id = $2 AND `
-	recentRunsSQL = `SELECT count(*) FROM rule_executions WHERE tenant_id = $1 AND rule_id = $2 AND create_time > now() - interval '1 minute'`
-	executionSQL  = `
+	// enabledRulesSQL finds the enabled rules whose event types name the
+	// event's type, one of its prefixes or "*" ($3).
+	enabledRulesSQL = `SELECT ` + ruleColumns + ` FROM rules
+WHERE tenant_id = $1 AND enabled AND create_time <= $2 AND event_types && $3`
+	recentRunsSQL = `
+SELECT rule_id, count(*) FROM rule_executions
+WHERE tenant_id = $1 AND rule_id = ANY($2) AND create_time > now() - interval '1 minute'
+GROUP BY rule_id`
+	existingWebhooksSQL = `SELECT webhook_id FROM webhooks WHERE tenant_id = $1 AND webhook_id = ANY($2)`
+	executionSQL        = `
 INSERT INTO rule_executions (tenant_id, execution_id, rule_id, rule_version, event_id, event_type, resource, outcome, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (tenant_id, rule_id, event_id) DO NOTHING`
+	ruleNotificationSQL = `
+INSERT INTO notifications (tenant_id, notification_id, recipient_id, title, body, create_time) VALUES ($1, $2, $3, $4, $5, $6)`
 	ruleDeliverySQL = `
 INSERT INTO webhook_deliveries (tenant_id, delivery_id, webhook_id, event_id, seq, event_type, resource, principal_id, state)
 SELECT e.tenant_id, $3, w.webhook_id, e.event_id, e.seq, e.type, e.resource, e.principal_id, 1
@@ -286,93 +294,142 @@ WHERE e.tenant_id = $1 AND e.event_id = $2
 ON CONFLICT (tenant_id, webhook_id, event_id) DO NOTHING`
 )
 
+// patterns are the event_types entries that match type t: t itself, each
+// prefix of it followed by ".*", and "*".
+func patterns(t string) []string {
+	out := []string{t, "*"}
+	for i := range len(t) {
+		if t[i] == '.' {
+			out = append(out, t[:i]+".*")
+		}
+	}
+	return out
+}
+
 // runRules runs, in the transaction that takes e in, every enabled rule
-// that e matches: the execution row (unique per rule and event) makes a
-// replayed event run nothing twice, and a rule over its rate in the last
-// minute logs the match without acting.
+// that e matches, in a fixed number of round trips however many rules
+// there are: one read of the candidate rules, one statement evaluating
+// every candidate's filter over the event's row, one count for the rate
+// guard, one look-up of the webhooks actions name, and one batch of
+// writes. The execution row (unique per rule and event) makes a replayed
+// event run nothing twice; a rule over its rate in the last minute logs
+// the match without acting.
 func runRules(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
-	rows, err := tx.Query(ctx, enabledRulesSQL, e.TenantID, e.Time)
+	rows, err := tx.Query(ctx, enabledRulesSQL, e.TenantID, e.Time, patterns(e.Type))
 	if err != nil {
 		return err
 	}
-	rules, err := pgx.CollectRows(rows, scanRule)
+	candidates, err := pgx.CollectRows(rows, scanRule)
 	if err != nil {
 		return fmt.Errorf("rules: %w", err)
 	}
-	ev := rule.Event{ID: e.ID, Source: e.Source, Type: e.Type, Resource: e.Resource, PrincipalID: e.PrincipalID, Time: e.Time}
-	for _, r := range rules {
-		if !webhook.Matches(r.EventTypes, e.Type) {
-			continue
+	var conds []string
+	var rules []rule.Rule
+	args := []any{e.TenantID, e.ID}
+	for _, r := range candidates {
+		cond, err := sqlfilter.Translate(r.Filter, webhook.EventFields, len(args))
+		if err != nil || !webhook.Matches(r.EventTypes, e.Type) {
+			continue // filters are checked when saved; one that no longer parses matches nothing
 		}
-		cond, err := sqlfilter.Translate(r.Filter, webhook.EventFields, 2)
+		args = append(args, cond.Args...)
+		conds = append(conds, "("+cond.SQL+")")
+		rules = append(rules, r)
+	}
+	if len(rules) == 0 {
+		return nil
+	}
+	match := make([]bool, len(rules))
+	dest := make([]any, len(rules)+1)
+	var now time.Time
+	dest[0] = &now
+	for i := range match {
+		dest[i+1] = &match[i]
+	}
+	if err := tx.QueryRow(ctx, "SELECT now(), "+strings.Join(conds, ", ")+" FROM webhook_events WHERE tenant_id = $1 AND event_id = $2",
+		args...).Scan(dest...); err != nil {
+		return fmt.Errorf("rule filters: %w", err)
+	}
+	var ids, hooks []uuid.UUID
+	for i, r := range rules {
+		if match[i] {
+			ids = append(ids, r.ID)
+			for _, a := range r.Actions {
+				if a.Kind == rule.CallWebhook {
+					hooks = append(hooks, a.WebhookID)
+				}
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	recent := map[uuid.UUID]int{}
+	rows, err = tx.Query(ctx, recentRunsSQL, e.TenantID, ids)
+	if err != nil {
+		return err
+	}
+	var id uuid.UUID
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&id, &n}, func() error { recent[id] = n; return nil }); err != nil {
+		return fmt.Errorf("rule rates: %w", err)
+	}
+	existing := map[uuid.UUID]bool{}
+	if len(hooks) > 0 {
+		rows, err = tx.Query(ctx, existingWebhooksSQL, e.TenantID, hooks)
 		if err != nil {
-			continue // checked when saved; a filter that no longer parses matches nothing
-		}
-		var match bool
-		if err := tx.QueryRow(ctx, ruleMatchSQL+"("+cond.SQL+"))", append([]any{e.TenantID, e.ID}, cond.Args...)...).Scan(&match); err != nil {
-			return fmt.Errorf("rule %s: %w", r.ID, err)
-		}
-		if !match {
-			continue
-		}
-		var recent int
-		if err := tx.QueryRow(ctx, recentRunsSQL, e.TenantID, r.ID).Scan(&recent); err != nil {
 			return err
 		}
+		if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { existing[id] = true; return nil }); err != nil {
+			return fmt.Errorf("rule webhooks: %w", err)
+		}
+	}
+	ev := rule.Event{ID: e.ID, Source: e.Source, Type: e.Type, Resource: e.Resource, PrincipalID: e.PrincipalID, Time: e.Time}
+	b := &pgx.Batch{}
+	for i, r := range rules {
+		if !match[i] {
+			continue
+		}
 		outcome, detail := rule.Succeeded, ""
-		if recent >= r.RateLimit {
+		if recent[r.ID] >= r.RateLimit {
 			outcome, detail = rule.RateLimited, fmt.Sprintf("over %d executions a minute", r.RateLimit)
-		} else if detail, err = act(ctx, tx, r, ev, e.TenantID); err != nil {
+		} else if detail, err = act(b, r, ev, e.TenantID, now, existing); err != nil {
 			return err
 		}
 		if outcome == rule.Succeeded && detail != "" {
 			outcome = rule.Failed
 		}
-		if _, err := tx.Exec(ctx, executionSQL, e.TenantID, uuid.Must(uuid.NewV7()), r.ID, r.Version, e.ID, e.Type, e.Resource, outcome, detail); err != nil {
-			return fmt.Errorf("log execution: %w", err)
-		}
+		b.Queue(executionSQL, e.TenantID, uuid.Must(uuid.NewV7()), r.ID, r.Version, e.ID, e.Type, e.Resource, outcome, detail)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("run rules: %w", err)
 	}
 	return nil
 }
 
-// act runs r's actions for e; it returns what failed ("" when none did).
-// Each action's changes carry their own event and audit row.
-func act(ctx context.Context, tx pgx.Tx, r rule.Rule, e rule.Event, tenant uuid.UUID) (string, error) {
+// act queues r's actions for e on b; it returns what could not run ("" when
+// everything could). Each notification carries its own event and audit row.
+func act(b *pgx.Batch, r rule.Rule, e rule.Event, tenant uuid.UUID, now time.Time, webhooks map[uuid.UUID]bool) (string, error) {
 	var failed []string
 	for i, a := range r.Actions {
 		switch a.Kind {
 		case rule.SendNotification:
 			n := notification.Notification{ID: uuid.Must(uuid.NewV7()), RecipientID: a.RecipientPrincipalID,
-				Title: rule.Render(a.TitleTemplate, e), Body: rule.Render(a.BodyTemplate, e)}
-			rows, err := tx.Query(ctx, insertNotificationSQL, tenant, n.ID, n.RecipientID, n.Title, n.Body, "", "")
-			if err != nil {
-				return "", err
-			}
-			saved, err := pgx.CollectExactlyOneRow(rows, scanNotification)
-			if err != nil {
-				return "", fmt.Errorf("rule notification: %w", err)
-			}
-			if err := outbox.Record(ctx, tx, outbox.Change{TenantID: tenant.String(), PrincipalID: rule.ActionPrincipal,
-				Type: notification.EventCreated, Resource: saved.Resource(), After: protoconv.Notification(saved)}); err != nil {
+				Title: rule.Render(a.TitleTemplate, e), Body: rule.Render(a.BodyTemplate, e), CreateTime: now}
+			b.Queue(ruleNotificationSQL, tenant, n.ID, n.RecipientID, n.Title, n.Body, now)
+			if err := outbox.Queue(b, outbox.Change{TenantID: tenant.String(), PrincipalID: rule.ActionPrincipal,
+				Type: notification.EventCreated, Resource: n.Resource(), After: protoconv.Notification(n)}); err != nil {
 				return "", err
 			}
 		case rule.CallWebhook:
-			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks WHERE tenant_id = $1 AND webhook_id = $2)`, tenant, a.WebhookID).Scan(&exists); err != nil {
-				return "", err
-			}
-			if !exists {
+			if !webhooks[a.WebhookID] {
 				failed = append(failed, fmt.Sprintf("action %d: webhook %s not found", i, a.WebhookID))
 				continue
 			}
-			if _, err := tx.Exec(ctx, ruleDeliverySQL, tenant, e.ID, uuid.Must(uuid.NewV7()), a.WebhookID); err != nil {
-				return "", fmt.Errorf("rule delivery: %w", err)
-			}
+			b.Queue(ruleDeliverySQL, tenant, e.ID, uuid.Must(uuid.NewV7()), a.WebhookID)
 		}
 	}
 	if len(failed) > 0 {
-		b, _ := json.Marshal(failed)
-		return string(b), nil
+		return strings.Join(failed, "; "), nil
 	}
 	return "", nil
 }
