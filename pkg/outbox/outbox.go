@@ -93,16 +93,26 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`
 
 // Record writes c's event and audit row in tx.
 func Record(ctx context.Context, tx pgx.Tx, c Change) error {
+	b := &pgx.Batch{}
+	if err := Queue(b, c); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("record %s: %w", c.Type, err)
+	}
+	return nil
+}
+
+// Queue adds c's event and audit row to b, for a writer that sends other
+// statements of the same change in one round trip; sending b in the
+// change's transaction records them.
+func Queue(b *pgx.Batch, c Change) error {
 	e, err := encode(c)
 	if err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
 	b.Queue(insertEventSQL, c.TenantID, uuid.Must(uuid.NewV7()), c.Type, c.Resource, c.PrincipalID, e.payloadType, e.payload)
 	b.Queue(insertAuditSQL, c.TenantID, uuid.Must(uuid.NewV7()), c.PrincipalID, e.action, c.Resource, e.before, e.after)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("record %s: %w", c.Type, err)
-	}
 	return nil
 }
 

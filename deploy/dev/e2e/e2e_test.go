@@ -6,13 +6,17 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +35,7 @@ import (
 	"github.com/rapportcrm/rapport/deploy/dev/internal/demo"
 	"github.com/rapportcrm/rapport/deploy/dev/internal/suite"
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
 )
 
@@ -141,11 +146,11 @@ func TestSuite(t *testing.T) {
 	bin := t.TempDir()
 	build(t, root, bin)
 	otlp := startCollector(t)
-	base := freeBase(t, 6)
+	base := freeBase(t, 7)
 	prefix := "e2e" + hex.EncodeToString(randomBytes(4))
 	o := suite.Options{
 		Root: root, StateDir: t.TempDir(), BinDir: bin, AdminURL: admin, DBPrefix: prefix,
-		GRPCBasePort: base, HTTPAddr: "127.0.0.1:" + strconv.Itoa(base+5),
+		GRPCBasePort: base, HTTPAddr: "127.0.0.1:" + strconv.Itoa(base+6),
 		Env: []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://" + otlp.addr, "OTEL_EXPORTER_OTLP_INSECURE=true",
 			"OTEL_BSP_SCHEDULE_DELAY=100", "EVENT_POLL_INTERVAL=50ms", "DRAIN_DELAY=0s"},
 	}
@@ -428,6 +433,77 @@ func TestSuite(t *testing.T) {
 			"startTime": now.Add(-time.Hour).Format(time.RFC3339), "endTime": now.Add(time.Hour).Format(time.RFC3339)})
 		if rows, _ := figures["rows"].([]any); len(rows) != 1 || num(rows[0].(map[string]any)["count"]) < 2 {
 			t.Fatalf("figures:query tickets created = %v, want at least this test's 2", figures)
+		}
+	})
+
+	t.Run("a webhook receives a signed delivery of a customer created over REST", func(t *testing.T) {
+		api := api
+		api.t = t
+		received := make(chan *http.Request, 64)
+		bodies := make(chan []byte, 64)
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			received <- r
+			bodies <- b
+		}))
+		defer receiver.Close()
+		key, _ := auth.ParseAPIKey(s.AdminKey)
+		tenant := key.TenantID.String()
+		hook := map[string]any{"displayName": "CRM sync", "targetUrl": receiver.URL + "/hooks",
+			"eventTypes": []string{"customer.created"}, "filter": `resource = "customers/*"`}
+		// A loopback receiver needs the operator's allowance for the tenant,
+		// which an operator admin gives with a token (tokens say "operator").
+		api.must(400, "POST", "/v1/webhooks", hook)
+		token, _ := api.must(200, "POST", "/v1/tokens", map[string]any{"ttlSeconds": 600})["token"].(string)
+		api.as(token).must(200, "PATCH", "/v1/webhookPolicies/"+tenant, map[string]any{"allowPrivateTargets": true})
+		created := api.must(200, "POST", "/v1/webhooks?request_id=e2e-hook", hook)
+		secret, _ := created["secret"].(string)
+		webhookID, _ := created["webhook"].(map[string]any)["webhookId"].(string)
+		if !strings.HasPrefix(secret, "whsec_") || webhookID == "" {
+			t.Fatalf("POST /v1/webhooks = %v, want a webhook and its secret", created)
+		}
+		// A rule tells the admin about new customers, in the same step.
+		me, _ := api.must(200, "GET", "/v1/caller", nil)["principalId"].(string)
+		api.must(200, "POST", "/v1/rules?request_id=e2e-rule", map[string]any{"displayName": "New customers", "enabled": true,
+			"eventTypes": []string{"customer.created"}, "actions": []map[string]any{{"kind": "RULE_ACTION_KIND_SEND_NOTIFICATION",
+				"recipientPrincipalId": me, "titleTemplate": "New {{event.resource}}"}}})
+		c := api.must(200, "POST", "/v1/customers?request_id=webhook-e2e", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": "Grace Hopper"})
+		subject := "customers/" + c["customerId"].(string)
+		deadline := time.After(60 * time.Second)
+		for {
+			select {
+			case <-deadline:
+				t.Fatalf("no delivery of %s within 60s", subject)
+			case r := <-received:
+				body := <-bodies
+				var ce map[string]any
+				if err := json.Unmarshal(body, &ce); err != nil || ce["subject"] != subject {
+					continue
+				}
+				id, ts := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp")
+				m := hmac.New(sha256.New, []byte(secret))
+				m.Write([]byte(id + "." + ts + "."))
+				m.Write(body)
+				if want := "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)); r.Header.Get("webhook-signature") != want {
+					t.Fatalf("webhook-signature = %q, want %q", r.Header.Get("webhook-signature"), want)
+				}
+				if ce["type"] != "customer.created" || ce["specversion"] != "1.0" {
+					t.Fatalf("delivery = %v, want a CloudEvent of customer.created", ce)
+				}
+				log := api.must(200, "GET", "/v1/webhooks/"+webhookID+"/deliveries/"+id, nil)
+				if log["resource"] != subject || log["eventId"] != ce["id"] {
+					t.Fatalf("delivery log = %v, want the delivery of %s", log, subject)
+				}
+				// The rule ran in the transaction that took the event in.
+				list := api.must(200, "GET", "/v1/notifications?filter=read%20%3D%20false", nil)
+				notes, _ := list["notifications"].([]any)
+				for _, n := range notes {
+					if n.(map[string]any)["title"] == "New "+subject {
+						return
+					}
+				}
+				t.Fatalf("notifications = %v, want the rule's about %s", list, subject)
+			}
 		}
 	})
 

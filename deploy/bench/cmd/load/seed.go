@@ -89,7 +89,7 @@ func benchCustomer(i int) *customerv1.CreateCustomerRequest {
 		RequestId: "bench-" + n,
 		Customer: &customerv1.Customer{
 			Kind:           kind,
-			DisplayName:    "Bench Customer " + n,
+			DisplayName:    personName(int64(i)),
 			Email:          "bench" + n + "@example.com",
 			LifecycleStage: customerv1.LifecycleStage(1 + i%6),
 			Industry:       []string{"Retail", "Manufacturing", "Software", "Logistics"}[i%4],

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -92,7 +91,7 @@ func newTargets(cfg config, names []string) ([]target, func(), error) {
 	// baseline ignores it; sending it to both keeps the client's work equal.
 	md := metadata.Pairs("authorization", "Bearer "+cfg.key)
 	var created atomic.Int64
-	displayName := func() string { return "Bench " + strconv.FormatInt(created.Add(1), 10) }
+	displayName := func() string { return personName(created.Add(1)) }
 
 	var ticketClients []ticketv1.TicketServiceClient
 	var out []target

@@ -32,7 +32,7 @@ import (
 )
 
 // Services lists the service slugs in start order; the edge starts last.
-var Services = []string{"customer", "pipeline", "ticket", "partner", "analytics"}
+var Services = []string{"customer", "pipeline", "ticket", "partner", "analytics", "integration"}
 
 // Options configure a suite.
 type Options struct {
@@ -124,7 +124,8 @@ func Start(ctx context.Context, o Options) (s *Suite, err error) {
 	}
 	common := append([]string{"RAPPORT_JWT_PUBLIC_KEY=" + signer.PublicKey(), "CUSTOMER_GRPC_TARGET=" + s.GRPC["customer"],
 		"PIPELINE_GRPC_TARGET=" + s.GRPC["pipeline"], "TICKET_GRPC_TARGET=" + s.GRPC["ticket"],
-		"PARTNER_GRPC_TARGET=" + s.GRPC["partner"], "ANALYTICS_GRPC_TARGET=" + s.GRPC["analytics"]}, o.Env...)
+		"PARTNER_GRPC_TARGET=" + s.GRPC["partner"], "ANALYTICS_GRPC_TARGET=" + s.GRPC["analytics"],
+		"INTEGRATION_GRPC_TARGET=" + s.GRPC["integration"]}, o.Env...)
 	envOf := func(slug string, extra ...string) []string {
 		return append(append(append([]string{}, common...), "GRPC_ADDR="+s.GRPC[slug], "DATABASE_URL="+dbURL[slug]), extra...)
 	}
@@ -146,11 +147,21 @@ func Start(ctx context.Context, o Options) (s *Suite, err error) {
 			return s, err
 		}
 	}
-	analyticsKey, err := s.consumerKey(ctx, filepath.Join(o.StateDir, "analytics-api-key"))
+	analyticsKey, err := s.consumerKey(ctx, filepath.Join(o.StateDir, "analytics-api-key"), "analytics")
 	if err != nil {
 		return s, fmt.Errorf("analytics key: %w", err)
 	}
 	if err := s.start(ctx, o, "analytics", envOf("analytics", "ANALYTICS_API_KEY="+analyticsKey, "TENANT_REFRESH=3s")); err != nil {
+		return s, err
+	}
+	integrationKey, err := s.consumerKey(ctx, filepath.Join(o.StateDir, "integration-api-key"), "integration")
+	if err != nil {
+		return s, fmt.Errorf("integration key: %w", err)
+	}
+	// Locally, webhook receivers are plain http on loopback: development
+	// mode. A tenant still needs the operator's allowance to reach them.
+	if err := s.start(ctx, o, "integration", envOf("integration", "INTEGRATION_API_KEY="+integrationKey, "TENANT_REFRESH=3s",
+		"WEBHOOK_REQUIRE_HTTPS=false", "WEBHOOK_MIN_BACKOFF=1s", "WEBHOOK_MAX_BACKOFF=30s")); err != nil {
 		return s, err
 	}
 	if err := s.startEdge(ctx, o, append(common, "HTTP_ADDR="+o.HTTPAddr)); err != nil {
@@ -216,9 +227,10 @@ func bootstrap(ctx context.Context, o Options, env []string) (string, error) {
 	return key, nil
 }
 
-// consumerKey returns the analytics consumer's API key, creating an analyst
-// principal and its key through the identity API on first use.
-func (s *Suite) consumerKey(ctx context.Context, file string) (string, error) {
+// consumerKey returns the API key a service (analytics, integration)
+// follows the event streams with, creating an analyst principal of the
+// operator tenant and its key through the identity API on first use.
+func (s *Suite) consumerKey(ctx context.Context, file, slug string) (string, error) {
 	if k, err := readTrimmed(file); err == nil {
 		return k, nil
 	}
@@ -230,13 +242,13 @@ func (s *Suite) consumerKey(ctx context.Context, file string) (string, error) {
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.AdminKey)
 	iam := iamv1.NewIdentityServiceClient(conn)
 	p, err := iam.CreatePrincipal(ctx, &iamv1.CreatePrincipalRequest{
-		Principal: &iamv1.Principal{DisplayName: "analytics consumer", Roles: []iamv1.Role{iamv1.Role_ROLE_ANALYST}},
-		RequestId: "analytics-consumer",
+		Principal: &iamv1.Principal{DisplayName: slug + " consumer", Roles: []iamv1.Role{iamv1.Role_ROLE_ANALYST}},
+		RequestId: slug + "-consumer",
 	})
 	if err != nil {
 		return "", err
 	}
-	k, err := iam.CreateApiKey(ctx, &iamv1.CreateApiKeyRequest{PrincipalId: p.GetPrincipal().GetPrincipalId(), DisplayName: "analytics event consumer"})
+	k, err := iam.CreateApiKey(ctx, &iamv1.CreateApiKeyRequest{PrincipalId: p.GetPrincipal().GetPrincipalId(), DisplayName: slug + " event consumer"})
 	if err != nil {
 		return "", err
 	}

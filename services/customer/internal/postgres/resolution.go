@@ -27,7 +27,10 @@ import (
 // that pass the threshold: a common name matches thousands, and ranking them
 // all made every create cost ~100 ms of database time), and the postal code
 // of its addresses (50 at most). A scan is therefore n index probes, not n²
-// comparisons.
+// comparisons. The e-mail and phone indexes are partial (non-empty values),
+// so each lookup says of the other side's value that it is not empty too:
+// the planner does not infer it from the equality, and without it the phone
+// lookup read every customer of the tenant (0.2 s at a million).
 const candidateIDsSQL = `
 SELECT s.customer_id, x.customer_id
 FROM customers s
@@ -36,7 +39,7 @@ CROSS JOIN LATERAL (
     WHERE o.tenant_id = s.tenant_id AND s.email <> '' AND o.email_lower = s.email_lower AND o.email <> ''
     UNION
     SELECT o.customer_id FROM customers o
-    WHERE o.tenant_id = s.tenant_id AND s.phone <> '' AND o.phone = s.phone
+    WHERE o.tenant_id = s.tenant_id AND s.phone <> '' AND o.phone = s.phone AND o.phone <> ''
     UNION
     SELECT q.customer_id FROM contact_points p
     JOIN contact_points q ON q.tenant_id = p.tenant_id AND q.type = p.type AND q.value = p.value

@@ -44,7 +44,7 @@ func run(ctx context.Context, getenv func(string) string, log *slog.Logger) erro
 	}
 	b := edge.Backends{
 		Customer: dial(cfg.CustomerTarget), Pipeline: dial(cfg.PipelineTarget), Ticket: dial(cfg.TicketTarget),
-		Partner: dial(cfg.PartnerTarget), Analytics: dial(cfg.AnalyticsTarget),
+		Partner: dial(cfg.PartnerTarget), Analytics: dial(cfg.AnalyticsTarget), Integration: dial(cfg.IntegrationTarget),
 	}
 	if err != nil {
 		return err

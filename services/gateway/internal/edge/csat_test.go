@@ -63,7 +63,7 @@ func startSurveyEdge(t *testing.T, s *surveyServer, logs *syncBuffer) *httptest.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	b := Backends{Customer: conn, Pipeline: conn, Ticket: conn, Partner: conn, Analytics: conn}
+	b := Backends{Customer: conn, Pipeline: conn, Ticket: conn, Partner: conn, Analytics: conn, Integration: conn}
 	h, err := New(t.Context(), b, oneKey{}, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

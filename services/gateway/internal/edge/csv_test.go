@@ -96,7 +96,7 @@ func newCSVEdge(t *testing.T) http.Handler {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	h, err := New(t.Context(), Backends{Customer: conn, Pipeline: conn, Ticket: conn, Partner: conn, Analytics: conn}, fakeAuthn{}, slog.New(slog.DiscardHandler))
+	h, err := New(t.Context(), Backends{Customer: conn, Pipeline: conn, Ticket: conn, Partner: conn, Analytics: conn, Integration: conn}, fakeAuthn{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func startEdge(t *testing.T, s *docServer, logs *syncBuffer) *httptest.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	b := Backends{Customer: conn, Pipeline: conn, Ticket: conn, Partner: conn, Analytics: conn}
+	b := Backends{Customer: conn, Pipeline: conn, Ticket: conn, Partner: conn, Analytics: conn, Integration: conn}
 	h, err := New(t.Context(), b, oneKey{}, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

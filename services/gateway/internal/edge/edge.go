@@ -26,6 +26,7 @@ import (
 	analyticsv1 "github.com/rapportcrm/rapport/gen/go/rapport/analytics/v1"
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
+	integrationv1 "github.com/rapportcrm/rapport/gen/go/rapport/integration/v1"
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
@@ -35,11 +36,11 @@ import (
 
 // Backends are the connections to the services behind the edge.
 type Backends struct {
-	Customer, Pipeline, Ticket, Partner, Analytics *grpc.ClientConn
+	Customer, Pipeline, Ticket, Partner, Analytics, Integration *grpc.ClientConn
 }
 
 func (b Backends) named() map[string]*grpc.ClientConn {
-	return map[string]*grpc.ClientConn{"customer": b.Customer, "pipeline": b.Pipeline, "ticket": b.Ticket, "partner": b.Partner, "analytics": b.Analytics}
+	return map[string]*grpc.ClientConn{"customer": b.Customer, "pipeline": b.Pipeline, "ticket": b.Ticket, "partner": b.Partner, "analytics": b.Analytics, "integration": b.Integration}
 }
 
 // Authenticator resolves an Authorization header.
@@ -83,6 +84,9 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		analyticsv1.RegisterCustomerInsightServiceHandlerClient(ctx, gw, analyticsv1.NewCustomerInsightServiceClient(b.Analytics)),
 		analyticsv1.RegisterFiguresServiceHandlerClient(ctx, gw, analyticsv1.NewFiguresServiceClient(b.Analytics)),
 		analyticsv1.RegisterBehaviourServiceHandlerClient(ctx, gw, analyticsv1.NewBehaviourServiceClient(b.Analytics)),
+		integrationv1.RegisterWebhookServiceHandlerClient(ctx, gw, integrationv1.NewWebhookServiceClient(b.Integration)),
+		integrationv1.RegisterNotificationServiceHandlerClient(ctx, gw, integrationv1.NewNotificationServiceClient(b.Integration)),
+		integrationv1.RegisterAutomationServiceHandlerClient(ctx, gw, integrationv1.NewAutomationServiceClient(b.Integration)),
 	}
 	if err := errors.Join(regs...); err != nil {
 		return nil, fmt.Errorf("register handlers: %w", err)

@@ -1,0 +1,115 @@
+// Command integration runs the integration service: webhook subscriptions
+// and their signed, ordered, retried deliveries of the other services'
+// events, in-app notifications, and automation rules run on those events. Subcommands: "serve" (default) and
+// "migrate".
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"go.opentelemetry.io/otel"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
+	integrationv1 "github.com/rapportcrm/rapport/gen/go/rapport/integration/v1"
+	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
+	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
+	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
+	"github.com/rapportcrm/rapport/pkg/app"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
+	"github.com/rapportcrm/rapport/pkg/grpcserver"
+	"github.com/rapportcrm/rapport/pkg/iamclient"
+	"github.com/rapportcrm/rapport/pkg/migrate"
+	"github.com/rapportcrm/rapport/pkg/pgdb"
+	"github.com/rapportcrm/rapport/services/integration/internal/clients/identity"
+	"github.com/rapportcrm/rapport/services/integration/internal/delivery"
+	"github.com/rapportcrm/rapport/services/integration/internal/follower"
+	"github.com/rapportcrm/rapport/services/integration/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/integration/internal/notification"
+	"github.com/rapportcrm/rapport/services/integration/internal/postgres"
+	"github.com/rapportcrm/rapport/services/integration/internal/rule"
+	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
+)
+
+func main() {
+	app.Main("integration", func(ctx context.Context, getenv func(string) string, log *slog.Logger) error {
+		return run(ctx, os.Args[1:], getenv, log)
+	})
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, log *slog.Logger) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	cfg, err := Load(getenv, cmd)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log)
+	case "migrate":
+		return migrate.Up(ctx, cfg.DB.MigrateURL, postgres.Migrations, log)
+	}
+	return fmt.Errorf("unknown command %q (want serve or migrate)", cmd)
+}
+
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	log.InfoContext(ctx, "starting", "grpc_addr", cfg.Server.Addr, "db", cfg.DB.LogValue(), "tenant_id", cfg.Tenant.String(),
+		"require_https", cfg.RequireHTTPS, "workers", cfg.Workers, "retry_budget", cfg.RetryBudget)
+	pool, err := pgdb.Open(ctx, cfg.DB.URL, cfg.DB.MaxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	conns := map[string]string{"customer": cfg.CustomerTarget, "pipeline": cfg.PipelineTarget, "ticket": cfg.TicketTarget, "partner": cfg.PartnerTarget}
+	peers := map[string]*grpc.ClientConn{}
+	for name, target := range conns {
+		c, err := grpcclient.New(target)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		peers[name] = c
+	}
+	authn, err := cfg.Auth.Build(iamclient.New(peers["customer"]))
+	if err != nil {
+		return err
+	}
+	store := postgres.New(pool)
+	feeds := follower.New(store, identity.New(iamv1.NewIdentityServiceClient(peers["customer"]), cfg.APIKey, cfg.Tenant),
+		follower.Config{Refresh: cfg.TenantRefresh, MinBackoff: cfg.FeedMinBackoff, MaxBackoff: cfg.FeedMaxBackoff},
+		log,
+		follower.CustomerSource(customerv1.NewCustomerServiceClient(peers["customer"])),
+		follower.PipelineSource(pipelinev1.NewPipelineServiceClient(peers["pipeline"])),
+		follower.TicketSource(ticketv1.NewTicketServiceClient(peers["ticket"])),
+		follower.PartnerSource(partnerv1.NewPartnerServiceClient(peers["partner"])))
+	deliverer, err := delivery.New(store, delivery.Config{
+		Workers: cfg.Workers, Poll: cfg.Poll, Timeout: cfg.Timeout, Lease: cfg.Lease,
+		Retry:   webhook.RetryPolicy{Budget: cfg.RetryBudget, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff},
+		Breaker: webhook.BreakerPolicy{Threshold: cfg.BreakerThreshold, Cooldown: cfg.BreakerCooldown},
+	}, log, otel.Meter("rapport/integration"), otel.Tracer("rapport/integration"))
+	if err != nil {
+		return err
+	}
+	srv := grpcserver.New(cfg.Server, log, authn)
+	integrationv1.RegisterWebhookServiceServer(srv, grpcapi.NewWebhooks(webhook.New(store, webhook.Config{RequireHTTPS: cfg.RequireHTTPS})))
+	integrationv1.RegisterNotificationServiceServer(srv, grpcapi.NewNotifications(notification.New(store.Notifications()), cfg.NotificationPoll))
+	integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(store.Rules())))
+	lis, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(ctx, lis, pool.Ping) })
+	g.Go(func() error { return feeds.Run(ctx) })
+	g.Go(func() error { return deliverer.Run(ctx) })
+	return g.Wait()
+}

@@ -1,0 +1,141 @@
+// Package protoconv converts between the integration service's domain
+// types and their protobuf messages.
+package protoconv
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	integrationv1 "github.com/rapportcrm/rapport/gen/go/rapport/integration/v1"
+	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/integration/internal/notification"
+	"github.com/rapportcrm/rapport/services/integration/internal/rule"
+	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
+)
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// Webhook renders a subscription; its secret is never part of it.
+func Webhook(w webhook.Webhook) *integrationv1.Webhook {
+	return &integrationv1.Webhook{
+		WebhookId: w.ID.String(), DisplayName: w.DisplayName, TargetUrl: w.TargetURL,
+		EventTypes: w.EventTypes, Filter: w.Filter, State: integrationv1.WebhookState(w.State),
+		StateReason: w.StateReason, CreateTime: ts(w.CreateTime), UpdateTime: ts(w.UpdateTime), Etag: w.Etag(),
+	}
+}
+
+// FromWebhook reads the fields a caller sets.
+func FromWebhook(m *integrationv1.Webhook) webhook.Webhook {
+	return webhook.Webhook{
+		DisplayName: m.GetDisplayName(), TargetURL: m.GetTargetUrl(), EventTypes: m.GetEventTypes(),
+		Filter: m.GetFilter(), State: webhook.State(m.GetState()),
+	}
+}
+
+// Delivery renders a delivery, with its attempts and body when loaded.
+func Delivery(d webhook.Delivery) *integrationv1.WebhookDelivery {
+	out := &integrationv1.WebhookDelivery{
+		DeliveryId: d.ID.String(), WebhookId: d.WebhookID.String(), EventId: d.EventID.String(),
+		EventType: d.EventType, Resource: d.Resource, State: integrationv1.WebhookDeliveryState(d.State),
+		AttemptCount: int32(d.AttemptCount), LastResponseCode: int32(d.LastResponseCode), LastError: d.LastError,
+		CreateTime: ts(d.CreateTime), UpdateTime: ts(d.UpdateTime), PrincipalId: d.PrincipalID,
+		RequestBody: d.RequestBody,
+	}
+	if d.State == webhook.DeliveryPending {
+		out.NextAttemptTime = ts(d.NextAttemptTime)
+	}
+	for _, a := range d.Attempts {
+		out.Attempts = append(out.Attempts, &integrationv1.WebhookDeliveryAttempt{
+			Attempt: int32(a.Attempt), RequestTime: ts(a.RequestTime), TargetUrl: a.TargetURL,
+			SignatureTimestamp: a.SignatureTimestamp, ResponseCode: int32(a.ResponseCode),
+			LatencyMs: a.Latency.Milliseconds(), Error: a.Error,
+		})
+	}
+	return out
+}
+
+// Policy renders a tenant's webhook policy.
+func Policy(p webhook.Policy) *integrationv1.WebhookPolicy {
+	return &integrationv1.WebhookPolicy{TenantId: p.TenantID.String(), AllowPrivateTargets: p.AllowPrivateTargets, UpdateTime: ts(p.UpdateTime)}
+}
+
+// Redelivery renders the event of a range redelivery.
+func Redelivery(webhookID string, start, end time.Time, n int) *integrationv1.WebhookRedelivery {
+	return &integrationv1.WebhookRedelivery{WebhookId: webhookID, StartTime: ts(start), EndTime: ts(end), RedeliveredCount: int32(n)}
+}
+
+// Notification renders a notification.
+func Notification(n notification.Notification) *integrationv1.Notification {
+	return &integrationv1.Notification{
+		NotificationId: n.ID.String(), RecipientPrincipalId: n.RecipientID, Title: n.Title, Body: n.Body, Link: n.Link,
+		Read: n.Read, ReadTime: ts(n.ReadTime), CreateTime: ts(n.CreateTime),
+	}
+}
+
+// FromNotification reads the fields a sender sets.
+func FromNotification(m *integrationv1.Notification) notification.Notification {
+	return notification.Notification{RecipientID: m.GetRecipientPrincipalId(), Title: m.GetTitle(), Body: m.GetBody(), Link: m.GetLink()}
+}
+
+// Rule renders a rule.
+func Rule(r rule.Rule) *integrationv1.Rule {
+	out := &integrationv1.Rule{
+		RuleId: r.ID.String(), DisplayName: r.DisplayName, EventTypes: r.EventTypes, Filter: r.Filter, Enabled: r.Enabled,
+		MaxExecutionsPerMinute: int32(r.RateLimit), Version: r.Version, CreateTime: ts(r.CreateTime), UpdateTime: ts(r.UpdateTime),
+		Etag: r.Etag(),
+	}
+	for _, a := range r.Actions {
+		m := &integrationv1.RuleAction{Kind: integrationv1.RuleActionKind(a.Kind), RecipientPrincipalId: a.RecipientPrincipalID,
+			TitleTemplate: a.TitleTemplate, BodyTemplate: a.BodyTemplate}
+		if a.WebhookID != uuid.Nil {
+			m.WebhookId = a.WebhookID.String()
+		}
+		out.Actions = append(out.Actions, m)
+	}
+	return out
+}
+
+// FromRule reads the fields a caller sets; an action's webhook id that is
+// not a UUID is a violation on its field.
+func FromRule(m *integrationv1.Rule) (rule.Rule, error) {
+	r := rule.Rule{DisplayName: m.GetDisplayName(), EventTypes: m.GetEventTypes(), Filter: m.GetFilter(),
+		Enabled: m.GetEnabled(), RateLimit: int(m.GetMaxExecutionsPerMinute())}
+	v := &validation.Error{}
+	for i, a := range m.GetActions() {
+		act := rule.Action{Kind: rule.ActionKind(a.GetKind()), RecipientPrincipalID: a.GetRecipientPrincipalId(),
+			TitleTemplate: a.GetTitleTemplate(), BodyTemplate: a.GetBodyTemplate()}
+		if a.GetWebhookId() != "" {
+			id, err := uuid.Parse(a.GetWebhookId())
+			if err != nil {
+				v.Add(fmt.Sprintf("rule.actions[%d].webhook_id", i), "must be a UUID")
+			}
+			act.WebhookID = id
+		}
+		r.Actions = append(r.Actions, act)
+	}
+	return r, v.Err()
+}
+
+// Execution renders one entry of a rule's log.
+func Execution(x rule.Execution) *integrationv1.RuleExecution {
+	return &integrationv1.RuleExecution{
+		ExecutionId: x.ID.String(), RuleId: x.RuleID.String(), RuleVersion: x.RuleVersion, EventId: x.EventID.String(),
+		EventType: x.EventType, Resource: x.Resource, Outcome: integrationv1.RuleExecutionOutcome(x.Outcome),
+		Detail: x.Detail, CreateTime: ts(x.CreateTime),
+	}
+}
+
+// Match renders one match of a dry run.
+func Match(m rule.Match) *integrationv1.RuleDryRunMatch {
+	return &integrationv1.RuleDryRunMatch{EventId: m.Event.ID.String(), EventType: m.Event.Type, Resource: m.Event.Resource,
+		EventTime: ts(m.Event.Time), Actions: m.Actions}
+}
