@@ -250,10 +250,22 @@ func TestQuoteVersions(t *testing.T) {
 		t.Errorf("ReviseQuote(repeated request) = %v, %v; want %s", again, err, v2.GetQuoteId())
 	}
 	for name, call := range map[string]func() error{
-		"accept":  func() error { _, err := e.quotes.AcceptQuote(rep, &pipelinev1.AcceptQuoteRequest{QuoteId: v1.GetQuoteId()}); return err },
-		"revise":  func() error { _, err := e.quotes.ReviseQuote(rep, &pipelinev1.ReviseQuoteRequest{QuoteId: v1.GetQuoteId()}); return err },
-		"resend":  func() error { _, err := e.quotes.SendQuote(rep, &pipelinev1.SendQuoteRequest{QuoteId: v1.GetQuoteId()}); return err },
-		"reject2": func() error { _, err := e.quotes.RejectQuote(rep, &pipelinev1.RejectQuoteRequest{QuoteId: v2.GetQuoteId()}); return err },
+		"accept": func() error {
+			_, err := e.quotes.AcceptQuote(rep, &pipelinev1.AcceptQuoteRequest{QuoteId: v1.GetQuoteId()})
+			return err
+		},
+		"revise": func() error {
+			_, err := e.quotes.ReviseQuote(rep, &pipelinev1.ReviseQuoteRequest{QuoteId: v1.GetQuoteId()})
+			return err
+		},
+		"resend": func() error {
+			_, err := e.quotes.SendQuote(rep, &pipelinev1.SendQuoteRequest{QuoteId: v1.GetQuoteId()})
+			return err
+		},
+		"reject2": func() error {
+			_, err := e.quotes.RejectQuote(rep, &pipelinev1.RejectQuoteRequest{QuoteId: v2.GetQuoteId()})
+			return err
+		},
 	} {
 		want := map[string]string{"accept": "QUOTE_NOT_LATEST", "revise": "QUOTE_NOT_LATEST", "resend": "QUOTE_NOT_DRAFT", "reject2": "QUOTE_NOT_SENT"}[name]
 		if err := call(); status.Code(err) != codes.FailedPrecondition || grpctest.Reason(err) != want {
