@@ -14,7 +14,9 @@ import (
 // reps own the bulk-loaded opportunities round robin.
 const reps = 50
 
-func rep(i int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", 0xbe00+i) }
+// rep is the i-th rep of a run; each run has its own, since a rep belongs
+// to one commission plan.
+func rep(run, i int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", run+i) }
 
 // bulkSQL adds a pipeline of six stages and n opportunities in it to the
 // tenant in one statement: a sixth in each stage, closing over 2026, owned
@@ -32,7 +34,7 @@ s AS (
 INSERT INTO opportunities (tenant_id, opportunity_id, customer_id, display_name, currency_code, amount_minor, stage,
     expected_close_date, owner_id, pipeline_id, stage_id, stage_kind, engage_date, close_time, stage_enter_time)
 SELECT s.tenant_id, gen_random_uuid(), $4::uuid, 'Bulk ' || g, 'USD', 1000 + (g * 7919) % 1000000, s.legacy_stage,
-    date '2026-01-01' + g % 365, ('00000000-0000-0000-0000-' || lpad((48640 + g % $5)::text, 12, '0'))::uuid, s.pipeline_id,
+    date '2026-01-01' + g % 365, ('00000000-0000-0000-0000-' || lpad(($6 + g % $5)::text, 12, '0'))::uuid, s.pipeline_id,
     s.stage_id, s.kind, date '2025-12-01',
     CASE WHEN s.kind IN (2, 3) THEN (date '2026-01-01' + g % 365)::timestamp AT TIME ZONE 'UTC' END, now()
 FROM generate_series(1, $2) g JOIN s ON s.position = g % 6`
@@ -50,7 +52,8 @@ func (b *bench) computations(ctx context.Context, dbURL, sample string, n int) e
 		return fmt.Errorf("find the tenant: %w", err)
 	}
 	start := time.Now()
-	if _, err := db.Exec(ctx, bulkSQL, tenant, n, time.Now().Format(time.RFC3339Nano), b.customer, reps); err != nil {
+	run := int(start.Unix()%1_000_000) * 100
+	if _, err := db.Exec(ctx, bulkSQL, tenant, n, start.Format(time.RFC3339Nano), b.customer, reps, run); err != nil {
 		return fmt.Errorf("bulk load: %w", err)
 	}
 	if _, err := db.Exec(ctx, `ANALYZE opportunities`); err != nil {
@@ -65,17 +68,17 @@ func (b *bench) computations(ctx context.Context, dbURL, sample string, n int) e
 
 	members := make([]string, reps)
 	for i := range members {
-		members[i] = rep(i)
+		members[i] = rep(run, i)
 	}
 	stamp := time.Now().UnixNano()
 	if _, err := b.commis.CreateCommissionPlan(ctx, &pipelinev1.CreateCommissionPlanRequest{RequestId: fmt.Sprintf("bench-plan-%d", stamp),
 		Plan: &pipelinev1.CommissionPlan{DisplayName: fmt.Sprintf("Bench %d", stamp), CurrencyCode: "USD", TimeZone: "UTC", ClawbackDays: 30,
 			MemberIds: members, Tiers: []*pipelinev1.CommissionTier{{ToAttainmentBps: 10000, RateBps: 500},
 				{FromAttainmentBps: 10000, ToAttainmentBps: 15000, RateBps: 800}, {FromAttainmentBps: 15000, RateBps: 1200}}}}); err != nil {
-		return fmt.Errorf("commission plan (a rerun finds the reps in the first run's plan; use a fresh suite): %w", err)
+		return fmt.Errorf("commission plan: %w", err)
 	}
 	for _, m := range members {
-		if _, err := b.forecast.CreateQuota(ctx, &pipelinev1.CreateQuotaRequest{RequestId: fmt.Sprintf("bench-quota-%d-%s", stamp, m),
+		if _, err := b.forecast.CreateQuota(ctx, &pipelinev1.CreateQuotaRequest{RequestId: fmt.Sprintf("bq-%d-%s", stamp, m[24:]),
 			Quota: &pipelinev1.Quota{AssigneeKind: pipelinev1.AssigneeKind_ASSIGNEE_KIND_PRINCIPAL, Assignee: m, PeriodStart: "2026-01-01",
 				PeriodEnd: "2026-12-31", TimeZone: "UTC", Target: &typesv1.Money{CurrencyCode: "USD", AmountMinor: 200000000}}}); err != nil {
 			return fmt.Errorf("quota: %w", err)

@@ -144,30 +144,43 @@ func run(ctx context.Context, pipelineAddr, customerAddr, restURL, keyFile, dbUR
 		return errors.New("the default pipeline has fewer than two open stages")
 	}
 	b.stages = [2]string{open[0], open[1]}
-	// Each caller moves its own opportunities to and fro, with the etag it
-	// last saw, so that callers never contend for a row.
-	etags := make([]map[string]string, c)
-	for w := range etags {
-		etags[w] = map[string]string{}
+	// Each caller moves its own opportunities to and fro between the first
+	// two open stages, with the etag it last saw, so that callers never
+	// contend for a row.
+	type seen struct {
+		etag  string
+		stage int
 	}
-	mine := func(w, i int) string {
+	state := make([]map[string]seen, c)
+	for w := range state {
+		state[w] = map[string]seen{}
+	}
+	next := func(ctx context.Context, w, i int) (id, stage, etag string) {
 		own := len(created) / c
-		return created[w*own+i%own]
+		id = created[w*own+i%own]
+		st, ok := state[w][id]
+		if !ok {
+			st = seen{etag: b.etag(ctx, id)}
+		}
+		return id, b.stages[1-st.stage], st.etag
+	}
+	moved := func(w int, id, etag string) {
+		state[w][id] = seen{etag: etag, stage: 1 - state[w][id].stage}
 	}
 	load(ctx, "grpc stage change", c, d, func(ctx context.Context, w, i int) error {
-		id := mine(w, i)
-		o, err := b.pipeline.MoveOpportunityStage(ctx, &pipelinev1.MoveOpportunityStageRequest{OpportunityId: id, StageId: b.stages[i%2], Etag: b.etag(ctx, etags[w], id)})
+		id, stage, etag := next(ctx, w, i)
+		o, err := b.pipeline.MoveOpportunityStage(ctx, &pipelinev1.MoveOpportunityStageRequest{OpportunityId: id, StageId: stage, Etag: etag})
 		if err == nil {
-			etags[w][id] = o.GetOpportunity().GetEtag()
+			moved(w, id, o.GetOpportunity().GetEtag())
 		}
 		return err
 	}).print()
 	load(ctx, "rest stage change", c, d, func(ctx context.Context, w, i int) error {
-		id := mine(w, i)
+		id, stage, etag := next(ctx, w, i)
 		var o pipelinev1.Opportunity
-		err := b.call(ctx, http.MethodPost, "/v1/opportunities/"+id+":moveStage", map[string]any{"stageId": b.stages[(i+1)%2], "etag": b.etag(ctx, etags[w], id)}, &o)
+		err := b.call(ctx, http.MethodPost, "/v1/opportunities/"+id+":moveStage", map[string]any{"stageId": stage, "etag": etag}, &o)
 		if err == nil {
-			etags[w][id] = o.GetEtag()
+			moved(w, id, o.GetEtag())
 		}
 		return err
 	}).print()
@@ -210,11 +223,8 @@ func (b *bench) opportunity(i int) *pipelinev1.Opportunity {
 		Amount: &typesv1.Money{CurrencyCode: "USD", AmountMinor: int64(1000 + i)}}
 }
 
-// etag returns the etag a caller last saw of id, reading it the first time.
-func (b *bench) etag(ctx context.Context, seen map[string]string, id string) string {
-	if e, ok := seen[id]; ok {
-		return e
-	}
+// etag reads the current etag of id.
+func (b *bench) etag(ctx context.Context, id string) string {
 	o, err := b.pipeline.GetOpportunity(ctx, &pipelinev1.GetOpportunityRequest{OpportunityId: id})
 	if err != nil {
 		return ""

@@ -17,6 +17,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
 	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/forecast"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/order"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
@@ -28,17 +29,18 @@ import (
 // one tenant's price list of two products, and an opportunity a partner
 // registered.
 type quoteEnv struct {
-	quotes  pipelinev1.QuoteServiceClient
-	orders  pipelinev1.OrderServiceClient
-	client  pipelinev1.PipelineServiceClient
-	tokens  *grpctest.Tokens
-	db      *pgtest.DB
-	tenant  string
-	other   string
-	acme    uuid.UUID
-	globex  uuid.UUID
-	partner uuid.UUID
-	owner   auth.Caller
+	quotes   pipelinev1.QuoteServiceClient
+	forecast pipelinev1.ForecastServiceClient
+	orders   pipelinev1.OrderServiceClient
+	client   pipelinev1.PipelineServiceClient
+	tokens   *grpctest.Tokens
+	db       *pgtest.DB
+	tenant   string
+	other    string
+	acme     uuid.UUID
+	globex   uuid.UUID
+	partner  uuid.UUID
+	owner    auth.Caller
 	// mug costs 250 and lamp 1000 in list (GBP); retired is inactive.
 	mug, lamp, retired, list string
 	deal                     *pipelinev1.Opportunity
@@ -57,7 +59,9 @@ func newQuoteEnv(t *testing.T) *quoteEnv {
 		pipelinev1.RegisterPipelineServiceServer(srv, grpcapi.New(pipeline.New(postgres.New(db.App), customers), db.App, 20*time.Millisecond))
 		pipelinev1.RegisterOrderServiceServer(srv, grpcapi.NewOrderServer(order.New(postgres.NewOrderStore(db.App), customers)))
 		pipelinev1.RegisterQuoteServiceServer(srv, grpcapi.NewQuoteServer(quote.New(postgres.NewQuoteStore(db.App), customers)))
+		pipelinev1.RegisterForecastServiceServer(srv, grpcapi.NewForecast(forecast.New(postgres.New(db.App).Forecast())))
 	})
+	e.forecast = pipelinev1.NewForecastServiceClient(conn)
 	e.quotes, e.orders, e.client = pipelinev1.NewQuoteServiceClient(conn), pipelinev1.NewOrderServiceClient(conn), pipelinev1.NewPipelineServiceClient(conn)
 	admin := e.as(t, auth.RoleAdmin)
 	product := func(sku string) string {
@@ -517,6 +521,7 @@ func TestOpportunityReportingAmount(t *testing.T) {
 	jpy := create("JPY", 1000000, "2025-03-01")
 	early := create("USD", 10000, "2024-12-31")
 	eur := create("EUR", 777, "")
+	create("GBP", 500, "2025-05-01") // no GBP rate: left out of the sums
 	for _, tt := range []struct {
 		name string
 		id   string
@@ -537,5 +542,22 @@ func TestOpportunityReportingAmount(t *testing.T) {
 		if (r == nil) != (tt.want == nil) || r.GetCurrencyCode() != tt.want.GetCurrencyCode() || r.GetAmountMinor() != tt.want.GetAmountMinor() {
 			t.Errorf("%s: reporting amount = %v, want %v", tt.name, r, tt.want)
 		}
+	}
+	// The forecast sums across currencies in the reporting currency.
+	fc, err := e.forecast.GetForecast(admin, &pipelinev1.GetForecastRequest{PeriodKind: pipelinev1.PeriodKind_PERIOD_KIND_QUARTER,
+		StartDate: "2025-01-01", EndDate: "2025-12-31", TimeZone: "UTC"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, r := range fc.GetReportingRows() {
+		if r.GetAmount().GetCurrencyCode() != "EUR" {
+			t.Errorf("reporting row in %s", r.GetAmount().GetCurrencyCode())
+		}
+		got[r.GetPeriodStart()] += r.GetAmount().GetAmountMinor()
+	}
+	if got["2025-01-01"] != 620000 || got["2025-04-01"] != 8000 || len(got) != 2 || fc.GetUnconvertedCount() != 1 {
+		t.Errorf("GetForecast reporting rows = %v (unconverted %d), want 620000 in Q1 and 8000 in Q2, one unconverted",
+			fc.GetReportingRows(), fc.GetUnconvertedCount())
 	}
 }
