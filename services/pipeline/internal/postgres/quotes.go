@@ -253,9 +253,16 @@ func (s *QuoteStore) List(ctx context.Context, caller auth.Caller, q quote.ListQ
 // lockVersionsSQL locks every version of the quote id names, so versions
 // are numbered, sent, accepted and revised one at a time.
 const lockVersionsSQL = `
-SELECT quote_id, version, delete_time IS NULL FROM quotes
+SELECT quote_id FROM quotes
 WHERE tenant_id = $1 AND root_quote_id = (SELECT root_quote_id FROM quotes WHERE tenant_id = $1 AND quote_id = $2)
 ORDER BY version FOR UPDATE`
+
+// versionsSQL reads the versions once they are locked: a statement of its
+// own, so that its snapshot holds a version the change it waited for added.
+const versionsSQL = `
+SELECT quote_id, version, delete_time IS NULL FROM quotes
+WHERE tenant_id = $1 AND root_quote_id = (SELECT root_quote_id FROM quotes WHERE tenant_id = $1 AND quote_id = $2)
+ORDER BY version`
 
 const saveQuoteSQL = `
 UPDATE quotes SET currency_code = $3, total_minor = $4, valid_until = $5::text::date, status = $6, notes = $7,
@@ -271,7 +278,10 @@ func (s *QuoteStore) Mutate(ctx context.Context, caller auth.Caller, id uuid.UUI
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
 		saved, made, then = quote.Quote{}, nil, nil
 		look := quoteLookup{tx: tx, tenant: caller.TenantID}
-		rows, err := tx.Query(ctx, lockVersionsSQL, caller.TenantID, id)
+		if _, err := tx.Exec(ctx, lockVersionsSQL, caller.TenantID, id); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, versionsSQL, caller.TenantID, id)
 		if err != nil {
 			return err
 		}
