@@ -54,24 +54,32 @@ ORDER BY 1, 2, 3`
 
 // reportingGroupsSQL groups the forecast's opportunities by the rate into
 // the reporting currency of their expected close date (today while none is
-// expected), the latest of the pair on or before it, quoted either way round.
+// expected), the latest of the pair on or before it, quoted either way
+// round. The rate is looked up once per currency and day, not per row.
 const reportingGroupsSQL = `
 WITH rated AS (` + forecastSQL + `
-    AND ($5::uuid IS NULL OR o.pipeline_id = $5) AND ($6::uuid IS NULL OR o.owner_id = $6))
-SELECT to_char(date_trunc($7, day), 'YYYY-MM-DD'), category, currency_code, st.reporting_currency, (SELECT x.rate::text FROM (
+    AND ($5::uuid IS NULL OR o.pipeline_id = $5) AND ($6::uuid IS NULL OR o.owner_id = $6)),
+keyed AS (
+    SELECT rated.*, coalesce(expected_close_date, (now() AT TIME ZONE 'UTC')::date) AS rate_day FROM rated
+    WHERE day BETWEEN $3::text::date AND $4::text::date
+        -- Evaluated once: without a reporting currency nothing is scanned.
+        AND EXISTS (SELECT 1 FROM reporting_settings WHERE tenant_id = $1)),
+rates AS (
+    SELECT k.currency_code, k.rate_day, st.reporting_currency, (SELECT x.rate::text FROM (
         (SELECT r.rate, r.rate_date FROM exchange_rates r
-         WHERE r.tenant_id = rated.tenant_id AND r.base_currency = rated.currency_code AND r.quote_currency = st.reporting_currency
-           AND r.rate_date <= coalesce(rated.expected_close_date, (now() AT TIME ZONE 'UTC')::date)
+         WHERE r.tenant_id = $1 AND r.base_currency = k.currency_code AND r.quote_currency = st.reporting_currency
+           AND r.rate_date <= k.rate_day
          ORDER BY r.rate_date DESC LIMIT 1)
         UNION ALL
         (SELECT 1 / r.rate, r.rate_date FROM exchange_rates r
-         WHERE r.tenant_id = rated.tenant_id AND r.base_currency = st.reporting_currency AND r.quote_currency = rated.currency_code
-           AND r.rate_date <= coalesce(rated.expected_close_date, (now() AT TIME ZONE 'UTC')::date)
+         WHERE r.tenant_id = $1 AND r.base_currency = st.reporting_currency AND r.quote_currency = k.currency_code
+           AND r.rate_date <= k.rate_day
          ORDER BY r.rate_date DESC LIMIT 1)
-      ) x ORDER BY x.rate_date DESC LIMIT 1) AS rate,
-    count(*), sum(amount_minor)::bigint, ` + weightedSQL + `
-FROM rated JOIN reporting_settings st USING (tenant_id)
-WHERE day BETWEEN $3::text::date AND $4::text::date
+      ) x ORDER BY x.rate_date DESC LIMIT 1) AS rate
+    FROM (SELECT DISTINCT currency_code, rate_day FROM keyed) k JOIN reporting_settings st ON st.tenant_id = $1)
+SELECT to_char(date_trunc($7, keyed.day), 'YYYY-MM-DD'), keyed.category, keyed.currency_code, rates.reporting_currency, rates.rate,
+    count(*), sum(keyed.amount_minor)::bigint, sum(round(keyed.amount_minor * keyed.probability / 100.0))::bigint
+FROM keyed JOIN rates USING (currency_code, rate_day)
 GROUP BY 1, 2, 3, 4, 5
 ORDER BY 1, 2, 3`
 
