@@ -147,6 +147,7 @@ func (l orderLookup) Order(ctx context.Context, id uuid.UUID) (order.Order, erro
 const orderOpportunitySQL = `SELECT customer_id, source_partner_id FROM opportunities
 WHERE tenant_id = $1 AND opportunity_id = $2 AND delete_time IS NULL`
 
+// Opportunity implements order.Lookup.
 func (l orderLookup) Opportunity(ctx context.Context, id uuid.UUID) (order.OpportunityRef, error) {
 	var ref order.OpportunityRef
 	err := l.tx.QueryRow(ctx, orderOpportunitySQL, l.tenant, id).Scan(&ref.CustomerID, &ref.SourcePartnerID)

@@ -120,6 +120,7 @@ type quoteLookup struct {
 
 const quotePriceListSQL = `SELECT currency_code FROM price_lists WHERE tenant_id = $1 AND price_list_id = $2`
 
+// PriceList implements quote.Lookup.
 func (l quoteLookup) PriceList(ctx context.Context, id uuid.UUID) (string, bool, error) {
 	var currency string
 	err := l.tx.QueryRow(ctx, quotePriceListSQL, l.tenant, id).Scan(&currency)
@@ -131,6 +132,7 @@ func (l quoteLookup) PriceList(ctx context.Context, id uuid.UUID) (string, bool,
 
 const quoteProductSQL = `SELECT active FROM products WHERE tenant_id = $1 AND product_id = $2`
 
+// Product implements quote.Lookup.
 func (l quoteLookup) Product(ctx context.Context, id uuid.UUID) (bool, bool, error) {
 	var active bool
 	err := l.tx.QueryRow(ctx, quoteProductSQL, l.tenant, id).Scan(&active)
@@ -140,6 +142,7 @@ func (l quoteLookup) Product(ctx context.Context, id uuid.UUID) (bool, bool, err
 	return err == nil, active, err
 }
 
+// Price implements quote.Lookup.
 func (l quoteLookup) Price(ctx context.Context, list, product uuid.UUID, date string) (int64, bool, error) {
 	var unit int64
 	err := l.tx.QueryRow(ctx, priceOnSQL, l.tenant, list, product, date).Scan(&unit)
@@ -149,6 +152,7 @@ func (l quoteLookup) Price(ctx context.Context, list, product uuid.UUID, date st
 	return unit, err == nil, err
 }
 
+// Opportunity implements quote.Lookup.
 func (l quoteLookup) Opportunity(ctx context.Context, id uuid.UUID) (order.OpportunityRef, error) {
 	return orderLookup(l).Opportunity(ctx, id)
 }
