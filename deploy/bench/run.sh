@@ -16,6 +16,9 @@
 #                    reply and status transition over gRPC and REST
 #                    (default 0; the SLA sweep over 1 M tickets is
 #                    make bench-sla)
+#   BENCH_PIPELINE   "1" also times the pipeline service (cmd/pipelinebench,
+#                    which bulk-loads BENCH_OPPORTUNITIES, default 100000,
+#                    opportunities); "only" times nothing else
 # shellcheck disable=SC2046 # lists of pids are split into words on purpose
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -80,6 +83,7 @@ wait_for_line() {
 mkdir -p "$work"
 go build -o "$work/load" ./deploy/bench/cmd/load
 go build -o "$work/baseline" ./deploy/bench/cmd/baseline
+go build -o "$work/pipelinebench" ./deploy/bench/cmd/pipelinebench
 
 echo "== Rapport bench: $(nproc) cores; the load generator shares them with the suite and PostgreSQL"
 if curl -fsS -o /dev/null --max-time 2 "$rest_url/readyz" 2>/dev/null; then
@@ -89,6 +93,15 @@ else
   setsid go run ./deploy/dev/cmd/rapport-dev -root . -state "$state" -bin "$bin" -demo=false >"$work/suite.log" 2>&1 &
   suite_pid=$!
   wait_for_line "$suite_pid" "$work/suite.log" "Press Ctrl-C to stop." 300
+fi
+
+pipeline_bench() {
+  echo "== pipeline service"
+  "$work/pipelinebench" -key-file "$key_file" -db "$(pg_url rapport_pipeline)" -d "${duration}s" -n "${BENCH_OPPORTUNITIES:-100000}"
+}
+if [ "${BENCH_PIPELINE:-}" = only ]; then
+  pipeline_bench
+  exit 0
 fi
 
 echo "== seeding"
@@ -187,3 +200,6 @@ echo "== ratios"
 echo "GetCustomer gRPC ÷ baseline:  $(ratio "$(rps grpc-get)" "$(rps baseline-get)")   (goal ≥ 70 %)"
 echo "GetCustomer REST ÷ baseline:  $(ratio "$(rps rest-get)" "$(rps baseline-get)")   (goal ≥ 50 %)"
 echo "baseline ÷ pgbench -S TPS:    $(ratio "$(rps baseline-get)" "$pgbench_tps")"
+if [ "${BENCH_PIPELINE:-}" = 1 ]; then
+  pipeline_bench
+fi

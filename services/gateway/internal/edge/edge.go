@@ -74,6 +74,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		pipelinev1.RegisterPipelineServiceHandlerClient(ctx, gw, pipelinev1.NewPipelineServiceClient(b.Pipeline)),
 		pipelinev1.RegisterLeadServiceHandlerClient(ctx, gw, pipelinev1.NewLeadServiceClient(b.Pipeline)),
 		pipelinev1.RegisterOrderServiceHandlerClient(ctx, gw, pipelinev1.NewOrderServiceClient(b.Pipeline)),
+		pipelinev1.RegisterQuoteServiceHandlerClient(ctx, gw, pipelinev1.NewQuoteServiceClient(b.Pipeline)),
 		pipelinev1.RegisterForecastServiceHandlerClient(ctx, gw, pipelinev1.NewForecastServiceClient(b.Pipeline)),
 		pipelinev1.RegisterCommissionServiceHandlerClient(ctx, gw, pipelinev1.NewCommissionServiceClient(b.Pipeline)),
 		pipelinev1.RegisterMarketingServiceHandlerClient(ctx, gw, pipelinev1.NewMarketingServiceClient(b.Pipeline)),

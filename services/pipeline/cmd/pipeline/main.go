@@ -28,6 +28,7 @@ import (
 	"github.com/rapportcrm/rapport/services/pipeline/internal/order"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/postgres"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/quote"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/ratelimit"
 )
 
@@ -85,6 +86,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	leads := lead.New(postgres.NewLeadStore(pool), customer.New(conn), svc)
 	pipelinev1.RegisterLeadServiceServer(srv, grpcapi.NewLeadServer(leads, perMinute(cfg.WebFormKeyRate), perMinute(cfg.WebFormClientRate)))
 	pipelinev1.RegisterOrderServiceServer(srv, grpcapi.NewOrderServer(order.New(postgres.NewOrderStore(pool), customers)))
+	pipelinev1.RegisterQuoteServiceServer(srv, grpcapi.NewQuoteServer(quote.New(postgres.NewQuoteStore(pool), customers)))
 	forecasts := forecast.New(store.Forecast())
 	pipelinev1.RegisterForecastServiceServer(srv, grpcapi.NewForecast(forecasts))
 	pipelinev1.RegisterCommissionServiceServer(srv, grpcapi.NewCommission(commission.New(store.Commission())))

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/order"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/rules"
 )
@@ -55,6 +57,26 @@ type Row struct {
 	Category         pipeline.ForecastCategory
 	Count            int64
 	Amount, Weighted rules.Money
+}
+
+// RateGroup is a forecast's opportunities of one period, category and
+// currency that convert into the reporting currency at one rate.
+type RateGroup struct {
+	PeriodStart                     string
+	Category                        pipeline.ForecastCategory
+	CurrencyCode, ReportingCurrency string
+	// Rate is units of ReportingCurrency per unit of CurrencyCode; nil when
+	// no rate is known.
+	Rate                              *big.Rat
+	Count, AmountMinor, WeightedMinor int64
+}
+
+// Reporting is a forecast summed across currencies in the reporting currency.
+type Reporting struct {
+	// Rows are by period and category.
+	Rows []Row
+	// Unconverted counts the opportunities left out for want of a rate.
+	Unconverted int64
 }
 
 // Snapshot is the pipeline as it stood on one day.
@@ -113,6 +135,10 @@ var (
 // scoped to the caller's tenant.
 type Store interface {
 	Forecast(ctx context.Context, caller auth.Caller, q Query) ([]Row, error)
+	// ReportingGroups sums the forecast's opportunities by period, category,
+	// currency and rate into the reporting currency; none while the tenant
+	// has no reporting currency.
+	ReportingGroups(ctx context.Context, caller auth.Caller, q Query) ([]RateGroup, error)
 	// TakeSnapshot stores the day's snapshot of every live opportunity, or
 	// returns the one already taken that day with created false.
 	TakeSnapshot(ctx context.Context, caller auth.Caller, date, timeZone string) (s Snapshot, created bool, err error)
@@ -149,6 +175,14 @@ func (s *Service) Forecast(ctx context.Context, caller auth.Caller, q Query) ([]
 	if err := rules.Allow(caller, readers...); err != nil {
 		return nil, err
 	}
+	if err := q.check(); err != nil {
+		return nil, err
+	}
+	return s.store.Forecast(ctx, caller, q)
+}
+
+// check validates q and fills its defaults.
+func (q *Query) check() error {
 	v := &validation.Error{}
 	if q.PeriodKind == 0 {
 		q.PeriodKind = PeriodMonth
@@ -158,10 +192,53 @@ func (s *Service) Forecast(ctx context.Context, caller auth.Caller, q Query) ([]
 	}
 	rules.Period(q.Start, q.End, "start_date", "end_date", v)
 	q.TimeZone = rules.TimeZone(q.TimeZone, "time_zone", v)
-	if err := v.Err(); err != nil {
-		return nil, err
+	return v.Err()
+}
+
+// Reporting is the forecast of q summed across currencies in the tenant's
+// reporting currency. Each group of one rate is converted once (rounded
+// half away from zero), so a sum may differ from that of the
+// opportunities' reporting amounts by the rounding of their conversions.
+func (s *Service) Reporting(ctx context.Context, caller auth.Caller, q Query) (Reporting, error) {
+	if err := rules.Allow(caller, readers...); err != nil {
+		return Reporting{}, err
 	}
-	return s.store.Forecast(ctx, caller, q)
+	if err := q.check(); err != nil {
+		return Reporting{}, err
+	}
+	groups, err := s.store.ReportingGroups(ctx, caller, q)
+	if err != nil {
+		return Reporting{}, err
+	}
+	var out Reporting
+	at := map[string]int{}
+	for _, g := range groups {
+		amount, weighted := g.AmountMinor, g.WeightedMinor
+		if g.CurrencyCode != g.ReportingCurrency {
+			var okA, okW bool
+			if g.Rate != nil {
+				amount, okA = order.Convert(g.AmountMinor, g.CurrencyCode, g.ReportingCurrency, g.Rate)
+				weighted, okW = order.Convert(g.WeightedMinor, g.CurrencyCode, g.ReportingCurrency, g.Rate)
+			}
+			if !okA || !okW {
+				out.Unconverted += g.Count
+				continue
+			}
+		}
+		k := g.PeriodStart + "|" + strconv.Itoa(int(g.Category))
+		i, ok := at[k]
+		if !ok {
+			i = len(out.Rows)
+			at[k] = i
+			out.Rows = append(out.Rows, Row{PeriodStart: g.PeriodStart, Category: g.Category,
+				Amount: rules.Money{CurrencyCode: g.ReportingCurrency}, Weighted: rules.Money{CurrencyCode: g.ReportingCurrency}})
+		}
+		r := &out.Rows[i]
+		r.Count += g.Count
+		r.Amount.AmountMinor += amount
+		r.Weighted.AmountMinor += weighted
+	}
+	return out, nil
 }
 
 // TakeSnapshot takes today's snapshot in timeZone, once per day.

@@ -18,6 +18,7 @@ import (
 	"github.com/rapportcrm/rapport/services/pipeline/internal/marketing"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/order"
 	"github.com/rapportcrm/rapport/services/pipeline/internal/pipeline"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/quote"
 )
 
 // toStatus is the service's one mapping from domain errors to gRPC statuses.
@@ -104,6 +105,24 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.AlreadyExists, order.ErrNumberTaken, "ORDER_NUMBER_TAKEN")
 	case errors.Is(err, order.ErrEtagMismatch):
 		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
+	case errors.Is(err, quote.ErrNotFound):
+		return grpcerr.WithReason(codes.NotFound, quote.ErrNotFound, "QUOTE_NOT_FOUND")
+	case errors.Is(err, quote.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, err, "ETAG_MISMATCH")
+	case errors.Is(err, quote.ErrNotDraft):
+		return grpcerr.WithReason(codes.FailedPrecondition, quote.ErrNotDraft, "QUOTE_NOT_DRAFT")
+	case errors.Is(err, quote.ErrNotLatest):
+		return grpcerr.WithReason(codes.FailedPrecondition, quote.ErrNotLatest, "QUOTE_NOT_LATEST")
+	case errors.Is(err, quote.ErrNotSent):
+		return grpcerr.WithReason(codes.FailedPrecondition, quote.ErrNotSent, "QUOTE_NOT_SENT")
+	case errors.Is(err, quote.ErrExpired):
+		return grpcerr.WithReason(codes.FailedPrecondition, quote.ErrExpired, "QUOTE_EXPIRED")
+	case errors.Is(err, quote.ErrAccepted):
+		return grpcerr.WithReason(codes.FailedPrecondition, quote.ErrAccepted, "QUOTE_ACCEPTED")
+	case errors.Is(err, quote.ErrDeleted):
+		return grpcerr.WithReason(codes.FailedPrecondition, quote.ErrDeleted, "DELETED")
+	case errors.Is(err, quote.ErrNotDeleted):
+		return grpcerr.WithReason(codes.FailedPrecondition, quote.ErrNotDeleted, "NOT_DELETED")
 	}
 	return err // the server interceptor masks it as Internal and logs it
 }

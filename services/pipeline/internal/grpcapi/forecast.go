@@ -32,9 +32,16 @@ func (s *ForecastServer) GetForecast(ctx context.Context, req *pipelinev1.GetFor
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &pipelinev1.GetForecastResponse{}
+	reporting, err := s.svc.Reporting(ctx, caller(ctx), q)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pipelinev1.GetForecastResponse{UnconvertedCount: reporting.Unconverted}
 	for _, r := range rows {
 		out.Rows = append(out.Rows, protoconv.ForecastRow(r))
+	}
+	for _, r := range reporting.Rows {
+		out.ReportingRows = append(out.ReportingRows, protoconv.ForecastRow(r))
 	}
 	return out, nil
 }

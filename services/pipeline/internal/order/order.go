@@ -46,8 +46,10 @@ type Line struct {
 	ProductID      uuid.UUID
 	Quantity       int64
 	UnitPriceMinor int64
-	TotalMinor     int64
-	Description    string
+	// DiscountMinor is taken off quantity × UnitPriceMinor (a quote's discount).
+	DiscountMinor int64
+	TotalMinor    int64
+	Description   string
 }
 
 // Order is one entry of a customer's transaction history.
@@ -69,9 +71,16 @@ type Order struct {
 	CancelTime      *time.Time
 	CancelReason    string
 	ExternalID      string
-	CreateTime      time.Time
-	UpdateTime      time.Time
-	Revision        int64
+	// OpportunityID is the opportunity the order fulfils.
+	OpportunityID *uuid.UUID
+	// SourcePartnerID is the partner the revenue is attributed to; it
+	// defaults to the opportunity's source partner.
+	SourcePartnerID *uuid.UUID
+	// QuoteID is the accepted quote the order was created from.
+	QuoteID    *uuid.UUID
+	CreateTime time.Time
+	UpdateTime time.Time
+	Revision   int64
 	// ReportingCurrency and Rate are what the store found for the order's
 	// date: the tenant's reporting currency, and units of it per unit of
 	// CurrencyCode (nil when no rate is known).
@@ -147,6 +156,9 @@ func scale(code string) int {
 // Errors of orders.
 var (
 	ErrNotFound = errors.New("order not found")
+	// ErrOpportunityNotFound means an opportunity an order names is not
+	// there for the caller; it is reported as a field violation.
+	ErrOpportunityNotFound = errors.New("opportunity not found")
 	// ErrCancelled means the order is cancelled already.
 	ErrCancelled = errors.New("the order is already cancelled")
 	// ErrNumberTaken means another order of the tenant has the order number.
@@ -212,6 +224,15 @@ func (o *Order) normalize() {
 	}
 }
 
+// Prepare normalises o, checks it and computes its totals, as a create
+// does; for orders made from other records, such as an accepted quote.
+func (o *Order) Prepare() error {
+	o.normalize()
+	v := &validation.Error{}
+	o.validate(v)
+	return v.Err()
+}
+
 // validate checks o and computes its line totals and total.
 func (o *Order) validate(v *validation.Error) {
 	if o.Kind < KindSale || o.Kind > KindAdjustment {
@@ -258,15 +279,22 @@ func (o *Order) validate(v *validation.Error) {
 		if l.UnitPriceMinor < 0 {
 			v.Add(f+"unit_price_minor", "must not be negative")
 		}
+		if l.DiscountMinor < 0 {
+			v.Add(f+"discount_minor", "must not be negative")
+		}
 		length(v, f+"description", l.Description, maxText)
-		if l.Quantity <= 0 || l.UnitPriceMinor < 0 {
+		if l.Quantity <= 0 || l.UnitPriceMinor < 0 || l.DiscountMinor < 0 {
 			continue
 		}
 		if l.UnitPriceMinor != 0 && l.Quantity > math.MaxInt64/l.UnitPriceMinor {
 			v.Add(f+"quantity", "makes the total too large")
 			continue
 		}
-		l.TotalMinor = l.Quantity * l.UnitPriceMinor
+		if l.DiscountMinor > l.Quantity*l.UnitPriceMinor {
+			v.Add(f+"discount_minor", "must not exceed quantity × unit_price_minor")
+			continue
+		}
+		l.TotalMinor = l.Quantity*l.UnitPriceMinor - l.DiscountMinor
 		if sum > math.MaxInt64-l.TotalMinor {
 			v.Add(f+"quantity", "makes the total too large")
 			continue
@@ -298,14 +326,24 @@ type Lookup interface {
 	MissingProducts(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 	// Order returns an order, or ErrNotFound.
 	Order(ctx context.Context, id uuid.UUID) (Order, error)
+	// Opportunity returns the customer and source partner of a live
+	// opportunity the caller may see, or ErrOpportunityNotFound.
+	Opportunity(ctx context.Context, id uuid.UUID) (OpportunityRef, error)
+}
+
+// OpportunityRef is what an order takes from the opportunity it fulfils.
+type OpportunityRef struct {
+	CustomerID      uuid.UUID
+	SourcePartnerID *uuid.UUID
 }
 
 // Store keeps orders, rates and settings. Every method is scoped to the
 // tenant of the caller.
 type Store interface {
-	// CreateOrder stores the order check accepts, or returns the order an
-	// earlier create with the same non-empty requestID made.
-	CreateOrder(ctx context.Context, caller auth.Caller, requestID string, o Order, check func(context.Context, Lookup) error) (Order, error)
+	// CreateOrder stores the order check accepts (and may complete, such
+	// as with the opportunity's partner), or returns the order an earlier
+	// create with the same non-empty requestID made.
+	CreateOrder(ctx context.Context, caller auth.Caller, requestID string, o Order, check func(context.Context, Lookup, *Order) error) (Order, error)
 	// OrderByRequestID returns the order a create with requestID made, or ErrNotFound.
 	OrderByRequestID(ctx context.Context, caller auth.Caller, requestID string) (Order, error)
 	Order(ctx context.Context, caller auth.Caller, id uuid.UUID) (Order, error)

@@ -87,7 +87,7 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, o Order, reque
 		}
 	}
 	o.ID = uuid.Must(uuid.NewV7())
-	return s.store.CreateOrder(ctx, caller, requestID, o, func(ctx context.Context, look Lookup) error {
+	return s.store.CreateOrder(ctx, caller, requestID, o, func(ctx context.Context, look Lookup, o *Order) error {
 		v := &validation.Error{}
 		ids := make([]uuid.UUID, len(o.Lines))
 		for i, l := range o.Lines {
@@ -100,6 +100,19 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, o Order, reque
 		for i, l := range o.Lines {
 			if missing[l.ProductID] {
 				v.Add(fmt.Sprintf("order.lines[%d].product_id", i), "no such product")
+			}
+		}
+		if o.OpportunityID != nil {
+			ref, err := look.Opportunity(ctx, *o.OpportunityID)
+			switch {
+			case errors.Is(err, ErrOpportunityNotFound):
+				v.Add("order.opportunity_id", "no such opportunity")
+			case err != nil:
+				return err
+			case o.CustomerID != nil && *o.CustomerID != ref.CustomerID:
+				v.Add("order.opportunity_id", "is another customer's opportunity")
+			case o.SourcePartnerID == nil:
+				o.SourcePartnerID = ref.SourcePartnerID
 			}
 		}
 		if o.OriginalOrderID != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/pipeline/internal/order"
 )
 
 // Stage is the fixed stage set of the API's first version, kept readable on
@@ -78,6 +80,27 @@ type Opportunity struct {
 	ForecastCategory ForecastCategory
 	// CampaignID is the campaign credited with the opportunity.
 	CampaignID *uuid.UUID
+	// ReportingCurrency and Rate are what the store found for the expected
+	// close date: the tenant's reporting currency, and units of it per unit
+	// of the amount's currency (nil when no rate is known).
+	ReportingCurrency string
+	Rate              *big.Rat
+}
+
+// ReportingAmount is the amount in the reporting currency, rounded as
+// orders' reporting totals are; ok is false when there is no reporting
+// currency, no rate, or the result does not fit.
+func (o Opportunity) ReportingAmount() (Money, bool) {
+	switch {
+	case o.ReportingCurrency == "":
+		return Money{}, false
+	case o.ReportingCurrency == o.Amount.CurrencyCode:
+		return o.Amount, true
+	case o.Rate == nil:
+		return Money{}, false
+	}
+	minor, ok := order.Convert(o.Amount.AmountMinor, o.Amount.CurrencyCode, o.ReportingCurrency, o.Rate)
+	return Money{CurrencyCode: o.ReportingCurrency, AmountMinor: minor}, ok
 }
 
 // LineItem is a quantity of a product on an opportunity.

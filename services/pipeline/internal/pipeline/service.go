@@ -247,7 +247,7 @@ func (s *Service) price(ctx context.Context, cat Catalog, o *Opportunity, now ti
 			}
 			l.UnitPriceMinor = unit
 		}
-		total, ok := lineTotal(l.Quantity, l.UnitPriceMinor, l.DiscountBps)
+		total, ok := LineTotal(l.Quantity, l.UnitPriceMinor, l.DiscountBps)
 		if !ok || sum > math.MaxInt64-total {
 			v.Add(f+"quantity", "makes the amount too large")
 			continue
@@ -261,9 +261,9 @@ func (s *Service) price(ctx context.Context, cat Catalog, o *Opportunity, now ti
 	return v.Err()
 }
 
-// lineTotal is quantity × unit less discountBps basis points, the discount
+// LineTotal is quantity × unit less discountBps basis points, the discount
 // rounded half up; ok is false on overflow.
-func lineTotal(quantity, unit int64, discountBps int32) (int64, bool) {
+func LineTotal(quantity, unit int64, discountBps int32) (int64, bool) {
 	if unit != 0 && quantity > math.MaxInt64/unit {
 		return 0, false
 	}

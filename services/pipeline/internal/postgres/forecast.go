@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -34,7 +35,8 @@ SELECT o.opportunity_id, o.pipeline_id, o.stage_id, o.stage_kind, o.currency_cod
         CASE WHEN o.forecast_category <> 0 THEN o.forecast_category
              WHEN s.probability >= 90 THEN 3 WHEN s.probability >= 60 THEN 2 ELSE 1 END END AS category,
     CASE o.stage_kind WHEN 2 THEN 100 WHEN 3 THEN 0 ELSE s.probability END AS probability,
-    CASE WHEN o.stage_kind IN (2, 3) THEN (o.close_time AT TIME ZONE $2)::date ELSE o.expected_close_date END AS day
+    CASE WHEN o.stage_kind IN (2, 3) THEN (o.close_time AT TIME ZONE $2)::date ELSE o.expected_close_date END AS day,
+    o.tenant_id, o.expected_close_date
 FROM opportunities o JOIN pipeline_stages s USING (tenant_id, pipeline_id, stage_id)
 WHERE o.tenant_id = $1 AND o.delete_time IS NULL`
 
@@ -49,6 +51,62 @@ FROM rated
 WHERE day BETWEEN $3::text::date AND $4::text::date
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3`
+
+// reportingGroupsSQL groups the forecast's opportunities by the rate into
+// the reporting currency of their expected close date (today while none is
+// expected), the latest of the pair on or before it, quoted either way
+// round. The rate is looked up once per currency and day, not per row.
+const reportingGroupsSQL = `
+WITH rated AS (` + forecastSQL + `
+    AND ($5::uuid IS NULL OR o.pipeline_id = $5) AND ($6::uuid IS NULL OR o.owner_id = $6)),
+keyed AS (
+    SELECT rated.*, coalesce(expected_close_date, (now() AT TIME ZONE 'UTC')::date) AS rate_day FROM rated
+    WHERE day BETWEEN $3::text::date AND $4::text::date
+        -- Evaluated once: without a reporting currency nothing is scanned.
+        AND EXISTS (SELECT 1 FROM reporting_settings WHERE tenant_id = $1)),
+rates AS (
+    SELECT k.currency_code, k.rate_day, st.reporting_currency, (SELECT x.rate::text FROM (
+        (SELECT r.rate, r.rate_date FROM exchange_rates r
+         WHERE r.tenant_id = $1 AND r.base_currency = k.currency_code AND r.quote_currency = st.reporting_currency
+           AND r.rate_date <= k.rate_day
+         ORDER BY r.rate_date DESC LIMIT 1)
+        UNION ALL
+        (SELECT 1 / r.rate, r.rate_date FROM exchange_rates r
+         WHERE r.tenant_id = $1 AND r.base_currency = st.reporting_currency AND r.quote_currency = k.currency_code
+           AND r.rate_date <= k.rate_day
+         ORDER BY r.rate_date DESC LIMIT 1)
+      ) x ORDER BY x.rate_date DESC LIMIT 1) AS rate
+    FROM (SELECT DISTINCT currency_code, rate_day FROM keyed) k JOIN reporting_settings st ON st.tenant_id = $1)
+SELECT to_char(date_trunc($7, keyed.day), 'YYYY-MM-DD'), keyed.category, keyed.currency_code, rates.reporting_currency, rates.rate,
+    count(*), sum(keyed.amount_minor)::bigint, sum(round(keyed.amount_minor * keyed.probability / 100.0))::bigint
+FROM keyed JOIN rates USING (currency_code, rate_day)
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 1, 2, 3`
+
+// ReportingGroups implements forecast.Store.
+func (s ForecastStore) ReportingGroups(ctx context.Context, caller auth.Caller, q forecast.Query) ([]forecast.RateGroup, error) {
+	groups, err := pgdb.Rows(ctx, s.pool, caller.TenantID, reportingGroupsSQL,
+		[]any{caller.TenantID, q.TimeZone, q.Start, q.End, q.PipelineID, q.OwnerID, q.PeriodKind.Unit()},
+		func(row pgx.CollectableRow) (forecast.RateGroup, error) {
+			var g forecast.RateGroup
+			var rate *string
+			if err := row.Scan(&g.PeriodStart, &g.Category, &g.CurrencyCode, &g.ReportingCurrency, &rate, &g.Count, &g.AmountMinor, &g.WeightedMinor); err != nil {
+				return g, err
+			}
+			if rate != nil {
+				r, ok := new(big.Rat).SetString(*rate)
+				if !ok {
+					return g, fmt.Errorf("read exchange rate %q", *rate)
+				}
+				g.Rate = r
+			}
+			return g, nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("reporting forecast: %w", err)
+	}
+	return groups, nil
+}
 
 func scanForecastRow(row pgx.CollectableRow) (forecast.Row, error) {
 	var r forecast.Row

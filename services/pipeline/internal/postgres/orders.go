@@ -34,8 +34,9 @@ func NewOrderStore(pool *pgxpool.Pool) *OrderStore { return &OrderStore{pool: po
 // of the pair on or before that date, quoted either way round.
 const orderColumns = `order_id, coalesce(order_number, ''), kind, status, customer_id, currency_code, adjustment_minor,
 total_minor, order_time, country, original_order_id, cancel_time, cancel_reason, external_id, create_time, update_time, revision,
+opportunity_id, source_partner_id, quote_id,
 coalesce((SELECT jsonb_agg(jsonb_build_object('product', l.product_id, 'qty', l.quantity, 'unit', l.unit_price_minor,
-    'total', l.total_minor, 'text', l.description) ORDER BY l.position)
+    'discount', l.discount_minor, 'total', l.total_minor, 'text', l.description) ORDER BY l.position)
   FROM order_lines l WHERE l.tenant_id = orders.tenant_id AND l.order_id = orders.order_id), '[]'),
 coalesce((SELECT s.reporting_currency FROM reporting_settings s WHERE s.tenant_id = orders.tenant_id), ''),
 (SELECT x.rate::text FROM (
@@ -51,11 +52,12 @@ coalesce((SELECT s.reporting_currency FROM reporting_settings s WHERE s.tenant_i
   ) x ORDER BY x.rate_date DESC LIMIT 1)`
 
 type orderLineJSON struct {
-	Product uuid.UUID `json:"product"`
-	Qty     int64     `json:"qty"`
-	Unit    int64     `json:"unit"`
-	Total   int64     `json:"total"`
-	Text    string    `json:"text"`
+	Product  uuid.UUID `json:"product"`
+	Qty      int64     `json:"qty"`
+	Unit     int64     `json:"unit"`
+	Discount int64     `json:"discount"`
+	Total    int64     `json:"total"`
+	Text     string    `json:"text"`
 }
 
 func scanOrder(row pgx.CollectableRow) (order.Order, error) {
@@ -64,7 +66,7 @@ func scanOrder(row pgx.CollectableRow) (order.Order, error) {
 	var rate *string
 	err := row.Scan(&o.ID, &o.Number, &o.Kind, &o.Status, &o.CustomerID, &o.CurrencyCode, &o.AdjustmentMinor,
 		&o.TotalMinor, &o.OrderTime, &o.Country, &o.OriginalOrderID, &o.CancelTime, &o.CancelReason, &o.ExternalID,
-		&o.CreateTime, &o.UpdateTime, &o.Revision, &lines, &o.ReportingCurrency, &rate)
+		&o.CreateTime, &o.UpdateTime, &o.Revision, &o.OpportunityID, &o.SourcePartnerID, &o.QuoteID, &lines, &o.ReportingCurrency, &rate)
 	if err != nil {
 		return o, err
 	}
@@ -73,7 +75,8 @@ func scanOrder(row pgx.CollectableRow) (order.Order, error) {
 		return o, fmt.Errorf("read order lines: %w", err)
 	}
 	for _, l := range ls {
-		o.Lines = append(o.Lines, order.Line{ProductID: l.Product, Quantity: l.Qty, UnitPriceMinor: l.Unit, TotalMinor: l.Total, Description: l.Text})
+		o.Lines = append(o.Lines, order.Line{ProductID: l.Product, Quantity: l.Qty, UnitPriceMinor: l.Unit, DiscountMinor: l.Discount,
+			TotalMinor: l.Total, Description: l.Text})
 	}
 	if rate != nil {
 		r, ok := new(big.Rat).SetString(*rate)
@@ -87,15 +90,16 @@ func scanOrder(row pgx.CollectableRow) (order.Order, error) {
 
 const insertOrderSQL = `
 INSERT INTO orders (tenant_id, order_id, order_number, kind, status, customer_id, currency_code, adjustment_minor,
-    total_minor, order_time, country, original_order_id, external_id, request_id)
-VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, nullif($14, ''))
+    total_minor, order_time, country, original_order_id, external_id, request_id, opportunity_id, source_partner_id, quote_id)
+VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, nullif($14, ''), $15, $16, $17)
 ON CONFLICT (tenant_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
 RETURNING order_id`
 
 const insertOrderLinesSQL = `
-INSERT INTO order_lines (tenant_id, order_id, position, product_id, quantity, unit_price_minor, total_minor, description)
-SELECT $1, $2, l.pos - 1, l.product, l.qty, l.unit, l.total, l.text
-FROM unnest($3::uuid[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[]) WITH ORDINALITY AS l (product, qty, unit, total, text, pos)`
+INSERT INTO order_lines (tenant_id, order_id, position, product_id, quantity, unit_price_minor, discount_minor, total_minor, description)
+SELECT $1, $2, l.pos - 1, l.product, l.qty, l.unit, l.discount, l.total, l.text
+FROM unnest($3::uuid[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[])
+    WITH ORDINALITY AS l (product, qty, unit, discount, total, text, pos)`
 
 const orderByIDSQL = `SELECT ` + orderColumns + ` FROM orders WHERE tenant_id = $1 AND order_id = $2`
 
@@ -138,6 +142,46 @@ func (l orderLookup) Order(ctx context.Context, id uuid.UUID) (order.Order, erro
 	return o, err
 }
 
+// The opportunity is read under the caller's record-level access: an order
+// names only an opportunity its author may see.
+const orderOpportunitySQL = `SELECT customer_id, source_partner_id FROM opportunities
+WHERE tenant_id = $1 AND opportunity_id = $2 AND delete_time IS NULL`
+
+// Opportunity implements order.Lookup.
+func (l orderLookup) Opportunity(ctx context.Context, id uuid.UUID) (order.OpportunityRef, error) {
+	var ref order.OpportunityRef
+	err := l.tx.QueryRow(ctx, orderOpportunitySQL, l.tenant, id).Scan(&ref.CustomerID, &ref.SourcePartnerID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ref, order.ErrOpportunityNotFound
+	}
+	return ref, err
+}
+
+// insertOrder inserts o with its lines; inserted is false when an earlier
+// order holds requestID.
+func insertOrder(ctx context.Context, tx pgx.Tx, tenant, requestID string, o order.Order) (inserted bool, err error) {
+	rows, err := tx.Query(ctx, insertOrderSQL, tenant, o.ID, o.Number, o.Kind, o.Status, o.CustomerID, o.CurrencyCode,
+		o.AdjustmentMinor, o.TotalMinor, o.OrderTime, o.Country, o.OriginalOrderID, o.ExternalID, requestID,
+		o.OpportunityID, o.SourcePartnerID, o.QuoteID)
+	if err != nil {
+		return false, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil || len(ids) == 0 {
+		return false, err
+	}
+	if len(o.Lines) == 0 {
+		return true, nil
+	}
+	n := len(o.Lines)
+	products, qty, unit, discount, total, text := make([]uuid.UUID, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]string, n)
+	for i, l := range o.Lines {
+		products[i], qty[i], unit[i], discount[i], total[i], text[i] = l.ProductID, l.Quantity, l.UnitPriceMinor, l.DiscountMinor, l.TotalMinor, l.Description
+	}
+	_, err = tx.Exec(ctx, insertOrderLinesSQL, tenant, o.ID, products, qty, unit, discount, total, text)
+	return err == nil, err
+}
+
 func orderErr(err error) error {
 	if code, constraint, ok := pgdb.Constraint(err); ok && code == "23505" && constraint == "orders_number" {
 		return fmt.Errorf("%w: %w", order.ErrNumberTaken, err)
@@ -146,23 +190,19 @@ func orderErr(err error) error {
 }
 
 // CreateOrder implements order.Store.
-func (s *OrderStore) CreateOrder(ctx context.Context, caller auth.Caller, requestID string, o order.Order, check func(context.Context, order.Lookup) error) (order.Order, error) {
+func (s *OrderStore) CreateOrder(ctx context.Context, caller auth.Caller, requestID string, o order.Order, check func(context.Context, order.Lookup, *order.Order) error) (order.Order, error) {
 	var saved order.Order
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
+		o := o // a retried transaction checks afresh
 		look := orderLookup{tx: tx, tenant: caller.TenantID}
-		if err := check(ctx, look); err != nil {
+		if err := check(ctx, look, &o); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, insertOrderSQL, caller.TenantID, o.ID, o.Number, o.Kind, o.Status, o.CustomerID, o.CurrencyCode,
-			o.AdjustmentMinor, o.TotalMinor, o.OrderTime, o.Country, o.OriginalOrderID, o.ExternalID, requestID)
+		inserted, err := insertOrder(ctx, tx, caller.TenantID, requestID, o)
 		if err != nil {
 			return err
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-		if err != nil {
-			return err
-		}
-		if len(ids) == 0 {
+		if !inserted {
 			// A repeated request_id: the earlier order, whose event is recorded.
 			rows, err := tx.Query(ctx, orderByRequestSQL, caller.TenantID, requestID)
 			if err != nil {
@@ -170,16 +210,6 @@ func (s *OrderStore) CreateOrder(ctx context.Context, caller auth.Caller, reques
 			}
 			saved, err = pgx.CollectExactlyOneRow(rows, scanOrder)
 			return err
-		}
-		if len(o.Lines) > 0 {
-			n := len(o.Lines)
-			products, qty, unit, total, text := make([]uuid.UUID, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]string, n)
-			for i, l := range o.Lines {
-				products[i], qty[i], unit[i], total[i], text[i] = l.ProductID, l.Quantity, l.UnitPriceMinor, l.TotalMinor, l.Description
-			}
-			if _, err := tx.Exec(ctx, insertOrderLinesSQL, caller.TenantID, o.ID, products, qty, unit, total, text); err != nil {
-				return err
-			}
 		}
 		if saved, err = look.Order(ctx, o.ID); err != nil {
 			return err
@@ -224,6 +254,10 @@ var orderFilterFields = map[string]sqlfilter.Field{
 	"status":       {Column: "status", Kind: sqlfilter.Enum, Enum: pipelinev1.OrderStatus_value},
 	"order_number": {Column: "order_number", Kind: sqlfilter.String},
 	"order_time":   {Column: "order_time", Kind: sqlfilter.Timestamp},
+	// orders_opportunity, orders_source_partner and orders_quote.
+	"opportunity_id":    {Column: "opportunity_id", Kind: sqlfilter.UUID},
+	"source_partner_id": {Column: "source_partner_id", Kind: sqlfilter.UUID},
+	"quote_id":          {Column: "quote_id", Kind: sqlfilter.UUID},
 }
 
 var orders = listing[order.Order]{

@@ -24,7 +24,7 @@ func TestOrderStore(t *testing.T) {
 	_, db := newStore(t)
 	s := postgres.NewOrderStore(db.App)
 	c := auth.Caller{TenantID: uuid.NewString(), PrincipalID: uuid.NewString(), Roles: []auth.Role{auth.RoleAdmin}}
-	ok := func(_ context.Context, _ order.Lookup) error { return nil }
+	ok := func(context.Context, order.Lookup, *order.Order) error { return nil }
 
 	first, err := s.CreateOrder(t.Context(), c, "adj-1", adjustment(-500), ok)
 	if err != nil {
@@ -38,7 +38,7 @@ func TestOrderStore(t *testing.T) {
 		t.Errorf("order.created events = %d, want 1", n)
 	}
 	refused := errors.New("refused")
-	if _, err := s.CreateOrder(t.Context(), c, "adj-2", adjustment(1), func(context.Context, order.Lookup) error { return refused }); !errors.Is(err, refused) {
+	if _, err := s.CreateOrder(t.Context(), c, "adj-2", adjustment(1), func(context.Context, order.Lookup, *order.Order) error { return refused }); !errors.Is(err, refused) {
 		t.Errorf("CreateOrder(check fails) = %v, want %v", err, refused)
 	}
 	if n := count(t, db, `SELECT count(*) FROM orders`); n != 1 {

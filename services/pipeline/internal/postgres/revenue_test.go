@@ -219,6 +219,23 @@ func BenchmarkRevenue100k(b *testing.B) {
 			}
 		}
 	})
+	b.Run("forecast_reporting_currency", func(b *testing.B) {
+		if _, err := db.Owner.Exec(b.Context(), `INSERT INTO reporting_settings (tenant_id, reporting_currency) VALUES ($1, 'EUR')
+			ON CONFLICT (tenant_id) DO NOTHING`, tenant); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.Owner.Exec(b.Context(), `INSERT INTO exchange_rates (tenant_id, base_currency, quote_currency, rate_date, rate)
+			SELECT $1, 'EUR', 'USD', d::date, 1.1 FROM generate_series(date '2025-01-01', date '2026-12-31', interval '1 day') d
+			ON CONFLICT DO NOTHING`, tenant); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			groups, err := s.Forecast().ReportingGroups(ctx, mgr, forecast.Query{PeriodKind: forecast.PeriodQuarter, Start: "2026-01-01", End: "2026-12-31", TimeZone: "Europe/Berlin"})
+			if err != nil || len(groups) == 0 || groups[0].Rate == nil {
+				b.Fatalf("ReportingGroups = %v, %v", groups, err)
+			}
+		}
+	})
 	b.Run("snapshot", func(b *testing.B) {
 		day := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 		for b.Loop() {

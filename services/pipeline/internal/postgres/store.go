@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
 	"strconv"
 	"time"
 
@@ -50,7 +51,27 @@ coalesce((SELECT jsonb_agg(jsonb_build_object('id', l.line_id, 'product', l.prod
     'unit', l.unit_price_minor, 'override', l.price_overridden, 'bps', l.discount_bps, 'total', l.total_minor)
     ORDER BY l.position)
   FROM opportunity_line_items l
-  WHERE l.tenant_id = opportunities.tenant_id AND l.opportunity_id = opportunities.opportunity_id), '[]')`
+  WHERE l.tenant_id = opportunities.tenant_id AND l.opportunity_id = opportunities.opportunity_id), '[]'),
+coalesce((SELECT s.reporting_currency FROM reporting_settings s WHERE s.tenant_id = opportunities.tenant_id), ''),
+` + reportingRateSQL
+
+// reportingRateSQL is the rate from an opportunity's currency into the
+// tenant's reporting currency on its expected close date (today while none
+// is expected): the latest rate of the pair on or before it, quoted either
+// way round, as orders read theirs.
+const reportingRateSQL = `(SELECT x.rate::text FROM (
+    (SELECT r.rate, r.rate_date FROM exchange_rates r JOIN reporting_settings s USING (tenant_id)
+     WHERE r.tenant_id = opportunities.tenant_id AND r.base_currency = opportunities.currency_code
+       AND r.quote_currency = s.reporting_currency
+       AND r.rate_date <= coalesce(opportunities.expected_close_date, (now() AT TIME ZONE 'UTC')::date)
+     ORDER BY r.rate_date DESC LIMIT 1)
+    UNION ALL
+    (SELECT 1 / r.rate, r.rate_date FROM exchange_rates r JOIN reporting_settings s USING (tenant_id)
+     WHERE r.tenant_id = opportunities.tenant_id AND r.base_currency = s.reporting_currency
+       AND r.quote_currency = opportunities.currency_code
+       AND r.rate_date <= coalesce(opportunities.expected_close_date, (now() AT TIME ZONE 'UTC')::date)
+     ORDER BY r.rate_date DESC LIMIT 1)
+  ) x ORDER BY x.rate_date DESC LIMIT 1)`
 
 type lineJSON struct {
 	ID       uuid.UUID `json:"id"`
@@ -67,12 +88,20 @@ func scanOpportunity(row pgx.CollectableRow) (pipeline.Opportunity, error) {
 	var closeDate *time.Time
 	var engage time.Time
 	var lines []byte
+	var rate *string
 	err := row.Scan(&o.ID, &o.CustomerID, &o.DisplayName, &o.Amount.CurrencyCode, &o.Amount.AmountMinor, &o.Stage,
 		&closeDate, &o.OwnerID, &o.SourcePartnerID, &o.ExternalID, &o.CreateTime, &o.UpdateTime, &o.Revision,
 		&o.PipelineID, &o.StageID, &o.StageKind, &engage, &o.CloseReason, &o.CloseTime, &o.StageEnterTime, &o.PriceListID, &o.DeleteTime,
-		&o.ForecastCategory, &o.CampaignID, &o.OwnerTeamIDs, &lines)
+		&o.ForecastCategory, &o.CampaignID, &o.OwnerTeamIDs, &lines, &o.ReportingCurrency, &rate)
 	if err != nil {
 		return o, err
+	}
+	if rate != nil {
+		r, ok := new(big.Rat).SetString(*rate)
+		if !ok {
+			return o, fmt.Errorf("read exchange rate %q", *rate)
+		}
+		o.Rate = r
 	}
 	if closeDate != nil {
 		o.ExpectedCloseDate = closeDate.Format(time.DateOnly)

@@ -21,13 +21,14 @@ func Order(o order.Order) *pipelinev1.Order {
 		OrderTime: timestamppb.New(o.OrderTime), Country: o.Country, OriginalOrderId: optionalString(o.OriginalOrderID),
 		CancelTime: optionalTime(o.CancelTime), CancelReason: o.CancelReason, ExternalId: o.ExternalID,
 		CreateTime: timestamppb.New(o.CreateTime), UpdateTime: timestamppb.New(o.UpdateTime), Etag: o.Etag(),
+		OpportunityId: optionalString(o.OpportunityID), SourcePartnerId: optionalString(o.SourcePartnerID), QuoteId: optionalString(o.QuoteID),
 	}
 	if code, minor, ok := o.ReportingTotal(); ok {
 		out.ReportingTotal = &typesv1.Money{CurrencyCode: code, AmountMinor: minor}
 	}
 	for _, l := range o.Lines {
 		out.Lines = append(out.Lines, &pipelinev1.OrderLine{ProductId: l.ProductID.String(), Quantity: l.Quantity,
-			UnitPriceMinor: l.UnitPriceMinor, TotalMinor: l.TotalMinor, Description: l.Description})
+			UnitPriceMinor: l.UnitPriceMinor, DiscountMinor: l.DiscountMinor, TotalMinor: l.TotalMinor, Description: l.Description})
 	}
 	return out
 }
@@ -46,6 +47,8 @@ func FromOrder(m *pipelinev1.Order) (order.Order, error) {
 	}
 	o.CustomerID = optionalID(m.GetCustomerId(), "order.customer_id", v)
 	o.OriginalOrderID = optionalID(m.GetOriginalOrderId(), "order.original_order_id", v)
+	o.OpportunityID = optionalID(m.GetOpportunityId(), "order.opportunity_id", v)
+	o.SourcePartnerID = optionalID(m.GetSourcePartnerId(), "order.source_partner_id", v)
 	if m.GetOrderTime() != nil {
 		if err := m.GetOrderTime().CheckValid(); err != nil {
 			v.Add("order.order_time", "is not a valid time")
@@ -53,7 +56,7 @@ func FromOrder(m *pipelinev1.Order) (order.Order, error) {
 		o.OrderTime = m.GetOrderTime().AsTime().UTC()
 	}
 	for i, l := range m.GetLines() {
-		line := order.Line{Quantity: l.GetQuantity(), UnitPriceMinor: l.GetUnitPriceMinor(), Description: l.GetDescription()}
+		line := order.Line{Quantity: l.GetQuantity(), UnitPriceMinor: l.GetUnitPriceMinor(), DiscountMinor: l.GetDiscountMinor(), Description: l.GetDescription()}
 		if l.GetProductId() != "" {
 			id, err := uuid.Parse(l.GetProductId())
 			if err != nil {

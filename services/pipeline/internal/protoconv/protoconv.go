@@ -48,6 +48,9 @@ func Opportunity(o pipeline.Opportunity) *pipelinev1.Opportunity {
 	for _, t := range o.OwnerTeamIDs {
 		out.OwnerTeamIds = append(out.OwnerTeamIds, t.String())
 	}
+	if m, ok := o.ReportingAmount(); ok {
+		out.ReportingAmount = &typesv1.Money{CurrencyCode: m.CurrencyCode, AmountMinor: m.AmountMinor}
+	}
 	if days, ok := o.CycleDays(); ok {
 		out.CycleTimeDays = days
 	}

@@ -301,9 +301,17 @@ func (x *ForecastRow) GetWeightedAmount() *v1.Money {
 type GetForecastResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Ordered by period, currency, category.
-	Rows          []*ForecastRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Rows []*ForecastRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// The rows summed across currencies in the tenant's reporting currency,
+	// one per period and category: each opportunity at its reporting amount's
+	// rate (of its expected close date, or today while none is expected).
+	// Empty while no reporting currency is set.
+	ReportingRows []*ForecastRow `protobuf:"bytes,2,rep,name=reporting_rows,json=reportingRows,proto3" json:"reporting_rows,omitempty"`
+	// Opportunities of the forecast left out of reporting_rows for want of a
+	// rate into the reporting currency.
+	UnconvertedCount int64 `protobuf:"varint,3,opt,name=unconverted_count,json=unconvertedCount,proto3" json:"unconverted_count,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetForecastResponse) Reset() {
@@ -341,6 +349,20 @@ func (x *GetForecastResponse) GetRows() []*ForecastRow {
 		return x.Rows
 	}
 	return nil
+}
+
+func (x *GetForecastResponse) GetReportingRows() []*ForecastRow {
+	if x != nil {
+		return x.ReportingRows
+	}
+	return nil
+}
+
+func (x *GetForecastResponse) GetUnconvertedCount() int64 {
+	if x != nil {
+		return x.UnconvertedCount
+	}
+	return 0
 }
 
 // PipelineSnapshot is the pipeline as it stood on one day.
@@ -1575,9 +1597,11 @@ const file_rapport_pipeline_v1_forecast_proto_rawDesc = "" +
 	"\bcategory\x18\x02 \x01(\x0e2%.rapport.pipeline.v1.ForecastCategoryR\bcategory\x12+\n" +
 	"\x11opportunity_count\x18\x03 \x01(\x03R\x10opportunityCount\x12/\n" +
 	"\x06amount\x18\x04 \x01(\v2\x17.rapport.types.v1.MoneyR\x06amount\x12@\n" +
-	"\x0fweighted_amount\x18\x05 \x01(\v2\x17.rapport.types.v1.MoneyR\x0eweightedAmount\"K\n" +
+	"\x0fweighted_amount\x18\x05 \x01(\v2\x17.rapport.types.v1.MoneyR\x0eweightedAmount\"\xc1\x01\n" +
 	"\x13GetForecastResponse\x124\n" +
-	"\x04rows\x18\x01 \x03(\v2 .rapport.pipeline.v1.ForecastRowR\x04rows\"\xba\x01\n" +
+	"\x04rows\x18\x01 \x03(\v2 .rapport.pipeline.v1.ForecastRowR\x04rows\x12G\n" +
+	"\x0ereporting_rows\x18\x02 \x03(\v2 .rapport.pipeline.v1.ForecastRowR\rreportingRows\x12+\n" +
+	"\x11unconverted_count\x18\x03 \x01(\x03R\x10unconvertedCount\"\xba\x01\n" +
 	"\x10PipelineSnapshot\x12#\n" +
 	"\rsnapshot_date\x18\x01 \x01(\tR\fsnapshotDate\x127\n" +
 	"\ttake_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\btakeTime\x12+\n" +
@@ -1746,52 +1770,53 @@ var file_rapport_pipeline_v1_forecast_proto_depIdxs = []int32{
 	26, // 2: rapport.pipeline.v1.ForecastRow.amount:type_name -> rapport.types.v1.Money
 	26, // 3: rapport.pipeline.v1.ForecastRow.weighted_amount:type_name -> rapport.types.v1.Money
 	3,  // 4: rapport.pipeline.v1.GetForecastResponse.rows:type_name -> rapport.pipeline.v1.ForecastRow
-	27, // 5: rapport.pipeline.v1.PipelineSnapshot.take_time:type_name -> google.protobuf.Timestamp
-	5,  // 6: rapport.pipeline.v1.CreatePipelineSnapshotResponse.snapshot:type_name -> rapport.pipeline.v1.PipelineSnapshot
-	5,  // 7: rapport.pipeline.v1.ListPipelineSnapshotsResponse.snapshots:type_name -> rapport.pipeline.v1.PipelineSnapshot
-	25, // 8: rapport.pipeline.v1.TrendPoint.category:type_name -> rapport.pipeline.v1.ForecastCategory
-	26, // 9: rapport.pipeline.v1.TrendPoint.amount:type_name -> rapport.types.v1.Money
-	26, // 10: rapport.pipeline.v1.TrendPoint.weighted_amount:type_name -> rapport.types.v1.Money
-	11, // 11: rapport.pipeline.v1.GetForecastTrendResponse.points:type_name -> rapport.pipeline.v1.TrendPoint
-	26, // 12: rapport.pipeline.v1.ForecastAccuracy.weighted_forecast:type_name -> rapport.types.v1.Money
-	26, // 13: rapport.pipeline.v1.ForecastAccuracy.commit_forecast:type_name -> rapport.types.v1.Money
-	26, // 14: rapport.pipeline.v1.ForecastAccuracy.won:type_name -> rapport.types.v1.Money
-	14, // 15: rapport.pipeline.v1.GetForecastAccuracyResponse.currencies:type_name -> rapport.pipeline.v1.ForecastAccuracy
-	1,  // 16: rapport.pipeline.v1.Quota.assignee_kind:type_name -> rapport.pipeline.v1.AssigneeKind
-	26, // 17: rapport.pipeline.v1.Quota.target:type_name -> rapport.types.v1.Money
-	26, // 18: rapport.pipeline.v1.Quota.attained:type_name -> rapport.types.v1.Money
-	27, // 19: rapport.pipeline.v1.Quota.create_time:type_name -> google.protobuf.Timestamp
-	27, // 20: rapport.pipeline.v1.Quota.update_time:type_name -> google.protobuf.Timestamp
-	16, // 21: rapport.pipeline.v1.CreateQuotaRequest.quota:type_name -> rapport.pipeline.v1.Quota
-	16, // 22: rapport.pipeline.v1.CreateQuotaResponse.quota:type_name -> rapport.pipeline.v1.Quota
-	16, // 23: rapport.pipeline.v1.GetQuotaResponse.quota:type_name -> rapport.pipeline.v1.Quota
-	16, // 24: rapport.pipeline.v1.ListQuotasResponse.quotas:type_name -> rapport.pipeline.v1.Quota
-	16, // 25: rapport.pipeline.v1.UpdateQuotaRequest.quota:type_name -> rapport.pipeline.v1.Quota
-	28, // 26: rapport.pipeline.v1.UpdateQuotaRequest.update_mask:type_name -> google.protobuf.FieldMask
-	16, // 27: rapport.pipeline.v1.UpdateQuotaResponse.quota:type_name -> rapport.pipeline.v1.Quota
-	2,  // 28: rapport.pipeline.v1.ForecastService.GetForecast:input_type -> rapport.pipeline.v1.GetForecastRequest
-	6,  // 29: rapport.pipeline.v1.ForecastService.CreatePipelineSnapshot:input_type -> rapport.pipeline.v1.CreatePipelineSnapshotRequest
-	8,  // 30: rapport.pipeline.v1.ForecastService.ListPipelineSnapshots:input_type -> rapport.pipeline.v1.ListPipelineSnapshotsRequest
-	10, // 31: rapport.pipeline.v1.ForecastService.GetForecastTrend:input_type -> rapport.pipeline.v1.GetForecastTrendRequest
-	13, // 32: rapport.pipeline.v1.ForecastService.GetForecastAccuracy:input_type -> rapport.pipeline.v1.GetForecastAccuracyRequest
-	17, // 33: rapport.pipeline.v1.ForecastService.CreateQuota:input_type -> rapport.pipeline.v1.CreateQuotaRequest
-	19, // 34: rapport.pipeline.v1.ForecastService.GetQuota:input_type -> rapport.pipeline.v1.GetQuotaRequest
-	21, // 35: rapport.pipeline.v1.ForecastService.ListQuotas:input_type -> rapport.pipeline.v1.ListQuotasRequest
-	23, // 36: rapport.pipeline.v1.ForecastService.UpdateQuota:input_type -> rapport.pipeline.v1.UpdateQuotaRequest
-	4,  // 37: rapport.pipeline.v1.ForecastService.GetForecast:output_type -> rapport.pipeline.v1.GetForecastResponse
-	7,  // 38: rapport.pipeline.v1.ForecastService.CreatePipelineSnapshot:output_type -> rapport.pipeline.v1.CreatePipelineSnapshotResponse
-	9,  // 39: rapport.pipeline.v1.ForecastService.ListPipelineSnapshots:output_type -> rapport.pipeline.v1.ListPipelineSnapshotsResponse
-	12, // 40: rapport.pipeline.v1.ForecastService.GetForecastTrend:output_type -> rapport.pipeline.v1.GetForecastTrendResponse
-	15, // 41: rapport.pipeline.v1.ForecastService.GetForecastAccuracy:output_type -> rapport.pipeline.v1.GetForecastAccuracyResponse
-	18, // 42: rapport.pipeline.v1.ForecastService.CreateQuota:output_type -> rapport.pipeline.v1.CreateQuotaResponse
-	20, // 43: rapport.pipeline.v1.ForecastService.GetQuota:output_type -> rapport.pipeline.v1.GetQuotaResponse
-	22, // 44: rapport.pipeline.v1.ForecastService.ListQuotas:output_type -> rapport.pipeline.v1.ListQuotasResponse
-	24, // 45: rapport.pipeline.v1.ForecastService.UpdateQuota:output_type -> rapport.pipeline.v1.UpdateQuotaResponse
-	37, // [37:46] is the sub-list for method output_type
-	28, // [28:37] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	3,  // 5: rapport.pipeline.v1.GetForecastResponse.reporting_rows:type_name -> rapport.pipeline.v1.ForecastRow
+	27, // 6: rapport.pipeline.v1.PipelineSnapshot.take_time:type_name -> google.protobuf.Timestamp
+	5,  // 7: rapport.pipeline.v1.CreatePipelineSnapshotResponse.snapshot:type_name -> rapport.pipeline.v1.PipelineSnapshot
+	5,  // 8: rapport.pipeline.v1.ListPipelineSnapshotsResponse.snapshots:type_name -> rapport.pipeline.v1.PipelineSnapshot
+	25, // 9: rapport.pipeline.v1.TrendPoint.category:type_name -> rapport.pipeline.v1.ForecastCategory
+	26, // 10: rapport.pipeline.v1.TrendPoint.amount:type_name -> rapport.types.v1.Money
+	26, // 11: rapport.pipeline.v1.TrendPoint.weighted_amount:type_name -> rapport.types.v1.Money
+	11, // 12: rapport.pipeline.v1.GetForecastTrendResponse.points:type_name -> rapport.pipeline.v1.TrendPoint
+	26, // 13: rapport.pipeline.v1.ForecastAccuracy.weighted_forecast:type_name -> rapport.types.v1.Money
+	26, // 14: rapport.pipeline.v1.ForecastAccuracy.commit_forecast:type_name -> rapport.types.v1.Money
+	26, // 15: rapport.pipeline.v1.ForecastAccuracy.won:type_name -> rapport.types.v1.Money
+	14, // 16: rapport.pipeline.v1.GetForecastAccuracyResponse.currencies:type_name -> rapport.pipeline.v1.ForecastAccuracy
+	1,  // 17: rapport.pipeline.v1.Quota.assignee_kind:type_name -> rapport.pipeline.v1.AssigneeKind
+	26, // 18: rapport.pipeline.v1.Quota.target:type_name -> rapport.types.v1.Money
+	26, // 19: rapport.pipeline.v1.Quota.attained:type_name -> rapport.types.v1.Money
+	27, // 20: rapport.pipeline.v1.Quota.create_time:type_name -> google.protobuf.Timestamp
+	27, // 21: rapport.pipeline.v1.Quota.update_time:type_name -> google.protobuf.Timestamp
+	16, // 22: rapport.pipeline.v1.CreateQuotaRequest.quota:type_name -> rapport.pipeline.v1.Quota
+	16, // 23: rapport.pipeline.v1.CreateQuotaResponse.quota:type_name -> rapport.pipeline.v1.Quota
+	16, // 24: rapport.pipeline.v1.GetQuotaResponse.quota:type_name -> rapport.pipeline.v1.Quota
+	16, // 25: rapport.pipeline.v1.ListQuotasResponse.quotas:type_name -> rapport.pipeline.v1.Quota
+	16, // 26: rapport.pipeline.v1.UpdateQuotaRequest.quota:type_name -> rapport.pipeline.v1.Quota
+	28, // 27: rapport.pipeline.v1.UpdateQuotaRequest.update_mask:type_name -> google.protobuf.FieldMask
+	16, // 28: rapport.pipeline.v1.UpdateQuotaResponse.quota:type_name -> rapport.pipeline.v1.Quota
+	2,  // 29: rapport.pipeline.v1.ForecastService.GetForecast:input_type -> rapport.pipeline.v1.GetForecastRequest
+	6,  // 30: rapport.pipeline.v1.ForecastService.CreatePipelineSnapshot:input_type -> rapport.pipeline.v1.CreatePipelineSnapshotRequest
+	8,  // 31: rapport.pipeline.v1.ForecastService.ListPipelineSnapshots:input_type -> rapport.pipeline.v1.ListPipelineSnapshotsRequest
+	10, // 32: rapport.pipeline.v1.ForecastService.GetForecastTrend:input_type -> rapport.pipeline.v1.GetForecastTrendRequest
+	13, // 33: rapport.pipeline.v1.ForecastService.GetForecastAccuracy:input_type -> rapport.pipeline.v1.GetForecastAccuracyRequest
+	17, // 34: rapport.pipeline.v1.ForecastService.CreateQuota:input_type -> rapport.pipeline.v1.CreateQuotaRequest
+	19, // 35: rapport.pipeline.v1.ForecastService.GetQuota:input_type -> rapport.pipeline.v1.GetQuotaRequest
+	21, // 36: rapport.pipeline.v1.ForecastService.ListQuotas:input_type -> rapport.pipeline.v1.ListQuotasRequest
+	23, // 37: rapport.pipeline.v1.ForecastService.UpdateQuota:input_type -> rapport.pipeline.v1.UpdateQuotaRequest
+	4,  // 38: rapport.pipeline.v1.ForecastService.GetForecast:output_type -> rapport.pipeline.v1.GetForecastResponse
+	7,  // 39: rapport.pipeline.v1.ForecastService.CreatePipelineSnapshot:output_type -> rapport.pipeline.v1.CreatePipelineSnapshotResponse
+	9,  // 40: rapport.pipeline.v1.ForecastService.ListPipelineSnapshots:output_type -> rapport.pipeline.v1.ListPipelineSnapshotsResponse
+	12, // 41: rapport.pipeline.v1.ForecastService.GetForecastTrend:output_type -> rapport.pipeline.v1.GetForecastTrendResponse
+	15, // 42: rapport.pipeline.v1.ForecastService.GetForecastAccuracy:output_type -> rapport.pipeline.v1.GetForecastAccuracyResponse
+	18, // 43: rapport.pipeline.v1.ForecastService.CreateQuota:output_type -> rapport.pipeline.v1.CreateQuotaResponse
+	20, // 44: rapport.pipeline.v1.ForecastService.GetQuota:output_type -> rapport.pipeline.v1.GetQuotaResponse
+	22, // 45: rapport.pipeline.v1.ForecastService.ListQuotas:output_type -> rapport.pipeline.v1.ListQuotasResponse
+	24, // 46: rapport.pipeline.v1.ForecastService.UpdateQuota:output_type -> rapport.pipeline.v1.UpdateQuotaResponse
+	38, // [38:47] is the sub-list for method output_type
+	29, // [29:38] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_rapport_pipeline_v1_forecast_proto_init() }

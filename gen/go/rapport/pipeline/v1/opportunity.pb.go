@@ -163,9 +163,13 @@ type Opportunity struct {
 	// or omitted (lost) in forecasts.
 	ForecastCategory ForecastCategory `protobuf:"varint,40,opt,name=forecast_category,json=forecastCategory,proto3,enum=rapport.pipeline.v1.ForecastCategory" json:"forecast_category,omitempty"`
 	// The campaign credited with the opportunity (explicit attribution).
-	CampaignId    string `protobuf:"bytes,41,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CampaignId string `protobuf:"bytes,41,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	// The amount in the tenant's reporting currency at the latest rate on or
+	// before the expected close date (today while none is expected); absent
+	// while no reporting currency or no such rate is known. Output only.
+	ReportingAmount *v1.Money `protobuf:"bytes,42,opt,name=reporting_amount,json=reportingAmount,proto3" json:"reporting_amount,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Opportunity) Reset() {
@@ -388,6 +392,13 @@ func (x *Opportunity) GetCampaignId() string {
 	return ""
 }
 
+func (x *Opportunity) GetReportingAmount() *v1.Money {
+	if x != nil {
+		return x.ReportingAmount
+	}
+	return nil
+}
+
 // LineItem is a quantity of a product on an opportunity.
 type LineItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -606,7 +617,8 @@ var File_rapport_pipeline_v1_opportunity_proto protoreflect.FileDescriptor
 
 const file_rapport_pipeline_v1_opportunity_proto_rawDesc = "" +
 	"\n" +
-	"%rapport/pipeline/v1/opportunity.proto\x12\x13rapport.pipeline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+rapport/pipeline/v1/forecast_category.proto\x1a$rapport/pipeline/v1/stage_kind.proto\x1a\x1crapport/types/v1/money.proto\"\xe6\t\n" +
+	"%rapport/pipeline/v1/opportunity.proto\x12\x13rapport.pipeline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+rapport/pipeline/v1/forecast_category.proto\x1a$rapport/pipeline/v1/stage_kind.proto\x1a\x1crapport/types/v1/money.proto\"\xaa\n" +
+	"\n" +
 	"\vOpportunity\x12%\n" +
 	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -646,7 +658,8 @@ const file_rapport_pipeline_v1_opportunity_proto_rawDesc = "" +
 	"\x0eowner_team_ids\x18\x19 \x03(\tR\fownerTeamIds\x12R\n" +
 	"\x11forecast_category\x18( \x01(\x0e2%.rapport.pipeline.v1.ForecastCategoryR\x10forecastCategory\x12\x1f\n" +
 	"\vcampaign_id\x18) \x01(\tR\n" +
-	"campaignId\"\xf7\x01\n" +
+	"campaignId\x12B\n" +
+	"\x10reporting_amount\x18* \x01(\v2\x17.rapport.types.v1.MoneyR\x0freportingAmount\"\xf7\x01\n" +
 	"\bLineItem\x12\x17\n" +
 	"\aline_id\x18\x01 \x01(\tR\x06lineId\x12\x1d\n" +
 	"\n" +
@@ -718,15 +731,16 @@ var file_rapport_pipeline_v1_opportunity_proto_depIdxs = []int32{
 	2,  // 8: rapport.pipeline.v1.Opportunity.line_items:type_name -> rapport.pipeline.v1.LineItem
 	5,  // 9: rapport.pipeline.v1.Opportunity.delete_time:type_name -> google.protobuf.Timestamp
 	8,  // 10: rapport.pipeline.v1.Opportunity.forecast_category:type_name -> rapport.pipeline.v1.ForecastCategory
-	6,  // 11: rapport.pipeline.v1.StageHistoryEntry.stage_kind:type_name -> rapport.pipeline.v1.StageKind
-	5,  // 12: rapport.pipeline.v1.StageHistoryEntry.enter_time:type_name -> google.protobuf.Timestamp
-	5,  // 13: rapport.pipeline.v1.StageHistoryEntry.exit_time:type_name -> google.protobuf.Timestamp
-	7,  // 14: rapport.pipeline.v1.StageHistoryEntry.duration:type_name -> google.protobuf.Duration
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	4,  // 11: rapport.pipeline.v1.Opportunity.reporting_amount:type_name -> rapport.types.v1.Money
+	6,  // 12: rapport.pipeline.v1.StageHistoryEntry.stage_kind:type_name -> rapport.pipeline.v1.StageKind
+	5,  // 13: rapport.pipeline.v1.StageHistoryEntry.enter_time:type_name -> google.protobuf.Timestamp
+	5,  // 14: rapport.pipeline.v1.StageHistoryEntry.exit_time:type_name -> google.protobuf.Timestamp
+	7,  // 15: rapport.pipeline.v1.StageHistoryEntry.duration:type_name -> google.protobuf.Duration
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_rapport_pipeline_v1_opportunity_proto_init() }

@@ -141,10 +141,12 @@ type OrderLine struct {
 	Quantity int64 `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
 	// In minor units of the order's currency; 0 for free goods, never negative.
 	UnitPriceMinor int64 `protobuf:"varint,3,opt,name=unit_price_minor,json=unitPriceMinor,proto3" json:"unit_price_minor,omitempty"`
-	// quantity × unit_price_minor. Output only.
+	// quantity × unit_price_minor − discount_minor. Output only.
 	TotalMinor int64 `protobuf:"varint,4,opt,name=total_minor,json=totalMinor,proto3" json:"total_minor,omitempty"`
 	// Text of the line as sold, when it differs from the product's name.
-	Description   string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	// Discount granted on the line, in minor units; 0 to quantity × unit_price_minor.
+	DiscountMinor int64 `protobuf:"varint,6,opt,name=discount_minor,json=discountMinor,proto3" json:"discount_minor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -214,6 +216,13 @@ func (x *OrderLine) GetDescription() string {
 	return ""
 }
 
+func (x *OrderLine) GetDiscountMinor() int64 {
+	if x != nil {
+		return x.DiscountMinor
+	}
+	return 0
+}
+
 // Order is one entry of a customer's transaction history.
 type Order struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -263,8 +272,10 @@ type Order struct {
 	// Channel partner the order's revenue is attributed to: the opportunity's
 	// source partner unless given on create.
 	SourcePartnerId string `protobuf:"bytes,21,opt,name=source_partner_id,json=sourcePartnerId,proto3" json:"source_partner_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The accepted quote the order was created from. Output only.
+	QuoteId       string `protobuf:"bytes,22,opt,name=quote_id,json=quoteId,proto3" json:"quote_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Order) Reset() {
@@ -444,6 +455,13 @@ func (x *Order) GetSourcePartnerId() string {
 	return ""
 }
 
+func (x *Order) GetQuoteId() string {
+	if x != nil {
+		return x.QuoteId
+	}
+	return ""
+}
+
 // ExchangeRate says what one unit of base_currency is worth in
 // quote_currency from rate_date on, until the next later rate of the pair.
 type ExchangeRate struct {
@@ -586,7 +604,7 @@ var File_rapport_pipeline_v1_order_proto protoreflect.FileDescriptor
 
 const file_rapport_pipeline_v1_order_proto_rawDesc = "" +
 	"\n" +
-	"\x1frapport/pipeline/v1/order.proto\x12\x13rapport.pipeline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1crapport/types/v1/money.proto\"\xb3\x01\n" +
+	"\x1frapport/pipeline/v1/order.proto\x12\x13rapport.pipeline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1crapport/types/v1/money.proto\"\xda\x01\n" +
 	"\tOrderLine\x12\x1d\n" +
 	"\n" +
 	"product_id\x18\x01 \x01(\tR\tproductId\x12\x1a\n" +
@@ -594,7 +612,8 @@ const file_rapport_pipeline_v1_order_proto_rawDesc = "" +
 	"\x10unit_price_minor\x18\x03 \x01(\x03R\x0eunitPriceMinor\x12\x1f\n" +
 	"\vtotal_minor\x18\x04 \x01(\x03R\n" +
 	"totalMinor\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\"\xb0\a\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12%\n" +
+	"\x0ediscount_minor\x18\x06 \x01(\x03R\rdiscountMinor\"\xcb\a\n" +
 	"\x05Order\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12!\n" +
 	"\forder_number\x18\x02 \x01(\tR\vorderNumber\x122\n" +
@@ -623,7 +642,8 @@ const file_rapport_pipeline_v1_order_proto_rawDesc = "" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\x13 \x01(\tR\x04etag\x12%\n" +
 	"\x0eopportunity_id\x18\x14 \x01(\tR\ropportunityId\x12*\n" +
-	"\x11source_partner_id\x18\x15 \x01(\tR\x0fsourcePartnerId\"\x8b\x01\n" +
+	"\x11source_partner_id\x18\x15 \x01(\tR\x0fsourcePartnerId\x12\x19\n" +
+	"\bquote_id\x18\x16 \x01(\tR\aquoteId\"\x8b\x01\n" +
 	"\fExchangeRate\x12#\n" +
 	"\rbase_currency\x18\x01 \x01(\tR\fbaseCurrency\x12%\n" +
 	"\x0equote_currency\x18\x02 \x01(\tR\rquoteCurrency\x12\x1b\n" +

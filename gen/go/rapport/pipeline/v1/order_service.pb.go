@@ -214,7 +214,7 @@ type ListOrdersRequest struct {
 	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// AIP-160 filter over customer_id, kind, status, order_number,
-	// order_time, opportunity_id and source_partner_id, for example `customer_id = "…" AND kind = ORDER_KIND_SALE`.
+	// order_time, opportunity_id, source_partner_id and quote_id, for example `customer_id = "…" AND kind = ORDER_KIND_SALE`.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

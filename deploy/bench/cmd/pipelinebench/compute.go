@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
+	typesv1 "github.com/rapportcrm/rapport/gen/go/rapport/types/v1"
+)
+
+// reps own the bulk-loaded opportunities round robin.
+const reps = 50
+
+// rep is the i-th rep of a run; each run has its own, since a rep belongs
+// to one commission plan.
+func rep(run, i int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", run+i) }
+
+// bulkSQL adds a pipeline of six stages and n opportunities in it to the
+// tenant in one statement: a sixth in each stage, closing over 2026, owned
+// by the reps in turn, won and lost ones closed on their close date.
+const bulkSQL = `
+WITH p AS (
+    INSERT INTO pipelines (tenant_id, pipeline_id, display_name, currency_code, is_default)
+    VALUES ($1, gen_random_uuid(), 'Bench ' || $3::text, 'USD', false) RETURNING tenant_id, pipeline_id),
+s AS (
+    INSERT INTO pipeline_stages (tenant_id, pipeline_id, stage_id, position, display_name, probability, kind, legacy_stage)
+    SELECT p.tenant_id, p.pipeline_id, gen_random_uuid(), v.pos, v.name, v.prob, v.kind, v.legacy
+    FROM p, (VALUES (0, 'Prospecting', 10, 1, 1), (1, 'Qualification', 25, 1, 2), (2, 'Proposal', 50, 1, 3),
+                    (3, 'Negotiation', 75, 1, 4), (4, 'Won', 100, 2, 5), (5, 'Lost', 0, 3, 6)) AS v (pos, name, prob, kind, legacy)
+    RETURNING *)
+INSERT INTO opportunities (tenant_id, opportunity_id, customer_id, display_name, currency_code, amount_minor, stage,
+    expected_close_date, owner_id, pipeline_id, stage_id, stage_kind, engage_date, close_time, stage_enter_time)
+SELECT s.tenant_id, gen_random_uuid(), $4::uuid, 'Bulk ' || g, 'USD', 1000 + (g * 7919) % 1000000, s.legacy_stage,
+    date '2026-01-01' + g % 365, ('00000000-0000-0000-0000-' || lpad(($6 + g % $5)::text, 12, '0'))::uuid, s.pipeline_id,
+    s.stage_id, s.kind, date '2025-12-01',
+    CASE WHEN s.kind IN (2, 3) THEN (date '2026-01-01' + g % 365)::timestamp AT TIME ZONE 'UTC' END, now()
+FROM generate_series(1, $2) g JOIN s ON s.position = g % 6`
+
+// computations bulk-loads n opportunities into the tenant of the
+// opportunity sample, then times the forecast and commission statements.
+func (b *bench) computations(ctx context.Context, dbURL, sample string, n int) error {
+	db, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close(ctx)
+	var tenant string
+	if err := db.QueryRow(ctx, `SELECT tenant_id FROM opportunities WHERE opportunity_id = $1`, sample).Scan(&tenant); err != nil {
+		return fmt.Errorf("find the tenant: %w", err)
+	}
+	start := time.Now()
+	run := int(start.Unix()%1_000_000) * 100
+	if _, err := db.Exec(ctx, bulkSQL, tenant, n, start.Format(time.RFC3339Nano), b.customer, reps, run); err != nil {
+		return fmt.Errorf("bulk load: %w", err)
+	}
+	if _, err := db.Exec(ctx, `ANALYZE opportunities`); err != nil {
+		return err
+	}
+	var total int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM opportunities WHERE tenant_id = $1 AND delete_time IS NULL`, tenant).Scan(&total); err != nil {
+		return err
+	}
+	fmt.Printf("== computations: bulk-loaded %d opportunities in %v (one INSERT … SELECT); the tenant holds %d\n",
+		n, time.Since(start).Round(time.Millisecond), total)
+
+	members := make([]string, reps)
+	for i := range members {
+		members[i] = rep(run, i)
+	}
+	stamp := time.Now().UnixNano()
+	if _, err := b.commis.CreateCommissionPlan(ctx, &pipelinev1.CreateCommissionPlanRequest{RequestId: fmt.Sprintf("bench-plan-%d", stamp),
+		Plan: &pipelinev1.CommissionPlan{DisplayName: fmt.Sprintf("Bench %d", stamp), CurrencyCode: "USD", TimeZone: "UTC", ClawbackDays: 30,
+			MemberIds: members, Tiers: []*pipelinev1.CommissionTier{{ToAttainmentBps: 10000, RateBps: 500},
+				{FromAttainmentBps: 10000, ToAttainmentBps: 15000, RateBps: 800}, {FromAttainmentBps: 15000, RateBps: 1200}}}}); err != nil {
+		return fmt.Errorf("commission plan: %w", err)
+	}
+	for _, m := range members {
+		if _, err := b.forecast.CreateQuota(ctx, &pipelinev1.CreateQuotaRequest{RequestId: fmt.Sprintf("bq-%d-%s", stamp, m[24:]),
+			Quota: &pipelinev1.Quota{AssigneeKind: pipelinev1.AssigneeKind_ASSIGNEE_KIND_PRINCIPAL, Assignee: m, PeriodStart: "2026-01-01",
+				PeriodEnd: "2026-12-31", TimeZone: "UTC", Target: &typesv1.Money{CurrencyCode: "USD", AmountMinor: 200000000}}}); err != nil {
+			return fmt.Errorf("quota: %w", err)
+		}
+	}
+	timeIt := func(name string, times int, f func() error) error {
+		var best, sum time.Duration
+		for i := range times {
+			t := time.Now()
+			if err := f(); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			el := time.Since(t)
+			sum += el
+			if i == 0 || el < best {
+				best = el
+			}
+		}
+		fmt.Printf("%-44s best %8.3f s   mean %8.3f s   (%d runs)\n", name, best.Seconds(), (sum / time.Duration(times)).Seconds(), times)
+		return nil
+	}
+	if err := timeIt("GetForecast (quarters of 2026, every owner)", 5, func() error {
+		_, err := b.forecast.GetForecast(ctx, &pipelinev1.GetForecastRequest{PeriodKind: pipelinev1.PeriodKind_PERIOD_KIND_QUARTER,
+			StartDate: "2026-01-01", EndDate: "2026-12-31", TimeZone: "Europe/Berlin"})
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := timeIt("ComputeCommissionStatement (one rep, 2026)", 5, func() error {
+		_, err := b.commis.ComputeCommissionStatement(ctx, &pipelinev1.ComputeCommissionStatementRequest{PrincipalId: members[1],
+			PeriodStart: "2026-01-01", PeriodEnd: "2026-12-31"})
+		return err
+	}); err != nil {
+		return err
+	}
+	return timeIt("ComputeCommissionStatement (all 50 reps)", 1, func() error {
+		for _, m := range members {
+			if _, err := b.commis.ComputeCommissionStatement(ctx, &pipelinev1.ComputeCommissionStatementRequest{PrincipalId: m,
+				PeriodStart: "2026-01-01", PeriodEnd: "2026-12-31"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
