@@ -21,6 +21,7 @@ import (
 	customerclient "github.com/rapportcrm/rapport/services/partner/internal/clients/customer"
 	pipelineclient "github.com/rapportcrm/rapport/services/partner/internal/clients/pipeline"
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
+	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
@@ -76,6 +77,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	partnerv1.RegisterPartnerServiceServer(srv, grpcapi.NewPartners(partner.New(store), pool, cfg.EventPoll))
 	deals := dealreg.New(store.DealRegistrations(), customerclient.New(conn), pipelineclient.New(pipelineConn), time.Now)
 	partnerv1.RegisterDealRegistrationServiceServer(srv, grpcapi.NewDealRegistrations(deals))
+	money := finance.New(store.Finance(), pipelineclient.NewOrders(pipelineConn), time.Now)
+	partnerv1.RegisterPartnerFinanceServiceServer(srv, grpcapi.NewFinance(money))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
+	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 )
 
@@ -46,6 +47,16 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, dealreg.ErrConflict, "REGISTRATION_CONFLICT")
 	case errors.Is(err, dealreg.ErrPeer):
 		return grpcerr.WithReason(codes.Unavailable, dealreg.ErrPeer, "PEER_UNAVAILABLE")
+	case errors.Is(err, finance.ErrRuleOverlap):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "RULE_OVERLAP")
+	case errors.Is(err, finance.ErrNoRules):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "NO_RULES_FOR_PERIOD")
+	case errors.Is(err, finance.ErrPartnerNotFound):
+		return grpcerr.WithReason(codes.NotFound, finance.ErrPartnerNotFound, "PARTNER_NOT_FOUND")
+	case errors.Is(err, finance.ErrStatementNotFound):
+		return grpcerr.WithReason(codes.NotFound, finance.ErrStatementNotFound, "PARTNER_STATEMENT_NOT_FOUND")
+	case errors.Is(err, finance.ErrPeer):
+		return grpcerr.WithReason(codes.Unavailable, finance.ErrPeer, "PEER_UNAVAILABLE")
 	}
 	return err // the server interceptor masks it as Internal and logs it
 }
