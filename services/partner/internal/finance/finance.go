@@ -89,12 +89,6 @@ func (r Rule) covers(day time.Time) bool {
 	return !day.Before(r.ValidFrom) && (r.ValidUntil.IsZero() || day.Before(r.ValidUntil))
 }
 
-// Overlaps reports whether r and o are in force on a common day.
-func (r Rule) Overlaps(o Rule) bool {
-	return (o.ValidUntil.IsZero() || r.ValidFrom.Before(o.ValidUntil)) &&
-		(r.ValidUntil.IsZero() || o.ValidFrom.Before(r.ValidUntil))
-}
-
 // specificity ranks rules that fit the same line: product beats tier beats
 // neither.
 func (r Rule) specificity() int {

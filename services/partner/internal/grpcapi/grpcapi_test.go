@@ -16,6 +16,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
+	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
@@ -26,12 +27,14 @@ import (
 type env struct {
 	partners partnerv1.PartnerServiceClient
 	deals    partnerv1.DealRegistrationServiceClient
+	finance  partnerv1.PartnerFinanceServiceClient
 	db       *pgtest.DB
 	tokens   *grpctest.Tokens
 	// tenant and other are two tenants' ids.
 	tenant, other string
 	customers     *fakeCustomers
 	opportunities *fakeOpportunities
+	orders        *fakeOrders
 	clock         *clock
 }
 
@@ -40,15 +43,17 @@ func newEnv(t *testing.T) *env {
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
 	tokens := grpctest.NewTokens(t)
 	e := &env{db: db, tokens: tokens, tenant: uuid.NewString(), other: uuid.NewString(),
-		customers: newFakeCustomers(), opportunities: newFakeOpportunities(), clock: &clock{}}
+		customers: newFakeCustomers(), opportunities: newFakeOpportunities(), orders: newFakeOrders(), clock: &clock{}}
 	store := postgres.New(db.App)
 	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
 		partnerv1.RegisterPartnerServiceServer(srv, grpcapi.NewPartners(partner.New(store), db.App, 20*time.Millisecond))
 		svc := dealreg.New(store.DealRegistrations(), e.customers, e.opportunities, e.clock.now)
 		partnerv1.RegisterDealRegistrationServiceServer(srv, grpcapi.NewDealRegistrations(svc))
+		partnerv1.RegisterPartnerFinanceServiceServer(srv, grpcapi.NewFinance(finance.New(store.Finance(), e.orders, e.clock.now)))
 	})
 	e.partners = partnerv1.NewPartnerServiceClient(conn)
 	e.deals = partnerv1.NewDealRegistrationServiceClient(conn)
+	e.finance = partnerv1.NewPartnerFinanceServiceClient(conn)
 	return e
 }
 

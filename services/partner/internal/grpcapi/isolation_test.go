@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 )
 
 // TestIsolationMatrix proves that no read path leaks across partners: every
@@ -28,13 +30,26 @@ func TestIsolationMatrix(t *testing.T) {
 	ids["subsub"] = e.newPartner(t, e.tenant, "subsub", ids["sub"])
 	ids["other"] = e.newPartner(t, e.tenant, "other", "")
 	ids["foreign"] = e.newPartner(t, e.other, "foreign", "")
-	regs := map[string]string{}
+	regs, statements := map[string]string{}, map[string]string{}
+	for _, tenantAdmin := range []context.Context{admin, e.as(t, e.other, auth.RoleAdmin)} {
+		if _, err := e.finance.CreateCommissionRule(tenantAdmin, &partnerv1.CreateCommissionRuleRequest{CommissionRule: &partnerv1.CommissionRule{
+			Kind: partnerv1.CommissionRuleKind_COMMISSION_RULE_KIND_COMMISSION, ValidFrom: "2027-01-01", RateBps: 100,
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for name, id := range ids {
 		ctx := admin
 		if name == "foreign" {
 			ctx = e.as(t, e.other, auth.RoleAdmin)
 		}
 		regs[name] = e.register(t, ctx, id, &partnerv1.Prospect{CompanyName: "Prospect of " + name}).GetDealRegistrationId()
+		e.orders.add(id, finance.Order{Kind: finance.OrderSale, Time: day("1"), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: 100}}})
+		st, err := e.finance.ComputePartnerStatement(ctx, &partnerv1.ComputePartnerStatementRequest{PartnerId: id, PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		statements[name] = st.GetPartnerStatement().GetPartnerStatementId()
 		if _, err := e.partners.TransitionPartnerStatus(ctx, &partnerv1.TransitionPartnerStatusRequest{PartnerId: id,
 			Status: partnerv1.PartnerStatus_PARTNER_STATUS_SUSPENDED, Reason: "audit"}); err != nil {
 			t.Fatal(err)
@@ -57,6 +72,7 @@ func TestIsolationMatrix(t *testing.T) {
 	for _, n := range names {
 		byID[ids[n]] = n
 		byID[regs[n]] = n
+		byID[statements[n]] = n
 	}
 	for _, v := range viewers {
 		t.Run(v.name, func(t *testing.T) {
@@ -70,6 +86,8 @@ func TestIsolationMatrix(t *testing.T) {
 				_, reads["GetPartner"] = e.partners.GetPartner(v.ctx, &partnerv1.GetPartnerRequest{PartnerId: ids[n]})
 				_, reads["ListPartnerStatusChanges"] = e.partners.ListPartnerStatusChanges(v.ctx, &partnerv1.ListPartnerStatusChangesRequest{PartnerId: ids[n]})
 				_, reads["GetDealRegistration"] = e.deals.GetDealRegistration(v.ctx, &partnerv1.GetDealRegistrationRequest{DealRegistrationId: regs[n]})
+				_, reads["GetPartnerStatement"] = e.finance.GetPartnerStatement(v.ctx, &partnerv1.GetPartnerStatementRequest{PartnerStatementId: statements[n]})
+				_, reads["ListPartnerStatementLines"] = e.finance.ListPartnerStatementLines(v.ctx, &partnerv1.ListPartnerStatementLinesRequest{PartnerStatementId: statements[n]})
 				for rpc, err := range reads {
 					if status.Code(err) != want {
 						t.Errorf("%s(%s) = %v, want %v", rpc, n, err, want)
@@ -98,6 +116,17 @@ func TestIsolationMatrix(t *testing.T) {
 			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
 				t.Errorf("ListDealRegistrations = %v, want %v", got, sorted(v.sees))
 			}
+			sts, err := e.finance.ListPartnerStatements(v.ctx, &partnerv1.ListPartnerStatementsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = nil
+			for _, st := range sts.GetPartnerStatements() {
+				got = append(got, byID[st.GetPartnerStatementId()])
+			}
+			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
+				t.Errorf("ListPartnerStatements = %v, want %v", got, sorted(v.sees))
+			}
 			// Filtering for another partner's rows finds nothing either.
 			filtered, err := e.deals.ListDealRegistrations(v.ctx, &partnerv1.ListDealRegistrationsRequest{Filter: `partner_id = "` + ids["other"] + `"`})
 			if err != nil || (len(filtered.GetDealRegistrations()) > 0) != slices.Contains(v.sees, "other") {
@@ -115,8 +144,17 @@ func TestIsolationInPostgres(t *testing.T) {
 	dist := e.newPartner(t, e.tenant, "dist", "")
 	sub := e.newPartner(t, e.tenant, "sub", dist)
 	other := e.newPartner(t, e.tenant, "other", "")
+	if _, err := e.finance.CreateCommissionRule(e.admin(t), &partnerv1.CreateCommissionRuleRequest{CommissionRule: &partnerv1.CommissionRule{
+		Kind: partnerv1.CommissionRuleKind_COMMISSION_RULE_KIND_REBATE, ValidFrom: "2027-01-01", RateBps: 100,
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []string{dist, sub, other} {
 		e.register(t, e.admin(t), p, &partnerv1.Prospect{CompanyName: "P " + p})
+		e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day("1"), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: 100}}})
+		if _, err := e.finance.ComputePartnerStatement(e.admin(t), &partnerv1.ComputePartnerStatementRequest{PartnerId: p, PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	count := func(partner, roles, table string) int {
 		t.Helper()
@@ -142,6 +180,13 @@ func TestIsolationInPostgres(t *testing.T) {
 		{other, "partner_user", "partners", 1},
 		{"", "partner_user", "partners", 0},
 		{dist, "support_agent", "deal_registrations", 0},
+		{dist, "partner_user", "partner_statements", 2},
+		{sub, "partner_user", "partner_statements", 1},
+		{sub, "partner_user", "partner_statement_lines", 2},
+		{other, "partner_user", "partner_statement_lines", 2},
+		{dist, "support_agent", "partner_statement_lines", 0},
+		{"", "sales_manager", "partner_statement_lines", 6},
+		{other, "partner_user", "commission_rules", 1},
 		{"", "sales_manager", "deal_registrations", 3},
 	}
 	for _, tt := range tests {

@@ -170,10 +170,12 @@ func scanStatement(row pgx.CollectableRow) (finance.Statement, error) {
 }
 
 const (
-	// lockStatementSQL reads the earlier computation of the same partner
-	// and period, locked, so concurrent computations take turns.
-	lockStatementSQL = `SELECT ` + statementColumns + ` FROM partner_statements
-WHERE tenant_id = $1 AND partner_id = $2 AND period_start = $3 AND period_end = $4 FOR UPDATE`
+	// lockPeriodSQL makes computations of one partner and period take
+	// turns, including the first, when there is no row to lock yet.
+	lockPeriodSQL = `SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/partner_statement/' || $2::text || '/' || $3::date || '/' || $4::date, 0))`
+	// earlierStatementSQL reads the earlier computation of the same partner and period.
+	earlierStatementSQL = `SELECT ` + statementColumns + ` FROM partner_statements
+WHERE tenant_id = $1 AND partner_id = $2 AND period_start = $3 AND period_end = $4`
 	// upsertStatementSQL inserts the statement, or replaces the earlier
 	// computation keeping its id.
 	upsertStatementSQL = `
@@ -210,7 +212,10 @@ func totalsJSON(t []finance.Total) []finance.Total {
 func (s *Finance) SaveStatement(ctx context.Context, caller auth.Caller, st finance.Statement, lines []finance.Line) (finance.Statement, error) {
 	var saved finance.Statement
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, lockStatementSQL, caller.TenantID, st.PartnerID, st.PeriodStart, st.PeriodEnd)
+		if _, err := tx.Exec(ctx, lockPeriodSQL, caller.TenantID, st.PartnerID, st.PeriodStart, st.PeriodEnd); err != nil {
+			return fmt.Errorf("lock statement period: %w", err)
+		}
+		rows, err := tx.Query(ctx, earlierStatementSQL, caller.TenantID, st.PartnerID, st.PeriodStart, st.PeriodEnd)
 		if err != nil {
 			return err
 		}
