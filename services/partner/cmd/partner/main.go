@@ -25,6 +25,7 @@ import (
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
+	"github.com/rapportcrm/rapport/services/partner/internal/program"
 )
 
 func main() {
@@ -77,8 +78,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	partnerv1.RegisterPartnerServiceServer(srv, grpcapi.NewPartners(partner.New(store), pool, cfg.EventPoll))
 	deals := dealreg.New(store.DealRegistrations(), customerclient.New(conn), pipelineclient.New(pipelineConn), time.Now)
 	partnerv1.RegisterDealRegistrationServiceServer(srv, grpcapi.NewDealRegistrations(deals))
-	money := finance.New(store.Finance(), pipelineclient.NewOrders(pipelineConn), time.Now)
-	partnerv1.RegisterPartnerFinanceServiceServer(srv, grpcapi.NewFinance(money))
+	orders := pipelineclient.NewOrders(pipelineConn)
+	partnerv1.RegisterPartnerFinanceServiceServer(srv, grpcapi.NewFinance(finance.New(store.Finance(), orders, time.Now)))
+	partnerv1.RegisterPartnerProgramServiceServer(srv, grpcapi.NewProgram(program.New(store.Program(), orders, time.Now)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

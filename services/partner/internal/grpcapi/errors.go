@@ -13,6 +13,7 @@ import (
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
+	"github.com/rapportcrm/rapport/services/partner/internal/program"
 )
 
 // toStatus is the service's one mapping from domain errors to gRPC statuses.
@@ -55,6 +56,12 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.NotFound, finance.ErrPartnerNotFound, "PARTNER_NOT_FOUND")
 	case errors.Is(err, finance.ErrStatementNotFound):
 		return grpcerr.WithReason(codes.NotFound, finance.ErrStatementNotFound, "PARTNER_STATEMENT_NOT_FOUND")
+	case errors.Is(err, program.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, program.ErrEtagMismatch, "ETAG_MISMATCH")
+	case errors.Is(err, program.ErrNoSchedule):
+		return grpcerr.WithReason(codes.FailedPrecondition, program.ErrNoSchedule, "NO_TIER_SCHEDULE")
+	case errors.Is(err, program.ErrPartnerNotFound):
+		return grpcerr.WithReason(codes.NotFound, program.ErrPartnerNotFound, "PARTNER_NOT_FOUND")
 	case errors.Is(err, finance.ErrPeer):
 		return grpcerr.WithReason(codes.Unavailable, finance.ErrPeer, "PEER_UNAVAILABLE")
 	}

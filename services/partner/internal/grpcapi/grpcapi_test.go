@@ -20,6 +20,7 @@ import (
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
+	"github.com/rapportcrm/rapport/services/partner/internal/program"
 )
 
 // env is a partner service on a real socket over a private database, with
@@ -28,6 +29,7 @@ type env struct {
 	partners partnerv1.PartnerServiceClient
 	deals    partnerv1.DealRegistrationServiceClient
 	finance  partnerv1.PartnerFinanceServiceClient
+	program  partnerv1.PartnerProgramServiceClient
 	db       *pgtest.DB
 	tokens   *grpctest.Tokens
 	// tenant and other are two tenants' ids.
@@ -50,10 +52,12 @@ func newEnv(t *testing.T) *env {
 		svc := dealreg.New(store.DealRegistrations(), e.customers, e.opportunities, e.clock.now)
 		partnerv1.RegisterDealRegistrationServiceServer(srv, grpcapi.NewDealRegistrations(svc))
 		partnerv1.RegisterPartnerFinanceServiceServer(srv, grpcapi.NewFinance(finance.New(store.Finance(), e.orders, e.clock.now)))
+		partnerv1.RegisterPartnerProgramServiceServer(srv, grpcapi.NewProgram(program.New(store.Program(), e.orders, e.clock.now)))
 	})
 	e.partners = partnerv1.NewPartnerServiceClient(conn)
 	e.deals = partnerv1.NewDealRegistrationServiceClient(conn)
 	e.finance = partnerv1.NewPartnerFinanceServiceClient(conn)
+	e.program = partnerv1.NewPartnerProgramServiceClient(conn)
 	return e
 }
 

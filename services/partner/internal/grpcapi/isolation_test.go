@@ -30,7 +30,7 @@ func TestIsolationMatrix(t *testing.T) {
 	ids["subsub"] = e.newPartner(t, e.tenant, "subsub", ids["sub"])
 	ids["other"] = e.newPartner(t, e.tenant, "other", "")
 	ids["foreign"] = e.newPartner(t, e.other, "foreign", "")
-	regs, statements := map[string]string{}, map[string]string{}
+	regs, statements, certs := map[string]string{}, map[string]string{}, map[string]string{}
 	for _, tenantAdmin := range []context.Context{admin, e.as(t, e.other, auth.RoleAdmin)} {
 		if _, err := e.finance.CreateCommissionRule(tenantAdmin, &partnerv1.CreateCommissionRuleRequest{CommissionRule: &partnerv1.CommissionRule{
 			Kind: partnerv1.CommissionRuleKind_COMMISSION_RULE_KIND_COMMISSION, ValidFrom: "2027-01-01", RateBps: 100,
@@ -50,6 +50,11 @@ func TestIsolationMatrix(t *testing.T) {
 			t.Fatal(err)
 		}
 		statements[name] = st.GetPartnerStatement().GetPartnerStatementId()
+		cert, err := e.program.CreateCertification(ctx, &partnerv1.CreateCertificationRequest{Certification: &partnerv1.Certification{PartnerId: id, Name: "sales", EarnDate: "2027-01-01"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs[name] = cert.GetCertification().GetCertificationId()
 		if _, err := e.partners.TransitionPartnerStatus(ctx, &partnerv1.TransitionPartnerStatusRequest{PartnerId: id,
 			Status: partnerv1.PartnerStatus_PARTNER_STATUS_SUSPENDED, Reason: "audit"}); err != nil {
 			t.Fatal(err)
@@ -73,6 +78,7 @@ func TestIsolationMatrix(t *testing.T) {
 		byID[ids[n]] = n
 		byID[regs[n]] = n
 		byID[statements[n]] = n
+		byID[certs[n]] = n
 	}
 	for _, v := range viewers {
 		t.Run(v.name, func(t *testing.T) {
@@ -127,6 +133,17 @@ func TestIsolationMatrix(t *testing.T) {
 			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
 				t.Errorf("ListPartnerStatements = %v, want %v", got, sorted(v.sees))
 			}
+			cs, err := e.program.ListCertifications(v.ctx, &partnerv1.ListCertificationsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = nil
+			for _, c := range cs.GetCertifications() {
+				got = append(got, byID[c.GetCertificationId()])
+			}
+			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
+				t.Errorf("ListCertifications = %v, want %v", got, sorted(v.sees))
+			}
 			// Filtering for another partner's rows finds nothing either.
 			filtered, err := e.deals.ListDealRegistrations(v.ctx, &partnerv1.ListDealRegistrationsRequest{Filter: `partner_id = "` + ids["other"] + `"`})
 			if err != nil || (len(filtered.GetDealRegistrations()) > 0) != slices.Contains(v.sees, "other") {
@@ -153,6 +170,9 @@ func TestIsolationInPostgres(t *testing.T) {
 		e.register(t, e.admin(t), p, &partnerv1.Prospect{CompanyName: "P " + p})
 		e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day("1"), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: 100}}})
 		if _, err := e.finance.ComputePartnerStatement(e.admin(t), &partnerv1.ComputePartnerStatementRequest{PartnerId: p, PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.program.CreateCertification(e.admin(t), &partnerv1.CreateCertificationRequest{Certification: &partnerv1.Certification{PartnerId: p, Name: "sales", EarnDate: "2027-01-01"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -187,6 +207,9 @@ func TestIsolationInPostgres(t *testing.T) {
 		{dist, "support_agent", "partner_statement_lines", 0},
 		{"", "sales_manager", "partner_statement_lines", 6},
 		{other, "partner_user", "commission_rules", 1},
+		{dist, "partner_user", "certifications", 2},
+		{other, "partner_user", "certifications", 1},
+		{dist, "support_agent", "certifications", 0},
 		{"", "sales_manager", "deal_registrations", 3},
 	}
 	for _, tt := range tests {
