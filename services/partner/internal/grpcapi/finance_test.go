@@ -44,13 +44,8 @@ func (e *env) setTier(t *testing.T, partner, tier string) {
 	}
 }
 
-func day(s string) time.Time { return time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, mustAtoi(s)) }
-
-func mustAtoi(s string) int {
-	var n int
-	fmt.Sscan(s, &n)
-	return n
-}
+// day is n days after 1 January 2027, UTC.
+func day(n int) time.Time { return time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, n) }
 
 func TestCommissionRules(t *testing.T) {
 	t.Parallel()
@@ -169,11 +164,11 @@ func TestComputeStatement(t *testing.T) {
 	goldHW := e.rule(t, &partnerv1.CommissionRule{Kind: commission, Tier: "gold", ProductId: hw, ValidFrom: "2026-01-01", RateBps: 1000, DisplayName: "gold hardware"})
 	e.rule(t, &partnerv1.CommissionRule{Kind: commission, Tier: "silver", ValidFrom: "2026-01-01", RateBps: 9000, DisplayName: "silver"})
 	goldRebate := e.rule(t, &partnerv1.CommissionRule{Kind: rebate, Tier: "gold", ValidFrom: "2027-01-15", RateBps: 200, DisplayName: "gold rebate"})
-	e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day("3"), CurrencyCode: "USD",
+	e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day(3), CurrencyCode: "USD",
 		Lines: []finance.OrderLine{{ProductID: hw, TotalMinor: 10_000}, {ProductID: sw, TotalMinor: 5_001}}})
-	e.orders.add(p, finance.Order{Kind: finance.OrderReturn, Time: day("20"), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: hw, TotalMinor: 2_000}}})
-	e.orders.add(p, finance.Order{Kind: finance.OrderAdjustment, Time: day("21"), CurrencyCode: "EUR", AdjustmentMinor: -300})
-	e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day("40"), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: hw, TotalMinor: 99_999}}})
+	e.orders.add(p, finance.Order{Kind: finance.OrderReturn, Time: day(20), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: hw, TotalMinor: 2_000}}})
+	e.orders.add(p, finance.Order{Kind: finance.OrderAdjustment, Time: day(21), CurrencyCode: "EUR", AdjustmentMinor: -300})
+	e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day(40), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: hw, TotalMinor: 99_999}}})
 
 	req := &partnerv1.ComputePartnerStatementRequest{PartnerId: p, PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01"}
 	got, err := e.finance.ComputePartnerStatement(admin, req)
@@ -234,7 +229,7 @@ func TestComputeStatement(t *testing.T) {
 	}
 
 	// Recomputing after a late order replaces the lines under the same id.
-	e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day("30"), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: sw, TotalMinor: 1_000}}})
+	e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day(30), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: sw, TotalMinor: 1_000}}})
 	again, err := e.finance.ComputePartnerStatement(admin, req)
 	if err != nil {
 		t.Fatalf("ComputePartnerStatement again: %v", err)
@@ -264,7 +259,7 @@ func TestComputeStatementRefusals(t *testing.T) {
 	gold := e.newPartner(t, e.tenant, "gold partner", "")
 	e.setTier(t, gold, "gold")
 	e.rule(t, &partnerv1.CommissionRule{Kind: commission, Tier: "gold", ValidFrom: "2027-01-01", ValidUntil: "2027-04-01", RateBps: 100})
-	e.orders.add(gold, finance.Order{Kind: finance.OrderSale, Time: day("1"), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: 100}}})
+	e.orders.add(gold, finance.Order{Kind: finance.OrderSale, Time: day(1), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: 100}}})
 	req := func(partner, from, to string) *partnerv1.ComputePartnerStatementRequest {
 		return &partnerv1.ComputePartnerStatementRequest{PartnerId: partner, PeriodStart: from, PeriodEnd: to}
 	}
@@ -325,7 +320,7 @@ func TestComputeStatementConcurrently(t *testing.T) {
 	p := e.newPartner(t, e.tenant, "p", "")
 	e.rule(t, &partnerv1.CommissionRule{Kind: commission, ValidFrom: "2027-01-01", RateBps: 100})
 	for i := range 20 {
-		e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day(fmt.Sprint(i)), CurrencyCode: "USD",
+		e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day(i), CurrencyCode: "USD",
 			Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: int64(1000 * (i + 1))}}})
 	}
 	var wg sync.WaitGroup

@@ -44,7 +44,7 @@ func TestIsolationMatrix(t *testing.T) {
 			ctx = e.as(t, e.other, auth.RoleAdmin)
 		}
 		regs[name] = e.register(t, ctx, id, &partnerv1.Prospect{CompanyName: "Prospect of " + name}).GetDealRegistrationId()
-		e.orders.add(id, finance.Order{Kind: finance.OrderSale, Time: day("1"), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: 100}}})
+		e.orders.add(id, finance.Order{Kind: finance.OrderSale, Time: day(1), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: 100}}})
 		st, err := e.finance.ComputePartnerStatement(ctx, &partnerv1.ComputePartnerStatementRequest{PartnerId: id, PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01"})
 		if err != nil {
 			t.Fatal(err)
@@ -168,7 +168,7 @@ func TestIsolationInPostgres(t *testing.T) {
 	}
 	for _, p := range []string{dist, sub, other} {
 		e.register(t, e.admin(t), p, &partnerv1.Prospect{CompanyName: "P " + p})
-		e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day("1"), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: 100}}})
+		e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day(1), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: 100}}})
 		if _, err := e.finance.ComputePartnerStatement(e.admin(t), &partnerv1.ComputePartnerStatementRequest{PartnerId: p, PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01"}); err != nil {
 			t.Fatal(err)
 		}

@@ -66,7 +66,9 @@ type Tier struct {
 }
 
 // wellFormed reports whether the band is not empty.
-func (t Tier) wellFormed() bool { return t.MaxRevenueMinor == 0 || t.MaxRevenueMinor > t.MinRevenueMinor }
+func (t Tier) wellFormed() bool {
+	return t.MaxRevenueMinor == 0 || t.MaxRevenueMinor > t.MinRevenueMinor
+}
 
 // overlaps reports whether two bands share a revenue.
 func (t Tier) overlaps(o Tier) bool {
@@ -327,7 +329,7 @@ func (s *Service) Evaluate(ctx context.Context, caller auth.Caller, partnerID uu
 	if err != nil {
 		return Evaluation{}, err
 	}
-	end := s.now().UTC().Truncate(24 * time.Hour).AddDate(0, 0, 1)
+	end := s.now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)
 	e := Evaluation{PartnerID: partnerID, PreviousTier: prev, CurrencyCode: sched.CurrencyCode, WindowStart: end.AddDate(0, 0, -windowDays), WindowEnd: end}
 	skipped := 0
 	if err := s.orders.Attributed(ctx, partnerID, e.WindowStart, e.WindowEnd, func(o finance.Order) error {
