@@ -129,6 +129,23 @@ type Order struct {
 	AdjustmentMinor int64
 }
 
+// Revenue is an order's signed revenue: sales positive, returns negative,
+// adjustments as they are.
+func Revenue(o Order) int64 {
+	if o.Kind == OrderAdjustment {
+		return o.AdjustmentMinor
+	}
+	var sum int64
+	for _, l := range o.Lines {
+		if o.Kind == OrderReturn {
+			sum -= abs(l.TotalMinor)
+		} else {
+			sum += l.TotalMinor
+		}
+	}
+	return sum
+}
+
 // Orders reads the orders attributed to a partner.
 type Orders interface {
 	// Attributed calls fn for every placed order attributed to partner with

@@ -14,6 +14,8 @@ import (
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/program"
+	"github.com/rapportcrm/rapport/services/partner/internal/scorecard"
+	"github.com/rapportcrm/rapport/services/partner/internal/sellthrough"
 )
 
 // toStatus is the service's one mapping from domain errors to gRPC statuses.
@@ -62,6 +64,14 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, program.ErrNoSchedule, "NO_TIER_SCHEDULE")
 	case errors.Is(err, program.ErrPartnerNotFound):
 		return grpcerr.WithReason(codes.NotFound, program.ErrPartnerNotFound, "PARTNER_NOT_FOUND")
+	case errors.Is(err, sellthrough.ErrNotFound):
+		return grpcerr.WithReason(codes.NotFound, sellthrough.ErrNotFound, "SELL_THROUGH_REPORT_NOT_FOUND")
+	case errors.Is(err, sellthrough.ErrPartnerNotFound):
+		return grpcerr.WithReason(codes.NotFound, sellthrough.ErrPartnerNotFound, "PARTNER_NOT_FOUND")
+	case errors.Is(err, sellthrough.ErrExists):
+		return grpcerr.WithReason(codes.AlreadyExists, sellthrough.ErrExists, "SELL_THROUGH_REPORT_EXISTS")
+	case errors.Is(err, scorecard.ErrPartnerNotFound):
+		return grpcerr.WithReason(codes.NotFound, scorecard.ErrPartnerNotFound, "PARTNER_NOT_FOUND")
 	case errors.Is(err, finance.ErrPeer):
 		return grpcerr.WithReason(codes.Unavailable, finance.ErrPeer, "PEER_UNAVAILABLE")
 	}

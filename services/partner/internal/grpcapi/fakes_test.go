@@ -3,6 +3,7 @@ package grpcapi_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
+	"github.com/rapportcrm/rapport/services/partner/internal/scorecard"
 )
 
 // clock is the deal registration service's clock, real time plus an offset
@@ -151,9 +153,36 @@ type fakeOpportunities struct {
 	opps  []fakeOpportunity
 	down  bool
 	calls int
+	// sourced are the opportunities scorecards read, per source partner.
+	sourced map[uuid.UUID][]scorecard.Opportunity
 }
 
-func newFakeOpportunities() *fakeOpportunities { return &fakeOpportunities{} }
+func newFakeOpportunities() *fakeOpportunities {
+	return &fakeOpportunities{sourced: map[uuid.UUID][]scorecard.Opportunity{}}
+}
+
+func (f *fakeOpportunities) addSourced(partner string, o scorecard.Opportunity) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := uuid.MustParse(partner)
+	f.sourced[id] = append(f.sourced[id], o)
+}
+
+func (f *fakeOpportunities) Sourced(_ context.Context, partner uuid.UUID, fn func(scorecard.Opportunity) error) error {
+	f.mu.Lock()
+	if f.down {
+		f.mu.Unlock()
+		return errors.Join(finance.ErrPeer, errPeerDown)
+	}
+	opps := slices.Clone(f.sourced[partner])
+	f.mu.Unlock()
+	for _, o := range opps {
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (f *fakeOpportunities) add(customer uuid.UUID) uuid.UUID {
 	f.mu.Lock()

@@ -21,6 +21,8 @@ import (
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
 	"github.com/rapportcrm/rapport/services/partner/internal/program"
+	"github.com/rapportcrm/rapport/services/partner/internal/scorecard"
+	"github.com/rapportcrm/rapport/services/partner/internal/sellthrough"
 )
 
 // env is a partner service on a real socket over a private database, with
@@ -30,6 +32,8 @@ type env struct {
 	deals    partnerv1.DealRegistrationServiceClient
 	finance  partnerv1.PartnerFinanceServiceClient
 	program  partnerv1.PartnerProgramServiceClient
+	sell     partnerv1.SellThroughServiceClient
+	scores   partnerv1.PartnerScorecardServiceClient
 	db       *pgtest.DB
 	tokens   *grpctest.Tokens
 	// tenant and other are two tenants' ids.
@@ -53,11 +57,15 @@ func newEnv(t *testing.T) *env {
 		partnerv1.RegisterDealRegistrationServiceServer(srv, grpcapi.NewDealRegistrations(svc))
 		partnerv1.RegisterPartnerFinanceServiceServer(srv, grpcapi.NewFinance(finance.New(store.Finance(), e.orders, e.clock.now)))
 		partnerv1.RegisterPartnerProgramServiceServer(srv, grpcapi.NewProgram(program.New(store.Program(), e.orders, e.clock.now)))
+		partnerv1.RegisterSellThroughServiceServer(srv, grpcapi.NewSellThrough(sellthrough.New(store.SellThrough())))
+		partnerv1.RegisterPartnerScorecardServiceServer(srv, grpcapi.NewScorecards(scorecard.New(store.Scorecards(), e.opportunities, e.orders)))
 	})
 	e.partners = partnerv1.NewPartnerServiceClient(conn)
 	e.deals = partnerv1.NewDealRegistrationServiceClient(conn)
 	e.finance = partnerv1.NewPartnerFinanceServiceClient(conn)
 	e.program = partnerv1.NewPartnerProgramServiceClient(conn)
+	e.sell = partnerv1.NewSellThroughServiceClient(conn)
+	e.scores = partnerv1.NewPartnerScorecardServiceClient(conn)
 	return e
 }
 

@@ -30,7 +30,7 @@ func TestIsolationMatrix(t *testing.T) {
 	ids["subsub"] = e.newPartner(t, e.tenant, "subsub", ids["sub"])
 	ids["other"] = e.newPartner(t, e.tenant, "other", "")
 	ids["foreign"] = e.newPartner(t, e.other, "foreign", "")
-	regs, statements, certs := map[string]string{}, map[string]string{}, map[string]string{}
+	regs, statements, certs, reports := map[string]string{}, map[string]string{}, map[string]string{}, map[string]string{}
 	for _, tenantAdmin := range []context.Context{admin, e.as(t, e.other, auth.RoleAdmin)} {
 		if _, err := e.finance.CreateCommissionRule(tenantAdmin, &partnerv1.CreateCommissionRuleRequest{CommissionRule: &partnerv1.CommissionRule{
 			Kind: partnerv1.CommissionRuleKind_COMMISSION_RULE_KIND_COMMISSION, ValidFrom: "2027-01-01", RateBps: 100,
@@ -55,6 +55,11 @@ func TestIsolationMatrix(t *testing.T) {
 			t.Fatal(err)
 		}
 		certs[name] = cert.GetCertification().GetCertificationId()
+		rep, err := e.sell.CreateSellThroughReport(ctx, &partnerv1.CreateSellThroughReportRequest{SellThroughReport: report(id)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports[name] = rep.GetSellThroughReport().GetSellThroughReportId()
 		if _, err := e.partners.TransitionPartnerStatus(ctx, &partnerv1.TransitionPartnerStatusRequest{PartnerId: id,
 			Status: partnerv1.PartnerStatus_PARTNER_STATUS_SUSPENDED, Reason: "audit"}); err != nil {
 			t.Fatal(err)
@@ -79,6 +84,7 @@ func TestIsolationMatrix(t *testing.T) {
 		byID[regs[n]] = n
 		byID[statements[n]] = n
 		byID[certs[n]] = n
+		byID[reports[n]] = n
 	}
 	for _, v := range viewers {
 		t.Run(v.name, func(t *testing.T) {
@@ -93,6 +99,7 @@ func TestIsolationMatrix(t *testing.T) {
 				_, reads["ListPartnerStatusChanges"] = e.partners.ListPartnerStatusChanges(v.ctx, &partnerv1.ListPartnerStatusChangesRequest{PartnerId: ids[n]})
 				_, reads["GetDealRegistration"] = e.deals.GetDealRegistration(v.ctx, &partnerv1.GetDealRegistrationRequest{DealRegistrationId: regs[n]})
 				_, reads["GetPartnerStatement"] = e.finance.GetPartnerStatement(v.ctx, &partnerv1.GetPartnerStatementRequest{PartnerStatementId: statements[n]})
+				_, reads["GetSellThroughReport"] = e.sell.GetSellThroughReport(v.ctx, &partnerv1.GetSellThroughReportRequest{SellThroughReportId: reports[n]})
 				_, reads["ListPartnerStatementLines"] = e.finance.ListPartnerStatementLines(v.ctx, &partnerv1.ListPartnerStatementLinesRequest{PartnerStatementId: statements[n]})
 				for rpc, err := range reads {
 					if status.Code(err) != want {
@@ -144,6 +151,17 @@ func TestIsolationMatrix(t *testing.T) {
 			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
 				t.Errorf("ListCertifications = %v, want %v", got, sorted(v.sees))
 			}
+			reps, err := e.sell.ListSellThroughReports(v.ctx, &partnerv1.ListSellThroughReportsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = nil
+			for _, r := range reps.GetSellThroughReports() {
+				got = append(got, byID[r.GetSellThroughReportId()])
+			}
+			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
+				t.Errorf("ListSellThroughReports = %v, want %v", got, sorted(v.sees))
+			}
 			// Filtering for another partner's rows finds nothing either.
 			filtered, err := e.deals.ListDealRegistrations(v.ctx, &partnerv1.ListDealRegistrationsRequest{Filter: `partner_id = "` + ids["other"] + `"`})
 			if err != nil || (len(filtered.GetDealRegistrations()) > 0) != slices.Contains(v.sees, "other") {
@@ -173,6 +191,9 @@ func TestIsolationInPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := e.program.CreateCertification(e.admin(t), &partnerv1.CreateCertificationRequest{Certification: &partnerv1.Certification{PartnerId: p, Name: "sales", EarnDate: "2027-01-01"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.sell.CreateSellThroughReport(e.admin(t), &partnerv1.CreateSellThroughReportRequest{SellThroughReport: report(p)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -210,6 +231,9 @@ func TestIsolationInPostgres(t *testing.T) {
 		{dist, "partner_user", "certifications", 2},
 		{other, "partner_user", "certifications", 1},
 		{dist, "support_agent", "certifications", 0},
+		{sub, "partner_user", "sell_through_reports", 1},
+		{dist, "partner_user", "sell_through_reports", 2},
+		{"", "partner_user", "sell_through_reports", 0},
 		{"", "sales_manager", "deal_registrations", 3},
 	}
 	for _, tt := range tests {

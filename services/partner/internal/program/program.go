@@ -337,7 +337,7 @@ func (s *Service) Evaluate(ctx context.Context, caller auth.Caller, partnerID uu
 			skipped++
 			return nil
 		}
-		e.RevenueMinor += revenue(o)
+		e.RevenueMinor += finance.Revenue(o)
 		return nil
 	}); err != nil {
 		return Evaluation{}, err
@@ -379,21 +379,4 @@ func (s *Service) Evaluate(ctx context.Context, caller auth.Caller, partnerID uu
 		return Evaluation{}, err
 	}
 	return e, nil
-}
-
-// revenue is an order's signed revenue: sales positive, returns negative,
-// adjustments as they are.
-func revenue(o finance.Order) int64 {
-	if o.Kind == finance.OrderAdjustment {
-		return o.AdjustmentMinor
-	}
-	var sum int64
-	for _, l := range o.Lines {
-		if o.Kind == finance.OrderReturn {
-			sum -= max(l.TotalMinor, -l.TotalMinor)
-		} else {
-			sum += l.TotalMinor
-		}
-	}
-	return sum
 }
