@@ -12,6 +12,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
+	"github.com/rapportcrm/rapport/services/partner/internal/leadoffer"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/program"
 	"github.com/rapportcrm/rapport/services/partner/internal/scorecard"
@@ -72,6 +73,18 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.AlreadyExists, sellthrough.ErrExists, "SELL_THROUGH_REPORT_EXISTS")
 	case errors.Is(err, scorecard.ErrPartnerNotFound):
 		return grpcerr.WithReason(codes.NotFound, scorecard.ErrPartnerNotFound, "PARTNER_NOT_FOUND")
+	case errors.Is(err, leadoffer.ErrNotFound):
+		return grpcerr.WithReason(codes.NotFound, leadoffer.ErrNotFound, "LEAD_OFFER_NOT_FOUND")
+	case errors.Is(err, leadoffer.ErrNoEligiblePartner):
+		return grpcerr.WithReason(codes.FailedPrecondition, leadoffer.ErrNoEligiblePartner, "NO_ELIGIBLE_PARTNER")
+	case errors.Is(err, leadoffer.ErrAlreadyOffered):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "LEAD_ALREADY_OFFERED")
+	case errors.Is(err, leadoffer.ErrNotPending):
+		return grpcerr.WithReason(codes.FailedPrecondition, leadoffer.ErrNotPending, "LEAD_OFFER_ANSWERED")
+	case errors.Is(err, leadoffer.ErrExpired):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "LEAD_OFFER_EXPIRED")
+	case errors.Is(err, leadoffer.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, leadoffer.ErrEtagMismatch, "ETAG_MISMATCH")
 	case errors.Is(err, finance.ErrPeer):
 		return grpcerr.WithReason(codes.Unavailable, finance.ErrPeer, "PEER_UNAVAILABLE")
 	}

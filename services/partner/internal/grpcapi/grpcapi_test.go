@@ -18,6 +18,7 @@ import (
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/partner/internal/leadoffer"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
 	"github.com/rapportcrm/rapport/services/partner/internal/program"
@@ -34,6 +35,7 @@ type env struct {
 	program  partnerv1.PartnerProgramServiceClient
 	sell     partnerv1.SellThroughServiceClient
 	scores   partnerv1.PartnerScorecardServiceClient
+	leads    partnerv1.LeadDistributionServiceClient
 	db       *pgtest.DB
 	tokens   *grpctest.Tokens
 	// tenant and other are two tenants' ids.
@@ -57,6 +59,7 @@ func newEnv(t *testing.T) *env {
 		partnerv1.RegisterDealRegistrationServiceServer(srv, grpcapi.NewDealRegistrations(svc))
 		partnerv1.RegisterPartnerFinanceServiceServer(srv, grpcapi.NewFinance(finance.New(store.Finance(), e.orders, e.clock.now)))
 		partnerv1.RegisterPartnerProgramServiceServer(srv, grpcapi.NewProgram(program.New(store.Program(), e.orders, e.clock.now)))
+		partnerv1.RegisterLeadDistributionServiceServer(srv, grpcapi.NewLeadOffers(leadoffer.New(store.LeadOffers(), e.clock.now)))
 		partnerv1.RegisterSellThroughServiceServer(srv, grpcapi.NewSellThrough(sellthrough.New(store.SellThrough())))
 		partnerv1.RegisterPartnerScorecardServiceServer(srv, grpcapi.NewScorecards(scorecard.New(store.Scorecards(), e.opportunities, e.orders)))
 	})
@@ -66,6 +69,7 @@ func newEnv(t *testing.T) *env {
 	e.program = partnerv1.NewPartnerProgramServiceClient(conn)
 	e.sell = partnerv1.NewSellThroughServiceClient(conn)
 	e.scores = partnerv1.NewPartnerScorecardServiceClient(conn)
+	e.leads = partnerv1.NewLeadDistributionServiceClient(conn)
 	return e
 }
 

@@ -63,6 +63,9 @@ type Tier struct {
 	MinRevenueMinor        int64    `json:"min_revenue_minor"`
 	MaxRevenueMinor        int64    `json:"max_revenue_minor,omitempty"` // 0: no upper bound
 	RequiredCertifications []string `json:"required_certifications,omitempty"`
+	// MonthlyLeadCapacity bounds the lead offers a partner of the tier holds
+	// per calendar month; 0: no limit. Lead distribution reads it.
+	MonthlyLeadCapacity int32 `json:"monthly_lead_capacity,omitempty"`
 }
 
 // wellFormed reports whether the band is not empty.
@@ -231,6 +234,9 @@ func validateSchedule(in Schedule) error {
 		}
 		if t.MaxRevenueMinor != 0 && t.MaxRevenueMinor <= t.MinRevenueMinor {
 			v.Add(field+".max_revenue_minor", "must be above min_revenue_minor, or 0 for no upper bound")
+		}
+		if t.MonthlyLeadCapacity < 0 {
+			v.Add(field+".monthly_lead_capacity", "must not be negative (0 is no limit)")
 		}
 		if len(t.RequiredCertifications) > maxRequiredCert {
 			v.Add(field+".required_certifications", "must have at most %d entries", maxRequiredCert)

@@ -19,6 +19,7 @@ func TierSchedule(s program.Schedule) *partnerv1.TierSchedule {
 	for _, t := range s.Tiers {
 		m.Tiers = append(m.Tiers, &partnerv1.Tier{
 			Name: t.Name, MinRevenueMinor: t.MinRevenueMinor, MaxRevenueMinor: t.MaxRevenueMinor, RequiredCertifications: t.RequiredCertifications,
+			MonthlyLeadCapacity: t.MonthlyLeadCapacity,
 		})
 	}
 	return m
@@ -30,6 +31,7 @@ func FromTierSchedule(m *partnerv1.TierSchedule) program.Schedule {
 	for _, t := range m.GetTiers() {
 		s.Tiers = append(s.Tiers, program.Tier{
 			Name: t.GetName(), MinRevenueMinor: t.GetMinRevenueMinor(), MaxRevenueMinor: t.GetMaxRevenueMinor(), RequiredCertifications: t.GetRequiredCertifications(),
+			MonthlyLeadCapacity: t.GetMonthlyLeadCapacity(),
 		})
 	}
 	return s

@@ -35,8 +35,11 @@ type Tier struct {
 	MaxRevenueMinor int64 `protobuf:"varint,3,opt,name=max_revenue_minor,json=maxRevenueMinor,proto3" json:"max_revenue_minor,omitempty"`
 	// Certification names a partner must hold, unexpired, to be in the tier.
 	RequiredCertifications []string `protobuf:"bytes,4,rep,name=required_certifications,json=requiredCertifications,proto3" json:"required_certifications,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// Lead offers a partner of the tier may hold per calendar month (pending
+	// or accepted); 0 for no limit.
+	MonthlyLeadCapacity int32 `protobuf:"varint,5,opt,name=monthly_lead_capacity,json=monthlyLeadCapacity,proto3" json:"monthly_lead_capacity,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Tier) Reset() {
@@ -95,6 +98,13 @@ func (x *Tier) GetRequiredCertifications() []string {
 		return x.RequiredCertifications
 	}
 	return nil
+}
+
+func (x *Tier) GetMonthlyLeadCapacity() int32 {
+	if x != nil {
+		return x.MonthlyLeadCapacity
+	}
+	return 0
 }
 
 // TierSchedule is the tenant's tiers. Their revenue bands may not overlap,
@@ -379,12 +389,13 @@ var File_rapport_partner_v1_program_proto protoreflect.FileDescriptor
 
 const file_rapport_partner_v1_program_proto_rawDesc = "" +
 	"\n" +
-	" rapport/partner/v1/program.proto\x12\x12rapport.partner.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x01\n" +
+	" rapport/partner/v1/program.proto\x12\x12rapport.partner.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x01\n" +
 	"\x04Tier\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\x11min_revenue_minor\x18\x02 \x01(\x03R\x0fminRevenueMinor\x12*\n" +
 	"\x11max_revenue_minor\x18\x03 \x01(\x03R\x0fmaxRevenueMinor\x127\n" +
-	"\x17required_certifications\x18\x04 \x03(\tR\x16requiredCertifications\"\xb4\x01\n" +
+	"\x17required_certifications\x18\x04 \x03(\tR\x16requiredCertifications\x122\n" +
+	"\x15monthly_lead_capacity\x18\x05 \x01(\x05R\x13monthlyLeadCapacity\"\xb4\x01\n" +
 	"\fTierSchedule\x12#\n" +
 	"\rcurrency_code\x18\x01 \x01(\tR\fcurrencyCode\x12.\n" +
 	"\x05tiers\x18\x02 \x03(\v2\x18.rapport.partner.v1.TierR\x05tiers\x12;\n" +
