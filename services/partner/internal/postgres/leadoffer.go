@@ -43,9 +43,9 @@ func scanOffer(row pgx.CollectableRow) (leadoffer.Offer, error) {
 const (
 	// lockOffersSQL makes a tenant's offers one at a time, so two offers
 	// cannot both take a partner's last unit of capacity.
-	lockOffersSQL   = `SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/lead_offers', 0))`
-	offerByLeadSQL  = `SELECT ` + offerColumns + ` FROM lead_offers WHERE tenant_id = $1 AND lead_id = $2 AND state IN (1, 2)`
-	offerByRequest  = `SELECT ` + offerColumns + ` FROM lead_offers WHERE tenant_id = $1 AND request_id = $2`
+	lockOffersSQL  = `SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/lead_offers', 0))`
+	offerByLeadSQL = `SELECT ` + offerColumns + ` FROM lead_offers WHERE tenant_id = $1 AND lead_id = $2 AND state IN (1, 2)`
+	offerByRequest = `SELECT ` + offerColumns + ` FROM lead_offers WHERE tenant_id = $1 AND request_id = $2`
 	// candidateSQL picks the partner: active, with a territory covering the
 	// lead's region ($3) and industry ($4) (an empty side covers all), not
 	// offered the lead ($2) before, under its tier's monthly capacity
