@@ -24,6 +24,7 @@ import (
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/leadoffer"
+	"github.com/rapportcrm/rapport/services/partner/internal/mdf"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
 	"github.com/rapportcrm/rapport/services/partner/internal/program"
@@ -86,6 +87,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	partnerv1.RegisterPartnerFinanceServiceServer(srv, grpcapi.NewFinance(finance.New(store.Finance(), orders, time.Now)))
 	partnerv1.RegisterPartnerProgramServiceServer(srv, grpcapi.NewProgram(program.New(store.Program(), orders, time.Now)))
 	partnerv1.RegisterLeadDistributionServiceServer(srv, grpcapi.NewLeadOffers(leadoffer.New(store.LeadOffers(), time.Now)))
+	partnerv1.RegisterMarketingFundServiceServer(srv, grpcapi.NewFunds(mdf.New(store.Funds())))
 	partnerv1.RegisterSellThroughServiceServer(srv, grpcapi.NewSellThrough(sellthrough.New(store.SellThrough())))
 	partnerv1.RegisterPartnerScorecardServiceServer(srv, grpcapi.NewScorecards(scorecard.New(store.Scorecards(), opportunities, orders)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)

@@ -13,6 +13,7 @@ import (
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/leadoffer"
+	"github.com/rapportcrm/rapport/services/partner/internal/mdf"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/program"
 	"github.com/rapportcrm/rapport/services/partner/internal/scorecard"
@@ -85,6 +86,18 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, err, "LEAD_OFFER_EXPIRED")
 	case errors.Is(err, leadoffer.ErrEtagMismatch):
 		return grpcerr.WithReason(codes.Aborted, leadoffer.ErrEtagMismatch, "ETAG_MISMATCH")
+	case errors.Is(err, mdf.ErrBudgetNotFound):
+		return grpcerr.WithReason(codes.NotFound, mdf.ErrBudgetNotFound, "MDF_BUDGET_NOT_FOUND")
+	case errors.Is(err, mdf.ErrRequestNotFound):
+		return grpcerr.WithReason(codes.NotFound, mdf.ErrRequestNotFound, "MDF_REQUEST_NOT_FOUND")
+	case errors.Is(err, mdf.ErrPartnerNotFound):
+		return grpcerr.WithReason(codes.NotFound, mdf.ErrPartnerNotFound, "PARTNER_NOT_FOUND")
+	case errors.Is(err, mdf.ErrBudgetExceeded):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "BUDGET_EXCEEDED")
+	case errors.Is(err, mdf.ErrBadState):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "MDF_REQUEST_STATE")
+	case errors.Is(err, mdf.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, mdf.ErrEtagMismatch, "ETAG_MISMATCH")
 	case errors.Is(err, finance.ErrPeer):
 		return grpcerr.WithReason(codes.Unavailable, finance.ErrPeer, "PEER_UNAVAILABLE")
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/leadoffer"
+	"github.com/rapportcrm/rapport/services/partner/internal/mdf"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
 	"github.com/rapportcrm/rapport/services/partner/internal/program"
@@ -36,6 +37,7 @@ type env struct {
 	sell     partnerv1.SellThroughServiceClient
 	scores   partnerv1.PartnerScorecardServiceClient
 	leads    partnerv1.LeadDistributionServiceClient
+	funds    partnerv1.MarketingFundServiceClient
 	db       *pgtest.DB
 	tokens   *grpctest.Tokens
 	// tenant and other are two tenants' ids.
@@ -60,6 +62,7 @@ func newEnv(t *testing.T) *env {
 		partnerv1.RegisterPartnerFinanceServiceServer(srv, grpcapi.NewFinance(finance.New(store.Finance(), e.orders, e.clock.now)))
 		partnerv1.RegisterPartnerProgramServiceServer(srv, grpcapi.NewProgram(program.New(store.Program(), e.orders, e.clock.now)))
 		partnerv1.RegisterLeadDistributionServiceServer(srv, grpcapi.NewLeadOffers(leadoffer.New(store.LeadOffers(), e.clock.now)))
+		partnerv1.RegisterMarketingFundServiceServer(srv, grpcapi.NewFunds(mdf.New(store.Funds())))
 		partnerv1.RegisterSellThroughServiceServer(srv, grpcapi.NewSellThrough(sellthrough.New(store.SellThrough())))
 		partnerv1.RegisterPartnerScorecardServiceServer(srv, grpcapi.NewScorecards(scorecard.New(store.Scorecards(), e.opportunities, e.orders)))
 	})
@@ -70,6 +73,7 @@ func newEnv(t *testing.T) *env {
 	e.sell = partnerv1.NewSellThroughServiceClient(conn)
 	e.scores = partnerv1.NewPartnerScorecardServiceClient(conn)
 	e.leads = partnerv1.NewLeadDistributionServiceClient(conn)
+	e.funds = partnerv1.NewMarketingFundServiceClient(conn)
 	return e
 }
 

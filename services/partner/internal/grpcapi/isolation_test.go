@@ -31,6 +31,7 @@ func TestIsolationMatrix(t *testing.T) {
 	ids["other"] = e.newPartner(t, e.tenant, "other", "")
 	ids["foreign"] = e.newPartner(t, e.other, "foreign", "")
 	regs, statements, certs, reports := map[string]string{}, map[string]string{}, map[string]string{}, map[string]string{}
+	budgets, fundRequests := map[string]string{}, map[string]string{}
 	for _, tenantAdmin := range []context.Context{admin, e.as(t, e.other, auth.RoleAdmin)} {
 		if _, err := e.finance.CreateCommissionRule(tenantAdmin, &partnerv1.CreateCommissionRuleRequest{CommissionRule: &partnerv1.CommissionRule{
 			Kind: partnerv1.CommissionRuleKind_COMMISSION_RULE_KIND_COMMISSION, ValidFrom: "2027-01-01", RateBps: 100,
@@ -60,6 +61,18 @@ func TestIsolationMatrix(t *testing.T) {
 			t.Fatal(err)
 		}
 		reports[name] = rep.GetSellThroughReport().GetSellThroughReportId()
+		budget, err := e.funds.CreateMdfBudget(ctx, &partnerv1.CreateMdfBudgetRequest{MdfBudget: &partnerv1.MdfBudget{
+			PartnerId: id, DisplayName: "Q1", PeriodStart: "2027-01-01", PeriodEnd: "2027-04-01", CurrencyCode: "USD", AmountMinor: 1000,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		budgets[name] = budget.GetMdfBudget().GetMdfBudgetId()
+		fr, err := e.funds.CreateMdfRequest(ctx, &partnerv1.CreateMdfRequestRequest{MdfRequest: &partnerv1.MdfRequest{MdfBudgetId: budgets[name], Activity: "ads", RequestedMinor: 10}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fundRequests[name] = fr.GetMdfRequest().GetMdfRequestId()
 		if _, err := e.partners.TransitionPartnerStatus(ctx, &partnerv1.TransitionPartnerStatusRequest{PartnerId: id,
 			Status: partnerv1.PartnerStatus_PARTNER_STATUS_SUSPENDED, Reason: "audit"}); err != nil {
 			t.Fatal(err)
@@ -85,6 +98,8 @@ func TestIsolationMatrix(t *testing.T) {
 		byID[statements[n]] = n
 		byID[certs[n]] = n
 		byID[reports[n]] = n
+		byID[budgets[n]] = n
+		byID[fundRequests[n]] = n
 	}
 	for _, v := range viewers {
 		t.Run(v.name, func(t *testing.T) {
@@ -99,6 +114,8 @@ func TestIsolationMatrix(t *testing.T) {
 				_, reads["ListPartnerStatusChanges"] = e.partners.ListPartnerStatusChanges(v.ctx, &partnerv1.ListPartnerStatusChangesRequest{PartnerId: ids[n]})
 				_, reads["GetDealRegistration"] = e.deals.GetDealRegistration(v.ctx, &partnerv1.GetDealRegistrationRequest{DealRegistrationId: regs[n]})
 				_, reads["GetPartnerStatement"] = e.finance.GetPartnerStatement(v.ctx, &partnerv1.GetPartnerStatementRequest{PartnerStatementId: statements[n]})
+				_, reads["GetMdfBudget"] = e.funds.GetMdfBudget(v.ctx, &partnerv1.GetMdfBudgetRequest{MdfBudgetId: budgets[n]})
+				_, reads["GetMdfRequest"] = e.funds.GetMdfRequest(v.ctx, &partnerv1.GetMdfRequestRequest{MdfRequestId: fundRequests[n]})
 				_, reads["GetSellThroughReport"] = e.sell.GetSellThroughReport(v.ctx, &partnerv1.GetSellThroughReportRequest{SellThroughReportId: reports[n]})
 				_, reads["ListPartnerStatementLines"] = e.finance.ListPartnerStatementLines(v.ctx, &partnerv1.ListPartnerStatementLinesRequest{PartnerStatementId: statements[n]})
 				for rpc, err := range reads {
@@ -161,6 +178,23 @@ func TestIsolationMatrix(t *testing.T) {
 			}
 			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
 				t.Errorf("ListSellThroughReports = %v, want %v", got, sorted(v.sees))
+			}
+			mb, err := e.funds.ListMdfBudgets(v.ctx, &partnerv1.ListMdfBudgetsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mr, err := e.funds.ListMdfRequests(v.ctx, &partnerv1.ListMdfRequestsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, ids := range map[string][]string{"ListMdfBudgets": idsOf(mb.GetMdfBudgets(), (*partnerv1.MdfBudget).GetMdfBudgetId), "ListMdfRequests": idsOf(mr.GetMdfRequests(), (*partnerv1.MdfRequest).GetMdfRequestId)} {
+				got = nil
+				for _, id := range ids {
+					got = append(got, byID[id])
+				}
+				if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
+					t.Errorf("%s = %v, want %v", what, got, sorted(v.sees))
+				}
 			}
 			// Filtering for another partner's rows finds nothing either.
 			filtered, err := e.deals.ListDealRegistrations(v.ctx, &partnerv1.ListDealRegistrationsRequest{Filter: `partner_id = "` + ids["other"] + `"`})
@@ -254,6 +288,14 @@ func TestIsolationInPostgres(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "row-level security") {
 		t.Fatalf("insert for the parent as a sub-reseller's user = %v, want a row-level security refusal", err)
 	}
+}
+
+func idsOf[T any](items []T, id func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = id(it)
+	}
+	return out
 }
 
 func sorted(s []string) []string {
