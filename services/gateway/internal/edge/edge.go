@@ -83,6 +83,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		partnerv1.RegisterPartnerProgramServiceHandlerClient(ctx, gw, partnerv1.NewPartnerProgramServiceClient(b.Partner)),
 		partnerv1.RegisterLeadDistributionServiceHandlerClient(ctx, gw, partnerv1.NewLeadDistributionServiceClient(b.Partner)),
 		partnerv1.RegisterMarketingFundServiceHandlerClient(ctx, gw, partnerv1.NewMarketingFundServiceClient(b.Partner)),
+		partnerv1.RegisterEnablementServiceHandlerClient(ctx, gw, partnerv1.NewEnablementServiceClient(b.Partner)),
 		partnerv1.RegisterSellThroughServiceHandlerClient(ctx, gw, partnerv1.NewSellThroughServiceClient(b.Partner)),
 		partnerv1.RegisterPartnerScorecardServiceHandlerClient(ctx, gw, partnerv1.NewPartnerScorecardServiceClient(b.Partner)),
 		analyticsv1.RegisterAnalyticsServiceHandlerClient(ctx, gw, analyticsv1.NewAnalyticsServiceClient(b.Analytics)),

@@ -21,6 +21,7 @@ import (
 	customerclient "github.com/rapportcrm/rapport/services/partner/internal/clients/customer"
 	pipelineclient "github.com/rapportcrm/rapport/services/partner/internal/clients/pipeline"
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
+	"github.com/rapportcrm/rapport/services/partner/internal/enablement"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/leadoffer"
@@ -88,6 +89,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	partnerv1.RegisterPartnerProgramServiceServer(srv, grpcapi.NewProgram(program.New(store.Program(), orders, time.Now)))
 	partnerv1.RegisterLeadDistributionServiceServer(srv, grpcapi.NewLeadOffers(leadoffer.New(store.LeadOffers(), time.Now)))
 	partnerv1.RegisterMarketingFundServiceServer(srv, grpcapi.NewFunds(mdf.New(store.Funds())))
+	partnerv1.RegisterEnablementServiceServer(srv, grpcapi.NewEnablement(enablement.New(store.Enablement())))
 	partnerv1.RegisterSellThroughServiceServer(srv, grpcapi.NewSellThrough(sellthrough.New(store.SellThrough())))
 	partnerv1.RegisterPartnerScorecardServiceServer(srv, grpcapi.NewScorecards(scorecard.New(store.Scorecards(), opportunities, orders)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)

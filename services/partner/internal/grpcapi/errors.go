@@ -11,6 +11,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
+	"github.com/rapportcrm/rapport/services/partner/internal/enablement"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/leadoffer"
 	"github.com/rapportcrm/rapport/services/partner/internal/mdf"
@@ -98,6 +99,14 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.FailedPrecondition, err, "MDF_REQUEST_STATE")
 	case errors.Is(err, mdf.ErrEtagMismatch):
 		return grpcerr.WithReason(codes.Aborted, mdf.ErrEtagMismatch, "ETAG_MISMATCH")
+	case errors.Is(err, enablement.ErrPartnerNotFound):
+		return grpcerr.WithReason(codes.NotFound, enablement.ErrPartnerNotFound, "PARTNER_NOT_FOUND")
+	case errors.Is(err, enablement.ErrCourseNotFound):
+		return grpcerr.WithReason(codes.NotFound, enablement.ErrCourseNotFound, "TRAINING_COURSE_NOT_FOUND")
+	case errors.Is(err, enablement.ErrUnknownStep):
+		return grpcerr.WithReason(codes.FailedPrecondition, err, "UNKNOWN_ONBOARDING_STEP")
+	case errors.Is(err, enablement.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, enablement.ErrEtagMismatch, "ETAG_MISMATCH")
 	case errors.Is(err, finance.ErrPeer):
 		return grpcerr.WithReason(codes.Unavailable, finance.ErrPeer, "PEER_UNAVAILABLE")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
+	"github.com/rapportcrm/rapport/services/partner/internal/enablement"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/leadoffer"
@@ -38,6 +39,7 @@ type env struct {
 	scores   partnerv1.PartnerScorecardServiceClient
 	leads    partnerv1.LeadDistributionServiceClient
 	funds    partnerv1.MarketingFundServiceClient
+	enable   partnerv1.EnablementServiceClient
 	db       *pgtest.DB
 	tokens   *grpctest.Tokens
 	// tenant and other are two tenants' ids.
@@ -63,6 +65,7 @@ func newEnv(t *testing.T) *env {
 		partnerv1.RegisterPartnerProgramServiceServer(srv, grpcapi.NewProgram(program.New(store.Program(), e.orders, e.clock.now)))
 		partnerv1.RegisterLeadDistributionServiceServer(srv, grpcapi.NewLeadOffers(leadoffer.New(store.LeadOffers(), e.clock.now)))
 		partnerv1.RegisterMarketingFundServiceServer(srv, grpcapi.NewFunds(mdf.New(store.Funds())))
+		partnerv1.RegisterEnablementServiceServer(srv, grpcapi.NewEnablement(enablement.New(store.Enablement())))
 		partnerv1.RegisterSellThroughServiceServer(srv, grpcapi.NewSellThrough(sellthrough.New(store.SellThrough())))
 		partnerv1.RegisterPartnerScorecardServiceServer(srv, grpcapi.NewScorecards(scorecard.New(store.Scorecards(), e.opportunities, e.orders)))
 	})
@@ -74,6 +77,7 @@ func newEnv(t *testing.T) *env {
 	e.scores = partnerv1.NewPartnerScorecardServiceClient(conn)
 	e.leads = partnerv1.NewLeadDistributionServiceClient(conn)
 	e.funds = partnerv1.NewMarketingFundServiceClient(conn)
+	e.enable = partnerv1.NewEnablementServiceClient(conn)
 	return e
 }
 

@@ -31,8 +31,15 @@ func TestIsolationMatrix(t *testing.T) {
 	ids["other"] = e.newPartner(t, e.tenant, "other", "")
 	ids["foreign"] = e.newPartner(t, e.other, "foreign", "")
 	regs, statements, certs, reports := map[string]string{}, map[string]string{}, map[string]string{}, map[string]string{}
-	budgets, fundRequests := map[string]string{}, map[string]string{}
-	for _, tenantAdmin := range []context.Context{admin, e.as(t, e.other, auth.RoleAdmin)} {
+	budgets, fundRequests, completions := map[string]string{}, map[string]string{}, map[string]string{}
+	courses := map[context.Context]string{}
+	otherAdmin := e.as(t, e.other, auth.RoleAdmin)
+	for _, tenantAdmin := range []context.Context{admin, otherAdmin} {
+		course, err := e.enable.CreateTrainingCourse(tenantAdmin, &partnerv1.CreateTrainingCourseRequest{TrainingCourse: &partnerv1.TrainingCourse{DisplayName: "Basics"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		courses[tenantAdmin] = course.GetTrainingCourse().GetTrainingCourseId()
 		if _, err := e.finance.CreateCommissionRule(tenantAdmin, &partnerv1.CreateCommissionRuleRequest{CommissionRule: &partnerv1.CommissionRule{
 			Kind: partnerv1.CommissionRuleKind_COMMISSION_RULE_KIND_COMMISSION, ValidFrom: "2027-01-01", RateBps: 100,
 		}}); err != nil {
@@ -42,7 +49,7 @@ func TestIsolationMatrix(t *testing.T) {
 	for name, id := range ids {
 		ctx := admin
 		if name == "foreign" {
-			ctx = e.as(t, e.other, auth.RoleAdmin)
+			ctx = otherAdmin
 		}
 		regs[name] = e.register(t, ctx, id, &partnerv1.Prospect{CompanyName: "Prospect of " + name}).GetDealRegistrationId()
 		e.orders.add(id, finance.Order{Kind: finance.OrderSale, Time: day(1), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: 100}}})
@@ -73,6 +80,13 @@ func TestIsolationMatrix(t *testing.T) {
 			t.Fatal(err)
 		}
 		fundRequests[name] = fr.GetMdfRequest().GetMdfRequestId()
+		done, err := e.enable.CreateCourseCompletion(ctx, &partnerv1.CreateCourseCompletionRequest{CourseCompletion: &partnerv1.CourseCompletion{
+			TrainingCourseId: courses[ctx], PartnerId: id, LearnerId: "lms-" + name, CompletionDate: "2027-01-02",
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		completions[name] = done.GetCourseCompletion().GetCourseCompletionId()
 		if _, err := e.partners.TransitionPartnerStatus(ctx, &partnerv1.TransitionPartnerStatusRequest{PartnerId: id,
 			Status: partnerv1.PartnerStatus_PARTNER_STATUS_SUSPENDED, Reason: "audit"}); err != nil {
 			t.Fatal(err)
@@ -100,6 +114,7 @@ func TestIsolationMatrix(t *testing.T) {
 		byID[reports[n]] = n
 		byID[budgets[n]] = n
 		byID[fundRequests[n]] = n
+		byID[completions[n]] = n
 	}
 	for _, v := range viewers {
 		t.Run(v.name, func(t *testing.T) {
@@ -116,6 +131,7 @@ func TestIsolationMatrix(t *testing.T) {
 				_, reads["GetPartnerStatement"] = e.finance.GetPartnerStatement(v.ctx, &partnerv1.GetPartnerStatementRequest{PartnerStatementId: statements[n]})
 				_, reads["GetMdfBudget"] = e.funds.GetMdfBudget(v.ctx, &partnerv1.GetMdfBudgetRequest{MdfBudgetId: budgets[n]})
 				_, reads["GetMdfRequest"] = e.funds.GetMdfRequest(v.ctx, &partnerv1.GetMdfRequestRequest{MdfRequestId: fundRequests[n]})
+				_, reads["GetPartnerOnboarding"] = e.enable.GetPartnerOnboarding(v.ctx, &partnerv1.GetPartnerOnboardingRequest{PartnerId: ids[n]})
 				_, reads["GetSellThroughReport"] = e.sell.GetSellThroughReport(v.ctx, &partnerv1.GetSellThroughReportRequest{SellThroughReportId: reports[n]})
 				_, reads["ListPartnerStatementLines"] = e.finance.ListPartnerStatementLines(v.ctx, &partnerv1.ListPartnerStatementLinesRequest{PartnerStatementId: statements[n]})
 				for rpc, err := range reads {
@@ -187,7 +203,15 @@ func TestIsolationMatrix(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for what, ids := range map[string][]string{"ListMdfBudgets": idsOf(mb.GetMdfBudgets(), (*partnerv1.MdfBudget).GetMdfBudgetId), "ListMdfRequests": idsOf(mr.GetMdfRequests(), (*partnerv1.MdfRequest).GetMdfRequestId)} {
+			cc, err := e.enable.ListCourseCompletions(v.ctx, &partnerv1.ListCourseCompletionsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, ids := range map[string][]string{
+				"ListMdfBudgets":        idsOf(mb.GetMdfBudgets(), (*partnerv1.MdfBudget).GetMdfBudgetId),
+				"ListMdfRequests":       idsOf(mr.GetMdfRequests(), (*partnerv1.MdfRequest).GetMdfRequestId),
+				"ListCourseCompletions": idsOf(cc.GetCourseCompletions(), (*partnerv1.CourseCompletion).GetCourseCompletionId),
+			} {
 				got = nil
 				for _, id := range ids {
 					got = append(got, byID[id])
