@@ -1,4 +1,5 @@
-// Command partnerbench times partner statement computation: it creates (once)
+// Command partnerbench times partner statement computation (and, with
+// -deals, deal registration with conflict detection): it creates (once)
 // a database migrated with the partner service's own migrations, seeds
 // partners and commission rules through the service's store, then calls the
 // real ComputePartnerStatement gRPC handler for every partner, connected as
@@ -56,16 +57,22 @@ func main() {
 		partners = flag.Int("partners", 1000, "partners to compute a statement for")
 		orders   = flag.Int("orders", 50, "attributed orders per partner in the period")
 		lines    = flag.Int("lines", 3, "product lines per order")
-		workers  = flag.Int("workers", 4, "statements computed at once")
+		workers  = flag.Int("workers", 4, "statements (or registrations) computed at once")
+		deals    = flag.Int("deals", 0, "instead of statements, register this many deals")
+		custs    = flag.Int("customers", 1_000_000, "customers conflict detection matches against (with -deals)")
+		opps     = flag.Int("opportunities", 100_000, "open opportunities conflict detection finds (with -deals)")
 	)
 	flag.Parse()
-	if err := run(context.Background(), *dbURL, *dbName, *partners, *orders, *lines, *workers); err != nil {
+	if err := run(context.Background(), *dbURL, *dbName, *partners, *orders, *lines, *workers, dealsConfig{n: *deals, customers: *custs, opportunities: *opps}); err != nil {
 		fmt.Fprintln(os.Stderr, "partnerbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, adminURL, dbName string, n, ordersPer, linesPer, workers int) error {
+// dealsConfig sizes the deal-registration run; n 0 runs statements instead.
+type dealsConfig struct{ n, customers, opportunities int }
+
+func run(ctx context.Context, adminURL, dbName string, n, ordersPer, linesPer, workers int, deals dealsConfig) error {
 	if !strings.Contains(adminURL, "127.0.0.1") && !strings.Contains(adminURL, "localhost") && !strings.Contains(adminURL, "[::1]") {
 		return errors.New("-db must be a loopback address")
 	}
@@ -102,6 +109,9 @@ func run(ctx context.Context, adminURL, dbName string, n, ordersPer, linesPer, w
 	ids, products, err := seed(cctx, store, caller, n)
 	if err != nil {
 		return err
+	}
+	if deals.n > 0 {
+		return dealsRun(cctx, store, ids, deals.customers, deals.opportunities, deals.n, workers)
 	}
 	gen := &generator{products: products, ordersPer: ordersPer, linesPer: linesPer, start: periodStart}
 	handler := grpcapi.NewFinance(finance.New(store.Finance(), gen, time.Now))
