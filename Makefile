@@ -15,7 +15,7 @@ export GOFLAGS := -buildvcs=false
 TEST_PG_DIR  := $(STATE)/testpg
 TEST_PG_PORT ?= 55433
 
-.PHONY: run build generate test check unit bench bench-search bench-projection bench-sla bench-insight lint tools clean
+.PHONY: run build generate test check unit bench bench-search bench-projection bench-sla bench-insight bench-partner lint tools clean
 
 ## run: start the whole suite with demo data (Ctrl-C stops it)
 run: build
@@ -81,11 +81,17 @@ bench-insight:
 	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/insightbench-pg 55465); \
 	go run ./services/analytics/cmd/insightbench -db "$$url" -data $(DATA) $(INSIGHTBENCH_FLAGS)
 
+## bench-partner: time partner statement computation for 1 000 partners (seeded once, ≈ 20 s)
+bench-partner:
+	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/partnerbench-pg 55463); \
+	go run ./services/partner/cmd/partnerbench -db "$$url" $(PARTNERBENCH_FLAGS)
+
 clean:
 	deploy/dev/pg.sh stop $(STATE)/insightbench-pg || true
 	deploy/dev/pg.sh stop $(STATE)/slabench-pg || true
 	deploy/dev/pg.sh stop $(STATE)/searchbench-pg || true
 	deploy/dev/pg.sh stop $(STATE)/projectbench-pg || true
+	deploy/dev/pg.sh stop $(STATE)/partnerbench-pg || true
 	deploy/dev/pg.sh stop $(TEST_PG_DIR) || true
 	deploy/dev/pg.sh stop $(STATE)/pg || true
 	rm -rf $(BIN)

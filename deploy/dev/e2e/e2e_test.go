@@ -310,6 +310,37 @@ func TestSuite(t *testing.T) {
 		if regs, _ := mine["dealRegistrations"].([]any); len(regs) != 1 {
 			t.Fatalf("distributor user's registrations = %v, want the reseller's one", mine)
 		}
+
+		// The partner programme, money, sell-through and enablement over REST.
+		api.must(400, "PATCH", "/v1/tierSchedule", map[string]any{"currencyCode": "USD", "tiers": []any{
+			map[string]any{"name": "silver", "minRevenueMinor": "0", "maxRevenueMinor": "500000"},
+			map[string]any{"name": "gold", "minRevenueMinor": "400000"},
+		}})
+		api.must(200, "PATCH", "/v1/tierSchedule", map[string]any{"currencyCode": "USD", "tiers": []any{
+			map[string]any{"name": "silver", "minRevenueMinor": "0", "maxRevenueMinor": "500000"},
+			map[string]any{"name": "gold", "minRevenueMinor": "500000", "requiredCertifications": []string{"gold-cert"}},
+		}})
+		api.must(200, "POST", "/v1/commissionRules", map[string]any{"kind": "COMMISSION_RULE_KIND_COMMISSION", "tier": "gold",
+			"validFrom": "2026-01-01", "rateBps": 500})
+		// The reseller has no tier, and no rule covers it: refused before the pipeline is asked.
+		api.must(400, "POST", "/v1/partnerStatements:compute", map[string]any{"partnerId": sub, "periodStart": "2026-01-01", "periodEnd": "2026-02-01"})
+		subUser.must(200, "POST", "/v1/sellThroughReports", map[string]any{"partnerId": sub, "periodStart": "2026-01-01", "periodEnd": "2026-02-01",
+			"currencyCode": "USD", "lines": []any{map[string]any{"productSku": "BAT-1", "quantity": "2", "revenueMinor": "90000", "satisfactionScore": 5}}})
+		if got := distUser.must(200, "GET", "/v1/sellThroughReports", nil); len(got["sellThroughReports"].([]any)) != 1 {
+			t.Fatalf("distributor user's sell-through reports = %v, want the reseller's one", got)
+		}
+		user(rival).must(404, "GET", "/v1/partners/"+sub+"/onboarding", nil)
+		budget := api.must(200, "POST", "/v1/mdfBudgets", map[string]any{"partnerId": sub, "displayName": "Q1", "periodStart": "2026-01-01",
+			"periodEnd": "2026-04-01", "currencyCode": "USD", "amountMinor": "100000"})
+		req := subUser.must(200, "POST", "/v1/mdfRequests", map[string]any{"mdfBudgetId": budget["mdfBudgetId"], "activity": "Gotham expo", "requestedMinor": "60000"})
+		api.must(200, "POST", "/v1/mdfRequests/"+req["mdfRequestId"].(string)+":approve", map[string]any{})
+		api.must(200, "PATCH", "/v1/onboardingChecklist", map[string]any{"steps": []string{"Agreement", "Portal"}})
+		api.must(200, "POST", "/v1/partners/"+sub+"/onboarding:completeStep", map[string]any{"step": "Agreement"})
+		if got := subUser.must(200, "GET", "/v1/partners/"+sub+"/onboarding", nil); got["doneCount"] != float64(1) {
+			t.Fatalf("reseller onboarding = %v, want 1 step done", got)
+		}
+		// No partner has a territory yet: nobody to offer a lead to.
+		api.must(400, "POST", "/v1/leadOffers", map[string]any{"leadId": "0194c2a6-8f4c-7000-8000-00000000beef", "region": "Gotham"})
 	})
 
 	t.Run("forecasts, commissions and campaigns over REST", func(t *testing.T) {

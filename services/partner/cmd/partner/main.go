@@ -21,9 +21,16 @@ import (
 	customerclient "github.com/rapportcrm/rapport/services/partner/internal/clients/customer"
 	pipelineclient "github.com/rapportcrm/rapport/services/partner/internal/clients/pipeline"
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
+	"github.com/rapportcrm/rapport/services/partner/internal/enablement"
+	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/partner/internal/leadoffer"
+	"github.com/rapportcrm/rapport/services/partner/internal/mdf"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
+	"github.com/rapportcrm/rapport/services/partner/internal/program"
+	"github.com/rapportcrm/rapport/services/partner/internal/scorecard"
+	"github.com/rapportcrm/rapport/services/partner/internal/sellthrough"
 )
 
 func main() {
@@ -74,8 +81,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := grpcserver.New(cfg.Server, log, authn)
 	store := postgres.New(pool)
 	partnerv1.RegisterPartnerServiceServer(srv, grpcapi.NewPartners(partner.New(store), pool, cfg.EventPoll))
-	deals := dealreg.New(store.DealRegistrations(), customerclient.New(conn), pipelineclient.New(pipelineConn), time.Now)
+	opportunities := pipelineclient.New(pipelineConn)
+	deals := dealreg.New(store.DealRegistrations(), customerclient.New(conn), opportunities, time.Now)
 	partnerv1.RegisterDealRegistrationServiceServer(srv, grpcapi.NewDealRegistrations(deals))
+	orders := pipelineclient.NewOrders(pipelineConn)
+	partnerv1.RegisterPartnerFinanceServiceServer(srv, grpcapi.NewFinance(finance.New(store.Finance(), orders, time.Now)))
+	partnerv1.RegisterPartnerProgramServiceServer(srv, grpcapi.NewProgram(program.New(store.Program(), orders, time.Now)))
+	partnerv1.RegisterLeadDistributionServiceServer(srv, grpcapi.NewLeadOffers(leadoffer.New(store.LeadOffers(), time.Now)))
+	partnerv1.RegisterMarketingFundServiceServer(srv, grpcapi.NewFunds(mdf.New(store.Funds())))
+	partnerv1.RegisterEnablementServiceServer(srv, grpcapi.NewEnablement(enablement.New(store.Enablement())))
+	partnerv1.RegisterSellThroughServiceServer(srv, grpcapi.NewSellThrough(sellthrough.New(store.SellThrough())))
+	partnerv1.RegisterPartnerScorecardServiceServer(srv, grpcapi.NewScorecards(scorecard.New(store.Scorecards(), opportunities, orders)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package grpcapi_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
+	"github.com/rapportcrm/rapport/services/partner/internal/finance"
+	"github.com/rapportcrm/rapport/services/partner/internal/scorecard"
 )
 
 // clock is the deal registration service's clock, real time plus an offset
@@ -150,9 +153,36 @@ type fakeOpportunities struct {
 	opps  []fakeOpportunity
 	down  bool
 	calls int
+	// sourced are the opportunities scorecards read, per source partner.
+	sourced map[uuid.UUID][]scorecard.Opportunity
 }
 
-func newFakeOpportunities() *fakeOpportunities { return &fakeOpportunities{} }
+func newFakeOpportunities() *fakeOpportunities {
+	return &fakeOpportunities{sourced: map[uuid.UUID][]scorecard.Opportunity{}}
+}
+
+func (f *fakeOpportunities) addSourced(partner string, o scorecard.Opportunity) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := uuid.MustParse(partner)
+	f.sourced[id] = append(f.sourced[id], o)
+}
+
+func (f *fakeOpportunities) Sourced(_ context.Context, partner uuid.UUID, fn func(scorecard.Opportunity) error) error {
+	f.mu.Lock()
+	if f.down {
+		f.mu.Unlock()
+		return errors.Join(finance.ErrPeer, errPeerDown)
+	}
+	opps := slices.Clone(f.sourced[partner])
+	f.mu.Unlock()
+	for _, o := range opps {
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (f *fakeOpportunities) add(customer uuid.UUID) uuid.UUID {
 	f.mu.Lock()
@@ -262,4 +292,50 @@ func (e *env) register(t *testing.T, ctx context.Context, partner string, p *par
 func deal(partner string, p *partnerv1.Prospect) *partnerv1.DealRegistration {
 	return &partnerv1.DealRegistration{PartnerId: partner, Prospect: p, DisplayName: "Fleet renewal",
 		Amount: &typesv1.Money{CurrencyCode: "USD", AmountMinor: 1_500_000}, ExpectedCloseDate: "2027-03-31"}
+}
+
+// fakeOrders stands in for the sales-pipeline service's attributed orders:
+// placed orders per partner, filtered by order time.
+type fakeOrders struct {
+	mu     sync.Mutex
+	orders map[uuid.UUID][]finance.Order
+	down   bool
+}
+
+func newFakeOrders() *fakeOrders { return &fakeOrders{orders: map[uuid.UUID][]finance.Order{}} }
+
+func (f *fakeOrders) add(partner string, o finance.Order) uuid.UUID {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o.ID = uuid.Must(uuid.NewV7())
+	id := uuid.MustParse(partner)
+	f.orders[id] = append(f.orders[id], o)
+	return o.ID
+}
+
+func (f *fakeOrders) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+func (f *fakeOrders) Attributed(_ context.Context, partner uuid.UUID, from, to time.Time, fn func(finance.Order) error) error {
+	f.mu.Lock()
+	if f.down {
+		f.mu.Unlock()
+		return errors.Join(finance.ErrPeer, errPeerDown)
+	}
+	var in []finance.Order
+	for _, o := range f.orders[partner] {
+		if !o.Time.Before(from) && o.Time.Before(to) {
+			in = append(in, o)
+		}
+	}
+	f.mu.Unlock()
+	for _, o := range in {
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -16,9 +16,16 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
+	"github.com/rapportcrm/rapport/services/partner/internal/enablement"
+	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
+	"github.com/rapportcrm/rapport/services/partner/internal/leadoffer"
+	"github.com/rapportcrm/rapport/services/partner/internal/mdf"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
+	"github.com/rapportcrm/rapport/services/partner/internal/program"
+	"github.com/rapportcrm/rapport/services/partner/internal/scorecard"
+	"github.com/rapportcrm/rapport/services/partner/internal/sellthrough"
 )
 
 // env is a partner service on a real socket over a private database, with
@@ -26,12 +33,20 @@ import (
 type env struct {
 	partners partnerv1.PartnerServiceClient
 	deals    partnerv1.DealRegistrationServiceClient
+	finance  partnerv1.PartnerFinanceServiceClient
+	program  partnerv1.PartnerProgramServiceClient
+	sell     partnerv1.SellThroughServiceClient
+	scores   partnerv1.PartnerScorecardServiceClient
+	leads    partnerv1.LeadDistributionServiceClient
+	funds    partnerv1.MarketingFundServiceClient
+	enable   partnerv1.EnablementServiceClient
 	db       *pgtest.DB
 	tokens   *grpctest.Tokens
 	// tenant and other are two tenants' ids.
 	tenant, other string
 	customers     *fakeCustomers
 	opportunities *fakeOpportunities
+	orders        *fakeOrders
 	clock         *clock
 }
 
@@ -40,15 +55,29 @@ func newEnv(t *testing.T) *env {
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
 	tokens := grpctest.NewTokens(t)
 	e := &env{db: db, tokens: tokens, tenant: uuid.NewString(), other: uuid.NewString(),
-		customers: newFakeCustomers(), opportunities: newFakeOpportunities(), clock: &clock{}}
+		customers: newFakeCustomers(), opportunities: newFakeOpportunities(), orders: newFakeOrders(), clock: &clock{}}
 	store := postgres.New(db.App)
 	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
 		partnerv1.RegisterPartnerServiceServer(srv, grpcapi.NewPartners(partner.New(store), db.App, 20*time.Millisecond))
 		svc := dealreg.New(store.DealRegistrations(), e.customers, e.opportunities, e.clock.now)
 		partnerv1.RegisterDealRegistrationServiceServer(srv, grpcapi.NewDealRegistrations(svc))
+		partnerv1.RegisterPartnerFinanceServiceServer(srv, grpcapi.NewFinance(finance.New(store.Finance(), e.orders, e.clock.now)))
+		partnerv1.RegisterPartnerProgramServiceServer(srv, grpcapi.NewProgram(program.New(store.Program(), e.orders, e.clock.now)))
+		partnerv1.RegisterLeadDistributionServiceServer(srv, grpcapi.NewLeadOffers(leadoffer.New(store.LeadOffers(), e.clock.now)))
+		partnerv1.RegisterMarketingFundServiceServer(srv, grpcapi.NewFunds(mdf.New(store.Funds())))
+		partnerv1.RegisterEnablementServiceServer(srv, grpcapi.NewEnablement(enablement.New(store.Enablement())))
+		partnerv1.RegisterSellThroughServiceServer(srv, grpcapi.NewSellThrough(sellthrough.New(store.SellThrough())))
+		partnerv1.RegisterPartnerScorecardServiceServer(srv, grpcapi.NewScorecards(scorecard.New(store.Scorecards(), e.opportunities, e.orders)))
 	})
 	e.partners = partnerv1.NewPartnerServiceClient(conn)
 	e.deals = partnerv1.NewDealRegistrationServiceClient(conn)
+	e.finance = partnerv1.NewPartnerFinanceServiceClient(conn)
+	e.program = partnerv1.NewPartnerProgramServiceClient(conn)
+	e.sell = partnerv1.NewSellThroughServiceClient(conn)
+	e.scores = partnerv1.NewPartnerScorecardServiceClient(conn)
+	e.leads = partnerv1.NewLeadDistributionServiceClient(conn)
+	e.funds = partnerv1.NewMarketingFundServiceClient(conn)
+	e.enable = partnerv1.NewEnablementServiceClient(conn)
 	return e
 }
 

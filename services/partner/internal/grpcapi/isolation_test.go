@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 )
 
 // TestIsolationMatrix proves that no read path leaks across partners: every
@@ -28,13 +30,63 @@ func TestIsolationMatrix(t *testing.T) {
 	ids["subsub"] = e.newPartner(t, e.tenant, "subsub", ids["sub"])
 	ids["other"] = e.newPartner(t, e.tenant, "other", "")
 	ids["foreign"] = e.newPartner(t, e.other, "foreign", "")
-	regs := map[string]string{}
+	regs, statements, certs, reports := map[string]string{}, map[string]string{}, map[string]string{}, map[string]string{}
+	budgets, fundRequests, completions := map[string]string{}, map[string]string{}, map[string]string{}
+	courses := map[context.Context]string{}
+	otherAdmin := e.as(t, e.other, auth.RoleAdmin)
+	for _, tenantAdmin := range []context.Context{admin, otherAdmin} {
+		course, err := e.enable.CreateTrainingCourse(tenantAdmin, &partnerv1.CreateTrainingCourseRequest{TrainingCourse: &partnerv1.TrainingCourse{DisplayName: "Basics"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		courses[tenantAdmin] = course.GetTrainingCourse().GetTrainingCourseId()
+		if _, err := e.finance.CreateCommissionRule(tenantAdmin, &partnerv1.CreateCommissionRuleRequest{CommissionRule: &partnerv1.CommissionRule{
+			Kind: partnerv1.CommissionRuleKind_COMMISSION_RULE_KIND_COMMISSION, ValidFrom: "2027-01-01", RateBps: 100,
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for name, id := range ids {
 		ctx := admin
 		if name == "foreign" {
-			ctx = e.as(t, e.other, auth.RoleAdmin)
+			ctx = otherAdmin
 		}
 		regs[name] = e.register(t, ctx, id, &partnerv1.Prospect{CompanyName: "Prospect of " + name}).GetDealRegistrationId()
+		e.orders.add(id, finance.Order{Kind: finance.OrderSale, Time: day(1), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: 100}}})
+		st, err := e.finance.ComputePartnerStatement(ctx, &partnerv1.ComputePartnerStatementRequest{PartnerId: id, PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		statements[name] = st.GetPartnerStatement().GetPartnerStatementId()
+		cert, err := e.program.CreateCertification(ctx, &partnerv1.CreateCertificationRequest{Certification: &partnerv1.Certification{PartnerId: id, Name: "sales", EarnDate: "2027-01-01"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs[name] = cert.GetCertification().GetCertificationId()
+		rep, err := e.sell.CreateSellThroughReport(ctx, &partnerv1.CreateSellThroughReportRequest{SellThroughReport: report(id)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports[name] = rep.GetSellThroughReport().GetSellThroughReportId()
+		budget, err := e.funds.CreateMdfBudget(ctx, &partnerv1.CreateMdfBudgetRequest{MdfBudget: &partnerv1.MdfBudget{
+			PartnerId: id, DisplayName: "Q1", PeriodStart: "2027-01-01", PeriodEnd: "2027-04-01", CurrencyCode: "USD", AmountMinor: 1000,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		budgets[name] = budget.GetMdfBudget().GetMdfBudgetId()
+		fr, err := e.funds.CreateMdfRequest(ctx, &partnerv1.CreateMdfRequestRequest{MdfRequest: &partnerv1.MdfRequest{MdfBudgetId: budgets[name], Activity: "ads", RequestedMinor: 10}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fundRequests[name] = fr.GetMdfRequest().GetMdfRequestId()
+		done, err := e.enable.CreateCourseCompletion(ctx, &partnerv1.CreateCourseCompletionRequest{CourseCompletion: &partnerv1.CourseCompletion{
+			TrainingCourseId: courses[ctx], PartnerId: id, LearnerId: "lms-" + name, CompletionDate: "2027-01-02",
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		completions[name] = done.GetCourseCompletion().GetCourseCompletionId()
 		if _, err := e.partners.TransitionPartnerStatus(ctx, &partnerv1.TransitionPartnerStatusRequest{PartnerId: id,
 			Status: partnerv1.PartnerStatus_PARTNER_STATUS_SUSPENDED, Reason: "audit"}); err != nil {
 			t.Fatal(err)
@@ -57,6 +109,12 @@ func TestIsolationMatrix(t *testing.T) {
 	for _, n := range names {
 		byID[ids[n]] = n
 		byID[regs[n]] = n
+		byID[statements[n]] = n
+		byID[certs[n]] = n
+		byID[reports[n]] = n
+		byID[budgets[n]] = n
+		byID[fundRequests[n]] = n
+		byID[completions[n]] = n
 	}
 	for _, v := range viewers {
 		t.Run(v.name, func(t *testing.T) {
@@ -70,6 +128,12 @@ func TestIsolationMatrix(t *testing.T) {
 				_, reads["GetPartner"] = e.partners.GetPartner(v.ctx, &partnerv1.GetPartnerRequest{PartnerId: ids[n]})
 				_, reads["ListPartnerStatusChanges"] = e.partners.ListPartnerStatusChanges(v.ctx, &partnerv1.ListPartnerStatusChangesRequest{PartnerId: ids[n]})
 				_, reads["GetDealRegistration"] = e.deals.GetDealRegistration(v.ctx, &partnerv1.GetDealRegistrationRequest{DealRegistrationId: regs[n]})
+				_, reads["GetPartnerStatement"] = e.finance.GetPartnerStatement(v.ctx, &partnerv1.GetPartnerStatementRequest{PartnerStatementId: statements[n]})
+				_, reads["GetMdfBudget"] = e.funds.GetMdfBudget(v.ctx, &partnerv1.GetMdfBudgetRequest{MdfBudgetId: budgets[n]})
+				_, reads["GetMdfRequest"] = e.funds.GetMdfRequest(v.ctx, &partnerv1.GetMdfRequestRequest{MdfRequestId: fundRequests[n]})
+				_, reads["GetPartnerOnboarding"] = e.enable.GetPartnerOnboarding(v.ctx, &partnerv1.GetPartnerOnboardingRequest{PartnerId: ids[n]})
+				_, reads["GetSellThroughReport"] = e.sell.GetSellThroughReport(v.ctx, &partnerv1.GetSellThroughReportRequest{SellThroughReportId: reports[n]})
+				_, reads["ListPartnerStatementLines"] = e.finance.ListPartnerStatementLines(v.ctx, &partnerv1.ListPartnerStatementLinesRequest{PartnerStatementId: statements[n]})
 				for rpc, err := range reads {
 					if status.Code(err) != want {
 						t.Errorf("%s(%s) = %v, want %v", rpc, n, err, want)
@@ -98,6 +162,64 @@ func TestIsolationMatrix(t *testing.T) {
 			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
 				t.Errorf("ListDealRegistrations = %v, want %v", got, sorted(v.sees))
 			}
+			sts, err := e.finance.ListPartnerStatements(v.ctx, &partnerv1.ListPartnerStatementsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = nil
+			for _, st := range sts.GetPartnerStatements() {
+				got = append(got, byID[st.GetPartnerStatementId()])
+			}
+			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
+				t.Errorf("ListPartnerStatements = %v, want %v", got, sorted(v.sees))
+			}
+			cs, err := e.program.ListCertifications(v.ctx, &partnerv1.ListCertificationsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = nil
+			for _, c := range cs.GetCertifications() {
+				got = append(got, byID[c.GetCertificationId()])
+			}
+			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
+				t.Errorf("ListCertifications = %v, want %v", got, sorted(v.sees))
+			}
+			reps, err := e.sell.ListSellThroughReports(v.ctx, &partnerv1.ListSellThroughReportsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = nil
+			for _, r := range reps.GetSellThroughReports() {
+				got = append(got, byID[r.GetSellThroughReportId()])
+			}
+			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
+				t.Errorf("ListSellThroughReports = %v, want %v", got, sorted(v.sees))
+			}
+			mb, err := e.funds.ListMdfBudgets(v.ctx, &partnerv1.ListMdfBudgetsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mr, err := e.funds.ListMdfRequests(v.ctx, &partnerv1.ListMdfRequestsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc, err := e.enable.ListCourseCompletions(v.ctx, &partnerv1.ListCourseCompletionsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, ids := range map[string][]string{
+				"ListMdfBudgets":        idsOf(mb.GetMdfBudgets(), (*partnerv1.MdfBudget).GetMdfBudgetId),
+				"ListMdfRequests":       idsOf(mr.GetMdfRequests(), (*partnerv1.MdfRequest).GetMdfRequestId),
+				"ListCourseCompletions": idsOf(cc.GetCourseCompletions(), (*partnerv1.CourseCompletion).GetCourseCompletionId),
+			} {
+				got = nil
+				for _, id := range ids {
+					got = append(got, byID[id])
+				}
+				if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
+					t.Errorf("%s = %v, want %v", what, got, sorted(v.sees))
+				}
+			}
 			// Filtering for another partner's rows finds nothing either.
 			filtered, err := e.deals.ListDealRegistrations(v.ctx, &partnerv1.ListDealRegistrationsRequest{Filter: `partner_id = "` + ids["other"] + `"`})
 			if err != nil || (len(filtered.GetDealRegistrations()) > 0) != slices.Contains(v.sees, "other") {
@@ -115,8 +237,23 @@ func TestIsolationInPostgres(t *testing.T) {
 	dist := e.newPartner(t, e.tenant, "dist", "")
 	sub := e.newPartner(t, e.tenant, "sub", dist)
 	other := e.newPartner(t, e.tenant, "other", "")
+	if _, err := e.finance.CreateCommissionRule(e.admin(t), &partnerv1.CreateCommissionRuleRequest{CommissionRule: &partnerv1.CommissionRule{
+		Kind: partnerv1.CommissionRuleKind_COMMISSION_RULE_KIND_REBATE, ValidFrom: "2027-01-01", RateBps: 100,
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []string{dist, sub, other} {
 		e.register(t, e.admin(t), p, &partnerv1.Prospect{CompanyName: "P " + p})
+		e.orders.add(p, finance.Order{Kind: finance.OrderSale, Time: day(1), CurrencyCode: "USD", Lines: []finance.OrderLine{{ProductID: uuid.NewString(), TotalMinor: 100}}})
+		if _, err := e.finance.ComputePartnerStatement(e.admin(t), &partnerv1.ComputePartnerStatementRequest{PartnerId: p, PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.program.CreateCertification(e.admin(t), &partnerv1.CreateCertificationRequest{Certification: &partnerv1.Certification{PartnerId: p, Name: "sales", EarnDate: "2027-01-01"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.sell.CreateSellThroughReport(e.admin(t), &partnerv1.CreateSellThroughReportRequest{SellThroughReport: report(p)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	count := func(partner, roles, table string) int {
 		t.Helper()
@@ -142,6 +279,19 @@ func TestIsolationInPostgres(t *testing.T) {
 		{other, "partner_user", "partners", 1},
 		{"", "partner_user", "partners", 0},
 		{dist, "support_agent", "deal_registrations", 0},
+		{dist, "partner_user", "partner_statements", 2},
+		{sub, "partner_user", "partner_statements", 1},
+		{sub, "partner_user", "partner_statement_lines", 2},
+		{other, "partner_user", "partner_statement_lines", 2},
+		{dist, "support_agent", "partner_statement_lines", 0},
+		{"", "sales_manager", "partner_statement_lines", 6},
+		{other, "partner_user", "commission_rules", 1},
+		{dist, "partner_user", "certifications", 2},
+		{other, "partner_user", "certifications", 1},
+		{dist, "support_agent", "certifications", 0},
+		{sub, "partner_user", "sell_through_reports", 1},
+		{dist, "partner_user", "sell_through_reports", 2},
+		{"", "partner_user", "sell_through_reports", 0},
 		{"", "sales_manager", "deal_registrations", 3},
 	}
 	for _, tt := range tests {
@@ -162,6 +312,14 @@ func TestIsolationInPostgres(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "row-level security") {
 		t.Fatalf("insert for the parent as a sub-reseller's user = %v, want a row-level security refusal", err)
 	}
+}
+
+func idsOf[T any](items []T, id func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = id(it)
+	}
+	return out
 }
 
 func sorted(s []string) []string {
