@@ -39,11 +39,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	analyticsv1 "github.com/rapportcrm/rapport/gen/go/rapport/analytics/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/migrate"
+	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
 	"github.com/rapportcrm/rapport/services/analytics/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/analytics/internal/insight"
@@ -103,16 +103,7 @@ func run(ctx context.Context, adminURL, dbName, data string, calls, workers, app
 	}
 	// The superuser switches to the service role on connect, so row-level
 	// security and grants are those of production.
-	cfg, err := pgxpool.ParseConfig(benchURL)
-	if err != nil {
-		return err
-	}
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{postgres.Role}.Sanitize())
-		return err
-	}
-	cfg.MaxConns = int32(max(workers, appliers))
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := pgdb.OpenAs(ctx, benchURL, postgres.Role, int32(max(workers, appliers)))
 	if err != nil {
 		return err
 	}

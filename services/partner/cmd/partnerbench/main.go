@@ -32,11 +32,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/migrate"
+	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/partner"
@@ -88,16 +88,7 @@ func run(ctx context.Context, adminURL, dbName string, n, ordersPer, linesPer, w
 	}
 	// The service's connections: the superuser switches to the service role
 	// on connect, so row-level security and grants are those of production.
-	cfg, err := pgxpool.ParseConfig(benchURL)
-	if err != nil {
-		return err
-	}
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{postgres.Role}.Sanitize())
-		return err
-	}
-	cfg.MaxConns = 4
-	app, err := pgxpool.NewWithConfig(ctx, cfg)
+	app, err := pgdb.OpenAs(ctx, benchURL, postgres.Role, 4)
 	if err != nil {
 		return err
 	}
@@ -116,7 +107,7 @@ func run(ctx context.Context, adminURL, dbName string, n, ordersPer, linesPer, w
 	gen := &generator{products: products, ordersPer: ordersPer, linesPer: linesPer, start: periodStart}
 	handler := grpcapi.NewFinance(finance.New(store.Finance(), gen, time.Now))
 	fmt.Printf("%d partners, %d orders × %d lines each in the period (%d statement lines per statement), %d workers, pool of %d connections\n",
-		n, ordersPer, linesPer, 2*ordersPer*linesPer, workers, cfg.MaxConns)
+		n, ordersPer, linesPer, 2*ordersPer*linesPer, workers, app.Config().MaxConns)
 	for _, round := range []string{"first computation", "recomputation"} {
 		took, lat, total, err := computeAll(cctx, handler, ids, workers)
 		if err != nil {
