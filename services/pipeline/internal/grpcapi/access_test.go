@@ -56,7 +56,7 @@ func TestRecordAccess(t *testing.T) {
 		canEdit bool
 	}{
 		{"owner", ann, annDeal.GetOpportunityId(), codes.OK, true},
-		{"rep of the owner's team sees but cannot change", bob, annDeal.GetOpportunityId(), codes.OK, false},
+		{"rep of the owner's team sees and changes", bob, annDeal.GetOpportunityId(), codes.OK, true},
 		{"rep of another team", cat, annDeal.GetOpportunityId(), codes.NotFound, false},
 		{"manager of the owner's team", northBoss, annDeal.GetOpportunityId(), codes.OK, true},
 		{"manager of another team", southBoss, annDeal.GetOpportunityId(), codes.NotFound, false},
@@ -97,6 +97,12 @@ func TestRecordAccess(t *testing.T) {
 		})
 	}
 
+	// A rep changes a teammate's deal but does not hand it to anyone else.
+	if _, err := e.client.UpdateOpportunity(e.signed(t, bob), &pipelinev1.UpdateOpportunityRequest{
+		Opportunity: &pipelinev1.Opportunity{OpportunityId: annDeal.GetOpportunityId(), OwnerId: cat.PrincipalID},
+		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"owner_id"}}}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("UpdateOpportunity(team rep hands the deal on) = %v, want PermissionDenied", err)
+	}
 	// A rep cannot put a deal on someone else's books, even by request.
 	theirs := e.pilot()
 	theirs.OwnerId = uuid.NewString()

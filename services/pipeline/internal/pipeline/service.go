@@ -26,8 +26,8 @@ const (
 
 // Who may do what. Support agents see the pipeline to help customers but do
 // not sell; partner users read the opportunities their partner registered.
-// Sales reps change only the opportunities they own; managers and admins
-// change any they see. Which rows each caller sees is the database's
+// Sales reps change the opportunities they or their teams own (and hand
+// them only to themselves); managers and admins change any they see. Which rows each caller sees is the database's
 // record_access policy (migration 00041): reps their own and their teams',
 // managers their teams' and the unowned ones.
 var (
@@ -60,9 +60,24 @@ func allow(c auth.Caller, roles []auth.Role) error {
 	return nil
 }
 
-// ownsOrManages reports whether the caller may change an opportunity owned by owner.
+// ownsOrManages reports whether the caller may own, or hand out, an
+// opportunity owned by owner: admins and managers any, reps only themselves.
 func ownsOrManages(c auth.Caller, owner *uuid.UUID) bool {
 	return c.HasAny(anyOwner...) || (owner != nil && owner.String() == c.PrincipalID)
+}
+
+// ownsOrShares reports whether the caller may change o: what it may own,
+// and a rep also what its team owns.
+func ownsOrShares(c auth.Caller, o Opportunity) bool {
+	if ownsOrManages(c, o.OwnerID) {
+		return true
+	}
+	for _, t := range o.OwnerTeamIDs {
+		if slices.Contains(c.TeamIDs, t.String()) {
+			return true
+		}
+	}
+	return false
 }
 
 func checkEtag(current, etag string) error {
@@ -389,6 +404,7 @@ func (s *Service) Update(ctx context.Context, caller auth.Caller, in Opportunity
 		if err := s.mayChange(caller, *o, etag); err != nil {
 			return Effect{}, err
 		}
+		before := o.OwnerID
 		e := Effect{Event: EventUpdated}
 		for _, f := range mask {
 			switch f {
@@ -425,7 +441,7 @@ func (s *Service) Update(ctx context.Context, caller auth.Caller, in Opportunity
 				o.CampaignID = in.CampaignID
 			}
 		}
-		if !ownsOrManages(caller, o.OwnerID) {
+		if !sameID(before, o.OwnerID) && !ownsOrManages(caller, o.OwnerID) {
 			return Effect{}, fmt.Errorf("%w: sales reps cannot hand opportunities to others", auth.ErrForbidden)
 		}
 		o.normalize()
@@ -482,8 +498,8 @@ func expandMask(mask []string) []string {
 
 // mayChange checks ownership, the etag and that o is live.
 func (s *Service) mayChange(caller auth.Caller, o Opportunity, etag string) error {
-	if !ownsOrManages(caller, o.OwnerID) {
-		return fmt.Errorf("%w: sales reps change only their own opportunities", auth.ErrForbidden)
+	if !ownsOrShares(caller, o) {
+		return fmt.Errorf("%w: sales reps change only their own and their team's opportunities", auth.ErrForbidden)
 	}
 	if err := checkEtag(o.Etag(), etag); err != nil {
 		return err
@@ -556,8 +572,8 @@ func (s *Service) Undelete(ctx context.Context, caller auth.Caller, id uuid.UUID
 		return Opportunity{}, err
 	}
 	saved, err := s.store.Mutate(ctx, caller, id, func(_ context.Context, _ Catalog, o *Opportunity) (Effect, error) {
-		if !ownsOrManages(caller, o.OwnerID) {
-			return Effect{}, fmt.Errorf("%w: sales reps change only their own opportunities", auth.ErrForbidden)
+		if !ownsOrShares(caller, *o) {
+			return Effect{}, fmt.Errorf("%w: sales reps change only their own and their team's opportunities", auth.ErrForbidden)
 		}
 		if err := checkEtag(o.Etag(), etag); err != nil {
 			return Effect{}, err
