@@ -80,7 +80,7 @@ func run(root, state, bin, data string, loadDemo bool, importLimit, retail int) 
 	fmt.Printf(`
 Rapport is running.
   REST edge       %[1]s            (API reference %[1]s/docs, OpenAPI %[1]s/openapi.json)
-  gRPC            customer %[2]s  pipeline %[3]s  ticket %[4]s  partner %[5]s  analytics %[6]s
+  gRPC            customer %[2]s  pipeline %[3]s  ticket %[4]s  partner %[5]s  analytics %[6]s  integration %[9]s
   admin API key   %[7]s
   logs            %[8]s
 
@@ -88,7 +88,7 @@ Rapport is running.
 
 Press Ctrl-C to stop.
 `, s.HTTPURL, s.GRPC["customer"], s.GRPC["pipeline"], s.GRPC["ticket"], s.GRPC["partner"], s.GRPC["analytics"],
-		filepath.Join(state, "admin-api-key"), s.Logs)
+		filepath.Join(state, "admin-api-key"), s.Logs, s.GRPC["integration"])
 	<-ctx.Done()
 	fmt.Println("stopping …")
 	return nil
