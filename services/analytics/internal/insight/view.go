@@ -39,6 +39,14 @@ type View struct {
 	OpenTickets, Tickets                int64
 	// BreachedOpenTickets counts open tickets that missed an SLA target.
 	BreachedOpenTickets int64
+	// CSATResponses and CSATAverage are the CSAT answers on the customer's
+	// tickets and their mean score (0 while there are none).
+	CSATResponses int64
+	CSATAverage   float64
+	// NPSResponses counts the customer's NPS answers; LatestNPS is the
+	// latest one's score, nil while there are none.
+	NPSResponses int64
+	LatestNPS    *int16
 
 	// Purchases, Returns and CancelledOrders count the customer's orders.
 	Purchases, Returns, CancelledOrders int64

@@ -54,6 +54,12 @@ func TestInsightFacts(t *testing.T) {
 	ret, _ := pipe.order(ada, analytics.OrderKindReturn, analytics.OrderStatusPlaced, -1200, 3*time.Hour)
 	breached := tick.ticket(uuid.New(), ada, analytics.TicketStatusOnHold, 2*time.Minute)
 	breached.Ticket.Service = analytics.ServiceFacts{HasSLA: true, ResolutionBreached: true}
+	answered := tick.ticket(uuid.New(), ada, analytics.TicketStatusClosed, 90*time.Second)
+	answer := func(kind analytics.SatisfactionKind, key string, score int16, ticket, customer uuid.UUID, at time.Duration) analytics.Event {
+		e := tick.next("survey.answered", at)
+		e.Satisfaction = &analytics.Satisfaction{Kind: kind, Key: key, Score: score, TicketID: ticket, CustomerID: customer, AnswerTime: t0.Add(at)}
+		return e
+	}
 	events := []analytics.Event{
 		cust.fact("customer.created", analytics.Fact{Profile: &analytics.CustomerProfile{ID: ada, Kind: 1, Stage: analytics.LifecycleCustomer,
 			CountryCode: "GB", Contract: ptr("One year"), TenureMonths: ptr(7.0), MonthlyCharges: ptr(80.5), CreateTime: t0}}, 0),
@@ -72,7 +78,13 @@ func TestInsightFacts(t *testing.T) {
 		sale, cancelled, cancel, ret,
 		tick.ticket(uuid.New(), ada, analytics.TicketStatusOpen, 0),
 		tick.ticket(uuid.New(), ada, analytics.TicketStatusClosed, time.Minute),
-		breached,
+		breached, answered,
+		answer(analytics.SatisfactionCSAT, "csat-1", 2, breached.Ticket.ID, uuid.Nil, 10*time.Minute),
+		answer(analytics.SatisfactionCSAT, "csat-2", 5, answered.Ticket.ID, uuid.Nil, 11*time.Minute),
+		answer(analytics.SatisfactionCSAT, "csat-other", 1, uuid.New(), uuid.Nil, 12*time.Minute),
+		answer(analytics.SatisfactionNPS, "nps-1/"+ada.String(), 9, uuid.Nil, ada, 13*time.Minute),
+		answer(analytics.SatisfactionNPS, "nps-2/"+ada.String(), 4, uuid.Nil, ada, 14*time.Minute),
+		answer(analytics.SatisfactionNPS, "nps-2/someone", 10, uuid.Nil, uuid.New(), 15*time.Minute),
 		pipe.opportunity(uuid.New(), ada, analytics.StageWon, "GBP", 9000, 4*time.Hour),
 		pipe.opportunity(uuid.New(), ada, analytics.StageProposal, "GBP", 300, 5*time.Hour),
 	}
@@ -85,7 +97,8 @@ func TestInsightFacts(t *testing.T) {
 		Segments:          []insight.Segment{{SegmentID: segA, EnterTime: t0}},
 		OpenOpportunities: 1, OpenAmounts: []analytics.Money{{CurrencyCode: "GBP", AmountMinor: 300}},
 		WonOpportunities: 1, WonAmounts: []analytics.Money{{CurrencyCode: "GBP", AmountMinor: 9000}},
-		OpenTickets: 2, Tickets: 3, BreachedOpenTickets: 1,
+		OpenTickets: 2, Tickets: 4, BreachedOpenTickets: 1,
+		CSATResponses: 2, CSATAverage: 3.5, NPSResponses: 2, LatestNPS: ptr(int16(4)),
 		Purchases: 1, Returns: 1, CancelledOrders: 1,
 		Interactions90Days: 1,
 		RecentInteractions: []analytics.Interaction{{ID: interaction, CustomerID: ada, Kind: 1, Direction: 1, Channel: "phone", OccurTime: now.Add(-time.Hour)}},

@@ -35,6 +35,18 @@ GROUP BY 1, 2 ORDER BY 1, 2`
 SELECT count(*) FILTER (WHERE status <> ALL ($3::smallint[])), count(*),
     count(*) FILTER (WHERE status <> ALL ($3::smallint[]) AND (first_response_breached OR resolution_breached))
 FROM ticket_state WHERE tenant_id = $1 AND customer_id = $2`
+	// viewSatisfactionSQL: CSAT answers name their ticket (the customer is
+	// the ticket's), NPS answers their customer.
+	viewSatisfactionSQL = `
+WITH csat AS (
+    SELECT s.score FROM ticket_state t
+    JOIN satisfaction_response s ON s.tenant_id = t.tenant_id AND s.ticket_id = t.ticket_id AND s.kind = 1
+    WHERE t.tenant_id = $1 AND t.customer_id = $2
+)
+SELECT (SELECT count(*) FROM csat), coalesce((SELECT avg(score)::float8 FROM csat), 0),
+    (SELECT count(*) FROM satisfaction_response WHERE tenant_id = $1 AND customer_id = $2 AND kind = 2),
+    (SELECT score FROM satisfaction_response WHERE tenant_id = $1 AND customer_id = $2 AND kind = 2
+     ORDER BY answer_time DESC LIMIT 1)`
 	viewOrderCountsSQL = `
 SELECT count(*) FILTER (WHERE kind = 1 AND status = 1), count(*) FILTER (WHERE kind = 2 AND status = 1), count(*) FILTER (WHERE status = 2)
 FROM order_fact WHERE tenant_id = $1 AND customer_id = $2`
@@ -110,6 +122,9 @@ func (s *Store) View(ctx context.Context, tenant, customer uuid.UUID, recent int
 		})
 		b.Queue(viewTicketsSQL, tenant, customer, closedTicketStatuses()).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&v.OpenTickets, &v.Tickets, &v.BreachedOpenTickets)
+		})
+		b.Queue(viewSatisfactionSQL, tenant, customer).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&v.CSATResponses, &v.CSATAverage, &v.NPSResponses, &v.LatestNPS)
 		})
 		b.Queue(viewOrderCountsSQL, tenant, customer).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&v.Purchases, &v.Returns, &v.CancelledOrders)

@@ -92,8 +92,13 @@ func Customer360(c insight.Customer360) *analyticsv1.Customer360 {
 		OpenOpportunityCount: v.OpenOpportunities, OpenOpportunityAmounts: moneys(v.OpenAmounts),
 		WonOpportunityCount: v.WonOpportunities, WonOpportunityAmounts: moneys(v.WonAmounts),
 		OpenTicketCount: v.OpenTickets, TicketCount: v.Tickets, SlaBreachedOpenTicketCount: v.BreachedOpenTickets,
+		CsatResponseCount: v.CSATResponses, CsatAverage: v.CSATAverage, NpsResponseCount: v.NPSResponses,
 		InteractionCount_90Days: v.Interactions90Days, OpenFollowUpCount: v.OpenFollowUps,
 		NextFollowUpDueTime: ts(v.NextFollowUpDue), ChurnRisk: ChurnRisk(c.Churn),
+	}
+	if v.LatestNPS != nil {
+		score := int32(*v.LatestNPS)
+		out.LatestNpsScore = &score
 	}
 	if p := v.Profile; p != nil {
 		out.Kind, out.CountryCode, out.CreateTime, out.Deleted, out.LifecycleStage = p.Kind, p.CountryCode, ts(p.CreateTime), p.Deleted, int32(p.Stage)

@@ -898,8 +898,16 @@ type Customer360 struct {
 	// SLA state: open tickets that missed their first-response or resolution
 	// target.
 	SlaBreachedOpenTicketCount int64 `protobuf:"varint,26,opt,name=sla_breached_open_ticket_count,json=slaBreachedOpenTicketCount,proto3" json:"sla_breached_open_ticket_count,omitempty"`
-	unknownFields              protoimpl.UnknownFields
-	sizeCache                  protoimpl.SizeCache
+	// CSAT answers on the customer's tickets, and their mean score (1–5; 0
+	// while there are none).
+	CsatResponseCount int64   `protobuf:"varint,27,opt,name=csat_response_count,json=csatResponseCount,proto3" json:"csat_response_count,omitempty"`
+	CsatAverage       float64 `protobuf:"fixed64,28,opt,name=csat_average,json=csatAverage,proto3" json:"csat_average,omitempty"`
+	// NPS answers of the customer, and the latest one's score (0–10; absent
+	// while there are none).
+	NpsResponseCount int64  `protobuf:"varint,29,opt,name=nps_response_count,json=npsResponseCount,proto3" json:"nps_response_count,omitempty"`
+	LatestNpsScore   *int32 `protobuf:"varint,30,opt,name=latest_nps_score,json=latestNpsScore,proto3,oneof" json:"latest_nps_score,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Customer360) Reset() {
@@ -1110,6 +1118,34 @@ func (x *Customer360) GetChurnRisk() *ChurnRisk {
 func (x *Customer360) GetSlaBreachedOpenTicketCount() int64 {
 	if x != nil {
 		return x.SlaBreachedOpenTicketCount
+	}
+	return 0
+}
+
+func (x *Customer360) GetCsatResponseCount() int64 {
+	if x != nil {
+		return x.CsatResponseCount
+	}
+	return 0
+}
+
+func (x *Customer360) GetCsatAverage() float64 {
+	if x != nil {
+		return x.CsatAverage
+	}
+	return 0
+}
+
+func (x *Customer360) GetNpsResponseCount() int64 {
+	if x != nil {
+		return x.NpsResponseCount
+	}
+	return 0
+}
+
+func (x *Customer360) GetLatestNpsScore() int32 {
+	if x != nil && x.LatestNpsScore != nil {
+		return *x.LatestNpsScore
 	}
 	return 0
 }
@@ -2359,8 +2395,7 @@ const file_rapport_analytics_v1_insight_proto_rawDesc = "" +
 	"\aoutcome\x18\x04 \x01(\x0e2\".rapport.analytics.v1.OfferOutcomeR\aoutcome\x12!\n" +
 	"\fprincipal_id\x18\x05 \x01(\tR\vprincipalId\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xe2\n" +
-	"\n" +
+	"createTime\"\xa7\f\n" +
 	"\vCustomer360\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x12\n" +
@@ -2393,7 +2428,12 @@ const file_rapport_analytics_v1_insight_proto_rawDesc = "" +
 	"\aloyalty\x18\x18 \x03(\v2%.rapport.analytics.v1.LoyaltyStandingR\aloyalty\x12>\n" +
 	"\n" +
 	"churn_risk\x18\x19 \x01(\v2\x1f.rapport.analytics.v1.ChurnRiskR\tchurnRisk\x12B\n" +
-	"\x1esla_breached_open_ticket_count\x18\x1a \x01(\x03R\x1aslaBreachedOpenTicketCount\"\xe2\x01\n" +
+	"\x1esla_breached_open_ticket_count\x18\x1a \x01(\x03R\x1aslaBreachedOpenTicketCount\x12.\n" +
+	"\x13csat_response_count\x18\x1b \x01(\x03R\x11csatResponseCount\x12!\n" +
+	"\fcsat_average\x18\x1c \x01(\x01R\vcsatAverage\x12,\n" +
+	"\x12nps_response_count\x18\x1d \x01(\x03R\x10npsResponseCount\x12-\n" +
+	"\x10latest_nps_score\x18\x1e \x01(\x05H\x00R\x0elatestNpsScore\x88\x01\x01B\x13\n" +
+	"\x11_latest_nps_score\"\xe2\x01\n" +
 	"\fOrderSummary\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12!\n" +
 	"\forder_number\x18\x02 \x01(\tR\vorderNumber\x12\x12\n" +
@@ -2644,6 +2684,7 @@ func file_rapport_analytics_v1_insight_proto_init() {
 	if File_rapport_analytics_v1_insight_proto != nil {
 		return
 	}
+	file_rapport_analytics_v1_insight_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
