@@ -26,6 +26,7 @@ import (
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	"github.com/rapportcrm/rapport/pkg/app"
+	"github.com/rapportcrm/rapport/pkg/eventfeed"
 	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
 	"github.com/rapportcrm/rapport/pkg/iamclient"
@@ -33,7 +34,6 @@ import (
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
 	"github.com/rapportcrm/rapport/services/analytics/internal/clients/customer"
-	"github.com/rapportcrm/rapport/services/analytics/internal/clients/identity"
 	"github.com/rapportcrm/rapport/services/analytics/internal/consumer"
 	"github.com/rapportcrm/rapport/services/analytics/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/analytics/internal/insight"
@@ -101,13 +101,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	store := postgres.New(pool)
-	feeds := consumer.NewFleet(store, identity.New(iamv1.NewIdentityServiceClient(customerConn), cfg.APIKey, cfg.Tenant),
+	feeds := consumer.NewFleet(store, iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(customerConn), cfg.APIKey, cfg.Tenant),
 		consumer.FleetConfig{Refresh: cfg.TenantRefresh, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff},
 		log, otel.Meter("rapport/analytics"),
-		consumer.CustomerSource(customerv1.NewCustomerServiceClient(customerConn)),
-		consumer.PipelineSource(pipelinev1.NewPipelineServiceClient(pipelineConn)),
-		consumer.TicketSource(ticketv1.NewTicketServiceClient(ticketConn)),
-		consumer.PartnerSource(partnerv1.NewPartnerServiceClient(partnerConn)))
+		eventfeed.CustomerSource(customerv1.NewCustomerServiceClient(customerConn)),
+		eventfeed.PipelineSource(pipelinev1.NewPipelineServiceClient(pipelineConn)),
+		eventfeed.TicketSource(ticketv1.NewTicketServiceClient(ticketConn)),
+		eventfeed.PartnerSource(partnerv1.NewPartnerServiceClient(partnerConn)))
 	srv := grpcserver.New(cfg.Server, log, authn)
 	analyticsv1.RegisterAnalyticsServiceServer(srv, grpcapi.NewAnalytics(analytics.New(store)))
 	analyticsv1.RegisterCustomerInsightServiceServer(srv, grpcapi.NewInsight(insight.New(store, customer.New(customerConn), time.Now)))

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/rapportcrm/rapport/pkg/eventfeed"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
 )
 
@@ -54,7 +55,7 @@ type Consumer struct {
 	store   Store
 	cfg     Config
 	log     *slog.Logger
-	sources []Source
+	sources []eventfeed.Source
 	// lastEvent holds, per source, the Unix nanoseconds of the last applied
 	// event's time (0 until known); the lag gauge reads it.
 	lastEvent map[string]*atomic.Int64
@@ -63,7 +64,7 @@ type Consumer struct {
 }
 
 // New returns a consumer of sources that reports its lag on meter.
-func New(store Store, cfg Config, log *slog.Logger, meter metric.Meter, sources ...Source) (*Consumer, error) {
+func New(store Store, cfg Config, log *slog.Logger, meter metric.Meter, sources ...eventfeed.Source) (*Consumer, error) {
 	lag, err := meter.Float64ObservableGauge("rapport.analytics.feed.lag",
 		metric.WithUnit("s"),
 		metric.WithDescription("Seconds since the time of the last event applied from each source."))
@@ -96,7 +97,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 // follow reads src, reopening it with capped exponential backoff (with
 // jitter, so replicas do not reconnect in step) until ctx ends.
-func (c *Consumer) follow(ctx context.Context, src Source) {
+func (c *Consumer) follow(ctx context.Context, src eventfeed.Source) {
 	wait := c.cfg.MinBackoff
 	for {
 		start := time.Now()
@@ -122,7 +123,7 @@ func (c *Consumer) follow(ctx context.Context, src Source) {
 
 // session opens src after its persisted checkpoint and applies events until
 // the stream or the store fails; it returns how many it applied.
-func (c *Consumer) session(ctx context.Context, src Source) (int, error) {
+func (c *Consumer) session(ctx context.Context, src eventfeed.Source) (int, error) {
 	feed, err := c.store.Feed(ctx, c.cfg.Tenant, src.Name)
 	if err != nil {
 		return 0, err

@@ -32,6 +32,7 @@ import (
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	typesv1 "github.com/rapportcrm/rapport/gen/go/rapport/types/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/eventfeed"
 	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
@@ -235,9 +236,9 @@ func (r *rig) run(t *testing.T, key string, opts ...func(*consumerOptions)) (sto
 	c, err := consumer.New(r.store, consumer.Config{Tenant: r.tenant, Credential: func(context.Context) (string, error) { return key, nil },
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
 		slog.New(slog.NewJSONHandler(io.Discard, nil)), o.meter,
-		consumer.CustomerSource(customerv1.NewCustomerServiceClient(r.conn)),
-		consumer.PipelineSource(pipelinev1.NewPipelineServiceClient(r.conn)),
-		consumer.TicketSource(ticketv1.NewTicketServiceClient(r.conn)))
+		eventfeed.CustomerSource(customerv1.NewCustomerServiceClient(r.conn)),
+		eventfeed.PipelineSource(pipelinev1.NewPipelineServiceClient(r.conn)),
+		eventfeed.TicketSource(ticketv1.NewTicketServiceClient(r.conn)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
+	"github.com/rapportcrm/rapport/pkg/eventfeed"
 	"github.com/rapportcrm/rapport/services/analytics/internal/consumer"
 )
 
@@ -47,9 +48,9 @@ func TestFleetFollowsTheDirectorysTenants(t *testing.T) {
 	dir := &directory{r: r}
 	f := consumer.NewFleet(r.store, dir, consumer.FleetConfig{Refresh: 50 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
 		slog.New(slog.NewJSONHandler(io.Discard, nil)), noop.NewMeterProvider().Meter("test"),
-		consumer.CustomerSource(customerv1.NewCustomerServiceClient(r.conn)),
-		consumer.PipelineSource(pipelinev1.NewPipelineServiceClient(r.conn)),
-		consumer.TicketSource(ticketv1.NewTicketServiceClient(r.conn)))
+		eventfeed.CustomerSource(customerv1.NewCustomerServiceClient(r.conn)),
+		eventfeed.PipelineSource(pipelinev1.NewPipelineServiceClient(r.conn)),
+		eventfeed.TicketSource(ticketv1.NewTicketServiceClient(r.conn)))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()

@@ -22,12 +22,12 @@ import (
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	"github.com/rapportcrm/rapport/pkg/app"
+	"github.com/rapportcrm/rapport/pkg/eventfeed"
 	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
 	"github.com/rapportcrm/rapport/pkg/iamclient"
 	"github.com/rapportcrm/rapport/pkg/migrate"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
-	"github.com/rapportcrm/rapport/services/integration/internal/clients/identity"
 	"github.com/rapportcrm/rapport/services/integration/internal/delivery"
 	"github.com/rapportcrm/rapport/services/integration/internal/follower"
 	"github.com/rapportcrm/rapport/services/integration/internal/grpcapi"
@@ -84,13 +84,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	store := postgres.New(pool)
-	feeds := follower.New(store, identity.New(iamv1.NewIdentityServiceClient(peers["customer"]), cfg.APIKey, cfg.Tenant),
+	feeds := follower.New(store, iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(peers["customer"]), cfg.APIKey, cfg.Tenant),
 		follower.Config{Refresh: cfg.TenantRefresh, MinBackoff: cfg.FeedMinBackoff, MaxBackoff: cfg.FeedMaxBackoff},
 		log,
-		follower.CustomerSource(customerv1.NewCustomerServiceClient(peers["customer"])),
-		follower.PipelineSource(pipelinev1.NewPipelineServiceClient(peers["pipeline"])),
-		follower.TicketSource(ticketv1.NewTicketServiceClient(peers["ticket"])),
-		follower.PartnerSource(partnerv1.NewPartnerServiceClient(peers["partner"])))
+		eventfeed.CustomerSource(customerv1.NewCustomerServiceClient(peers["customer"])),
+		eventfeed.PipelineSource(pipelinev1.NewPipelineServiceClient(peers["pipeline"])),
+		eventfeed.TicketSource(ticketv1.NewTicketServiceClient(peers["ticket"])),
+		eventfeed.PartnerSource(partnerv1.NewPartnerServiceClient(peers["partner"])))
 	deliverer, err := delivery.New(store, delivery.Config{
 		Workers: cfg.Workers, Poll: cfg.Poll, Timeout: cfg.Timeout, Lease: cfg.Lease,
 		Retry:   webhook.RetryPolicy{Budget: cfg.RetryBudget, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff},

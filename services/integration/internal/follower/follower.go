@@ -4,9 +4,7 @@
 // event to the store, which records it once and fans it out to the
 // matching subscriptions in the same transaction as the new checkpoint.
 //
-// It has the shape of the analytics service's consumer Fleet (one
-// goroutine per tenant and source, reconnecting with jittered backoff);
-// the two are candidates to fold into one package.
+// The tenants and the streams are pkg/eventfeed's, as for analytics.
 package follower
 
 import (
@@ -16,21 +14,16 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
-	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
-	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
-	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
+	"github.com/rapportcrm/rapport/pkg/eventfeed"
 	"github.com/rapportcrm/rapport/services/integration/internal/delivery"
 )
 
@@ -38,25 +31,6 @@ import (
 type Store interface {
 	Checkpoint(ctx context.Context, tenant uuid.UUID, source string) (string, error)
 	Ingest(ctx context.Context, e delivery.Event) (int, error)
-}
-
-// Directory says which tenants to follow and with what credentials.
-type Directory interface {
-	Tenants(ctx context.Context) ([]uuid.UUID, error)
-	Credential(ctx context.Context, tenant uuid.UUID) (string, error)
-}
-
-// Stream is an open WatchEvents call.
-type Stream interface {
-	Recv() (*eventsv1.Event, error)
-}
-
-// Source is one service's event stream.
-type Source struct {
-	// Name is the service's slug; its checkpoint is kept under it.
-	Name string
-	// Watch opens the stream after a cursor ("" is the beginning).
-	Watch func(ctx context.Context, afterCursor string) (Stream, error)
 }
 
 // Config tunes a Follower.
@@ -70,14 +44,14 @@ type Config struct {
 // Follower follows every source for every tenant of its directory.
 type Follower struct {
 	store   Store
-	dir     Directory
+	dir     eventfeed.Directory
 	cfg     Config
 	log     *slog.Logger
-	sources []Source
+	sources []eventfeed.Source
 }
 
 // New returns a Follower.
-func New(store Store, dir Directory, cfg Config, log *slog.Logger, sources ...Source) *Follower {
+func New(store Store, dir eventfeed.Directory, cfg Config, log *slog.Logger, sources ...eventfeed.Source) *Follower {
 	return &Follower{store: store, dir: dir, cfg: cfg, log: log, sources: sources}
 }
 
@@ -85,50 +59,19 @@ func New(store Store, dir Directory, cfg Config, log *slog.Logger, sources ...So
 // read is asked again at the next refresh; a tenant no longer listed stops
 // being followed.
 func (f *Follower) Run(ctx context.Context) error {
-	running := map[uuid.UUID]context.CancelFunc{}
-	var wg sync.WaitGroup
-	defer func() {
-		for _, cancel := range running {
-			cancel()
+	eventfeed.PerTenant(ctx, f.dir, f.cfg.Refresh, f.log, func(ctx context.Context, tenant uuid.UUID) {
+		var wg sync.WaitGroup
+		for _, src := range f.sources {
+			wg.Go(func() { f.follow(ctx, tenant, src) })
 		}
 		wg.Wait()
-	}()
-	tick := time.NewTicker(f.cfg.Refresh)
-	defer tick.Stop()
-	for {
-		tenants, err := f.dir.Tenants(ctx)
-		if err != nil && ctx.Err() == nil {
-			f.log.WarnContext(ctx, "tenant directory unavailable", "error", err.Error())
-		}
-		if err == nil {
-			for tenant, cancel := range running {
-				if !slices.Contains(tenants, tenant) {
-					cancel()
-					delete(running, tenant)
-				}
-			}
-			for _, tenant := range tenants {
-				if _, ok := running[tenant]; ok {
-					continue
-				}
-				tctx, cancel := context.WithCancel(ctx)
-				running[tenant] = cancel
-				for _, src := range f.sources {
-					wg.Go(func() { f.follow(tctx, tenant, src) })
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-	}
+	})
+	return nil
 }
 
 // follow reads one tenant's stream of src, reopening it with capped,
 // jittered exponential backoff until ctx ends.
-func (f *Follower) follow(ctx context.Context, tenant uuid.UUID, src Source) {
+func (f *Follower) follow(ctx context.Context, tenant uuid.UUID, src eventfeed.Source) {
 	wait := f.cfg.MinBackoff
 	for {
 		start := time.Now()
@@ -153,7 +96,7 @@ func (f *Follower) follow(ctx context.Context, tenant uuid.UUID, src Source) {
 
 // session reads src from the checkpoint until the stream or the store
 // fails, and returns how many events it took in.
-func (f *Follower) session(ctx context.Context, tenant uuid.UUID, src Source) (int, error) {
+func (f *Follower) session(ctx context.Context, tenant uuid.UUID, src eventfeed.Source) (int, error) {
 	cursor, err := f.store.Checkpoint(ctx, tenant, src.Name)
 	if err != nil {
 		return 0, err
@@ -244,57 +187,4 @@ func Decode(source string, pe *eventsv1.Event) (delivery.Event, error) {
 	}
 	e.Body = string(body)
 	return e, nil
-}
-
-// CustomerSource follows the customer service's events.
-func CustomerSource(c customerv1.CustomerServiceClient) Source {
-	return Source{Name: "customer", Watch: func(ctx context.Context, after string) (Stream, error) {
-		return adapt(c.WatchEvents(ctx, &customerv1.WatchEventsRequest{AfterCursor: after}))
-	}}
-}
-
-// PipelineSource follows the pipeline service's events.
-func PipelineSource(c pipelinev1.PipelineServiceClient) Source {
-	return Source{Name: "pipeline", Watch: func(ctx context.Context, after string) (Stream, error) {
-		return adapt(c.WatchEvents(ctx, &pipelinev1.WatchEventsRequest{AfterCursor: after}))
-	}}
-}
-
-// TicketSource follows the ticket service's events.
-func TicketSource(c ticketv1.TicketServiceClient) Source {
-	return Source{Name: "ticket", Watch: func(ctx context.Context, after string) (Stream, error) {
-		return adapt(c.WatchEvents(ctx, &ticketv1.WatchEventsRequest{AfterCursor: after}))
-	}}
-}
-
-// PartnerSource follows the channel-partner service's events.
-func PartnerSource(c partnerv1.PartnerServiceClient) Source {
-	return Source{Name: "partner", Watch: func(ctx context.Context, after string) (Stream, error) {
-		return adapt(c.WatchEvents(ctx, &partnerv1.WatchEventsRequest{AfterCursor: after}))
-	}}
-}
-
-// envelopes unwraps the event from a service's WatchEventsResponse.
-type envelopes[R any, P interface {
-	*R
-	GetEvent() *eventsv1.Event
-}] struct{ s grpc.ServerStreamingClient[R] }
-
-// Recv implements Stream.
-func (e envelopes[R, P]) Recv() (*eventsv1.Event, error) {
-	m, err := e.s.Recv()
-	if err != nil {
-		return nil, err
-	}
-	return P(m).GetEvent(), nil
-}
-
-func adapt[R any, P interface {
-	*R
-	GetEvent() *eventsv1.Event
-}](s grpc.ServerStreamingClient[R], err error) (Stream, error) {
-	if err != nil {
-		return nil, err
-	}
-	return envelopes[R, P]{s: s}, nil
 }

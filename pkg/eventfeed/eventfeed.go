@@ -1,8 +1,17 @@
-package consumer
+// Package eventfeed follows the suite's event streams from the consuming
+// side (analytics, integration): the services' WatchEvents calls as
+// resumable Sources, and one worker per tenant of a Directory, started and
+// stopped as tenants come and go.
+package eventfeed
 
 import (
 	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
@@ -79,4 +88,60 @@ func adapt[R any, P interface {
 		return nil, err
 	}
 	return responses[R, P]{stream: s}, nil
+}
+
+// Directory says which tenants to follow and with what credentials
+// (iamclient.TenantDirectory is the identity service's).
+type Directory interface {
+	// Tenants lists the tenants whose streams to follow.
+	Tenants(ctx context.Context) ([]uuid.UUID, error)
+	// Credential returns a bearer credential valid in tenant for a while.
+	Credential(ctx context.Context, tenant uuid.UUID) (string, error)
+}
+
+// PerTenant runs follow(ctx, tenant) in a goroutine of its own for every
+// tenant dir lists, asking dir again every refresh: a tenant that appears
+// is followed, one that disappears has its context cancelled. A directory
+// that cannot be read is asked again at the next refresh. It returns when
+// ctx ends and every follow has returned.
+func PerTenant(ctx context.Context, dir Directory, refresh time.Duration, log *slog.Logger, follow func(ctx context.Context, tenant uuid.UUID)) {
+	running := map[uuid.UUID]context.CancelFunc{}
+	var wg sync.WaitGroup
+	defer func() {
+		for _, cancel := range running {
+			cancel()
+		}
+		wg.Wait()
+	}()
+	tick := time.NewTicker(refresh)
+	defer tick.Stop()
+	for {
+		tenants, err := dir.Tenants(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.WarnContext(ctx, "tenant directory unavailable", "error", err.Error())
+		case err == nil:
+			for tenant, cancel := range running {
+				if !slices.Contains(tenants, tenant) {
+					cancel()
+					delete(running, tenant)
+					log.InfoContext(ctx, "tenant no longer followed", "tenant_id", tenant.String())
+				}
+			}
+			for _, tenant := range tenants {
+				if _, ok := running[tenant]; ok {
+					continue
+				}
+				tctx, cancel := context.WithCancel(ctx)
+				running[tenant] = cancel
+				wg.Go(func() { follow(tctx, tenant) })
+				log.InfoContext(ctx, "tenant followed", "tenant_id", tenant.String())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

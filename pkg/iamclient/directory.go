@@ -1,6 +1,4 @@
-// Package identity finds the tenants analytics follows and the credentials
-// to follow them with, from the identity service.
-package identity
+package iamclient
 
 import (
 	"context"
@@ -16,18 +14,20 @@ import (
 	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
 )
 
-// callTimeout bounds each call to the identity service.
-const callTimeout = 10 * time.Second
+// directoryCallTimeout bounds each call a TenantDirectory makes.
+const directoryCallTimeout = 10 * time.Second
 
 // renewBefore is how long before its expiry a tenant token is replaced, so
 // that a stream is never opened with one about to lapse.
 const renewBefore = 2 * time.Minute
 
-// Directory implements consumer.Directory over the identity service with
-// the analytics API key. An operator's key (an admin or analyst of an
-// operator tenant) follows every tenant with tenant tokens it asks for;
-// any other key follows its own tenant only, with itself.
-type Directory struct {
+// TenantDirectory tells a service that follows other services' event
+// streams (analytics, integration) which tenants to follow and with what
+// credential, from the identity service and the service's API key. An
+// operator's key (an admin or analyst of an operator tenant) follows every
+// tenant with tenant tokens it asks for; any other key follows its own
+// tenant only, with itself.
+type TenantDirectory struct {
 	iam iamv1.IdentityServiceClient
 	key string
 	own uuid.UUID
@@ -41,18 +41,19 @@ type token struct {
 	expiry time.Time
 }
 
-// New returns a Directory asking iam with key, which belongs to tenant own.
-func New(iam iamv1.IdentityServiceClient, key string, own uuid.UUID) *Directory {
-	return &Directory{iam: iam, key: key, own: own, tokens: map[uuid.UUID]token{}}
+// NewTenantDirectory returns a TenantDirectory asking iam with key, which
+// belongs to tenant own.
+func NewTenantDirectory(iam iamv1.IdentityServiceClient, key string, own uuid.UUID) *TenantDirectory {
+	return &TenantDirectory{iam: iam, key: key, own: own, tokens: map[uuid.UUID]token{}}
 }
 
-func (d *Directory) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+func (d *TenantDirectory) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, directoryCallTimeout)
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+d.key), cancel
 }
 
-// Tenants implements consumer.Directory.
-func (d *Directory) Tenants(ctx context.Context) ([]uuid.UUID, error) {
+// Tenants lists every tenant, or only the key's own when it may not list them.
+func (d *TenantDirectory) Tenants(ctx context.Context) ([]uuid.UUID, error) {
 	var out []uuid.UUID
 	pageToken := ""
 	for {
@@ -78,9 +79,9 @@ func (d *Directory) Tenants(ctx context.Context) ([]uuid.UUID, error) {
 	}
 }
 
-// Credential implements consumer.Directory: the key itself for its own
-// tenant, a cached tenant token for the others.
-func (d *Directory) Credential(ctx context.Context, tenant uuid.UUID) (string, error) {
+// Credential returns what to follow tenant with: the key itself for its
+// own tenant, a cached tenant token for the others.
+func (d *TenantDirectory) Credential(ctx context.Context, tenant uuid.UUID) (string, error) {
 	if tenant == d.own {
 		return d.key, nil
 	}
