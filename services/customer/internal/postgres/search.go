@@ -312,6 +312,36 @@ func scanSearchRow(row pgx.CollectableRow) (search.Result, error) {
 	return r, err
 }
 
+// searchSQL is one page of a search: the match tier, and the fuzzy tier of
+// candidates meeting fuzzy when it is not empty; after is the keyset
+// condition, where the customer filter and $limit the page size plus one.
+func searchSQL(after, where string, limit int, fuzzy string) string {
+	tiers := "ranked AS MATERIALIZED (" + fmt.Sprintf(tierSQL, matchSQL, after, where, limit) + ")"
+	page := "SELECT * FROM ranked"
+	if fuzzy != "" {
+		cond := fmt.Sprintf("%s AND NOT %s AND (SELECT count(*) FROM ranked) < $%d", fuzzy, matchSQL, limit)
+		tiers += ",\nnear AS MATERIALIZED (" + fmt.Sprintf(tierSQL, cond, after, where, limit) + ")"
+		page = fmt.Sprintf("SELECT * FROM ranked UNION ALL SELECT * FROM near ORDER BY score DESC, customer_id DESC LIMIT $%d", limit)
+	}
+	// The search row's fields, for what matched, are read for the page's
+	// results alone. Every search gets a custom plan (plan_cache_mode in
+	// Search): the index conditions need the query's text as constants, and
+	// a generic plan (which PostgreSQL switches to after five runs of a
+	// prepared statement) scans the whole table, taking seconds at a million
+	// customers. (pgdb.Open turns JIT off: a common word's estimated cost
+	// passed its threshold, and compiling took longer than the query.)
+	return fmt.Sprintf(`
+WITH %s,
+%s
+SELECT %s, score, %s
+FROM q, (%s) page
+CROSS JOIN LATERAL (
+    SELECT names AS s_names, organization AS s_organization, emails AS s_emails, phones AS s_phones, phone_keys AS s_phone_keys
+    FROM customer_search WHERE tenant_id = $1 AND customer_search.customer_id = page.customer_id
+) s
+ORDER BY score DESC, customer_id DESC`, queryRowSQL, tiers, customerColumns, matchedFieldsSQL, page)
+}
+
 // Search implements search.Store, best results first, with keyset
 // pagination on (score, customer_id). Scores are recomputed for every page,
 // so paging is stable while the data is; a customer whose data changes
@@ -332,25 +362,6 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 		return search.Page{}, err
 	}
 	args = append(args, cond.Args...)
-	// A fuzzy match needs each word of the query to be near a word of the
-	// customer's names or organisation, and the whole query near the
-	// customer's text. The words near each query word come from the tenant's
-	// vocabulary (nearWords); the full-text index finds the customers that
-	// hold one of them for every query word, and the whole query is checked
-	// on what that leaves. E-mail addresses and phone numbers have no fuzzy
-	// matches: domains are not in search_text, and the digits there are only
-	// those of e-mail local parts, so a fuzzy match of either would be noise.
-	var fuzzy string
-	if !t.Email && t.PhoneKey == "" && len(t.Words) > 0 {
-		near, err := s.nearWords(ctx, caller, t.Words, threshold)
-		if err != nil {
-			return search.Page{}, err
-		}
-		if near != "" {
-			args = append(args, near)
-			fuzzy = fmt.Sprintf("s.document @@ $%d::tsquery AND word_similarity(%s, s.search_text) >= %s::float8", len(args), foldedQuery, threshold)
-		}
-	}
 	// The filter names customers' columns; it applies in the lookup of each
 	// candidate's customer.
 	where := cond.SQL
@@ -373,39 +384,36 @@ func (s *Store) Search(ctx context.Context, caller auth.Caller, t search.Terms) 
 	// Every match scores 1 or more and every fuzzy-only match less, so the
 	// fuzzy tier is searched only when the matches do not fill the page: a
 	// misspelt common name ("jonh") is near tens of thousands of names, and
-	// a correctly spelt one would otherwise pay for all of them too.
-	tiers := "ranked AS MATERIALIZED (" + fmt.Sprintf(tierSQL, matchSQL, after, where, limit) + ")"
-	page := "SELECT * FROM ranked"
-	if fuzzy != "" {
-		cond := fmt.Sprintf("%s AND NOT %s AND (SELECT count(*) FROM ranked) < $%d", fuzzy, matchSQL, limit)
-		tiers += ",\nnear AS MATERIALIZED (" + fmt.Sprintf(tierSQL, cond, after, where, limit) + ")"
-		page = fmt.Sprintf("SELECT * FROM ranked UNION ALL SELECT * FROM near ORDER BY score DESC, customer_id DESC LIMIT $%d", limit)
-	}
-	// The search row's fields, for what matched, are read for the page's
-	// results alone.
-	sql := fmt.Sprintf(`
-WITH %s,
-%s
-SELECT %s, score, %s
-FROM q, (%s) page
-CROSS JOIN LATERAL (
-    SELECT names AS s_names, organization AS s_organization, emails AS s_emails, phones AS s_phones, phone_keys AS s_phone_keys
-    FROM customer_search WHERE tenant_id = $1 AND customer_search.customer_id = page.customer_id
-) s
-ORDER BY score DESC, customer_id DESC`, queryRowSQL, tiers, customerColumns, matchedFieldsSQL, page)
-	// A custom plan for every search: the index conditions need the query's
-	// text as constants, and a generic plan (which PostgreSQL switches to
-	// after five runs of a prepared statement) scans the whole table,
-	// taking seconds at a million customers. (pgdb.Open turns JIT off: a
-	// common word's estimated cost passed its threshold, and compiling
-	// took longer than the query it was for.)
+	// a correctly spelt one would otherwise pay for all of them too. The
+	// words near the query's (nearWords) are looked up only then as well.
 	settings := []pgdb.Setting{
 		{Name: "pg_trgm.word_similarity_threshold", Value: threshold},
 		{Name: "plan_cache_mode", Value: "force_custom_plan"},
 	}
-	results, err := pgdb.RowsWith(ctx, s.pool, caller.TenantID, settings, sql, args, scanSearchRow)
+	results, err := pgdb.RowsWith(ctx, s.pool, caller.TenantID, settings, searchSQL(after, where, limit, ""), args, scanSearchRow)
 	if err != nil {
 		return search.Page{}, fmt.Errorf("search customers: %w", err)
+	}
+	// A fuzzy match needs each word of the query to be near a word of the
+	// customer's names or organisation, and the whole query near the
+	// customer's text. The words near each query word come from the tenant's
+	// vocabulary (nearWords); the full-text index finds the customers that
+	// hold one of them for every query word, and the whole query is checked
+	// on what that leaves. E-mail addresses and phone numbers have no fuzzy
+	// matches: domains are not in search_text, and the digits there are only
+	// those of e-mail local parts, so a fuzzy match of either would be noise.
+	if len(results) <= t.PageSize && !t.Email && t.PhoneKey == "" && len(t.Words) > 0 {
+		near, err := s.nearWords(ctx, caller, t.Words, threshold)
+		if err != nil {
+			return search.Page{}, err
+		}
+		if near != "" {
+			args = append(args, near)
+			fuzzy := fmt.Sprintf("s.document @@ $%d::tsquery AND word_similarity(%s, s.search_text) >= %s::float8", len(args), foldedQuery, threshold)
+			if results, err = pgdb.RowsWith(ctx, s.pool, caller.TenantID, settings, searchSQL(after, where, limit, fuzzy), args, scanSearchRow); err != nil {
+				return search.Page{}, fmt.Errorf("search customers: %w", err)
+			}
+		}
 	}
 	out := search.Page{Results: results}
 	if len(results) > t.PageSize {
