@@ -156,7 +156,7 @@ ORDER BY q.w`
 
 // nearPool is how many words the trigram index proposes for a query word.
 // Trigrams rank a typo poorly ("mayr" shares as many with "mateo" as with
-// "mary"), so the pool is wide and editDistance picks from it.
+// "mary"), so the pool is wide and search.NearWords picks from it.
 const nearPool = 200
 
 // maxNearWords bounds the alternatives of one query word.
@@ -170,7 +170,7 @@ const maxCombinedWords = 3
 // nearWords returns the full-text query a fuzzy match must satisfy (see
 // nearQuery), or "" when some word of the query is near no word of the
 // tenant's. A query word's alternatives are the proposed words at the
-// least edit distance from it (nearest): a typo's correction, not every
+// least edit distance from it (search.NearWords): a typo's correction, not every
 // name that shares two letters with it.
 func (s *Store) nearWords(ctx context.Context, caller auth.Caller, words []string, threshold string) (string, error) {
 	type proposal struct {
@@ -188,63 +188,11 @@ func (s *Store) nearWords(ctx context.Context, caller auth.Caller, words []strin
 	}
 	groups := make([][]string, len(rows))
 	for i, p := range rows {
-		if groups[i] = nearest(p.word, p.near); len(groups[i]) == 0 {
+		if groups[i] = search.NearWords(p.word, p.near, maxNearWords); len(groups[i]) == 0 {
 			return "", nil
 		}
 	}
 	return nearQuery(groups), nil
-}
-
-// nearest picks a query word's alternatives from the proposed words: the
-// words that begin with it (the word itself among them; at most
-// maxNearWords), which full-text search does not find from a prefix, and
-// the words at the least edit distance other than none (at most
-// maxNearWords), which are what a typo meant: "Adam Lovell" finds "Ada
-// Lovelace", "rodr" finds "rodriguez".
-func nearest(word string, proposed []string) []string {
-	var completions, typos []string
-	best := 0
-	for _, w := range proposed {
-		if strings.HasPrefix(w, word) {
-			if len(completions) < maxNearWords {
-				completions = append(completions, w)
-			}
-			continue
-		}
-		switch d := editDistance(word, w); {
-		case best == 0 || d < best:
-			best, typos = d, append(typos[:0], w)
-		case d == best && len(typos) < maxNearWords:
-			typos = append(typos, w)
-		}
-	}
-	return append(completions, typos...)
-}
-
-// editDistance is the optimal string alignment distance between a and b:
-// insertions, deletions, substitutions and transpositions of neighbouring
-// letters, one edit each ("mayr" is one from "mary", two from "mark").
-func editDistance(a, b string) int {
-	x, y := []rune(a), []rune(b)
-	prev2, prev, cur := make([]int, len(y)+1), make([]int, len(y)+1), make([]int, len(y)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(x); i++ {
-		cur[0] = i
-		for j := 1; j <= len(y); j++ {
-			cost := 1
-			if x[i-1] == y[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(y)]
 }
 
 // nearQuery is the tsquery of customers holding, for each group (the near
