@@ -68,19 +68,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "searchbench: -tenant:", err)
 		os.Exit(2)
 	}
+	gen := newGenerator(*customers)
 	if *queries != "" {
-		if err := os.WriteFile(*queries, []byte(strings.Join(newGenerator(*customers).forms()[0].queries, "\n")+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(*queries, []byte(strings.Join(gen.forms()[0].queries, "\n")+"\n"), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "searchbench:", err)
 			os.Exit(1)
 		}
 	}
-	if err := run(ctx, *dbURL, *dbName, *customers, *runs, *forms, *slowest); err != nil {
+	if err := run(ctx, *dbURL, *dbName, gen, *runs, *forms, *slowest); err != nil {
 		fmt.Fprintln(os.Stderr, "searchbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, adminURL, dbName string, n, runs int, only string, slowest int) error {
+func run(ctx context.Context, adminURL, dbName string, gen *generator, runs int, only string, slowest int) error {
 	if !strings.Contains(adminURL, "127.0.0.1") && !strings.Contains(adminURL, "localhost") && !strings.Contains(adminURL, "[::1]") {
 		return errors.New("-db must be a loopback address")
 	}
@@ -99,7 +100,6 @@ func run(ctx context.Context, adminURL, dbName string, n, runs int, only string,
 		return err
 	}
 	defer owner.Close()
-	gen := newGenerator(n)
 	if err := seed(ctx, owner, gen); err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func run(ctx context.Context, adminURL, dbName string, n, runs int, only string,
 	caller := auth.Caller{TenantID: benchTenant.String(), PrincipalID: uuid.NewString(), Roles: []auth.Role{auth.RoleAdmin}}
 	cctx := auth.WithCaller(ctx, caller)
 
-	fmt.Printf("%d customers in tenant %s; %d searches per form through SearchCustomers (page_size 20)\n", n, benchTenant, runs)
+	fmt.Printf("%d customers in tenant %s; %d searches per form through SearchCustomers (page_size 20)\n", len(gen.people), benchTenant, runs)
 	fmt.Printf("%-16s %9s %9s %9s %9s %8s  %s\n", "form", "p50", "p95", "p99", "max", "results", "example")
 	for _, f := range gen.forms() {
 		if only != "" && !slices.Contains(strings.Split(only, ","), f.name) {
