@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -85,11 +84,8 @@ func run(ctx context.Context, adminURL, dbName string, gen *generator, runs int,
 	if !strings.Contains(adminURL, "127.0.0.1") && !strings.Contains(adminURL, "localhost") && !strings.Contains(adminURL, "[::1]") {
 		return errors.New("-db must be a loopback address")
 	}
-	benchURL, err := withDatabase(adminURL, dbName)
+	benchURL, err := pgdb.EnsureDatabase(ctx, adminURL, dbName)
 	if err != nil {
-		return err
-	}
-	if err := createDatabase(ctx, adminURL, dbName); err != nil {
 		return err
 	}
 	if err := migrate.Up(ctx, benchURL, postgres.Migrations, slog.New(slog.DiscardHandler)); err != nil {
@@ -167,34 +163,6 @@ func pct(sorted []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
-
-func withDatabase(raw, db string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("parse -db: %w", err)
-	}
-	u.Path = "/" + db
-	return u.String(), nil
-}
-
-func createDatabase(ctx context.Context, adminURL, name string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("create database: %w", err)
-	}
-	return nil
-}
 
 // seed fills the bench tenant with gen's customers unless a previous run
 // already did.

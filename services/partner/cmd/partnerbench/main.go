@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -31,7 +30,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
@@ -76,11 +74,8 @@ func run(ctx context.Context, adminURL, dbName string, n, ordersPer, linesPer, w
 	if !strings.Contains(adminURL, "127.0.0.1") && !strings.Contains(adminURL, "localhost") && !strings.Contains(adminURL, "[::1]") {
 		return errors.New("-db must be a loopback address")
 	}
-	benchURL, err := withDatabase(adminURL, dbName)
+	benchURL, err := pgdb.EnsureDatabase(ctx, adminURL, dbName)
 	if err != nil {
-		return err
-	}
-	if err := createDatabase(ctx, adminURL, dbName); err != nil {
 		return err
 	}
 	if err := migrate.Up(ctx, benchURL, postgres.Migrations, slog.New(slog.DiscardHandler)); err != nil {
@@ -258,31 +253,3 @@ func pct(sorted []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
-
-func withDatabase(raw, db string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("parse -db: %w", err)
-	}
-	u.Path = "/" + db
-	return u.String(), nil
-}
-
-func createDatabase(ctx context.Context, adminURL, name string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("create database: %w", err)
-	}
-	return nil
-}

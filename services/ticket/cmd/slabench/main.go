@@ -72,11 +72,10 @@ func run(ctx context.Context, adminURL, dbName string, n, due, tenants, runs int
 	if h := u.Hostname(); h != "127.0.0.1" && h != "localhost" && h != "::1" {
 		return errors.New("-db must be a loopback address")
 	}
-	if err := createDatabase(ctx, adminURL, dbName); err != nil {
+	benchURL, err := pgdb.EnsureDatabase(ctx, adminURL, dbName)
+	if err != nil {
 		return err
 	}
-	u.Path = "/" + dbName
-	benchURL := u.String()
 	if err := migrate.Up(ctx, benchURL, postgres.Migrations, slog.New(slog.DiscardHandler)); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -127,25 +126,6 @@ func run(ctx context.Context, adminURL, dbName string, n, due, tenants, runs int
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
-
-func createDatabase(ctx context.Context, adminURL, name string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("create database: %w", err)
-	}
-	return nil
-}
 
 // seed copies the tickets unless a previous run already did. Ticket i
 // belongs to tenant i mod tenants; the first due ones were created five
