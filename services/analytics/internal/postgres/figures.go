@@ -179,8 +179,8 @@ var figureSources = map[analytics.Metric]figureSource{
 	analytics.MetricCampaignROI: {from: campaignFrom, tenant: "c.tenant_id = $1", where: "TRUE",
 		value:    "(sum(c.won_minor) - sum(c.cost_minor))::float8 / nullif(sum(c.cost_minor), 0)",
 		currency: "c.currency_code", reportFrom: campaignReportFrom, reportOK: "NOT c.unconverted",
-		dims:     map[analytics.Dimension]string{analytics.DimensionCampaign: "c.campaign_id", analytics.DimensionCampaignChannel: "c.channel::text"},
-		fields:   map[string]sqlfilter.Field{"campaign_id": {Column: "c.campaign_id"}, "currency_code": {Column: "c.currency_code"}}},
+		dims:   map[analytics.Dimension]string{analytics.DimensionCampaign: "c.campaign_id", analytics.DimensionCampaignChannel: "c.channel::text"},
+		fields: map[string]sqlfilter.Field{"campaign_id": {Column: "c.campaign_id"}, "currency_code": {Column: "c.currency_code"}}},
 }
 
 func registrations(where, value string) figureSource {

@@ -136,6 +136,7 @@ func queueFigures(b *pgx.Batch, e analytics.Event) {
 		for _, sql := range eraseSQL {
 			b.Queue(sql, e.TenantID, x.CustomerID)
 		}
+		b.Queue(markErasedSQL, e.TenantID, x.CustomerID, e.Time)
 	}
 }
 
@@ -158,6 +159,13 @@ func nullUUID[T ~[16]byte](id T) *T {
 // through the API, not from a stream, so a rebuild keeps them.
 const resetFiguresSQL = `TRUNCATE opportunity_stage_reached, satisfaction_response, campaign_state, deal_registration_state,
     quota_state, pipeline_snapshot, exchange_rate, reporting_setting`
+
+// markErasedSQL marks an erased customer deleted, so behaviour naming it
+// is refused from now on, as for any deleted customer.
+const markErasedSQL = `
+INSERT INTO customer_state (tenant_id, customer_id, deleted, update_time) VALUES ($1, $2, true, $3)
+ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
+    deleted = true, update_time = greatest(customer_state.update_time, EXCLUDED.update_time)`
 
 // eraseSQL removes what the read model holds of an erased customer ($2):
 // its profile (country, contract, tenure, charges, tier), segment

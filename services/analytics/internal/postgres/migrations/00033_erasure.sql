@@ -4,7 +4,7 @@
 -- upserted, may delete those rows. What stays is keyed by the customer's id
 -- alone (orders, opportunities, tickets, survey scores, offer outcomes),
 -- as the customer service keeps the anonymised record under the same id.
-GRANT DELETE ON customer_state, customer_profile, interaction_fact, follow_up_fact, loyalty_fact,
+GRANT DELETE ON customer_profile, interaction_fact, follow_up_fact, loyalty_fact,
     behaviour_event, behaviour_identity, quarantined_events TO rapport_analytics;
 
 -- The lookups an erasure makes use existing indexes (by customer, and
@@ -13,5 +13,5 @@ GRANT DELETE ON customer_state, customer_profile, interaction_fact, follow_up_fa
 -- rows, and an erasure is rare.
 
 -- +goose Down
-REVOKE DELETE ON customer_state, customer_profile, interaction_fact, follow_up_fact, loyalty_fact,
+REVOKE DELETE ON customer_profile, interaction_fact, follow_up_fact, loyalty_fact,
     behaviour_event, behaviour_identity, quarantined_events FROM rapport_analytics;
