@@ -362,9 +362,9 @@ func (s *Emails) ClaimEmails(ctx context.Context, tenant uuid.UUID, limit int, l
 
 // settleEmailSQL records an attempt only if no later claim superseded it.
 const settleEmailSQL = `
-UPDATE email_messages SET state = $4, last_reply = $5, recipient = $6, locale = $7,
+UPDATE email_messages SET state = $4::smallint, last_reply = $5, recipient = $6, locale = $7,
     next_attempt_time = now() + make_interval(secs => $8), update_time = now(),
-    send_time = CASE WHEN $4 = 2 THEN now() ELSE send_time END
+    send_time = CASE WHEN $4::smallint = 2 THEN now() ELSE send_time END
 WHERE tenant_id = $1 AND message_id = $2 AND attempts = $3 AND state = 1
 RETURNING ` + messageColumns
 

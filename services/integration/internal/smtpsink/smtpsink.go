@@ -6,6 +6,8 @@ package smtpsink
 
 import (
 	"bufio"
+	"io"
+	"mime/quotedprintable"
 	"net"
 	"net/mail"
 	"strings"
@@ -20,6 +22,10 @@ type Message struct {
 	Data string
 	// Header is the parsed header ("Message-ID", "Subject", …).
 	Header mail.Header
+	// Text is the body, quoted-printable decoded.
+	Text string
+	// Reply is what the sink answered at the end of DATA.
+	Reply string
 }
 
 // Sink is a running server.
@@ -28,9 +34,8 @@ type Sink struct {
 	lis  net.Listener
 
 	mu       sync.Mutex
-	msgs     []Message
+	attempts []Message
 	replies  []string
-	attempts int
 }
 
 // Start runs a sink until the test ends.
@@ -70,14 +75,20 @@ func (s *Sink) FailNext(replies ...string) {
 func (s *Sink) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Message(nil), s.msgs...)
+	var out []Message
+	for _, m := range s.attempts {
+		if strings.HasPrefix(m.Reply, "250") {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
-// Attempts counts the messages whose DATA ended, accepted or not.
-func (s *Sink) Attempts() int {
+// Attempts returns every message whose DATA ended, accepted or not.
+func (s *Sink) Attempts() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.attempts
+	return append([]Message(nil), s.attempts...)
 }
 
 func (s *Sink) serve(c net.Conn) {
@@ -143,18 +154,17 @@ func (s *Sink) serve(c net.Conn) {
 func (s *Sink) finish(from string, to []string, data string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.attempts++
+	msg := Message{From: from, To: to, Data: data, Reply: "250 2.0.0 queued"}
 	if len(s.replies) > 0 {
-		reply := s.replies[0]
-		s.replies = s.replies[1:]
-		return reply
+		msg.Reply, s.replies = s.replies[0], s.replies[1:]
 	}
-	msg := Message{From: from, To: to, Data: data}
 	if m, err := mail.ReadMessage(strings.NewReader(data)); err == nil {
 		msg.Header = m.Header
+		body, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
+		msg.Text = string(body)
 	}
-	s.msgs = append(s.msgs, msg)
-	return "250 2.0.0 queued"
+	s.attempts = append(s.attempts, msg)
+	return msg.Reply
 }
 
 // address takes the address out of "FROM:<a@b>" or "TO:<a@b>".
