@@ -282,7 +282,7 @@ WHERE tenant_id = $1 AND rule_id = ANY($2) AND create_time > now() - interval '1
 GROUP BY rule_id`
 	existingWebhooksSQL  = `SELECT webhook_id FROM webhooks WHERE tenant_id = $1 AND webhook_id = ANY($2)`
 	existingTemplatesSQL = `SELECT template_id, purpose FROM email_templates WHERE tenant_id = $1 AND template_id = ANY($2)`
-	executionSQL        = `
+	executionSQL         = `
 INSERT INTO rule_executions (tenant_id, execution_id, rule_id, rule_version, event_id, event_type, resource, outcome, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (tenant_id, rule_id, event_id) DO NOTHING`
