@@ -74,7 +74,11 @@ func TestEmails(t *testing.T) {
 		t.Fatalf("repeated CreateEmailTemplate = %v, %v; want the first", again, err)
 	}
 
-	bad := func(edit func(*integrationv1.EmailTemplate)) *integrationv1.EmailTemplate { t := validTemplate(); edit(t); return t }
+	bad := func(edit func(*integrationv1.EmailTemplate)) *integrationv1.EmailTemplate {
+		t := validTemplate()
+		edit(t)
+		return t
+	}
 	invalid := []struct {
 		name  string
 		tpl   *integrationv1.EmailTemplate
