@@ -538,6 +538,17 @@ func TestSuite(t *testing.T) {
 		}
 	})
 
+	t.Run("e-mail is refused at configuration time without an SMTP relay", func(t *testing.T) {
+		api := api
+		api.t = t
+		out := api.must(400, "POST", "/v1/emailTemplates", map[string]any{"displayName": "Welcome", "purpose": "EMAIL_PURPOSE_TRANSACTIONAL",
+			"variants": []map[string]any{{"locale": "en", "subject": "Hello", "textBody": "Hi {{recipient.name}}"}}})
+		if !strings.Contains(fmt.Sprint(out), "EMAIL_NOT_CONFIGURED") {
+			t.Fatalf("POST /v1/emailTemplates = %v, want reason EMAIL_NOT_CONFIGURED", out)
+		}
+		api.must(200, "GET", "/v1/emailMessages", nil)
+	})
+
 	t.Run("tickets follow their status machine and SLA over REST", func(t *testing.T) {
 		api := api
 		api.t = t
