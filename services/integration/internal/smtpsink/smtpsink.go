@@ -1,18 +1,28 @@
 // Package smtpsink is a small SMTP server for tests: it listens on
-// loopback, speaks EHLO, HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT,
-// keeps every message it accepts, and answers the end of DATA with
-// whatever replies a test queued (451, 550, …) before accepting again.
+// loopback, speaks EHLO, HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT (and,
+// when asked, STARTTLS with its own certificate and AUTH PLAIN), keeps
+// every message it accepts, and answers the end of DATA with whatever
+// replies a test queued (451, 550, …) before accepting again.
 package smtpsink
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"io"
+	"math/big"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Message is one accepted message.
@@ -36,6 +46,39 @@ type Sink struct {
 	mu       sync.Mutex
 	attempts []Message
 	replies  []string
+	tls      *tls.Config
+	user     string
+	password string
+}
+
+// Secure makes the sink offer STARTTLS with a fresh self-signed
+// certificate for 127.0.0.1 and require AUTH PLAIN with user and password
+// before MAIL; it returns the pool that trusts the certificate.
+func (s *Sink) Secure(t testing.TB, user, password string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("smtpsink key: %v", err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "smtpsink"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatalf("smtpsink certificate: %v", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("smtpsink certificate: %v", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tls = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+	s.user, s.password = user, password
+	return pool
 }
 
 // Start runs a sink until the test ends.
@@ -92,12 +135,16 @@ func (s *Sink) Attempts() []Message {
 }
 
 func (s *Sink) serve(c net.Conn) {
-	defer c.Close()
+	defer func() { c.Close() }()
+	s.mu.Lock()
+	tc, user, password := s.tls, s.user, s.password
+	s.mu.Unlock()
 	r, w := bufio.NewReader(c), bufio.NewWriter(c)
 	say := func(line string) { w.WriteString(line + "\r\n"); w.Flush() }
 	say("220 smtpsink ready")
 	var from string
 	var to []string
+	secure, authed := false, tc == nil
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -108,10 +155,45 @@ func (s *Sink) serve(c net.Conn) {
 		switch strings.ToUpper(verb) {
 		case "EHLO":
 			say("250-smtpsink")
+			switch {
+			case tc != nil && !secure:
+				say("250-STARTTLS")
+			case tc != nil:
+				say("250-AUTH PLAIN")
+			}
 			say("250 8BITMIME")
+		case "STARTTLS":
+			if tc == nil || secure {
+				say("502 5.5.2 not offered")
+				continue
+			}
+			say("220 2.0.0 go ahead")
+			tlsConn := tls.Server(c, tc)
+			if err := tlsConn.Handshake(); err != nil {
+				return
+			}
+			c, secure = tlsConn, true
+			r, w = bufio.NewReader(c), bufio.NewWriter(c)
+		case "AUTH":
+			mech, resp, _ := strings.Cut(arg, " ")
+			creds, err := base64.StdEncoding.DecodeString(resp)
+			parts := strings.Split(string(creds), "\x00")
+			switch {
+			case !secure || !strings.EqualFold(mech, "PLAIN"):
+				say("504 5.5.4 PLAIN over TLS only")
+			case err != nil || len(parts) != 3 || parts[1] != user || parts[2] != password:
+				say("535 5.7.8 authentication failed")
+			default:
+				authed = true
+				say("235 2.7.0 authenticated")
+			}
 		case "HELO":
 			say("250 smtpsink")
 		case "MAIL":
+			if !authed {
+				say("530 5.7.0 authentication required")
+				continue
+			}
 			from, to = address(arg), nil
 			say("250 2.1.0 ok")
 		case "RCPT":
