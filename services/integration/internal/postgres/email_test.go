@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -231,5 +232,39 @@ func TestEmailTenantIsolation(t *testing.T) {
 	}
 	if _, err := f.svc.Send(t.Context(), other, email.SendRequest{TemplateID: tpl.ID, Address: "a@example.com"}); err == nil {
 		t.Fatal("Send(another tenant's template) succeeded, want not found")
+	}
+}
+
+func TestConcurrentWorkersSendEachMessageOnce(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t)
+	tpl := f.template(t, email.Transactional, english)
+	const n = 20
+	for i := range n {
+		if _, err := f.svc.Send(t.Context(), f.admin, email.SendRequest{TemplateID: tpl.ID, Address: fmt.Sprintf("r%d@example.com", i)}); err != nil {
+			t.Fatalf("Send = %v", err)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.worker.Process(t.Context()); err != nil {
+				t.Errorf("Process = %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	f.process(t, 3)
+	seen := map[string]bool{}
+	for _, m := range f.sink.Attempts() {
+		if seen[m.To[0]] {
+			t.Fatalf("%s received twice", m.To[0])
+		}
+		seen[m.To[0]] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("recipients reached = %d, want %d", len(seen), n)
 	}
 }
