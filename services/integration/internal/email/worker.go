@@ -86,7 +86,10 @@ type WorkerConfig struct {
 	Poll, Lease            time.Duration
 	Attempts               int // attempts before a transiently refused message fails
 	MinBackoff, MaxBackoff time.Duration
-	Batch                  int
+	// Batch is how many messages one claim takes; their sends, one after
+	// another, must end within the lease, or another worker could claim
+	// them again while they are still being sent.
+	Batch int
 }
 
 // Worker sends queued messages.
@@ -114,7 +117,7 @@ func NewWorker(store WorkerStore, customers Customers, sender Sender, cfg Worker
 		return nil, fmt.Errorf("backlog gauge: %w", err)
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 50
+		cfg.Batch = 1
 	}
 	return &Worker{store: store, customers: customers, sender: sender, cfg: cfg, log: log,
 		outcomes: outcomes, backlog: backlog, meter: meter}, nil
@@ -156,21 +159,32 @@ func (w *Worker) Process(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, tenant := range tenants {
-		jobs, err := w.store.ClaimEmails(ctx, tenant, w.cfg.Batch, w.cfg.Lease)
-		if err != nil {
-			return n, err
-		}
-		for _, j := range jobs {
-			s := w.attempt(ctx, j)
-			w.outcomes.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcomeLabel(s))))
-			if err := w.store.SettleEmail(ctx, tenant, s); err != nil {
+		// Small claims, several per round: a claim never outlives its lease
+		// while its messages wait their turn, and one tenant's backlog
+		// yields to the next after maxClaims.
+		for range maxClaims {
+			jobs, err := w.store.ClaimEmails(ctx, tenant, w.cfg.Batch, w.cfg.Lease)
+			if err != nil {
 				return n, err
 			}
-			n++
+			if len(jobs) == 0 {
+				break
+			}
+			for _, j := range jobs {
+				s := w.attempt(ctx, j)
+				w.outcomes.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcomeLabel(s))))
+				if err := w.store.SettleEmail(ctx, tenant, s); err != nil {
+					return n, err
+				}
+				n++
+			}
 		}
 	}
 	return n, nil
 }
+
+// maxClaims bounds the claims of one tenant in one round.
+const maxClaims = 20
 
 func outcomeLabel(s Settlement) string {
 	switch s.State {
@@ -193,7 +207,7 @@ func (w *Worker) attempt(ctx context.Context, j Job) Settlement {
 		s.State, s.Reply = Failed, "the template was deleted"
 		return s
 	}
-	v := Values{Event: m.Event, Recipient: m.Recipient}
+	v := Values{Event: m.Event}
 	if m.CustomerID != uuid.Nil {
 		r, err := w.customers.Recipient(ctx, j.TenantID, m.CustomerID)
 		switch {
