@@ -114,7 +114,7 @@ func (f *fixture) delivery(t *testing.T, w webhook.Webhook, state webhook.Delive
 	t.Helper()
 	page, err := f.svc.Deliveries(t.Context(), f.admin, w.ID, webhook.ListQuery{Filter: fmt.Sprintf("state = %s", map[webhook.DeliveryState]string{
 		webhook.DeliveryPending: "WEBHOOK_DELIVERY_STATE_PENDING", webhook.DeliverySucceeded: "WEBHOOK_DELIVERY_STATE_SUCCEEDED",
-		webhook.DeliveryDeadLettered: "WEBHOOK_DELIVERY_STATE_DEAD_LETTERED"}[state])})
+		webhook.DeliveryDeadLettered: "WEBHOOK_DELIVERY_STATE_DEAD_LETTERED", webhook.DeliveryErased: "WEBHOOK_DELIVERY_STATE_ERASED"}[state])})
 	if err != nil {
 		t.Fatalf("Deliveries = %v", err)
 	}

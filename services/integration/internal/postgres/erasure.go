@@ -16,11 +16,11 @@ import (
 )
 
 const (
-	// The events about the customer and the resources under it, except the
-	// erasure event itself ($3), whose body is the anonymised tombstone.
+	// The events about the customer and the resources under it, except
+	// erasure events ($3), whose bodies are the anonymised tombstone.
 	eraseEventsSQL = `
 UPDATE webhook_events SET body = ''
-WHERE tenant_id = $1 AND (resource = $2 OR resource LIKE $4) AND event_id <> $3 AND body <> ''
+WHERE tenant_id = $1 AND (resource = $2 OR resource LIKE $4) AND type <> $3 AND body <> ''
 RETURNING event_id`
 	// Every delivery of those events leaves the queue and the redelivery
 	// ranges; its row and attempts stay, so the log stays truthful.
@@ -45,7 +45,7 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // event, and changes nothing when there is nothing left to erase.
 func erase(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 	prefix := likeEscaper.Replace(e.Resource) + "/%"
-	rows, err := tx.Query(ctx, eraseEventsSQL, e.TenantID, e.Resource, e.ID, prefix)
+	rows, err := tx.Query(ctx, eraseEventsSQL, e.TenantID, e.Resource, webhook.CustomerErasedType, prefix)
 	if err != nil {
 		return fmt.Errorf("erase event bodies: %w", err)
 	}

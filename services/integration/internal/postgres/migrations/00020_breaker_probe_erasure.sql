@@ -17,8 +17,13 @@ GRANT UPDATE (body) ON webhook_events TO rapport_integration;
 -- can blank the texts copied from its events.
 ALTER TABLE notifications ADD COLUMN resource text NOT NULL DEFAULT '';
 CREATE INDEX notifications_resource ON notifications (tenant_id, resource text_pattern_ops) WHERE resource <> '';
+-- Those notifications' events and audit rows are redacted in place.
+GRANT UPDATE (payload) ON outbox TO rapport_integration;
+GRANT UPDATE (before, after) ON audit_log TO rapport_integration;
 
 -- +goose Down
+REVOKE UPDATE (before, after) ON audit_log FROM rapport_integration;
+REVOKE UPDATE (payload) ON outbox FROM rapport_integration;
 DROP INDEX notifications_resource;
 ALTER TABLE notifications DROP COLUMN resource;
 REVOKE UPDATE (body) ON webhook_events FROM rapport_integration;
