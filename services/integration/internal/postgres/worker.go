@@ -256,22 +256,27 @@ func (s *Store) Claim(ctx context.Context, tenant uuid.UUID, limit int, lease ti
 }
 
 const (
-	insertAttemptSQL = `
-INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, request_time, target_url, signature_timestamp, response_code, latency_ms, error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT DO NOTHING`
-	// finishSQL settles the attempt only if no later claim superseded it
-	// (a lease that ran out while the request was slow).
+	// finishSQL records an attempt and settles its delivery in one round
+	// trip, only if no later claim superseded it (a lease that ran out
+	// while the request was slow), and on a success closes the endpoint's
+	// breaker if it is not closed already: a healthy endpoint's deliveries
+	// write (and lock) no breaker row.
 	finishSQL = `
-UPDATE webhook_deliveries SET state = $4, next_attempt_time = now() + make_interval(secs => $5),
-    last_response_code = $6, last_error = $7, update_time = now()
-WHERE tenant_id = $1 AND delivery_id = $2 AND attempt_count = $3 AND state = 1
-RETURNING ` + deliveryColumns
-	// breakerSuccessSQL closes a breaker that is not closed already; a
-	// healthy endpoint's deliveries write (and lock) nothing.
-	breakerSuccessSQL = `
-UPDATE endpoint_breakers SET consecutive_failures = 0, trips = 0, open_until = NULL, probe_until = NULL, update_time = now()
-WHERE tenant_id = $1 AND endpoint = $2 AND (consecutive_failures <> 0 OR open_until IS NOT NULL)`
+WITH attempt AS (
+    INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, request_time, target_url, signature_timestamp, response_code, latency_ms, error)
+    VALUES ($1, $2, $3, $8, $9, $10, $6, $11, $7)
+    ON CONFLICT DO NOTHING
+), done AS (
+    UPDATE webhook_deliveries SET state = $4, next_attempt_time = now() + make_interval(secs => $5),
+        last_response_code = $6, last_error = $7, update_time = now()
+    WHERE tenant_id = $1 AND delivery_id = $2 AND attempt_count = $3 AND state = 1
+    RETURNING ` + deliveryColumns + `
+), closed AS (
+    UPDATE endpoint_breakers SET consecutive_failures = 0, trips = 0, open_until = NULL, probe_until = NULL, update_time = now()
+    WHERE tenant_id = $1 AND endpoint = $12 AND $13 AND EXISTS (SELECT 1 FROM done)
+      AND (consecutive_failures <> 0 OR open_until IS NOT NULL)
+)
+SELECT ` + deliveryColumns + ` FROM done`
 	// breakerFailureSQL counts a failure. A closed breaker opens for the
 	// cool-down ($4) at the threshold ($3); a failed probe ($5) opens it
 	// again for the cool-down doubled per opening, up to $6; any other
@@ -305,10 +310,6 @@ const goneReason = "the receiver answered 410 Gone"
 func (s *Store) Finish(ctx context.Context, j delivery.Job, r delivery.Result, o webhook.Outcome, retryIn time.Duration, bp webhook.BreakerPolicy) error {
 	tenant := j.TenantID.String()
 	err := pgdb.InTx(ctx, s.pool, tenant, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, insertAttemptSQL, j.TenantID, j.DeliveryID, j.Attempt, r.RequestTime, j.TargetURL,
-			r.SignatureTimestamp, r.ResponseCode, r.Latency.Milliseconds(), r.Error); err != nil {
-			return fmt.Errorf("record attempt: %w", err)
-		}
 		state, wait := webhook.DeliveryPending, retryIn
 		switch o {
 		case webhook.Delivered:
@@ -318,7 +319,8 @@ func (s *Store) Finish(ctx context.Context, j delivery.Job, r delivery.Result, o
 		case webhook.Gone:
 			wait = 0
 		}
-		rows, err := tx.Query(ctx, finishSQL, j.TenantID, j.DeliveryID, j.Attempt, state, wait.Seconds(), r.ResponseCode, r.Error)
+		rows, err := tx.Query(ctx, finishSQL, j.TenantID, j.DeliveryID, j.Attempt, state, wait.Seconds(), r.ResponseCode, r.Error,
+			r.RequestTime, j.TargetURL, r.SignatureTimestamp, r.Latency.Milliseconds(), j.Endpoint, o == webhook.Delivered)
 		if err != nil {
 			return err
 		}
@@ -330,8 +332,6 @@ func (s *Store) Finish(ctx context.Context, j delivery.Job, r delivery.Result, o
 			return err
 		}
 		switch o {
-		case webhook.Delivered:
-			_, err = tx.Exec(ctx, breakerSuccessSQL, j.TenantID, j.Endpoint)
 		case webhook.Retry, webhook.DeadLetter:
 			_, err = tx.Exec(ctx, breakerFailureSQL, j.TenantID, j.Endpoint, bp.Threshold, bp.Cooldown.Seconds(), j.Probe, bp.MaxOrCooldown().Seconds())
 		}
