@@ -40,9 +40,9 @@ type Config struct {
 	Poll, Timeout, Lease   time.Duration
 	RetryBudget            int           // WEBHOOK_RETRY_BUDGET: attempts before a dead letter
 	MinBackoff, MaxBackoff time.Duration // WEBHOOK_MIN_BACKOFF, WEBHOOK_MAX_BACKOFF
+	BreakerMaxCooldown     time.Duration // WEBHOOK_BREAKER_MAX_COOLDOWN: the cap as failed probes double the cool-down
 	BreakerThreshold       int           // WEBHOOK_BREAKER_THRESHOLD: failures in a row that open it
 	BreakerCooldown        time.Duration // WEBHOOK_BREAKER_COOLDOWN: how long it stays open
-	BreakerMaxCooldown     time.Duration // WEBHOOK_BREAKER_MAX_COOLDOWN: the cap as failed probes double it
 	// NotificationPoll is how often a notification stream looks for new
 	// ones (NOTIFICATION_POLL_INTERVAL).
 	NotificationPoll time.Duration
@@ -54,21 +54,20 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 	r := env.New(getenv)
 	c := Config{
 		Server: grpcserver.LoadConfig(r), DB: pgdb.LoadConfig(r), Auth: auth.LoadConfig(r),
-		TenantRefresh:      r.Duration("TENANT_REFRESH", 30*time.Second),
-		FeedMinBackoff:     r.Duration("FEED_MIN_BACKOFF", 200*time.Millisecond),
-		FeedMaxBackoff:     r.Duration("FEED_MAX_BACKOFF", 10*time.Second),
-		RequireHTTPS:       r.Bool("WEBHOOK_REQUIRE_HTTPS", true),
-		Workers:            r.Int("WEBHOOK_WORKERS", 16),
-		Poll:               r.Duration("WEBHOOK_POLL_INTERVAL", 200*time.Millisecond),
-		Timeout:            r.Duration("WEBHOOK_TIMEOUT", 10*time.Second),
-		Lease:              r.Duration("WEBHOOK_LEASE", time.Minute),
-		RetryBudget:        r.Int("WEBHOOK_RETRY_BUDGET", 12),
-		MinBackoff:         r.Duration("WEBHOOK_MIN_BACKOFF", 5*time.Second),
-		MaxBackoff:         r.Duration("WEBHOOK_MAX_BACKOFF", time.Hour),
-		BreakerThreshold:   r.Int("WEBHOOK_BREAKER_THRESHOLD", 5),
-		BreakerCooldown:    r.Duration("WEBHOOK_BREAKER_COOLDOWN", 30*time.Second),
-		BreakerMaxCooldown: r.Duration("WEBHOOK_BREAKER_MAX_COOLDOWN", 30*time.Minute),
-		NotificationPoll:   r.Duration("NOTIFICATION_POLL_INTERVAL", time.Second),
+		TenantRefresh:    r.Duration("TENANT_REFRESH", 30*time.Second),
+		FeedMinBackoff:   r.Duration("FEED_MIN_BACKOFF", 200*time.Millisecond),
+		FeedMaxBackoff:   r.Duration("FEED_MAX_BACKOFF", 10*time.Second),
+		RequireHTTPS:     r.Bool("WEBHOOK_REQUIRE_HTTPS", true),
+		Workers:          r.Int("WEBHOOK_WORKERS", 16),
+		Poll:             r.Duration("WEBHOOK_POLL_INTERVAL", 200*time.Millisecond),
+		Timeout:          r.Duration("WEBHOOK_TIMEOUT", 10*time.Second),
+		Lease:            r.Duration("WEBHOOK_LEASE", time.Minute),
+		RetryBudget:      r.Int("WEBHOOK_RETRY_BUDGET", 12),
+		MinBackoff:       r.Duration("WEBHOOK_MIN_BACKOFF", 5*time.Second),
+		MaxBackoff:       r.Duration("WEBHOOK_MAX_BACKOFF", time.Hour),
+		BreakerThreshold: r.Int("WEBHOOK_BREAKER_THRESHOLD", 5),
+		BreakerCooldown:  r.Duration("WEBHOOK_BREAKER_COOLDOWN", 30*time.Second),
+		NotificationPoll: r.Duration("NOTIFICATION_POLL_INTERVAL", time.Second),
 	}
 	var errs []error
 	if cmd == "serve" {
@@ -89,6 +88,7 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 	if c.FeedMinBackoff <= 0 || c.FeedMaxBackoff < c.FeedMinBackoff {
 		errs = append(errs, errors.New("FEED_MIN_BACKOFF must be positive and at most FEED_MAX_BACKOFF"))
 	}
+	c.BreakerMaxCooldown = r.Duration("WEBHOOK_BREAKER_MAX_COOLDOWN", 30*time.Minute)
 	if c.MinBackoff <= 0 || c.MaxBackoff < c.MinBackoff {
 		errs = append(errs, errors.New("WEBHOOK_MIN_BACKOFF must be positive and at most WEBHOOK_MAX_BACKOFF"))
 	}
