@@ -306,7 +306,10 @@ const goneReason = "the receiver answered 410 Gone"
 
 // Finish records an attempt and what it led to: the delivery's new state,
 // its endpoint's breaker, and for a dead letter or a 410 the event and
-// audit row of that change.
+// audit row of that change. Any success closes the breaker, also one sent
+// before it opened: the endpoint answered. Only the probe's failure opens
+// a half-open breaker again; a failure of a request sent before it opened
+// only counts.
 func (s *Store) Finish(ctx context.Context, j delivery.Job, r delivery.Result, o webhook.Outcome, retryIn time.Duration, bp webhook.BreakerPolicy) error {
 	tenant := j.TenantID.String()
 	err := pgdb.InTx(ctx, s.pool, tenant, func(tx pgx.Tx) error {
