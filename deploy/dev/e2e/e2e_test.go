@@ -17,10 +17,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -552,15 +554,46 @@ func TestSuite(t *testing.T) {
 		}
 	})
 
-	t.Run("e-mail is refused at configuration time without an SMTP relay", func(t *testing.T) {
+	t.Run("e-mail reaches the local relay in the customer's words", func(t *testing.T) {
 		api := api
 		api.t = t
-		out := api.must(400, "POST", "/v1/emailTemplates", map[string]any{"displayName": "Welcome", "purpose": "EMAIL_PURPOSE_TRANSACTIONAL",
-			"variants": []map[string]any{{"locale": "en", "subject": "Hello", "textBody": "Hi {{recipient.name}}"}}})
-		if !strings.Contains(fmt.Sprint(out), "EMAIL_NOT_CONFIGURED") {
-			t.Fatalf("POST /v1/emailTemplates = %v, want reason EMAIL_NOT_CONFIGURED", out)
+		tpl := api.must(200, "POST", "/v1/emailTemplates", map[string]any{"displayName": "Welcome", "purpose": "EMAIL_PURPOSE_TRANSACTIONAL",
+			"variants": []map[string]any{{"locale": "en", "subject": "Hello {{customer.display_name}}", "textBody": "Hi {{recipient.name}}"}}})
+		out := api.must(400, "POST", "/v1/emailTemplates", map[string]any{"displayName": "Broken", "purpose": "EMAIL_PURPOSE_TRANSACTIONAL",
+			"variants": []map[string]any{{"locale": "en", "subject": "Hi {{customer.shoe_size}}", "textBody": "x"}}})
+		if !strings.Contains(fmt.Sprint(out), "customer.shoe_size") {
+			t.Fatalf("POST /v1/emailTemplates with an unknown placeholder = %v, want it named", out)
 		}
-		api.must(200, "GET", "/v1/emailMessages", nil)
+		c := api.must(200, "POST", "/v1/customers", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": "Grace Hopper", "email": "grace@navy.example"})
+		sent := api.must(200, "POST", "/v1/emailMessages:send", map[string]any{"emailTemplateId": tpl["emailTemplateId"],
+			"customerId": c["customerId"], "requestId": "e2e-welcome"})
+		id := sent["emailMessageId"]
+		for wait := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			var got []string
+			for _, m := range s.Mail.Messages() {
+				got = append(got, m.To[0]+" "+m.Header.Get("Subject"))
+			}
+			if slices.Contains(got, "grace@navy.example Hello Grace Hopper") {
+				break
+			}
+			if time.Now().After(wait) {
+				t.Fatalf("relay holds %q, want the welcome to grace@navy.example", got)
+			}
+		}
+		files, err := filepath.Glob(filepath.Join(s.MailDir, "*.eml"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no .eml file in %s (%v)", s.MailDir, err)
+		}
+		for wait := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			log := api.must(200, "GET", "/v1/emailMessages?filter="+url.QueryEscape(`customer_id = "`+fmt.Sprint(c["customerId"])+`"`), nil)
+			msgs, _ := log["emailMessages"].([]any)
+			if len(msgs) == 1 && msgs[0].(map[string]any)["emailMessageId"] == id && msgs[0].(map[string]any)["state"] == "EMAIL_MESSAGE_STATE_SENT" {
+				break
+			}
+			if time.Now().After(wait) {
+				t.Fatalf("GET /v1/emailMessages = %v, want the one message sent", log)
+			}
+		}
 	})
 
 	t.Run("tickets follow their status machine and SLA over REST", func(t *testing.T) {

@@ -29,6 +29,7 @@ import (
 
 	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/smtpsink"
 )
 
 // Services lists the service slugs in start order; the edge starts last.
@@ -67,6 +68,10 @@ type Suite struct {
 	AdminKey string
 	// Logs is the folder of per-process logs.
 	Logs string
+	// Mail is the local SMTP relay the integration service sends e-mail
+	// to; it keeps each message as an .eml file in MailDir.
+	Mail    *smtpsink.Sink
+	MailDir string
 
 	procs  []*process
 	stopPG func()
@@ -158,10 +163,17 @@ func Start(ctx context.Context, o Options) (s *Suite, err error) {
 	if err != nil {
 		return s, fmt.Errorf("integration key: %w", err)
 	}
+	// Locally, e-mail goes to a sink that keeps every message as a file
+	// instead of to a real relay, which nobody running the suite has.
+	s.MailDir = filepath.Join(o.StateDir, "mail")
+	if s.Mail, err = smtpsink.Listen("127.0.0.1:0", s.MailDir); err != nil {
+		return s, fmt.Errorf("local SMTP sink: %w", err)
+	}
 	// Locally, webhook receivers are plain http on loopback: development
 	// mode. A tenant still needs the operator's allowance to reach them.
 	if err := s.start(ctx, o, "integration", envOf("integration", "INTEGRATION_API_KEY="+integrationKey, "TENANT_REFRESH=3s",
-		"WEBHOOK_REQUIRE_HTTPS=false", "WEBHOOK_MIN_BACKOFF=1s", "WEBHOOK_MAX_BACKOFF=30s")); err != nil {
+		"WEBHOOK_REQUIRE_HTTPS=false", "WEBHOOK_MIN_BACKOFF=1s", "WEBHOOK_MAX_BACKOFF=30s",
+		"SMTP_ADDR="+s.Mail.Addr, "SMTP_FROM=crm@rapport.localhost", "EMAIL_MIN_BACKOFF=1s", "EMAIL_MAX_BACKOFF=30s")); err != nil {
 		return s, err
 	}
 	if err := s.startEdge(ctx, o, append(common, "HTTP_ADDR="+o.HTTPAddr)); err != nil {
@@ -349,6 +361,10 @@ func (s *Suite) Stop() {
 		}
 	}
 	s.procs = nil
+	if s.Mail != nil {
+		_ = s.Mail.Close()
+		s.Mail = nil
+	}
 	if s.stopPG != nil {
 		s.stopPG()
 	}

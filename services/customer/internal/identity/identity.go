@@ -229,8 +229,12 @@ const (
 	maxTenantTokenTTL     = time.Hour
 )
 
-// IssueTenantToken signs an analyst token in tenant for an operator caller,
-// whose principal id becomes the token's subject.
+// IssueTenantToken signs a token in tenant for an operator caller, whose
+// principal id becomes the token's subject. The token carries the caller's
+// roles except that admin becomes analyst (an operator never administers
+// another tenant) and partner user is dropped: so a consumer that only
+// reads holds analyst and sees no personal data, and one that acts for
+// automation rules holds the writer role it was given, in every tenant.
 func (s *Service) IssueTenantToken(ctx context.Context, caller auth.Caller, tenant uuid.UUID, ttl time.Duration) (string, time.Time, error) {
 	if err := requireOperator(caller); err != nil {
 		return "", time.Time{}, err
@@ -249,8 +253,19 @@ func (s *Service) IssueTenantToken(ctx context.Context, caller auth.Caller, tena
 	}
 	now := s.now()
 	exp := now.Add(ttl)
-	tok, err := s.signer.Sign(auth.Caller{TenantID: tenant.String(), PrincipalID: caller.PrincipalID, Roles: []auth.Role{auth.RoleAnalyst}}, now, exp)
+	tok, err := s.signer.Sign(auth.Caller{TenantID: tenant.String(), PrincipalID: caller.PrincipalID, Roles: tenantTokenRoles(caller.Roles)}, now, exp)
 	return tok, exp, err
+}
+
+// tenantTokenRoles maps an operator's roles to those of its tenant tokens.
+func tenantTokenRoles(roles []auth.Role) []auth.Role {
+	out := []auth.Role{auth.RoleAnalyst}
+	for _, r := range roles {
+		if r != auth.RoleAdmin && r != auth.RolePartnerUser && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // PrincipalFields are the fields UpdatePrincipal may change.

@@ -16,7 +16,7 @@ import (
 	"github.com/rapportcrm/rapport/services/integration/internal/email"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
 	"github.com/rapportcrm/rapport/services/integration/internal/smtpsend"
-	"github.com/rapportcrm/rapport/services/integration/internal/smtpsink"
+	"github.com/rapportcrm/rapport/pkg/smtpsink"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 

@@ -47,10 +47,12 @@ type IdentityServiceClient interface {
 	// Lists every tenant. Admins and analysts of an operator tenant only: it
 	// is how platform services (analytics) find the tenants to follow.
 	ListTenants(ctx context.Context, in *ListTenantsRequest, opts ...grpc.CallOption) (*ListTenantsResponse, error)
-	// Issues a short-lived token with the analyst role in another tenant, for
-	// platform services that read every tenant's event streams. Admins and
-	// analysts of an operator tenant only; the token's subject is the caller,
-	// so the tenant's audit trail names who read.
+	// Issues a short-lived token in another tenant, for platform services
+	// that follow every tenant's event streams and act for its automation
+	// rules. Admins and analysts of an operator tenant only. The token holds
+	// the analyst role plus the caller's other roles except admin and
+	// partner user (an operator never administers another tenant); its
+	// subject is the caller, so the tenant's audit trail names who acted.
 	IssueTenantToken(ctx context.Context, in *IssueTenantTokenRequest, opts ...grpc.CallOption) (*IssueTenantTokenResponse, error)
 	// Creates a principal in the caller's tenant. Admins only.
 	CreatePrincipal(ctx context.Context, in *CreatePrincipalRequest, opts ...grpc.CallOption) (*CreatePrincipalResponse, error)
@@ -240,10 +242,12 @@ type IdentityServiceServer interface {
 	// Lists every tenant. Admins and analysts of an operator tenant only: it
 	// is how platform services (analytics) find the tenants to follow.
 	ListTenants(context.Context, *ListTenantsRequest) (*ListTenantsResponse, error)
-	// Issues a short-lived token with the analyst role in another tenant, for
-	// platform services that read every tenant's event streams. Admins and
-	// analysts of an operator tenant only; the token's subject is the caller,
-	// so the tenant's audit trail names who read.
+	// Issues a short-lived token in another tenant, for platform services
+	// that follow every tenant's event streams and act for its automation
+	// rules. Admins and analysts of an operator tenant only. The token holds
+	// the analyst role plus the caller's other roles except admin and
+	// partner user (an operator never administers another tenant); its
+	// subject is the caller, so the tenant's audit trail names who acted.
 	IssueTenantToken(context.Context, *IssueTenantTokenRequest) (*IssueTenantTokenResponse, error)
 	// Creates a principal in the caller's tenant. Admins only.
 	CreatePrincipal(context.Context, *CreatePrincipalRequest) (*CreatePrincipalResponse, error)

@@ -1,7 +1,8 @@
-// Package smtpsink is a small SMTP server for tests: it listens on
-// loopback, speaks EHLO, HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT (and,
-// when asked, STARTTLS with its own certificate and AUTH PLAIN), keeps
-// every message it accepts, and answers the end of DATA with whatever
+// Package smtpsink is a small SMTP server for tests and the local suite:
+// it listens on loopback, speaks EHLO, HELO, MAIL, RCPT, DATA, RSET, NOOP
+// and QUIT (and, when asked, STARTTLS with its own certificate and AUTH
+// PLAIN), keeps every message it accepts (and, given a folder, writes each
+// there as an .eml file), and answers the end of DATA with whatever
 // replies a test queued (451, 550, …) before accepting again.
 package smtpsink
 
@@ -14,11 +15,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"math/big"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +46,8 @@ type Message struct {
 type Sink struct {
 	Addr string
 	lis  net.Listener
+	dir  string
+	wg   sync.WaitGroup
 
 	mu       sync.Mutex
 	attempts []Message
@@ -84,26 +90,48 @@ func (s *Sink) Secure(t testing.TB, user, password string) *x509.CertPool {
 // Start runs a sink until the test ends.
 func Start(t testing.TB) *Sink {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := Listen("127.0.0.1:0", "")
 	if err != nil {
 		t.Fatalf("smtpsink: %v", err)
 	}
-	s := &Sink{Addr: lis.Addr().String(), lis: lis}
-	var wg sync.WaitGroup
-	wg.Add(1)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Listen runs a sink on addr until Close. With dir set, each accepted
+// message is also written there as <unix nanoseconds>.eml, so that a
+// developer can open what the local suite sent.
+func Listen(addr, dir string) (*Sink, error) {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{Addr: lis.Addr().String(), lis: lis, dir: dir}
+	s.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer s.wg.Done()
 		for {
 			c, err := lis.Accept()
 			if err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() { defer wg.Done(); s.serve(c) }()
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); s.serve(c) }()
 		}
 	}()
-	t.Cleanup(func() { lis.Close(); wg.Wait() })
-	return s
+	return s, nil
+}
+
+// Close stops listening and waits for the open sessions to end.
+func (s *Sink) Close() error {
+	err := s.lis.Close()
+	s.wg.Wait()
+	return err
 }
 
 // FailNext queues replies ("451 4.3.0 try later", "550 5.1.1 no such
@@ -244,6 +272,12 @@ func (s *Sink) finish(from string, to []string, data string) string {
 		msg.Header = m.Header
 		body, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
 		msg.Text = string(body)
+	}
+	if s.dir != "" && strings.HasPrefix(msg.Reply, "250") {
+		name := filepath.Join(s.dir, fmt.Sprintf("%d.eml", time.Now().UnixNano()))
+		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+			msg.Reply = "452 4.3.1 cannot keep the message: " + err.Error()
+		}
 	}
 	s.attempts = append(s.attempts, msg)
 	return msg.Reply
