@@ -113,7 +113,7 @@ func (s *Service) List(ctx context.Context, caller auth.Caller, q ListQuery) (Pa
 		q.PageSize = 1000
 	}
 	if _, ok := orderings[q.OrderBy]; !ok {
-		v.Add("order_by", "must be one of create_time, update_time, display_name, each optionally followed by \" desc\"")
+		v.Add("order_by", "must be one of create_time, update_time, display_name, last_interaction_time, each optionally followed by \" desc\"")
 	}
 	if err := v.Err(); err != nil {
 		return Page{}, err
@@ -280,7 +280,13 @@ var orderings = map[string]Ordering{
 	"update_time desc":  {"update_time", true},
 	"display_name":      {"display_name", false},
 	"display_name desc": {"display_name", true},
+	"last_interaction_time":      {LastInteractionOrder, false},
+	"last_interaction_time desc": {LastInteractionOrder, true},
 }
+
+// LastInteractionOrder is the sort key of order_by last_interaction_time:
+// customers never contacted sort as the oldest.
+const LastInteractionOrder = "coalesce(last_interaction_time, '-infinity'::timestamptz)"
 
 // OrderingOf returns the ordering of a validated order_by.
 func OrderingOf(orderBy string) Ordering { return orderings[orderBy] }
