@@ -273,13 +273,13 @@ type Ordering struct {
 
 // orderings lists the supported order_by values; "" is newest first.
 var orderings = map[string]Ordering{
-	"":                  {"create_time", true},
-	"create_time":       {"create_time", false},
-	"create_time desc":  {"create_time", true},
-	"update_time":       {"update_time", false},
-	"update_time desc":  {"update_time", true},
-	"display_name":      {"display_name", false},
-	"display_name desc": {"display_name", true},
+	"":                           {"create_time", true},
+	"create_time":                {"create_time", false},
+	"create_time desc":           {"create_time", true},
+	"update_time":                {"update_time", false},
+	"update_time desc":           {"update_time", true},
+	"display_name":               {"display_name", false},
+	"display_name desc":          {"display_name", true},
 	"last_interaction_time":      {LastInteractionOrder, false},
 	"last_interaction_time desc": {LastInteractionOrder, true},
 }

@@ -301,7 +301,9 @@ func (s *Store) MutateInteraction(ctx context.Context, caller auth.Caller, custo
 				orEmpty(i.ParticipantNames), lat, lon, address, i.DeleteTime)
 		},
 		scanInteraction,
-		func(tx pgx.Tx, i relationship.Interaction) error { return refreshLastInteraction(ctx, tx, caller.TenantID, i) },
+		func(tx pgx.Tx, i relationship.Interaction) error {
+			return refreshLastInteraction(ctx, tx, caller.TenantID, i)
+		},
 		m,
 		func(before, after relationship.Interaction, eventType string) outbox.Change {
 			return outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: eventType,
