@@ -28,12 +28,14 @@ import (
 	"github.com/rapportcrm/rapport/pkg/iamclient"
 	"github.com/rapportcrm/rapport/pkg/migrate"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
+	customerclient "github.com/rapportcrm/rapport/services/integration/internal/clients/customer"
 	"github.com/rapportcrm/rapport/services/integration/internal/delivery"
 	"github.com/rapportcrm/rapport/services/integration/internal/follower"
 	"github.com/rapportcrm/rapport/services/integration/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/integration/internal/notification"
 	"github.com/rapportcrm/rapport/services/integration/internal/postgres"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
+	"github.com/rapportcrm/rapport/services/integration/internal/scheduler"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 
@@ -84,7 +86,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	store := postgres.New(pool)
-	feeds := follower.New(store, iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(peers["customer"]), cfg.APIKey, cfg.Tenant),
+	directory := iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(peers["customer"]), cfg.APIKey, cfg.Tenant)
+	feeds := follower.New(store, directory,
 		follower.Config{Refresh: cfg.TenantRefresh, MinBackoff: cfg.FeedMinBackoff, MaxBackoff: cfg.FeedMaxBackoff},
 		log,
 		eventfeed.CustomerSource(customerv1.NewCustomerServiceClient(peers["customer"])),
@@ -102,7 +105,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := grpcserver.New(cfg.Server, log, authn)
 	integrationv1.RegisterWebhookServiceServer(srv, grpcapi.NewWebhooks(webhook.New(store, webhook.Config{RequireHTTPS: cfg.RequireHTTPS})))
 	integrationv1.RegisterNotificationServiceServer(srv, grpcapi.NewNotifications(notification.New(store.Notifications()), cfg.NotificationPoll))
-	integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(store.Rules())))
+	selector := customerclient.New(peers["customer"], directory)
+	integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(store.Rules(), selector)))
+	rules := scheduler.New(store.Rules(), selector, scheduler.Config{Poll: cfg.RulePoll, Lease: cfg.RuleLease, Batch: 16}, log)
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err
@@ -111,5 +116,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g.Go(func() error { return srv.Run(ctx, lis, pool.Ping) })
 	g.Go(func() error { return feeds.Run(ctx) })
 	g.Go(func() error { return deliverer.Run(ctx) })
+	g.Go(func() error { return rules.Run(ctx) })
 	return g.Wait()
 }

@@ -32,22 +32,56 @@ type Rules struct{ pool *pgxpool.Pool }
 // Rules returns the rule store on the same pool.
 func (s *Store) Rules() *Rules { return &Rules{pool: s.pool} }
 
-const ruleColumns = `rule_id, display_name, event_types, filter, actions, enabled, rate_limit, version, create_time, update_time`
+const ruleColumns = `rule_id, display_name, event_types, filter, actions, enabled, rate_limit, version, create_time, update_time,
+schedule, selection, next_run_time`
 
 func scanRule(row pgx.CollectableRow) (rule.Rule, error) {
 	var r rule.Rule
-	var actions []byte
+	var actions, schedule, selection []byte
 	if err := row.Scan(&r.ID, &r.DisplayName, &r.EventTypes, &r.Filter, &actions, &r.Enabled, &r.RateLimit, &r.Version,
-		&r.CreateTime, &r.UpdateTime); err != nil {
+		&r.CreateTime, &r.UpdateTime, &schedule, &selection, &r.NextRunTime); err != nil {
 		return r, err
+	}
+	if schedule != nil {
+		r.Schedule = &rule.Schedule{}
+		if err := json.Unmarshal(schedule, r.Schedule); err != nil {
+			return r, err
+		}
+	}
+	if selection != nil {
+		r.Selection = &rule.Selection{}
+		if err := json.Unmarshal(selection, r.Selection); err != nil {
+			return r, err
+		}
 	}
 	return r, json.Unmarshal(actions, &r.Actions)
 }
 
+// scheduleArgs are the schedule, selection and next_run_time columns of r
+// as saved at now: the next run is one schedule step after now when the
+// schedule is new or changed, and otherwise stays.
+func scheduleArgs(before *rule.Rule, r rule.Rule, now time.Time) (schedule, selection []byte, next *time.Time, err error) {
+	if r.Schedule == nil {
+		return nil, nil, nil, nil
+	}
+	if schedule, err = json.Marshal(r.Schedule); err != nil {
+		return nil, nil, nil, err
+	}
+	if selection, err = json.Marshal(r.Selection); err != nil {
+		return nil, nil, nil, err
+	}
+	if before != nil && before.Schedule != nil && *before.Schedule == *r.Schedule && before.NextRunTime != nil {
+		return schedule, selection, before.NextRunTime, nil
+	}
+	n := r.Schedule.NextRun(now)
+	return schedule, selection, &n, nil
+}
+
 const (
 	insertRuleSQL = `
-INSERT INTO rules (tenant_id, rule_id, display_name, event_types, filter, actions, enabled, rate_limit, request_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''))
+INSERT INTO rules (tenant_id, rule_id, display_name, event_types, filter, actions, enabled, rate_limit, request_id,
+    schedule, selection, next_run_time)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, $11, $12)
 ON CONFLICT (tenant_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
 RETURNING ` + ruleColumns
 	ruleByRequestSQL = `SELECT ` + ruleColumns + ` FROM rules WHERE tenant_id = $1 AND request_id = $2`
@@ -56,7 +90,7 @@ RETURNING ` + ruleColumns
 	insertVersionSQL = `INSERT INTO rule_versions (tenant_id, rule_id, version, definition, principal_id) VALUES ($1, $2, $3, $4, $5)`
 	updateRuleSQL    = `
 UPDATE rules SET display_name = $3, event_types = $4, filter = $5, actions = $6, enabled = $7, rate_limit = $8,
-    version = version + 1, update_time = now()
+    schedule = $9, selection = $10, next_run_time = $11, version = version + 1, update_time = now()
 WHERE tenant_id = $1 AND rule_id = $2
 RETURNING ` + ruleColumns
 	deleteRuleSQL = `DELETE FROM rules WHERE tenant_id = $1 AND rule_id = $2`
@@ -87,9 +121,14 @@ func (s *Rules) Create(ctx context.Context, caller auth.Caller, r rule.Rule, req
 		if err != nil {
 			return err
 		}
+		schedule, selection, next, err := scheduleArgs(nil, r, time.Now())
+		if err != nil {
+			return err
+		}
 		var created bool
 		saved, created, err = pgdb.InsertOnce(ctx, tx,
-			insertRuleSQL, []any{caller.TenantID, r.ID, r.DisplayName, r.EventTypes, r.Filter, actions, r.Enabled, r.RateLimit, requestID},
+			insertRuleSQL, []any{caller.TenantID, r.ID, r.DisplayName, r.EventTypes, r.Filter, actions, r.Enabled, r.RateLimit, requestID,
+				schedule, selection, next},
 			ruleByRequestSQL, []any{caller.TenantID, requestID}, scanRule)
 		if err != nil || !created {
 			return err
@@ -153,6 +192,14 @@ func (s *Rules) Update(ctx context.Context, caller auth.Caller, id uuid.UUID, ch
 		r := before
 		r.EventTypes = append([]string(nil), before.EventTypes...)
 		r.Actions = append([]rule.Action(nil), before.Actions...)
+		if before.Schedule != nil {
+			sc := *before.Schedule
+			r.Schedule = &sc
+		}
+		if before.Selection != nil {
+			sel := *before.Selection
+			r.Selection = &sel
+		}
 		if err := change(&r); err != nil {
 			return err
 		}
@@ -160,7 +207,12 @@ func (s *Rules) Update(ctx context.Context, caller auth.Caller, id uuid.UUID, ch
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, updateRuleSQL, caller.TenantID, id, r.DisplayName, r.EventTypes, r.Filter, actions, r.Enabled, r.RateLimit)
+		schedule, selection, next, err := scheduleArgs(&before, r, time.Now())
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, updateRuleSQL, caller.TenantID, id, r.DisplayName, r.EventTypes, r.Filter, actions, r.Enabled, r.RateLimit,
+			schedule, selection, next)
 		if err != nil {
 			return err
 		}
@@ -274,7 +326,7 @@ const (
 	// enabledRulesSQL finds the enabled rules whose event types name the
 	// event's type, one of its prefixes or "*" ($3).
 	enabledRulesSQL = `SELECT ` + ruleColumns + ` FROM rules
-WHERE tenant_id = $1 AND enabled AND create_time <= $2 AND event_types && $3`
+WHERE tenant_id = $1 AND enabled AND create_time <= $2 AND event_types && $3 AND schedule IS NULL`
 	recentRunsSQL = `
 SELECT rule_id, count(*) FROM rule_executions
 WHERE tenant_id = $1 AND rule_id = ANY($2) AND create_time > now() - interval '1 minute'
