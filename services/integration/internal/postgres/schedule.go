@@ -20,9 +20,6 @@ import (
 	"github.com/rapportcrm/rapport/services/integration/internal/scheduler"
 )
 
-// EventRunQueued is the event of a run queued by RunRule.
-const EventRunQueued = "rule.run_queued"
-
 const runColumns = `run_id, rule_id, rule_version, trigger, state, selected, fired, detail, create_time, end_time`
 
 func scanRun(row pgx.CollectableRow) (rule.Run, error) {
@@ -104,7 +101,7 @@ func (s *Rules) QueueRun(ctx context.Context, caller auth.Caller, id uuid.UUID) 
 			return err
 		}
 		return outbox.Record(ctx, tx, outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID,
-			Type: EventRunQueued, Resource: r.Resource() + "/runs/" + run.ID.String(), After: protoconv.Run(run)})
+			Type: rule.EventRunQueued, Resource: r.Resource() + "/runs/" + run.ID.String(), After: protoconv.Run(run)})
 	})
 	if err != nil {
 		return rule.Run{}, fmt.Errorf("run rule %s: %w", id, err)
@@ -151,7 +148,8 @@ func (s *Rules) DueTenants(ctx context.Context, limit int) ([]uuid.UUID, error) 
 }
 
 // Claim starts a run of each of up to limit of tenant's due rules (moving
-// their next_run_time on) and leases up to limit runs whose lease ran out
+// their next_run_time on; a rule whose previous run is still going skips
+// that turn) and leases up to limit runs whose lease ran out
 // to a new owner for lease. Row locks taken with SKIP LOCKED let schedulers
 // share the work without running a rule twice.
 func (s *Rules) Claim(ctx context.Context, tenant uuid.UUID, limit int, lease time.Duration) ([]scheduler.Claim, error) {

@@ -26,6 +26,7 @@ const (
 	EventCreated    = "rule.created"
 	EventUpdated    = "rule.updated"
 	EventDeleted    = "rule.deleted"
+	EventRunQueued  = "rule.run_queued"
 	ActionPrincipal = "system:automation"
 )
 
