@@ -28,7 +28,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/iamclient"
 	"github.com/rapportcrm/rapport/pkg/migrate"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
-	customerclient "github.com/rapportcrm/rapport/services/integration/internal/clients/customer"
+	"github.com/rapportcrm/rapport/services/integration/internal/clients/selection"
 	"github.com/rapportcrm/rapport/services/integration/internal/delivery"
 	"github.com/rapportcrm/rapport/services/integration/internal/follower"
 	"github.com/rapportcrm/rapport/services/integration/internal/grpcapi"
@@ -105,7 +105,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := grpcserver.New(cfg.Server, log, authn)
 	integrationv1.RegisterWebhookServiceServer(srv, grpcapi.NewWebhooks(webhook.New(store, webhook.Config{RequireHTTPS: cfg.RequireHTTPS})))
 	integrationv1.RegisterNotificationServiceServer(srv, grpcapi.NewNotifications(notification.New(store.Notifications()), cfg.NotificationPoll))
-	selector := customerclient.New(peers["customer"], directory)
+	selector := selection.New(peers["customer"], directory)
 	integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(store.Rules(), selector)))
 	rules := scheduler.New(store.Rules(), selector, scheduler.Config{Poll: cfg.RulePoll, Lease: cfg.RuleLease, Batch: 16}, log)
 	lis, err := net.Listen("tcp", cfg.Server.Addr)

@@ -1,9 +1,9 @@
-// Package customer reads scheduled rules' selections from the customer
-// service: it implements rule.Selector over ListCustomers, calling as the
-// tenant's service principal (the credential pkg/iamclient's
-// TenantDirectory issues, as the follower uses). The peer's statuses never
-// pass upward.
-package customer
+// Package selection reads scheduled rules' selections from the services
+// that own the resources (the customer service's ListCustomers for now):
+// it implements rule.Selector, calling as the tenant's service principal
+// (the credential pkg/iamclient's TenantDirectory issues, as the follower
+// uses). The peers' statuses never pass upward.
+package selection
 
 import (
 	"context"
