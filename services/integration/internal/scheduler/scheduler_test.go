@@ -328,3 +328,34 @@ func TestDisabledMidRunFails(t *testing.T) {
 		t.Fatalf("runs = %+v, want one failed after the first page's 2 firings", runs)
 	}
 }
+
+func TestRateGuardDefersTheRest(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	if _, err := r.svc.Update(t.Context(), r.admin, rule.Rule{ID: r.ruleID, RateLimit: 2}, []string{"max_executions_per_minute"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.sel.set(res("a", ""), res("b", ""), res("c", ""))
+	r.due(t)
+	if err := r.scheduler().Tick(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.notified(t); len(got) != 2 {
+		t.Fatalf("notified %v, want 2 within the rate", got)
+	}
+	var limited int
+	if err := r.db.Owner.QueryRow(t.Context(), `SELECT count(*) FROM rule_executions WHERE rule_id = $1 AND outcome = 2`, r.ruleID).Scan(&limited); err != nil || limited != 1 {
+		t.Fatalf("rate-limited executions = %d, %v; want 1", limited, err)
+	}
+	// A minute later the rate allows it: the deferred customer fires, the others do not again.
+	if _, err := r.db.Owner.Exec(t.Context(), `UPDATE rule_executions SET create_time = create_time - interval '2 minutes' WHERE rule_id = $1`, r.ruleID); err != nil {
+		t.Fatal(err)
+	}
+	r.due(t)
+	if err := r.scheduler().Tick(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.notified(t), titles("a", "b", "c"); !slices.Equal(got, want) {
+		t.Fatalf("notified %v, want %v", got, want)
+	}
+}
