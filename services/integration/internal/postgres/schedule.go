@@ -47,7 +47,9 @@ UPDATE rule_runs SET lease_until = now() + make_interval(secs => $4), lease_owne
 WHERE tenant_id = $1 AND run_id IN (
     SELECT run_id FROM rule_runs WHERE tenant_id = $1 AND state = 1 AND lease_until <= now()
     ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED)
-RETURNING run_id, rule_id, query, page_token`
+RETURNING run_id, rule_id, query, page_token, coalesce((
+    SELECT (r.selection->>'collection')::integer FROM rules r
+    WHERE r.tenant_id = rule_runs.tenant_id AND r.rule_id = rule_runs.rule_id), 0)`
 	lockRunSQL = `SELECT run_id FROM rule_runs WHERE tenant_id = $1 AND run_id = $2 AND state = 1 AND lease_owner = $3 FOR UPDATE`
 	firingsSQL = `SELECT resource, rule_version, episode FROM rule_firings WHERE tenant_id = $1 AND rule_id = $2 AND resource = ANY($3)`
 	seenSQL    = `
@@ -184,7 +186,7 @@ func (s *Rules) Claim(ctx context.Context, tenant uuid.UUID, limit int, lease ti
 		}
 		claims, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (scheduler.Claim, error) {
 			c := scheduler.Claim{Tenant: tenant, Owner: owner, Lease: lease}
-			return c, row.Scan(&c.RunID, &c.RuleID, &c.Query, &c.Page)
+			return c, row.Scan(&c.RunID, &c.RuleID, &c.Query, &c.Page, &c.Collection)
 		})
 		return err
 	})

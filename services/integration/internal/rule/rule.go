@@ -226,7 +226,8 @@ func validate(r *Rule, v *validation.Error) {
 	validateActions(r, v)
 }
 
-// validateActions checks the event filter, the actions and the rate limit.
+// validateActions checks the event types and filter, the actions and the
+// rate limit.
 func validateActions(r *Rule, v *validation.Error) {
 	for _, t := range r.EventTypes {
 		switch {

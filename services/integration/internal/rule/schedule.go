@@ -79,8 +79,7 @@ var dailyTime = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 // Scheduled reports whether r runs on a schedule rather than on events.
 func (r Rule) Scheduled() bool { return r.Schedule != nil }
 
-// validateSchedule checks the schedule and selection of r (event triggers
-// are validateTriggers' concern).
+// validateSchedule checks the schedule and selection of a scheduled rule.
 func validateSchedule(r *Rule, v *validation.Error) {
 	s := r.Schedule
 	switch {

@@ -32,6 +32,8 @@ type Claim struct {
 	Tenant uuid.UUID
 	RunID  uuid.UUID
 	RuleID uuid.UUID
+	// Collection is what the rule selects.
+	Collection rule.Collection
 	// Owner identifies this lease; a scheduler whose lease passed on can
 	// no longer advance the run.
 	Owner uuid.UUID
@@ -124,7 +126,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 // an ended context leaves it to whoever holds it next.
 func (s *Scheduler) Execute(ctx context.Context, c Claim, pages int) error {
 	for n := 0; pages < 0 || n < pages; n++ {
-		page, err := s.selector.Select(ctx, c.Tenant, rule.Customers, c.Query, c.Page)
+		page, err := s.selector.Select(ctx, c.Tenant, c.Collection, c.Query, c.Page)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -2,6 +2,8 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -25,6 +27,8 @@ type selection struct {
 	mu        sync.Mutex
 	resources []rule.Resource
 	asked     []string
+	// down makes every call fail as an unreachable service's would.
+	down bool
 }
 
 func (s *selection) set(rs ...rule.Resource) {
@@ -33,9 +37,15 @@ func (s *selection) set(rs ...rule.Resource) {
 	s.resources = rs
 }
 
-func (s *selection) Select(_ context.Context, _ uuid.UUID, _ rule.Collection, _ string, pageToken string) (rule.SelectionPage, error) {
+func (s *selection) Select(_ context.Context, _ uuid.UUID, c rule.Collection, _ string, pageToken string) (rule.SelectionPage, error) {
+	if c != rule.Customers {
+		return rule.SelectionPage{}, fmt.Errorf("collection %d: %w", c, rule.ErrSelectorUnavailable)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.down {
+		return rule.SelectionPage{}, fmt.Errorf("list customers: %w", rule.ErrSelectorUnavailable)
+	}
 	s.asked = append(s.asked, pageToken)
 	start := 0
 	if pageToken != "" {
@@ -357,5 +367,19 @@ func TestRateGuardDefersTheRest(t *testing.T) {
 	}
 	if got, want := r.notified(t), titles("a", "b", "c"); !slices.Equal(got, want) {
 		t.Fatalf("notified %v, want %v", got, want)
+	}
+}
+
+func TestUnreadableSelectionFailsTheRun(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.sel.down = true
+	r.due(t)
+	if err := r.scheduler().Tick(t.Context()); !errors.Is(err, rule.ErrSelectorUnavailable) {
+		t.Fatalf("Tick = %v, want the selection's error", err)
+	}
+	runs := r.runs(t)
+	if len(runs) != 1 || runs[0].State != rule.RunFailed || runs[0].EndTime == nil || runs[0].Detail == "" {
+		t.Fatalf("runs = %+v, want one failed run saying why", runs)
 	}
 }
