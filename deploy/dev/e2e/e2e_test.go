@@ -596,6 +596,50 @@ func TestSuite(t *testing.T) {
 		}
 	})
 
+	t.Run("a scheduled rule selects customers through the customer service", func(t *testing.T) {
+		me, _ := api.must(200, "GET", "/v1/caller", nil)["principalId"].(string)
+		c := api.must(200, "POST", "/v1/customers?request_id=schedule-e2e", map[string]any{"kind": "CUSTOMER_KIND_ORGANIZATION",
+			"displayName": "Never Called Ltd", "externalId": "schedule-e2e"})
+		subject := "customers/" + c["customerId"].(string)
+		if _, ok := c["lastInteractionTime"]; ok {
+			t.Fatalf("new customer = %v, want no lastInteractionTime", c)
+		}
+		rule := api.must(200, "POST", "/v1/rules?request_id=e2e-scheduled", map[string]any{"displayName": "Never contacted", "enabled": true,
+			"schedule":  map[string]any{"interval": "86400s"},
+			"selection": map[string]any{"collection": "RULE_COLLECTION_CUSTOMERS", "filter": `contacted = false AND external_id = "schedule-e2e"`},
+			"actions": []map[string]any{{"kind": "RULE_ACTION_KIND_SEND_NOTIFICATION", "recipientPrincipalId": me,
+				"titleTemplate": "Call {{event.resource}}"}}})
+		id, _ := rule["ruleId"].(string)
+		dry := api.must(200, "POST", "/v1/rules:dryRun", map[string]any{"rule": rule})
+		if m, _ := dry["matches"].([]any); len(m) != 1 || m[0].(map[string]any)["resource"] != subject {
+			t.Fatalf("dry run = %v, want %s", dry, subject)
+		}
+		api.must(200, "POST", "/v1/rules/"+id+":run", map[string]any{})
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			runs, _ := api.must(200, "GET", "/v1/rules/"+id+"/runs", nil)["runs"].([]any)
+			if len(runs) == 1 && runs[0].(map[string]any)["state"] != "RULE_RUN_STATE_RUNNING" {
+				run := runs[0].(map[string]any)
+				if run["state"] != "RULE_RUN_STATE_SUCCEEDED" || run["selected"] != float64(1) || run["fired"] != float64(1) {
+					t.Fatalf("run = %v, want succeeded with the one customer fired", run)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("runs = %v, want one finished within 60s", runs)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		notes, _ := api.must(200, "GET", "/v1/notifications", nil)["notifications"].([]any)
+		found := false
+		for _, n := range notes {
+			found = found || n.(map[string]any)["title"] == "Call "+subject
+		}
+		if !found {
+			t.Fatalf("notifications = %v, want the scheduled rule's about %s", notes, subject)
+		}
+	})
+
 	t.Run("tickets follow their status machine and SLA over REST", func(t *testing.T) {
 		api := api
 		api.t = t

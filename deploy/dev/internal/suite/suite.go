@@ -171,9 +171,10 @@ func Start(ctx context.Context, o Options) (s *Suite, err error) {
 	}
 	// Locally, webhook receivers are plain http on loopback: development
 	// mode. A tenant still needs the operator's allowance to reach them.
+	// Scheduled rules are looked for every second, so RunRule acts at once.
 	if err := s.start(ctx, o, "integration", envOf("integration", "INTEGRATION_API_KEY="+integrationKey, "TENANT_REFRESH=3s",
 		"WEBHOOK_REQUIRE_HTTPS=false", "WEBHOOK_MIN_BACKOFF=1s", "WEBHOOK_MAX_BACKOFF=30s",
-		"SMTP_ADDR="+s.Mail.Addr, "SMTP_FROM=crm@rapport.localhost", "EMAIL_MIN_BACKOFF=1s", "EMAIL_MAX_BACKOFF=30s")); err != nil {
+		"SMTP_ADDR="+s.Mail.Addr, "SMTP_FROM=crm@rapport.localhost", "EMAIL_MIN_BACKOFF=1s", "EMAIL_MAX_BACKOFF=30s", "RULE_SCHEDULER_POLL=1s")); err != nil {
 		return s, err
 	}
 	if err := s.startEdge(ctx, o, append(common, "HTTP_ADDR="+o.HTTPAddr)); err != nil {

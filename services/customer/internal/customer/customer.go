@@ -66,6 +66,9 @@ type Customer struct {
 	// MergedInto is the customer this one was merged into; a merged
 	// customer is also deleted, and only unmerging brings it back.
 	MergedInto *uuid.UUID
+	// LastInteractionTime is the occur_time of the customer's latest live
+	// interaction; nil when nobody has contacted the customer.
+	LastInteractionTime *time.Time
 	// Revision counts writes; the etag is derived from it.
 	Revision int64
 }

@@ -113,7 +113,7 @@ func (s *Service) List(ctx context.Context, caller auth.Caller, q ListQuery) (Pa
 		q.PageSize = 1000
 	}
 	if _, ok := orderings[q.OrderBy]; !ok {
-		v.Add("order_by", "must be one of create_time, update_time, display_name, each optionally followed by \" desc\"")
+		v.Add("order_by", "must be one of create_time, update_time, display_name, last_interaction_time, each optionally followed by \" desc\"")
 	}
 	if err := v.Err(); err != nil {
 		return Page{}, err
@@ -273,14 +273,20 @@ type Ordering struct {
 
 // orderings lists the supported order_by values; "" is newest first.
 var orderings = map[string]Ordering{
-	"":                  {"create_time", true},
-	"create_time":       {"create_time", false},
-	"create_time desc":  {"create_time", true},
-	"update_time":       {"update_time", false},
-	"update_time desc":  {"update_time", true},
-	"display_name":      {"display_name", false},
-	"display_name desc": {"display_name", true},
+	"":                           {"create_time", true},
+	"create_time":                {"create_time", false},
+	"create_time desc":           {"create_time", true},
+	"update_time":                {"update_time", false},
+	"update_time desc":           {"update_time", true},
+	"display_name":               {"display_name", false},
+	"display_name desc":          {"display_name", true},
+	"last_interaction_time":      {LastInteractionOrder, false},
+	"last_interaction_time desc": {LastInteractionOrder, true},
 }
+
+// LastInteractionOrder is the sort key of order_by last_interaction_time:
+// customers never contacted sort as the oldest.
+const LastInteractionOrder = "coalesce(last_interaction_time, '-infinity'::timestamptz)"
 
 // OrderingOf returns the ordering of a validated order_by.
 func OrderingOf(orderBy string) Ordering { return orderings[orderBy] }

@@ -194,6 +194,9 @@ func (s *Store) CreateInteraction(ctx context.Context, caller auth.Caller, i rel
 		if err != nil || !created {
 			return err
 		}
+		if err := refreshLastInteraction(ctx, tx, caller.TenantID, saved); err != nil {
+			return err
+		}
 		return outbox.Record(ctx, tx, outbox.Change{
 			TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: relationship.EventInteractionCreated,
 			Resource: saved.Resource(), After: protoconv.Interaction(saved),
@@ -261,6 +264,30 @@ UPDATE interactions SET kind = $3, direction = $4, channel = $5, occur_time = $6
 WHERE tenant_id = $1 AND interaction_id = $2
 RETURNING ` + interactionColumns
 
+// refreshLastInteractionSQL sets the customer's last_interaction_time to
+// the latest occur_time of its live interactions, taking interaction $3 as
+// it is about to be saved ($4 its occur_time, $5 whether it is deleted):
+// the mutation refreshes before its UPDATE runs.
+const refreshLastInteractionSQL = `
+UPDATE customers SET last_interaction_time = (
+    SELECT max(t) FROM (
+        SELECT occur_time FROM interactions
+        WHERE tenant_id = $1 AND customer_id = $2 AND interaction_id <> $3 AND delete_time IS NULL
+        UNION ALL SELECT $4::timestamptz WHERE NOT $5
+    ) x(t))
+WHERE tenant_id = $1 AND customer_id = $2`
+
+// refreshLastInteraction keeps the customer's last_interaction_time in the
+// transaction that writes i. It changes neither the customer's revision nor
+// its update_time: the field is derived, and an etag read before the
+// interaction must still update the customer.
+func refreshLastInteraction(ctx context.Context, tx pgx.Tx, tenant string, i relationship.Interaction) error {
+	if _, err := tx.Exec(ctx, refreshLastInteractionSQL, tenant, i.CustomerID, i.ID, i.OccurTime, i.DeleteTime != nil); err != nil {
+		return fmt.Errorf("refresh last interaction: %w", err)
+	}
+	return nil
+}
+
 // MutateInteraction implements relationship.Store.
 func (s *Store) MutateInteraction(ctx context.Context, caller auth.Caller, customerID, id uuid.UUID, m relationship.InteractionMutation) (relationship.Interaction, error) {
 	saved, err := lockAndSave(ctx, s.pool, caller, relationship.ErrInteractionNotFound,
@@ -273,7 +300,11 @@ func (s *Store) MutateInteraction(ctx context.Context, caller auth.Caller, custo
 				i.Duration.Milliseconds(), i.Subject, i.Notes, i.Outcome, orEmpty(i.ParticipantPrincipalIDs), orEmpty(i.ParticipantCustomerIDs),
 				orEmpty(i.ParticipantNames), lat, lon, address, i.DeleteTime)
 		},
-		scanInteraction, nil, m,
+		scanInteraction,
+		func(tx pgx.Tx, i relationship.Interaction) error {
+			return refreshLastInteraction(ctx, tx, caller.TenantID, i)
+		},
+		m,
 		func(before, after relationship.Interaction, eventType string) outbox.Change {
 			return outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: eventType,
 				Resource: after.Resource(), Before: protoconv.Interaction(before), After: protoconv.Interaction(after)}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
@@ -41,12 +42,14 @@ type Store struct{ pool *pgxpool.Pool }
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const customerColumns = `customer_id, kind, display_name, email, phone, lifecycle_stage, industry,
-country_code, owner_id, tags, external_id, source_channel, custom_attributes, create_time, update_time, delete_time, revision, merged_into`
+country_code, owner_id, tags, external_id, source_channel, custom_attributes, create_time, update_time, delete_time, revision, merged_into,
+last_interaction_time`
 
 // customerFields are the scan destinations of customerColumns in c.
 func customerFields(c *customer.Customer) []any {
 	return []any{&c.ID, &c.Kind, &c.DisplayName, &c.Email, &c.Phone, &c.Stage, &c.Industry,
-		&c.CountryCode, &c.OwnerID, &c.Tags, &c.ExternalID, &c.SourceChannel, &c.CustomAttributes, &c.CreateTime, &c.UpdateTime, &c.DeleteTime, &c.Revision, &c.MergedInto}
+		&c.CountryCode, &c.OwnerID, &c.Tags, &c.ExternalID, &c.SourceChannel, &c.CustomAttributes, &c.CreateTime, &c.UpdateTime, &c.DeleteTime, &c.Revision, &c.MergedInto,
+		&c.LastInteractionTime}
 }
 
 func scanCustomer(row pgx.CollectableRow) (customer.Customer, error) {
@@ -137,6 +140,10 @@ var filterFields = map[string]sqlfilter.Field{
 	"create_time":     {Column: "create_time", Kind: sqlfilter.Timestamp},
 	"update_time":     {Column: "update_time", Kind: sqlfilter.Timestamp},
 	"source_channel":  {Column: "source_channel", Kind: sqlfilter.String},
+	// A comparison never matches a customer nobody contacted (SQL NULL):
+	// "contacted = false" selects those.
+	"last_interaction_time": {Column: "last_interaction_time", Kind: sqlfilter.Timestamp},
+	"contacted":             {Column: "(last_interaction_time IS NOT NULL)", Kind: sqlfilter.Bool},
 }
 
 // attributesOrEmpty keeps the custom_attributes column a JSON object, never null.
@@ -181,8 +188,11 @@ func (s *Store) List(ctx context.Context, caller auth.Caller, q customer.ListQue
 			return customer.Page{}, validation.Field("page_token", "is not a token from this query; start again without it")
 		}
 		var key any = cur.Time
-		if ord.Column == "display_name" {
+		switch {
+		case ord.Column == "display_name":
 			key = cur.Text
+		case ord.Column == customer.LastInteractionOrder && cur.Time.IsZero():
+			key = pgtype.Timestamptz{Valid: true, InfinityModifier: pgtype.NegativeInfinity}
 		}
 		args = append(args, key, cur.ID)
 		where += fmt.Sprintf(" AND (%s, customer_id) %s ($%d, $%d)", ord.Column, cmp, len(args)-1, len(args))
@@ -204,6 +214,10 @@ func (s *Store) List(ctx context.Context, caller auth.Caller, q customer.ListQue
 			cur.Text = last.DisplayName
 		case "update_time":
 			cur.Time = last.UpdateTime
+		case customer.LastInteractionOrder:
+			if last.LastInteractionTime != nil {
+				cur.Time = *last.LastInteractionTime
+			}
 		default:
 			cur.Time = last.CreateTime
 		}

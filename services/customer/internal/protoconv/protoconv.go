@@ -39,6 +39,9 @@ func Customer(c customer.Customer) *customerv1.Customer {
 	if c.MergedInto != nil {
 		out.MergedIntoCustomerId = c.MergedInto.String()
 	}
+	if c.LastInteractionTime != nil {
+		out.LastInteractionTime = timestamppb.New(*c.LastInteractionTime)
+	}
 	return out
 }
 

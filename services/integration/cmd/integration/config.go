@@ -48,6 +48,10 @@ type Config struct {
 	// NotificationPoll is how often a notification stream looks for new
 	// ones (NOTIFICATION_POLL_INTERVAL).
 	NotificationPoll time.Duration
+	// RulePoll is how often due scheduled rules are looked for
+	// (RULE_SCHEDULER_POLL); RuleLease how long a run stays with a
+	// scheduler that makes no progress (RULE_RUN_LEASE).
+	RulePoll, RuleLease time.Duration
 	// Email is the SMTP relay; with no SMTP_ADDR, e-mail is off and every
 	// e-mail set-up is refused with EMAIL_NOT_CONFIGURED.
 	Email EmailConfig
@@ -90,6 +94,8 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 		BreakerThreshold: r.Int("WEBHOOK_BREAKER_THRESHOLD", 5),
 		BreakerCooldown:  r.Duration("WEBHOOK_BREAKER_COOLDOWN", 30*time.Second),
 		NotificationPoll: r.Duration("NOTIFICATION_POLL_INTERVAL", time.Second),
+		RulePoll:         r.Duration("RULE_SCHEDULER_POLL", 15*time.Second),
+		RuleLease:        r.Duration("RULE_RUN_LEASE", 2*time.Minute),
 		Email: EmailConfig{
 			Addr: r.String("SMTP_ADDR", ""), From: r.String("SMTP_FROM", ""), StartTLS: r.Bool("SMTP_STARTTLS", false),
 			Username: r.String("SMTP_USERNAME", ""), Password: r.String("SMTP_PASSWORD", ""),
@@ -113,6 +119,9 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 	}
 	if c.TenantRefresh <= 0 || c.Poll <= 0 || c.NotificationPoll <= 0 {
 		errs = append(errs, errors.New("TENANT_REFRESH, WEBHOOK_POLL_INTERVAL and NOTIFICATION_POLL_INTERVAL must be positive"))
+	}
+	if c.RulePoll <= 0 || c.RuleLease < time.Minute {
+		errs = append(errs, errors.New("RULE_SCHEDULER_POLL must be positive and RULE_RUN_LEASE at least 1m"))
 	}
 	if c.FeedMinBackoff <= 0 || c.FeedMaxBackoff < c.FeedMinBackoff {
 		errs = append(errs, errors.New("FEED_MIN_BACKOFF must be positive and at most FEED_MAX_BACKOFF"))

@@ -29,6 +29,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/migrate"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/services/integration/internal/clients/customer"
+	"github.com/rapportcrm/rapport/services/integration/internal/clients/selection"
 	"github.com/rapportcrm/rapport/services/integration/internal/delivery"
 	"github.com/rapportcrm/rapport/services/integration/internal/email"
 	"github.com/rapportcrm/rapport/services/integration/internal/follower"
@@ -37,6 +38,7 @@ import (
 	"github.com/rapportcrm/rapport/services/integration/internal/postgres"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
 	"github.com/rapportcrm/rapport/services/integration/internal/smtpsend"
+	"github.com/rapportcrm/rapport/services/integration/internal/scheduler"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 
@@ -106,7 +108,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := grpcserver.New(cfg.Server, log, authn)
 	integrationv1.RegisterWebhookServiceServer(srv, grpcapi.NewWebhooks(webhook.New(store, webhook.Config{RequireHTTPS: cfg.RequireHTTPS})))
 	integrationv1.RegisterNotificationServiceServer(srv, grpcapi.NewNotifications(notification.New(store.Notifications()), cfg.NotificationPoll))
-	integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(store.Rules(), cfg.Email.Configured())))
+	selector := selection.New(peers["customer"], directory)
+	integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(store.Rules(), selector, cfg.Email.Configured())))
 	sender := smtpsend.New(smtpsend.Config{Addr: cfg.Email.Addr, From: cfg.Email.From, StartTLS: cfg.Email.StartTLS,
 		Username: cfg.Email.Username, Password: cfg.Email.Password, Timeout: cfg.Email.Timeout})
 	integrationv1.RegisterEmailServiceServer(srv, grpcapi.NewEmails(email.New(store.Emails(), cfg.Email.Configured()), sender.Domain()))
@@ -122,6 +125,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 	}
+	rules := scheduler.New(store.Rules(), selector, scheduler.Config{Poll: cfg.RulePoll, Lease: cfg.RuleLease, Batch: 16}, log)
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err
@@ -133,5 +137,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if mailer != nil {
 		g.Go(func() error { return mailer.Run(ctx) })
 	}
+	g.Go(func() error { return rules.Run(ctx) })
 	return g.Wait()
 }

@@ -33,7 +33,7 @@ func serveEmail(t *testing.T, configured bool) (integrationv1.EmailServiceClient
 	store := postgres.New(db.App)
 	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
 		integrationv1.RegisterEmailServiceServer(srv, grpcapi.NewEmails(email.New(store.Emails(), configured), "rapport.test"))
-		integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(store.Rules(), configured)))
+		integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(store.Rules(), nil, configured)))
 	})
 	return integrationv1.NewEmailServiceClient(conn), integrationv1.NewAutomationServiceClient(conn), tokens
 }

@@ -129,3 +129,33 @@ func (s *Rules) ListRuleExecutions(ctx context.Context, req *integrationv1.ListR
 	}
 	return out, nil
 }
+
+// RunRule implements the RPC.
+func (s *Rules) RunRule(ctx context.Context, req *integrationv1.RunRuleRequest) (*integrationv1.RunRuleResponse, error) {
+	id, err := parseID("rule_id", req.GetRuleId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	run, err := s.svc.RunNow(ctx, caller(ctx), id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &integrationv1.RunRuleResponse{Run: protoconv.Run(run)}, nil
+}
+
+// ListRuleRuns implements the RPC.
+func (s *Rules) ListRuleRuns(ctx context.Context, req *integrationv1.ListRuleRunsRequest) (*integrationv1.ListRuleRunsResponse, error) {
+	id, err := parseID("rule_id", req.GetRuleId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	page, err := s.svc.Runs(ctx, caller(ctx), id, rule.ListQuery{PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(), Filter: req.GetFilter()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &integrationv1.ListRuleRunsResponse{NextPageToken: page.NextPageToken}
+	for _, u := range page.Runs {
+		out.Runs = append(out.Runs, protoconv.Run(u))
+	}
+	return out, nil
+}

@@ -50,6 +50,14 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.NotFound, email.ErrTemplateNotFound, "EMAIL_TEMPLATE_NOT_FOUND")
 	case errors.Is(err, email.ErrEtagMismatch):
 		return grpcerr.WithReason(codes.Aborted, email.ErrEtagMismatch, "ETAG_MISMATCH")
+	case errors.Is(err, rule.ErrNotScheduled):
+		return grpcerr.WithReason(codes.FailedPrecondition, rule.ErrNotScheduled, "RULE_NOT_SCHEDULED")
+	case errors.Is(err, rule.ErrDisabled):
+		return grpcerr.WithReason(codes.FailedPrecondition, rule.ErrDisabled, "RULE_DISABLED")
+	case errors.Is(err, rule.ErrRunInProgress):
+		return grpcerr.WithReason(codes.FailedPrecondition, rule.ErrRunInProgress, "RULE_RUN_IN_PROGRESS")
+	case errors.Is(err, rule.ErrSelectorUnavailable):
+		return grpcerr.WithReason(codes.Unavailable, rule.ErrSelectorUnavailable, "SELECTION_UNAVAILABLE")
 	case errors.Is(err, notification.ErrNotFound):
 		return grpcerr.WithReason(codes.NotFound, notification.ErrNotFound, "NOTIFICATION_NOT_FOUND")
 	}

@@ -116,7 +116,7 @@ func TestRuleSendsOneEmailInTheRecipientsLanguageAndZone(t *testing.T) {
 	t.Parallel()
 	f := newMailFixture(t)
 	tpl := f.template(t, email.Transactional, english, german)
-	rules := rule.New(f.store.Rules(), true)
+	rules := rule.New(f.store.Rules(), nil, true)
 	if _, err := rules.Create(t.Context(), f.admin, rule.Rule{DisplayName: "welcome", EventTypes: []string{"customer.created"}, Enabled: true,
 		Actions: []rule.Action{{Kind: rule.SendEmail, EmailTemplateID: tpl.ID}}}, ""); err != nil {
 		t.Fatalf("Create rule = %v", err)

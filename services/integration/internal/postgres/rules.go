@@ -33,22 +33,56 @@ type Rules struct{ pool *pgxpool.Pool }
 // Rules returns the rule store on the same pool.
 func (s *Store) Rules() *Rules { return &Rules{pool: s.pool} }
 
-const ruleColumns = `rule_id, display_name, event_types, filter, actions, enabled, rate_limit, version, create_time, update_time`
+const ruleColumns = `rule_id, display_name, event_types, filter, actions, enabled, rate_limit, version, create_time, update_time,
+schedule, selection, next_run_time`
 
 func scanRule(row pgx.CollectableRow) (rule.Rule, error) {
 	var r rule.Rule
-	var actions []byte
+	var actions, schedule, selection []byte
 	if err := row.Scan(&r.ID, &r.DisplayName, &r.EventTypes, &r.Filter, &actions, &r.Enabled, &r.RateLimit, &r.Version,
-		&r.CreateTime, &r.UpdateTime); err != nil {
+		&r.CreateTime, &r.UpdateTime, &schedule, &selection, &r.NextRunTime); err != nil {
 		return r, err
+	}
+	if schedule != nil {
+		r.Schedule = &rule.Schedule{}
+		if err := json.Unmarshal(schedule, r.Schedule); err != nil {
+			return r, err
+		}
+	}
+	if selection != nil {
+		r.Selection = &rule.Selection{}
+		if err := json.Unmarshal(selection, r.Selection); err != nil {
+			return r, err
+		}
 	}
 	return r, json.Unmarshal(actions, &r.Actions)
 }
 
+// scheduleArgs are the schedule, selection and next_run_time columns of r
+// as saved at now: the next run is one schedule step after now when the
+// schedule is new or changed, and otherwise stays.
+func scheduleArgs(before *rule.Rule, r rule.Rule, now time.Time) (schedule, selection []byte, next *time.Time, err error) {
+	if r.Schedule == nil {
+		return nil, nil, nil, nil
+	}
+	if schedule, err = json.Marshal(r.Schedule); err != nil {
+		return nil, nil, nil, err
+	}
+	if selection, err = json.Marshal(r.Selection); err != nil {
+		return nil, nil, nil, err
+	}
+	if before != nil && before.Schedule != nil && *before.Schedule == *r.Schedule && before.NextRunTime != nil {
+		return schedule, selection, before.NextRunTime, nil
+	}
+	n := r.Schedule.NextRun(now)
+	return schedule, selection, &n, nil
+}
+
 const (
 	insertRuleSQL = `
-INSERT INTO rules (tenant_id, rule_id, display_name, event_types, filter, actions, enabled, rate_limit, request_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''))
+INSERT INTO rules (tenant_id, rule_id, display_name, event_types, filter, actions, enabled, rate_limit, request_id,
+    schedule, selection, next_run_time)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, $11, $12)
 ON CONFLICT (tenant_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
 RETURNING ` + ruleColumns
 	ruleByRequestSQL = `SELECT ` + ruleColumns + ` FROM rules WHERE tenant_id = $1 AND request_id = $2`
@@ -57,7 +91,7 @@ RETURNING ` + ruleColumns
 	insertVersionSQL = `INSERT INTO rule_versions (tenant_id, rule_id, version, definition, principal_id) VALUES ($1, $2, $3, $4, $5)`
 	updateRuleSQL    = `
 UPDATE rules SET display_name = $3, event_types = $4, filter = $5, actions = $6, enabled = $7, rate_limit = $8,
-    version = version + 1, update_time = now()
+    schedule = $9, selection = $10, next_run_time = $11, version = version + 1, update_time = now()
 WHERE tenant_id = $1 AND rule_id = $2
 RETURNING ` + ruleColumns
 	deleteRuleSQL = `DELETE FROM rules WHERE tenant_id = $1 AND rule_id = $2`
@@ -88,9 +122,14 @@ func (s *Rules) Create(ctx context.Context, caller auth.Caller, r rule.Rule, req
 		if err != nil {
 			return err
 		}
+		schedule, selection, next, err := scheduleArgs(nil, r, time.Now())
+		if err != nil {
+			return err
+		}
 		var created bool
 		saved, created, err = pgdb.InsertOnce(ctx, tx,
-			insertRuleSQL, []any{caller.TenantID, r.ID, r.DisplayName, r.EventTypes, r.Filter, actions, r.Enabled, r.RateLimit, requestID},
+			insertRuleSQL, []any{caller.TenantID, r.ID, r.DisplayName, r.EventTypes, r.Filter, actions, r.Enabled, r.RateLimit, requestID,
+				schedule, selection, next},
 			ruleByRequestSQL, []any{caller.TenantID, requestID}, scanRule)
 		if err != nil || !created {
 			return err
@@ -154,6 +193,14 @@ func (s *Rules) Update(ctx context.Context, caller auth.Caller, id uuid.UUID, ch
 		r := before
 		r.EventTypes = append([]string(nil), before.EventTypes...)
 		r.Actions = append([]rule.Action(nil), before.Actions...)
+		if before.Schedule != nil {
+			sc := *before.Schedule
+			r.Schedule = &sc
+		}
+		if before.Selection != nil {
+			sel := *before.Selection
+			r.Selection = &sel
+		}
 		if err := change(&r); err != nil {
 			return err
 		}
@@ -161,7 +208,12 @@ func (s *Rules) Update(ctx context.Context, caller auth.Caller, id uuid.UUID, ch
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, updateRuleSQL, caller.TenantID, id, r.DisplayName, r.EventTypes, r.Filter, actions, r.Enabled, r.RateLimit)
+		schedule, selection, next, err := scheduleArgs(&before, r, time.Now())
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, updateRuleSQL, caller.TenantID, id, r.DisplayName, r.EventTypes, r.Filter, actions, r.Enabled, r.RateLimit,
+			schedule, selection, next)
 		if err != nil {
 			return err
 		}
@@ -275,7 +327,7 @@ const (
 	// enabledRulesSQL finds the enabled rules whose event types name the
 	// event's type, one of its prefixes or "*" ($3).
 	enabledRulesSQL = `SELECT ` + ruleColumns + ` FROM rules
-WHERE tenant_id = $1 AND enabled AND create_time <= $2 AND event_types && $3`
+WHERE tenant_id = $1 AND enabled AND create_time <= $2 AND event_types && $3 AND schedule IS NULL`
 	recentRunsSQL = `
 SELECT rule_id, count(*) FROM rule_executions
 WHERE tenant_id = $1 AND rule_id = ANY($2) AND create_time > now() - interval '1 minute'
@@ -351,18 +403,12 @@ func runRules(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 		args...).Scan(dest...); err != nil {
 		return fmt.Errorf("rule filters: %w", err)
 	}
-	var ids, hooks, templates []uuid.UUID
+	var ids []uuid.UUID
+	var matched []rule.Rule
 	for i, r := range rules {
 		if match[i] {
 			ids = append(ids, r.ID)
-			for _, a := range r.Actions {
-				switch a.Kind {
-				case rule.CallWebhook:
-					hooks = append(hooks, a.WebhookID)
-				case rule.SendEmail:
-					templates = append(templates, a.EmailTemplateID)
-				}
-			}
+			matched = append(matched, r)
 		}
 	}
 	if len(ids) == 0 {
@@ -378,26 +424,9 @@ func runRules(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 	if _, err := pgx.ForEachRow(rows, []any{&id, &n}, func() error { recent[id] = n; return nil }); err != nil {
 		return fmt.Errorf("rule rates: %w", err)
 	}
-	existing := map[uuid.UUID]bool{}
-	if len(hooks) > 0 {
-		rows, err = tx.Query(ctx, existingWebhooksSQL, e.TenantID, hooks)
-		if err != nil {
-			return err
-		}
-		if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { existing[id] = true; return nil }); err != nil {
-			return fmt.Errorf("rule webhooks: %w", err)
-		}
-	}
-	purposes := map[uuid.UUID]email.Purpose{}
-	if len(templates) > 0 {
-		rows, err = tx.Query(ctx, existingTemplatesSQL, e.TenantID, templates)
-		if err != nil {
-			return err
-		}
-		var p email.Purpose
-		if _, err := pgx.ForEachRow(rows, []any{&id, &p}, func() error { purposes[id] = p; return nil }); err != nil {
-			return fmt.Errorf("rule e-mail templates: %w", err)
-		}
+	existing, purposes, err := actionTargets(ctx, tx, e.TenantID, matched)
+	if err != nil {
+		return err
 	}
 	ev := rule.Event{ID: e.ID, Source: e.Source, Type: e.Type, Resource: e.Resource, PrincipalID: e.PrincipalID, Time: e.Time}
 	b := &pgx.Batch{}
@@ -420,6 +449,46 @@ func runRules(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 		return fmt.Errorf("run rules: %w", err)
 	}
 	return nil
+}
+
+// actionTargets reads which of the webhooks that rules' actions call still
+// exist, and the purpose of each e-mail template they send, so that act
+// needs no query of its own.
+func actionTargets(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, rules []rule.Rule) (map[uuid.UUID]bool, map[uuid.UUID]email.Purpose, error) {
+	var hooks, templates []uuid.UUID
+	for _, r := range rules {
+		for _, a := range r.Actions {
+			switch a.Kind {
+			case rule.CallWebhook:
+				hooks = append(hooks, a.WebhookID)
+			case rule.SendEmail:
+				templates = append(templates, a.EmailTemplateID)
+			}
+		}
+	}
+	var id uuid.UUID
+	existing := map[uuid.UUID]bool{}
+	if len(hooks) > 0 {
+		rows, err := tx.Query(ctx, existingWebhooksSQL, tenant, hooks)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { existing[id] = true; return nil }); err != nil {
+			return nil, nil, fmt.Errorf("rule webhooks: %w", err)
+		}
+	}
+	purposes := map[uuid.UUID]email.Purpose{}
+	if len(templates) > 0 {
+		rows, err := tx.Query(ctx, existingTemplatesSQL, tenant, templates)
+		if err != nil {
+			return nil, nil, err
+		}
+		var p email.Purpose
+		if _, err := pgx.ForEachRow(rows, []any{&id, &p}, func() error { purposes[id] = p; return nil }); err != nil {
+			return nil, nil, fmt.Errorf("rule e-mail templates: %w", err)
+		}
+	}
+	return existing, purposes, nil
 }
 
 // act queues r's actions for e on b; it returns what could not run ("" when

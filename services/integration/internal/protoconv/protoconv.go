@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	integrationv1 "github.com/rapportcrm/rapport/gen/go/rapport/integration/v1"
@@ -113,6 +114,21 @@ func Rule(r rule.Rule) *integrationv1.Rule {
 		}
 		out.Actions = append(out.Actions, m)
 	}
+	if sc := r.Schedule; sc != nil {
+		out.Schedule = &integrationv1.RuleSchedule{DailyTime: sc.DailyTime, TimeZone: sc.TimeZone}
+		if sc.Interval != 0 {
+			out.Schedule.Interval = durationpb.New(sc.Interval)
+		}
+	}
+	if sel := r.Selection; sel != nil {
+		out.Selection = &integrationv1.RuleSelection{Collection: integrationv1.RuleCollection(sel.Collection), Filter: sel.Filter}
+		if sel.InactiveFor != 0 {
+			out.Selection.InactiveFor = durationpb.New(sel.InactiveFor)
+		}
+	}
+	if r.NextRunTime != nil {
+		out.NextRunTime = ts(*r.NextRunTime)
+	}
 	return out
 }
 
@@ -141,7 +157,37 @@ func FromRule(m *integrationv1.Rule) (rule.Rule, error) {
 		}
 		r.Actions = append(r.Actions, act)
 	}
+	duration := func(field string, d *durationpb.Duration) time.Duration {
+		if d == nil {
+			return 0
+		}
+		if err := d.CheckValid(); err != nil || d.AsDuration() <= 0 {
+			v.Add(field, "must be a positive duration")
+			return 0
+		}
+		return d.AsDuration()
+	}
+	if sc := m.GetSchedule(); sc != nil {
+		r.Schedule = &rule.Schedule{Interval: duration("rule.schedule.interval", sc.GetInterval()), DailyTime: sc.GetDailyTime(), TimeZone: sc.GetTimeZone()}
+	}
+	if sel := m.GetSelection(); sel != nil {
+		r.Selection = &rule.Selection{Collection: rule.Collection(sel.GetCollection()), Filter: sel.GetFilter(),
+			InactiveFor: duration("rule.selection.inactive_for", sel.GetInactiveFor())}
+	}
 	return r, v.Err()
+}
+
+// Run renders one run of a scheduled rule.
+func Run(u rule.Run) *integrationv1.RuleRun {
+	out := &integrationv1.RuleRun{
+		RunId: u.ID.String(), RuleId: u.RuleID.String(), RuleVersion: u.RuleVersion, Trigger: integrationv1.RuleRunTrigger(u.Trigger),
+		State: integrationv1.RuleRunState(u.State), Selected: int32(u.Selected), Fired: int32(u.Fired), Detail: u.Detail,
+		StartTime: ts(u.StartTime),
+	}
+	if u.EndTime != nil {
+		out.EndTime = ts(*u.EndTime)
+	}
+	return out
 }
 
 // Execution renders one entry of a rule's log.
@@ -155,8 +201,12 @@ func Execution(x rule.Execution) *integrationv1.RuleExecution {
 
 // Match renders one match of a dry run.
 func Match(m rule.Match) *integrationv1.RuleDryRunMatch {
-	return &integrationv1.RuleDryRunMatch{EventId: m.Event.ID.String(), EventType: m.Event.Type, Resource: m.Event.Resource,
+	out := &integrationv1.RuleDryRunMatch{EventType: m.Event.Type, Resource: m.Event.Resource,
 		EventTime: ts(m.Event.Time), Actions: m.Actions}
+	if m.Event.ID != uuid.Nil {
+		out.EventId = m.Event.ID.String()
+	}
+	return out
 }
 
 // EmailTemplate renders a template.

@@ -27,6 +27,7 @@ const (
 	EventCreated    = "rule.created"
 	EventUpdated    = "rule.updated"
 	EventDeleted    = "rule.deleted"
+	EventRunQueued  = "rule.run_queued"
 	ActionPrincipal = "system:automation"
 )
 
@@ -88,6 +89,12 @@ type Rule struct {
 	Version     int64
 	CreateTime  time.Time
 	UpdateTime  time.Time
+	// Schedule, when set, makes the rule run on it over Selection instead
+	// of on events.
+	Schedule  *Schedule
+	Selection *Selection
+	// NextRunTime is when a scheduled rule is next due.
+	NextRunTime *time.Time
 }
 
 // Resource is the rule's resource name.
@@ -218,9 +225,26 @@ func validate(r *Rule, v *validation.Error) {
 		v.Add("rule.display_name", "must be at most %d characters", maxDisplayName)
 	}
 	r.EventTypes, r.Filter = webhook.NormaliseTypes(r.EventTypes), strings.TrimSpace(r.Filter)
-	if len(r.EventTypes) == 0 {
-		v.Add("rule.event_types", "is required")
+	switch {
+	case r.Schedule != nil:
+		if len(r.EventTypes) > 0 {
+			v.Add("rule.event_types", "must be empty with a schedule: a rule runs on events or on a schedule")
+		}
+		if r.Filter != "" {
+			v.Add("rule.filter", "must be empty with a schedule: selection.filter selects what it runs on")
+		}
+		validateSchedule(r, v)
+	case r.Selection != nil:
+		v.Add("rule.selection", "applies only with a schedule")
+	case len(r.EventTypes) == 0:
+		v.Add("rule.event_types", "is required, unless the rule has a schedule")
 	}
+	validateActions(r, v)
+}
+
+// validateActions checks the event types and filter, the actions and the
+// rate limit.
+func validateActions(r *Rule, v *validation.Error) {
 	for _, t := range r.EventTypes {
 		switch {
 		case !webhook.ValidType(t):
@@ -304,6 +328,10 @@ type Store interface {
 	// matches, newest first, and how many it tried.
 	Matching(ctx context.Context, caller auth.Caller, r Rule, limit int) ([]Event, int, error)
 	Executions(ctx context.Context, caller auth.Caller, id uuid.UUID, q ListQuery) (ExecutionPage, error)
+	// QueueRun queues a manual run of a scheduled, enabled rule with no
+	// run in progress.
+	QueueRun(ctx context.Context, caller auth.Caller, id uuid.UUID) (Run, error)
+	Runs(ctx context.Context, caller auth.Caller, id uuid.UUID, q ListQuery) (RunPage, error)
 }
 
 // Who may do what: rules act for the whole tenant.
@@ -313,17 +341,21 @@ var (
 )
 
 // updatable are the fields UpdateRule may change.
-var updatable = []string{"display_name", "event_types", "filter", "actions", "enabled", "max_executions_per_minute"}
+var updatable = []string{"display_name", "event_types", "filter", "actions", "enabled", "max_executions_per_minute", "schedule", "selection"}
 
 // Service holds the rule use cases.
 type Service struct {
-	store Store
-	email bool
+	store    Store
+	selector Selector
+	email    bool
 }
 
-// New returns a Service over store; email says whether the operator set an
-// SMTP relay, without which e-mail actions are refused.
-func New(store Store, email bool) *Service { return &Service{store: store, email: email} }
+// New returns a Service over store; selector reads scheduled rules'
+// selections for dry runs, and email says whether the operator set an SMTP
+// relay, without which e-mail actions are refused.
+func New(store Store, selector Selector, email bool) *Service {
+	return &Service{store: store, selector: selector, email: email}
+}
 
 // checkEmail refuses e-mail actions when no relay is configured.
 func (s *Service) checkEmail(r Rule) error {
@@ -427,6 +459,10 @@ func (s *Service) Update(ctx context.Context, caller auth.Caller, in Rule, mask 
 				r.Enabled = in.Enabled
 			case "max_executions_per_minute":
 				r.RateLimit = in.RateLimit
+			case "schedule":
+				r.Schedule = in.Schedule
+			case "selection":
+				r.Selection = in.Selection
 			}
 		}
 		v := &validation.Error{}
@@ -447,7 +483,8 @@ func (s *Service) Delete(ctx context.Context, caller auth.Caller, id uuid.UUID, 
 }
 
 // DryRun evaluates r against the tenant's limit most recent events and
-// says what it would have done; nothing changes.
+// says what it would have done; a scheduled rule, against the first page of
+// its selection (at most limit resources). Nothing changes.
 func (s *Service) DryRun(ctx context.Context, caller auth.Caller, r Rule, limit int) ([]Match, int, error) {
 	if err := allow(caller, writers); err != nil {
 		return nil, 0, err
@@ -462,6 +499,9 @@ func (s *Service) DryRun(ctx context.Context, caller auth.Caller, r Rule, limit 
 	}
 	if err := v.Err(); err != nil {
 		return nil, 0, err
+	}
+	if r.Scheduled() {
+		return s.dryRunScheduled(ctx, caller, r, limit)
 	}
 	events, tried, err := s.store.Matching(ctx, caller, r, limit)
 	if err != nil {

@@ -175,8 +175,12 @@ type Customer struct {
 	// The customer this one was merged into; set while merged (the customer is
 	// then also soft-deleted and cannot be undeleted, only unmerged). Output only.
 	MergedIntoCustomerId string `protobuf:"bytes,18,opt,name=merged_into_customer_id,json=mergedIntoCustomerId,proto3" json:"merged_into_customer_id,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// When the customer's latest live interaction occurred; absent when nobody
+	// has contacted the customer (or every interaction was deleted). Kept by
+	// the interaction writes. Output only.
+	LastInteractionTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=last_interaction_time,json=lastInteractionTime,proto3" json:"last_interaction_time,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Customer) Reset() {
@@ -335,11 +339,18 @@ func (x *Customer) GetMergedIntoCustomerId() string {
 	return ""
 }
 
+func (x *Customer) GetLastInteractionTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastInteractionTime
+	}
+	return nil
+}
+
 var File_rapport_customer_v1_customer_proto protoreflect.FileDescriptor
 
 const file_rapport_customer_v1_customer_proto_rawDesc = "" +
 	"\n" +
-	"\"rapport/customer/v1/customer.proto\x12\x13rapport.customer.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x06\n" +
+	"\"rapport/customer/v1/customer.proto\x12\x13rapport.customer.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\a\n" +
 	"\bCustomer\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x125\n" +
@@ -364,7 +375,8 @@ const file_rapport_customer_v1_customer_proto_rawDesc = "" +
 	"\x04etag\x18\x0f \x01(\tR\x04etag\x12%\n" +
 	"\x0esource_channel\x18\x10 \x01(\tR\rsourceChannel\x12`\n" +
 	"\x11custom_attributes\x18\x11 \x03(\v23.rapport.customer.v1.Customer.CustomAttributesEntryR\x10customAttributes\x125\n" +
-	"\x17merged_into_customer_id\x18\x12 \x01(\tR\x14mergedIntoCustomerId\x1a[\n" +
+	"\x17merged_into_customer_id\x18\x12 \x01(\tR\x14mergedIntoCustomerId\x12N\n" +
+	"\x15last_interaction_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x13lastInteractionTime\x1a[\n" +
 	"\x15CustomAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01*g\n" +
@@ -411,12 +423,13 @@ var file_rapport_customer_v1_customer_proto_depIdxs = []int32{
 	4, // 3: rapport.customer.v1.Customer.update_time:type_name -> google.protobuf.Timestamp
 	4, // 4: rapport.customer.v1.Customer.delete_time:type_name -> google.protobuf.Timestamp
 	3, // 5: rapport.customer.v1.Customer.custom_attributes:type_name -> rapport.customer.v1.Customer.CustomAttributesEntry
-	5, // 6: rapport.customer.v1.Customer.CustomAttributesEntry.value:type_name -> google.protobuf.Value
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	4, // 6: rapport.customer.v1.Customer.last_interaction_time:type_name -> google.protobuf.Timestamp
+	5, // 7: rapport.customer.v1.Customer.CustomAttributesEntry.value:type_name -> google.protobuf.Value
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_rapport_customer_v1_customer_proto_init() }

@@ -228,10 +228,15 @@ type ListCustomersRequest struct {
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// AIP-160 filter over display_name, email, kind, lifecycle_stage, industry,
 	// country_code, owner_id, external_id, source_channel, tags, create_time,
-	// update_time, for example
+	// update_time, last_interaction_time and contacted, for example
 	// `lifecycle_stage = "LIFECYCLE_STAGE_CUSTOMER" AND country_code = "GB"`.
+	// A customer nobody has contacted has no last_interaction_time, which no
+	// comparison matches: `contacted = false` selects those customers, so
+	// "not contacted since T" is
+	// `last_interaction_time < "2026-08-01T00:00:00Z" OR contacted = false`.
 	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
-	// "create_time", "display_name" or "update_time", each optionally followed by " desc".
+	// "create_time", "display_name", "update_time" or "last_interaction_time"
+	// (never-contacted customers first), each optionally followed by " desc".
 	OrderBy string `protobuf:"bytes,4,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	// Includes soft-deleted customers.
 	ShowDeleted   bool `protobuf:"varint,5,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`

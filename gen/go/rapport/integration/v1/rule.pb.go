@@ -10,6 +10,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -23,6 +24,161 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// RuleCollection is the kind of resource a scheduled rule selects.
+type RuleCollection int32
+
+const (
+	RuleCollection_RULE_COLLECTION_UNSPECIFIED RuleCollection = 0
+	// Customers, listed through the customer service's ListCustomers.
+	RuleCollection_RULE_COLLECTION_CUSTOMERS RuleCollection = 1
+)
+
+// Enum value maps for RuleCollection.
+var (
+	RuleCollection_name = map[int32]string{
+		0: "RULE_COLLECTION_UNSPECIFIED",
+		1: "RULE_COLLECTION_CUSTOMERS",
+	}
+	RuleCollection_value = map[string]int32{
+		"RULE_COLLECTION_UNSPECIFIED": 0,
+		"RULE_COLLECTION_CUSTOMERS":   1,
+	}
+)
+
+func (x RuleCollection) Enum() *RuleCollection {
+	p := new(RuleCollection)
+	*p = x
+	return p
+}
+
+func (x RuleCollection) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RuleCollection) Descriptor() protoreflect.EnumDescriptor {
+	return file_rapport_integration_v1_rule_proto_enumTypes[0].Descriptor()
+}
+
+func (RuleCollection) Type() protoreflect.EnumType {
+	return &file_rapport_integration_v1_rule_proto_enumTypes[0]
+}
+
+func (x RuleCollection) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RuleCollection.Descriptor instead.
+func (RuleCollection) EnumDescriptor() ([]byte, []int) {
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{0}
+}
+
+// RuleRunTrigger is what started a run.
+type RuleRunTrigger int32
+
+const (
+	RuleRunTrigger_RULE_RUN_TRIGGER_UNSPECIFIED RuleRunTrigger = 0
+	RuleRunTrigger_RULE_RUN_TRIGGER_SCHEDULE    RuleRunTrigger = 1
+	// RunRule.
+	RuleRunTrigger_RULE_RUN_TRIGGER_MANUAL RuleRunTrigger = 2
+)
+
+// Enum value maps for RuleRunTrigger.
+var (
+	RuleRunTrigger_name = map[int32]string{
+		0: "RULE_RUN_TRIGGER_UNSPECIFIED",
+		1: "RULE_RUN_TRIGGER_SCHEDULE",
+		2: "RULE_RUN_TRIGGER_MANUAL",
+	}
+	RuleRunTrigger_value = map[string]int32{
+		"RULE_RUN_TRIGGER_UNSPECIFIED": 0,
+		"RULE_RUN_TRIGGER_SCHEDULE":    1,
+		"RULE_RUN_TRIGGER_MANUAL":      2,
+	}
+)
+
+func (x RuleRunTrigger) Enum() *RuleRunTrigger {
+	p := new(RuleRunTrigger)
+	*p = x
+	return p
+}
+
+func (x RuleRunTrigger) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RuleRunTrigger) Descriptor() protoreflect.EnumDescriptor {
+	return file_rapport_integration_v1_rule_proto_enumTypes[1].Descriptor()
+}
+
+func (RuleRunTrigger) Type() protoreflect.EnumType {
+	return &file_rapport_integration_v1_rule_proto_enumTypes[1]
+}
+
+func (x RuleRunTrigger) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RuleRunTrigger.Descriptor instead.
+func (RuleRunTrigger) EnumDescriptor() ([]byte, []int) {
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{1}
+}
+
+// RuleRunState is where a run stands.
+type RuleRunState int32
+
+const (
+	RuleRunState_RULE_RUN_STATE_UNSPECIFIED RuleRunState = 0
+	// Queued or paging through the selection.
+	RuleRunState_RULE_RUN_STATE_RUNNING   RuleRunState = 1
+	RuleRunState_RULE_RUN_STATE_SUCCEEDED RuleRunState = 2
+	// The selection could not be read, or the rule was disabled or deleted
+	// mid-run; detail says which.
+	RuleRunState_RULE_RUN_STATE_FAILED RuleRunState = 3
+)
+
+// Enum value maps for RuleRunState.
+var (
+	RuleRunState_name = map[int32]string{
+		0: "RULE_RUN_STATE_UNSPECIFIED",
+		1: "RULE_RUN_STATE_RUNNING",
+		2: "RULE_RUN_STATE_SUCCEEDED",
+		3: "RULE_RUN_STATE_FAILED",
+	}
+	RuleRunState_value = map[string]int32{
+		"RULE_RUN_STATE_UNSPECIFIED": 0,
+		"RULE_RUN_STATE_RUNNING":     1,
+		"RULE_RUN_STATE_SUCCEEDED":   2,
+		"RULE_RUN_STATE_FAILED":      3,
+	}
+)
+
+func (x RuleRunState) Enum() *RuleRunState {
+	p := new(RuleRunState)
+	*p = x
+	return p
+}
+
+func (x RuleRunState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RuleRunState) Descriptor() protoreflect.EnumDescriptor {
+	return file_rapport_integration_v1_rule_proto_enumTypes[2].Descriptor()
+}
+
+func (RuleRunState) Type() protoreflect.EnumType {
+	return &file_rapport_integration_v1_rule_proto_enumTypes[2]
+}
+
+func (x RuleRunState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RuleRunState.Descriptor instead.
+func (RuleRunState) EnumDescriptor() ([]byte, []int) {
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{2}
+}
 
 // RuleActionKind is what an action does. Actions that change other
 // services' data are not offered yet.
@@ -67,11 +223,11 @@ func (x RuleActionKind) String() string {
 }
 
 func (RuleActionKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_rapport_integration_v1_rule_proto_enumTypes[0].Descriptor()
+	return file_rapport_integration_v1_rule_proto_enumTypes[3].Descriptor()
 }
 
 func (RuleActionKind) Type() protoreflect.EnumType {
-	return &file_rapport_integration_v1_rule_proto_enumTypes[0]
+	return &file_rapport_integration_v1_rule_proto_enumTypes[3]
 }
 
 func (x RuleActionKind) Number() protoreflect.EnumNumber {
@@ -80,7 +236,7 @@ func (x RuleActionKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RuleActionKind.Descriptor instead.
 func (RuleActionKind) EnumDescriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{0}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{3}
 }
 
 // RuleExecutionOutcome is what an execution came to.
@@ -122,11 +278,11 @@ func (x RuleExecutionOutcome) String() string {
 }
 
 func (RuleExecutionOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_rapport_integration_v1_rule_proto_enumTypes[1].Descriptor()
+	return file_rapport_integration_v1_rule_proto_enumTypes[4].Descriptor()
 }
 
 func (RuleExecutionOutcome) Type() protoreflect.EnumType {
-	return &file_rapport_integration_v1_rule_proto_enumTypes[1]
+	return &file_rapport_integration_v1_rule_proto_enumTypes[4]
 }
 
 func (x RuleExecutionOutcome) Number() protoreflect.EnumNumber {
@@ -135,7 +291,263 @@ func (x RuleExecutionOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RuleExecutionOutcome.Descriptor instead.
 func (RuleExecutionOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{4}
+}
+
+// RuleSchedule says when a scheduled rule runs: every interval, or daily at
+// a wall-clock time. Exactly one of interval and daily_time is set.
+type RuleSchedule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At least one hour; the first run is one interval after the schedule is set.
+	Interval *durationpb.Duration `protobuf:"bytes,1,opt,name=interval,proto3" json:"interval,omitempty"`
+	// "HH:MM", 24-hour, in time_zone.
+	DailyTime string `protobuf:"bytes,2,opt,name=daily_time,json=dailyTime,proto3" json:"daily_time,omitempty"`
+	// IANA time zone of daily_time, for example "Europe/Berlin"; empty means UTC.
+	TimeZone      string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleSchedule) Reset() {
+	*x = RuleSchedule{}
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleSchedule) ProtoMessage() {}
+
+func (x *RuleSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleSchedule.ProtoReflect.Descriptor instead.
+func (*RuleSchedule) Descriptor() ([]byte, []int) {
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RuleSchedule) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *RuleSchedule) GetDailyTime() string {
+	if x != nil {
+		return x.DailyTime
+	}
+	return ""
+}
+
+func (x *RuleSchedule) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+// RuleSelection is what a scheduled rule acts on at each run.
+type RuleSelection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required.
+	Collection RuleCollection `protobuf:"varint,1,opt,name=collection,proto3,enum=rapport.integration.v1.RuleCollection" json:"collection,omitempty"`
+	// AIP-160 filter passed to the collection's List RPC (for customers, the
+	// fields ListCustomers documents).
+	Filter string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// At least one day when set. Adds to the filter, with T = the run's start
+	// minus inactive_for:
+	// `last_interaction_time < T OR (contacted = false AND create_time < T)`,
+	// that is, customers whose latest interaction is older than T, and
+	// customers never contacted that were created before T.
+	InactiveFor   *durationpb.Duration `protobuf:"bytes,3,opt,name=inactive_for,json=inactiveFor,proto3" json:"inactive_for,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleSelection) Reset() {
+	*x = RuleSelection{}
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleSelection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleSelection) ProtoMessage() {}
+
+func (x *RuleSelection) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleSelection.ProtoReflect.Descriptor instead.
+func (*RuleSelection) Descriptor() ([]byte, []int) {
 	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RuleSelection) GetCollection() RuleCollection {
+	if x != nil {
+		return x.Collection
+	}
+	return RuleCollection_RULE_COLLECTION_UNSPECIFIED
+}
+
+func (x *RuleSelection) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *RuleSelection) GetInactiveFor() *durationpb.Duration {
+	if x != nil {
+		return x.InactiveFor
+	}
+	return nil
+}
+
+// RuleRun is one pass of a scheduled rule over its selection.
+type RuleRun struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	RunId  string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	RuleId string                 `protobuf:"bytes,2,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// The rule version that ran.
+	RuleVersion int64          `protobuf:"varint,3,opt,name=rule_version,json=ruleVersion,proto3" json:"rule_version,omitempty"`
+	Trigger     RuleRunTrigger `protobuf:"varint,4,opt,name=trigger,proto3,enum=rapport.integration.v1.RuleRunTrigger" json:"trigger,omitempty"`
+	State       RuleRunState   `protobuf:"varint,5,opt,name=state,proto3,enum=rapport.integration.v1.RuleRunState" json:"state,omitempty"`
+	// Resources the selection returned so far.
+	Selected int32 `protobuf:"varint,6,opt,name=selected,proto3" json:"selected,omitempty"`
+	// Resources the rule acted on: those selected that had not fired in
+	// their current episode.
+	Fired     int32                  `protobuf:"varint,7,opt,name=fired,proto3" json:"fired,omitempty"`
+	Detail    string                 `protobuf:"bytes,8,opt,name=detail,proto3" json:"detail,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Set when the run ended.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleRun) Reset() {
+	*x = RuleRun{}
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleRun) ProtoMessage() {}
+
+func (x *RuleRun) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleRun.ProtoReflect.Descriptor instead.
+func (*RuleRun) Descriptor() ([]byte, []int) {
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RuleRun) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *RuleRun) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *RuleRun) GetRuleVersion() int64 {
+	if x != nil {
+		return x.RuleVersion
+	}
+	return 0
+}
+
+func (x *RuleRun) GetTrigger() RuleRunTrigger {
+	if x != nil {
+		return x.Trigger
+	}
+	return RuleRunTrigger_RULE_RUN_TRIGGER_UNSPECIFIED
+}
+
+func (x *RuleRun) GetState() RuleRunState {
+	if x != nil {
+		return x.State
+	}
+	return RuleRunState_RULE_RUN_STATE_UNSPECIFIED
+}
+
+func (x *RuleRun) GetSelected() int32 {
+	if x != nil {
+		return x.Selected
+	}
+	return 0
+}
+
+func (x *RuleRun) GetFired() int32 {
+	if x != nil {
+		return x.Fired
+	}
+	return 0
+}
+
+func (x *RuleRun) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *RuleRun) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *RuleRun) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
 }
 
 // RuleAction is one thing a rule does.
@@ -162,7 +574,7 @@ type RuleAction struct {
 
 func (x *RuleAction) Reset() {
 	*x = RuleAction{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[0]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +586,7 @@ func (x *RuleAction) String() string {
 func (*RuleAction) ProtoMessage() {}
 
 func (x *RuleAction) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[0]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +599,7 @@ func (x *RuleAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleAction.ProtoReflect.Descriptor instead.
 func (*RuleAction) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{0}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RuleAction) GetKind() RuleActionKind {
@@ -239,7 +651,11 @@ func (x *RuleAction) GetEmailAddress() string {
 	return ""
 }
 
-// Rule is "when an event matches, then actions".
+// Rule is "when an event matches, then actions", or, with a schedule,
+// "at each run, for every selected resource, actions". A scheduled rule
+// acts on a resource once per episode: not again for the same rule version
+// until the resource leaves the selection and enters it again (with
+// inactive_for, until its last_interaction_time changes).
 type Rule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Output only.
@@ -265,14 +681,23 @@ type Rule struct {
 	// Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// The version, as a string; UpdateRule compares it when set.
-	Etag          string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Makes the rule scheduled; then event_types and filter are empty and
+	// selection is required. Its actions see a synthetic event of type
+	// rapport.integration.v1.rule.scheduled, source "integration", whose
+	// resource is the selected resource (for example "customers/{id}").
+	Schedule *RuleSchedule `protobuf:"bytes,12,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	// What a scheduled rule acts on.
+	Selection *RuleSelection `protobuf:"bytes,13,opt,name=selection,proto3" json:"selection,omitempty"`
+	// When a scheduled rule runs next. Output only.
+	NextRunTime   *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=next_run_time,json=nextRunTime,proto3" json:"next_run_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Rule) Reset() {
 	*x = Rule{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[1]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +709,7 @@ func (x *Rule) String() string {
 func (*Rule) ProtoMessage() {}
 
 func (x *Rule) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[1]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +722,7 @@ func (x *Rule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rule.ProtoReflect.Descriptor instead.
 func (*Rule) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{1}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Rule) GetRuleId() string {
@@ -377,6 +802,27 @@ func (x *Rule) GetEtag() string {
 	return ""
 }
 
+func (x *Rule) GetSchedule() *RuleSchedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+func (x *Rule) GetSelection() *RuleSelection {
+	if x != nil {
+		return x.Selection
+	}
+	return nil
+}
+
+func (x *Rule) GetNextRunTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextRunTime
+	}
+	return nil
+}
+
 // RuleExecution is one event a rule matched.
 type RuleExecution struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -397,7 +843,7 @@ type RuleExecution struct {
 
 func (x *RuleExecution) Reset() {
 	*x = RuleExecution{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[2]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -409,7 +855,7 @@ func (x *RuleExecution) String() string {
 func (*RuleExecution) ProtoMessage() {}
 
 func (x *RuleExecution) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[2]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -422,7 +868,7 @@ func (x *RuleExecution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleExecution.ProtoReflect.Descriptor instead.
 func (*RuleExecution) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{2}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RuleExecution) GetExecutionId() string {
@@ -488,7 +934,9 @@ func (x *RuleExecution) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// RuleDryRunMatch is one recent event a dry run matched.
+// RuleDryRunMatch is one recent event a dry run matched; for a scheduled
+// rule, one resource of the first page of its selection, with event_id
+// empty.
 type RuleDryRunMatch struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	EventId   string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
@@ -503,7 +951,7 @@ type RuleDryRunMatch struct {
 
 func (x *RuleDryRunMatch) Reset() {
 	*x = RuleDryRunMatch{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[3]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +963,7 @@ func (x *RuleDryRunMatch) String() string {
 func (*RuleDryRunMatch) ProtoMessage() {}
 
 func (x *RuleDryRunMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[3]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +976,7 @@ func (x *RuleDryRunMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleDryRunMatch.ProtoReflect.Descriptor instead.
 func (*RuleDryRunMatch) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{3}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RuleDryRunMatch) GetEventId() string {
@@ -577,7 +1025,7 @@ type CreateRuleRequest struct {
 
 func (x *CreateRuleRequest) Reset() {
 	*x = CreateRuleRequest{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[4]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +1037,7 @@ func (x *CreateRuleRequest) String() string {
 func (*CreateRuleRequest) ProtoMessage() {}
 
 func (x *CreateRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[4]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +1050,7 @@ func (x *CreateRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRuleRequest.ProtoReflect.Descriptor instead.
 func (*CreateRuleRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{4}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateRuleRequest) GetRule() *Rule {
@@ -628,7 +1076,7 @@ type CreateRuleResponse struct {
 
 func (x *CreateRuleResponse) Reset() {
 	*x = CreateRuleResponse{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[5]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +1088,7 @@ func (x *CreateRuleResponse) String() string {
 func (*CreateRuleResponse) ProtoMessage() {}
 
 func (x *CreateRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[5]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +1101,7 @@ func (x *CreateRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRuleResponse.ProtoReflect.Descriptor instead.
 func (*CreateRuleResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{5}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateRuleResponse) GetRule() *Rule {
@@ -672,7 +1120,7 @@ type GetRuleRequest struct {
 
 func (x *GetRuleRequest) Reset() {
 	*x = GetRuleRequest{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[6]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +1132,7 @@ func (x *GetRuleRequest) String() string {
 func (*GetRuleRequest) ProtoMessage() {}
 
 func (x *GetRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[6]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +1145,7 @@ func (x *GetRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRuleRequest.ProtoReflect.Descriptor instead.
 func (*GetRuleRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{6}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetRuleRequest) GetRuleId() string {
@@ -716,7 +1164,7 @@ type GetRuleResponse struct {
 
 func (x *GetRuleResponse) Reset() {
 	*x = GetRuleResponse{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[7]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +1176,7 @@ func (x *GetRuleResponse) String() string {
 func (*GetRuleResponse) ProtoMessage() {}
 
 func (x *GetRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[7]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +1189,7 @@ func (x *GetRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRuleResponse.ProtoReflect.Descriptor instead.
 func (*GetRuleResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{7}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetRuleResponse) GetRule() *Rule {
@@ -764,7 +1212,7 @@ type ListRulesRequest struct {
 
 func (x *ListRulesRequest) Reset() {
 	*x = ListRulesRequest{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[8]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +1224,7 @@ func (x *ListRulesRequest) String() string {
 func (*ListRulesRequest) ProtoMessage() {}
 
 func (x *ListRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[8]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +1237,7 @@ func (x *ListRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListRulesRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{8}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListRulesRequest) GetPageSize() int32 {
@@ -823,7 +1271,7 @@ type ListRulesResponse struct {
 
 func (x *ListRulesResponse) Reset() {
 	*x = ListRulesResponse{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[9]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +1283,7 @@ func (x *ListRulesResponse) String() string {
 func (*ListRulesResponse) ProtoMessage() {}
 
 func (x *ListRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[9]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +1296,7 @@ func (x *ListRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListRulesResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{9}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListRulesResponse) GetRules() []*Rule {
@@ -870,7 +1318,7 @@ type UpdateRuleRequest struct {
 	// rule_id and etag (empty skips the check) select the rule.
 	Rule *Rule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
 	// Fields to change among display_name, event_types, filter, actions,
-	// enabled and max_executions_per_minute; over REST, the fields present in
+	// enabled, max_executions_per_minute, schedule and selection; over REST, the fields present in
 	// the body when omitted.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -879,7 +1327,7 @@ type UpdateRuleRequest struct {
 
 func (x *UpdateRuleRequest) Reset() {
 	*x = UpdateRuleRequest{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[10]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +1339,7 @@ func (x *UpdateRuleRequest) String() string {
 func (*UpdateRuleRequest) ProtoMessage() {}
 
 func (x *UpdateRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[10]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1352,7 @@ func (x *UpdateRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRuleRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRuleRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{10}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateRuleRequest) GetRule() *Rule {
@@ -930,7 +1378,7 @@ type UpdateRuleResponse struct {
 
 func (x *UpdateRuleResponse) Reset() {
 	*x = UpdateRuleResponse{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[11]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1390,7 @@ func (x *UpdateRuleResponse) String() string {
 func (*UpdateRuleResponse) ProtoMessage() {}
 
 func (x *UpdateRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[11]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1403,7 @@ func (x *UpdateRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRuleResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRuleResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{11}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateRuleResponse) GetRule() *Rule {
@@ -976,7 +1424,7 @@ type DeleteRuleRequest struct {
 
 func (x *DeleteRuleRequest) Reset() {
 	*x = DeleteRuleRequest{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[12]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1436,7 @@ func (x *DeleteRuleRequest) String() string {
 func (*DeleteRuleRequest) ProtoMessage() {}
 
 func (x *DeleteRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[12]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1449,7 @@ func (x *DeleteRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRuleRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRuleRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{12}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteRuleRequest) GetRuleId() string {
@@ -1026,7 +1474,7 @@ type DeleteRuleResponse struct {
 
 func (x *DeleteRuleResponse) Reset() {
 	*x = DeleteRuleResponse{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[13]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1486,7 @@ func (x *DeleteRuleResponse) String() string {
 func (*DeleteRuleResponse) ProtoMessage() {}
 
 func (x *DeleteRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[13]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1499,7 @@ func (x *DeleteRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRuleResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRuleResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{13}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{16}
 }
 
 type DryRunRuleRequest struct {
@@ -1067,7 +1515,7 @@ type DryRunRuleRequest struct {
 
 func (x *DryRunRuleRequest) Reset() {
 	*x = DryRunRuleRequest{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[14]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1527,7 @@ func (x *DryRunRuleRequest) String() string {
 func (*DryRunRuleRequest) ProtoMessage() {}
 
 func (x *DryRunRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[14]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1540,7 @@ func (x *DryRunRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DryRunRuleRequest.ProtoReflect.Descriptor instead.
 func (*DryRunRuleRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{14}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DryRunRuleRequest) GetRule() *Rule {
@@ -1112,7 +1560,7 @@ func (x *DryRunRuleRequest) GetEventLimit() int32 {
 type DryRunRuleResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Matches []*RuleDryRunMatch     `protobuf:"bytes,1,rep,name=matches,proto3" json:"matches,omitempty"`
-	// How many events were tried.
+	// How many events (for a scheduled rule, selected resources) were tried.
 	EventsEvaluated int32 `protobuf:"varint,2,opt,name=events_evaluated,json=eventsEvaluated,proto3" json:"events_evaluated,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
@@ -1120,7 +1568,7 @@ type DryRunRuleResponse struct {
 
 func (x *DryRunRuleResponse) Reset() {
 	*x = DryRunRuleResponse{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[15]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1580,7 @@ func (x *DryRunRuleResponse) String() string {
 func (*DryRunRuleResponse) ProtoMessage() {}
 
 func (x *DryRunRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[15]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1593,7 @@ func (x *DryRunRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DryRunRuleResponse.ProtoReflect.Descriptor instead.
 func (*DryRunRuleResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{15}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DryRunRuleResponse) GetMatches() []*RuleDryRunMatch {
@@ -1176,7 +1624,7 @@ type ListRuleExecutionsRequest struct {
 
 func (x *ListRuleExecutionsRequest) Reset() {
 	*x = ListRuleExecutionsRequest{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[16]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1636,7 @@ func (x *ListRuleExecutionsRequest) String() string {
 func (*ListRuleExecutionsRequest) ProtoMessage() {}
 
 func (x *ListRuleExecutionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[16]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1649,7 @@ func (x *ListRuleExecutionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRuleExecutionsRequest.ProtoReflect.Descriptor instead.
 func (*ListRuleExecutionsRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{16}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListRuleExecutionsRequest) GetRuleId() string {
@@ -1242,7 +1690,7 @@ type ListRuleExecutionsResponse struct {
 
 func (x *ListRuleExecutionsResponse) Reset() {
 	*x = ListRuleExecutionsResponse{}
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[17]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1702,7 @@ func (x *ListRuleExecutionsResponse) String() string {
 func (*ListRuleExecutionsResponse) ProtoMessage() {}
 
 func (x *ListRuleExecutionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_rule_proto_msgTypes[17]
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1715,7 @@ func (x *ListRuleExecutionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRuleExecutionsResponse.ProtoReflect.Descriptor instead.
 func (*ListRuleExecutionsResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{17}
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListRuleExecutionsResponse) GetExecutions() []*RuleExecution {
@@ -1284,11 +1732,245 @@ func (x *ListRuleExecutionsResponse) GetNextPageToken() string {
 	return ""
 }
 
+type RunRuleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RuleId        string                 `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunRuleRequest) Reset() {
+	*x = RunRuleRequest{}
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunRuleRequest) ProtoMessage() {}
+
+func (x *RunRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunRuleRequest.ProtoReflect.Descriptor instead.
+func (*RunRuleRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RunRuleRequest) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+type RunRuleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *RuleRun               `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunRuleResponse) Reset() {
+	*x = RunRuleResponse{}
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunRuleResponse) ProtoMessage() {}
+
+func (x *RunRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunRuleResponse.ProtoReflect.Descriptor instead.
+func (*RunRuleResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RunRuleResponse) GetRun() *RuleRun {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+type ListRuleRunsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	RuleId string                 `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// At most 1000; 0 means 50.
+	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter over state and trigger.
+	Filter        string `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRuleRunsRequest) Reset() {
+	*x = ListRuleRunsRequest{}
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRuleRunsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRuleRunsRequest) ProtoMessage() {}
+
+func (x *ListRuleRunsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRuleRunsRequest.ProtoReflect.Descriptor instead.
+func (*ListRuleRunsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListRuleRunsRequest) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *ListRuleRunsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRuleRunsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListRuleRunsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+type ListRuleRunsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Runs          []*RuleRun             `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRuleRunsResponse) Reset() {
+	*x = ListRuleRunsResponse{}
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRuleRunsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRuleRunsResponse) ProtoMessage() {}
+
+func (x *ListRuleRunsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_integration_v1_rule_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRuleRunsResponse.ProtoReflect.Descriptor instead.
+func (*ListRuleRunsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_integration_v1_rule_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListRuleRunsResponse) GetRuns() []*RuleRun {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+func (x *ListRuleRunsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_rapport_integration_v1_rule_proto protoreflect.FileDescriptor
 
 const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
-	"!rapport/integration/v1/rule.proto\x12\x16rapport.integration.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x02\n" +
+	"!rapport/integration/v1/rule.proto\x12\x16rapport.integration.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n" +
+	"\fRuleSchedule\x125\n" +
+	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12\x1d\n" +
+	"\n" +
+	"daily_time\x18\x02 \x01(\tR\tdailyTime\x12\x1b\n" +
+	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\"\xad\x01\n" +
+	"\rRuleSelection\x12F\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\x0e2&.rapport.integration.v1.RuleCollectionR\n" +
+	"collection\x12\x16\n" +
+	"\x06filter\x18\x02 \x01(\tR\x06filter\x12<\n" +
+	"\finactive_for\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vinactiveFor\"\x96\x03\n" +
+	"\aRuleRun\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x17\n" +
+	"\arule_id\x18\x02 \x01(\tR\x06ruleId\x12!\n" +
+	"\frule_version\x18\x03 \x01(\x03R\vruleVersion\x12@\n" +
+	"\atrigger\x18\x04 \x01(\x0e2&.rapport.integration.v1.RuleRunTriggerR\atrigger\x12:\n" +
+	"\x05state\x18\x05 \x01(\x0e2$.rapport.integration.v1.RuleRunStateR\x05state\x12\x1a\n" +
+	"\bselected\x18\x06 \x01(\x05R\bselected\x12\x14\n" +
+	"\x05fired\x18\a \x01(\x05R\x05fired\x12\x16\n" +
+	"\x06detail\x18\b \x01(\tR\x06detail\x129\n" +
+	"\n" +
+	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xba\x02\n" +
 	"\n" +
 	"RuleAction\x12:\n" +
 	"\x04kind\x18\x01 \x01(\x0e2&.rapport.integration.v1.RuleActionKindR\x04kind\x124\n" +
@@ -1298,7 +1980,7 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
 	"webhook_id\x18\x05 \x01(\tR\twebhookId\x12*\n" +
 	"\x11email_template_id\x18\x14 \x01(\tR\x0femailTemplateId\x12#\n" +
-	"\remail_address\x18\x15 \x01(\tR\femailAddress\"\xb6\x03\n" +
+	"\remail_address\x18\x15 \x01(\tR\femailAddress\"\xfd\x04\n" +
 	"\x04Rule\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1f\n" +
@@ -1314,7 +1996,10 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\v \x01(\tR\x04etag\"\xe1\x02\n" +
+	"\x04etag\x18\v \x01(\tR\x04etag\x12@\n" +
+	"\bschedule\x18\f \x01(\v2$.rapport.integration.v1.RuleScheduleR\bschedule\x12C\n" +
+	"\tselection\x18\r \x01(\v2%.rapport.integration.v1.RuleSelectionR\tselection\x12>\n" +
+	"\rnext_run_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vnextRunTime\"\xe1\x02\n" +
 	"\rRuleExecution\x12!\n" +
 	"\fexecution_id\x18\x01 \x01(\tR\vexecutionId\x12\x17\n" +
 	"\arule_id\x18\x02 \x01(\tR\x06ruleId\x12!\n" +
@@ -1380,7 +2065,32 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
 	"executions\x18\x01 \x03(\v2%.rapport.integration.v1.RuleExecutionR\n" +
 	"executions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x9e\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n" +
+	"\x0eRunRuleRequest\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\"D\n" +
+	"\x0fRunRuleResponse\x121\n" +
+	"\x03run\x18\x01 \x01(\v2\x1f.rapport.integration.v1.RuleRunR\x03run\"\x82\x01\n" +
+	"\x13ListRuleRunsRequest\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x16\n" +
+	"\x06filter\x18\x04 \x01(\tR\x06filter\"s\n" +
+	"\x14ListRuleRunsResponse\x123\n" +
+	"\x04runs\x18\x01 \x03(\v2\x1f.rapport.integration.v1.RuleRunR\x04runs\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*P\n" +
+	"\x0eRuleCollection\x12\x1f\n" +
+	"\x1bRULE_COLLECTION_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19RULE_COLLECTION_CUSTOMERS\x10\x01*n\n" +
+	"\x0eRuleRunTrigger\x12 \n" +
+	"\x1cRULE_RUN_TRIGGER_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19RULE_RUN_TRIGGER_SCHEDULE\x10\x01\x12\x1b\n" +
+	"\x17RULE_RUN_TRIGGER_MANUAL\x10\x02*\x83\x01\n" +
+	"\fRuleRunState\x12\x1e\n" +
+	"\x1aRULE_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16RULE_RUN_STATE_RUNNING\x10\x01\x12\x1c\n" +
+	"\x18RULE_RUN_STATE_SUCCEEDED\x10\x02\x12\x19\n" +
+	"\x15RULE_RUN_STATE_FAILED\x10\x03*\x9e\x01\n" +
 	"\x0eRuleActionKind\x12 \n" +
 	"\x1cRULE_ACTION_KIND_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"RULE_ACTION_KIND_SEND_NOTIFICATION\x10\x01\x12!\n" +
@@ -1390,7 +2100,7 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\"RULE_EXECUTION_OUTCOME_UNSPECIFIED\x10\x00\x12$\n" +
 	" RULE_EXECUTION_OUTCOME_SUCCEEDED\x10\x01\x12'\n" +
 	"#RULE_EXECUTION_OUTCOME_RATE_LIMITED\x10\x02\x12!\n" +
-	"\x1dRULE_EXECUTION_OUTCOME_FAILED\x10\x032\xcc\a\n" +
+	"\x1dRULE_EXECUTION_OUTCOME_FAILED\x10\x032\xe0\t\n" +
 	"\x11AutomationService\x12\x82\x01\n" +
 	"\n" +
 	"CreateRule\x12).rapport.integration.v1.CreateRuleRequest\x1a*.rapport.integration.v1.CreateRuleResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x04ruleb\x04rule\"\t/v1/rules\x12}\n" +
@@ -1402,7 +2112,9 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"DeleteRule\x12).rapport.integration.v1.DeleteRuleRequest\x1a*.rapport.integration.v1.DeleteRuleResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/rules/{rule_id}\x12\x80\x01\n" +
 	"\n" +
 	"DryRunRule\x12).rapport.integration.v1.DryRunRuleRequest\x1a*.rapport.integration.v1.DryRunRuleResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/rules:dryRun\x12\xa3\x01\n" +
-	"\x12ListRuleExecutions\x121.rapport.integration.v1.ListRuleExecutionsRequest\x1a2.rapport.integration.v1.ListRuleExecutionsResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/rules/{rule_id}/executionsB\xec\x01\n" +
+	"\x12ListRuleExecutions\x121.rapport.integration.v1.ListRuleExecutionsRequest\x1a2.rapport.integration.v1.ListRuleExecutionsResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/rules/{rule_id}/executions\x12\x83\x01\n" +
+	"\aRunRule\x12&.rapport.integration.v1.RunRuleRequest\x1a'.rapport.integration.v1.RunRuleResponse\"'\x82\xd3\xe4\x93\x02!:\x01*b\x03run\"\x17/v1/rules/{rule_id}:run\x12\x8b\x01\n" +
+	"\fListRuleRuns\x12+.rapport.integration.v1.ListRuleRunsRequest\x1a,.rapport.integration.v1.ListRuleRunsResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/rules/{rule_id}/runsB\xec\x01\n" +
 	"\x1acom.rapport.integration.v1B\tRuleProtoP\x01ZIgithub.com/rapportcrm/rapport/gen/go/rapport/integration/v1;integrationv1\xa2\x02\x03RIX\xaa\x02\x16Rapport.Integration.V1\xca\x02\x16Rapport\\Integration\\V1\xe2\x02\"Rapport\\Integration\\V1\\GPBMetadata\xea\x02\x18Rapport::Integration::V1b\x06proto3"
 
 var (
@@ -1417,69 +2129,96 @@ func file_rapport_integration_v1_rule_proto_rawDescGZIP() []byte {
 	return file_rapport_integration_v1_rule_proto_rawDescData
 }
 
-var file_rapport_integration_v1_rule_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rapport_integration_v1_rule_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_rapport_integration_v1_rule_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_rapport_integration_v1_rule_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_rapport_integration_v1_rule_proto_goTypes = []any{
-	(RuleActionKind)(0),                // 0: rapport.integration.v1.RuleActionKind
-	(RuleExecutionOutcome)(0),          // 1: rapport.integration.v1.RuleExecutionOutcome
-	(*RuleAction)(nil),                 // 2: rapport.integration.v1.RuleAction
-	(*Rule)(nil),                       // 3: rapport.integration.v1.Rule
-	(*RuleExecution)(nil),              // 4: rapport.integration.v1.RuleExecution
-	(*RuleDryRunMatch)(nil),            // 5: rapport.integration.v1.RuleDryRunMatch
-	(*CreateRuleRequest)(nil),          // 6: rapport.integration.v1.CreateRuleRequest
-	(*CreateRuleResponse)(nil),         // 7: rapport.integration.v1.CreateRuleResponse
-	(*GetRuleRequest)(nil),             // 8: rapport.integration.v1.GetRuleRequest
-	(*GetRuleResponse)(nil),            // 9: rapport.integration.v1.GetRuleResponse
-	(*ListRulesRequest)(nil),           // 10: rapport.integration.v1.ListRulesRequest
-	(*ListRulesResponse)(nil),          // 11: rapport.integration.v1.ListRulesResponse
-	(*UpdateRuleRequest)(nil),          // 12: rapport.integration.v1.UpdateRuleRequest
-	(*UpdateRuleResponse)(nil),         // 13: rapport.integration.v1.UpdateRuleResponse
-	(*DeleteRuleRequest)(nil),          // 14: rapport.integration.v1.DeleteRuleRequest
-	(*DeleteRuleResponse)(nil),         // 15: rapport.integration.v1.DeleteRuleResponse
-	(*DryRunRuleRequest)(nil),          // 16: rapport.integration.v1.DryRunRuleRequest
-	(*DryRunRuleResponse)(nil),         // 17: rapport.integration.v1.DryRunRuleResponse
-	(*ListRuleExecutionsRequest)(nil),  // 18: rapport.integration.v1.ListRuleExecutionsRequest
-	(*ListRuleExecutionsResponse)(nil), // 19: rapport.integration.v1.ListRuleExecutionsResponse
-	(*timestamppb.Timestamp)(nil),      // 20: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 21: google.protobuf.FieldMask
+	(RuleCollection)(0),                // 0: rapport.integration.v1.RuleCollection
+	(RuleRunTrigger)(0),                // 1: rapport.integration.v1.RuleRunTrigger
+	(RuleRunState)(0),                  // 2: rapport.integration.v1.RuleRunState
+	(RuleActionKind)(0),                // 3: rapport.integration.v1.RuleActionKind
+	(RuleExecutionOutcome)(0),          // 4: rapport.integration.v1.RuleExecutionOutcome
+	(*RuleSchedule)(nil),               // 5: rapport.integration.v1.RuleSchedule
+	(*RuleSelection)(nil),              // 6: rapport.integration.v1.RuleSelection
+	(*RuleRun)(nil),                    // 7: rapport.integration.v1.RuleRun
+	(*RuleAction)(nil),                 // 8: rapport.integration.v1.RuleAction
+	(*Rule)(nil),                       // 9: rapport.integration.v1.Rule
+	(*RuleExecution)(nil),              // 10: rapport.integration.v1.RuleExecution
+	(*RuleDryRunMatch)(nil),            // 11: rapport.integration.v1.RuleDryRunMatch
+	(*CreateRuleRequest)(nil),          // 12: rapport.integration.v1.CreateRuleRequest
+	(*CreateRuleResponse)(nil),         // 13: rapport.integration.v1.CreateRuleResponse
+	(*GetRuleRequest)(nil),             // 14: rapport.integration.v1.GetRuleRequest
+	(*GetRuleResponse)(nil),            // 15: rapport.integration.v1.GetRuleResponse
+	(*ListRulesRequest)(nil),           // 16: rapport.integration.v1.ListRulesRequest
+	(*ListRulesResponse)(nil),          // 17: rapport.integration.v1.ListRulesResponse
+	(*UpdateRuleRequest)(nil),          // 18: rapport.integration.v1.UpdateRuleRequest
+	(*UpdateRuleResponse)(nil),         // 19: rapport.integration.v1.UpdateRuleResponse
+	(*DeleteRuleRequest)(nil),          // 20: rapport.integration.v1.DeleteRuleRequest
+	(*DeleteRuleResponse)(nil),         // 21: rapport.integration.v1.DeleteRuleResponse
+	(*DryRunRuleRequest)(nil),          // 22: rapport.integration.v1.DryRunRuleRequest
+	(*DryRunRuleResponse)(nil),         // 23: rapport.integration.v1.DryRunRuleResponse
+	(*ListRuleExecutionsRequest)(nil),  // 24: rapport.integration.v1.ListRuleExecutionsRequest
+	(*ListRuleExecutionsResponse)(nil), // 25: rapport.integration.v1.ListRuleExecutionsResponse
+	(*RunRuleRequest)(nil),             // 26: rapport.integration.v1.RunRuleRequest
+	(*RunRuleResponse)(nil),            // 27: rapport.integration.v1.RunRuleResponse
+	(*ListRuleRunsRequest)(nil),        // 28: rapport.integration.v1.ListRuleRunsRequest
+	(*ListRuleRunsResponse)(nil),       // 29: rapport.integration.v1.ListRuleRunsResponse
+	(*durationpb.Duration)(nil),        // 30: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),      // 31: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 32: google.protobuf.FieldMask
 }
 var file_rapport_integration_v1_rule_proto_depIdxs = []int32{
-	0,  // 0: rapport.integration.v1.RuleAction.kind:type_name -> rapport.integration.v1.RuleActionKind
-	2,  // 1: rapport.integration.v1.Rule.actions:type_name -> rapport.integration.v1.RuleAction
-	20, // 2: rapport.integration.v1.Rule.create_time:type_name -> google.protobuf.Timestamp
-	20, // 3: rapport.integration.v1.Rule.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 4: rapport.integration.v1.RuleExecution.outcome:type_name -> rapport.integration.v1.RuleExecutionOutcome
-	20, // 5: rapport.integration.v1.RuleExecution.create_time:type_name -> google.protobuf.Timestamp
-	20, // 6: rapport.integration.v1.RuleDryRunMatch.event_time:type_name -> google.protobuf.Timestamp
-	3,  // 7: rapport.integration.v1.CreateRuleRequest.rule:type_name -> rapport.integration.v1.Rule
-	3,  // 8: rapport.integration.v1.CreateRuleResponse.rule:type_name -> rapport.integration.v1.Rule
-	3,  // 9: rapport.integration.v1.GetRuleResponse.rule:type_name -> rapport.integration.v1.Rule
-	3,  // 10: rapport.integration.v1.ListRulesResponse.rules:type_name -> rapport.integration.v1.Rule
-	3,  // 11: rapport.integration.v1.UpdateRuleRequest.rule:type_name -> rapport.integration.v1.Rule
-	21, // 12: rapport.integration.v1.UpdateRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 13: rapport.integration.v1.UpdateRuleResponse.rule:type_name -> rapport.integration.v1.Rule
-	3,  // 14: rapport.integration.v1.DryRunRuleRequest.rule:type_name -> rapport.integration.v1.Rule
-	5,  // 15: rapport.integration.v1.DryRunRuleResponse.matches:type_name -> rapport.integration.v1.RuleDryRunMatch
-	4,  // 16: rapport.integration.v1.ListRuleExecutionsResponse.executions:type_name -> rapport.integration.v1.RuleExecution
-	6,  // 17: rapport.integration.v1.AutomationService.CreateRule:input_type -> rapport.integration.v1.CreateRuleRequest
-	8,  // 18: rapport.integration.v1.AutomationService.GetRule:input_type -> rapport.integration.v1.GetRuleRequest
-	10, // 19: rapport.integration.v1.AutomationService.ListRules:input_type -> rapport.integration.v1.ListRulesRequest
-	12, // 20: rapport.integration.v1.AutomationService.UpdateRule:input_type -> rapport.integration.v1.UpdateRuleRequest
-	14, // 21: rapport.integration.v1.AutomationService.DeleteRule:input_type -> rapport.integration.v1.DeleteRuleRequest
-	16, // 22: rapport.integration.v1.AutomationService.DryRunRule:input_type -> rapport.integration.v1.DryRunRuleRequest
-	18, // 23: rapport.integration.v1.AutomationService.ListRuleExecutions:input_type -> rapport.integration.v1.ListRuleExecutionsRequest
-	7,  // 24: rapport.integration.v1.AutomationService.CreateRule:output_type -> rapport.integration.v1.CreateRuleResponse
-	9,  // 25: rapport.integration.v1.AutomationService.GetRule:output_type -> rapport.integration.v1.GetRuleResponse
-	11, // 26: rapport.integration.v1.AutomationService.ListRules:output_type -> rapport.integration.v1.ListRulesResponse
-	13, // 27: rapport.integration.v1.AutomationService.UpdateRule:output_type -> rapport.integration.v1.UpdateRuleResponse
-	15, // 28: rapport.integration.v1.AutomationService.DeleteRule:output_type -> rapport.integration.v1.DeleteRuleResponse
-	17, // 29: rapport.integration.v1.AutomationService.DryRunRule:output_type -> rapport.integration.v1.DryRunRuleResponse
-	19, // 30: rapport.integration.v1.AutomationService.ListRuleExecutions:output_type -> rapport.integration.v1.ListRuleExecutionsResponse
-	24, // [24:31] is the sub-list for method output_type
-	17, // [17:24] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	30, // 0: rapport.integration.v1.RuleSchedule.interval:type_name -> google.protobuf.Duration
+	0,  // 1: rapport.integration.v1.RuleSelection.collection:type_name -> rapport.integration.v1.RuleCollection
+	30, // 2: rapport.integration.v1.RuleSelection.inactive_for:type_name -> google.protobuf.Duration
+	1,  // 3: rapport.integration.v1.RuleRun.trigger:type_name -> rapport.integration.v1.RuleRunTrigger
+	2,  // 4: rapport.integration.v1.RuleRun.state:type_name -> rapport.integration.v1.RuleRunState
+	31, // 5: rapport.integration.v1.RuleRun.start_time:type_name -> google.protobuf.Timestamp
+	31, // 6: rapport.integration.v1.RuleRun.end_time:type_name -> google.protobuf.Timestamp
+	3,  // 7: rapport.integration.v1.RuleAction.kind:type_name -> rapport.integration.v1.RuleActionKind
+	8,  // 8: rapport.integration.v1.Rule.actions:type_name -> rapport.integration.v1.RuleAction
+	31, // 9: rapport.integration.v1.Rule.create_time:type_name -> google.protobuf.Timestamp
+	31, // 10: rapport.integration.v1.Rule.update_time:type_name -> google.protobuf.Timestamp
+	5,  // 11: rapport.integration.v1.Rule.schedule:type_name -> rapport.integration.v1.RuleSchedule
+	6,  // 12: rapport.integration.v1.Rule.selection:type_name -> rapport.integration.v1.RuleSelection
+	31, // 13: rapport.integration.v1.Rule.next_run_time:type_name -> google.protobuf.Timestamp
+	4,  // 14: rapport.integration.v1.RuleExecution.outcome:type_name -> rapport.integration.v1.RuleExecutionOutcome
+	31, // 15: rapport.integration.v1.RuleExecution.create_time:type_name -> google.protobuf.Timestamp
+	31, // 16: rapport.integration.v1.RuleDryRunMatch.event_time:type_name -> google.protobuf.Timestamp
+	9,  // 17: rapport.integration.v1.CreateRuleRequest.rule:type_name -> rapport.integration.v1.Rule
+	9,  // 18: rapport.integration.v1.CreateRuleResponse.rule:type_name -> rapport.integration.v1.Rule
+	9,  // 19: rapport.integration.v1.GetRuleResponse.rule:type_name -> rapport.integration.v1.Rule
+	9,  // 20: rapport.integration.v1.ListRulesResponse.rules:type_name -> rapport.integration.v1.Rule
+	9,  // 21: rapport.integration.v1.UpdateRuleRequest.rule:type_name -> rapport.integration.v1.Rule
+	32, // 22: rapport.integration.v1.UpdateRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	9,  // 23: rapport.integration.v1.UpdateRuleResponse.rule:type_name -> rapport.integration.v1.Rule
+	9,  // 24: rapport.integration.v1.DryRunRuleRequest.rule:type_name -> rapport.integration.v1.Rule
+	11, // 25: rapport.integration.v1.DryRunRuleResponse.matches:type_name -> rapport.integration.v1.RuleDryRunMatch
+	10, // 26: rapport.integration.v1.ListRuleExecutionsResponse.executions:type_name -> rapport.integration.v1.RuleExecution
+	7,  // 27: rapport.integration.v1.RunRuleResponse.run:type_name -> rapport.integration.v1.RuleRun
+	7,  // 28: rapport.integration.v1.ListRuleRunsResponse.runs:type_name -> rapport.integration.v1.RuleRun
+	12, // 29: rapport.integration.v1.AutomationService.CreateRule:input_type -> rapport.integration.v1.CreateRuleRequest
+	14, // 30: rapport.integration.v1.AutomationService.GetRule:input_type -> rapport.integration.v1.GetRuleRequest
+	16, // 31: rapport.integration.v1.AutomationService.ListRules:input_type -> rapport.integration.v1.ListRulesRequest
+	18, // 32: rapport.integration.v1.AutomationService.UpdateRule:input_type -> rapport.integration.v1.UpdateRuleRequest
+	20, // 33: rapport.integration.v1.AutomationService.DeleteRule:input_type -> rapport.integration.v1.DeleteRuleRequest
+	22, // 34: rapport.integration.v1.AutomationService.DryRunRule:input_type -> rapport.integration.v1.DryRunRuleRequest
+	24, // 35: rapport.integration.v1.AutomationService.ListRuleExecutions:input_type -> rapport.integration.v1.ListRuleExecutionsRequest
+	26, // 36: rapport.integration.v1.AutomationService.RunRule:input_type -> rapport.integration.v1.RunRuleRequest
+	28, // 37: rapport.integration.v1.AutomationService.ListRuleRuns:input_type -> rapport.integration.v1.ListRuleRunsRequest
+	13, // 38: rapport.integration.v1.AutomationService.CreateRule:output_type -> rapport.integration.v1.CreateRuleResponse
+	15, // 39: rapport.integration.v1.AutomationService.GetRule:output_type -> rapport.integration.v1.GetRuleResponse
+	17, // 40: rapport.integration.v1.AutomationService.ListRules:output_type -> rapport.integration.v1.ListRulesResponse
+	19, // 41: rapport.integration.v1.AutomationService.UpdateRule:output_type -> rapport.integration.v1.UpdateRuleResponse
+	21, // 42: rapport.integration.v1.AutomationService.DeleteRule:output_type -> rapport.integration.v1.DeleteRuleResponse
+	23, // 43: rapport.integration.v1.AutomationService.DryRunRule:output_type -> rapport.integration.v1.DryRunRuleResponse
+	25, // 44: rapport.integration.v1.AutomationService.ListRuleExecutions:output_type -> rapport.integration.v1.ListRuleExecutionsResponse
+	27, // 45: rapport.integration.v1.AutomationService.RunRule:output_type -> rapport.integration.v1.RunRuleResponse
+	29, // 46: rapport.integration.v1.AutomationService.ListRuleRuns:output_type -> rapport.integration.v1.ListRuleRunsResponse
+	38, // [38:47] is the sub-list for method output_type
+	29, // [29:38] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_rapport_integration_v1_rule_proto_init() }
@@ -1492,8 +2231,8 @@ func file_rapport_integration_v1_rule_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_integration_v1_rule_proto_rawDesc), len(file_rapport_integration_v1_rule_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   18,
+			NumEnums:      5,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,8 @@ const (
 	AutomationService_DeleteRule_FullMethodName         = "/rapport.integration.v1.AutomationService/DeleteRule"
 	AutomationService_DryRunRule_FullMethodName         = "/rapport.integration.v1.AutomationService/DryRunRule"
 	AutomationService_ListRuleExecutions_FullMethodName = "/rapport.integration.v1.AutomationService/ListRuleExecutions"
+	AutomationService_RunRule_FullMethodName            = "/rapport.integration.v1.AutomationService/RunRule"
+	AutomationService_ListRuleRuns_FullMethodName       = "/rapport.integration.v1.AutomationService/ListRuleRuns"
 )
 
 // AutomationServiceClient is the client API for AutomationService service.
@@ -51,6 +53,11 @@ type AutomationServiceClient interface {
 	DryRunRule(ctx context.Context, in *DryRunRuleRequest, opts ...grpc.CallOption) (*DryRunRuleResponse, error)
 	// Lists a rule's executions, newest first (admins, analysts).
 	ListRuleExecutions(ctx context.Context, in *ListRuleExecutionsRequest, opts ...grpc.CallOption) (*ListRuleExecutionsResponse, error)
+	// Queues a run of a scheduled, enabled rule now, beside its schedule; the
+	// scheduler starts it at its next poll (admins).
+	RunRule(ctx context.Context, in *RunRuleRequest, opts ...grpc.CallOption) (*RunRuleResponse, error)
+	// Lists a scheduled rule's runs, newest first (admins, analysts).
+	ListRuleRuns(ctx context.Context, in *ListRuleRunsRequest, opts ...grpc.CallOption) (*ListRuleRunsResponse, error)
 }
 
 type automationServiceClient struct {
@@ -131,6 +138,26 @@ func (c *automationServiceClient) ListRuleExecutions(ctx context.Context, in *Li
 	return out, nil
 }
 
+func (c *automationServiceClient) RunRule(ctx context.Context, in *RunRuleRequest, opts ...grpc.CallOption) (*RunRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RunRuleResponse)
+	err := c.cc.Invoke(ctx, AutomationService_RunRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *automationServiceClient) ListRuleRuns(ctx context.Context, in *ListRuleRunsRequest, opts ...grpc.CallOption) (*ListRuleRunsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRuleRunsResponse)
+	err := c.cc.Invoke(ctx, AutomationService_ListRuleRuns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AutomationServiceServer is the server API for AutomationService service.
 // All implementations must embed UnimplementedAutomationServiceServer
 // for forward compatibility.
@@ -154,6 +181,11 @@ type AutomationServiceServer interface {
 	DryRunRule(context.Context, *DryRunRuleRequest) (*DryRunRuleResponse, error)
 	// Lists a rule's executions, newest first (admins, analysts).
 	ListRuleExecutions(context.Context, *ListRuleExecutionsRequest) (*ListRuleExecutionsResponse, error)
+	// Queues a run of a scheduled, enabled rule now, beside its schedule; the
+	// scheduler starts it at its next poll (admins).
+	RunRule(context.Context, *RunRuleRequest) (*RunRuleResponse, error)
+	// Lists a scheduled rule's runs, newest first (admins, analysts).
+	ListRuleRuns(context.Context, *ListRuleRunsRequest) (*ListRuleRunsResponse, error)
 	mustEmbedUnimplementedAutomationServiceServer()
 }
 
@@ -184,6 +216,12 @@ func (UnimplementedAutomationServiceServer) DryRunRule(context.Context, *DryRunR
 }
 func (UnimplementedAutomationServiceServer) ListRuleExecutions(context.Context, *ListRuleExecutionsRequest) (*ListRuleExecutionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRuleExecutions not implemented")
+}
+func (UnimplementedAutomationServiceServer) RunRule(context.Context, *RunRuleRequest) (*RunRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RunRule not implemented")
+}
+func (UnimplementedAutomationServiceServer) ListRuleRuns(context.Context, *ListRuleRunsRequest) (*ListRuleRunsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRuleRuns not implemented")
 }
 func (UnimplementedAutomationServiceServer) mustEmbedUnimplementedAutomationServiceServer() {}
 func (UnimplementedAutomationServiceServer) testEmbeddedByValue()                           {}
@@ -332,6 +370,42 @@ func _AutomationService_ListRuleExecutions_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AutomationService_RunRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RunRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AutomationServiceServer).RunRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AutomationService_RunRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AutomationServiceServer).RunRule(ctx, req.(*RunRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AutomationService_ListRuleRuns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRuleRunsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AutomationServiceServer).ListRuleRuns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AutomationService_ListRuleRuns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AutomationServiceServer).ListRuleRuns(ctx, req.(*ListRuleRunsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AutomationService_ServiceDesc is the grpc.ServiceDesc for AutomationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -366,6 +440,14 @@ var AutomationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRuleExecutions",
 			Handler:    _AutomationService_ListRuleExecutions_Handler,
+		},
+		{
+			MethodName: "RunRule",
+			Handler:    _AutomationService_RunRule_Handler,
+		},
+		{
+			MethodName: "ListRuleRuns",
+			Handler:    _AutomationService_ListRuleRuns_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
