@@ -32,8 +32,10 @@ import (
 	"github.com/rapportcrm/rapport/services/integration/internal/follower"
 	"github.com/rapportcrm/rapport/services/integration/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/integration/internal/notification"
+	"github.com/rapportcrm/rapport/services/integration/internal/peers"
 	"github.com/rapportcrm/rapport/services/integration/internal/postgres"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
+	"github.com/rapportcrm/rapport/services/integration/internal/ruleaction"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 
@@ -84,7 +86,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	store := postgres.New(pool)
-	feeds := follower.New(store, iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(peers["customer"]), cfg.APIKey, cfg.Tenant),
+	directory := iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(peers["customer"]), cfg.APIKey, cfg.Tenant)
+	feeds := follower.New(store, directory,
 		follower.Config{Refresh: cfg.TenantRefresh, MinBackoff: cfg.FeedMinBackoff, MaxBackoff: cfg.FeedMaxBackoff},
 		log,
 		eventfeed.CustomerSource(customerv1.NewCustomerServiceClient(peers["customer"])),
@@ -99,6 +102,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	actions := ruleaction.New(store, ruleactionTarget(directory, peers["customer"]), ruleaction.Defaults, log)
 	srv := grpcserver.New(cfg.Server, log, authn)
 	integrationv1.RegisterWebhookServiceServer(srv, grpcapi.NewWebhooks(webhook.New(store, webhook.Config{RequireHTTPS: cfg.RequireHTTPS})))
 	integrationv1.RegisterNotificationServiceServer(srv, grpcapi.NewNotifications(notification.New(store.Notifications()), cfg.NotificationPoll))
@@ -111,5 +115,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g.Go(func() error { return srv.Run(ctx, lis, pool.Ping) })
 	g.Go(func() error { return feeds.Run(ctx) })
 	g.Go(func() error { return deliverer.Run(ctx) })
+	g.Go(func() error { return actions.Run(ctx) })
 	return g.Wait()
+}
+
+// ruleactionTarget acts for each tenant with the directory's credential
+// through the customer service.
+func ruleactionTarget(directory *iamclient.TenantDirectory, customer *grpc.ClientConn) *peers.Target {
+	return peers.New(directory, customerv1.NewRelationshipServiceClient(customer))
 }

@@ -25,7 +25,11 @@ const (
 )
 
 // RuleActionKind is what an action does. Actions that change other
-// services' data are not offered yet.
+// services' data (from CREATE_FOLLOW_UP on) are recorded with the execution
+// and run afterwards by a worker, at least once, through the target
+// service's API with the tenant's credential and an idempotency key made of
+// the rule, the event and the action's position, so a retry changes nothing
+// twice; the execution stays PENDING until they have all run.
 type RuleActionKind int32
 
 const (
@@ -35,6 +39,10 @@ const (
 	// Delivers the event to a webhook subscription, whatever its own types
 	// and filter say.
 	RuleActionKind_RULE_ACTION_KIND_CALL_WEBHOOK RuleActionKind = 2
+	// Schedules a follow-up (customer service CreateFollowUp) for the
+	// customer the event is about; the rule's event types must all be
+	// customer events.
+	RuleActionKind_RULE_ACTION_KIND_CREATE_FOLLOW_UP RuleActionKind = 4
 )
 
 // Enum value maps for RuleActionKind.
@@ -43,11 +51,13 @@ var (
 		0: "RULE_ACTION_KIND_UNSPECIFIED",
 		1: "RULE_ACTION_KIND_SEND_NOTIFICATION",
 		2: "RULE_ACTION_KIND_CALL_WEBHOOK",
+		4: "RULE_ACTION_KIND_CREATE_FOLLOW_UP",
 	}
 	RuleActionKind_value = map[string]int32{
 		"RULE_ACTION_KIND_UNSPECIFIED":       0,
 		"RULE_ACTION_KIND_SEND_NOTIFICATION": 1,
 		"RULE_ACTION_KIND_CALL_WEBHOOK":      2,
+		"RULE_ACTION_KIND_CREATE_FOLLOW_UP":  4,
 	}
 )
 
@@ -88,6 +98,12 @@ const (
 	RuleExecutionOutcome_RULE_EXECUTION_OUTCOME_RATE_LIMITED RuleExecutionOutcome = 2
 	// An action could not run (for example its webhook is gone); the detail says which.
 	RuleExecutionOutcome_RULE_EXECUTION_OUTCOME_FAILED RuleExecutionOutcome = 3
+	// Actions against other services are recorded and still to run (or
+	// being retried).
+	RuleExecutionOutcome_RULE_EXECUTION_OUTCOME_PENDING RuleExecutionOutcome = 4
+	// The event was caused by this rule's own action, or by a chain of rule
+	// actions three deep: no action ran.
+	RuleExecutionOutcome_RULE_EXECUTION_OUTCOME_LOOP_GUARDED RuleExecutionOutcome = 5
 )
 
 // Enum value maps for RuleExecutionOutcome.
@@ -97,12 +113,16 @@ var (
 		1: "RULE_EXECUTION_OUTCOME_SUCCEEDED",
 		2: "RULE_EXECUTION_OUTCOME_RATE_LIMITED",
 		3: "RULE_EXECUTION_OUTCOME_FAILED",
+		4: "RULE_EXECUTION_OUTCOME_PENDING",
+		5: "RULE_EXECUTION_OUTCOME_LOOP_GUARDED",
 	}
 	RuleExecutionOutcome_value = map[string]int32{
 		"RULE_EXECUTION_OUTCOME_UNSPECIFIED":  0,
 		"RULE_EXECUTION_OUTCOME_SUCCEEDED":    1,
 		"RULE_EXECUTION_OUTCOME_RATE_LIMITED": 2,
 		"RULE_EXECUTION_OUTCOME_FAILED":       3,
+		"RULE_EXECUTION_OUTCOME_PENDING":      4,
+		"RULE_EXECUTION_OUTCOME_LOOP_GUARDED": 5,
 	}
 )
 
@@ -139,15 +159,20 @@ type RuleAction struct {
 	Kind  RuleActionKind         `protobuf:"varint,1,opt,name=kind,proto3,enum=rapport.integration.v1.RuleActionKind" json:"kind,omitempty"`
 	// SEND_NOTIFICATION: the recipient.
 	RecipientPrincipalId string `protobuf:"bytes,2,opt,name=recipient_principal_id,json=recipientPrincipalId,proto3" json:"recipient_principal_id,omitempty"`
-	// SEND_NOTIFICATION: title and body templates. Placeholders:
+	// SEND_NOTIFICATION: title and body templates; CREATE_FOLLOW_UP: the
+	// follow-up's title (title_template) and notes (body_template). Placeholders:
 	// {{event.type}}, {{event.resource}}, {{event.source}}, {{event.time}},
 	// {{event.principal_id}}; any other is refused.
 	TitleTemplate string `protobuf:"bytes,3,opt,name=title_template,json=titleTemplate,proto3" json:"title_template,omitempty"`
 	BodyTemplate  string `protobuf:"bytes,4,opt,name=body_template,json=bodyTemplate,proto3" json:"body_template,omitempty"`
 	// CALL_WEBHOOK: the subscription.
-	WebhookId     string `protobuf:"bytes,5,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WebhookId string `protobuf:"bytes,5,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	// CREATE_FOLLOW_UP: due this many days after the event, 0 to 365.
+	FollowUpDueDays int32 `protobuf:"varint,6,opt,name=follow_up_due_days,json=followUpDueDays,proto3" json:"follow_up_due_days,omitempty"`
+	// CREATE_FOLLOW_UP: who should do it; empty leaves it unassigned.
+	AssigneePrincipalId string `protobuf:"bytes,7,opt,name=assignee_principal_id,json=assigneePrincipalId,proto3" json:"assignee_principal_id,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *RuleAction) Reset() {
@@ -211,6 +236,20 @@ func (x *RuleAction) GetBodyTemplate() string {
 func (x *RuleAction) GetWebhookId() string {
 	if x != nil {
 		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *RuleAction) GetFollowUpDueDays() int32 {
+	if x != nil {
+		return x.FollowUpDueDays
+	}
+	return 0
+}
+
+func (x *RuleAction) GetAssigneePrincipalId() string {
+	if x != nil {
+		return x.AssigneePrincipalId
 	}
 	return ""
 }
@@ -1264,7 +1303,7 @@ var File_rapport_integration_v1_rule_proto protoreflect.FileDescriptor
 
 const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
-	"!rapport/integration/v1/rule.proto\x12\x16rapport.integration.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x01\n" +
+	"!rapport/integration/v1/rule.proto\x12\x16rapport.integration.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n" +
 	"\n" +
 	"RuleAction\x12:\n" +
 	"\x04kind\x18\x01 \x01(\x0e2&.rapport.integration.v1.RuleActionKindR\x04kind\x124\n" +
@@ -1272,7 +1311,9 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\x0etitle_template\x18\x03 \x01(\tR\rtitleTemplate\x12#\n" +
 	"\rbody_template\x18\x04 \x01(\tR\fbodyTemplate\x12\x1d\n" +
 	"\n" +
-	"webhook_id\x18\x05 \x01(\tR\twebhookId\"\xb6\x03\n" +
+	"webhook_id\x18\x05 \x01(\tR\twebhookId\x12+\n" +
+	"\x12follow_up_due_days\x18\x06 \x01(\x05R\x0ffollowUpDueDays\x122\n" +
+	"\x15assignee_principal_id\x18\a \x01(\tR\x13assigneePrincipalId\"\xb6\x03\n" +
 	"\x04Rule\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1f\n" +
@@ -1354,16 +1395,19 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
 	"executions\x18\x01 \x03(\v2%.rapport.integration.v1.RuleExecutionR\n" +
 	"executions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*}\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xaa\x01\n" +
 	"\x0eRuleActionKind\x12 \n" +
 	"\x1cRULE_ACTION_KIND_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"RULE_ACTION_KIND_SEND_NOTIFICATION\x10\x01\x12!\n" +
-	"\x1dRULE_ACTION_KIND_CALL_WEBHOOK\x10\x02*\xb0\x01\n" +
+	"\x1dRULE_ACTION_KIND_CALL_WEBHOOK\x10\x02\x12%\n" +
+	"!RULE_ACTION_KIND_CREATE_FOLLOW_UP\x10\x04\"\x04\b\x03\x10\x03*\xfd\x01\n" +
 	"\x14RuleExecutionOutcome\x12&\n" +
 	"\"RULE_EXECUTION_OUTCOME_UNSPECIFIED\x10\x00\x12$\n" +
 	" RULE_EXECUTION_OUTCOME_SUCCEEDED\x10\x01\x12'\n" +
 	"#RULE_EXECUTION_OUTCOME_RATE_LIMITED\x10\x02\x12!\n" +
-	"\x1dRULE_EXECUTION_OUTCOME_FAILED\x10\x032\xcc\a\n" +
+	"\x1dRULE_EXECUTION_OUTCOME_FAILED\x10\x03\x12\"\n" +
+	"\x1eRULE_EXECUTION_OUTCOME_PENDING\x10\x04\x12'\n" +
+	"#RULE_EXECUTION_OUTCOME_LOOP_GUARDED\x10\x052\xcc\a\n" +
 	"\x11AutomationService\x12\x82\x01\n" +
 	"\n" +
 	"CreateRule\x12).rapport.integration.v1.CreateRuleRequest\x1a*.rapport.integration.v1.CreateRuleResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x04ruleb\x04rule\"\t/v1/rules\x12}\n" +
