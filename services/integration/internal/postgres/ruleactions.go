@@ -92,10 +92,11 @@ func (s *Store) FinishAction(ctx context.Context, j ruleaction.Job, resource str
 // FailAction implements ruleaction.Store.
 func (s *Store) FailAction(ctx context.Context, j ruleaction.Job, detail string) error {
 	err := pgdb.InTx(ctx, s.pool, j.TenantID.String(), func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, failActionSQL, j.TenantID, j.ActionID, detail); err != nil {
-			return err
+		tag, err := tx.Exec(ctx, failActionSQL, j.TenantID, j.ActionID, detail)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err // settled already by the worker that held it before
 		}
-		_, err := tx.Exec(ctx, failExecutionSQL, j.TenantID, j.ExecutionID, rule.Failed, detail)
+		_, err = tx.Exec(ctx, failExecutionSQL, j.TenantID, j.ExecutionID, rule.Failed, detail)
 		return err
 	})
 	if err != nil {
