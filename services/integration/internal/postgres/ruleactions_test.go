@@ -66,7 +66,7 @@ func (f *fixture) due(t *testing.T) {
 func TestRuleActions(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, false)
-	rules := rule.New(f.store.Rules())
+	rules := rule.New(f.store.Rules(), false)
 	create := func(name string, types []string, a rule.Action) rule.Rule {
 		r, err := rules.Create(t.Context(), f.admin, rule.Rule{DisplayName: name, EventTypes: types, Enabled: true, Actions: []rule.Action{a}}, "")
 		if err != nil {

@@ -39,6 +39,9 @@ const (
 	// Delivers the event to a webhook subscription, whatever its own types
 	// and filter say.
 	RuleActionKind_RULE_ACTION_KIND_CALL_WEBHOOK RuleActionKind = 2
+	// Queues an e-mail from an EmailTemplate (refused with EMAIL_NOT_CONFIGURED
+	// when the operator configured no SMTP relay).
+	RuleActionKind_RULE_ACTION_KIND_SEND_EMAIL RuleActionKind = 3
 	// Schedules a follow-up (customer service CreateFollowUp) for the
 	// customer the event is about; the rule's event types must all be
 	// customer events.
@@ -51,12 +54,14 @@ var (
 		0: "RULE_ACTION_KIND_UNSPECIFIED",
 		1: "RULE_ACTION_KIND_SEND_NOTIFICATION",
 		2: "RULE_ACTION_KIND_CALL_WEBHOOK",
+		3: "RULE_ACTION_KIND_SEND_EMAIL",
 		4: "RULE_ACTION_KIND_CREATE_FOLLOW_UP",
 	}
 	RuleActionKind_value = map[string]int32{
 		"RULE_ACTION_KIND_UNSPECIFIED":       0,
 		"RULE_ACTION_KIND_SEND_NOTIFICATION": 1,
 		"RULE_ACTION_KIND_CALL_WEBHOOK":      2,
+		"RULE_ACTION_KIND_SEND_EMAIL":        3,
 		"RULE_ACTION_KIND_CREATE_FOLLOW_UP":  4,
 	}
 )
@@ -171,8 +176,13 @@ type RuleAction struct {
 	FollowUpDueDays int32 `protobuf:"varint,6,opt,name=follow_up_due_days,json=followUpDueDays,proto3" json:"follow_up_due_days,omitempty"`
 	// CREATE_FOLLOW_UP: who should do it; empty leaves it unassigned.
 	AssigneePrincipalId string `protobuf:"bytes,7,opt,name=assignee_principal_id,json=assigneePrincipalId,proto3" json:"assignee_principal_id,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// SEND_EMAIL: the template.
+	EmailTemplateId string `protobuf:"bytes,20,opt,name=email_template_id,json=emailTemplateId,proto3" json:"email_template_id,omitempty"`
+	// SEND_EMAIL: a fixed address; empty sends to the customer the event is
+	// about (its resource is "customers/{customer_id}").
+	EmailAddress  string `protobuf:"bytes,21,opt,name=email_address,json=emailAddress,proto3" json:"email_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RuleAction) Reset() {
@@ -250,6 +260,20 @@ func (x *RuleAction) GetFollowUpDueDays() int32 {
 func (x *RuleAction) GetAssigneePrincipalId() string {
 	if x != nil {
 		return x.AssigneePrincipalId
+	}
+	return ""
+}
+
+func (x *RuleAction) GetEmailTemplateId() string {
+	if x != nil {
+		return x.EmailTemplateId
+	}
+	return ""
+}
+
+func (x *RuleAction) GetEmailAddress() string {
+	if x != nil {
+		return x.EmailAddress
 	}
 	return ""
 }
@@ -1303,7 +1327,7 @@ var File_rapport_integration_v1_rule_proto protoreflect.FileDescriptor
 
 const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
-	"!rapport/integration/v1/rule.proto\x12\x16rapport.integration.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n" +
+	"!rapport/integration/v1/rule.proto\x12\x16rapport.integration.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x03\n" +
 	"\n" +
 	"RuleAction\x12:\n" +
 	"\x04kind\x18\x01 \x01(\x0e2&.rapport.integration.v1.RuleActionKindR\x04kind\x124\n" +
@@ -1313,7 +1337,9 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
 	"webhook_id\x18\x05 \x01(\tR\twebhookId\x12+\n" +
 	"\x12follow_up_due_days\x18\x06 \x01(\x05R\x0ffollowUpDueDays\x122\n" +
-	"\x15assignee_principal_id\x18\a \x01(\tR\x13assigneePrincipalId\"\xb6\x03\n" +
+	"\x15assignee_principal_id\x18\a \x01(\tR\x13assigneePrincipalId\x12*\n" +
+	"\x11email_template_id\x18\x14 \x01(\tR\x0femailTemplateId\x12#\n" +
+	"\remail_address\x18\x15 \x01(\tR\femailAddress\"\xb6\x03\n" +
 	"\x04Rule\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1f\n" +
@@ -1395,12 +1421,13 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
 	"executions\x18\x01 \x03(\v2%.rapport.integration.v1.RuleExecutionR\n" +
 	"executions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xaa\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xc5\x01\n" +
 	"\x0eRuleActionKind\x12 \n" +
 	"\x1cRULE_ACTION_KIND_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"RULE_ACTION_KIND_SEND_NOTIFICATION\x10\x01\x12!\n" +
-	"\x1dRULE_ACTION_KIND_CALL_WEBHOOK\x10\x02\x12%\n" +
-	"!RULE_ACTION_KIND_CREATE_FOLLOW_UP\x10\x04\"\x04\b\x03\x10\x03*\xfd\x01\n" +
+	"\x1dRULE_ACTION_KIND_CALL_WEBHOOK\x10\x02\x12\x1f\n" +
+	"\x1bRULE_ACTION_KIND_SEND_EMAIL\x10\x03\x12%\n" +
+	"!RULE_ACTION_KIND_CREATE_FOLLOW_UP\x10\x04*\xfd\x01\n" +
 	"\x14RuleExecutionOutcome\x12&\n" +
 	"\"RULE_EXECUTION_OUTCOME_UNSPECIFIED\x10\x00\x12$\n" +
 	" RULE_EXECUTION_OUTCOME_SUCCEEDED\x10\x01\x12'\n" +
