@@ -495,11 +495,13 @@ func TestSuite(t *testing.T) {
 		if !strings.HasPrefix(secret, "whsec_") || webhookID == "" {
 			t.Fatalf("POST /v1/webhooks = %v, want a webhook and its secret", created)
 		}
-		// A rule tells the admin about new customers, in the same step.
+		// A rule tells the admin about new customers, in the same step, and
+		// schedules a follow-up through the customer service afterwards.
 		me, _ := api.must(200, "GET", "/v1/caller", nil)["principalId"].(string)
-		api.must(200, "POST", "/v1/rules?request_id=e2e-rule", map[string]any{"displayName": "New customers", "enabled": true,
+		ruleID, _ := api.must(200, "POST", "/v1/rules?request_id=e2e-rule", map[string]any{"displayName": "New customers", "enabled": true,
 			"eventTypes": []string{"customer.created"}, "actions": []map[string]any{{"kind": "RULE_ACTION_KIND_SEND_NOTIFICATION",
-				"recipientPrincipalId": me, "titleTemplate": "New {{event.resource}}"}}})
+				"recipientPrincipalId": me, "titleTemplate": "New {{event.resource}}"},
+				{"kind": "RULE_ACTION_KIND_CREATE_FOLLOW_UP", "titleTemplate": "Welcome call", "followUpDueDays": 2, "assigneePrincipalId": me}}})["ruleId"].(string)
 		c := api.must(200, "POST", "/v1/customers?request_id=webhook-e2e", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": "Grace Hopper"})
 		subject := "customers/" + c["customerId"].(string)
 		deadline := time.After(60 * time.Second)
@@ -537,6 +539,7 @@ func TestSuite(t *testing.T) {
 				if !found {
 					t.Fatalf("notifications = %v, want the rule's about %s", list, subject)
 				}
+				ruleFollowUp(t, api, ruleID, subject)
 				// Erasing the customer blanks the copy the integration
 				// service keeps of the delivery's body, once it follows the
 				// customer service's erasure event.
@@ -878,4 +881,38 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return b
+}
+
+// ruleFollowUp waits for the rule's execution on subject to succeed and
+// checks that it scheduled exactly one follow-up for the customer.
+func ruleFollowUp(t *testing.T, api client, ruleID, subject string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		log := api.must(200, "GET", "/v1/rules/"+ruleID+"/executions", nil)
+		runs, _ := log["executions"].([]any)
+		for _, r := range runs {
+			x := r.(map[string]any)
+			if x["resource"] != subject {
+				continue
+			}
+			switch x["outcome"] {
+			case "RULE_EXECUTION_OUTCOME_SUCCEEDED":
+				fu := api.must(200, "GET", "/v1/"+subject+"/followUps", nil)
+				items, _ := fu["followUps"].([]any)
+				if len(items) != 1 || items[0].(map[string]any)["title"] != "Welcome call" {
+					t.Fatalf("follow-ups of %s = %v, want the rule's one", subject, fu)
+				}
+				// Off again, so the later steps' customers get no follow-up.
+				api.must(200, "PATCH", "/v1/rules/"+ruleID, map[string]any{"enabled": false})
+				return
+			case "RULE_EXECUTION_OUTCOME_FAILED":
+				t.Fatalf("rule execution = %v, want it to succeed", x)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rule executions = %v, want %s's to succeed within 60s", log, subject)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

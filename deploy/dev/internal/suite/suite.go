@@ -152,14 +152,15 @@ func Start(ctx context.Context, o Options) (s *Suite, err error) {
 			return s, err
 		}
 	}
-	analyticsKey, err := s.consumerKey(ctx, filepath.Join(o.StateDir, "analytics-api-key"), "analytics")
+	analyticsKey, err := s.consumerKey(ctx, filepath.Join(o.StateDir, "analytics-api-key"), "analytics", iamv1.Role_ROLE_ANALYST)
 	if err != nil {
 		return s, fmt.Errorf("analytics key: %w", err)
 	}
 	if err := s.start(ctx, o, "analytics", envOf("analytics", "ANALYTICS_API_KEY="+analyticsKey, "TENANT_REFRESH=3s")); err != nil {
 		return s, err
 	}
-	integrationKey, err := s.consumerKey(ctx, filepath.Join(o.StateDir, "integration-api-key"), "integration")
+	integrationKey, err := s.consumerKey(ctx, filepath.Join(o.StateDir, "integration-api-key"), "integration",
+		iamv1.Role_ROLE_ANALYST, iamv1.Role_ROLE_SUPPORT_AGENT)
 	if err != nil {
 		return s, fmt.Errorf("integration key: %w", err)
 	}
@@ -241,9 +242,11 @@ func bootstrap(ctx context.Context, o Options, env []string) (string, error) {
 }
 
 // consumerKey returns the API key a service (analytics, integration)
-// follows the event streams with, creating an analyst principal of the
-// operator tenant and its key through the identity API on first use.
-func (s *Suite) consumerKey(ctx context.Context, file, slug string) (string, error) {
+// follows the event streams with, creating a principal of the operator
+// tenant with roles and its key through the identity API on first use.
+// Integration's also acts for automation rules (scheduling follow-ups), so
+// it holds a writer role besides the analyst's.
+func (s *Suite) consumerKey(ctx context.Context, file, slug string, roles ...iamv1.Role) (string, error) {
 	if k, err := readTrimmed(file); err == nil {
 		return k, nil
 	}
@@ -255,7 +258,7 @@ func (s *Suite) consumerKey(ctx context.Context, file, slug string) (string, err
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.AdminKey)
 	iam := iamv1.NewIdentityServiceClient(conn)
 	p, err := iam.CreatePrincipal(ctx, &iamv1.CreatePrincipalRequest{
-		Principal: &iamv1.Principal{DisplayName: slug + " consumer", Roles: []iamv1.Role{iamv1.Role_ROLE_ANALYST}},
+		Principal: &iamv1.Principal{DisplayName: slug + " consumer", Roles: roles},
 		RequestId: slug + "-consumer",
 	})
 	if err != nil {

@@ -35,8 +35,10 @@ import (
 	"github.com/rapportcrm/rapport/services/integration/internal/follower"
 	"github.com/rapportcrm/rapport/services/integration/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/integration/internal/notification"
+	"github.com/rapportcrm/rapport/services/integration/internal/peers"
 	"github.com/rapportcrm/rapport/services/integration/internal/postgres"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
+	"github.com/rapportcrm/rapport/services/integration/internal/ruleaction"
 	"github.com/rapportcrm/rapport/services/integration/internal/smtpsend"
 	"github.com/rapportcrm/rapport/services/integration/internal/scheduler"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
@@ -105,6 +107,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	actions := ruleaction.New(store, ruleactionTarget(directory, peers["customer"]), ruleaction.Defaults, log)
 	srv := grpcserver.New(cfg.Server, log, authn)
 	integrationv1.RegisterWebhookServiceServer(srv, grpcapi.NewWebhooks(webhook.New(store, webhook.Config{RequireHTTPS: cfg.RequireHTTPS})))
 	integrationv1.RegisterNotificationServiceServer(srv, grpcapi.NewNotifications(notification.New(store.Notifications()), cfg.NotificationPoll))
@@ -134,9 +137,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g.Go(func() error { return srv.Run(ctx, lis, pool.Ping) })
 	g.Go(func() error { return feeds.Run(ctx) })
 	g.Go(func() error { return deliverer.Run(ctx) })
+	g.Go(func() error { return actions.Run(ctx) })
 	if mailer != nil {
 		g.Go(func() error { return mailer.Run(ctx) })
 	}
 	g.Go(func() error { return rules.Run(ctx) })
 	return g.Wait()
+}
+
+// ruleactionTarget acts for each tenant with the directory's credential
+// through the customer service.
+func ruleactionTarget(directory *iamclient.TenantDirectory, customer *grpc.ClientConn) *peers.Target {
+	return peers.New(directory, customerv1.NewRelationshipServiceClient(customer))
 }

@@ -24,6 +24,11 @@ func validRule() *integrationv1.Rule {
 			RecipientPrincipalId: "agent-1", TitleTemplate: "New {{event.type}} on {{ event.resource }}"}}}
 }
 
+func followUp() *integrationv1.RuleAction {
+	return &integrationv1.RuleAction{Kind: integrationv1.RuleActionKind_RULE_ACTION_KIND_CREATE_FOLLOW_UP,
+		TitleTemplate: "Welcome {{event.resource}}", FollowUpDueDays: 2}
+}
+
 func TestRules(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
@@ -55,6 +60,22 @@ func TestRules(t *testing.T) {
 		{"own prefix", bad(func(r *integrationv1.Rule) { r.EventTypes = []string{"webhook.*"} }), "rule.event_types"},
 		{"every event", bad(func(r *integrationv1.Rule) { r.EventTypes = []string{"*"} }), "rule.event_types"},
 		{"no actions", bad(func(r *integrationv1.Rule) { r.Actions = nil }), "rule.actions"},
+		{"follow-up on a ticket event", bad(func(r *integrationv1.Rule) { r.Actions[0] = followUp() }), "rule.actions[0].kind"},
+		{"follow-up without a title", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.created"}, followUp()
+			r.Actions[0].TitleTemplate = ""
+		}), "rule.actions[0].title_template"},
+		{"follow-up note placeholder", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.created"}, followUp()
+			r.Actions[0].BodyTemplate = "{{customer.owner}}"
+		}), "rule.actions[0].body_template"},
+		{"follow-up due too late", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.created"}, followUp()
+			r.Actions[0].FollowUpDueDays = 366
+		}), "rule.actions[0].follow_up_due_days"},
+		{"follow-up on its own follow-ups", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.*"}, followUp()
+		}), "rule.event_types"},
 		{"no action kind", bad(func(r *integrationv1.Rule) { r.Actions[0].Kind = 0 }), "rule.actions[0].kind"},
 		{"bad webhook id", bad(func(r *integrationv1.Rule) {
 			r.Actions[0] = &integrationv1.RuleAction{Kind: integrationv1.RuleActionKind_RULE_ACTION_KIND_CALL_WEBHOOK, WebhookId: "x"}

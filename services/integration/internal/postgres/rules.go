@@ -24,6 +24,7 @@ import (
 	"github.com/rapportcrm/rapport/services/integration/internal/notification"
 	"github.com/rapportcrm/rapport/services/integration/internal/protoconv"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
+	"github.com/rapportcrm/rapport/services/integration/internal/ruleaction"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 
@@ -338,6 +339,14 @@ GROUP BY rule_id`
 INSERT INTO rule_executions (tenant_id, execution_id, rule_id, rule_version, event_id, event_type, resource, outcome, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (tenant_id, rule_id, event_id) DO NOTHING`
+	// setOutcomeSQL settles the execution once its actions are queued; it
+	// was inserted first so the actions' rows can refer to it.
+	setOutcomeSQL = `UPDATE rule_executions SET outcome = $3, detail = $4 WHERE tenant_id = $1 AND execution_id = $2`
+	causeSQL      = `
+SELECT rule_id, depth FROM rule_actions WHERE tenant_id = $1 AND result_resource = $2 ORDER BY depth DESC LIMIT 1`
+	insertActionSQL = `
+INSERT INTO rule_actions (tenant_id, action_id, execution_id, rule_id, event_id, position, kind, request, request_id, depth)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 	ruleNotificationSQL = `
 INSERT INTO notifications (tenant_id, notification_id, recipient_id, title, body, create_time, resource) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	ruleDeliverySQL = `
@@ -414,6 +423,12 @@ func runRules(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	// An event on what a rule action created was caused by that action.
+	var causeRule uuid.UUID
+	depth := 0
+	if err := tx.QueryRow(ctx, causeSQL, e.TenantID, e.Resource).Scan(&causeRule, &depth); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("rule causes: %w", err)
+	}
 	recent := map[uuid.UUID]int{}
 	rows, err = tx.Query(ctx, recentRunsSQL, e.TenantID, ids)
 	if err != nil {
@@ -434,16 +449,29 @@ func runRules(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 		if !match[i] {
 			continue
 		}
+		execID := uuid.Must(uuid.NewV7())
 		outcome, detail := rule.Succeeded, ""
-		if recent[r.ID] >= r.RateLimit {
+		b.Queue(executionSQL, e.TenantID, execID, r.ID, r.Version, e.ID, e.Type, e.Resource, rule.Pending, "")
+		switch {
+		case causeRule == r.ID:
+			outcome, detail = rule.LoopGuarded, "the event was caused by this rule's own action"
+		case depth >= rule.MaxChain:
+			outcome, detail = rule.LoopGuarded, fmt.Sprintf("the event ends a chain of %d rule actions", depth)
+		case recent[r.ID] >= r.RateLimit:
 			outcome, detail = rule.RateLimited, fmt.Sprintf("over %d executions a minute", r.RateLimit)
-		} else if detail, err = act(b, r, ev, e.TenantID, now, existing, purposes); err != nil {
-			return err
+		default:
+			var pending bool
+			if detail, pending, err = act(b, r, ev, e.TenantID, now, existing, purposes, execID, depth+1); err != nil {
+				return err
+			}
+			switch {
+			case detail != "":
+				outcome = rule.Failed
+			case pending:
+				outcome = rule.Pending
+			}
 		}
-		if outcome == rule.Succeeded && detail != "" {
-			outcome = rule.Failed
-		}
-		b.Queue(executionSQL, e.TenantID, uuid.Must(uuid.NewV7()), r.ID, r.Version, e.ID, e.Type, e.Resource, outcome, detail)
+		b.Queue(setOutcomeSQL, e.TenantID, execID, outcome, detail)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("run rules: %w", err)
@@ -492,12 +520,14 @@ func actionTargets(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, rules []rul
 }
 
 // act queues r's actions for e on b; it returns what could not run ("" when
-// everything could). Each notification and e-mail carries its own event
-// and audit row; an e-mail is only queued here, in the transaction that
-// takes the event in, and sent by the e-mail workers.
+// everything could) and whether actions against other services were
+// recorded for the worker, at depth. Each notification and e-mail carries
+// its own event and audit row; an e-mail is only queued here, in the
+// transaction that takes the event in, and sent by the e-mail workers.
 func act(b *pgx.Batch, r rule.Rule, e rule.Event, tenant uuid.UUID, now time.Time, webhooks map[uuid.UUID]bool,
-	templates map[uuid.UUID]email.Purpose) (string, error) {
+	templates map[uuid.UUID]email.Purpose, execID uuid.UUID, depth int) (string, bool, error) {
 	var failed []string
+	pending := false
 	for i, a := range r.Actions {
 		switch a.Kind {
 		case rule.SendNotification:
@@ -506,8 +536,22 @@ func act(b *pgx.Batch, r rule.Rule, e rule.Event, tenant uuid.UUID, now time.Tim
 			b.Queue(ruleNotificationSQL, tenant, n.ID, n.RecipientID, n.Title, n.Body, now, e.Resource)
 			if err := outbox.Queue(b, outbox.Change{TenantID: tenant.String(), PrincipalID: rule.ActionPrincipal,
 				Type: notification.EventCreated, Resource: n.Resource(), After: protoconv.Notification(n)}); err != nil {
-				return "", err
+				return "", false, err
 			}
+		case rule.CreateFollowUp:
+			customer, ok := customerOf(e.Resource)
+			if !ok {
+				failed = append(failed, fmt.Sprintf("action %d: %q is not a customer", i, e.Resource))
+				continue
+			}
+			req, err := json.Marshal(ruleaction.FollowUp{CustomerID: customer, Title: rule.Render(a.TitleTemplate, e),
+				Notes: rule.Render(a.BodyTemplate, e), AssigneeID: a.AssigneePrincipalID, DueTime: e.Time.AddDate(0, 0, a.DueDays)})
+			if err != nil {
+				return "", false, err
+			}
+			b.Queue(insertActionSQL, tenant, uuid.Must(uuid.NewV7()), execID, r.ID, e.ID, i, a.Kind, req,
+				rule.RequestID(r.ID, e.ID, i), depth)
+			pending = true
 		case rule.CallWebhook:
 			if !webhooks[a.WebhookID] {
 				failed = append(failed, fmt.Sprintf("action %d: webhook %s not found", i, a.WebhookID))
@@ -533,14 +577,14 @@ func act(b *pgx.Batch, r rule.Rule, e rule.Event, tenant uuid.UUID, now time.Tim
 			}
 			b.Queue(insertMessageSQL, messageArgs(tenant, m, "")...)
 			if err := outbox.Queue(b, messageChange(tenant.String(), rule.ActionPrincipal, email.EventMessageQueued, m)); err != nil {
-				return "", err
+				return "", false, err
 			}
 		}
 	}
 	if len(failed) > 0 {
-		return strings.Join(failed, "; "), nil
+		return strings.Join(failed, "; "), pending, nil
 	}
-	return "", nil
+	return "", pending, nil
 }
 
 // customerOf reads the customer id out of a "customers/{id}" resource.

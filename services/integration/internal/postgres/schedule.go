@@ -318,21 +318,29 @@ func fireScheduled(ctx context.Context, tx pgx.Tx, r rule.Rule, runID uuid.UUID,
 	for i, it := range due {
 		e := it.Event
 		b.Queue(insertEventSQL, e.TenantID, e.ID, e.Source, e.Type, e.Resource, e.PrincipalID, e.Time, e.Body)
+		// Inserted pending first, so that the actions' rows can refer to it.
+		execID := uuid.Must(uuid.NewV7())
+		b.Queue(executionSQL, e.TenantID, execID, r.ID, r.Version, e.ID, e.Type, e.Resource, rule.Pending, "")
 		outcome, detail := rule.Succeeded, ""
 		if recent+i >= r.RateLimit {
 			outcome, detail = rule.RateLimited, fmt.Sprintf("over %d executions a minute", r.RateLimit)
 		} else {
 			ev := rule.Event{ID: e.ID, Source: e.Source, Type: e.Type, Resource: e.Resource, PrincipalID: e.PrincipalID, Time: e.Time}
-			if detail, err = act(b, r, ev, e.TenantID, now, existing, purposes); err != nil {
+			var pending bool
+			// A schedule starts a chain: its actions are the first link.
+			if detail, pending, err = act(b, r, ev, e.TenantID, now, existing, purposes, execID, 1); err != nil {
 				return 0, err
 			}
-			if detail != "" {
+			switch {
+			case detail != "":
 				outcome = rule.Failed
+			case pending:
+				outcome = rule.Pending
 			}
 			b.Queue(firedSQL, tenant, r.ID, it.Resource.Name, r.Version, it.Resource.Episode, runID)
 			fired++
 		}
-		b.Queue(executionSQL, e.TenantID, uuid.Must(uuid.NewV7()), r.ID, r.Version, e.ID, e.Type, e.Resource, outcome, detail)
+		b.Queue(setOutcomeSQL, e.TenantID, execID, outcome, detail)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return 0, fmt.Errorf("fire rule: %w", err)

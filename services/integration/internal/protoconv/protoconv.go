@@ -105,7 +105,8 @@ func Rule(r rule.Rule) *integrationv1.Rule {
 	}
 	for _, a := range r.Actions {
 		m := &integrationv1.RuleAction{Kind: integrationv1.RuleActionKind(a.Kind), RecipientPrincipalId: a.RecipientPrincipalID,
-			TitleTemplate: a.TitleTemplate, BodyTemplate: a.BodyTemplate, EmailAddress: a.EmailAddress}
+			TitleTemplate: a.TitleTemplate, BodyTemplate: a.BodyTemplate, EmailAddress: a.EmailAddress, FollowUpDueDays: int32(a.DueDays),
+			AssigneePrincipalId: a.AssigneePrincipalID}
 		if a.WebhookID != uuid.Nil {
 			m.WebhookId = a.WebhookID.String()
 		}
@@ -140,7 +141,8 @@ func FromRule(m *integrationv1.Rule) (rule.Rule, error) {
 	v := &validation.Error{}
 	for i, a := range m.GetActions() {
 		act := rule.Action{Kind: rule.ActionKind(a.GetKind()), RecipientPrincipalID: a.GetRecipientPrincipalId(),
-			TitleTemplate: a.GetTitleTemplate(), BodyTemplate: a.GetBodyTemplate(), EmailAddress: a.GetEmailAddress()}
+			TitleTemplate: a.GetTitleTemplate(), BodyTemplate: a.GetBodyTemplate(), EmailAddress: a.GetEmailAddress(),
+			DueDays: int(a.GetFollowUpDueDays()), AssigneePrincipalID: a.GetAssigneePrincipalId()}
 		if a.GetWebhookId() != "" {
 			id, err := uuid.Parse(a.GetWebhookId())
 			if err != nil {

@@ -43,7 +43,16 @@ const (
 	maxPageSize      = 1000
 	defaultDryRun    = 100
 	maxDryRun        = 1000
+	maxDueDays       = 365
 )
+
+// MaxChain is how many rule actions deep a chain of events may go: an
+// event caused by the third action of a chain runs no rule.
+const MaxChain = 3
+
+// FollowUpCreated is the customer service's event for a new follow-up, the
+// one a CREATE_FOLLOW_UP action causes.
+const FollowUpCreated = "customer.follow_up.created"
 
 // Errors of the rule use cases.
 var (
@@ -62,7 +71,12 @@ const (
 	SendNotification ActionKind = 1
 	CallWebhook      ActionKind = 2
 	SendEmail        ActionKind = 3
+	CreateFollowUp   ActionKind = 4
 )
+
+// Remote says whether actions of kind k change another service's data, so
+// run after the execution is recorded rather than inside it.
+func (k ActionKind) Remote() bool { return k == CreateFollowUp }
 
 // Action is one thing a rule does.
 type Action struct {
@@ -71,6 +85,8 @@ type Action struct {
 	TitleTemplate        string     `json:"title,omitempty"`
 	BodyTemplate         string     `json:"body,omitempty"`
 	WebhookID            uuid.UUID  `json:"webhook,omitempty"`
+	DueDays              int        `json:"due_days,omitempty"`
+	AssigneePrincipalID  string     `json:"assignee,omitempty"`
 	// EmailTemplateID and EmailAddress (empty: the event's customer) are
 	// SendEmail's.
 	EmailTemplateID uuid.UUID `json:"email_template,omitempty"`
@@ -111,6 +127,8 @@ const (
 	Succeeded   Outcome = 1
 	RateLimited Outcome = 2
 	Failed      Outcome = 3
+	Pending     Outcome = 4
+	LoopGuarded Outcome = 5
 )
 
 // Execution is one event a rule matched.
@@ -201,6 +219,8 @@ func Describe(a Action, e Event) string {
 	switch a.Kind {
 	case CallWebhook:
 		return "deliver to webhooks/" + a.WebhookID.String()
+	case CreateFollowUp:
+		return fmt.Sprintf("schedule a follow-up for %s due in %d days: %q", e.Resource, a.DueDays, Render(a.TitleTemplate, e))
 	case SendEmail:
 		to := "the event's customer"
 		if a.EmailAddress != "" {
@@ -295,6 +315,8 @@ func validateActions(r *Rule, v *validation.Error) {
 			if a.WebhookID == uuid.Nil {
 				v.Add(f+"webhook_id", "is required")
 			}
+		case CreateFollowUp:
+			validateFollowUp(r, a, f, v)
 		case SendEmail:
 			if a.EmailTemplateID == uuid.Nil {
 				v.Add(f+"email_template_id", "is required")
@@ -314,6 +336,39 @@ func validateActions(r *Rule, v *validation.Error) {
 	case r.RateLimit < 0 || r.RateLimit > maxRateLimit:
 		v.Add("rule.max_executions_per_minute", "must be between 1 and %d", maxRateLimit)
 	}
+}
+
+// validateFollowUp checks a CREATE_FOLLOW_UP action a of r, named f.
+func validateFollowUp(r *Rule, a Action, f string, v *validation.Error) {
+	if strings.TrimSpace(a.TitleTemplate) == "" {
+		v.Add(f+"title_template", "is required")
+	}
+	for name, t := range map[string]string{"title_template": a.TitleTemplate, "body_template": a.BodyTemplate} {
+		if utf8.RuneCountInString(t) > maxTemplate {
+			v.Add(f+name, "must be at most %d characters", maxTemplate)
+		} else if err := checkTemplate(t); err != nil {
+			v.Add(f+name, "%s", err.Error())
+		}
+	}
+	if a.DueDays < 0 || a.DueDays > maxDueDays {
+		v.Add(f+"follow_up_due_days", "must be between 0 and %d", maxDueDays)
+	}
+	// The follow-up is for the customer the event names, so every type
+	// must be a customer's event.
+	for _, t := range r.EventTypes {
+		if !strings.HasPrefix(t, "customer.") {
+			v.Add(f+"kind", "needs customer events, and %q is not one", t)
+		}
+	}
+	if webhook.Matches(r.EventTypes, FollowUpCreated) {
+		v.Add("rule.event_types", "%q would match the follow-ups this rule creates: a loop; name the customer events", FollowUpCreated)
+	}
+}
+
+// RequestID is the idempotency key of the action at index of rule for
+// event: the same on every retry, and different for every action.
+func RequestID(ruleID, eventID uuid.UUID, index int) string {
+	return uuid.NewSHA1(ruleID, []byte(eventID.String()+"/"+strconv.Itoa(index))).String()
 }
 
 // Store is what the use cases need of storage.

@@ -181,7 +181,11 @@ func (RuleRunState) EnumDescriptor() ([]byte, []int) {
 }
 
 // RuleActionKind is what an action does. Actions that change other
-// services' data are not offered yet.
+// services' data (from CREATE_FOLLOW_UP on) are recorded with the execution
+// and run afterwards by a worker, at least once, through the target
+// service's API with the tenant's credential and an idempotency key made of
+// the rule, the event and the action's position, so a retry changes nothing
+// twice; the execution stays PENDING until they have all run.
 type RuleActionKind int32
 
 const (
@@ -194,6 +198,10 @@ const (
 	// Queues an e-mail from an EmailTemplate (refused with EMAIL_NOT_CONFIGURED
 	// when the operator configured no SMTP relay).
 	RuleActionKind_RULE_ACTION_KIND_SEND_EMAIL RuleActionKind = 3
+	// Schedules a follow-up (customer service CreateFollowUp) for the
+	// customer the event is about; the rule's event types must all be
+	// customer events.
+	RuleActionKind_RULE_ACTION_KIND_CREATE_FOLLOW_UP RuleActionKind = 4
 )
 
 // Enum value maps for RuleActionKind.
@@ -203,12 +211,14 @@ var (
 		1: "RULE_ACTION_KIND_SEND_NOTIFICATION",
 		2: "RULE_ACTION_KIND_CALL_WEBHOOK",
 		3: "RULE_ACTION_KIND_SEND_EMAIL",
+		4: "RULE_ACTION_KIND_CREATE_FOLLOW_UP",
 	}
 	RuleActionKind_value = map[string]int32{
 		"RULE_ACTION_KIND_UNSPECIFIED":       0,
 		"RULE_ACTION_KIND_SEND_NOTIFICATION": 1,
 		"RULE_ACTION_KIND_CALL_WEBHOOK":      2,
 		"RULE_ACTION_KIND_SEND_EMAIL":        3,
+		"RULE_ACTION_KIND_CREATE_FOLLOW_UP":  4,
 	}
 )
 
@@ -249,6 +259,12 @@ const (
 	RuleExecutionOutcome_RULE_EXECUTION_OUTCOME_RATE_LIMITED RuleExecutionOutcome = 2
 	// An action could not run (for example its webhook is gone); the detail says which.
 	RuleExecutionOutcome_RULE_EXECUTION_OUTCOME_FAILED RuleExecutionOutcome = 3
+	// Actions against other services are recorded and still to run (or
+	// being retried).
+	RuleExecutionOutcome_RULE_EXECUTION_OUTCOME_PENDING RuleExecutionOutcome = 4
+	// The event was caused by this rule's own action, or by a chain of rule
+	// actions three deep: no action ran.
+	RuleExecutionOutcome_RULE_EXECUTION_OUTCOME_LOOP_GUARDED RuleExecutionOutcome = 5
 )
 
 // Enum value maps for RuleExecutionOutcome.
@@ -258,12 +274,16 @@ var (
 		1: "RULE_EXECUTION_OUTCOME_SUCCEEDED",
 		2: "RULE_EXECUTION_OUTCOME_RATE_LIMITED",
 		3: "RULE_EXECUTION_OUTCOME_FAILED",
+		4: "RULE_EXECUTION_OUTCOME_PENDING",
+		5: "RULE_EXECUTION_OUTCOME_LOOP_GUARDED",
 	}
 	RuleExecutionOutcome_value = map[string]int32{
 		"RULE_EXECUTION_OUTCOME_UNSPECIFIED":  0,
 		"RULE_EXECUTION_OUTCOME_SUCCEEDED":    1,
 		"RULE_EXECUTION_OUTCOME_RATE_LIMITED": 2,
 		"RULE_EXECUTION_OUTCOME_FAILED":       3,
+		"RULE_EXECUTION_OUTCOME_PENDING":      4,
+		"RULE_EXECUTION_OUTCOME_LOOP_GUARDED": 5,
 	}
 )
 
@@ -556,13 +576,18 @@ type RuleAction struct {
 	Kind  RuleActionKind         `protobuf:"varint,1,opt,name=kind,proto3,enum=rapport.integration.v1.RuleActionKind" json:"kind,omitempty"`
 	// SEND_NOTIFICATION: the recipient.
 	RecipientPrincipalId string `protobuf:"bytes,2,opt,name=recipient_principal_id,json=recipientPrincipalId,proto3" json:"recipient_principal_id,omitempty"`
-	// SEND_NOTIFICATION: title and body templates. Placeholders:
+	// SEND_NOTIFICATION: title and body templates; CREATE_FOLLOW_UP: the
+	// follow-up's title (title_template) and notes (body_template). Placeholders:
 	// {{event.type}}, {{event.resource}}, {{event.source}}, {{event.time}},
 	// {{event.principal_id}}; any other is refused.
 	TitleTemplate string `protobuf:"bytes,3,opt,name=title_template,json=titleTemplate,proto3" json:"title_template,omitempty"`
 	BodyTemplate  string `protobuf:"bytes,4,opt,name=body_template,json=bodyTemplate,proto3" json:"body_template,omitempty"`
 	// CALL_WEBHOOK: the subscription.
 	WebhookId string `protobuf:"bytes,5,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	// CREATE_FOLLOW_UP: due this many days after the event, 0 to 365.
+	FollowUpDueDays int32 `protobuf:"varint,6,opt,name=follow_up_due_days,json=followUpDueDays,proto3" json:"follow_up_due_days,omitempty"`
+	// CREATE_FOLLOW_UP: who should do it; empty leaves it unassigned.
+	AssigneePrincipalId string `protobuf:"bytes,7,opt,name=assignee_principal_id,json=assigneePrincipalId,proto3" json:"assignee_principal_id,omitempty"`
 	// SEND_EMAIL: the template.
 	EmailTemplateId string `protobuf:"bytes,20,opt,name=email_template_id,json=emailTemplateId,proto3" json:"email_template_id,omitempty"`
 	// SEND_EMAIL: a fixed address; empty sends to the customer the event is
@@ -633,6 +658,20 @@ func (x *RuleAction) GetBodyTemplate() string {
 func (x *RuleAction) GetWebhookId() string {
 	if x != nil {
 		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *RuleAction) GetFollowUpDueDays() int32 {
+	if x != nil {
+		return x.FollowUpDueDays
+	}
+	return 0
+}
+
+func (x *RuleAction) GetAssigneePrincipalId() string {
+	if x != nil {
+		return x.AssigneePrincipalId
 	}
 	return ""
 }
@@ -1970,7 +2009,7 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xba\x02\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x9b\x03\n" +
 	"\n" +
 	"RuleAction\x12:\n" +
 	"\x04kind\x18\x01 \x01(\x0e2&.rapport.integration.v1.RuleActionKindR\x04kind\x124\n" +
@@ -1978,7 +2017,9 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\x0etitle_template\x18\x03 \x01(\tR\rtitleTemplate\x12#\n" +
 	"\rbody_template\x18\x04 \x01(\tR\fbodyTemplate\x12\x1d\n" +
 	"\n" +
-	"webhook_id\x18\x05 \x01(\tR\twebhookId\x12*\n" +
+	"webhook_id\x18\x05 \x01(\tR\twebhookId\x12+\n" +
+	"\x12follow_up_due_days\x18\x06 \x01(\x05R\x0ffollowUpDueDays\x122\n" +
+	"\x15assignee_principal_id\x18\a \x01(\tR\x13assigneePrincipalId\x12*\n" +
 	"\x11email_template_id\x18\x14 \x01(\tR\x0femailTemplateId\x12#\n" +
 	"\remail_address\x18\x15 \x01(\tR\femailAddress\"\xfd\x04\n" +
 	"\x04Rule\x12\x17\n" +
@@ -2090,17 +2131,20 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\x1aRULE_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16RULE_RUN_STATE_RUNNING\x10\x01\x12\x1c\n" +
 	"\x18RULE_RUN_STATE_SUCCEEDED\x10\x02\x12\x19\n" +
-	"\x15RULE_RUN_STATE_FAILED\x10\x03*\x9e\x01\n" +
+	"\x15RULE_RUN_STATE_FAILED\x10\x03*\xc5\x01\n" +
 	"\x0eRuleActionKind\x12 \n" +
 	"\x1cRULE_ACTION_KIND_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"RULE_ACTION_KIND_SEND_NOTIFICATION\x10\x01\x12!\n" +
 	"\x1dRULE_ACTION_KIND_CALL_WEBHOOK\x10\x02\x12\x1f\n" +
-	"\x1bRULE_ACTION_KIND_SEND_EMAIL\x10\x03*\xb0\x01\n" +
+	"\x1bRULE_ACTION_KIND_SEND_EMAIL\x10\x03\x12%\n" +
+	"!RULE_ACTION_KIND_CREATE_FOLLOW_UP\x10\x04*\xfd\x01\n" +
 	"\x14RuleExecutionOutcome\x12&\n" +
 	"\"RULE_EXECUTION_OUTCOME_UNSPECIFIED\x10\x00\x12$\n" +
 	" RULE_EXECUTION_OUTCOME_SUCCEEDED\x10\x01\x12'\n" +
 	"#RULE_EXECUTION_OUTCOME_RATE_LIMITED\x10\x02\x12!\n" +
-	"\x1dRULE_EXECUTION_OUTCOME_FAILED\x10\x032\xe0\t\n" +
+	"\x1dRULE_EXECUTION_OUTCOME_FAILED\x10\x03\x12\"\n" +
+	"\x1eRULE_EXECUTION_OUTCOME_PENDING\x10\x04\x12'\n" +
+	"#RULE_EXECUTION_OUTCOME_LOOP_GUARDED\x10\x052\xe0\t\n" +
 	"\x11AutomationService\x12\x82\x01\n" +
 	"\n" +
 	"CreateRule\x12).rapport.integration.v1.CreateRuleRequest\x1a*.rapport.integration.v1.CreateRuleResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x04ruleb\x04rule\"\t/v1/rules\x12}\n" +
