@@ -21,6 +21,9 @@ var (
 	readers   = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent, auth.RoleAnalyst}
 	movers    = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent}
 	designers = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager}
+	// suggesters may send suggested tiers: the analytics service follows a
+	// tenant with an analyst's credential (a tenant token is an analyst's).
+	suggesters = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleAnalyst}
 )
 
 const (
@@ -110,7 +113,11 @@ func (s *Service) Classification(ctx context.Context, caller auth.Caller, id uui
 // SetTier sets a manual tier, or clears it when the tier is empty; with
 // source analytics the tier is a suggestion (see ErrManualTierKept).
 func (s *Service) SetTier(ctx context.Context, caller auth.Caller, id uuid.UUID, r TierRequest) (Classification, error) {
-	if err := allow(caller, designers); err != nil {
+	who := designers
+	if r.Suggested() {
+		who = suggesters
+	}
+	if err := allow(caller, who); err != nil {
 		return Classification{}, err
 	}
 	r.Tier, r.Reason, r.RequestID = strings.TrimSpace(r.Tier), strings.TrimSpace(r.Reason), strings.TrimSpace(r.RequestID)

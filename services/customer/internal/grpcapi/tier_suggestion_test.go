@@ -92,6 +92,16 @@ func TestSuggestedValueTiers(t *testing.T) {
 		t.Fatalf("suggestion with override_manual = %v, %v; want C", resp.GetClassification().GetValueTier(), err)
 	}
 
+	// An analyst (what the analytics service follows a tenant as) may
+	// suggest, but not set a tier by hand.
+	analyst := e.as(t.Context(), e.token(t, auth.RoleAnalyst))
+	if _, err := suggest(analyst, manual, "B", "run3-manual", false); err != nil {
+		t.Fatalf("suggestion by an analyst: %v", err)
+	}
+	if _, err := e.classes.SetValueTier(analyst, &customerv1.SetValueTierRequest{CustomerId: manual, Tier: "A"}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("manual tier by an analyst = %v, want PermissionDenied", err)
+	}
+
 	// Concurrent deliveries of one request make one change.
 	racy := e.create(t, ctx, person("Racy", "FR")).GetCustomerId()
 	var wg sync.WaitGroup

@@ -62,7 +62,9 @@ type ClassificationServiceClient interface {
 	// cleared or replaced; it never replaces a tier set by hand unless the
 	// request says override_manual (the tenant's opt-in), and is refused with
 	// FAILED_PRECONDITION, reason MANUAL_TIER_KEPT, otherwise. A suggestion
-	// equal to the current suggested tier changes nothing.
+	// equal to the current suggested tier changes nothing. Admins and sales
+	// managers set tiers; analysts may also send suggestions (the analytics
+	// service follows a tenant with an analyst's credential).
 	SetValueTier(ctx context.Context, in *SetValueTierRequest, opts ...grpc.CallOption) (*SetValueTierResponse, error)
 	// Lists a customer's value tier changes, newest first.
 	ListValueTierChanges(ctx context.Context, in *ListValueTierChangesRequest, opts ...grpc.CallOption) (*ListValueTierChangesResponse, error)
@@ -297,7 +299,9 @@ type ClassificationServiceServer interface {
 	// cleared or replaced; it never replaces a tier set by hand unless the
 	// request says override_manual (the tenant's opt-in), and is refused with
 	// FAILED_PRECONDITION, reason MANUAL_TIER_KEPT, otherwise. A suggestion
-	// equal to the current suggested tier changes nothing.
+	// equal to the current suggested tier changes nothing. Admins and sales
+	// managers set tiers; analysts may also send suggestions (the analytics
+	// service follows a tenant with an analyst's credential).
 	SetValueTier(context.Context, *SetValueTierRequest) (*SetValueTierResponse, error)
 	// Lists a customer's value tier changes, newest first.
 	ListValueTierChanges(context.Context, *ListValueTierChangesRequest) (*ListValueTierChangesResponse, error)
