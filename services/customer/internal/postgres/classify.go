@@ -232,6 +232,11 @@ INSERT INTO value_tier_changes (tenant_id, customer_id, change_id, from_tier, to
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nullif($10, ''))
 RETURNING create_time`
 
+// lockSuggestedSQL locks the customer for a suggestion. It names the table
+// itself, not the analyst's masked view of the same name (which cannot be
+// locked), and reads no personal column: suggestions also come from analysts.
+const lockSuggestedSQL = `SELECT delete_time FROM public.customers WHERE tenant_id = $1 AND customer_id = $2 FOR UPDATE`
+
 // tierRequestDoneSQL finds whether a request already changed a tier.
 const tierRequestDoneSQL = `SELECT true FROM value_tier_changes WHERE tenant_id = $1 AND request_id = $2`
 
@@ -416,7 +421,16 @@ func (s *Store) Classification(ctx context.Context, caller auth.Caller, id uuid.
 // customer back to the rules at once.
 func (s *Store) SetTier(ctx context.Context, caller auth.Caller, id uuid.UUID, r classify.TierRequest) (classify.Classification, error) {
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
-		c, err := lockCustomer(ctx, tx, caller, id)
+		var c customer.Customer
+		var err error
+		if r.Suggested() {
+			err = tx.QueryRow(ctx, lockSuggestedSQL, caller.TenantID, id).Scan(&c.DeleteTime)
+			if errors.Is(err, pgx.ErrNoRows) {
+				err = customer.ErrNotFound
+			}
+		} else {
+			c, err = lockCustomer(ctx, tx, caller, id)
+		}
 		if err != nil {
 			return err
 		}
