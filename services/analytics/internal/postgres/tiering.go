@@ -62,11 +62,11 @@ RETURNING enabled, override_manual, vip_min_score, a_min_score, b_min_score, upd
 
 // requeueKeptSQL makes the suggestions kept out by manual tiers pending again.
 const requeueKeptSQL = `
-UPDATE tier_suggestions SET state = 1, attempts = 0, last_error = '', next_attempt_time = now(), update_time = now()
+UPDATE tier_suggestions SET state = 1, attempts = 0, last_error = '', next_attempt_time = $2, update_time = now()
 WHERE tenant_id = $1 AND state = 3`
 
 // SaveTierSettings implements tiering.Store.
-func (s *Store) SaveTierSettings(ctx context.Context, tenant uuid.UUID, principal string, in tiering.Settings) (tiering.Settings, error) {
+func (s *Store) SaveTierSettings(ctx context.Context, tenant uuid.UUID, principal string, in tiering.Settings, now time.Time) (tiering.Settings, error) {
 	var saved tiering.Settings
 	err := pgdb.InTx(ctx, s.pool, tenant.String(), func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, tierSettingsSQL+` FOR UPDATE`, tenant)
@@ -94,7 +94,7 @@ func (s *Store) SaveTierSettings(ctx context.Context, tenant uuid.UUID, principa
 			return err
 		}
 		if saved.OverrideManual && !before.OverrideManual {
-			if _, err := tx.Exec(ctx, requeueKeptSQL, tenant); err != nil {
+			if _, err := tx.Exec(ctx, requeueKeptSQL, tenant, now); err != nil {
 				return fmt.Errorf("requeue kept suggestions: %w", err)
 			}
 		}
@@ -110,15 +110,15 @@ func (s *Store) SaveTierSettings(ctx context.Context, tenant uuid.UUID, principa
 // queueSuggestionsSQL replaces a customer's suggestion only when its tier
 // changed, so an unchanged suggestion is never sent again.
 const queueSuggestionsSQL = `
-INSERT INTO tier_suggestions AS t (tenant_id, customer_id, tier, reason, run_id, state)
-SELECT $1, c, tier, reason, $5, 1 FROM unnest($2::uuid[], $3::text[], $4::text[]) AS x(c, tier, reason)
+INSERT INTO tier_suggestions AS t (tenant_id, customer_id, tier, reason, run_id, state, next_attempt_time)
+SELECT $1, c, tier, reason, $5, 1, $6 FROM unnest($2::uuid[], $3::text[], $4::text[]) AS x(c, tier, reason)
 ON CONFLICT (tenant_id, customer_id) DO UPDATE
 SET tier = excluded.tier, reason = excluded.reason, run_id = excluded.run_id, state = 1, attempts = 0,
-    last_error = '', next_attempt_time = now(), update_time = now()
+    last_error = '', next_attempt_time = excluded.next_attempt_time, update_time = now()
 WHERE t.tier <> excluded.tier`
 
 // QueueSuggestions implements tiering.Store.
-func (s *Store) QueueSuggestions(ctx context.Context, tenant uuid.UUID, principal string, run tiering.Run, suggs []tiering.Suggestion) (int, error) {
+func (s *Store) QueueSuggestions(ctx context.Context, tenant uuid.UUID, principal string, run tiering.Run, suggs []tiering.Suggestion, now time.Time) (int, error) {
 	ids := make([]uuid.UUID, len(suggs))
 	tiers := make([]string, len(suggs))
 	reasons := make([]string, len(suggs))
@@ -127,7 +127,7 @@ func (s *Store) QueueSuggestions(ctx context.Context, tenant uuid.UUID, principa
 	}
 	queued := 0
 	err := pgdb.InTx(ctx, s.pool, tenant.String(), func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, queueSuggestionsSQL, tenant, ids, tiers, reasons, run.ID)
+		tag, err := tx.Exec(ctx, queueSuggestionsSQL, tenant, ids, tiers, reasons, run.ID, now)
 		if err != nil {
 			return err
 		}

@@ -150,12 +150,12 @@ type Store interface {
 	TierSettings(ctx context.Context, tenant uuid.UUID) (Settings, error)
 	// SaveTierSettings stores s if the stored revision is still s.Revision
 	// (else ErrEtagMismatch), with its event and audit row; turning
-	// OverrideManual on makes kept suggestions pending again.
-	SaveTierSettings(ctx context.Context, tenant uuid.UUID, principal string, s Settings) (Settings, error)
+	// OverrideManual on makes kept suggestions pending again, due at now.
+	SaveTierSettings(ctx context.Context, tenant uuid.UUID, principal string, s Settings, now time.Time) (Settings, error)
 	// QueueSuggestions stores those of suggs whose tier differs from the
-	// customer's previous suggestion as pending, with one event for the
-	// run; it returns how many it queued.
-	QueueSuggestions(ctx context.Context, tenant uuid.UUID, principal string, run Run, suggs []Suggestion) (int, error)
+	// customer's previous suggestion as pending, due at now, with one event
+	// for the run; it returns how many it queued.
+	QueueSuggestions(ctx context.Context, tenant uuid.UUID, principal string, run Run, suggs []Suggestion, now time.Time) (int, error)
 	// DueSuggestions returns up to limit pending suggestions due at now.
 	DueSuggestions(ctx context.Context, tenant uuid.UUID, now time.Time, limit int) ([]Suggestion, error)
 	// SettleSuggestion records a delivery's outcome (state, attempts,
@@ -249,7 +249,7 @@ func (s *Service) UpdateSettings(ctx context.Context, caller auth.Caller, in Set
 	if err := v.Err(); err != nil {
 		return Settings{}, err
 	}
-	return s.store.SaveTierSettings(ctx, tenant, caller.PrincipalID, next)
+	return s.store.SaveTierSettings(ctx, tenant, caller.PrincipalID, next, s.now())
 }
 
 // MaxPageSize caps a list; DefaultPageSize is used when none is asked.
@@ -329,7 +329,7 @@ func (s *Service) run(ctx context.Context, tenant uuid.UUID, principal string) (
 				run.CurrencyCode, w.Start.Format(time.DateOnly), w.End.Format(time.DateOnly), t.VIP, t.A, t.B)})
 	}
 	run.Scored = len(suggs)
-	if run.Queued, err = s.store.QueueSuggestions(ctx, tenant, principal, run, suggs); err != nil {
+	if run.Queued, err = s.store.QueueSuggestions(ctx, tenant, principal, run, suggs, s.now()); err != nil {
 		return Run{}, err
 	}
 	return run, nil
