@@ -2,10 +2,12 @@
 // other services under write load: it starts its own PostgreSQL cluster and
 // the real suite (deploy/dev/internal/suite), offers writes at a fixed rate
 // spread over the customer, pipeline and ticket services for a fixed time,
-// then reads, for every event those writes caused, the source's event time
-// (outbox.occurred_at) and the time analytics applied it
-// (processed_events.apply_time), and prints the lag percentiles per source
-// with the achieved write rates and the analytics process's CPU and memory.
+// then reads, for every event those writes caused, the commit time of the
+// source transaction that wrote it and of the analytics transaction that
+// applied it (the cluster runs with track_commit_timestamp, so both are
+// PostgreSQL's own commit timestamps, on one clock), and prints the lag
+// percentiles per source with the achieved write rates and the analytics
+// process's CPU and memory.
 // It never polls the API per write: both times are read from the databases
 // once the load is over. It prints figures and never fails on a timing.
 package main
@@ -16,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -32,6 +35,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/rapportcrm/rapport/deploy/dev/internal/suite"
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
@@ -89,7 +93,12 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	o := suite.Options{Root: root, StateDir: state, BinDir: bin, PGPort: c.pgPort, DBPrefix: "lagbench",
+	admin, stopPG, err := startCluster(ctx, root, filepath.Join(state, "pg"), c.pgPort)
+	if err != nil {
+		return err
+	}
+	defer stopPG()
+	o := suite.Options{Root: root, StateDir: state, BinDir: bin, AdminURL: admin, DBPrefix: "lagbench",
 		GRPCBasePort: c.grpcBase, HTTPAddr: c.httpAddr, Env: []string{"DRAIN_DELAY=0s", "LOG_LEVEL=warn"}}
 	if c.env != "" {
 		o.Env = append(o.Env, strings.Split(c.env, ",")...)
@@ -169,7 +178,7 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nlag from the source's event time to analytics applying it (%d events caused by the load)\n", len(events))
+	fmt.Printf("\nlag from the source's commit to the commit of analytics applying it (%d events caused by the load)\n", len(events))
 	fmt.Printf("%-10s %8s %8s %9s %9s %9s %9s\n", "source", "events", "applied", "p50", "p95", "p99", "max")
 	var all []time.Duration
 	for _, src := range []string{"customer", "pipeline", "ticket"} {
@@ -220,7 +229,7 @@ type kindStats struct {
 }
 
 type opportunity struct {
-	id, etag string
+	id, etag, stage string
 }
 
 // writer holds the clients and the seeded resources the writes go to.
@@ -273,7 +282,7 @@ func (w *writer) seed(ctx context.Context, n int) error {
 					fail(fmt.Errorf("create opportunity: %w", err))
 					return
 				}
-				opps = append(opps, opportunity{id: o.GetOpportunity().GetOpportunityId(), etag: o.GetOpportunity().GetEtag()})
+				opps = append(opps, opportunity{id: o.GetOpportunity().GetOpportunityId(), etag: o.GetOpportunity().GetEtag(), stage: o.GetOpportunity().GetStageId()})
 				if i == 0 && j == 0 {
 					if err := w.findStages(ctx, o.GetOpportunity().GetPipelineId()); err != nil {
 						fail(err)
@@ -327,7 +336,7 @@ func (w *writer) write(ctx context.Context, kind string, n int) error {
 	case "customer.interaction":
 		_, err := w.relations.CreateInteraction(cctx, &customerv1.CreateInteractionRequest{CustomerId: customer,
 			Interaction: &customerv1.Interaction{Kind: customerv1.InteractionKind_INTERACTION_KIND_CALL, Channel: "phone",
-				Subject: "Lag call"}})
+				Direction: customerv1.InteractionDirection_INTERACTION_DIRECTION_INBOUND, OccurTime: timestamppb.Now(), Subject: "Lag call"}})
 		return err
 	case "customer.update":
 		_, err := w.customers.UpdateCustomer(cctx, &customerv1.UpdateCustomerRequest{
@@ -336,12 +345,15 @@ func (w *writer) write(ctx context.Context, kind string, n int) error {
 		return err
 	case "pipeline.stage_move":
 		o := <-w.opps
-		next := w.stages[n%2]
+		next := w.stages[0]
+		if o.stage == next {
+			next = w.stages[1]
+		}
 		resp, err := w.pipeline.MoveOpportunityStage(cctx, &pipelinev1.MoveOpportunityStageRequest{OpportunityId: o.id, StageId: next, Etag: o.etag})
 		if err == nil {
-			o.etag = resp.GetOpportunity().GetEtag()
+			o.etag, o.stage = resp.GetOpportunity().GetEtag(), resp.GetOpportunity().GetStageId()
 		} else if g, gerr := w.pipeline.GetOpportunity(cctx, &pipelinev1.GetOpportunityRequest{OpportunityId: o.id}); gerr == nil {
-			o.etag = g.GetOpportunity().GetEtag()
+			o.etag, o.stage = g.GetOpportunity().GetEtag(), g.GetOpportunity().GetStageId()
 		}
 		w.opps <- o
 		return err
@@ -465,7 +477,7 @@ func openDatabases(ctx context.Context, port int) (map[string]*pgx.Conn, error) 
 func sourceEvents(ctx context.Context, dbs map[string]*pgx.Conn, start time.Time) (map[uuid.UUID]event, error) {
 	out := map[uuid.UUID]event{}
 	for _, src := range []string{"customer", "pipeline", "ticket"} {
-		rows, err := dbs[src].Query(ctx, `SELECT event_id, occurred_at FROM outbox WHERE occurred_at >= $1`, start)
+		rows, err := dbs[src].Query(ctx, `SELECT event_id, pg_xact_commit_timestamp(txid::text::xid) FROM outbox WHERE occurred_at >= $1`, start)
 		if err != nil {
 			return nil, fmt.Errorf("read the %s outbox: %w", src, err)
 		}
@@ -502,7 +514,7 @@ func waitApplied(ctx context.Context, db *pgx.Conn, events map[uuid.UUID]event, 
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	rows, err := db.Query(ctx, `SELECT event_id, apply_time FROM processed_events WHERE event_id = ANY($1)`, ids)
+	rows, err := db.Query(ctx, `SELECT event_id, pg_xact_commit_timestamp(xmin) FROM processed_events WHERE event_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -516,6 +528,47 @@ func waitApplied(ctx context.Context, db *pgx.Conn, events map[uuid.UUID]event, 
 		out[id] = at
 	}
 	return out, rows.Err()
+}
+
+// startCluster starts the bench's own cluster under dir with
+// track_commit_timestamp on (set once, then a restart); it returns the
+// superuser URL and how to stop the cluster.
+func startCluster(ctx context.Context, root, dir string, port int) (string, func(), error) {
+	pg := filepath.Join(root, "deploy/dev/pg.sh")
+	start := func() (string, error) {
+		out, err := exec.CommandContext(ctx, pg, "start", dir, strconv.Itoa(port)).Output()
+		if err != nil {
+			return "", fmt.Errorf("start postgres: %w", err)
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	stop := func() { _ = exec.Command(pg, "stop", dir).Run() }
+	url, err := start()
+	if err != nil {
+		return "", nil, err
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		stop()
+		return "", nil, err
+	}
+	var on string
+	err = conn.QueryRow(ctx, `SHOW track_commit_timestamp`).Scan(&on)
+	if err == nil && on != "on" {
+		_, err = conn.Exec(ctx, `ALTER SYSTEM SET track_commit_timestamp = on`)
+	}
+	conn.Close(ctx)
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("turn on track_commit_timestamp: %w", err)
+	}
+	if on != "on" {
+		stop()
+		if url, err = start(); err != nil {
+			return "", nil, err
+		}
+	}
+	return url, stop, nil
 }
 
 // clockTicks is the kernel's USER_HZ, 100 on every Linux this runs on.
