@@ -593,6 +593,17 @@ func TestSuite(t *testing.T) {
 		}
 	})
 
+	t.Run("e-mail is refused at configuration time without an SMTP relay", func(t *testing.T) {
+		api := api
+		api.t = t
+		out := api.must(400, "POST", "/v1/emailTemplates", map[string]any{"displayName": "Welcome", "purpose": "EMAIL_PURPOSE_TRANSACTIONAL",
+			"variants": []map[string]any{{"locale": "en", "subject": "Hello", "textBody": "Hi {{recipient.name}}"}}})
+		if !strings.Contains(fmt.Sprint(out), "EMAIL_NOT_CONFIGURED") {
+			t.Fatalf("POST /v1/emailTemplates = %v, want reason EMAIL_NOT_CONFIGURED", out)
+		}
+		api.must(200, "GET", "/v1/emailMessages", nil)
+	})
+
 	t.Run("tickets follow their status machine and SLA over REST", func(t *testing.T) {
 		api := api
 		api.t = t
@@ -658,6 +669,20 @@ func TestSuite(t *testing.T) {
 			t.Fatalf("order = %v, want a reporting total of EUR 11.60", order)
 		}
 		api.must(400, "POST", "/v1/orders", map[string]any{"kind": "ORDER_KIND_SALE", "currencyCode": "GBP", "lines": []any{map[string]any{"quantity": "1"}}})
+
+		// Analytics follows the reporting currency and the order: money
+		// figures come back in EUR, and the customer forms a cohort.
+		waitAnalytics(t, api, "/v1/analytics/figures:query", map[string]any{"metric": "METRIC_WON_AMOUNT",
+			"startTime": "2011-01-01T00:00:00Z", "endTime": "2011-03-01T00:00:00Z"},
+			func(out map[string]any) bool { return out["reportingCurrency"] == "EUR" })
+		waitAnalytics(t, api, "/v1/analytics/cohortRetention:query", map[string]any{"startTime": "2011-02-01T00:00:00Z",
+			"endTime": "2011-02-02T00:00:00Z", "months": 3},
+			func(out map[string]any) bool {
+				cohorts, _ := out["cohorts"].([]any)
+				return len(cohorts) == 1 && cohorts[0].(map[string]any)["cohortMonth"] == "2011-02" && num(cohorts[0].(map[string]any)["customers"]) >= 1
+			})
+		api.must(400, "POST", "/v1/analytics/cohortRetention:query", map[string]any{"startTime": "2011-02-01T00:00:00Z",
+			"endTime": "2011-02-02T00:00:00Z", "months": 99})
 	})
 
 	t.Run("Online Retail invoices through the public API", func(t *testing.T) {
@@ -782,6 +807,23 @@ func waitSummary(t *testing.T, api client, id string, opps int, amount int64, ti
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("summary of %s = %v, want %d open opportunities worth %d and %d open tickets", id, last, opps, amount, tickets)
+}
+
+// waitAnalytics posts body to path until the answer satisfies ok: the
+// analytics read model follows the other services' events a little later.
+func waitAnalytics(t *testing.T, api client, path string, body map[string]any, ok func(map[string]any) bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last map[string]any
+	for time.Now().Before(deadline) {
+		code, out := api.do("POST", path, body)
+		last = out
+		if code == 200 && ok(out) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("POST %s = %v; the read model never caught up", path, last)
 }
 
 // num reads a protojson number (int64 values arrive as strings).

@@ -103,6 +103,13 @@ type Event struct {
 	DealRegistration *DealRegistration
 	Quota            *Quota
 	Snapshot         *PipelineSnapshot
+
+	// Rates are exchange rates loaded in the pipeline service.
+	Rates []ExchangeRate
+	// Reporting is the tenant's new reporting currency.
+	Reporting *ReportingSettings
+	// Erasure is set, alone, when the event erases a customer.
+	Erasure *Erasure
 }
 
 // Summary is what is open for one customer.

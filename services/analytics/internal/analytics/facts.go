@@ -109,3 +109,26 @@ type PipelineSnapshot struct {
 	OpportunityCount int64
 	TakeTime         time.Time
 }
+
+// ExchangeRate is one of the pipeline service's rates: Rate units of Quote
+// per unit of Base from Date on.
+type ExchangeRate struct {
+	Base, Quote string
+	// Date is a calendar date ("YYYY-MM-DD").
+	Date string
+	// Rate is a positive decimal string, such as "1.1642".
+	Rate string
+}
+
+// ReportingSettings are the tenant's reporting currency as the pipeline
+// service last set it.
+type ReportingSettings struct {
+	ReportingCurrency string
+	UpdateTime        time.Time
+}
+
+// Erasure is the customer service erasing a customer: the read model
+// removes what it holds of the person (see the store's Apply).
+type Erasure struct {
+	CustomerID uuid.UUID
+}

@@ -79,6 +79,8 @@ type metricSpec struct {
 	percentile bool
 	// required dimensions must be grouped by.
 	required []Dimension
+	// money metrics are converted into the reporting currency.
+	money bool
 }
 
 var (
@@ -90,11 +92,11 @@ var metricSpecs = map[Metric]metricSpec{
 	MetricOpportunitiesCreated: {dims: dealDims},
 	MetricWinRate:              {dims: dealDims},
 	MetricCycleTimeDays:        {dims: dealDims},
-	MetricWonAmount:            {dims: dealDims},
+	MetricWonAmount:            {dims: dealDims, money: true},
 	MetricFunnelConversion: {dims: []Dimension{DimensionStage, DimensionOwner, DimensionPartner, DimensionCampaign, DimensionMonth},
 		required: []Dimension{DimensionStage}},
-	MetricForecastAmount:               {dims: []Dimension{DimensionOwner, DimensionForecastCategory, DimensionPartner, DimensionMonth}},
-	MetricQuotaAttainment:              {dims: []Dimension{DimensionOwner, DimensionMonth}},
+	MetricForecastAmount:               {dims: []Dimension{DimensionOwner, DimensionForecastCategory, DimensionPartner, DimensionMonth}, money: true},
+	MetricQuotaAttainment:              {dims: []Dimension{DimensionOwner, DimensionMonth}, money: true},
 	MetricPipelineOpenCount:            {dims: []Dimension{DimensionMonth}},
 	MetricTicketsCreated:               {dims: ticketDims, service: true},
 	MetricSLACompliance:                {dims: ticketDims, service: true},
@@ -104,7 +106,7 @@ var metricSpecs = map[Metric]metricSpec{
 	MetricNPS:                          {dims: []Dimension{DimensionMonth}, service: true},
 	MetricDealRegistrations:            {dims: []Dimension{DimensionPartner, DimensionMonth}},
 	MetricDealRegistrationApprovalRate: {dims: []Dimension{DimensionPartner, DimensionMonth}},
-	MetricCampaignROI:                  {dims: []Dimension{DimensionCampaign, DimensionCampaignChannel}},
+	MetricCampaignROI:                  {dims: []Dimension{DimensionCampaign, DimensionCampaignChannel}, money: true},
 }
 
 // FigureQuery asks for one metric over [Start, End), grouped by GroupBy and
@@ -116,6 +118,12 @@ type FigureQuery struct {
 	Filter     string
 	// Percentile is 1–99 for percentile metrics and 0 for the others.
 	Percentile int32
+	// PerCurrency asks for money metrics per currency, unconverted.
+	PerCurrency bool
+	// ReportingCurrency is what money metrics are converted into; Query
+	// sets it from the tenant's settings unless PerCurrency, and empty
+	// means per currency.
+	ReportingCurrency string
 }
 
 // FigureRow is one group's figure; see the API's FigureRow.
@@ -124,6 +132,15 @@ type FigureRow struct {
 	CurrencyCode string
 	Value        float64
 	Count        int64
+	// Unconverted counts the group's records that had no exchange rate.
+	Unconverted int64
+}
+
+// FigureResult is a query's rows and the currency money was converted into
+// (empty when per currency).
+type FigureResult struct {
+	Rows              []FigureRow
+	ReportingCurrency string
 }
 
 // ErrTooManyGroups means a query would return more than MaxRows groups.
@@ -134,6 +151,11 @@ type FigureStore interface {
 	// Figures computes q for tenant, returning at most limit rows, sorted by
 	// keys and then currency; it may return limit+1 rows to say there are more.
 	Figures(ctx context.Context, tenant uuid.UUID, q FigureQuery, limit int) ([]FigureRow, error)
+	// ReportingCurrency returns the tenant's reporting currency, or "" when
+	// the pipeline service has reported none.
+	ReportingCurrency(ctx context.Context, tenant uuid.UUID) (string, error)
+	// CohortRetention computes q for tenant.
+	CohortRetention(ctx context.Context, tenant uuid.UUID, q CohortQuery) ([]Cohort, error)
 }
 
 // figureReaders may query every metric; support agents only service metrics.
@@ -146,26 +168,32 @@ type Figures struct{ store FigureStore }
 func NewFigures(store FigureStore) *Figures { return &Figures{store: store} }
 
 // Query validates q and computes it for the caller's tenant.
-func (f *Figures) Query(ctx context.Context, caller auth.Caller, q FigureQuery) ([]FigureRow, error) {
+func (f *Figures) Query(ctx context.Context, caller auth.Caller, q FigureQuery) (FigureResult, error) {
 	spec, known := metricSpecs[q.Metric]
 	if !caller.HasAny(figureReaders...) && !(known && spec.service && caller.HasAny(auth.RoleSupportAgent)) {
-		return nil, auth.ErrForbidden
+		return FigureResult{}, auth.ErrForbidden
 	}
 	tenant, err := callerTenant(caller)
 	if err != nil {
-		return nil, err
+		return FigureResult{}, err
 	}
 	if err := validateQuery(&q, spec, known); err != nil {
-		return nil, err
+		return FigureResult{}, err
+	}
+	q.ReportingCurrency = ""
+	if spec.money && !q.PerCurrency {
+		if q.ReportingCurrency, err = f.store.ReportingCurrency(ctx, tenant); err != nil {
+			return FigureResult{}, err
+		}
 	}
 	rows, err := f.store.Figures(ctx, tenant, q, MaxRows)
 	if err != nil {
-		return nil, err
+		return FigureResult{}, err
 	}
 	if len(rows) > MaxRows {
-		return nil, ErrTooManyGroups
+		return FigureResult{}, ErrTooManyGroups
 	}
-	return rows, nil
+	return FigureResult{Rows: rows, ReportingCurrency: q.ReportingCurrency}, nil
 }
 
 // validateQuery reports every problem of q at once and fills in defaults.
@@ -207,6 +235,9 @@ func validateQuery(q *FigureQuery, spec metricSpec, known bool) error {
 		v.Add("percentile", "must be between 1 and 99")
 	case known && !spec.percentile && q.Percentile != 0:
 		v.Add("percentile", "applies only to percentile metrics")
+	}
+	if known && !spec.money && q.PerCurrency {
+		v.Add("per_currency", "applies only to money metrics")
 	}
 	return v.Err()
 }

@@ -43,6 +43,20 @@ func envelope(source string, pe *eventsv1.Event) (analytics.Event, error) {
 // (such as "customer.segment.entered") carry other messages and, like other
 // types, are left unprojected.
 func project(e *analytics.Event, payload *anypb.Any) error {
+	if e.Type == typeErased {
+		// The erasure's payload is the anonymised customer: it erases, and
+		// is not folded in as the customer's latest profile.
+		var m customerv1.Customer
+		if err := unmarshal(payload, &m); err != nil {
+			return err
+		}
+		id, err := uuid.Parse(m.GetCustomerId())
+		if err != nil {
+			return fmt.Errorf("customer_id: %w", err)
+		}
+		e.Erasure = &analytics.Erasure{CustomerID: id}
+		return nil
+	}
 	if err := projectFacts(e, payload); err != nil {
 		return err
 	}

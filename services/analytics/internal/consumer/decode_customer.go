@@ -29,6 +29,7 @@ const (
 	typePointsPosted       = "customer.loyalty.points_posted"
 	typePointsExpired      = "customer.loyalty.points_expired"
 	typeLoyaltyTierChanged = "customer.loyalty.tier_changed"
+	typeErased             = "customer.erased"
 	typeOrderCreated       = "order.created"
 	typeOrderCancelled     = "order.cancelled"
 )

@@ -87,3 +87,31 @@ func TestProjectFacts(t *testing.T) {
 		})
 	}
 }
+
+// TestProjectErasure checks that the erasure event erases and is not also
+// folded in as the customer's profile, and that a malformed one is refused.
+func TestProjectErasure(t *testing.T) {
+	t.Parallel()
+	c := uuid.New()
+	payload, err := anypb.New(&customerv1.Customer{CustomerId: c.String(), DisplayName: "Erased customer", DeleteTime: timestamppb.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := analytics.Event{Type: "customer.erased", Resource: "customers/" + c.String()}
+	if err := project(&e, payload); err != nil {
+		t.Fatalf("project(customer.erased) = %v", err)
+	}
+	want := analytics.Event{Type: "customer.erased", Resource: "customers/" + c.String(), Erasure: &analytics.Erasure{CustomerID: c}}
+	if diff := cmp.Diff(want, e); diff != "" {
+		t.Fatalf("project(customer.erased) (-want +got):\n%s", diff)
+	}
+	for name, m := range map[string]proto.Message{"no customer id": &customerv1.Customer{}, "another message": &customerv1.FollowUp{}} {
+		payload, err := anypb.New(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := project(&analytics.Event{Type: "customer.erased"}, payload); err == nil {
+			t.Errorf("project(customer.erased, %s) = nil, want an error", name)
+		}
+	}
+}

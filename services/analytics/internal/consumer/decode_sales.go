@@ -3,6 +3,7 @@ package consumer
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/google/uuid"
@@ -88,6 +89,30 @@ func projectFigures(e *analytics.Event, kind string, payload *anypb.Any) (bool, 
 		}
 		e.Snapshot = &analytics.PipelineSnapshot{Date: m.GetSnapshotDate(), OpportunityCount: m.GetOpportunityCount(),
 			TakeTime: orEventTime(m.GetTakeTime(), e)}
+	case kind == "exchange_rates" && payload.MessageIs(&pipelinev1.LoadExchangeRatesRequest{}):
+		var m pipelinev1.LoadExchangeRatesRequest
+		if err := payload.UnmarshalTo(&m); err != nil {
+			return true, err
+		}
+		for i, r := range m.GetRates() {
+			if r.GetBaseCurrency() == "" || r.GetQuoteCurrency() == "" || r.GetRateDate() == "" || r.GetRate() == "" {
+				return true, fmt.Errorf("rates[%d]: incomplete", i)
+			}
+			if v, ok := new(big.Rat).SetString(r.GetRate()); !ok || v.Sign() <= 0 {
+				return true, fmt.Errorf("rates[%d].rate: not a positive decimal", i)
+			}
+			if _, err := time.Parse(time.DateOnly, r.GetRateDate()); err != nil {
+				return true, fmt.Errorf("rates[%d].rate_date: %w", i, err)
+			}
+			e.Rates = append(e.Rates, analytics.ExchangeRate{Base: r.GetBaseCurrency(), Quote: r.GetQuoteCurrency(),
+				Date: r.GetRateDate(), Rate: r.GetRate()})
+		}
+	case kind == "reporting_settings" && payload.MessageIs(&pipelinev1.ReportingSettings{}):
+		var m pipelinev1.ReportingSettings
+		if err := payload.UnmarshalTo(&m); err != nil {
+			return true, err
+		}
+		e.Reporting = &analytics.ReportingSettings{ReportingCurrency: m.GetReportingCurrency(), UpdateTime: orEventTime(m.GetUpdateTime(), e)}
 	default:
 		return false, nil
 	}

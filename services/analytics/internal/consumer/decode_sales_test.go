@@ -66,6 +66,11 @@ func TestProjectFigures(t *testing.T) {
 				Target: analytics.Money{CurrencyCode: "USD", AmountMinor: 10}, Attained: analytics.Money{CurrencyCode: "USD", AmountMinor: 4}}}},
 		{"snapshot", "pipeline_snapshot.taken", &pipelinev1.PipelineSnapshot{SnapshotDate: "2026-03-01", OpportunityCount: 12, TakeTime: timestamppb.New(at)},
 			analytics.Event{Snapshot: &analytics.PipelineSnapshot{Date: "2026-03-01", OpportunityCount: 12, TakeTime: at}}},
+		{"rates loaded", "exchange_rates.loaded", &pipelinev1.LoadExchangeRatesRequest{Rates: []*pipelinev1.ExchangeRate{
+			{BaseCurrency: "EUR", QuoteCurrency: "USD", RateDate: "2026-01-01", Rate: "1.1642"}}},
+			analytics.Event{Rates: []analytics.ExchangeRate{{Base: "EUR", Quote: "USD", Date: "2026-01-01", Rate: "1.1642"}}}},
+		{"reporting currency set", "reporting_settings.updated", &pipelinev1.ReportingSettings{ReportingCurrency: "EUR", UpdateTime: timestamppb.New(at)},
+			analytics.Event{Reporting: &analytics.ReportingSettings{ReportingCurrency: "EUR", UpdateTime: at}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +86,33 @@ func TestProjectFigures(t *testing.T) {
 			tt.want.Type, tt.want.Time = tt.typ, eventTime
 			if diff := cmp.Diff(tt.want, e); diff != "" {
 				t.Errorf("project(%s) (-want +got):\n%s", tt.typ, diff)
+			}
+		})
+	}
+}
+
+// TestProjectBadRates checks that a rate the read model could not store is
+// refused (the consumer quarantines the event) rather than half-applied.
+func TestProjectBadRates(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		rate *pipelinev1.ExchangeRate
+	}{
+		{"no rate", &pipelinev1.ExchangeRate{BaseCurrency: "EUR", QuoteCurrency: "USD", RateDate: "2026-01-01"}},
+		{"not a number", &pipelinev1.ExchangeRate{BaseCurrency: "EUR", QuoteCurrency: "USD", RateDate: "2026-01-01", Rate: "one"}},
+		{"zero", &pipelinev1.ExchangeRate{BaseCurrency: "EUR", QuoteCurrency: "USD", RateDate: "2026-01-01", Rate: "0"}},
+		{"bad date", &pipelinev1.ExchangeRate{BaseCurrency: "EUR", QuoteCurrency: "USD", RateDate: "2026-13-01", Rate: "1.1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			payload, err := anypb.New(&pipelinev1.LoadExchangeRatesRequest{Rates: []*pipelinev1.ExchangeRate{tt.rate}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := analytics.Event{Type: "exchange_rates.loaded"}
+			if err := project(&e, payload); err == nil {
+				t.Fatalf("project(%s) = nil, want an error", tt.name)
 			}
 		})
 	}

@@ -23,11 +23,20 @@ func NewFigures(svc *analytics.Figures) *Figures { return &Figures{svc: svc} }
 
 // QueryFigures implements the RPC.
 func (s *Figures) QueryFigures(ctx context.Context, req *analyticsv1.QueryFiguresRequest) (*analyticsv1.QueryFiguresResponse, error) {
-	rows, err := s.svc.Query(ctx, caller(ctx), protoconv.FigureQuery(req))
+	res, err := s.svc.Query(ctx, caller(ctx), protoconv.FigureQuery(req))
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &analyticsv1.QueryFiguresResponse{Rows: protoconv.FigureRows(rows)}, nil
+	return &analyticsv1.QueryFiguresResponse{Rows: protoconv.FigureRows(res.Rows), ReportingCurrency: res.ReportingCurrency}, nil
+}
+
+// QueryCohortRetention implements the RPC.
+func (s *Figures) QueryCohortRetention(ctx context.Context, req *analyticsv1.QueryCohortRetentionRequest) (*analyticsv1.QueryCohortRetentionResponse, error) {
+	cohorts, err := s.svc.CohortRetention(ctx, caller(ctx), protoconv.CohortQuery(req))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &analyticsv1.QueryCohortRetentionResponse{Cohorts: protoconv.Cohorts(cohorts)}, nil
 }
 
 // Behaviour implements analyticsv1.BehaviourServiceServer.

@@ -35,6 +35,14 @@ type figureSource struct {
 	fields   map[string]sqlfilter.Field
 	// product joins the opportunity's products, when grouped by product.
 	product string
+	// money are the minor-unit amount columns value reads as {m0}, {m1}…,
+	// in the currency column, and day is the date they are converted on.
+	money []string
+	day   string
+	// reportFrom replaces from, in the reporting currency, for a source
+	// that converts inside it (with reportCurrency as the $ placeholder
+	// {rc}); reportOK says which of its rows were converted.
+	reportFrom, reportOK string
 }
 
 // month renders a timestamptz column as its UTC calendar month.
@@ -99,6 +107,25 @@ const (
         SELECT sum(o.amount_minor) AS amount FROM opportunity_state o
         WHERE o.tenant_id = c.tenant_id AND o.campaign_id = c.campaign_id AND o.stage_kind = 2 AND NOT o.deleted
           AND o.currency_code = c.currency_code AND o.close_time >= $2 AND o.close_time < $3) w ON true) c`
+	// campaignReportFrom is campaignFrom in the reporting currency ({rc}):
+	// every won opportunity of the campaign converted on its close date,
+	// the cost on the range's last day; a campaign with any amount lacking
+	// a rate is unconverted.
+	campaignReportFrom = `(SELECT z.tenant_id, z.campaign_id, z.channel, z.currency_code, z.unconverted,
+        CASE WHEN NOT z.unconverted THEN z.cost_minor END AS cost_minor,
+        CASE WHEN NOT z.unconverted THEN z.won_minor END AS won_minor
+    FROM (SELECT c.tenant_id, c.campaign_id, c.channel, c.currency_code, k.cost AS cost_minor, coalesce(w.amount, 0) AS won_minor,
+            k.cost IS NULL OR coalesce(w.missing, 0) > 0 AS unconverted
+        FROM campaign_state c
+        CROSS JOIN LATERAL (SELECT fx_convert($1, c.cost_minor, c.currency_code, {rc},
+            (($3::timestamptz AT TIME ZONE 'UTC') - interval '1 day')::date) AS cost) k
+        LEFT JOIN LATERAL (
+            SELECT sum(x.v) AS amount, count(*) FILTER (WHERE x.v IS NULL) AS missing
+            FROM opportunity_state o
+            CROSS JOIN LATERAL (SELECT fx_convert($1, o.amount_minor, o.currency_code, {rc},
+                (o.close_time AT TIME ZONE 'UTC')::date) AS v) x
+            WHERE o.tenant_id = c.tenant_id AND o.campaign_id = c.campaign_id AND o.stage_kind = 2 AND NOT o.deleted
+              AND o.close_time >= $2 AND o.close_time < $3) w ON true) z) c`
 )
 
 // figureSources defines every metric; the API's Metric comments say the same in words.
@@ -107,7 +134,11 @@ var figureSources = map[analytics.Metric]figureSource{
 	analytics.MetricWinRate:              deals("o.close_time", "o.stage_kind IN (2, 3)", "avg((o.stage_kind = 2)::int)", ""),
 	analytics.MetricCycleTimeDays: deals("o.close_time", "o.stage_kind = 2",
 		"avg((o.close_time AT TIME ZONE 'UTC')::date - coalesce(o.engage_date, (o.create_time AT TIME ZONE 'UTC')::date))", ""),
-	analytics.MetricWonAmount: deals("o.close_time", "o.stage_kind = 2", "sum(o.amount_minor)", "o.currency_code"),
+	analytics.MetricWonAmount: func() figureSource {
+		s := deals("o.close_time", "o.stage_kind = 2", "sum({m0})", "o.currency_code")
+		s.money, s.day = []string{"o.amount_minor"}, "(o.close_time AT TIME ZONE 'UTC')::date"
+		return s
+	}(),
 	analytics.MetricFunnelConversion: func() figureSource {
 		s := deals("o.create_time", "TRUE", "avg((o.stage_kind = 2)::int)", "")
 		s.from += " JOIN opportunity_stage_reached r ON r.tenant_id = o.tenant_id AND r.opportunity_id = o.opportunity_id"
@@ -115,12 +146,14 @@ var figureSources = map[analytics.Metric]figureSource{
 		return s
 	}(),
 	analytics.MetricForecastAmount: func() figureSource {
-		s := deals(dateTime("o.expected_close_date"), "o.stage_kind = 1 AND o.forecast_category <> 5", "sum(o.amount_minor)", "o.currency_code")
+		s := deals(dateTime("o.expected_close_date"), "o.stage_kind = 1 AND o.forecast_category <> 5", "sum({m0})", "o.currency_code")
 		s.dims[analytics.DimensionForecastCategory] = "o.forecast_category::text"
+		s.money, s.day = []string{"o.amount_minor"}, "o.expected_close_date"
 		return s
 	}(),
 	analytics.MetricQuotaAttainment: {from: "quota_state q", tenant: "q.tenant_id = $1", time: dateTime("q.period_start"), where: "TRUE",
-		value: "sum(q.attained_minor)::float8 / nullif(sum(q.target_minor), 0)", currency: "q.currency_code",
+		value: "sum({m0})::float8 / nullif(sum({m1}), 0)", currency: "q.currency_code",
+		money: []string{"q.attained_minor", "q.target_minor"}, day: "q.period_start",
 		dims:   map[analytics.Dimension]string{analytics.DimensionOwner: "q.assignee", analytics.DimensionMonth: "to_char(q.period_start, 'YYYY-MM')"},
 		fields: map[string]sqlfilter.Field{"assignee": {Column: "q.assignee"}, "currency_code": {Column: "q.currency_code"}}},
 	analytics.MetricPipelineOpenCount: {from: "pipeline_snapshot s", tenant: "s.tenant_id = $1", time: "s.take_time", where: "TRUE",
@@ -145,9 +178,9 @@ var figureSources = map[analytics.Metric]figureSource{
 	analytics.MetricDealRegistrationApprovalRate: registrations("d.state IN (3, 4)", "avg((d.state = 3)::int)"),
 	analytics.MetricCampaignROI: {from: campaignFrom, tenant: "c.tenant_id = $1", where: "TRUE",
 		value:    "(sum(c.won_minor) - sum(c.cost_minor))::float8 / nullif(sum(c.cost_minor), 0)",
-		currency: "c.currency_code",
-		dims:     map[analytics.Dimension]string{analytics.DimensionCampaign: "c.campaign_id", analytics.DimensionCampaignChannel: "c.channel::text"},
-		fields:   map[string]sqlfilter.Field{"campaign_id": {Column: "c.campaign_id"}, "currency_code": {Column: "c.currency_code"}}},
+		currency: "c.currency_code", reportFrom: campaignReportFrom, reportOK: "NOT c.unconverted",
+		dims:   map[analytics.Dimension]string{analytics.DimensionCampaign: "c.campaign_id", analytics.DimensionCampaignChannel: "c.channel::text"},
+		fields: map[string]sqlfilter.Field{"campaign_id": {Column: "c.campaign_id"}, "currency_code": {Column: "c.currency_code"}}},
 }
 
 func registrations(where, value string) figureSource {
@@ -185,6 +218,38 @@ func figuresSQL(q analytics.FigureQuery, limit int) (string, []any, error) {
 		return "", nil, err
 	}
 	args = append(args, cond.Args...)
+	// In the reporting currency the source's amounts are converted once
+	// per row (a lateral join) and rows without a rate are counted apart.
+	value, from, count, unconverted := src.value, src.from, "count(*)", "0"
+	currency := src.currency
+	convert := src.currency != "" && q.ReportingCurrency != ""
+	if convert {
+		args = append(args, q.ReportingCurrency)
+		rc := "$" + strconv.Itoa(len(args)+1)
+		currency = rc + "::text"
+		ok := src.reportOK
+		if src.reportFrom != "" {
+			from = strings.ReplaceAll(src.reportFrom, "{rc}", rc)
+		} else {
+			conv := make([]string, len(src.money))
+			var oks []string
+			for i, m := range src.money {
+				conv[i] = fmt.Sprintf("fx_convert($1, %s, %s, %s, %s) AS m%d", m, src.currency, rc, src.day, i)
+				oks = append(oks, fmt.Sprintf("fx.m%d IS NOT NULL", i))
+			}
+			from += " CROSS JOIN LATERAL (SELECT " + strings.Join(conv, ", ") + ") fx"
+			ok = strings.Join(oks, " AND ")
+			for i := range src.money {
+				value = strings.ReplaceAll(value, fmt.Sprintf("{m%d}", i), fmt.Sprintf("CASE WHEN %s THEN fx.m%d END", ok, i))
+			}
+		}
+		count = "count(*) FILTER (WHERE " + ok + ")"
+		unconverted = "count(*) FILTER (WHERE NOT (" + ok + "))"
+	} else {
+		for i, m := range src.money {
+			value = strings.ReplaceAll(value, fmt.Sprintf("{m%d}", i), m)
+		}
+	}
 	keys := make([]string, len(q.GroupBy))
 	for i, d := range q.GroupBy {
 		expr, ok := src.dims[d]
@@ -193,7 +258,6 @@ func figuresSQL(q analytics.FigureQuery, limit int) (string, []any, error) {
 		}
 		keys[i] = expr
 	}
-	from := src.from
 	if slices.Contains(q.GroupBy, analytics.DimensionProduct) {
 		from += src.product
 	}
@@ -201,27 +265,30 @@ func figuresSQL(q analytics.FigureQuery, limit int) (string, []any, error) {
 	if src.time != "" {
 		where += " AND " + src.time + " >= $2 AND " + src.time + " < $3"
 	}
-	currency, group := "''", slices.Clone(keys)
-	if src.currency != "" {
-		currency = src.currency
+	group := slices.Clone(keys)
+	switch {
+	case convert:
+	case currency != "":
 		group = append(group, currency)
+	default:
+		currency = "''"
 	}
 	groupBy := ""
 	if len(group) > 0 {
 		groupBy = "GROUP BY " + strings.Join(group, ", ")
 	}
-	sql := fmt.Sprintf(`SELECT ARRAY[%s]::text[], %s, coalesce((%s)::float8, 0), count(*)
+	sql := fmt.Sprintf(`SELECT ARRAY[%s]::text[], %s, coalesce((%s)::float8, 0), %s, %s
 FROM %s
 WHERE %s
 %s
 ORDER BY 1, 2
-LIMIT %d`, strings.Join(keys, ", "), currency, src.value, from, where, groupBy, limit+1)
+LIMIT %d`, strings.Join(keys, ", "), currency, value, count, unconverted, from, where, groupBy, limit+1)
 	return sql, args, nil
 }
 
 func scanFigure(row pgx.CollectableRow) (analytics.FigureRow, error) {
 	var r analytics.FigureRow
-	err := row.Scan(&r.Keys, &r.CurrencyCode, &r.Value, &r.Count)
+	err := row.Scan(&r.Keys, &r.CurrencyCode, &r.Value, &r.Count, &r.Unconverted)
 	return r, err
 }
 

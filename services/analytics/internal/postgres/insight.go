@@ -302,7 +302,8 @@ func (s *Store) ChurnFacts(ctx context.Context, tenant, customer uuid.UUID, ref 
 var readModelTables = []string{"processed_events", "checkpoints", "customer_state", "opportunity_state", "ticket_state",
 	"quarantined_events", "customer_profile", "segment_membership", "interaction_fact", "follow_up_fact", "loyalty_fact",
 	"order_fact", "order_line_fact",
-	"opportunity_stage_reached", "satisfaction_response", "campaign_state", "deal_registration_state", "quota_state", "pipeline_snapshot"}
+	"opportunity_stage_reached", "satisfaction_response", "campaign_state", "deal_registration_state", "quota_state", "pipeline_snapshot",
+	"exchange_rate", "reporting_setting"}
 
 // ResetTenant empties one tenant's read model, checkpoints and processed
 // events in one transaction, so its consumer replays every stream from the

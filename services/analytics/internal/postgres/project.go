@@ -68,6 +68,20 @@ ON CONFLICT (tenant_id, snapshot_date) DO UPDATE SET
     opportunity_count = EXCLUDED.opportunity_count, take_time = EXCLUDED.take_time
 WHERE EXCLUDED.take_time >= pipeline_snapshot.take_time`
 
+// upsertRatesSQL stores a load of rates; a rate loaded again for the same
+// pair and day replaces the earlier one, as in the pipeline service.
+const upsertRatesSQL = `
+INSERT INTO exchange_rate (tenant_id, base_currency, quote_currency, rate_date, rate)
+SELECT $1, r.base, r.quote, r.day::date, r.rate::numeric
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS r (base, quote, day, rate)
+ON CONFLICT (tenant_id, base_currency, quote_currency, rate_date) DO UPDATE SET rate = EXCLUDED.rate`
+
+// upsertReportingSQL keeps the latest settings by their update time.
+const upsertReportingSQL = `
+INSERT INTO reporting_setting (tenant_id, reporting_currency, update_time) VALUES ($1, $2, $3)
+ON CONFLICT (tenant_id) DO UPDATE SET reporting_currency = EXCLUDED.reporting_currency, update_time = EXCLUDED.update_time
+WHERE EXCLUDED.update_time >= reporting_setting.update_time`
+
 // queueFigures adds e's figure projections to b, after e's state upserts.
 func queueFigures(b *pgx.Batch, e analytics.Event) {
 	if o := e.Opportunity; o != nil {
@@ -107,6 +121,23 @@ func queueFigures(b *pgx.Batch, e analytics.Event) {
 	if s := e.Snapshot; s != nil {
 		b.Queue(upsertSnapshotSQL, e.TenantID, s.Date, s.OpportunityCount, s.TakeTime)
 	}
+	if len(e.Rates) > 0 {
+		n := len(e.Rates)
+		base, quote, day, rate := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		for i, r := range e.Rates {
+			base[i], quote[i], day[i], rate[i] = r.Base, r.Quote, r.Date, r.Rate
+		}
+		b.Queue(upsertRatesSQL, e.TenantID, base, quote, day, rate)
+	}
+	if r := e.Reporting; r != nil {
+		b.Queue(upsertReportingSQL, e.TenantID, r.ReportingCurrency, r.UpdateTime)
+	}
+	if x := e.Erasure; x != nil {
+		for _, sql := range eraseSQL {
+			b.Queue(sql, e.TenantID, x.CustomerID)
+		}
+		b.Queue(markErasedSQL, e.TenantID, x.CustomerID, e.Time)
+	}
 }
 
 func nullTime(t time.Time) *time.Time {
@@ -127,4 +158,34 @@ func nullUUID[T ~[16]byte](id T) *T {
 // resetFiguresSQL empties the figures' projections. Behaviour events came
 // through the API, not from a stream, so a rebuild keeps them.
 const resetFiguresSQL = `TRUNCATE opportunity_stage_reached, satisfaction_response, campaign_state, deal_registration_state,
-    quota_state, pipeline_snapshot`
+    quota_state, pipeline_snapshot, exchange_rate, reporting_setting`
+
+// markErasedSQL marks an erased customer deleted, so behaviour naming it
+// is refused from now on, as for any deleted customer.
+const markErasedSQL = `
+INSERT INTO customer_state (tenant_id, customer_id, deleted, update_time) VALUES ($1, $2, true, $3)
+ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
+    deleted = true, update_time = greatest(customer_state.update_time, EXCLUDED.update_time)`
+
+// eraseSQL removes what the read model holds of an erased customer ($2):
+// its profile (country, contract, tenure, charges, tier), segment
+// memberships, interactions, follow-ups and loyalty, its web and app
+// behaviour (its own events and those of every anonymous id stitched to
+// it, and the stitches), and quarantined events whose payload carries its
+// id (they may hold anything the event held). Kept, under the id alone:
+// orders and their lines, opportunities, tickets, survey scores and offer
+// outcomes (which carry no text), so revenue, cohorts, win rates, SLA,
+// CSAT/NPS and offer acceptance stay right; the customer service keeps its
+// anonymised record under the same id. Every statement is a delete, so a
+// replayed erasure changes nothing more.
+var eraseSQL = []string{
+	`DELETE FROM customer_profile WHERE tenant_id = $1 AND customer_id = $2`,
+	`DELETE FROM segment_membership WHERE tenant_id = $1 AND customer_id = $2`,
+	`DELETE FROM interaction_fact WHERE tenant_id = $1 AND customer_id = $2`,
+	`DELETE FROM follow_up_fact WHERE tenant_id = $1 AND customer_id = $2`,
+	`DELETE FROM loyalty_fact WHERE tenant_id = $1 AND customer_id = $2`,
+	`DELETE FROM behaviour_event e WHERE e.tenant_id = $1 AND (e.customer_id = $2 OR e.anonymous_id IN (
+    SELECT i.anonymous_id FROM behaviour_identity i WHERE i.tenant_id = $1 AND i.customer_id = $2))`,
+	`DELETE FROM behaviour_identity WHERE tenant_id = $1 AND customer_id = $2`,
+	`DELETE FROM quarantined_events WHERE tenant_id = $1 AND position(convert_to($2::text, 'UTF8') IN payload) > 0`,
+}

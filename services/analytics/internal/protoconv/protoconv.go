@@ -14,7 +14,8 @@ import (
 
 // FigureQuery reads a query request; validation is the domain's.
 func FigureQuery(r *analyticsv1.QueryFiguresRequest) analytics.FigureQuery {
-	q := analytics.FigureQuery{Metric: analytics.Metric(r.GetMetric()), Filter: r.GetFilter(), Percentile: r.GetPercentile()}
+	q := analytics.FigureQuery{Metric: analytics.Metric(r.GetMetric()), Filter: r.GetFilter(), Percentile: r.GetPercentile(),
+		PerCurrency: r.GetPerCurrency()}
 	for _, d := range r.GetGroupBy() {
 		q.GroupBy = append(q.GroupBy, analytics.Dimension(d))
 	}
@@ -31,7 +32,29 @@ func FigureQuery(r *analyticsv1.QueryFiguresRequest) analytics.FigureQuery {
 func FigureRows(rows []analytics.FigureRow) []*analyticsv1.FigureRow {
 	out := make([]*analyticsv1.FigureRow, len(rows))
 	for i, r := range rows {
-		out[i] = &analyticsv1.FigureRow{Keys: r.Keys, CurrencyCode: r.CurrencyCode, Value: r.Value, Count: r.Count}
+		out[i] = &analyticsv1.FigureRow{Keys: r.Keys, CurrencyCode: r.CurrencyCode, Value: r.Value, Count: r.Count,
+			UnconvertedCount: r.Unconverted}
+	}
+	return out
+}
+
+// CohortQuery reads a cohort retention request.
+func CohortQuery(r *analyticsv1.QueryCohortRetentionRequest) analytics.CohortQuery {
+	q := analytics.CohortQuery{Months: r.GetMonths(), Filter: r.GetFilter()}
+	if r.GetStartTime() != nil {
+		q.Start = r.GetStartTime().AsTime()
+	}
+	if r.GetEndTime() != nil {
+		q.End = r.GetEndTime().AsTime()
+	}
+	return q
+}
+
+// Cohorts renders cohorts with their retention shares.
+func Cohorts(cs []analytics.Cohort) []*analyticsv1.Cohort {
+	out := make([]*analyticsv1.Cohort, len(cs))
+	for i, c := range cs {
+		out[i] = &analyticsv1.Cohort{CohortMonth: c.Month, Customers: c.Customers, Retained: c.Retained, Retention: c.Retention()}
 	}
 	return out
 }

@@ -96,6 +96,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		integrationv1.RegisterWebhookServiceHandlerClient(ctx, gw, integrationv1.NewWebhookServiceClient(b.Integration)),
 		integrationv1.RegisterNotificationServiceHandlerClient(ctx, gw, integrationv1.NewNotificationServiceClient(b.Integration)),
 		integrationv1.RegisterAutomationServiceHandlerClient(ctx, gw, integrationv1.NewAutomationServiceClient(b.Integration)),
+		integrationv1.RegisterEmailServiceHandlerClient(ctx, gw, integrationv1.NewEmailServiceClient(b.Integration)),
 	}
 	if err := errors.Join(regs...); err != nil {
 		return nil, fmt.Errorf("register handlers: %w", err)

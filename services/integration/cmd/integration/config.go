@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"net"
+	"net/mail"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,7 +47,27 @@ type Config struct {
 	// NotificationPoll is how often a notification stream looks for new
 	// ones (NOTIFICATION_POLL_INTERVAL).
 	NotificationPoll time.Duration
+	// Email is the SMTP relay; with no SMTP_ADDR, e-mail is off and every
+	// e-mail set-up is refused with EMAIL_NOT_CONFIGURED.
+	Email EmailConfig
 }
+
+// EmailConfig is the operator's SMTP relay and how messages are retried.
+type EmailConfig struct {
+	Addr               string        // SMTP_ADDR: host:port of the relay
+	From               string        // SMTP_FROM: sender address
+	StartTLS           bool          // SMTP_STARTTLS: upgrade before AUTH and MAIL
+	Username, Password string        // SMTP_USERNAME, SMTP_PASSWORD: AUTH PLAIN
+	Timeout            time.Duration // SMTP_TIMEOUT: one message exchange
+	Poll               time.Duration // EMAIL_POLL_INTERVAL
+	Lease              time.Duration // EMAIL_LEASE: a claimed message is retried after it
+	Attempts           int           // EMAIL_MAX_ATTEMPTS before a 4xx-refused message fails
+	MinBackoff         time.Duration // EMAIL_MIN_BACKOFF
+	MaxBackoff         time.Duration // EMAIL_MAX_BACKOFF
+}
+
+// Configured says whether the operator set a relay.
+func (e EmailConfig) Configured() bool { return e.Addr != "" }
 
 // Load reads the configuration for cmd and reports every problem at once;
 // migrate needs nothing but its database URL.
@@ -67,6 +89,13 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 		BreakerThreshold: r.Int("WEBHOOK_BREAKER_THRESHOLD", 5),
 		BreakerCooldown:  r.Duration("WEBHOOK_BREAKER_COOLDOWN", 30*time.Second),
 		NotificationPoll: r.Duration("NOTIFICATION_POLL_INTERVAL", time.Second),
+		Email: EmailConfig{
+			Addr: r.String("SMTP_ADDR", ""), From: r.String("SMTP_FROM", ""), StartTLS: r.Bool("SMTP_STARTTLS", false),
+			Username: r.String("SMTP_USERNAME", ""), Password: r.String("SMTP_PASSWORD", ""),
+			Timeout: r.Duration("SMTP_TIMEOUT", 30*time.Second), Poll: r.Duration("EMAIL_POLL_INTERVAL", time.Second),
+			Lease: r.Duration("EMAIL_LEASE", 2*time.Minute), Attempts: r.Int("EMAIL_MAX_ATTEMPTS", 8),
+			MinBackoff: r.Duration("EMAIL_MIN_BACKOFF", 30*time.Second), MaxBackoff: r.Duration("EMAIL_MAX_BACKOFF", time.Hour),
+		},
 	}
 	var errs []error
 	if cmd == "serve" {
@@ -96,5 +125,28 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 	if c.Timeout <= 0 || c.Lease <= c.Timeout || c.BreakerCooldown <= 0 {
 		errs = append(errs, errors.New("WEBHOOK_TIMEOUT and WEBHOOK_BREAKER_COOLDOWN must be positive and WEBHOOK_LEASE longer than WEBHOOK_TIMEOUT"))
 	}
+	if e := c.Email; e.Configured() {
+		if _, _, err := net.SplitHostPort(e.Addr); err != nil {
+			errs = append(errs, errors.New("SMTP_ADDR must be host:port"))
+		}
+		if a, err := mail.ParseAddress(e.From); err != nil || a.Address != e.From {
+			errs = append(errs, errors.New("SMTP_FROM must be a bare e-mail address when SMTP_ADDR is set"))
+		}
+		if e.Username != "" && !e.StartTLS && !loopback(e.Addr) {
+			errs = append(errs, errors.New("SMTP_USERNAME needs SMTP_STARTTLS: credentials never cross the network in clear"))
+		}
+		if e.Timeout <= 0 || e.Poll <= 0 || e.Lease <= e.Timeout || e.Attempts < 1 || e.MinBackoff <= 0 || e.MaxBackoff < e.MinBackoff {
+			errs = append(errs, errors.New("SMTP_TIMEOUT, EMAIL_POLL_INTERVAL and EMAIL_MIN_BACKOFF must be positive, EMAIL_LEASE longer than SMTP_TIMEOUT, "+
+				"EMAIL_MAX_ATTEMPTS at least 1 and EMAIL_MAX_BACKOFF at least EMAIL_MIN_BACKOFF"))
+		}
+	}
 	return c, errors.Join(append([]error{r.Err()}, errs...)...)
+}
+
+// loopback says whether a host:port names this machine, where net/smtp
+// allows AUTH PLAIN without TLS.
+func loopback(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }

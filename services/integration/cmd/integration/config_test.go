@@ -39,6 +39,9 @@ func TestLoad(t *testing.T) {
 		{"lease shorter than timeout", map[string]string{"WEBHOOK_LEASE": "5s", "WEBHOOK_TIMEOUT": "10s"}, "WEBHOOK_LEASE"},
 		{"no budget", map[string]string{"WEBHOOK_RETRY_BUDGET": "0"}, "WEBHOOK_RETRY_BUDGET"},
 		{"backoff upside down", map[string]string{"WEBHOOK_MIN_BACKOFF": "1m", "WEBHOOK_MAX_BACKOFF": "1s"}, "WEBHOOK_MIN_BACKOFF"},
+		{"relay without sender", map[string]string{"SMTP_ADDR": "127.0.0.1:25"}, "SMTP_FROM"},
+		{"relay without port", map[string]string{"SMTP_ADDR": "relay.example.com", "SMTP_FROM": "crm@example.com"}, "SMTP_ADDR"},
+		{"credentials in clear", map[string]string{"SMTP_ADDR": "relay.example.com:587", "SMTP_FROM": "crm@example.com", "SMTP_USERNAME": "crm"}, "SMTP_STARTTLS"},
 	}
 	for _, tt := range tests {
 		vars := map[string]string{}
@@ -51,6 +54,17 @@ func TestLoad(t *testing.T) {
 		if _, err := Load(getenv(vars), "serve"); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Load(%s) = %v, want an error naming %s", tt.name, err, tt.want)
 		}
+	}
+	if cfg.Email.Configured() {
+		t.Fatalf("Load(serve) configured e-mail without SMTP_ADDR: %+v", cfg.Email)
+	}
+	relay := map[string]string{"SMTP_ADDR": "relay.example.com:587", "SMTP_FROM": "crm@example.com", "SMTP_STARTTLS": "true",
+		"SMTP_USERNAME": "crm", "SMTP_PASSWORD": "pw"}
+	for k, v := range full {
+		relay[k] = v
+	}
+	if cfg, err := Load(getenv(relay), "serve"); err != nil || !cfg.Email.Configured() || cfg.Email.Attempts != 8 {
+		t.Fatalf("Load(serve, relay) = %+v, %v; want e-mail on with default attempts", cfg.Email, err)
 	}
 	if cfg, err := Load(getenv(map[string]string{"WEBHOOK_REQUIRE_HTTPS": "false"}), "migrate"); err != nil || cfg.RequireHTTPS || cfg.Timeout != 10*time.Second {
 		t.Fatalf("Load(migrate) = %+v, %v; want no peers needed", cfg, err)

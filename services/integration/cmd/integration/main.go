@@ -1,6 +1,6 @@
 // Command integration runs the integration service: webhook subscriptions
 // and their signed, ordered, retried deliveries of the other services'
-// events, in-app notifications, and automation rules run on those events. Subcommands: "serve" (default) and
+// events, in-app notifications, automation rules run on those events, and templated e-mail through an SMTP relay. Subcommands: "serve" (default) and
 // "migrate".
 package main
 
@@ -28,12 +28,15 @@ import (
 	"github.com/rapportcrm/rapport/pkg/iamclient"
 	"github.com/rapportcrm/rapport/pkg/migrate"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
+	"github.com/rapportcrm/rapport/services/integration/internal/clients/customer"
 	"github.com/rapportcrm/rapport/services/integration/internal/delivery"
+	"github.com/rapportcrm/rapport/services/integration/internal/email"
 	"github.com/rapportcrm/rapport/services/integration/internal/follower"
 	"github.com/rapportcrm/rapport/services/integration/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/integration/internal/notification"
 	"github.com/rapportcrm/rapport/services/integration/internal/postgres"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
+	"github.com/rapportcrm/rapport/services/integration/internal/smtpsend"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 
@@ -63,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.InfoContext(ctx, "starting", "grpc_addr", cfg.Server.Addr, "db", cfg.DB.LogValue(), "tenant_id", cfg.Tenant.String(),
-		"require_https", cfg.RequireHTTPS, "workers", cfg.Workers, "retry_budget", cfg.RetryBudget)
+		"require_https", cfg.RequireHTTPS, "smtp_configured", cfg.Email.Configured(), "smtp_starttls", cfg.Email.StartTLS, "workers", cfg.Workers, "retry_budget", cfg.RetryBudget)
 	pool, err := pgdb.Open(ctx, cfg.DB.URL, cfg.DB.MaxConns)
 	if err != nil {
 		return err
@@ -84,7 +87,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	store := postgres.New(pool)
-	feeds := follower.New(store, iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(peers["customer"]), cfg.APIKey, cfg.Tenant),
+	directory := iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(peers["customer"]), cfg.APIKey, cfg.Tenant)
+	feeds := follower.New(store, directory,
 		follower.Config{Refresh: cfg.TenantRefresh, MinBackoff: cfg.FeedMinBackoff, MaxBackoff: cfg.FeedMaxBackoff},
 		log,
 		eventfeed.CustomerSource(customerv1.NewCustomerServiceClient(peers["customer"])),
@@ -102,7 +106,22 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := grpcserver.New(cfg.Server, log, authn)
 	integrationv1.RegisterWebhookServiceServer(srv, grpcapi.NewWebhooks(webhook.New(store, webhook.Config{RequireHTTPS: cfg.RequireHTTPS})))
 	integrationv1.RegisterNotificationServiceServer(srv, grpcapi.NewNotifications(notification.New(store.Notifications()), cfg.NotificationPoll))
-	integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(store.Rules())))
+	integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(store.Rules(), cfg.Email.Configured())))
+	sender := smtpsend.New(smtpsend.Config{Addr: cfg.Email.Addr, From: cfg.Email.From, StartTLS: cfg.Email.StartTLS,
+		Username: cfg.Email.Username, Password: cfg.Email.Password, Timeout: cfg.Email.Timeout})
+	integrationv1.RegisterEmailServiceServer(srv, grpcapi.NewEmails(email.New(store.Emails(), cfg.Email.Configured()), sender.Domain()))
+	var mailer *email.Worker
+	if cfg.Email.Configured() {
+		customers := customer.New(customerv1.NewCustomerServiceClient(peers["customer"]), customerv1.NewProfileServiceClient(peers["customer"]),
+			directory, cfg.Email.Timeout)
+		mailer, err = email.NewWorker(store.Emails(), customers, sender, email.WorkerConfig{From: cfg.Email.From, Poll: cfg.Email.Poll,
+			Lease: cfg.Email.Lease, Attempts: cfg.Email.Attempts, MinBackoff: cfg.Email.MinBackoff, MaxBackoff: cfg.Email.MaxBackoff,
+			Batch: max(1, int(cfg.Email.Lease/(2*cfg.Email.Timeout)))},
+			log, otel.Meter("rapport/integration"))
+		if err != nil {
+			return err
+		}
+	}
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err
@@ -111,5 +130,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g.Go(func() error { return srv.Run(ctx, lis, pool.Ping) })
 	g.Go(func() error { return feeds.Run(ctx) })
 	g.Go(func() error { return deliverer.Run(ctx) })
+	if mailer != nil {
+		g.Go(func() error { return mailer.Run(ctx) })
+	}
 	return g.Wait()
 }

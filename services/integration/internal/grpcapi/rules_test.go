@@ -29,7 +29,7 @@ func TestRules(t *testing.T) {
 	db := pgtest.New(t, postgres.Migrations, postgres.Role)
 	tokens := grpctest.NewTokens(t)
 	conn := grpctest.Serve(t, tokens.Authenticator(nil), func(srv *grpcserver.Server) {
-		integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(postgres.New(db.App).Rules())))
+		integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(postgres.New(db.App).Rules(), false)))
 	})
 	client := integrationv1.NewAutomationServiceClient(conn)
 	tenant := uuid.NewString()

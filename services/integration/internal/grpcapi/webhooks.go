@@ -15,6 +15,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
 	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/integration/internal/email"
 	"github.com/rapportcrm/rapport/services/integration/internal/notification"
 	"github.com/rapportcrm/rapport/services/integration/internal/protoconv"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
@@ -39,6 +40,14 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.NotFound, rule.ErrNotFound, "RULE_NOT_FOUND")
 	case errors.Is(err, rule.ErrEtagMismatch):
 		return grpcerr.WithReason(codes.Aborted, rule.ErrEtagMismatch, "ETAG_MISMATCH")
+	case errors.Is(err, rule.ErrEmailNotConfigured):
+		return grpcerr.WithReason(codes.FailedPrecondition, rule.ErrEmailNotConfigured, "EMAIL_NOT_CONFIGURED")
+	case errors.Is(err, email.ErrNotConfigured):
+		return grpcerr.WithReason(codes.FailedPrecondition, email.ErrNotConfigured, "EMAIL_NOT_CONFIGURED")
+	case errors.Is(err, email.ErrTemplateNotFound):
+		return grpcerr.WithReason(codes.NotFound, email.ErrTemplateNotFound, "EMAIL_TEMPLATE_NOT_FOUND")
+	case errors.Is(err, email.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, email.ErrEtagMismatch, "ETAG_MISMATCH")
 	case errors.Is(err, notification.ErrNotFound):
 		return grpcerr.WithReason(codes.NotFound, notification.ErrNotFound, "NOTIFICATION_NOT_FOUND")
 	}

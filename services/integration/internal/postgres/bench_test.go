@@ -104,7 +104,7 @@ func BenchmarkRuleEvaluation(b *testing.B) {
 	}
 	for range b.N {
 		f := newFixture(b, false)
-		rules := rule.New(f.store.Rules())
+		rules := rule.New(f.store.Rules(), true)
 		for i := range 1000 {
 			filter := `resource = "customers/*"`
 			if i%2 == 1 {

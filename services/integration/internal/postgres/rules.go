@@ -20,6 +20,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/pkg/sqlfilter"
 	"github.com/rapportcrm/rapport/services/integration/internal/delivery"
+	"github.com/rapportcrm/rapport/services/integration/internal/email"
 	"github.com/rapportcrm/rapport/services/integration/internal/notification"
 	"github.com/rapportcrm/rapport/services/integration/internal/protoconv"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
@@ -279,8 +280,9 @@ WHERE tenant_id = $1 AND enabled AND create_time <= $2 AND event_types && $3`
 SELECT rule_id, count(*) FROM rule_executions
 WHERE tenant_id = $1 AND rule_id = ANY($2) AND create_time > now() - interval '1 minute'
 GROUP BY rule_id`
-	existingWebhooksSQL = `SELECT webhook_id FROM webhooks WHERE tenant_id = $1 AND webhook_id = ANY($2)`
-	executionSQL        = `
+	existingWebhooksSQL  = `SELECT webhook_id FROM webhooks WHERE tenant_id = $1 AND webhook_id = ANY($2)`
+	existingTemplatesSQL = `SELECT template_id, purpose FROM email_templates WHERE tenant_id = $1 AND template_id = ANY($2)`
+	executionSQL         = `
 INSERT INTO rule_executions (tenant_id, execution_id, rule_id, rule_version, event_id, event_type, resource, outcome, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (tenant_id, rule_id, event_id) DO NOTHING`
@@ -349,13 +351,16 @@ func runRules(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 		args...).Scan(dest...); err != nil {
 		return fmt.Errorf("rule filters: %w", err)
 	}
-	var ids, hooks []uuid.UUID
+	var ids, hooks, templates []uuid.UUID
 	for i, r := range rules {
 		if match[i] {
 			ids = append(ids, r.ID)
 			for _, a := range r.Actions {
-				if a.Kind == rule.CallWebhook {
+				switch a.Kind {
+				case rule.CallWebhook:
 					hooks = append(hooks, a.WebhookID)
+				case rule.SendEmail:
+					templates = append(templates, a.EmailTemplateID)
 				}
 			}
 		}
@@ -383,6 +388,17 @@ func runRules(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 			return fmt.Errorf("rule webhooks: %w", err)
 		}
 	}
+	purposes := map[uuid.UUID]email.Purpose{}
+	if len(templates) > 0 {
+		rows, err = tx.Query(ctx, existingTemplatesSQL, e.TenantID, templates)
+		if err != nil {
+			return err
+		}
+		var p email.Purpose
+		if _, err := pgx.ForEachRow(rows, []any{&id, &p}, func() error { purposes[id] = p; return nil }); err != nil {
+			return fmt.Errorf("rule e-mail templates: %w", err)
+		}
+	}
 	ev := rule.Event{ID: e.ID, Source: e.Source, Type: e.Type, Resource: e.Resource, PrincipalID: e.PrincipalID, Time: e.Time}
 	b := &pgx.Batch{}
 	for i, r := range rules {
@@ -392,7 +408,7 @@ func runRules(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 		outcome, detail := rule.Succeeded, ""
 		if recent[r.ID] >= r.RateLimit {
 			outcome, detail = rule.RateLimited, fmt.Sprintf("over %d executions a minute", r.RateLimit)
-		} else if detail, err = act(b, r, ev, e.TenantID, now, existing); err != nil {
+		} else if detail, err = act(b, r, ev, e.TenantID, now, existing, purposes); err != nil {
 			return err
 		}
 		if outcome == rule.Succeeded && detail != "" {
@@ -407,8 +423,11 @@ func runRules(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 }
 
 // act queues r's actions for e on b; it returns what could not run ("" when
-// everything could). Each notification carries its own event and audit row.
-func act(b *pgx.Batch, r rule.Rule, e rule.Event, tenant uuid.UUID, now time.Time, webhooks map[uuid.UUID]bool) (string, error) {
+// everything could). Each notification and e-mail carries its own event
+// and audit row; an e-mail is only queued here, in the transaction that
+// takes the event in, and sent by the e-mail workers.
+func act(b *pgx.Batch, r rule.Rule, e rule.Event, tenant uuid.UUID, now time.Time, webhooks map[uuid.UUID]bool,
+	templates map[uuid.UUID]email.Purpose) (string, error) {
 	var failed []string
 	for i, a := range r.Actions {
 		switch a.Kind {
@@ -426,10 +445,41 @@ func act(b *pgx.Batch, r rule.Rule, e rule.Event, tenant uuid.UUID, now time.Tim
 				continue
 			}
 			b.Queue(ruleDeliverySQL, tenant, e.ID, uuid.Must(uuid.NewV7()), a.WebhookID)
+		case rule.SendEmail:
+			purpose, ok := templates[a.EmailTemplateID]
+			if !ok {
+				failed = append(failed, fmt.Sprintf("action %d: e-mail template %s not found", i, a.EmailTemplateID))
+				continue
+			}
+			m := email.Message{ID: uuid.Must(uuid.NewV7()), TemplateID: a.EmailTemplateID, Purpose: purpose, Recipient: a.EmailAddress,
+				RuleID: r.ID, State: email.Pending, CreateTime: now, UpdateTime: now, NextAttemptTime: now,
+				Event: email.Event{ID: e.ID, Type: e.Type, Resource: e.Resource, Source: e.Source, Time: e.Time}}
+			if a.EmailAddress == "" {
+				id, ok := customerOf(e.Resource)
+				if !ok {
+					failed = append(failed, fmt.Sprintf("action %d: the event is not about a customer", i))
+					continue
+				}
+				m.CustomerID = id
+			}
+			b.Queue(insertMessageSQL, messageArgs(tenant, m, "")...)
+			if err := outbox.Queue(b, messageChange(tenant.String(), rule.ActionPrincipal, email.EventMessageQueued, m)); err != nil {
+				return "", err
+			}
 		}
 	}
 	if len(failed) > 0 {
 		return strings.Join(failed, "; "), nil
 	}
 	return "", nil
+}
+
+// customerOf reads the customer id out of a "customers/{id}" resource.
+func customerOf(resource string) (uuid.UUID, bool) {
+	rest, ok := strings.CutPrefix(resource, "customers/")
+	if !ok {
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(rest)
+	return id, err == nil
 }

@@ -14,7 +14,7 @@ import (
 func TestRulesRunOncePerEvent(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, false)
-	rules := rule.New(f.store.Rules())
+	rules := rule.New(f.store.Rules(), true)
 	hook, _ := f.subscribe(t, "https://hooks.example.com/", "pipeline.*")
 	gone, _ := f.subscribe(t, "https://gone.example.com/", "pipeline.*")
 	notify := rule.Action{Kind: rule.SendNotification, RecipientPrincipalID: "agent-1", TitleTemplate: "{{event.type}}: {{event.resource}}"}

@@ -12,6 +12,7 @@ import (
 
 	integrationv1 "github.com/rapportcrm/rapport/gen/go/rapport/integration/v1"
 	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/integration/internal/email"
 	"github.com/rapportcrm/rapport/services/integration/internal/notification"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
@@ -95,9 +96,12 @@ func Rule(r rule.Rule) *integrationv1.Rule {
 	}
 	for _, a := range r.Actions {
 		m := &integrationv1.RuleAction{Kind: integrationv1.RuleActionKind(a.Kind), RecipientPrincipalId: a.RecipientPrincipalID,
-			TitleTemplate: a.TitleTemplate, BodyTemplate: a.BodyTemplate}
+			TitleTemplate: a.TitleTemplate, BodyTemplate: a.BodyTemplate, EmailAddress: a.EmailAddress}
 		if a.WebhookID != uuid.Nil {
 			m.WebhookId = a.WebhookID.String()
+		}
+		if a.EmailTemplateID != uuid.Nil {
+			m.EmailTemplateId = a.EmailTemplateID.String()
 		}
 		out.Actions = append(out.Actions, m)
 	}
@@ -112,13 +116,20 @@ func FromRule(m *integrationv1.Rule) (rule.Rule, error) {
 	v := &validation.Error{}
 	for i, a := range m.GetActions() {
 		act := rule.Action{Kind: rule.ActionKind(a.GetKind()), RecipientPrincipalID: a.GetRecipientPrincipalId(),
-			TitleTemplate: a.GetTitleTemplate(), BodyTemplate: a.GetBodyTemplate()}
+			TitleTemplate: a.GetTitleTemplate(), BodyTemplate: a.GetBodyTemplate(), EmailAddress: a.GetEmailAddress()}
 		if a.GetWebhookId() != "" {
 			id, err := uuid.Parse(a.GetWebhookId())
 			if err != nil {
 				v.Add(fmt.Sprintf("rule.actions[%d].webhook_id", i), "must be a UUID")
 			}
 			act.WebhookID = id
+		}
+		if a.GetEmailTemplateId() != "" {
+			id, err := uuid.Parse(a.GetEmailTemplateId())
+			if err != nil {
+				v.Add(fmt.Sprintf("rule.actions[%d].email_template_id", i), "must be a UUID")
+			}
+			act.EmailTemplateID = id
 		}
 		r.Actions = append(r.Actions, act)
 	}
@@ -138,4 +149,49 @@ func Execution(x rule.Execution) *integrationv1.RuleExecution {
 func Match(m rule.Match) *integrationv1.RuleDryRunMatch {
 	return &integrationv1.RuleDryRunMatch{EventId: m.Event.ID.String(), EventType: m.Event.Type, Resource: m.Event.Resource,
 		EventTime: ts(m.Event.Time), Actions: m.Actions}
+}
+
+// EmailTemplate renders a template.
+func EmailTemplate(t email.Template) *integrationv1.EmailTemplate {
+	out := &integrationv1.EmailTemplate{
+		EmailTemplateId: t.ID.String(), DisplayName: t.DisplayName, Purpose: integrationv1.EmailPurpose(t.Purpose),
+		DefaultLocale: t.DefaultLocale, CreateTime: ts(t.CreateTime), UpdateTime: ts(t.UpdateTime), Etag: t.Etag(),
+	}
+	for _, v := range t.Variants {
+		out.Variants = append(out.Variants, &integrationv1.EmailTemplateVariant{Locale: v.Locale, Subject: v.Subject, TextBody: v.Text, HtmlBody: v.HTML})
+	}
+	return out
+}
+
+// FromEmailTemplate reads the fields a caller sets.
+func FromEmailTemplate(m *integrationv1.EmailTemplate) email.Template {
+	t := email.Template{DisplayName: m.GetDisplayName(), Purpose: email.Purpose(m.GetPurpose()), DefaultLocale: m.GetDefaultLocale()}
+	for _, v := range m.GetVariants() {
+		t.Variants = append(t.Variants, email.Variant{Locale: v.GetLocale(), Subject: v.GetSubject(), Text: v.GetTextBody(), HTML: v.GetHtmlBody()})
+	}
+	return t
+}
+
+// EmailMessage renders one entry of the message log; domain is the sender
+// address's domain its Message-ID carries ("" leaves the Message-ID out).
+func EmailMessage(m email.Message, domain string) *integrationv1.EmailMessage {
+	out := &integrationv1.EmailMessage{
+		EmailMessageId: m.ID.String(), EmailTemplateId: m.TemplateID.String(), Purpose: integrationv1.EmailPurpose(m.Purpose),
+		Recipient: m.Recipient, State: integrationv1.EmailMessageState(m.State), Attempts: int32(m.Attempts),
+		LastReply: m.LastReply, Locale: m.Locale,
+		CreateTime: ts(m.CreateTime), UpdateTime: ts(m.UpdateTime), SendTime: ts(m.SendTime),
+	}
+	if domain != "" {
+		out.MessageIdHeader = m.MessageIDHeader(domain)
+	}
+	if m.CustomerID != uuid.Nil {
+		out.CustomerId = m.CustomerID.String()
+	}
+	if m.RuleID != uuid.Nil {
+		out.RuleId = m.RuleID.String()
+	}
+	if m.State == email.Pending {
+		out.NextAttemptTime = ts(m.NextAttemptTime)
+	}
+	return out
 }

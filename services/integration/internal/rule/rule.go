@@ -18,6 +18,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/sqlfilter"
 	"github.com/rapportcrm/rapport/pkg/validation"
+	"github.com/rapportcrm/rapport/services/integration/internal/email"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 
@@ -47,6 +48,9 @@ const (
 var (
 	ErrNotFound     = errors.New("rule not found")
 	ErrEtagMismatch = errors.New("the rule changed since it was read (etag mismatch)")
+	// ErrEmailNotConfigured refuses an e-mail action when the operator set
+	// no SMTP relay.
+	ErrEmailNotConfigured = errors.New("e-mail is not configured: the operator set no SMTP relay")
 )
 
 // ActionKind is what an action does, numbered as in the API.
@@ -56,6 +60,7 @@ type ActionKind int32
 const (
 	SendNotification ActionKind = 1
 	CallWebhook      ActionKind = 2
+	SendEmail        ActionKind = 3
 )
 
 // Action is one thing a rule does.
@@ -65,6 +70,10 @@ type Action struct {
 	TitleTemplate        string     `json:"title,omitempty"`
 	BodyTemplate         string     `json:"body,omitempty"`
 	WebhookID            uuid.UUID  `json:"webhook,omitempty"`
+	// EmailTemplateID and EmailAddress (empty: the event's customer) are
+	// SendEmail's.
+	EmailTemplateID uuid.UUID `json:"email_template,omitempty"`
+	EmailAddress    string    `json:"email_address,omitempty"`
 }
 
 // Rule is "when an event matches, then actions".
@@ -182,8 +191,15 @@ func Render(t string, e Event) string {
 
 // Describe says what a action would do for e, for dry runs.
 func Describe(a Action, e Event) string {
-	if a.Kind == CallWebhook {
+	switch a.Kind {
+	case CallWebhook:
 		return "deliver to webhooks/" + a.WebhookID.String()
+	case SendEmail:
+		to := "the event's customer"
+		if a.EmailAddress != "" {
+			to = "a fixed address"
+		}
+		return "e-mail emailTemplates/" + a.EmailTemplateID.String() + " to " + to
 	}
 	return fmt.Sprintf("notify %s: %q", a.RecipientPrincipalID, Render(a.TitleTemplate, e))
 }
@@ -255,6 +271,15 @@ func validate(r *Rule, v *validation.Error) {
 			if a.WebhookID == uuid.Nil {
 				v.Add(f+"webhook_id", "is required")
 			}
+		case SendEmail:
+			if a.EmailTemplateID == uuid.Nil {
+				v.Add(f+"email_template_id", "is required")
+			}
+			if a.EmailAddress != "" {
+				if err := email.CheckAddress(a.EmailAddress); err != nil {
+					v.Add(f+"email_address", "%s", err.Error())
+				}
+			}
 		default:
 			v.Add(f+"kind", "is required")
 		}
@@ -291,10 +316,24 @@ var (
 var updatable = []string{"display_name", "event_types", "filter", "actions", "enabled", "max_executions_per_minute"}
 
 // Service holds the rule use cases.
-type Service struct{ store Store }
+type Service struct {
+	store Store
+	email bool
+}
 
-// New returns a Service over store.
-func New(store Store) *Service { return &Service{store: store} }
+// New returns a Service over store; email says whether the operator set an
+// SMTP relay, without which e-mail actions are refused.
+func New(store Store, email bool) *Service { return &Service{store: store, email: email} }
+
+// checkEmail refuses e-mail actions when no relay is configured.
+func (s *Service) checkEmail(r Rule) error {
+	for _, a := range r.Actions {
+		if a.Kind == SendEmail && !s.email {
+			return ErrEmailNotConfigured
+		}
+	}
+	return nil
+}
 
 func allow(c auth.Caller, roles []auth.Role) error {
 	if !c.HasAny(roles...) {
@@ -324,6 +363,9 @@ func (s *Service) Create(ctx context.Context, caller auth.Caller, r Rule, reques
 		v.Add("request_id", "must be at most %d characters", maxRequestID)
 	}
 	if err := v.Err(); err != nil {
+		return Rule{}, err
+	}
+	if err := s.checkEmail(r); err != nil {
 		return Rule{}, err
 	}
 	r.ID = uuid.Must(uuid.NewV7())
@@ -389,7 +431,10 @@ func (s *Service) Update(ctx context.Context, caller auth.Caller, in Rule, mask 
 		}
 		v := &validation.Error{}
 		validate(r, v)
-		return v.Err()
+		if err := v.Err(); err != nil {
+			return err
+		}
+		return s.checkEmail(*r)
 	})
 }
 

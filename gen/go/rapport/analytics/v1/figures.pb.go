@@ -25,10 +25,21 @@ const (
 
 // Metric is what a query computes. Each metric counts the records whose
 // "time" (named below) falls in the query's [start_time, end_time); count
-// in a result row is how many records the value was computed from. Money
-// metrics are never converted: they are computed per currency (the result
-// row's currency_code), because the read model holds no exchange rates.
-// Months and dates are UTC.
+// in a result row is how many records the value was computed from. Months
+// and dates are UTC.
+//
+// Money metrics (WON_AMOUNT, FORECAST_AMOUNT, QUOTA_ATTAINMENT,
+// CAMPAIGN_ROI) are computed in the tenant's reporting currency (the
+// pipeline service's reporting settings, projected from its events) unless
+// the request asks for per_currency or the tenant has none. Each amount is
+// converted on its fact date (named per metric below) at the pipeline
+// service's latest exchange rate of the pair dated on or before that date,
+// quoted either way round (base → reporting, or the inverse of reporting →
+// base; the later dated wins, base → reporting on a tie), and rounded half
+// away from zero to the reporting currency's minor unit before it is summed;
+// amounts already in the reporting currency are taken as they are. A record
+// with no such rate is not converted: it is left out of value and count and
+// counted in the row's unconverted_count instead.
 type Metric int32
 
 const (
@@ -44,7 +55,8 @@ const (
 	// Dimensions: OWNER, PRODUCT, PARTNER, CAMPAIGN, MONTH.
 	Metric_METRIC_CYCLE_TIME_DAYS Metric = 3
 	// Opportunities won (time: close_time). Value: the sum of their amounts in
-	// minor units, per currency. Channel sales are this metric by PARTNER.
+	// minor units (fact date: the close date). Channel sales are this metric
+	// by PARTNER.
 	// Dimensions: OWNER, PRODUCT, PARTNER, CAMPAIGN, MONTH.
 	Metric_METRIC_WON_AMOUNT Metric = 4
 	// Funnel: opportunities created in the range (time: create_time) that
@@ -54,12 +66,13 @@ const (
 	Metric_METRIC_FUNNEL_CONVERSION Metric = 5
 	// Open opportunities expected to close in the range (time:
 	// expected_close_date), not in the OMITTED forecast category. Value: the
-	// sum of their amounts in minor units, per currency.
+	// sum of their amounts in minor units (fact date: the expected close date).
 	// Dimensions: OWNER, FORECAST_CATEGORY, PARTNER, MONTH.
 	Metric_METRIC_FORECAST_AMOUNT Metric = 6
 	// Quotas whose period starts in the range (time: period_start). Value:
-	// the sum of attained ÷ the sum of targets, per currency (1 is 100 %), as
-	// the pipeline service counted attainment. OWNER is the quota's assignee.
+	// the sum of attained ÷ the sum of targets (1 is 100 %), as the pipeline
+	// service counted attainment; fact date: the period start. OWNER is the
+	// quota's assignee.
 	// Dimensions: OWNER, MONTH.
 	Metric_METRIC_QUOTA_ATTAINMENT Metric = 7
 	// Pipeline snapshots taken in the range (time: take_time). Value: the open
@@ -95,10 +108,14 @@ const (
 	// rejected. Value: approved ÷ decided, 0–1. Dimensions: PARTNER, MONTH.
 	Metric_METRIC_DEAL_REGISTRATION_APPROVAL_RATE Metric = 16
 	// Campaigns, with the opportunities attributed to them (an opportunity's
-	// campaign_id) won in the range (time: close_time) in the campaign's
-	// currency. Value: (won amount − cost) ÷ cost, summed over the group's
-	// campaigns (1 is 100 % return); count: the campaigns. A campaign's whole
-	// recorded cost counts whatever the range.
+	// campaign_id) won in the range (time: close_time). Value: (won amount −
+	// cost) ÷ cost, summed over the group's campaigns (1 is 100 % return);
+	// count: the campaigns. A campaign's whole recorded cost counts whatever
+	// the range. Per currency, only opportunities in the campaign's currency
+	// count. In the reporting currency every won opportunity counts,
+	// converted on its close date, and the cost is converted on the range's
+	// last day (the UTC date of end_time less one day); a campaign any of
+	// whose amounts has no rate is unconverted as a whole.
 	// Dimensions: CAMPAIGN, CAMPAIGN_CHANNEL.
 	Metric_METRIC_CAMPAIGN_ROI Metric = 17
 )
@@ -285,7 +302,11 @@ type QueryFiguresRequest struct {
 	Filter string `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
 	// For FIRST_RESPONSE_HOURS and RESOLUTION_HOURS: 1–99, default 50.
 	// Must be unset for other metrics.
-	Percentile    int32 `protobuf:"varint,6,opt,name=percentile,proto3" json:"percentile,omitempty"`
+	Percentile int32 `protobuf:"varint,6,opt,name=percentile,proto3" json:"percentile,omitempty"`
+	// For money metrics: compute per currency, unconverted (the result rows'
+	// currency_code is each group's currency), as when the tenant has no
+	// reporting currency.
+	PerCurrency   bool `protobuf:"varint,7,opt,name=per_currency,json=perCurrency,proto3" json:"per_currency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -362,6 +383,13 @@ func (x *QueryFiguresRequest) GetPercentile() int32 {
 	return 0
 }
 
+func (x *QueryFiguresRequest) GetPerCurrency() bool {
+	if x != nil {
+		return x.PerCurrency
+	}
+	return false
+}
+
 // FigureRow is one group's figure.
 type FigureRow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -372,9 +400,13 @@ type FigureRow struct {
 	// The metric's value; see Metric.
 	Value float64 `protobuf:"fixed64,3,opt,name=value,proto3" json:"value,omitempty"`
 	// How many records the value was computed from.
-	Count         int64 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Count int64 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	// Money metrics in the reporting currency: how many of the group's
+	// records had no exchange rate on their fact date and are left out of
+	// value and count.
+	UnconvertedCount int64 `protobuf:"varint,5,opt,name=unconverted_count,json=unconvertedCount,proto3" json:"unconverted_count,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *FigureRow) Reset() {
@@ -435,14 +467,25 @@ func (x *FigureRow) GetCount() int64 {
 	return 0
 }
 
+func (x *FigureRow) GetUnconvertedCount() int64 {
+	if x != nil {
+		return x.UnconvertedCount
+	}
+	return 0
+}
+
 type QueryFiguresResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Sorted by keys, then currency_code. At most 1 000: a query with more
 	// groups fails with FailedPrecondition (reason TOO_MANY_GROUPS); narrow
 	// the filter or the range.
-	Rows          []*FigureRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Rows []*FigureRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// The currency money figures were converted into; empty when they are per
+	// currency (asked for, or the tenant has no reporting currency) and for
+	// metrics that are not money.
+	ReportingCurrency string `protobuf:"bytes,2,opt,name=reporting_currency,json=reportingCurrency,proto3" json:"reporting_currency,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *QueryFiguresResponse) Reset() {
@@ -482,11 +525,220 @@ func (x *QueryFiguresResponse) GetRows() []*FigureRow {
 	return nil
 }
 
+func (x *QueryFiguresResponse) GetReportingCurrency() string {
+	if x != nil {
+		return x.ReportingCurrency
+	}
+	return ""
+}
+
+type QueryCohortRetentionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required: cohorts are the customers whose first purchase falls in
+	// [start_time, end_time), at most 1 830 days long. Purchases at or after
+	// end_time are not counted.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// How many months after the cohort month to report: 1–36, default 12.
+	Months int32 `protobuf:"varint,3,opt,name=months,proto3" json:"months,omitempty"`
+	// AIP-160 filter over the customer: country_code, value_tier (as the
+	// customer service last reported them).
+	Filter        string `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryCohortRetentionRequest) Reset() {
+	*x = QueryCohortRetentionRequest{}
+	mi := &file_rapport_analytics_v1_figures_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryCohortRetentionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryCohortRetentionRequest) ProtoMessage() {}
+
+func (x *QueryCohortRetentionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_analytics_v1_figures_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryCohortRetentionRequest.ProtoReflect.Descriptor instead.
+func (*QueryCohortRetentionRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_analytics_v1_figures_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *QueryCohortRetentionRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *QueryCohortRetentionRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *QueryCohortRetentionRequest) GetMonths() int32 {
+	if x != nil {
+		return x.Months
+	}
+	return 0
+}
+
+func (x *QueryCohortRetentionRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// Cohort is the customers whose first purchase was in one month.
+//
+// A purchase is a placed (not cancelled) sale order naming the customer;
+// returns and adjustments are not purchases. A customer's first purchase
+// is its earliest purchase ever, whatever the range; its cohort is that
+// purchase's UTC calendar month. The customer is retained in month +k when
+// it made a purchase whose UTC calendar month is k months after the cohort
+// month (any number of purchases counts once).
+type Cohort struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The cohort month, "YYYY-MM" (UTC).
+	CohortMonth string `protobuf:"bytes,1,opt,name=cohort_month,json=cohortMonth,proto3" json:"cohort_month,omitempty"`
+	// The cohort's size: customers whose first purchase was in the month.
+	Customers int64 `protobuf:"varint,2,opt,name=customers,proto3" json:"customers,omitempty"`
+	// retained[k-1] is how many of them purchased in month +k, for k = 1 to
+	// the request's months, stopping at the last month that begins before
+	// end_time (later months are not observed yet, so they are absent rather
+	// than zero).
+	Retained []int64 `protobuf:"varint,3,rep,packed,name=retained,proto3" json:"retained,omitempty"`
+	// retention[k-1] is retained[k-1] ÷ customers, 0–1.
+	Retention     []float64 `protobuf:"fixed64,4,rep,packed,name=retention,proto3" json:"retention,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Cohort) Reset() {
+	*x = Cohort{}
+	mi := &file_rapport_analytics_v1_figures_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Cohort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Cohort) ProtoMessage() {}
+
+func (x *Cohort) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_analytics_v1_figures_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Cohort.ProtoReflect.Descriptor instead.
+func (*Cohort) Descriptor() ([]byte, []int) {
+	return file_rapport_analytics_v1_figures_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Cohort) GetCohortMonth() string {
+	if x != nil {
+		return x.CohortMonth
+	}
+	return ""
+}
+
+func (x *Cohort) GetCustomers() int64 {
+	if x != nil {
+		return x.Customers
+	}
+	return 0
+}
+
+func (x *Cohort) GetRetained() []int64 {
+	if x != nil {
+		return x.Retained
+	}
+	return nil
+}
+
+func (x *Cohort) GetRetention() []float64 {
+	if x != nil {
+		return x.Retention
+	}
+	return nil
+}
+
+type QueryCohortRetentionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by cohort month; months with no first purchase are absent.
+	Cohorts       []*Cohort `protobuf:"bytes,1,rep,name=cohorts,proto3" json:"cohorts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryCohortRetentionResponse) Reset() {
+	*x = QueryCohortRetentionResponse{}
+	mi := &file_rapport_analytics_v1_figures_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryCohortRetentionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryCohortRetentionResponse) ProtoMessage() {}
+
+func (x *QueryCohortRetentionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_analytics_v1_figures_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryCohortRetentionResponse.ProtoReflect.Descriptor instead.
+func (*QueryCohortRetentionResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_analytics_v1_figures_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *QueryCohortRetentionResponse) GetCohorts() []*Cohort {
+	if x != nil {
+		return x.Cohorts
+	}
+	return nil
+}
+
 var File_rapport_analytics_v1_figures_proto protoreflect.FileDescriptor
 
 const file_rapport_analytics_v1_figures_proto_rawDesc = "" +
 	"\n" +
-	"\"rapport/analytics/v1/figures.proto\x12\x14rapport.analytics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x02\n" +
+	"\"rapport/analytics/v1/figures.proto\x12\x14rapport.analytics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd4\x02\n" +
 	"\x13QueryFiguresRequest\x124\n" +
 	"\x06metric\x18\x01 \x01(\x0e2\x1c.rapport.analytics.v1.MetricR\x06metric\x12:\n" +
 	"\bgroup_by\x18\x02 \x03(\x0e2\x1f.rapport.analytics.v1.DimensionR\agroupBy\x129\n" +
@@ -496,14 +748,30 @@ const file_rapport_analytics_v1_figures_proto_rawDesc = "" +
 	"\x06filter\x18\x05 \x01(\tR\x06filter\x12\x1e\n" +
 	"\n" +
 	"percentile\x18\x06 \x01(\x05R\n" +
-	"percentile\"p\n" +
+	"percentile\x12!\n" +
+	"\fper_currency\x18\a \x01(\bR\vperCurrency\"\x9d\x01\n" +
 	"\tFigureRow\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\tR\x04keys\x12#\n" +
 	"\rcurrency_code\x18\x02 \x01(\tR\fcurrencyCode\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x14\n" +
-	"\x05count\x18\x04 \x01(\x03R\x05count\"K\n" +
+	"\x05count\x18\x04 \x01(\x03R\x05count\x12+\n" +
+	"\x11unconverted_count\x18\x05 \x01(\x03R\x10unconvertedCount\"z\n" +
 	"\x14QueryFiguresResponse\x123\n" +
-	"\x04rows\x18\x01 \x03(\v2\x1f.rapport.analytics.v1.FigureRowR\x04rows*\x83\x04\n" +
+	"\x04rows\x18\x01 \x03(\v2\x1f.rapport.analytics.v1.FigureRowR\x04rows\x12-\n" +
+	"\x12reporting_currency\x18\x02 \x01(\tR\x11reportingCurrency\"\xbf\x01\n" +
+	"\x1bQueryCohortRetentionRequest\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x16\n" +
+	"\x06months\x18\x03 \x01(\x05R\x06months\x12\x16\n" +
+	"\x06filter\x18\x04 \x01(\tR\x06filter\"\x83\x01\n" +
+	"\x06Cohort\x12!\n" +
+	"\fcohort_month\x18\x01 \x01(\tR\vcohortMonth\x12\x1c\n" +
+	"\tcustomers\x18\x02 \x01(\x03R\tcustomers\x12\x1a\n" +
+	"\bretained\x18\x03 \x03(\x03R\bretained\x12\x1c\n" +
+	"\tretention\x18\x04 \x03(\x01R\tretention\"V\n" +
+	"\x1cQueryCohortRetentionResponse\x126\n" +
+	"\acohorts\x18\x01 \x03(\v2\x1c.rapport.analytics.v1.CohortR\acohorts*\x83\x04\n" +
 	"\x06Metric\x12\x16\n" +
 	"\x12METRIC_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cMETRIC_OPPORTUNITIES_CREATED\x10\x01\x12\x13\n" +
@@ -538,9 +806,10 @@ const file_rapport_analytics_v1_figures_proto_rawDesc = "" +
 	"\x12DIMENSION_PRIORITY\x10\t\x12\x13\n" +
 	"\x0fDIMENSION_MONTH\x10\n" +
 	"\x12\x1e\n" +
-	"\x1aDIMENSION_CAMPAIGN_CHANNEL\x10\v2\xa0\x01\n" +
+	"\x1aDIMENSION_CAMPAIGN_CHANNEL\x10\v2\xd0\x02\n" +
 	"\x0eFiguresService\x12\x8d\x01\n" +
-	"\fQueryFigures\x12).rapport.analytics.v1.QueryFiguresRequest\x1a*.rapport.analytics.v1.QueryFiguresResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/analytics/figures:queryB\xe1\x01\n" +
+	"\fQueryFigures\x12).rapport.analytics.v1.QueryFiguresRequest\x1a*.rapport.analytics.v1.QueryFiguresResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/analytics/figures:query\x12\xad\x01\n" +
+	"\x14QueryCohortRetention\x121.rapport.analytics.v1.QueryCohortRetentionRequest\x1a2.rapport.analytics.v1.QueryCohortRetentionResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/analytics/cohortRetention:queryB\xe1\x01\n" +
 	"\x18com.rapport.analytics.v1B\fFiguresProtoP\x01ZEgithub.com/rapportcrm/rapport/gen/go/rapport/analytics/v1;analyticsv1\xa2\x02\x03RAX\xaa\x02\x14Rapport.Analytics.V1\xca\x02\x14Rapport\\Analytics\\V1\xe2\x02 Rapport\\Analytics\\V1\\GPBMetadata\xea\x02\x16Rapport::Analytics::V1b\x06proto3"
 
 var (
@@ -556,28 +825,36 @@ func file_rapport_analytics_v1_figures_proto_rawDescGZIP() []byte {
 }
 
 var file_rapport_analytics_v1_figures_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rapport_analytics_v1_figures_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_rapport_analytics_v1_figures_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_rapport_analytics_v1_figures_proto_goTypes = []any{
-	(Metric)(0),                   // 0: rapport.analytics.v1.Metric
-	(Dimension)(0),                // 1: rapport.analytics.v1.Dimension
-	(*QueryFiguresRequest)(nil),   // 2: rapport.analytics.v1.QueryFiguresRequest
-	(*FigureRow)(nil),             // 3: rapport.analytics.v1.FigureRow
-	(*QueryFiguresResponse)(nil),  // 4: rapport.analytics.v1.QueryFiguresResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(Metric)(0),                          // 0: rapport.analytics.v1.Metric
+	(Dimension)(0),                       // 1: rapport.analytics.v1.Dimension
+	(*QueryFiguresRequest)(nil),          // 2: rapport.analytics.v1.QueryFiguresRequest
+	(*FigureRow)(nil),                    // 3: rapport.analytics.v1.FigureRow
+	(*QueryFiguresResponse)(nil),         // 4: rapport.analytics.v1.QueryFiguresResponse
+	(*QueryCohortRetentionRequest)(nil),  // 5: rapport.analytics.v1.QueryCohortRetentionRequest
+	(*Cohort)(nil),                       // 6: rapport.analytics.v1.Cohort
+	(*QueryCohortRetentionResponse)(nil), // 7: rapport.analytics.v1.QueryCohortRetentionResponse
+	(*timestamppb.Timestamp)(nil),        // 8: google.protobuf.Timestamp
 }
 var file_rapport_analytics_v1_figures_proto_depIdxs = []int32{
-	0, // 0: rapport.analytics.v1.QueryFiguresRequest.metric:type_name -> rapport.analytics.v1.Metric
-	1, // 1: rapport.analytics.v1.QueryFiguresRequest.group_by:type_name -> rapport.analytics.v1.Dimension
-	5, // 2: rapport.analytics.v1.QueryFiguresRequest.start_time:type_name -> google.protobuf.Timestamp
-	5, // 3: rapport.analytics.v1.QueryFiguresRequest.end_time:type_name -> google.protobuf.Timestamp
-	3, // 4: rapport.analytics.v1.QueryFiguresResponse.rows:type_name -> rapport.analytics.v1.FigureRow
-	2, // 5: rapport.analytics.v1.FiguresService.QueryFigures:input_type -> rapport.analytics.v1.QueryFiguresRequest
-	4, // 6: rapport.analytics.v1.FiguresService.QueryFigures:output_type -> rapport.analytics.v1.QueryFiguresResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: rapport.analytics.v1.QueryFiguresRequest.metric:type_name -> rapport.analytics.v1.Metric
+	1,  // 1: rapport.analytics.v1.QueryFiguresRequest.group_by:type_name -> rapport.analytics.v1.Dimension
+	8,  // 2: rapport.analytics.v1.QueryFiguresRequest.start_time:type_name -> google.protobuf.Timestamp
+	8,  // 3: rapport.analytics.v1.QueryFiguresRequest.end_time:type_name -> google.protobuf.Timestamp
+	3,  // 4: rapport.analytics.v1.QueryFiguresResponse.rows:type_name -> rapport.analytics.v1.FigureRow
+	8,  // 5: rapport.analytics.v1.QueryCohortRetentionRequest.start_time:type_name -> google.protobuf.Timestamp
+	8,  // 6: rapport.analytics.v1.QueryCohortRetentionRequest.end_time:type_name -> google.protobuf.Timestamp
+	6,  // 7: rapport.analytics.v1.QueryCohortRetentionResponse.cohorts:type_name -> rapport.analytics.v1.Cohort
+	2,  // 8: rapport.analytics.v1.FiguresService.QueryFigures:input_type -> rapport.analytics.v1.QueryFiguresRequest
+	5,  // 9: rapport.analytics.v1.FiguresService.QueryCohortRetention:input_type -> rapport.analytics.v1.QueryCohortRetentionRequest
+	4,  // 10: rapport.analytics.v1.FiguresService.QueryFigures:output_type -> rapport.analytics.v1.QueryFiguresResponse
+	7,  // 11: rapport.analytics.v1.FiguresService.QueryCohortRetention:output_type -> rapport.analytics.v1.QueryCohortRetentionResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_rapport_analytics_v1_figures_proto_init() }
@@ -591,7 +868,7 @@ func file_rapport_analytics_v1_figures_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_analytics_v1_figures_proto_rawDesc), len(file_rapport_analytics_v1_figures_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

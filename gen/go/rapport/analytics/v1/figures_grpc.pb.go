@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FiguresService_QueryFigures_FullMethodName = "/rapport.analytics.v1.FiguresService/QueryFigures"
+	FiguresService_QueryFigures_FullMethodName         = "/rapport.analytics.v1.FiguresService/QueryFigures"
+	FiguresService_QueryCohortRetention_FullMethodName = "/rapport.analytics.v1.FiguresService/QueryCohortRetention"
 )
 
 // FiguresServiceClient is the client API for FiguresService service.
@@ -36,6 +37,10 @@ const (
 type FiguresServiceClient interface {
 	// Computes one metric over a time range, grouped by up to three dimensions.
 	QueryFigures(ctx context.Context, in *QueryFiguresRequest, opts ...grpc.CallOption) (*QueryFiguresResponse, error)
+	// Computes cohort retention: customers grouped by the month of their
+	// first purchase, and the share of each cohort that bought again in each
+	// later month. Readers are those of the sales metrics.
+	QueryCohortRetention(ctx context.Context, in *QueryCohortRetentionRequest, opts ...grpc.CallOption) (*QueryCohortRetentionResponse, error)
 }
 
 type figuresServiceClient struct {
@@ -56,6 +61,16 @@ func (c *figuresServiceClient) QueryFigures(ctx context.Context, in *QueryFigure
 	return out, nil
 }
 
+func (c *figuresServiceClient) QueryCohortRetention(ctx context.Context, in *QueryCohortRetentionRequest, opts ...grpc.CallOption) (*QueryCohortRetentionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QueryCohortRetentionResponse)
+	err := c.cc.Invoke(ctx, FiguresService_QueryCohortRetention_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FiguresServiceServer is the server API for FiguresService service.
 // All implementations must embed UnimplementedFiguresServiceServer
 // for forward compatibility.
@@ -70,6 +85,10 @@ func (c *figuresServiceClient) QueryFigures(ctx context.Context, in *QueryFigure
 type FiguresServiceServer interface {
 	// Computes one metric over a time range, grouped by up to three dimensions.
 	QueryFigures(context.Context, *QueryFiguresRequest) (*QueryFiguresResponse, error)
+	// Computes cohort retention: customers grouped by the month of their
+	// first purchase, and the share of each cohort that bought again in each
+	// later month. Readers are those of the sales metrics.
+	QueryCohortRetention(context.Context, *QueryCohortRetentionRequest) (*QueryCohortRetentionResponse, error)
 	mustEmbedUnimplementedFiguresServiceServer()
 }
 
@@ -82,6 +101,9 @@ type UnimplementedFiguresServiceServer struct{}
 
 func (UnimplementedFiguresServiceServer) QueryFigures(context.Context, *QueryFiguresRequest) (*QueryFiguresResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method QueryFigures not implemented")
+}
+func (UnimplementedFiguresServiceServer) QueryCohortRetention(context.Context, *QueryCohortRetentionRequest) (*QueryCohortRetentionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method QueryCohortRetention not implemented")
 }
 func (UnimplementedFiguresServiceServer) mustEmbedUnimplementedFiguresServiceServer() {}
 func (UnimplementedFiguresServiceServer) testEmbeddedByValue()                        {}
@@ -122,6 +144,24 @@ func _FiguresService_QueryFigures_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FiguresService_QueryCohortRetention_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QueryCohortRetentionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FiguresServiceServer).QueryCohortRetention(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FiguresService_QueryCohortRetention_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FiguresServiceServer).QueryCohortRetention(ctx, req.(*QueryCohortRetentionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FiguresService_ServiceDesc is the grpc.ServiceDesc for FiguresService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -132,6 +172,10 @@ var FiguresService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "QueryFigures",
 			Handler:    _FiguresService_QueryFigures_Handler,
+		},
+		{
+			MethodName: "QueryCohortRetention",
+			Handler:    _FiguresService_QueryCohortRetention_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -35,6 +35,9 @@ const (
 	// Delivers the event to a webhook subscription, whatever its own types
 	// and filter say.
 	RuleActionKind_RULE_ACTION_KIND_CALL_WEBHOOK RuleActionKind = 2
+	// Queues an e-mail from an EmailTemplate (refused with EMAIL_NOT_CONFIGURED
+	// when the operator configured no SMTP relay).
+	RuleActionKind_RULE_ACTION_KIND_SEND_EMAIL RuleActionKind = 3
 )
 
 // Enum value maps for RuleActionKind.
@@ -43,11 +46,13 @@ var (
 		0: "RULE_ACTION_KIND_UNSPECIFIED",
 		1: "RULE_ACTION_KIND_SEND_NOTIFICATION",
 		2: "RULE_ACTION_KIND_CALL_WEBHOOK",
+		3: "RULE_ACTION_KIND_SEND_EMAIL",
 	}
 	RuleActionKind_value = map[string]int32{
 		"RULE_ACTION_KIND_UNSPECIFIED":       0,
 		"RULE_ACTION_KIND_SEND_NOTIFICATION": 1,
 		"RULE_ACTION_KIND_CALL_WEBHOOK":      2,
+		"RULE_ACTION_KIND_SEND_EMAIL":        3,
 	}
 )
 
@@ -145,7 +150,12 @@ type RuleAction struct {
 	TitleTemplate string `protobuf:"bytes,3,opt,name=title_template,json=titleTemplate,proto3" json:"title_template,omitempty"`
 	BodyTemplate  string `protobuf:"bytes,4,opt,name=body_template,json=bodyTemplate,proto3" json:"body_template,omitempty"`
 	// CALL_WEBHOOK: the subscription.
-	WebhookId     string `protobuf:"bytes,5,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	WebhookId string `protobuf:"bytes,5,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	// SEND_EMAIL: the template.
+	EmailTemplateId string `protobuf:"bytes,20,opt,name=email_template_id,json=emailTemplateId,proto3" json:"email_template_id,omitempty"`
+	// SEND_EMAIL: a fixed address; empty sends to the customer the event is
+	// about (its resource is "customers/{customer_id}").
+	EmailAddress  string `protobuf:"bytes,21,opt,name=email_address,json=emailAddress,proto3" json:"email_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -211,6 +221,20 @@ func (x *RuleAction) GetBodyTemplate() string {
 func (x *RuleAction) GetWebhookId() string {
 	if x != nil {
 		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *RuleAction) GetEmailTemplateId() string {
+	if x != nil {
+		return x.EmailTemplateId
+	}
+	return ""
+}
+
+func (x *RuleAction) GetEmailAddress() string {
+	if x != nil {
+		return x.EmailAddress
 	}
 	return ""
 }
@@ -1264,7 +1288,7 @@ var File_rapport_integration_v1_rule_proto protoreflect.FileDescriptor
 
 const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
-	"!rapport/integration/v1/rule.proto\x12\x16rapport.integration.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x01\n" +
+	"!rapport/integration/v1/rule.proto\x12\x16rapport.integration.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x02\n" +
 	"\n" +
 	"RuleAction\x12:\n" +
 	"\x04kind\x18\x01 \x01(\x0e2&.rapport.integration.v1.RuleActionKindR\x04kind\x124\n" +
@@ -1272,7 +1296,9 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\x0etitle_template\x18\x03 \x01(\tR\rtitleTemplate\x12#\n" +
 	"\rbody_template\x18\x04 \x01(\tR\fbodyTemplate\x12\x1d\n" +
 	"\n" +
-	"webhook_id\x18\x05 \x01(\tR\twebhookId\"\xb6\x03\n" +
+	"webhook_id\x18\x05 \x01(\tR\twebhookId\x12*\n" +
+	"\x11email_template_id\x18\x14 \x01(\tR\x0femailTemplateId\x12#\n" +
+	"\remail_address\x18\x15 \x01(\tR\femailAddress\"\xb6\x03\n" +
 	"\x04Rule\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1f\n" +
@@ -1354,11 +1380,12 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
 	"executions\x18\x01 \x03(\v2%.rapport.integration.v1.RuleExecutionR\n" +
 	"executions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*}\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x9e\x01\n" +
 	"\x0eRuleActionKind\x12 \n" +
 	"\x1cRULE_ACTION_KIND_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"RULE_ACTION_KIND_SEND_NOTIFICATION\x10\x01\x12!\n" +
-	"\x1dRULE_ACTION_KIND_CALL_WEBHOOK\x10\x02*\xb0\x01\n" +
+	"\x1dRULE_ACTION_KIND_CALL_WEBHOOK\x10\x02\x12\x1f\n" +
+	"\x1bRULE_ACTION_KIND_SEND_EMAIL\x10\x03*\xb0\x01\n" +
 	"\x14RuleExecutionOutcome\x12&\n" +
 	"\"RULE_EXECUTION_OUTCOME_UNSPECIFIED\x10\x00\x12$\n" +
 	" RULE_EXECUTION_OUTCOME_SUCCEEDED\x10\x01\x12'\n" +
