@@ -583,12 +583,26 @@ func TestSuite(t *testing.T) {
 				// The rule ran in the transaction that took the event in.
 				list := api.must(200, "GET", "/v1/notifications?filter=read%20%3D%20false", nil)
 				notes, _ := list["notifications"].([]any)
+				found := false
 				for _, n := range notes {
-					if n.(map[string]any)["title"] == "New "+subject {
+					found = found || n.(map[string]any)["title"] == "New "+subject
+				}
+				if !found {
+					t.Fatalf("notifications = %v, want the rule's about %s", list, subject)
+				}
+				// Erasing the customer blanks the copy the integration
+				// service keeps of the delivery's body, once it follows the
+				// customer service's erasure event.
+				api.must(200, "POST", "/v1/"+subject+":erase", map[string]any{"reason": "e2e"})
+				for wait := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+					log = api.must(200, "GET", "/v1/webhooks/"+webhookID+"/deliveries/"+id, nil)
+					if log["state"] == "WEBHOOK_DELIVERY_STATE_ERASED" && log["requestBody"] == nil {
 						return
 					}
+					if time.Now().After(wait) {
+						t.Fatalf("delivery log after erasure = %v, want it erased with no body", log)
+					}
 				}
-				t.Fatalf("notifications = %v, want the rule's about %s", list, subject)
 			}
 		}
 	})

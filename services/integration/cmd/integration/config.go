@@ -42,6 +42,7 @@ type Config struct {
 	Poll, Timeout, Lease   time.Duration
 	RetryBudget            int           // WEBHOOK_RETRY_BUDGET: attempts before a dead letter
 	MinBackoff, MaxBackoff time.Duration // WEBHOOK_MIN_BACKOFF, WEBHOOK_MAX_BACKOFF
+	BreakerMaxCooldown     time.Duration // WEBHOOK_BREAKER_MAX_COOLDOWN: the cap as failed probes double the cool-down
 	BreakerThreshold       int           // WEBHOOK_BREAKER_THRESHOLD: failures in a row that open it
 	BreakerCooldown        time.Duration // WEBHOOK_BREAKER_COOLDOWN: how long it stays open
 	// NotificationPoll is how often a notification stream looks for new
@@ -116,6 +117,7 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 	if c.FeedMinBackoff <= 0 || c.FeedMaxBackoff < c.FeedMinBackoff {
 		errs = append(errs, errors.New("FEED_MIN_BACKOFF must be positive and at most FEED_MAX_BACKOFF"))
 	}
+	c.BreakerMaxCooldown = r.Duration("WEBHOOK_BREAKER_MAX_COOLDOWN", 30*time.Minute)
 	if c.MinBackoff <= 0 || c.MaxBackoff < c.MinBackoff {
 		errs = append(errs, errors.New("WEBHOOK_MIN_BACKOFF must be positive and at most WEBHOOK_MAX_BACKOFF"))
 	}

@@ -98,7 +98,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	deliverer, err := delivery.New(store, delivery.Config{
 		Workers: cfg.Workers, Poll: cfg.Poll, Timeout: cfg.Timeout, Lease: cfg.Lease,
 		Retry:   webhook.RetryPolicy{Budget: cfg.RetryBudget, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff},
-		Breaker: webhook.BreakerPolicy{Threshold: cfg.BreakerThreshold, Cooldown: cfg.BreakerCooldown},
+		Breaker: webhook.BreakerPolicy{Threshold: cfg.BreakerThreshold, Cooldown: cfg.BreakerCooldown, MaxCooldown: cfg.BreakerMaxCooldown},
 	}, log, otel.Meter("rapport/integration"), otel.Tracer("rapport/integration"))
 	if err != nil {
 		return err

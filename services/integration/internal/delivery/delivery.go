@@ -56,6 +56,8 @@ type Job struct {
 	Secret       string
 	Body         string
 	AllowPrivate bool
+	// Probe: the one delivery a half-open breaker lets through.
+	Probe bool
 }
 
 // Result is what an attempt got.

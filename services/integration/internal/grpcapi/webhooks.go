@@ -36,6 +36,8 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.Aborted, webhook.ErrEtagMismatch, "ETAG_MISMATCH")
 	case errors.Is(err, webhook.ErrDeliveryPending):
 		return grpcerr.WithReason(codes.FailedPrecondition, webhook.ErrDeliveryPending, "WEBHOOK_DELIVERY_PENDING")
+	case errors.Is(err, webhook.ErrDeliveryErased):
+		return grpcerr.WithReason(codes.FailedPrecondition, webhook.ErrDeliveryErased, "WEBHOOK_DELIVERY_ERASED")
 	case errors.Is(err, rule.ErrNotFound):
 		return grpcerr.WithReason(codes.NotFound, rule.ErrNotFound, "RULE_NOT_FOUND")
 	case errors.Is(err, rule.ErrEtagMismatch):

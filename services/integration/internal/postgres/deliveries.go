@@ -111,7 +111,7 @@ WHERE tenant_id = $1 AND delivery_id = $2
 RETURNING ` + deliveryColumns
 	requeueRangeSQL = `
 UPDATE webhook_deliveries SET state = 1, budget_start = attempt_count, next_attempt_time = now(), update_time = now()
-WHERE tenant_id = $1 AND webhook_id = $2 AND create_time >= $3 AND create_time < $4 AND state <> 1`
+WHERE tenant_id = $1 AND webhook_id = $2 AND create_time >= $3 AND create_time < $4 AND state IN (2, 3)`
 )
 
 // Redeliver implements webhook.Store.
@@ -129,8 +129,11 @@ func (s *Store) Redeliver(ctx context.Context, caller auth.Caller, webhookID, de
 		if err != nil {
 			return err
 		}
-		if before.State == webhook.DeliveryPending {
+		switch before.State {
+		case webhook.DeliveryPending:
 			return webhook.ErrDeliveryPending
+		case webhook.DeliveryErased:
+			return webhook.ErrDeliveryErased
 		}
 		if rows, err = tx.Query(ctx, requeueSQL, caller.TenantID, deliveryID); err != nil {
 			return err

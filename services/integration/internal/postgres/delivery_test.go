@@ -114,7 +114,7 @@ func (f *fixture) delivery(t *testing.T, w webhook.Webhook, state webhook.Delive
 	t.Helper()
 	page, err := f.svc.Deliveries(t.Context(), f.admin, w.ID, webhook.ListQuery{Filter: fmt.Sprintf("state = %s", map[webhook.DeliveryState]string{
 		webhook.DeliveryPending: "WEBHOOK_DELIVERY_STATE_PENDING", webhook.DeliverySucceeded: "WEBHOOK_DELIVERY_STATE_SUCCEEDED",
-		webhook.DeliveryDeadLettered: "WEBHOOK_DELIVERY_STATE_DEAD_LETTERED"}[state])})
+		webhook.DeliveryDeadLettered: "WEBHOOK_DELIVERY_STATE_DEAD_LETTERED", webhook.DeliveryErased: "WEBHOOK_DELIVERY_STATE_ERASED"}[state])})
 	if err != nil {
 		t.Fatalf("Deliveries = %v", err)
 	}
@@ -363,8 +363,43 @@ func TestBreakerAndConcurrentClaims(t *testing.T) {
 	if _, err := f.db.Owner.Exec(t.Context(), `UPDATE endpoint_breakers SET open_until = now()`); err != nil {
 		t.Fatal(err)
 	}
-	if jobs, err = f.store.Claim(t.Context(), f.tenant, 20, time.Minute); err != nil || len(jobs) != 20 {
-		t.Fatalf("Claim(breaker closed) = %d jobs, %v; want 20", len(jobs), err)
+	// After the cool-down the breaker is half-open: one probe goes out,
+	// the other due deliveries stay, and no second claim gets a probe.
+	probe, err := f.store.Claim(t.Context(), f.tenant, 20, time.Minute)
+	if err != nil || len(probe) != 1 || !probe[0].Probe {
+		t.Fatalf("Claim(half-open) = %v, %v; want one probe", probe, err)
+	}
+	if jobs, err = f.store.Claim(t.Context(), f.tenant, 20, time.Minute); err != nil || len(jobs) != 0 {
+		t.Fatalf("Claim(probe under way) = %d jobs, %v; want none", len(jobs), err)
+	}
+	// A failed probe opens the breaker again, for twice the cool-down.
+	err = f.store.Finish(t.Context(), probe[0], delivery.Result{RequestTime: time.Now(), ResponseCode: 503}, webhook.Retry, 0,
+		webhook.BreakerPolicy{Threshold: 1, Cooldown: time.Hour, MaxCooldown: 24 * time.Hour})
+	if err != nil {
+		t.Fatalf("Finish(failed probe) = %v", err)
+	}
+	var cooldown float64
+	var trips int
+	if err := f.db.Owner.QueryRow(t.Context(), `SELECT extract(epoch FROM open_until - now()), trips FROM endpoint_breakers`).Scan(&cooldown, &trips); err != nil {
+		t.Fatal(err)
+	}
+	if cooldown < 7000 || cooldown > 7200 || trips != 2 {
+		t.Fatalf("after a failed probe: open for %.0f s, trips %d; want about 7200 s and 2", cooldown, trips)
+	}
+	if _, err := f.db.Owner.Exec(t.Context(), `UPDATE endpoint_breakers SET open_until = now(); UPDATE webhook_deliveries SET next_attempt_time = now()`); err != nil {
+		t.Fatal(err)
+	}
+	if probe, err = f.store.Claim(t.Context(), f.tenant, 20, time.Minute); err != nil || len(probe) != 1 {
+		t.Fatalf("Claim(half-open again) = %v, %v; want one probe", probe, err)
+	}
+	err = f.store.Finish(t.Context(), probe[0], delivery.Result{RequestTime: time.Now(), ResponseCode: 200}, webhook.Delivered, 0,
+		webhook.BreakerPolicy{Threshold: 1, Cooldown: time.Hour})
+	if err != nil {
+		t.Fatalf("Finish(probe delivered) = %v", err)
+	}
+	// Its success closes the breaker: every other delivery is claimed.
+	if jobs, err = f.store.Claim(t.Context(), f.tenant, 20, time.Minute); err != nil || len(jobs) != 19 {
+		t.Fatalf("Claim(breaker closed) = %d jobs, %v; want 19", len(jobs), err)
 	}
 }
 

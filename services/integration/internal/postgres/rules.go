@@ -287,7 +287,7 @@ INSERT INTO rule_executions (tenant_id, execution_id, rule_id, rule_version, eve
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (tenant_id, rule_id, event_id) DO NOTHING`
 	ruleNotificationSQL = `
-INSERT INTO notifications (tenant_id, notification_id, recipient_id, title, body, create_time) VALUES ($1, $2, $3, $4, $5, $6)`
+INSERT INTO notifications (tenant_id, notification_id, recipient_id, title, body, create_time, resource) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	ruleDeliverySQL = `
 INSERT INTO webhook_deliveries (tenant_id, delivery_id, webhook_id, event_id, seq, event_type, resource, principal_id, state)
 SELECT e.tenant_id, $3, w.webhook_id, e.event_id, e.seq, e.type, e.resource, e.principal_id, 1
@@ -434,7 +434,7 @@ func act(b *pgx.Batch, r rule.Rule, e rule.Event, tenant uuid.UUID, now time.Tim
 		case rule.SendNotification:
 			n := notification.Notification{ID: uuid.Must(uuid.NewV7()), RecipientID: a.RecipientPrincipalID,
 				Title: rule.Render(a.TitleTemplate, e), Body: rule.Render(a.BodyTemplate, e), CreateTime: now}
-			b.Queue(ruleNotificationSQL, tenant, n.ID, n.RecipientID, n.Title, n.Body, now)
+			b.Queue(ruleNotificationSQL, tenant, n.ID, n.RecipientID, n.Title, n.Body, now, e.Resource)
 			if err := outbox.Queue(b, outbox.Change{TenantID: tenant.String(), PrincipalID: rule.ActionPrincipal,
 				Type: notification.EventCreated, Resource: n.Resource(), After: protoconv.Notification(n)}); err != nil {
 				return "", err

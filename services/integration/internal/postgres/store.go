@@ -39,12 +39,16 @@ type Store struct{ pool *pgxpool.Pool }
 // New returns a Store on pool.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-const webhookColumns = `webhook_id, display_name, target_url, event_types, filter, state, state_reason, create_time, update_time, revision`
+// webhookColumns end with the endpoint breaker's state, read by scalar
+// subqueries so that the list works in RETURNING clauses too.
+const webhookColumns = `webhook_id, display_name, target_url, event_types, filter, state, state_reason, create_time, update_time, revision,
+(SELECT b.open_until FROM endpoint_breakers b WHERE b.tenant_id = webhooks.tenant_id AND b.endpoint = webhooks.endpoint),
+(SELECT b.probe_until FROM endpoint_breakers b WHERE b.tenant_id = webhooks.tenant_id AND b.endpoint = webhooks.endpoint)`
 
 func scanWebhook(row pgx.CollectableRow) (webhook.Webhook, error) {
 	var w webhook.Webhook
 	err := row.Scan(&w.ID, &w.DisplayName, &w.TargetURL, &w.EventTypes, &w.Filter, &w.State, &w.StateReason,
-		&w.CreateTime, &w.UpdateTime, &w.Revision)
+		&w.CreateTime, &w.UpdateTime, &w.Revision, &w.BreakerOpenUntil, &w.ProbeUntil)
 	return w, err
 }
 

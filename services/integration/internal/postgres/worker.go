@@ -71,6 +71,11 @@ func (s *Store) Ingest(ctx context.Context, e delivery.Event) (int, error) {
 			if err := runRules(ctx, tx, e); err != nil {
 				return err
 			}
+			if e.Type == webhook.CustomerErasedType {
+				if err := erase(ctx, tx, e); err != nil {
+					return err
+				}
+			}
 		}
 		_, err = tx.Exec(ctx, setCheckpointSQL, e.TenantID, e.Source, e.Cursor)
 		return err
@@ -153,8 +158,11 @@ func (s *Store) Backlog(ctx context.Context) (int64, error) {
 // delivery whose worker dies is due again when its lease ends. Only the
 // oldest pending delivery of each subscription and resource is eligible
 // (order per resource), only of active subscriptions, and none of an
-// endpoint whose breaker is open. SKIP LOCKED lets workers share the queue.
-const claimSQL = `
+// endpoint whose breaker is open or whose half-open probe is under way;
+// those of a half-open endpoint come back marked as probe candidates.
+// SKIP LOCKED lets workers share the queue.
+const (
+	claimSQL = `
 WITH claimed AS (
     UPDATE webhook_deliveries d
     SET attempt_count = d.attempt_count + 1, next_attempt_time = now() + make_interval(secs => $3), update_time = now()
@@ -163,7 +171,7 @@ WITH claimed AS (
         JOIN webhooks w ON w.tenant_id = c.tenant_id AND w.webhook_id = c.webhook_id
         LEFT JOIN endpoint_breakers b ON b.tenant_id = w.tenant_id AND b.endpoint = w.endpoint
         WHERE c.tenant_id = $1 AND c.state = 1 AND c.next_attempt_time <= now() AND w.state = 1
-          AND (b.open_until IS NULL OR b.open_until <= now())
+          AND (b.open_until IS NULL OR (b.open_until <= now() AND (b.probe_until IS NULL OR b.probe_until <= now())))
           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
                           WHERE e.tenant_id = c.tenant_id AND e.webhook_id = c.webhook_id AND e.resource = c.resource
                             AND e.state = 1 AND e.seq < c.seq)
@@ -174,13 +182,28 @@ WITH claimed AS (
         d.attempt_count, d.attempt_count - d.budget_start AS used
 )
 SELECT c.delivery_id, c.webhook_id, c.event_id, c.event_type, c.resource, c.principal_id, c.attempt_count, c.used,
-    w.endpoint, w.target_url, w.secret, ev.body, coalesce(p.allow_private_targets, false)
+    w.endpoint, w.target_url, w.secret, ev.body, coalesce(p.allow_private_targets, false), b.open_until IS NOT NULL
 FROM claimed c
 JOIN webhooks w ON w.tenant_id = c.tenant_id AND w.webhook_id = c.webhook_id
 JOIN webhook_events ev ON ev.tenant_id = c.tenant_id AND ev.event_id = c.event_id
-LEFT JOIN webhook_policies p ON p.tenant_id = c.tenant_id`
+LEFT JOIN webhook_policies p ON p.tenant_id = c.tenant_id
+LEFT JOIN endpoint_breakers b ON b.tenant_id = w.tenant_id AND b.endpoint = w.endpoint`
 
-// Claim leases up to limit of tenant's due deliveries for lease.
+	// probeSQL takes the probe of a half-open breaker for a lease; the row
+	// lock makes exactly one claim of any replica win it.
+	probeSQL = `
+UPDATE endpoint_breakers SET probe_until = now() + make_interval(secs => $3), update_time = now()
+WHERE tenant_id = $1 AND endpoint = $2 AND open_until <= now() AND (probe_until IS NULL OR probe_until <= now())`
+	// releaseSQL hands back claimed deliveries that lost the probe, as if
+	// never claimed.
+	releaseSQL = `
+UPDATE webhook_deliveries SET attempt_count = attempt_count - 1, next_attempt_time = now()
+WHERE tenant_id = $1 AND delivery_id = ANY($2)`
+)
+
+// Claim leases up to limit of tenant's due deliveries for lease. Of the
+// deliveries to a half-open endpoint it keeps one, the probe, if it wins
+// the endpoint's probe lease, and hands the others back.
 func (s *Store) Claim(ctx context.Context, tenant uuid.UUID, limit int, lease time.Duration) ([]delivery.Job, error) {
 	var jobs []delivery.Job
 	err := pgdb.InTx(ctx, s.pool, tenant.String(), func(tx pgx.Tx) error {
@@ -188,12 +211,43 @@ func (s *Store) Claim(ctx context.Context, tenant uuid.UUID, limit int, lease ti
 		if err != nil {
 			return err
 		}
-		jobs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (delivery.Job, error) {
+		claimed, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (delivery.Job, error) {
 			j := delivery.Job{TenantID: tenant}
 			return j, row.Scan(&j.DeliveryID, &j.WebhookID, &j.EventID, &j.EventType, &j.Resource, &j.PrincipalID,
-				&j.Attempt, &j.Used, &j.Endpoint, &j.TargetURL, &j.Secret, &j.Body, &j.AllowPrivate)
+				&j.Attempt, &j.Used, &j.Endpoint, &j.TargetURL, &j.Secret, &j.Body, &j.AllowPrivate, &j.Probe)
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		jobs = jobs[:0]
+		var released []uuid.UUID
+		tried := map[string]bool{}
+		for _, j := range claimed {
+			if !j.Probe {
+				jobs = append(jobs, j)
+				continue
+			}
+			if tried[j.Endpoint] {
+				released = append(released, j.DeliveryID)
+				continue
+			}
+			tried[j.Endpoint] = true
+			tag, err := tx.Exec(ctx, probeSQL, tenant, j.Endpoint, lease.Seconds())
+			if err != nil {
+				return fmt.Errorf("probe: %w", err)
+			}
+			if tag.RowsAffected() == 1 {
+				jobs = append(jobs, j)
+			} else {
+				released = append(released, j.DeliveryID)
+			}
+		}
+		if len(released) > 0 {
+			if _, err := tx.Exec(ctx, releaseSQL, tenant, released); err != nil {
+				return fmt.Errorf("release: %w", err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries of %s: %w", tenant, err)
@@ -202,25 +256,44 @@ func (s *Store) Claim(ctx context.Context, tenant uuid.UUID, limit int, lease ti
 }
 
 const (
-	insertAttemptSQL = `
-INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, request_time, target_url, signature_timestamp, response_code, latency_ms, error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT DO NOTHING`
-	// finishSQL settles the attempt only if no later claim superseded it
-	// (a lease that ran out while the request was slow).
+	// finishSQL records an attempt and settles its delivery in one round
+	// trip, only if no later claim superseded it (a lease that ran out
+	// while the request was slow), and on a success closes the endpoint's
+	// breaker if it is not closed already: a healthy endpoint's deliveries
+	// write (and lock) no breaker row.
 	finishSQL = `
-UPDATE webhook_deliveries SET state = $4, next_attempt_time = now() + make_interval(secs => $5),
-    last_response_code = $6, last_error = $7, update_time = now()
-WHERE tenant_id = $1 AND delivery_id = $2 AND attempt_count = $3 AND state = 1
-RETURNING ` + deliveryColumns
-	breakerSuccessSQL = `
-INSERT INTO endpoint_breakers (tenant_id, endpoint) VALUES ($1, $2)
-ON CONFLICT (tenant_id, endpoint) DO UPDATE SET consecutive_failures = 0, open_until = NULL, update_time = now()`
+WITH attempt AS (
+    INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, request_time, target_url, signature_timestamp, response_code, latency_ms, error)
+    VALUES ($1, $2, $3, $8, $9, $10, $6, $11, $7)
+    ON CONFLICT DO NOTHING
+), done AS (
+    UPDATE webhook_deliveries SET state = $4, next_attempt_time = now() + make_interval(secs => $5),
+        last_response_code = $6, last_error = $7, update_time = now()
+    WHERE tenant_id = $1 AND delivery_id = $2 AND attempt_count = $3 AND state = 1
+    RETURNING ` + deliveryColumns + `
+), closed AS (
+    UPDATE endpoint_breakers SET consecutive_failures = 0, trips = 0, open_until = NULL, probe_until = NULL, update_time = now()
+    WHERE tenant_id = $1 AND endpoint = $12 AND $13 AND EXISTS (SELECT 1 FROM done)
+      AND (consecutive_failures <> 0 OR open_until IS NOT NULL)
+)
+SELECT ` + deliveryColumns + ` FROM done`
+	// breakerFailureSQL counts a failure. A closed breaker opens for the
+	// cool-down ($4) at the threshold ($3); a failed probe ($5) opens it
+	// again for the cool-down doubled per opening, up to $6; any other
+	// failure while open changes only the count.
 	breakerFailureSQL = `
-INSERT INTO endpoint_breakers AS b (tenant_id, endpoint, consecutive_failures, open_until)
-VALUES ($1, $2, 1, CASE WHEN $3 <= 1 THEN now() + make_interval(secs => $4) END)
+INSERT INTO endpoint_breakers AS b (tenant_id, endpoint, consecutive_failures, open_until, trips)
+VALUES ($1, $2, 1, CASE WHEN $3 <= 1 THEN now() + make_interval(secs => $4) END, CASE WHEN $3 <= 1 THEN 1 ELSE 0 END)
 ON CONFLICT (tenant_id, endpoint) DO UPDATE SET consecutive_failures = b.consecutive_failures + 1,
-    open_until = CASE WHEN b.consecutive_failures + 1 >= $3 THEN now() + make_interval(secs => $4) ELSE b.open_until END,
+    open_until = CASE
+        WHEN $5 AND b.open_until IS NOT NULL THEN now() + make_interval(secs => least($4 * power(2, b.trips), $6))
+        WHEN b.open_until IS NULL AND b.consecutive_failures + 1 >= $3 THEN now() + make_interval(secs => $4)
+        ELSE b.open_until END,
+    trips = CASE
+        WHEN $5 AND b.open_until IS NOT NULL THEN b.trips + 1
+        WHEN b.open_until IS NULL AND b.consecutive_failures + 1 >= $3 THEN 1
+        ELSE b.trips END,
+    probe_until = CASE WHEN $5 THEN NULL ELSE b.probe_until END,
     update_time = now()`
 	disableSQL = `
 UPDATE webhooks SET state = 3, state_reason = $3, revision = revision + 1, update_time = now()
@@ -233,14 +306,13 @@ const goneReason = "the receiver answered 410 Gone"
 
 // Finish records an attempt and what it led to: the delivery's new state,
 // its endpoint's breaker, and for a dead letter or a 410 the event and
-// audit row of that change.
+// audit row of that change. Any success closes the breaker, also one sent
+// before it opened: the endpoint answered. Only the probe's failure opens
+// a half-open breaker again; a failure of a request sent before it opened
+// only counts.
 func (s *Store) Finish(ctx context.Context, j delivery.Job, r delivery.Result, o webhook.Outcome, retryIn time.Duration, bp webhook.BreakerPolicy) error {
 	tenant := j.TenantID.String()
 	err := pgdb.InTx(ctx, s.pool, tenant, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, insertAttemptSQL, j.TenantID, j.DeliveryID, j.Attempt, r.RequestTime, j.TargetURL,
-			r.SignatureTimestamp, r.ResponseCode, r.Latency.Milliseconds(), r.Error); err != nil {
-			return fmt.Errorf("record attempt: %w", err)
-		}
 		state, wait := webhook.DeliveryPending, retryIn
 		switch o {
 		case webhook.Delivered:
@@ -250,7 +322,8 @@ func (s *Store) Finish(ctx context.Context, j delivery.Job, r delivery.Result, o
 		case webhook.Gone:
 			wait = 0
 		}
-		rows, err := tx.Query(ctx, finishSQL, j.TenantID, j.DeliveryID, j.Attempt, state, wait.Seconds(), r.ResponseCode, r.Error)
+		rows, err := tx.Query(ctx, finishSQL, j.TenantID, j.DeliveryID, j.Attempt, state, wait.Seconds(), r.ResponseCode, r.Error,
+			r.RequestTime, j.TargetURL, r.SignatureTimestamp, r.Latency.Milliseconds(), j.Endpoint, o == webhook.Delivered)
 		if err != nil {
 			return err
 		}
@@ -262,10 +335,8 @@ func (s *Store) Finish(ctx context.Context, j delivery.Job, r delivery.Result, o
 			return err
 		}
 		switch o {
-		case webhook.Delivered:
-			_, err = tx.Exec(ctx, breakerSuccessSQL, j.TenantID, j.Endpoint)
 		case webhook.Retry, webhook.DeadLetter:
-			_, err = tx.Exec(ctx, breakerFailureSQL, j.TenantID, j.Endpoint, bp.Threshold, bp.Cooldown.Seconds())
+			_, err = tx.Exec(ctx, breakerFailureSQL, j.TenantID, j.Endpoint, bp.Threshold, bp.Cooldown.Seconds(), j.Probe, bp.MaxOrCooldown().Seconds())
 		}
 		if err != nil {
 			return fmt.Errorf("breaker: %w", err)

@@ -27,11 +27,19 @@ func ts(t time.Time) *timestamppb.Timestamp {
 
 // Webhook renders a subscription; its secret is never part of it.
 func Webhook(w webhook.Webhook) *integrationv1.Webhook {
+	breaker, probe := w.Breaker(time.Now())
 	return &integrationv1.Webhook{
 		WebhookId: w.ID.String(), DisplayName: w.DisplayName, TargetUrl: w.TargetURL,
 		EventTypes: w.EventTypes, Filter: w.Filter, State: integrationv1.WebhookState(w.State),
 		StateReason: w.StateReason, CreateTime: ts(w.CreateTime), UpdateTime: ts(w.UpdateTime), Etag: w.Etag(),
+		BreakerState: integrationv1.WebhookBreakerState(breaker), NextProbeTime: ts(probe),
 	}
+}
+
+// CustomerErasure renders the event of erasing a customer's copies.
+func CustomerErasure(customer string, events, deliveries, notifications int) *integrationv1.WebhookCustomerErasure {
+	return &integrationv1.WebhookCustomerErasure{Customer: customer, ErasedEventCount: int32(events),
+		ErasedDeliveryCount: int32(deliveries), ErasedNotificationCount: int32(notifications)}
 }
 
 // FromWebhook reads the fields a caller sets.

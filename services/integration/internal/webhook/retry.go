@@ -60,8 +60,15 @@ func (p RetryPolicy) Decide(code, used int) Outcome {
 
 // BreakerPolicy opens an endpoint's circuit breaker after Threshold
 // failures in a row, for Cooldown: no attempt goes to it meanwhile, so a
-// dead endpoint costs the workers nothing.
+// dead endpoint costs the workers nothing. After the cool-down the breaker
+// is half-open: exactly one probe delivery goes out; its success closes
+// the breaker, its failure opens it again for twice the last cool-down, up
+// to MaxCooldown.
 type BreakerPolicy struct {
-	Threshold int
-	Cooldown  time.Duration
+	Threshold             int
+	Cooldown, MaxCooldown time.Duration
 }
+
+// MaxOrCooldown is the longest cool-down: MaxCooldown, or Cooldown when
+// that is unset or shorter.
+func (p BreakerPolicy) MaxOrCooldown() time.Duration { return max(p.Cooldown, p.MaxCooldown) }

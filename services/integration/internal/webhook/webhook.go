@@ -23,6 +23,10 @@ const (
 	EventRedelivered    = "webhook.delivery.redelivered"
 	EventRangeRequeued  = "webhook.deliveries.redelivered"
 	EventPolicyUpdated  = "webhook_policy.updated"
+	EventCustomerErased = "webhook.customer_data.erased"
+	// CustomerErasedType is the customer service's event of an erasure:
+	// taking it in erases what the service copied of that customer.
+	CustomerErasedType  = "customer.erased"
 	DeliveryPrincipal   = "system:webhook-delivery"
 	maxRequestID        = 64
 	maxDisplayName      = 200
@@ -40,6 +44,7 @@ var (
 	ErrDeliveryNotFound = errors.New("webhook delivery not found")
 	ErrEtagMismatch     = errors.New("the webhook changed since it was read (etag mismatch)")
 	ErrDeliveryPending  = errors.New("the delivery is still pending")
+	ErrDeliveryErased   = errors.New("the delivery's customer was erased")
 )
 
 // State says whether a subscription receives deliveries.
@@ -64,6 +69,35 @@ type Webhook struct {
 	CreateTime  time.Time
 	UpdateTime  time.Time
 	Revision    int64
+	// BreakerOpenUntil and ProbeUntil are the endpoint breaker's state
+	// when read (nil when it is closed or has never failed).
+	BreakerOpenUntil, ProbeUntil *time.Time
+}
+
+// BreakerState is where an endpoint's circuit breaker stands.
+type BreakerState int32
+
+// Breaker states, numbered as in the API.
+const (
+	BreakerClosed   BreakerState = 1
+	BreakerOpen     BreakerState = 2
+	BreakerHalfOpen BreakerState = 3
+)
+
+// Breaker returns the state of w's endpoint breaker at now and when its
+// next probe may go (zero when closed): the end of the cool-down while
+// open, the end of the probe's lease while a probe is under way, now when
+// the probe is due.
+func (w Webhook) Breaker(now time.Time) (BreakerState, time.Time) {
+	switch {
+	case w.BreakerOpenUntil == nil:
+		return BreakerClosed, time.Time{}
+	case w.BreakerOpenUntil.After(now):
+		return BreakerOpen, *w.BreakerOpenUntil
+	case w.ProbeUntil != nil && w.ProbeUntil.After(now):
+		return BreakerHalfOpen, *w.ProbeUntil
+	}
+	return BreakerHalfOpen, now
 }
 
 // Resource is the webhook's resource name.
@@ -80,6 +114,9 @@ const (
 	DeliveryPending      DeliveryState = 1
 	DeliverySucceeded    DeliveryState = 2
 	DeliveryDeadLettered DeliveryState = 3
+	// DeliveryErased: its customer was erased; its body is blank and it is
+	// never sent again.
+	DeliveryErased DeliveryState = 4
 )
 
 // Delivery is one event for one subscription.

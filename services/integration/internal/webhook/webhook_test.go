@@ -118,3 +118,29 @@ func TestMatchesAndTypes(t *testing.T) {
 		}
 	}
 }
+
+func TestBreakerState(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { v := now.Add(d); return &v }
+	for _, tc := range []struct {
+		name        string
+		open, probe *time.Time
+		want        BreakerState
+		next        time.Time
+	}{
+		{"never failed", nil, nil, BreakerClosed, time.Time{}},
+		{"cooling down", at(time.Minute), nil, BreakerOpen, now.Add(time.Minute)},
+		{"probe due", at(-time.Second), nil, BreakerHalfOpen, now},
+		{"probe lease ran out", at(-time.Minute), at(-time.Second), BreakerHalfOpen, now},
+		{"probe under way", at(-time.Minute), at(30 * time.Second), BreakerHalfOpen, now.Add(30 * time.Second)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			state, next := Webhook{BreakerOpenUntil: tc.open, ProbeUntil: tc.probe}.Breaker(now)
+			if state != tc.want || !next.Equal(tc.next) {
+				t.Fatalf("Breaker = %v, %v; want %v, %v", state, next, tc.want, tc.next)
+			}
+		})
+	}
+}

@@ -81,6 +81,63 @@ func (WebhookState) EnumDescriptor() ([]byte, []int) {
 	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{0}
 }
 
+// WebhookBreakerState is where an endpoint's circuit breaker stands.
+type WebhookBreakerState int32
+
+const (
+	WebhookBreakerState_WEBHOOK_BREAKER_STATE_UNSPECIFIED WebhookBreakerState = 0
+	// Deliveries go out.
+	WebhookBreakerState_WEBHOOK_BREAKER_STATE_CLOSED WebhookBreakerState = 1
+	// Too many failures in a row: nothing goes out until next_probe_time.
+	WebhookBreakerState_WEBHOOK_BREAKER_STATE_OPEN WebhookBreakerState = 2
+	// The cool-down is over: exactly one probe delivery goes out; its success
+	// closes the breaker, its failure opens it again for a longer cool-down.
+	WebhookBreakerState_WEBHOOK_BREAKER_STATE_HALF_OPEN WebhookBreakerState = 3
+)
+
+// Enum value maps for WebhookBreakerState.
+var (
+	WebhookBreakerState_name = map[int32]string{
+		0: "WEBHOOK_BREAKER_STATE_UNSPECIFIED",
+		1: "WEBHOOK_BREAKER_STATE_CLOSED",
+		2: "WEBHOOK_BREAKER_STATE_OPEN",
+		3: "WEBHOOK_BREAKER_STATE_HALF_OPEN",
+	}
+	WebhookBreakerState_value = map[string]int32{
+		"WEBHOOK_BREAKER_STATE_UNSPECIFIED": 0,
+		"WEBHOOK_BREAKER_STATE_CLOSED":      1,
+		"WEBHOOK_BREAKER_STATE_OPEN":        2,
+		"WEBHOOK_BREAKER_STATE_HALF_OPEN":   3,
+	}
+)
+
+func (x WebhookBreakerState) Enum() *WebhookBreakerState {
+	p := new(WebhookBreakerState)
+	*p = x
+	return p
+}
+
+func (x WebhookBreakerState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WebhookBreakerState) Descriptor() protoreflect.EnumDescriptor {
+	return file_rapport_integration_v1_webhook_proto_enumTypes[1].Descriptor()
+}
+
+func (WebhookBreakerState) Type() protoreflect.EnumType {
+	return &file_rapport_integration_v1_webhook_proto_enumTypes[1]
+}
+
+func (x WebhookBreakerState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WebhookBreakerState.Descriptor instead.
+func (WebhookBreakerState) EnumDescriptor() ([]byte, []int) {
+	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{1}
+}
+
 // WebhookDeliveryState is where a delivery stands.
 type WebhookDeliveryState int32
 
@@ -93,6 +150,10 @@ const (
 	WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_SUCCEEDED WebhookDeliveryState = 2
 	// The retry budget ran out; redelivery queues it again.
 	WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_DEAD_LETTERED WebhookDeliveryState = 3
+	// The customer the event concerned was erased: its request body is
+	// blanked and, if it had not been delivered, it never will be. Its
+	// attempts stay in the log. Redelivery refuses it.
+	WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_ERASED WebhookDeliveryState = 4
 )
 
 // Enum value maps for WebhookDeliveryState.
@@ -102,12 +163,14 @@ var (
 		1: "WEBHOOK_DELIVERY_STATE_PENDING",
 		2: "WEBHOOK_DELIVERY_STATE_SUCCEEDED",
 		3: "WEBHOOK_DELIVERY_STATE_DEAD_LETTERED",
+		4: "WEBHOOK_DELIVERY_STATE_ERASED",
 	}
 	WebhookDeliveryState_value = map[string]int32{
 		"WEBHOOK_DELIVERY_STATE_UNSPECIFIED":   0,
 		"WEBHOOK_DELIVERY_STATE_PENDING":       1,
 		"WEBHOOK_DELIVERY_STATE_SUCCEEDED":     2,
 		"WEBHOOK_DELIVERY_STATE_DEAD_LETTERED": 3,
+		"WEBHOOK_DELIVERY_STATE_ERASED":        4,
 	}
 )
 
@@ -122,11 +185,11 @@ func (x WebhookDeliveryState) String() string {
 }
 
 func (WebhookDeliveryState) Descriptor() protoreflect.EnumDescriptor {
-	return file_rapport_integration_v1_webhook_proto_enumTypes[1].Descriptor()
+	return file_rapport_integration_v1_webhook_proto_enumTypes[2].Descriptor()
 }
 
 func (WebhookDeliveryState) Type() protoreflect.EnumType {
-	return &file_rapport_integration_v1_webhook_proto_enumTypes[1]
+	return &file_rapport_integration_v1_webhook_proto_enumTypes[2]
 }
 
 func (x WebhookDeliveryState) Number() protoreflect.EnumNumber {
@@ -135,7 +198,7 @@ func (x WebhookDeliveryState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WebhookDeliveryState.Descriptor instead.
 func (WebhookDeliveryState) EnumDescriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{1}
+	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{2}
 }
 
 // Webhook is a subscription: events of the listed types whose envelope
@@ -164,8 +227,15 @@ type Webhook struct {
 	// Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	Etag          string                 `protobuf:"bytes,10,opt,name=etag,proto3" json:"etag,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Etag       string                 `protobuf:"bytes,10,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only: the circuit breaker of the subscription's endpoint
+	// (scheme://host:port, shared by the tenant's subscriptions to it).
+	BreakerState WebhookBreakerState `protobuf:"varint,11,opt,name=breaker_state,json=breakerState,proto3,enum=rapport.integration.v1.WebhookBreakerState" json:"breaker_state,omitempty"`
+	// Output only: when an open breaker lets its one probe delivery through;
+	// for a half-open breaker whose probe is under way, when that probe's
+	// lease ends. Unset while the breaker is closed.
+	NextProbeTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=next_probe_time,json=nextProbeTime,proto3" json:"next_probe_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -268,6 +338,20 @@ func (x *Webhook) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *Webhook) GetBreakerState() WebhookBreakerState {
+	if x != nil {
+		return x.BreakerState
+	}
+	return WebhookBreakerState_WEBHOOK_BREAKER_STATE_UNSPECIFIED
+}
+
+func (x *Webhook) GetNextProbeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextProbeTime
+	}
+	return nil
 }
 
 // WebhookDelivery is one event for one subscription. Its id is the
@@ -1527,6 +1611,81 @@ func (x *RedeliverWebhookDeliveriesResponse) GetRedeliveredCount() int32 {
 	return 0
 }
 
+// WebhookCustomerErasure is the event of erasing what the service copied
+// of an erased customer.
+type WebhookCustomerErasure struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The erased customer, "customers/{customer_id}".
+	Customer string `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
+	// Events whose stored body was blanked.
+	ErasedEventCount int32 `protobuf:"varint,2,opt,name=erased_event_count,json=erasedEventCount,proto3" json:"erased_event_count,omitempty"`
+	// Deliveries of those events marked WEBHOOK_DELIVERY_STATE_ERASED,
+	// pending or dead-lettered ones among them never to be sent.
+	ErasedDeliveryCount int32 `protobuf:"varint,3,opt,name=erased_delivery_count,json=erasedDeliveryCount,proto3" json:"erased_delivery_count,omitempty"`
+	// Notifications whose title and body were blanked.
+	ErasedNotificationCount int32 `protobuf:"varint,4,opt,name=erased_notification_count,json=erasedNotificationCount,proto3" json:"erased_notification_count,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *WebhookCustomerErasure) Reset() {
+	*x = WebhookCustomerErasure{}
+	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookCustomerErasure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookCustomerErasure) ProtoMessage() {}
+
+func (x *WebhookCustomerErasure) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookCustomerErasure.ProtoReflect.Descriptor instead.
+func (*WebhookCustomerErasure) Descriptor() ([]byte, []int) {
+	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *WebhookCustomerErasure) GetCustomer() string {
+	if x != nil {
+		return x.Customer
+	}
+	return ""
+}
+
+func (x *WebhookCustomerErasure) GetErasedEventCount() int32 {
+	if x != nil {
+		return x.ErasedEventCount
+	}
+	return 0
+}
+
+func (x *WebhookCustomerErasure) GetErasedDeliveryCount() int32 {
+	if x != nil {
+		return x.ErasedDeliveryCount
+	}
+	return 0
+}
+
+func (x *WebhookCustomerErasure) GetErasedNotificationCount() int32 {
+	if x != nil {
+		return x.ErasedNotificationCount
+	}
+	return 0
+}
+
 // WebhookRedelivery is the event of a range redelivery.
 type WebhookRedelivery struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -1540,7 +1699,7 @@ type WebhookRedelivery struct {
 
 func (x *WebhookRedelivery) Reset() {
 	*x = WebhookRedelivery{}
-	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[22]
+	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1711,7 @@ func (x *WebhookRedelivery) String() string {
 func (*WebhookRedelivery) ProtoMessage() {}
 
 func (x *WebhookRedelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[22]
+	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1724,7 @@ func (x *WebhookRedelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookRedelivery.ProtoReflect.Descriptor instead.
 func (*WebhookRedelivery) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{22}
+	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WebhookRedelivery) GetWebhookId() string {
@@ -1605,7 +1764,7 @@ type GetWebhookPolicyRequest struct {
 
 func (x *GetWebhookPolicyRequest) Reset() {
 	*x = GetWebhookPolicyRequest{}
-	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[23]
+	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1776,7 @@ func (x *GetWebhookPolicyRequest) String() string {
 func (*GetWebhookPolicyRequest) ProtoMessage() {}
 
 func (x *GetWebhookPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[23]
+	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1789,7 @@ func (x *GetWebhookPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWebhookPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetWebhookPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{23}
+	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetWebhookPolicyRequest) GetTenantId() string {
@@ -1649,7 +1808,7 @@ type GetWebhookPolicyResponse struct {
 
 func (x *GetWebhookPolicyResponse) Reset() {
 	*x = GetWebhookPolicyResponse{}
-	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[24]
+	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1661,7 +1820,7 @@ func (x *GetWebhookPolicyResponse) String() string {
 func (*GetWebhookPolicyResponse) ProtoMessage() {}
 
 func (x *GetWebhookPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[24]
+	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1674,7 +1833,7 @@ func (x *GetWebhookPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWebhookPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetWebhookPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{24}
+	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetWebhookPolicyResponse) GetWebhookPolicy() *WebhookPolicy {
@@ -1694,7 +1853,7 @@ type UpdateWebhookPolicyRequest struct {
 
 func (x *UpdateWebhookPolicyRequest) Reset() {
 	*x = UpdateWebhookPolicyRequest{}
-	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[25]
+	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1706,7 +1865,7 @@ func (x *UpdateWebhookPolicyRequest) String() string {
 func (*UpdateWebhookPolicyRequest) ProtoMessage() {}
 
 func (x *UpdateWebhookPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[25]
+	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1719,7 +1878,7 @@ func (x *UpdateWebhookPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWebhookPolicyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateWebhookPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{25}
+	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UpdateWebhookPolicyRequest) GetWebhookPolicy() *WebhookPolicy {
@@ -1738,7 +1897,7 @@ type UpdateWebhookPolicyResponse struct {
 
 func (x *UpdateWebhookPolicyResponse) Reset() {
 	*x = UpdateWebhookPolicyResponse{}
-	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[26]
+	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1909,7 @@ func (x *UpdateWebhookPolicyResponse) String() string {
 func (*UpdateWebhookPolicyResponse) ProtoMessage() {}
 
 func (x *UpdateWebhookPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[26]
+	mi := &file_rapport_integration_v1_webhook_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1922,7 @@ func (x *UpdateWebhookPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWebhookPolicyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateWebhookPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{26}
+	return file_rapport_integration_v1_webhook_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UpdateWebhookPolicyResponse) GetWebhookPolicy() *WebhookPolicy {
@@ -1777,7 +1936,7 @@ var File_rapport_integration_v1_webhook_proto protoreflect.FileDescriptor
 
 const file_rapport_integration_v1_webhook_proto_rawDesc = "" +
 	"\n" +
-	"$rapport/integration/v1/webhook.proto\x12\x16rapport.integration.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x03\n" +
+	"$rapport/integration/v1/webhook.proto\x12\x16rapport.integration.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x04\n" +
 	"\aWebhook\x12\x1d\n" +
 	"\n" +
 	"webhook_id\x18\x01 \x01(\tR\twebhookId\x12!\n" +
@@ -1794,7 +1953,9 @@ const file_rapport_integration_v1_webhook_proto_rawDesc = "" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\n" +
-	" \x01(\tR\x04etag\"\xb1\x05\n" +
+	" \x01(\tR\x04etag\x12P\n" +
+	"\rbreaker_state\x18\v \x01(\x0e2+.rapport.integration.v1.WebhookBreakerStateR\fbreakerState\x12B\n" +
+	"\x0fnext_probe_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rnextProbeTime\"\xb1\x05\n" +
 	"\x0fWebhookDelivery\x12\x1f\n" +
 	"\vdelivery_id\x18\x01 \x01(\tR\n" +
 	"deliveryId\x12\x1d\n" +
@@ -1897,7 +2058,12 @@ const file_rapport_integration_v1_webhook_proto_rawDesc = "" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"Q\n" +
 	"\"RedeliverWebhookDeliveriesResponse\x12+\n" +
-	"\x11redelivered_count\x18\x01 \x01(\x05R\x10redeliveredCount\"\xd1\x01\n" +
+	"\x11redelivered_count\x18\x01 \x01(\x05R\x10redeliveredCount\"\xd2\x01\n" +
+	"\x16WebhookCustomerErasure\x12\x1a\n" +
+	"\bcustomer\x18\x01 \x01(\tR\bcustomer\x12,\n" +
+	"\x12erased_event_count\x18\x02 \x01(\x05R\x10erasedEventCount\x122\n" +
+	"\x15erased_delivery_count\x18\x03 \x01(\x05R\x13erasedDeliveryCount\x12:\n" +
+	"\x19erased_notification_count\x18\x04 \x01(\x05R\x17erasedNotificationCount\"\xd1\x01\n" +
 	"\x11WebhookRedelivery\x12\x1d\n" +
 	"\n" +
 	"webhook_id\x18\x01 \x01(\tR\twebhookId\x129\n" +
@@ -1917,12 +2083,18 @@ const file_rapport_integration_v1_webhook_proto_rawDesc = "" +
 	"\x19WEBHOOK_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14WEBHOOK_STATE_ACTIVE\x10\x01\x12\x18\n" +
 	"\x14WEBHOOK_STATE_PAUSED\x10\x02\x12\x1a\n" +
-	"\x16WEBHOOK_STATE_DISABLED\x10\x03*\xb2\x01\n" +
+	"\x16WEBHOOK_STATE_DISABLED\x10\x03*\xa3\x01\n" +
+	"\x13WebhookBreakerState\x12%\n" +
+	"!WEBHOOK_BREAKER_STATE_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cWEBHOOK_BREAKER_STATE_CLOSED\x10\x01\x12\x1e\n" +
+	"\x1aWEBHOOK_BREAKER_STATE_OPEN\x10\x02\x12#\n" +
+	"\x1fWEBHOOK_BREAKER_STATE_HALF_OPEN\x10\x03*\xd5\x01\n" +
 	"\x14WebhookDeliveryState\x12&\n" +
 	"\"WEBHOOK_DELIVERY_STATE_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eWEBHOOK_DELIVERY_STATE_PENDING\x10\x01\x12$\n" +
 	" WEBHOOK_DELIVERY_STATE_SUCCEEDED\x10\x02\x12(\n" +
-	"$WEBHOOK_DELIVERY_STATE_DEAD_LETTERED\x10\x032\xa6\x0f\n" +
+	"$WEBHOOK_DELIVERY_STATE_DEAD_LETTERED\x10\x03\x12!\n" +
+	"\x1dWEBHOOK_DELIVERY_STATE_ERASED\x10\x042\xa6\x0f\n" +
 	"\x0eWebhookService\x12\x8b\x01\n" +
 	"\rCreateWebhook\x12,.rapport.integration.v1.CreateWebhookRequest\x1a-.rapport.integration.v1.CreateWebhookResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\awebhook\"\f/v1/webhooks\x12\x8f\x01\n" +
 	"\n" +
@@ -1950,96 +2122,100 @@ func file_rapport_integration_v1_webhook_proto_rawDescGZIP() []byte {
 	return file_rapport_integration_v1_webhook_proto_rawDescData
 }
 
-var file_rapport_integration_v1_webhook_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rapport_integration_v1_webhook_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_rapport_integration_v1_webhook_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_rapport_integration_v1_webhook_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_rapport_integration_v1_webhook_proto_goTypes = []any{
 	(WebhookState)(0),                          // 0: rapport.integration.v1.WebhookState
-	(WebhookDeliveryState)(0),                  // 1: rapport.integration.v1.WebhookDeliveryState
-	(*Webhook)(nil),                            // 2: rapport.integration.v1.Webhook
-	(*WebhookDelivery)(nil),                    // 3: rapport.integration.v1.WebhookDelivery
-	(*WebhookDeliveryAttempt)(nil),             // 4: rapport.integration.v1.WebhookDeliveryAttempt
-	(*WebhookPolicy)(nil),                      // 5: rapport.integration.v1.WebhookPolicy
-	(*CreateWebhookRequest)(nil),               // 6: rapport.integration.v1.CreateWebhookRequest
-	(*CreateWebhookResponse)(nil),              // 7: rapport.integration.v1.CreateWebhookResponse
-	(*GetWebhookRequest)(nil),                  // 8: rapport.integration.v1.GetWebhookRequest
-	(*GetWebhookResponse)(nil),                 // 9: rapport.integration.v1.GetWebhookResponse
-	(*ListWebhooksRequest)(nil),                // 10: rapport.integration.v1.ListWebhooksRequest
-	(*ListWebhooksResponse)(nil),               // 11: rapport.integration.v1.ListWebhooksResponse
-	(*UpdateWebhookRequest)(nil),               // 12: rapport.integration.v1.UpdateWebhookRequest
-	(*UpdateWebhookResponse)(nil),              // 13: rapport.integration.v1.UpdateWebhookResponse
-	(*DeleteWebhookRequest)(nil),               // 14: rapport.integration.v1.DeleteWebhookRequest
-	(*DeleteWebhookResponse)(nil),              // 15: rapport.integration.v1.DeleteWebhookResponse
-	(*GetWebhookDeliveryRequest)(nil),          // 16: rapport.integration.v1.GetWebhookDeliveryRequest
-	(*GetWebhookDeliveryResponse)(nil),         // 17: rapport.integration.v1.GetWebhookDeliveryResponse
-	(*ListWebhookDeliveriesRequest)(nil),       // 18: rapport.integration.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil),      // 19: rapport.integration.v1.ListWebhookDeliveriesResponse
-	(*RedeliverWebhookDeliveryRequest)(nil),    // 20: rapport.integration.v1.RedeliverWebhookDeliveryRequest
-	(*RedeliverWebhookDeliveryResponse)(nil),   // 21: rapport.integration.v1.RedeliverWebhookDeliveryResponse
-	(*RedeliverWebhookDeliveriesRequest)(nil),  // 22: rapport.integration.v1.RedeliverWebhookDeliveriesRequest
-	(*RedeliverWebhookDeliveriesResponse)(nil), // 23: rapport.integration.v1.RedeliverWebhookDeliveriesResponse
-	(*WebhookRedelivery)(nil),                  // 24: rapport.integration.v1.WebhookRedelivery
-	(*GetWebhookPolicyRequest)(nil),            // 25: rapport.integration.v1.GetWebhookPolicyRequest
-	(*GetWebhookPolicyResponse)(nil),           // 26: rapport.integration.v1.GetWebhookPolicyResponse
-	(*UpdateWebhookPolicyRequest)(nil),         // 27: rapport.integration.v1.UpdateWebhookPolicyRequest
-	(*UpdateWebhookPolicyResponse)(nil),        // 28: rapport.integration.v1.UpdateWebhookPolicyResponse
-	(*timestamppb.Timestamp)(nil),              // 29: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),              // 30: google.protobuf.FieldMask
+	(WebhookBreakerState)(0),                   // 1: rapport.integration.v1.WebhookBreakerState
+	(WebhookDeliveryState)(0),                  // 2: rapport.integration.v1.WebhookDeliveryState
+	(*Webhook)(nil),                            // 3: rapport.integration.v1.Webhook
+	(*WebhookDelivery)(nil),                    // 4: rapport.integration.v1.WebhookDelivery
+	(*WebhookDeliveryAttempt)(nil),             // 5: rapport.integration.v1.WebhookDeliveryAttempt
+	(*WebhookPolicy)(nil),                      // 6: rapport.integration.v1.WebhookPolicy
+	(*CreateWebhookRequest)(nil),               // 7: rapport.integration.v1.CreateWebhookRequest
+	(*CreateWebhookResponse)(nil),              // 8: rapport.integration.v1.CreateWebhookResponse
+	(*GetWebhookRequest)(nil),                  // 9: rapport.integration.v1.GetWebhookRequest
+	(*GetWebhookResponse)(nil),                 // 10: rapport.integration.v1.GetWebhookResponse
+	(*ListWebhooksRequest)(nil),                // 11: rapport.integration.v1.ListWebhooksRequest
+	(*ListWebhooksResponse)(nil),               // 12: rapport.integration.v1.ListWebhooksResponse
+	(*UpdateWebhookRequest)(nil),               // 13: rapport.integration.v1.UpdateWebhookRequest
+	(*UpdateWebhookResponse)(nil),              // 14: rapport.integration.v1.UpdateWebhookResponse
+	(*DeleteWebhookRequest)(nil),               // 15: rapport.integration.v1.DeleteWebhookRequest
+	(*DeleteWebhookResponse)(nil),              // 16: rapport.integration.v1.DeleteWebhookResponse
+	(*GetWebhookDeliveryRequest)(nil),          // 17: rapport.integration.v1.GetWebhookDeliveryRequest
+	(*GetWebhookDeliveryResponse)(nil),         // 18: rapport.integration.v1.GetWebhookDeliveryResponse
+	(*ListWebhookDeliveriesRequest)(nil),       // 19: rapport.integration.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),      // 20: rapport.integration.v1.ListWebhookDeliveriesResponse
+	(*RedeliverWebhookDeliveryRequest)(nil),    // 21: rapport.integration.v1.RedeliverWebhookDeliveryRequest
+	(*RedeliverWebhookDeliveryResponse)(nil),   // 22: rapport.integration.v1.RedeliverWebhookDeliveryResponse
+	(*RedeliverWebhookDeliveriesRequest)(nil),  // 23: rapport.integration.v1.RedeliverWebhookDeliveriesRequest
+	(*RedeliverWebhookDeliveriesResponse)(nil), // 24: rapport.integration.v1.RedeliverWebhookDeliveriesResponse
+	(*WebhookCustomerErasure)(nil),             // 25: rapport.integration.v1.WebhookCustomerErasure
+	(*WebhookRedelivery)(nil),                  // 26: rapport.integration.v1.WebhookRedelivery
+	(*GetWebhookPolicyRequest)(nil),            // 27: rapport.integration.v1.GetWebhookPolicyRequest
+	(*GetWebhookPolicyResponse)(nil),           // 28: rapport.integration.v1.GetWebhookPolicyResponse
+	(*UpdateWebhookPolicyRequest)(nil),         // 29: rapport.integration.v1.UpdateWebhookPolicyRequest
+	(*UpdateWebhookPolicyResponse)(nil),        // 30: rapport.integration.v1.UpdateWebhookPolicyResponse
+	(*timestamppb.Timestamp)(nil),              // 31: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),              // 32: google.protobuf.FieldMask
 }
 var file_rapport_integration_v1_webhook_proto_depIdxs = []int32{
 	0,  // 0: rapport.integration.v1.Webhook.state:type_name -> rapport.integration.v1.WebhookState
-	29, // 1: rapport.integration.v1.Webhook.create_time:type_name -> google.protobuf.Timestamp
-	29, // 2: rapport.integration.v1.Webhook.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 3: rapport.integration.v1.WebhookDelivery.state:type_name -> rapport.integration.v1.WebhookDeliveryState
-	29, // 4: rapport.integration.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	29, // 5: rapport.integration.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
-	29, // 6: rapport.integration.v1.WebhookDelivery.update_time:type_name -> google.protobuf.Timestamp
-	4,  // 7: rapport.integration.v1.WebhookDelivery.attempts:type_name -> rapport.integration.v1.WebhookDeliveryAttempt
-	29, // 8: rapport.integration.v1.WebhookDeliveryAttempt.request_time:type_name -> google.protobuf.Timestamp
-	29, // 9: rapport.integration.v1.WebhookPolicy.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 10: rapport.integration.v1.CreateWebhookRequest.webhook:type_name -> rapport.integration.v1.Webhook
-	2,  // 11: rapport.integration.v1.CreateWebhookResponse.webhook:type_name -> rapport.integration.v1.Webhook
-	2,  // 12: rapport.integration.v1.GetWebhookResponse.webhook:type_name -> rapport.integration.v1.Webhook
-	2,  // 13: rapport.integration.v1.ListWebhooksResponse.webhooks:type_name -> rapport.integration.v1.Webhook
-	2,  // 14: rapport.integration.v1.UpdateWebhookRequest.webhook:type_name -> rapport.integration.v1.Webhook
-	30, // 15: rapport.integration.v1.UpdateWebhookRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 16: rapport.integration.v1.UpdateWebhookResponse.webhook:type_name -> rapport.integration.v1.Webhook
-	3,  // 17: rapport.integration.v1.GetWebhookDeliveryResponse.delivery:type_name -> rapport.integration.v1.WebhookDelivery
-	3,  // 18: rapport.integration.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> rapport.integration.v1.WebhookDelivery
-	3,  // 19: rapport.integration.v1.RedeliverWebhookDeliveryResponse.delivery:type_name -> rapport.integration.v1.WebhookDelivery
-	29, // 20: rapport.integration.v1.RedeliverWebhookDeliveriesRequest.start_time:type_name -> google.protobuf.Timestamp
-	29, // 21: rapport.integration.v1.RedeliverWebhookDeliveriesRequest.end_time:type_name -> google.protobuf.Timestamp
-	29, // 22: rapport.integration.v1.WebhookRedelivery.start_time:type_name -> google.protobuf.Timestamp
-	29, // 23: rapport.integration.v1.WebhookRedelivery.end_time:type_name -> google.protobuf.Timestamp
-	5,  // 24: rapport.integration.v1.GetWebhookPolicyResponse.webhook_policy:type_name -> rapport.integration.v1.WebhookPolicy
-	5,  // 25: rapport.integration.v1.UpdateWebhookPolicyRequest.webhook_policy:type_name -> rapport.integration.v1.WebhookPolicy
-	5,  // 26: rapport.integration.v1.UpdateWebhookPolicyResponse.webhook_policy:type_name -> rapport.integration.v1.WebhookPolicy
-	6,  // 27: rapport.integration.v1.WebhookService.CreateWebhook:input_type -> rapport.integration.v1.CreateWebhookRequest
-	8,  // 28: rapport.integration.v1.WebhookService.GetWebhook:input_type -> rapport.integration.v1.GetWebhookRequest
-	10, // 29: rapport.integration.v1.WebhookService.ListWebhooks:input_type -> rapport.integration.v1.ListWebhooksRequest
-	12, // 30: rapport.integration.v1.WebhookService.UpdateWebhook:input_type -> rapport.integration.v1.UpdateWebhookRequest
-	14, // 31: rapport.integration.v1.WebhookService.DeleteWebhook:input_type -> rapport.integration.v1.DeleteWebhookRequest
-	16, // 32: rapport.integration.v1.WebhookService.GetWebhookDelivery:input_type -> rapport.integration.v1.GetWebhookDeliveryRequest
-	18, // 33: rapport.integration.v1.WebhookService.ListWebhookDeliveries:input_type -> rapport.integration.v1.ListWebhookDeliveriesRequest
-	20, // 34: rapport.integration.v1.WebhookService.RedeliverWebhookDelivery:input_type -> rapport.integration.v1.RedeliverWebhookDeliveryRequest
-	22, // 35: rapport.integration.v1.WebhookService.RedeliverWebhookDeliveries:input_type -> rapport.integration.v1.RedeliverWebhookDeliveriesRequest
-	25, // 36: rapport.integration.v1.WebhookService.GetWebhookPolicy:input_type -> rapport.integration.v1.GetWebhookPolicyRequest
-	27, // 37: rapport.integration.v1.WebhookService.UpdateWebhookPolicy:input_type -> rapport.integration.v1.UpdateWebhookPolicyRequest
-	7,  // 38: rapport.integration.v1.WebhookService.CreateWebhook:output_type -> rapport.integration.v1.CreateWebhookResponse
-	9,  // 39: rapport.integration.v1.WebhookService.GetWebhook:output_type -> rapport.integration.v1.GetWebhookResponse
-	11, // 40: rapport.integration.v1.WebhookService.ListWebhooks:output_type -> rapport.integration.v1.ListWebhooksResponse
-	13, // 41: rapport.integration.v1.WebhookService.UpdateWebhook:output_type -> rapport.integration.v1.UpdateWebhookResponse
-	15, // 42: rapport.integration.v1.WebhookService.DeleteWebhook:output_type -> rapport.integration.v1.DeleteWebhookResponse
-	17, // 43: rapport.integration.v1.WebhookService.GetWebhookDelivery:output_type -> rapport.integration.v1.GetWebhookDeliveryResponse
-	19, // 44: rapport.integration.v1.WebhookService.ListWebhookDeliveries:output_type -> rapport.integration.v1.ListWebhookDeliveriesResponse
-	21, // 45: rapport.integration.v1.WebhookService.RedeliverWebhookDelivery:output_type -> rapport.integration.v1.RedeliverWebhookDeliveryResponse
-	23, // 46: rapport.integration.v1.WebhookService.RedeliverWebhookDeliveries:output_type -> rapport.integration.v1.RedeliverWebhookDeliveriesResponse
-	26, // 47: rapport.integration.v1.WebhookService.GetWebhookPolicy:output_type -> rapport.integration.v1.GetWebhookPolicyResponse
-	28, // 48: rapport.integration.v1.WebhookService.UpdateWebhookPolicy:output_type -> rapport.integration.v1.UpdateWebhookPolicyResponse
-	38, // [38:49] is the sub-list for method output_type
-	27, // [27:38] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	31, // 1: rapport.integration.v1.Webhook.create_time:type_name -> google.protobuf.Timestamp
+	31, // 2: rapport.integration.v1.Webhook.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 3: rapport.integration.v1.Webhook.breaker_state:type_name -> rapport.integration.v1.WebhookBreakerState
+	31, // 4: rapport.integration.v1.Webhook.next_probe_time:type_name -> google.protobuf.Timestamp
+	2,  // 5: rapport.integration.v1.WebhookDelivery.state:type_name -> rapport.integration.v1.WebhookDeliveryState
+	31, // 6: rapport.integration.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	31, // 7: rapport.integration.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	31, // 8: rapport.integration.v1.WebhookDelivery.update_time:type_name -> google.protobuf.Timestamp
+	5,  // 9: rapport.integration.v1.WebhookDelivery.attempts:type_name -> rapport.integration.v1.WebhookDeliveryAttempt
+	31, // 10: rapport.integration.v1.WebhookDeliveryAttempt.request_time:type_name -> google.protobuf.Timestamp
+	31, // 11: rapport.integration.v1.WebhookPolicy.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 12: rapport.integration.v1.CreateWebhookRequest.webhook:type_name -> rapport.integration.v1.Webhook
+	3,  // 13: rapport.integration.v1.CreateWebhookResponse.webhook:type_name -> rapport.integration.v1.Webhook
+	3,  // 14: rapport.integration.v1.GetWebhookResponse.webhook:type_name -> rapport.integration.v1.Webhook
+	3,  // 15: rapport.integration.v1.ListWebhooksResponse.webhooks:type_name -> rapport.integration.v1.Webhook
+	3,  // 16: rapport.integration.v1.UpdateWebhookRequest.webhook:type_name -> rapport.integration.v1.Webhook
+	32, // 17: rapport.integration.v1.UpdateWebhookRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 18: rapport.integration.v1.UpdateWebhookResponse.webhook:type_name -> rapport.integration.v1.Webhook
+	4,  // 19: rapport.integration.v1.GetWebhookDeliveryResponse.delivery:type_name -> rapport.integration.v1.WebhookDelivery
+	4,  // 20: rapport.integration.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> rapport.integration.v1.WebhookDelivery
+	4,  // 21: rapport.integration.v1.RedeliverWebhookDeliveryResponse.delivery:type_name -> rapport.integration.v1.WebhookDelivery
+	31, // 22: rapport.integration.v1.RedeliverWebhookDeliveriesRequest.start_time:type_name -> google.protobuf.Timestamp
+	31, // 23: rapport.integration.v1.RedeliverWebhookDeliveriesRequest.end_time:type_name -> google.protobuf.Timestamp
+	31, // 24: rapport.integration.v1.WebhookRedelivery.start_time:type_name -> google.protobuf.Timestamp
+	31, // 25: rapport.integration.v1.WebhookRedelivery.end_time:type_name -> google.protobuf.Timestamp
+	6,  // 26: rapport.integration.v1.GetWebhookPolicyResponse.webhook_policy:type_name -> rapport.integration.v1.WebhookPolicy
+	6,  // 27: rapport.integration.v1.UpdateWebhookPolicyRequest.webhook_policy:type_name -> rapport.integration.v1.WebhookPolicy
+	6,  // 28: rapport.integration.v1.UpdateWebhookPolicyResponse.webhook_policy:type_name -> rapport.integration.v1.WebhookPolicy
+	7,  // 29: rapport.integration.v1.WebhookService.CreateWebhook:input_type -> rapport.integration.v1.CreateWebhookRequest
+	9,  // 30: rapport.integration.v1.WebhookService.GetWebhook:input_type -> rapport.integration.v1.GetWebhookRequest
+	11, // 31: rapport.integration.v1.WebhookService.ListWebhooks:input_type -> rapport.integration.v1.ListWebhooksRequest
+	13, // 32: rapport.integration.v1.WebhookService.UpdateWebhook:input_type -> rapport.integration.v1.UpdateWebhookRequest
+	15, // 33: rapport.integration.v1.WebhookService.DeleteWebhook:input_type -> rapport.integration.v1.DeleteWebhookRequest
+	17, // 34: rapport.integration.v1.WebhookService.GetWebhookDelivery:input_type -> rapport.integration.v1.GetWebhookDeliveryRequest
+	19, // 35: rapport.integration.v1.WebhookService.ListWebhookDeliveries:input_type -> rapport.integration.v1.ListWebhookDeliveriesRequest
+	21, // 36: rapport.integration.v1.WebhookService.RedeliverWebhookDelivery:input_type -> rapport.integration.v1.RedeliverWebhookDeliveryRequest
+	23, // 37: rapport.integration.v1.WebhookService.RedeliverWebhookDeliveries:input_type -> rapport.integration.v1.RedeliverWebhookDeliveriesRequest
+	27, // 38: rapport.integration.v1.WebhookService.GetWebhookPolicy:input_type -> rapport.integration.v1.GetWebhookPolicyRequest
+	29, // 39: rapport.integration.v1.WebhookService.UpdateWebhookPolicy:input_type -> rapport.integration.v1.UpdateWebhookPolicyRequest
+	8,  // 40: rapport.integration.v1.WebhookService.CreateWebhook:output_type -> rapport.integration.v1.CreateWebhookResponse
+	10, // 41: rapport.integration.v1.WebhookService.GetWebhook:output_type -> rapport.integration.v1.GetWebhookResponse
+	12, // 42: rapport.integration.v1.WebhookService.ListWebhooks:output_type -> rapport.integration.v1.ListWebhooksResponse
+	14, // 43: rapport.integration.v1.WebhookService.UpdateWebhook:output_type -> rapport.integration.v1.UpdateWebhookResponse
+	16, // 44: rapport.integration.v1.WebhookService.DeleteWebhook:output_type -> rapport.integration.v1.DeleteWebhookResponse
+	18, // 45: rapport.integration.v1.WebhookService.GetWebhookDelivery:output_type -> rapport.integration.v1.GetWebhookDeliveryResponse
+	20, // 46: rapport.integration.v1.WebhookService.ListWebhookDeliveries:output_type -> rapport.integration.v1.ListWebhookDeliveriesResponse
+	22, // 47: rapport.integration.v1.WebhookService.RedeliverWebhookDelivery:output_type -> rapport.integration.v1.RedeliverWebhookDeliveryResponse
+	24, // 48: rapport.integration.v1.WebhookService.RedeliverWebhookDeliveries:output_type -> rapport.integration.v1.RedeliverWebhookDeliveriesResponse
+	28, // 49: rapport.integration.v1.WebhookService.GetWebhookPolicy:output_type -> rapport.integration.v1.GetWebhookPolicyResponse
+	30, // 50: rapport.integration.v1.WebhookService.UpdateWebhookPolicy:output_type -> rapport.integration.v1.UpdateWebhookPolicyResponse
+	40, // [40:51] is the sub-list for method output_type
+	29, // [29:40] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_rapport_integration_v1_webhook_proto_init() }
@@ -2052,8 +2228,8 @@ func file_rapport_integration_v1_webhook_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_integration_v1_webhook_proto_rawDesc), len(file_rapport_integration_v1_webhook_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   27,
+			NumEnums:      3,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,79 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rapportcrm/rapport/pkg/outbox"
+	"github.com/rapportcrm/rapport/services/integration/internal/delivery"
+	"github.com/rapportcrm/rapport/services/integration/internal/notification"
+	"github.com/rapportcrm/rapport/services/integration/internal/protoconv"
+	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
+)
+
+const (
+	// The events about the customer and the resources under it, except
+	// erasure events ($3), whose bodies are the anonymised tombstone.
+	eraseEventsSQL = `
+UPDATE webhook_events SET body = ''
+WHERE tenant_id = $1 AND (resource = $2 OR resource LIKE $4) AND type <> $3 AND body <> ''
+RETURNING event_id`
+	// Every delivery of those events leaves the queue and the redelivery
+	// ranges; its row and attempts stay, so the log stays truthful.
+	eraseDeliveriesSQL = `
+UPDATE webhook_deliveries SET state = 4, last_error = 'customer erased', update_time = now()
+WHERE tenant_id = $1 AND event_id = ANY($2) AND state <> 4`
+	eraseNotificationsSQL = `
+UPDATE notifications SET title = '', body = '', link = ''
+WHERE tenant_id = $1 AND (resource = $2 OR resource LIKE $3) AND (title <> '' OR body <> '' OR link <> '')
+RETURNING notification_id`
+)
+
+// likeEscaper makes a resource name a literal LIKE pattern.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// erase removes, in the transaction that takes the erasure event e in,
+// the personal data the service copied of e's customer: the stored bodies
+// of the events about it (so no delivery sends them, now or on a
+// redelivery), the deliveries of those events (marked erased, never sent),
+// and the texts of the notifications rules made of them, with those
+// notifications' own events and audit rows. It runs once per erasure
+// event, and changes nothing when there is nothing left to erase.
+func erase(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
+	prefix := likeEscaper.Replace(e.Resource) + "/%"
+	rows, err := tx.Query(ctx, eraseEventsSQL, e.TenantID, e.Resource, webhook.CustomerErasedType, prefix)
+	if err != nil {
+		return fmt.Errorf("erase event bodies: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return fmt.Errorf("erase event bodies: %w", err)
+	}
+	tag, err := tx.Exec(ctx, eraseDeliveriesSQL, e.TenantID, events)
+	if err != nil {
+		return fmt.Errorf("erase deliveries: %w", err)
+	}
+	if rows, err = tx.Query(ctx, eraseNotificationsSQL, e.TenantID, e.Resource, prefix); err != nil {
+		return fmt.Errorf("erase notifications: %w", err)
+	}
+	notes, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return fmt.Errorf("erase notifications: %w", err)
+	}
+	tenant := e.TenantID.String()
+	for _, id := range notes {
+		if _, err := outbox.Redact(ctx, tx, tenant, notification.Notification{ID: id}.Resource()); err != nil {
+			return fmt.Errorf("redact notification events: %w", err)
+		}
+	}
+	if len(events) == 0 && tag.RowsAffected() == 0 && len(notes) == 0 {
+		return nil
+	}
+	return outbox.Record(ctx, tx, outbox.Change{TenantID: tenant, PrincipalID: webhook.DeliveryPrincipal,
+		Type: webhook.EventCustomerErased, Resource: e.Resource,
+		After: protoconv.CustomerErasure(e.Resource, len(events), int(tag.RowsAffected()), len(notes))})
+}
