@@ -17,6 +17,7 @@ import (
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
 	"github.com/rapportcrm/rapport/services/integration/internal/smtpsend"
 	"github.com/rapportcrm/rapport/services/integration/internal/smtpsink"
+	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 
 // customers fakes the customer service, the one peer the workers ask.
@@ -266,5 +267,42 @@ func TestConcurrentWorkersSendEachMessageOnce(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Fatalf("recipients reached = %d, want %d", len(seen), n)
+	}
+}
+
+func TestErasureForgetsTheCustomersEmails(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t)
+	tpl := f.template(t, email.Transactional, english)
+	erased := f.customer("Ida", "ida@example.com", "", "", true)
+	kept := f.customer("Jo", "jo@example.com", "", "", true)
+	if _, err := f.svc.Send(t.Context(), f.admin, email.SendRequest{TemplateID: tpl.ID, CustomerID: erased}); err != nil {
+		t.Fatalf("Send = %v", err)
+	}
+	f.process(t, 5)
+	for _, to := range []uuid.UUID{erased, kept} { // pending when the erasure comes
+		if _, err := f.svc.Send(t.Context(), f.admin, email.SendRequest{TemplateID: tpl.ID, CustomerID: to}); err != nil {
+			t.Fatalf("Send = %v", err)
+		}
+	}
+	e := f.event(webhook.CustomerErasedType, "customers/"+erased.String())
+	e.Body = `{"subject":"customers/` + erased.String() + `"}`
+	f.ingest(t, e)
+	f.process(t, 5)
+
+	if got := f.sink.Messages(); len(got) != 2 || got[1].To[0] != "jo@example.com" {
+		t.Fatalf("relay accepted %d messages, want Ida's first and then only Jo's", len(got))
+	}
+	for _, m := range f.messages(t) {
+		switch {
+		case m.CustomerID == kept:
+			if m.State != email.Sent || m.Recipient != "jo@example.com" {
+				t.Fatalf("other customer's message = %+v, want sent, address kept", m)
+			}
+		case m.Recipient != "":
+			t.Fatalf("erased customer's message keeps address %q", m.Recipient)
+		case m.State != email.Sent && (m.State != email.Failed || m.LastReply != "customer erased"):
+			t.Fatalf("erased customer's message = %+v, want sent before or failed as erased", m)
+		}
 	}
 }

@@ -31,6 +31,13 @@ WHERE tenant_id = $1 AND event_id = ANY($2) AND state <> 4`
 UPDATE notifications SET title = '', body = '', link = ''
 WHERE tenant_id = $1 AND (resource = $2 OR resource LIKE $3) AND (title <> '' OR body <> '' OR link <> '')
 RETURNING notification_id`
+	// E-mails to the customer lose their address; pending ones fail, so
+	// no worker sends them (the address would come from the erased record).
+	eraseEmailsSQL = `
+UPDATE email_messages SET recipient = '', update_time = now(),
+    state = CASE WHEN state = 1 THEN 3 ELSE state END,
+    last_reply = CASE WHEN state = 1 THEN 'customer erased' ELSE last_reply END
+WHERE tenant_id = $1 AND customer_id = $2 AND (recipient <> '' OR state = 1)`
 )
 
 // likeEscaper makes a resource name a literal LIKE pattern.
@@ -40,8 +47,9 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // the personal data the service copied of e's customer: the stored bodies
 // of the events about it (so no delivery sends them, now or on a
 // redelivery), the deliveries of those events (marked erased, never sent),
-// and the texts of the notifications rules made of them, with those
-// notifications' own events and audit rows. It runs once per erasure
+// the texts of the notifications rules made of them, with those
+// notifications' own events and audit rows, and the addresses of the
+// e-mails to the customer (pending ones fail). It runs once per erasure
 // event, and changes nothing when there is nothing left to erase.
 func erase(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 	prefix := likeEscaper.Replace(e.Resource) + "/%"
@@ -64,16 +72,24 @@ func erase(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 	if err != nil {
 		return fmt.Errorf("erase notifications: %w", err)
 	}
+	var emails int64
+	if customer, err := uuid.Parse(strings.TrimPrefix(e.Resource, "customers/")); err == nil {
+		tag, err := tx.Exec(ctx, eraseEmailsSQL, e.TenantID, customer)
+		if err != nil {
+			return fmt.Errorf("erase e-mails: %w", err)
+		}
+		emails = tag.RowsAffected()
+	}
 	tenant := e.TenantID.String()
 	for _, id := range notes {
 		if _, err := outbox.Redact(ctx, tx, tenant, notification.Notification{ID: id}.Resource()); err != nil {
 			return fmt.Errorf("redact notification events: %w", err)
 		}
 	}
-	if len(events) == 0 && tag.RowsAffected() == 0 && len(notes) == 0 {
+	if len(events) == 0 && tag.RowsAffected() == 0 && len(notes) == 0 && emails == 0 {
 		return nil
 	}
 	return outbox.Record(ctx, tx, outbox.Change{TenantID: tenant, PrincipalID: webhook.DeliveryPrincipal,
 		Type: webhook.EventCustomerErased, Resource: e.Resource,
-		After: protoconv.CustomerErasure(e.Resource, len(events), int(tag.RowsAffected()), len(notes))})
+		After: protoconv.CustomerErasure(e.Resource, len(events), int(tag.RowsAffected()), len(notes), int(emails))})
 }

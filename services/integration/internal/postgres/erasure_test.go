@@ -17,7 +17,7 @@ func TestErasureBlanksCopiesAndCancelsDeliveries(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, true)
 	w, _ := f.subscribe(t, "https://hooks.example.com/", "*")
-	rules := rule.New(f.store.Rules())
+	rules := rule.New(f.store.Rules(), true)
 	if _, err := rules.Create(t.Context(), f.admin, rule.Rule{DisplayName: "note", EventTypes: []string{"customer.updated"}, Enabled: true, RateLimit: 100,
 		Actions: []rule.Action{{Kind: rule.SendNotification, RecipientPrincipalID: "agent", TitleTemplate: "{{event.resource}} changed"}}}, ""); err != nil {
 		t.Fatalf("Create rule = %v", err)

@@ -37,9 +37,9 @@ func Webhook(w webhook.Webhook) *integrationv1.Webhook {
 }
 
 // CustomerErasure renders the event of erasing a customer's copies.
-func CustomerErasure(customer string, events, deliveries, notifications int) *integrationv1.WebhookCustomerErasure {
+func CustomerErasure(customer string, events, deliveries, notifications, emails int) *integrationv1.WebhookCustomerErasure {
 	return &integrationv1.WebhookCustomerErasure{Customer: customer, ErasedEventCount: int32(events),
-		ErasedDeliveryCount: int32(deliveries), ErasedNotificationCount: int32(notifications)}
+		ErasedDeliveryCount: int32(deliveries), ErasedNotificationCount: int32(notifications), ErasedEmailCount: int32(emails)}
 }
 
 // FromWebhook reads the fields a caller sets.

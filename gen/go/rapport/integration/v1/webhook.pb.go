@@ -1624,8 +1624,11 @@ type WebhookCustomerErasure struct {
 	ErasedDeliveryCount int32 `protobuf:"varint,3,opt,name=erased_delivery_count,json=erasedDeliveryCount,proto3" json:"erased_delivery_count,omitempty"`
 	// Notifications whose title and body were blanked.
 	ErasedNotificationCount int32 `protobuf:"varint,4,opt,name=erased_notification_count,json=erasedNotificationCount,proto3" json:"erased_notification_count,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// E-mail messages to the customer whose recipient address was blanked;
+	// those still pending fail, never to be sent.
+	ErasedEmailCount int32 `protobuf:"varint,5,opt,name=erased_email_count,json=erasedEmailCount,proto3" json:"erased_email_count,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *WebhookCustomerErasure) Reset() {
@@ -1682,6 +1685,13 @@ func (x *WebhookCustomerErasure) GetErasedDeliveryCount() int32 {
 func (x *WebhookCustomerErasure) GetErasedNotificationCount() int32 {
 	if x != nil {
 		return x.ErasedNotificationCount
+	}
+	return 0
+}
+
+func (x *WebhookCustomerErasure) GetErasedEmailCount() int32 {
+	if x != nil {
+		return x.ErasedEmailCount
 	}
 	return 0
 }
@@ -2058,12 +2068,13 @@ const file_rapport_integration_v1_webhook_proto_rawDesc = "" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"Q\n" +
 	"\"RedeliverWebhookDeliveriesResponse\x12+\n" +
-	"\x11redelivered_count\x18\x01 \x01(\x05R\x10redeliveredCount\"\xd2\x01\n" +
+	"\x11redelivered_count\x18\x01 \x01(\x05R\x10redeliveredCount\"\x80\x02\n" +
 	"\x16WebhookCustomerErasure\x12\x1a\n" +
 	"\bcustomer\x18\x01 \x01(\tR\bcustomer\x12,\n" +
 	"\x12erased_event_count\x18\x02 \x01(\x05R\x10erasedEventCount\x122\n" +
 	"\x15erased_delivery_count\x18\x03 \x01(\x05R\x13erasedDeliveryCount\x12:\n" +
-	"\x19erased_notification_count\x18\x04 \x01(\x05R\x17erasedNotificationCount\"\xd1\x01\n" +
+	"\x19erased_notification_count\x18\x04 \x01(\x05R\x17erasedNotificationCount\x12,\n" +
+	"\x12erased_email_count\x18\x05 \x01(\x05R\x10erasedEmailCount\"\xd1\x01\n" +
 	"\x11WebhookRedelivery\x12\x1d\n" +
 	"\n" +
 	"webhook_id\x18\x01 \x01(\tR\twebhookId\x129\n" +
