@@ -195,6 +195,13 @@ func (c *Consumer) session(ctx context.Context, src eventfeed.Source) (int, erro
 			if err != nil {
 				return applied, err
 			}
+			if ok && len(batch) > 0 && batch[0].TenantID != e.TenantID {
+				// A batch is one tenant's; a stream is scoped to one, but
+				// an event naming another is applied as before, on its own.
+				if err := flush(); err != nil {
+					return applied, err
+				}
+			}
 			if ok {
 				batch = append(batch, e)
 			}
