@@ -15,7 +15,7 @@ export GOFLAGS := -buildvcs=false
 TEST_PG_DIR  := $(STATE)/testpg
 TEST_PG_PORT ?= 55433
 
-.PHONY: run build generate test check unit bench bench-search bench-projection bench-sla bench-insight bench-partner lint tools clean
+.PHONY: run build generate test check unit bench bench-search bench-projection bench-sla bench-insight bench-partner bench-lag lint tools clean
 
 ## run: start the whole suite with demo data (Ctrl-C stops it)
 run: build
@@ -81,6 +81,10 @@ bench-insight:
 	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/insightbench-pg 55465); \
 	go run ./services/analytics/cmd/insightbench -db "$$url" -data $(DATA) $(INSIGHTBENCH_FLAGS)
 
+## bench-lag: start a suite on its own cluster (port 55477, gRPC 19200+, edge 19206), offer 1 000 writes/s over customer, pipeline and ticket; print the analytics lag p50/p95/p99/max
+bench-lag: build
+	PG_FSYNC=off PG_SYNC_COMMIT=off go run ./deploy/dev/cmd/lagbench $(LAGBENCH_FLAGS)
+
 ## bench-partner: time partner statement computation for 1 000 partners (seeded once, ≈ 20 s)
 bench-partner:
 	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/partnerbench-pg 55463); \
@@ -92,6 +96,7 @@ clean:
 	deploy/dev/pg.sh stop $(STATE)/searchbench-pg || true
 	deploy/dev/pg.sh stop $(STATE)/projectbench-pg || true
 	deploy/dev/pg.sh stop $(STATE)/partnerbench-pg || true
+	deploy/dev/pg.sh stop $(STATE)/lagbench/pg || true
 	deploy/dev/pg.sh stop $(TEST_PG_DIR) || true
 	deploy/dev/pg.sh stop $(STATE)/pg || true
 	rm -rf $(BIN)

@@ -154,7 +154,7 @@ func TestSuite(t *testing.T) {
 		Root: root, StateDir: t.TempDir(), BinDir: bin, AdminURL: admin, DBPrefix: prefix,
 		GRPCBasePort: base, HTTPAddr: "127.0.0.1:" + strconv.Itoa(base+6),
 		Env: []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://" + otlp.addr, "OTEL_EXPORTER_OTLP_INSECURE=true",
-			"OTEL_BSP_SCHEDULE_DELAY=100", "EVENT_POLL_INTERVAL=50ms", "DRAIN_DELAY=0s"},
+			"OTEL_BSP_SCHEDULE_DELAY=100", "EVENT_POLL_INTERVAL=50ms", "DRAIN_DELAY=0s", "TIER_DELIVER_POLL=100ms"},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -467,6 +467,61 @@ func TestSuite(t *testing.T) {
 		if rows, _ := figures["rows"].([]any); len(rows) != 1 || num(rows[0].(map[string]any)["count"]) < 2 {
 			t.Fatalf("figures:query tickets created = %v, want at least this test's 2", figures)
 		}
+	})
+
+	t.Run("analytics suggests value tiers to the customer service", func(t *testing.T) {
+		api := api
+		api.t = t
+		product := api.must(200, "POST", "/v1/products", map[string]any{"sku": "E2E-TIER", "displayName": "Tier mug"})
+		buyer := func(name string, orders int) string {
+			c := api.must(200, "POST", "/v1/customers", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": name})
+			for range orders {
+				api.must(200, "POST", "/v1/orders", map[string]any{"kind": "ORDER_KIND_SALE", "customerId": c["customerId"], "currencyCode": "JPY",
+					"orderTime": time.Now().UTC().Add(-time.Hour).Format(time.RFC3339),
+					"lines":     []any{map[string]any{"productId": product["productId"], "quantity": "1", "unitPriceMinor": "900"}}})
+			}
+			return c["customerId"].(string)
+		}
+		// JPY orders outnumber the tenant's others, so JPY is the main currency the model scores in.
+		suggested, manual := buyer("Tier Buyer", 30), buyer("Tier Manual", 30)
+		api.must(200, "POST", "/v1/customers/"+manual+":setValueTier", map[string]any{"tier": "VIP", "reason": "board member"})
+		classification := func(id string) map[string]any {
+			return api.must(200, "GET", "/v1/customers/"+id+"/classification", nil)["classification"].(map[string]any)
+		}
+		waitSource := func(id, source string) map[string]any {
+			t.Helper()
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				// Each run scores what analytics has applied by then; an unchanged suggestion is not sent twice.
+				api.must(200, "POST", "/v1/analytics/tierSuggestions:run", map[string]any{})
+				c := classification(id)
+				if c["valueTierSource"] == source {
+					return c
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("classification of %s = %v, want source %s", id, c, source)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		if c := waitSource(suggested, "VALUE_TIER_SOURCE_ANALYTICS"); c["valueTier"] == "" {
+			t.Fatalf("suggested classification = %v, want a tier", c)
+		}
+		changes := api.must(200, "GET", "/v1/customers/"+suggested+"/valueTierChanges", nil)
+		if first, _ := changes["changes"].([]any); len(first) != 1 || !strings.HasPrefix(first[0].(map[string]any)["reason"].(string), "analytics: RFM") {
+			t.Fatalf("valueTierChanges = %v, want one change by analytics with its reason", changes)
+		}
+		// The manual tier is kept until the tenant opts in.
+		kept := api.must(200, "GET", "/v1/analytics/tierSuggestions?state=TIER_SUGGESTION_STATE_KEPT_MANUAL", nil)
+		if !strings.Contains(fmt.Sprint(kept["suggestions"]), manual) {
+			t.Fatalf("kept suggestions = %v, want %s among them", kept, manual)
+		}
+		if c := classification(manual); c["valueTier"] != "VIP" || c["valueTierSource"] != "VALUE_TIER_SOURCE_MANUAL" {
+			t.Fatalf("manual classification = %v, want VIP set by hand", c)
+		}
+		api.must(400, "PATCH", "/v1/analytics/tierSuggestionSettings", map[string]any{"aMinScore": 99})
+		api.must(200, "PATCH", "/v1/analytics/tierSuggestionSettings", map[string]any{"overrideManual": true})
+		waitSource(manual, "VALUE_TIER_SOURCE_ANALYTICS")
 	})
 
 	t.Run("a webhook receives a signed delivery of a customer created over REST", func(t *testing.T) {

@@ -34,6 +34,10 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// TenantRefresh is how often new tenants are looked for (TENANT_REFRESH).
 	TenantRefresh time.Duration
+	// TierInterval is the time between a tenant's tier suggestion runs
+	// (TIER_SUGGEST_INTERVAL); TierPoll between looks at the delivery
+	// queue (TIER_DELIVER_POLL).
+	TierInterval, TierPoll time.Duration
 }
 
 // Load reads the configuration for cmd and reports every problem at once.
@@ -49,6 +53,8 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 		MaxBackoff: r.Duration("FEED_MAX_BACKOFF", 10*time.Second),
 
 		TenantRefresh: r.Duration("TENANT_REFRESH", 30*time.Second),
+		TierInterval:  r.Duration("TIER_SUGGEST_INTERVAL", time.Hour),
+		TierPoll:      r.Duration("TIER_DELIVER_POLL", 5*time.Second),
 	}
 	var errs []error
 	if cmd == "serve" {
@@ -65,6 +71,9 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 	}
 	if c.TenantRefresh <= 0 {
 		errs = append(errs, errors.New("TENANT_REFRESH must be positive"))
+	}
+	if c.TierInterval <= 0 || c.TierPoll <= 0 {
+		errs = append(errs, errors.New("TIER_SUGGEST_INTERVAL and TIER_DELIVER_POLL must be positive"))
 	}
 	if c.MinBackoff <= 0 || c.MaxBackoff < c.MinBackoff {
 		errs = append(errs, errors.New("FEED_MIN_BACKOFF must be positive and at most FEED_MAX_BACKOFF"))

@@ -38,6 +38,7 @@ import (
 	"github.com/rapportcrm/rapport/services/analytics/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/analytics/internal/insight"
 	"github.com/rapportcrm/rapport/services/analytics/internal/postgres"
+	"github.com/rapportcrm/rapport/services/analytics/internal/tiering"
 )
 
 func main() {
@@ -101,7 +102,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	store := postgres.New(pool)
-	feeds := consumer.NewFleet(store, iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(customerConn), cfg.APIKey, cfg.Tenant),
+	dir := iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(customerConn), cfg.APIKey, cfg.Tenant)
+	feeds := consumer.NewFleet(store, dir,
 		consumer.FleetConfig{Refresh: cfg.TenantRefresh, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff},
 		log, otel.Meter("rapport/analytics"),
 		eventfeed.CustomerSource(customerv1.NewCustomerServiceClient(customerConn)),
@@ -113,6 +115,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	analyticsv1.RegisterCustomerInsightServiceServer(srv, grpcapi.NewInsight(insight.New(store, customer.New(customerConn), time.Now)))
 	analyticsv1.RegisterFiguresServiceServer(srv, grpcapi.NewFigures(analytics.NewFigures(store)))
 	analyticsv1.RegisterBehaviourServiceServer(srv, grpcapi.NewBehaviour(analytics.NewBehaviour(store, time.Now)))
+	tiers := tiering.New(store, customer.NewTierSink(customerConn, dir.Credential), time.Now)
+	analyticsv1.RegisterTierSuggestionServiceServer(srv, grpcapi.NewTiering(tiers))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err
@@ -120,6 +124,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(ctx, lis, pool.Ping) })
 	g.Go(func() error { return feeds.Run(ctx) })
+	g.Go(func() error {
+		eventfeed.PerTenant(ctx, dir, cfg.TenantRefresh, log, func(ctx context.Context, tenant uuid.UUID) {
+			tiers.Work(ctx, tenant, tiering.WorkerConfig{Interval: cfg.TierInterval, Poll: cfg.TierPoll, Batch: 100},
+				log.With("tenant_id", tenant.String()))
+		})
+		return nil
+	})
 	return g.Wait()
 }
 

@@ -23,13 +23,16 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
 	"github.com/rapportcrm/rapport/pkg/eventfeed"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
 )
 
 // Store is what the consumer needs of the read model.
 type Store interface {
-	Apply(ctx context.Context, e analytics.Event) (applied bool, err error)
+	// ApplyBatch applies events of one tenant and source in order, in one
+	// transaction, skipping those applied before; it returns how many were new.
+	ApplyBatch(ctx context.Context, events []analytics.Event) (applied int, err error)
 	Feed(ctx context.Context, tenant uuid.UUID, source string) (analytics.Feed, error)
 	// Quarantine records an event whose envelope could not be read and
 	// moves its source's checkpoint past it, exactly once per event id.
@@ -140,42 +143,127 @@ func (c *Consumer) session(ctx context.Context, src eventfeed.Source) (int, erro
 		return 0, err
 	}
 	c.log.InfoContext(ctx, "feed open", "source", src.Name, "after_cursor", feed.Cursor, "applied_events", feed.AppliedEvents)
-	applied := 0
-	for {
-		pe, err := stream.Recv()
-		if err != nil {
-			return applied, err
+	// A reader goroutine keeps receiving while a batch is applied, so each
+	// batch holds what arrived meanwhile: under load one transaction
+	// applies many events, at rest each event goes at once.
+	incoming := make(chan received, maxBatch)
+	go func() {
+		for {
+			pe, err := stream.Recv()
+			select {
+			case incoming <- received{pe: pe, err: err}:
+			case <-sctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
-		e, err := envelope(src.Name, pe)
+	}()
+	applied := 0
+	var batch []analytics.Event
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		n, err := c.store.ApplyBatch(ctx, batch)
 		if err != nil {
-			// Retrying cannot fix an envelope that breaks the contract, and
-			// stopping would stall the whole feed: quarantine it under this
-			// consumer's tenant and move the checkpoint past it.
-			q := malformed(c.cfg.Tenant, src.Name, pe, err)
-			if err := c.store.Quarantine(ctx, q); err != nil {
+			return err
+		}
+		applied += n
+		if n > 0 {
+			c.noteEvent(src.Name, batch[len(batch)-1].Time)
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for {
+		var r received
+		select {
+		case r = <-incoming:
+		case <-ctx.Done():
+			return applied, ctx.Err()
+		}
+		for {
+			if r.err != nil {
+				if err := flush(); err != nil {
+					return applied, err
+				}
+				return applied, r.err
+			}
+			e, ok, err := c.event(ctx, src.Name, r.pe, flush)
+			if err != nil {
 				return applied, err
 			}
-			c.log.ErrorContext(ctx, "event quarantined: malformed envelope", "source", src.Name, "cursor", pe.GetCursor(), "error", err.Error())
-			continue
+			if ok && len(batch) > 0 && batch[0].TenantID != e.TenantID {
+				// A batch is one tenant's; a stream is scoped to one, but
+				// an event naming another is applied as before, on its own.
+				if err := flush(); err != nil {
+					return applied, err
+				}
+			}
+			if ok {
+				batch = append(batch, e)
+			}
+			if len(batch) == maxBatch {
+				break
+			}
+			var more bool
+			select {
+			case r, more = <-incoming:
+			default:
+			}
+			if !more {
+				break
+			}
 		}
-		if err := project(&e, pe.GetPayload()); err != nil {
-			// Likewise for a payload: it is applied as quarantined, which
-			// records it and advances the feed without projecting it.
-			e.Opportunity, e.Ticket, e.Customer, e.Fact = nil, nil, nil, nil
-			e.Satisfaction, e.Campaign, e.DealRegistration, e.Quota, e.Snapshot = nil, nil, nil, nil, nil
-			e.Quarantine = &analytics.QuarantinedEvent{Reason: err.Error(), PayloadType: pe.GetPayload().GetTypeUrl(), Payload: pe.GetPayload().GetValue()}
-			c.log.ErrorContext(ctx, "event quarantined: unexpected payload", "source", src.Name,
-				"event_id", e.ID.String(), "type", e.Type, "error", err.Error())
-		}
-		ok, err := c.store.Apply(ctx, e)
-		if err != nil {
+		if err := flush(); err != nil {
 			return applied, err
 		}
-		if ok {
-			applied++
-			c.noteEvent(src.Name, e.Time)
-		}
 	}
+}
+
+// maxBatch bounds the events applied in one transaction (a source reads
+// its outbox 500 at a time).
+const maxBatch = 500
+
+// received is what the reader goroutine passes on: an event, or the
+// stream's end.
+type received struct {
+	pe  *eventsv1.Event
+	err error
+}
+
+// event turns a received event into what the store applies. An envelope
+// that breaks the contract is quarantined at once (after flush applied the
+// events before it, so the checkpoint moves in order) and gives no event;
+// a payload that does is applied as quarantined.
+func (c *Consumer) event(ctx context.Context, source string, pe *eventsv1.Event, flush func() error) (analytics.Event, bool, error) {
+	e, err := envelope(source, pe)
+	if err != nil {
+		// Retrying cannot fix an envelope that breaks the contract, and
+		// stopping would stall the whole feed: quarantine it under this
+		// consumer's tenant and move the checkpoint past it.
+		if err := flush(); err != nil {
+			return analytics.Event{}, false, err
+		}
+		q := malformed(c.cfg.Tenant, source, pe, err)
+		if err := c.store.Quarantine(ctx, q); err != nil {
+			return analytics.Event{}, false, err
+		}
+		c.log.ErrorContext(ctx, "event quarantined: malformed envelope", "source", source, "cursor", pe.GetCursor(), "error", err.Error())
+		return analytics.Event{}, false, nil
+	}
+	if err := project(&e, pe.GetPayload()); err != nil {
+		// Likewise for a payload: it is applied as quarantined, which
+		// records it and advances the feed without projecting it.
+		e.Opportunity, e.Ticket, e.Customer, e.Fact = nil, nil, nil, nil
+		e.Satisfaction, e.Campaign, e.DealRegistration, e.Quota, e.Snapshot = nil, nil, nil, nil, nil
+		e.Quarantine = &analytics.QuarantinedEvent{Reason: err.Error(), PayloadType: pe.GetPayload().GetTypeUrl(), Payload: pe.GetPayload().GetValue()}
+		c.log.ErrorContext(ctx, "event quarantined: unexpected payload", "source", source,
+			"event_id", e.ID.String(), "type", e.Type, "error", err.Error())
+	}
+	return e, true, nil
 }
 
 func (c *Consumer) noteEvent(source string, t time.Time) {

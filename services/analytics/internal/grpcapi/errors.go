@@ -12,6 +12,7 @@ import (
 	"github.com/rapportcrm/rapport/pkg/grpcerr"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
 	"github.com/rapportcrm/rapport/services/analytics/internal/insight"
+	"github.com/rapportcrm/rapport/services/analytics/internal/tiering"
 )
 
 // toStatus is the service's one mapping from domain errors to gRPC statuses.
@@ -24,6 +25,8 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.NotFound, analytics.ErrCustomerNotFound, "CUSTOMER_NOT_FOUND")
 	case errors.Is(err, insight.ErrCustomerServiceUnavailable):
 		return grpcerr.WithReason(codes.Unavailable, insight.ErrCustomerServiceUnavailable, "CUSTOMER_SERVICE_UNAVAILABLE")
+	case errors.Is(err, tiering.ErrEtagMismatch):
+		return grpcerr.WithReason(codes.Aborted, tiering.ErrEtagMismatch, "ETAG_MISMATCH")
 	case errors.Is(err, analytics.ErrTooManyGroups):
 		return grpcerr.WithReason(codes.FailedPrecondition, analytics.ErrTooManyGroups, "TOO_MANY_GROUPS")
 	}

@@ -44,7 +44,37 @@ var (
 	ErrSegmentNameTaken     = errors.New("a segment with this name exists")
 	ErrRuleNotFound         = errors.New("value tier rule not found")
 	ErrEtagMismatch         = errors.New("the resource changed since it was read (etag mismatch)")
+	// ErrManualTierKept refuses a suggested tier for a customer whose tier
+	// was set by hand, unless the request opts in to overriding it.
+	ErrManualTierKept = errors.New("the value tier was set by hand and a suggestion does not replace it")
 )
+
+// TierSource says who set a value tier; the values match the API's enum.
+type TierSource int32
+
+// Tier sources.
+const (
+	TierSourceUnspecified TierSource = iota
+	TierSourceManual
+	TierSourceRule
+	TierSourceAnalytics
+)
+
+// TierRequest is a SetTier call: a tier set by hand, or suggested.
+type TierRequest struct {
+	// Tier is empty to clear a manual or suggested tier.
+	Tier   string
+	Reason string
+	// Source is TierSourceAnalytics for a suggestion; anything else is by hand.
+	Source TierSource
+	// OverrideManual lets a suggestion replace a tier set by hand.
+	OverrideManual bool
+	// RequestID makes the call idempotent when not empty.
+	RequestID string
+}
+
+// Suggested reports whether the request is a suggestion rather than a manual tier.
+func (r TierRequest) Suggested() bool { return r.Source == TierSourceAnalytics }
 
 // Transition is one change of a customer's lifecycle stage.
 type Transition struct {
@@ -63,6 +93,8 @@ type TierChange struct {
 	PrincipalID *uuid.UUID
 	Reason      string
 	Time        time.Time
+	// Source is who set To (unspecified when To is empty).
+	Source TierSource
 }
 
 // Rule gives Tier to the customers Filter matches; rules are tried by Rank.
@@ -116,6 +148,7 @@ type Classification struct {
 	Tier       string
 	TierRuleID *uuid.UUID
 	TierManual bool
+	TierSource TierSource
 	TierTime   *time.Time
 	Segments   []Membership
 }
@@ -152,8 +185,8 @@ type Store interface {
 	Transition(ctx context.Context, caller auth.Caller, id uuid.UUID, m customer.Mutation, reason string) (customer.Customer, error)
 	Transitions(ctx context.Context, caller auth.Caller, id uuid.UUID, q PageQuery) (Page[Transition], error)
 	Classification(ctx context.Context, caller auth.Caller, id uuid.UUID) (Classification, error)
-	// SetTier sets (or, when tier is empty, clears) a manual tier.
-	SetTier(ctx context.Context, caller auth.Caller, id uuid.UUID, tier, reason string) (Classification, error)
+	// SetTier sets (or, when the tier is empty, clears) a manual or suggested tier.
+	SetTier(ctx context.Context, caller auth.Caller, id uuid.UUID, r TierRequest) (Classification, error)
 	TierChanges(ctx context.Context, caller auth.Caller, id uuid.UUID, q PageQuery) (Page[TierChange], error)
 
 	CreateRule(ctx context.Context, caller auth.Caller, r Rule, requestID string) (Rule, error)

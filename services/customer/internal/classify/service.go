@@ -21,6 +21,9 @@ var (
 	readers   = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent, auth.RoleAnalyst}
 	movers    = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleSalesRep, auth.RoleSupportAgent}
 	designers = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager}
+	// suggesters may send suggested tiers: the analytics service follows a
+	// tenant with an analyst's credential (a tenant token is an analyst's).
+	suggesters = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleAnalyst}
 )
 
 const (
@@ -107,23 +110,40 @@ func (s *Service) Classification(ctx context.Context, caller auth.Caller, id uui
 	return s.store.Classification(ctx, caller, id)
 }
 
-// SetTier sets a manual tier, or clears it when tier is empty.
-func (s *Service) SetTier(ctx context.Context, caller auth.Caller, id uuid.UUID, tier, reason string) (Classification, error) {
-	if err := allow(caller, designers); err != nil {
+// SetTier sets a manual tier, or clears it when the tier is empty; with
+// source analytics the tier is a suggestion (see ErrManualTierKept).
+func (s *Service) SetTier(ctx context.Context, caller auth.Caller, id uuid.UUID, r TierRequest) (Classification, error) {
+	who := designers
+	if r.Suggested() {
+		who = suggesters
+	}
+	if err := allow(caller, who); err != nil {
 		return Classification{}, err
 	}
-	tier, reason = strings.TrimSpace(tier), strings.TrimSpace(reason)
+	r.Tier, r.Reason, r.RequestID = strings.TrimSpace(r.Tier), strings.TrimSpace(r.Reason), strings.TrimSpace(r.RequestID)
 	v := &validation.Error{}
-	if utf8.RuneCountInString(tier) > maxTier {
+	if utf8.RuneCountInString(r.Tier) > maxTier {
 		v.Add("tier", "must be at most %d characters", maxTier)
 	}
-	if utf8.RuneCountInString(reason) > maxReason {
+	if r.Suggested() && r.Tier == "" {
+		v.Add("tier", "is required for a suggestion")
+	}
+	if utf8.RuneCountInString(r.Reason) > maxReason {
 		v.Add("reason", "must be at most %d characters", maxReason)
+	}
+	if r.Source == TierSourceRule || r.Source < TierSourceUnspecified || r.Source > TierSourceAnalytics {
+		v.Add("source", "must be MANUAL or ANALYTICS: rules set tiers through value tier rules")
+	}
+	if r.OverrideManual && !r.Suggested() {
+		v.Add("override_manual", "applies to suggestions (source ANALYTICS) only")
+	}
+	if len(r.RequestID) > maxRequestID {
+		v.Add("request_id", "must be at most %d characters", maxRequestID)
 	}
 	if err := v.Err(); err != nil {
 		return Classification{}, err
 	}
-	return s.store.SetTier(ctx, caller, id, tier, reason)
+	return s.store.SetTier(ctx, caller, id, r)
 }
 
 // TierChanges lists a customer's tier changes, newest first.

@@ -73,7 +73,9 @@ func (s *Classification) SetValueTier(ctx context.Context, req *customerv1.SetVa
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	c, err := s.svc.SetTier(ctx, caller(ctx), id, req.GetTier(), req.GetReason())
+	c, err := s.svc.SetTier(ctx, caller(ctx), id, classify.TierRequest{
+		Tier: req.GetTier(), Reason: req.GetReason(), Source: classify.TierSource(req.GetSource()),
+		OverrideManual: req.GetOverrideManual(), RequestID: req.GetRequestId()})
 	if err != nil {
 		return nil, toStatus(err)
 	}

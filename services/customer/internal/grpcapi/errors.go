@@ -92,6 +92,8 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.NotFound, classify.ErrSegmentNotFound, "SEGMENT_NOT_FOUND")
 	case errors.Is(err, classify.ErrSegmentNameTaken):
 		return grpcerr.WithReason(codes.AlreadyExists, classify.ErrSegmentNameTaken, "SEGMENT_NAME_TAKEN")
+	case errors.Is(err, classify.ErrManualTierKept):
+		return grpcerr.WithReason(codes.FailedPrecondition, classify.ErrManualTierKept, "MANUAL_TIER_KEPT")
 	case errors.Is(err, classify.ErrRuleNotFound):
 		return grpcerr.WithReason(codes.NotFound, classify.ErrRuleNotFound, "VALUE_TIER_RULE_NOT_FOUND")
 	case errors.Is(err, profile.ErrContactPointNotFound):

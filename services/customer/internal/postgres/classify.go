@@ -216,31 +216,53 @@ func moveSegment(ctx context.Context, tx pgx.Tx, caller auth.Caller, sql, event 
 }
 
 const currentTierSQL = `
-SELECT tier, rule_id, manual FROM customer_value_tiers WHERE tenant_id = $1 AND customer_id = $2 FOR UPDATE`
+SELECT tier, rule_id, manual, suggested FROM customer_value_tiers WHERE tenant_id = $1 AND customer_id = $2 FOR UPDATE`
 
 const upsertTierSQL = `
-INSERT INTO customer_value_tiers (tenant_id, customer_id, tier, rule_id, manual, principal_id)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO customer_value_tiers (tenant_id, customer_id, tier, rule_id, manual, principal_id, suggested)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (tenant_id, customer_id) DO UPDATE
 SET tier = excluded.tier, rule_id = excluded.rule_id, manual = excluded.manual,
-    principal_id = excluded.principal_id, change_time = now()`
+    principal_id = excluded.principal_id, suggested = excluded.suggested, change_time = now()`
 
 const deleteTierSQL = `DELETE FROM customer_value_tiers WHERE tenant_id = $1 AND customer_id = $2`
 
 const insertTierChangeSQL = `
-INSERT INTO value_tier_changes (tenant_id, customer_id, change_id, from_tier, to_tier, rule_id, principal_id, reason)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+INSERT INTO value_tier_changes (tenant_id, customer_id, change_id, from_tier, to_tier, rule_id, principal_id, reason, suggested, request_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nullif($10, ''))
 RETURNING create_time`
 
+// lockSuggestedSQL locks the customer for a suggestion. It names the table
+// itself, not the analyst's masked view of the same name (which cannot be
+// locked), and reads no personal column: suggestions also come from analysts.
+const lockSuggestedSQL = `SELECT delete_time FROM public.customers WHERE tenant_id = $1 AND customer_id = $2 FOR UPDATE`
+
+// tierRequestDoneSQL finds whether a request already changed a tier.
+const tierRequestDoneSQL = `SELECT true FROM value_tier_changes WHERE tenant_id = $1 AND request_id = $2`
+
 type currentTier struct {
-	tier   string
-	rule   *uuid.UUID
-	manual bool
+	tier      string
+	rule      *uuid.UUID
+	manual    bool
+	suggested bool
+}
+
+// source says who set the tier.
+func (t currentTier) source() classify.TierSource {
+	switch {
+	case t.tier == "":
+		return classify.TierSourceUnspecified
+	case t.suggested:
+		return classify.TierSourceAnalytics
+	case t.manual:
+		return classify.TierSourceManual
+	}
+	return classify.TierSourceRule
 }
 
 func readTier(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UUID) (currentTier, error) {
 	var t currentTier
-	err := tx.QueryRow(ctx, currentTierSQL, tenant, id).Scan(&t.tier, &t.rule, &t.manual)
+	err := tx.QueryRow(ctx, currentTierSQL, tenant, id).Scan(&t.tier, &t.rule, &t.manual, &t.suggested)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return currentTier{}, nil
 	}
@@ -264,23 +286,25 @@ func applyRuleTier(ctx context.Context, tx pgx.Tx, caller auth.Caller, id uuid.U
 	if next.tier == cur.tier && (next.rule == nil) == (cur.rule == nil) && (next.rule == nil || *next.rule == *cur.rule) {
 		return nil
 	}
-	return changeTier(ctx, tx, caller, id, cur, next, "")
+	return changeTier(ctx, tx, caller, id, cur, next, "", "")
 }
 
 // changeTier stores next as the customer's tier, logs and emits the change.
-func changeTier(ctx context.Context, tx pgx.Tx, caller auth.Caller, id uuid.UUID, cur, next currentTier, reason string) error {
+// requestID, when not empty, marks the change as that request's.
+func changeTier(ctx context.Context, tx pgx.Tx, caller auth.Caller, id uuid.UUID, cur, next currentTier, reason, requestID string) error {
 	var err error
 	if next.tier == "" {
 		_, err = tx.Exec(ctx, deleteTierSQL, caller.TenantID, id)
 	} else {
-		_, err = tx.Exec(ctx, upsertTierSQL, caller.TenantID, id, next.tier, next.rule, next.manual, principalID(caller))
+		_, err = tx.Exec(ctx, upsertTierSQL, caller.TenantID, id, next.tier, next.rule, next.manual, principalID(caller), next.suggested)
 	}
 	if err != nil {
 		return fmt.Errorf("set value tier: %w", err)
 	}
-	change := classify.TierChange{ID: uuid.Must(uuid.NewV7()), From: cur.tier, To: next.tier, RuleID: next.rule, PrincipalID: principalID(caller), Reason: reason}
+	change := classify.TierChange{ID: uuid.Must(uuid.NewV7()), From: cur.tier, To: next.tier, RuleID: next.rule, PrincipalID: principalID(caller), Reason: reason,
+		Source: next.source()}
 	if err := tx.QueryRow(ctx, insertTierChangeSQL, caller.TenantID, id, change.ID, change.From, change.To,
-		change.RuleID, change.PrincipalID, reason).Scan(&change.Time); err != nil {
+		change.RuleID, change.PrincipalID, reason, next.suggested, requestID).Scan(&change.Time); err != nil {
 		return fmt.Errorf("log value tier change: %w", err)
 	}
 	return outbox.Record(ctx, tx, outbox.Change{
@@ -332,12 +356,14 @@ func (s *Store) Transitions(ctx context.Context, caller auth.Caller, id uuid.UUI
 
 var tierChangesQuery = keyset.Query[classify.TierChange]{
 	Table:    "value_tier_changes",
-	Columns:  "change_id, from_tier, to_tier, rule_id, principal_id, reason, create_time",
+	Columns:  "change_id, from_tier, to_tier, rule_id, principal_id, reason, create_time, suggested",
 	IDColumn: "change_id",
 	Fields:   byCustomer,
 	Scan: func(row pgx.CollectableRow) (classify.TierChange, error) {
 		var c classify.TierChange
-		err := row.Scan(&c.ID, &c.From, &c.To, &c.RuleID, &c.PrincipalID, &c.Reason, &c.Time)
+		var suggested bool
+		err := row.Scan(&c.ID, &c.From, &c.To, &c.RuleID, &c.PrincipalID, &c.Reason, &c.Time, &suggested)
+		c.Source = currentTier{tier: c.To, rule: c.RuleID, manual: c.RuleID == nil, suggested: suggested}.source()
 		return c, err
 	},
 	Key: func(c classify.TierChange) (time.Time, uuid.UUID) { return c.Time, c.ID },
@@ -353,7 +379,7 @@ func (s *Store) TierChanges(ctx context.Context, caller auth.Caller, id uuid.UUI
 }
 
 const classificationSQL = `
-SELECT c.lifecycle_stage, coalesce(v.tier, ''), v.rule_id, coalesce(v.manual, false), v.change_time,
+SELECT c.lifecycle_stage, coalesce(v.tier, ''), v.rule_id, coalesce(v.manual, false), coalesce(v.suggested, false), v.change_time,
        coalesce((SELECT array_agg(m.segment_id ORDER BY m.enter_time, m.segment_id) FROM segment_members m
                  WHERE m.tenant_id = c.tenant_id AND m.customer_id = c.customer_id AND m.leave_time IS NULL), '{}'),
        coalesce((SELECT array_agg(m.enter_time ORDER BY m.enter_time, m.segment_id) FROM segment_members m
@@ -367,9 +393,11 @@ func scanClassification(id uuid.UUID) pgx.RowToFunc[classify.Classification] {
 		c := classify.Classification{CustomerID: id}
 		var segs []uuid.UUID
 		var enters []time.Time
-		if err := row.Scan(&c.Stage, &c.Tier, &c.TierRuleID, &c.TierManual, &c.TierTime, &segs, &enters); err != nil {
+		var suggested bool
+		if err := row.Scan(&c.Stage, &c.Tier, &c.TierRuleID, &c.TierManual, &suggested, &c.TierTime, &segs, &enters); err != nil {
 			return c, err
 		}
+		c.TierSource = currentTier{tier: c.Tier, rule: c.TierRuleID, manual: c.TierManual, suggested: suggested}.source()
 		for i := range segs {
 			c.Segments = append(c.Segments, classify.Membership{SegmentID: segs[i], CustomerID: id, EnterTime: enters[i]})
 		}
@@ -391,32 +419,60 @@ func (s *Store) Classification(ctx context.Context, caller auth.Caller, id uuid.
 
 // SetTier implements classify.Store. Clearing a manual tier hands the
 // customer back to the rules at once.
-func (s *Store) SetTier(ctx context.Context, caller auth.Caller, id uuid.UUID, tier, reason string) (classify.Classification, error) {
+func (s *Store) SetTier(ctx context.Context, caller auth.Caller, id uuid.UUID, r classify.TierRequest) (classify.Classification, error) {
 	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
-		c, err := lockCustomer(ctx, tx, caller, id)
+		var c customer.Customer
+		var err error
+		if r.Suggested() {
+			err = tx.QueryRow(ctx, lockSuggestedSQL, caller.TenantID, id).Scan(&c.DeleteTime)
+			if errors.Is(err, pgx.ErrNoRows) {
+				err = customer.ErrNotFound
+			}
+		} else {
+			c, err = lockCustomer(ctx, tx, caller, id)
+		}
 		if err != nil {
 			return err
 		}
 		if c.DeleteTime != nil {
 			return customer.ErrDeleted
 		}
+		// Checked under the customer's lock, so two deliveries of one
+		// request cannot both change the tier.
+		if r.RequestID != "" {
+			var done bool
+			if err := tx.QueryRow(ctx, tierRequestDoneSQL, caller.TenantID, r.RequestID).Scan(&done); err == nil {
+				return nil
+			} else if !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("find request %q: %w", r.RequestID, err)
+			}
+		}
 		cur, err := readTier(ctx, tx, caller.TenantID, id)
 		if err != nil {
 			return err
 		}
-		if tier == "" {
+		if r.Suggested() {
+			if cur.manual && !cur.suggested && !r.OverrideManual {
+				return classify.ErrManualTierKept
+			}
+			if cur.suggested && cur.tier == r.Tier {
+				return nil
+			}
+			return changeTier(ctx, tx, caller, id, cur, currentTier{tier: r.Tier, manual: true, suggested: true}, r.Reason, r.RequestID)
+		}
+		if r.Tier == "" {
 			if !cur.manual {
 				return nil
 			}
-			if err := changeTier(ctx, tx, caller, id, cur, currentTier{}, reason); err != nil {
+			if err := changeTier(ctx, tx, caller, id, cur, currentTier{}, r.Reason, r.RequestID); err != nil {
 				return err
 			}
 			return reclassify(ctx, tx, caller, c)
 		}
-		if cur.manual && cur.tier == tier {
+		if cur.manual && !cur.suggested && cur.tier == r.Tier {
 			return nil
 		}
-		return changeTier(ctx, tx, caller, id, cur, currentTier{tier: tier, manual: true}, reason)
+		return changeTier(ctx, tx, caller, id, cur, currentTier{tier: r.Tier, manual: true}, r.Reason, r.RequestID)
 	})
 	if err != nil {
 		return classify.Classification{}, fmt.Errorf("set value tier of %s: %w", id, err)

@@ -35,6 +35,7 @@ func TierChange(c classify.TierChange) *customerv1.ValueTierChange {
 		PrincipalId: optionalID(c.PrincipalID),
 		Reason:      c.Reason,
 		ChangeTime:  timestamppb.New(c.Time),
+		Source:      customerv1.ValueTierSource(c.Source),
 	}
 }
 
@@ -94,6 +95,7 @@ func Classification(c classify.Classification) *customerv1.CustomerClassificatio
 		ValueTier:       c.Tier,
 		ValueTierRuleId: optionalID(c.TierRuleID),
 		ValueTierManual: c.TierManual,
+		ValueTierSource: customerv1.ValueTierSource(c.TierSource),
 		Segments:        make([]*customerv1.SegmentMembership, len(c.Segments)),
 	}
 	if c.TierTime != nil {

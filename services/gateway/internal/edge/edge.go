@@ -92,6 +92,7 @@ func New(ctx context.Context, b Backends, authn Authenticator, log *slog.Logger)
 		analyticsv1.RegisterCustomerInsightServiceHandlerClient(ctx, gw, analyticsv1.NewCustomerInsightServiceClient(b.Analytics)),
 		analyticsv1.RegisterFiguresServiceHandlerClient(ctx, gw, analyticsv1.NewFiguresServiceClient(b.Analytics)),
 		analyticsv1.RegisterBehaviourServiceHandlerClient(ctx, gw, analyticsv1.NewBehaviourServiceClient(b.Analytics)),
+		analyticsv1.RegisterTierSuggestionServiceHandlerClient(ctx, gw, analyticsv1.NewTierSuggestionServiceClient(b.Analytics)),
 		integrationv1.RegisterWebhookServiceHandlerClient(ctx, gw, integrationv1.NewWebhookServiceClient(b.Integration)),
 		integrationv1.RegisterNotificationServiceHandlerClient(ctx, gw, integrationv1.NewNotificationServiceClient(b.Integration)),
 		integrationv1.RegisterAutomationServiceHandlerClient(ctx, gw, integrationv1.NewAutomationServiceClient(b.Integration)),

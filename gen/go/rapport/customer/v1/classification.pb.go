@@ -24,6 +24,62 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ValueTierSource says who set a customer's value tier.
+type ValueTierSource int32
+
+const (
+	ValueTierSource_VALUE_TIER_SOURCE_UNSPECIFIED ValueTierSource = 0
+	// Set by hand through SetValueTier.
+	ValueTierSource_VALUE_TIER_SOURCE_MANUAL ValueTierSource = 1
+	// Set by a value tier rule.
+	ValueTierSource_VALUE_TIER_SOURCE_RULE ValueTierSource = 2
+	// Suggested by the analytics service from the customer's value (RFM scores).
+	ValueTierSource_VALUE_TIER_SOURCE_ANALYTICS ValueTierSource = 3
+)
+
+// Enum value maps for ValueTierSource.
+var (
+	ValueTierSource_name = map[int32]string{
+		0: "VALUE_TIER_SOURCE_UNSPECIFIED",
+		1: "VALUE_TIER_SOURCE_MANUAL",
+		2: "VALUE_TIER_SOURCE_RULE",
+		3: "VALUE_TIER_SOURCE_ANALYTICS",
+	}
+	ValueTierSource_value = map[string]int32{
+		"VALUE_TIER_SOURCE_UNSPECIFIED": 0,
+		"VALUE_TIER_SOURCE_MANUAL":      1,
+		"VALUE_TIER_SOURCE_RULE":        2,
+		"VALUE_TIER_SOURCE_ANALYTICS":   3,
+	}
+)
+
+func (x ValueTierSource) Enum() *ValueTierSource {
+	p := new(ValueTierSource)
+	*p = x
+	return p
+}
+
+func (x ValueTierSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ValueTierSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_rapport_customer_v1_classification_proto_enumTypes[0].Descriptor()
+}
+
+func (ValueTierSource) Type() protoreflect.EnumType {
+	return &file_rapport_customer_v1_classification_proto_enumTypes[0]
+}
+
+func (x ValueTierSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ValueTierSource.Descriptor instead.
+func (ValueTierSource) EnumDescriptor() ([]byte, []int) {
+	return file_rapport_customer_v1_classification_proto_rawDescGZIP(), []int{0}
+}
+
 // LifecycleTransition is one change of a customer's lifecycle stage.
 type LifecycleTransition struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -113,9 +169,11 @@ type ValueTierChange struct {
 	// The rule that set it; empty when set by hand.
 	RuleId string `protobuf:"bytes,3,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
 	// Principal whose change caused it (a manual tier, or the customer write a rule reacted to).
-	PrincipalId   string                 `protobuf:"bytes,4,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
-	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
-	ChangeTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	PrincipalId string                 `protobuf:"bytes,4,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	Reason      string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	ChangeTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	// Who set to_tier; UNSPECIFIED when the change removed the tier.
+	Source        ValueTierSource `protobuf:"varint,7,opt,name=source,proto3,enum=rapport.customer.v1.ValueTierSource" json:"source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -190,6 +248,13 @@ func (x *ValueTierChange) GetChangeTime() *timestamppb.Timestamp {
 		return x.ChangeTime
 	}
 	return nil
+}
+
+func (x *ValueTierChange) GetSource() ValueTierSource {
+	if x != nil {
+		return x.Source
+	}
+	return ValueTierSource_VALUE_TIER_SOURCE_UNSPECIFIED
 }
 
 // ValueTierRule assigns a tier to the customers its filter matches.
@@ -483,6 +548,9 @@ type CustomerClassification struct {
 	ValueTierManual bool                   `protobuf:"varint,5,opt,name=value_tier_manual,json=valueTierManual,proto3" json:"value_tier_manual,omitempty"`
 	ValueTierTime   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=value_tier_time,json=valueTierTime,proto3" json:"value_tier_time,omitempty"`
 	Segments        []*SegmentMembership   `protobuf:"bytes,7,rep,name=segments,proto3" json:"segments,omitempty"`
+	// Who set the tier; UNSPECIFIED when untiered. value_tier_manual is also
+	// true for ANALYTICS: a suggestion holds against the rules as a manual tier does.
+	ValueTierSource ValueTierSource `protobuf:"varint,8,opt,name=value_tier_source,json=valueTierSource,proto3,enum=rapport.customer.v1.ValueTierSource" json:"value_tier_source,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -564,6 +632,13 @@ func (x *CustomerClassification) GetSegments() []*SegmentMembership {
 		return x.Segments
 	}
 	return nil
+}
+
+func (x *CustomerClassification) GetValueTierSource() ValueTierSource {
+	if x != nil {
+		return x.ValueTierSource
+	}
+	return ValueTierSource_VALUE_TIER_SOURCE_UNSPECIFIED
 }
 
 type TransitionLifecycleStageRequest struct {
@@ -884,10 +959,18 @@ func (x *GetCustomerClassificationResponse) GetClassification() *CustomerClassif
 type SetValueTierRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// Empty clears a manual tier.
+	// Empty clears a manual (or suggested) tier; required for a suggestion.
 	Tier string `protobuf:"bytes,2,opt,name=tier,proto3" json:"tier,omitempty"`
 	// Why (up to 500 characters).
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// MANUAL (or UNSPECIFIED) sets the tier by hand; ANALYTICS makes it a
+	// suggestion, which keeps a tier set by hand unless override_manual.
+	Source ValueTierSource `protobuf:"varint,4,opt,name=source,proto3,enum=rapport.customer.v1.ValueTierSource" json:"source,omitempty"`
+	// Lets a suggestion replace a tier set by hand (the tenant's opt-in).
+	OverrideManual bool `protobuf:"varint,5,opt,name=override_manual,json=overrideManual,proto3" json:"override_manual,omitempty"`
+	// Idempotency key (up to 64 characters): a repeat changes nothing more and
+	// returns the customer's classification.
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -939,6 +1022,27 @@ func (x *SetValueTierRequest) GetTier() string {
 func (x *SetValueTierRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *SetValueTierRequest) GetSource() ValueTierSource {
+	if x != nil {
+		return x.Source
+	}
+	return ValueTierSource_VALUE_TIER_SOURCE_UNSPECIFIED
+}
+
+func (x *SetValueTierRequest) GetOverrideManual() bool {
+	if x != nil {
+		return x.OverrideManual
+	}
+	return false
+}
+
+func (x *SetValueTierRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -2247,7 +2351,7 @@ const file_rapport_customer_v1_classification_proto_rawDesc = "" +
 	"\bto_stage\x18\x02 \x01(\x0e2#.rapport.customer.v1.LifecycleStageR\atoStage\x12!\n" +
 	"\fprincipal_id\x18\x03 \x01(\tR\vprincipalId\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12C\n" +
-	"\x0ftransition_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0etransitionTime\"\xd8\x01\n" +
+	"\x0ftransition_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0etransitionTime\"\x96\x02\n" +
 	"\x0fValueTierChange\x12\x1b\n" +
 	"\tfrom_tier\x18\x01 \x01(\tR\bfromTier\x12\x17\n" +
 	"\ato_tier\x18\x02 \x01(\tR\x06toTier\x12\x17\n" +
@@ -2255,7 +2359,8 @@ const file_rapport_customer_v1_classification_proto_rawDesc = "" +
 	"\fprincipal_id\x18\x04 \x01(\tR\vprincipalId\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12;\n" +
 	"\vchange_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime\"\x98\x02\n" +
+	"changeTime\x12<\n" +
+	"\x06source\x18\a \x01(\x0e2$.rapport.customer.v1.ValueTierSourceR\x06source\"\x98\x02\n" +
 	"\rValueTierRule\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x12\n" +
 	"\x04tier\x18\x02 \x01(\tR\x04tier\x12\x12\n" +
@@ -2286,7 +2391,7 @@ const file_rapport_customer_v1_classification_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
 	"customerId\x129\n" +
 	"\n" +
-	"enter_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tenterTime\"\x87\x03\n" +
+	"enter_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tenterTime\"\xd9\x03\n" +
 	"\x16CustomerClassification\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12L\n" +
@@ -2296,7 +2401,8 @@ const file_rapport_customer_v1_classification_proto_rawDesc = "" +
 	"\x12value_tier_rule_id\x18\x04 \x01(\tR\x0fvalueTierRuleId\x12*\n" +
 	"\x11value_tier_manual\x18\x05 \x01(\bR\x0fvalueTierManual\x12B\n" +
 	"\x0fvalue_tier_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rvalueTierTime\x12B\n" +
-	"\bsegments\x18\a \x03(\v2&.rapport.customer.v1.SegmentMembershipR\bsegments\"\xbc\x01\n" +
+	"\bsegments\x18\a \x03(\v2&.rapport.customer.v1.SegmentMembershipR\bsegments\x12P\n" +
+	"\x11value_tier_source\x18\b \x01(\x0e2$.rapport.customer.v1.ValueTierSourceR\x0fvalueTierSource\"\xbc\x01\n" +
 	"\x1fTransitionLifecycleStageRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12L\n" +
@@ -2318,12 +2424,16 @@ const file_rapport_customer_v1_classification_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\"x\n" +
 	"!GetCustomerClassificationResponse\x12S\n" +
-	"\x0eclassification\x18\x01 \x01(\v2+.rapport.customer.v1.CustomerClassificationR\x0eclassification\"b\n" +
+	"\x0eclassification\x18\x01 \x01(\v2+.rapport.customer.v1.CustomerClassificationR\x0eclassification\"\xe8\x01\n" +
 	"\x13SetValueTierRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x12\n" +
 	"\x04tier\x18\x02 \x01(\tR\x04tier\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"k\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12<\n" +
+	"\x06source\x18\x04 \x01(\x0e2$.rapport.customer.v1.ValueTierSourceR\x06source\x12'\n" +
+	"\x0foverride_manual\x18\x05 \x01(\bR\x0eoverrideManual\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\"k\n" +
 	"\x14SetValueTierResponse\x12S\n" +
 	"\x0eclassification\x18\x01 \x01(\v2+.rapport.customer.v1.CustomerClassificationR\x0eclassification\"z\n" +
 	"\x1bListValueTierChangesRequest\x12\x1f\n" +
@@ -2401,7 +2511,12 @@ const file_rapport_customer_v1_classification_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x86\x01\n" +
 	"\x1aListSegmentMembersResponse\x12@\n" +
 	"\amembers\x18\x01 \x03(\v2&.rapport.customer.v1.SegmentMembershipR\amembers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xc0\x15\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x8f\x01\n" +
+	"\x0fValueTierSource\x12!\n" +
+	"\x1dVALUE_TIER_SOURCE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18VALUE_TIER_SOURCE_MANUAL\x10\x01\x12\x1a\n" +
+	"\x16VALUE_TIER_SOURCE_RULE\x10\x02\x12\x1f\n" +
+	"\x1bVALUE_TIER_SOURCE_ANALYTICS\x10\x032\xc0\x15\n" +
 	"\x15ClassificationService\x12\xc8\x01\n" +
 	"\x18TransitionLifecycleStage\x124.rapport.customer.v1.TransitionLifecycleStageRequest\x1a5.rapport.customer.v1.TransitionLifecycleStageResponse\"?\x82\xd3\xe4\x93\x029:\x01*\"4/v1/customers/{customer_id}:transitionLifecycleStage\x12\xc1\x01\n" +
 	"\x18ListLifecycleTransitions\x124.rapport.customer.v1.ListLifecycleTransitionsRequest\x1a5.rapport.customer.v1.ListLifecycleTransitionsResponse\"8\x82\xd3\xe4\x93\x022\x120/v1/customers/{customer_id}/lifecycleTransitions\x12\xbe\x01\n" +
@@ -2435,127 +2550,132 @@ func file_rapport_customer_v1_classification_proto_rawDescGZIP() []byte {
 	return file_rapport_customer_v1_classification_proto_rawDescData
 }
 
+var file_rapport_customer_v1_classification_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_rapport_customer_v1_classification_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_rapport_customer_v1_classification_proto_goTypes = []any{
-	(*LifecycleTransition)(nil),               // 0: rapport.customer.v1.LifecycleTransition
-	(*ValueTierChange)(nil),                   // 1: rapport.customer.v1.ValueTierChange
-	(*ValueTierRule)(nil),                     // 2: rapport.customer.v1.ValueTierRule
-	(*Segment)(nil),                           // 3: rapport.customer.v1.Segment
-	(*SegmentMembership)(nil),                 // 4: rapport.customer.v1.SegmentMembership
-	(*CustomerClassification)(nil),            // 5: rapport.customer.v1.CustomerClassification
-	(*TransitionLifecycleStageRequest)(nil),   // 6: rapport.customer.v1.TransitionLifecycleStageRequest
-	(*TransitionLifecycleStageResponse)(nil),  // 7: rapport.customer.v1.TransitionLifecycleStageResponse
-	(*ListLifecycleTransitionsRequest)(nil),   // 8: rapport.customer.v1.ListLifecycleTransitionsRequest
-	(*ListLifecycleTransitionsResponse)(nil),  // 9: rapport.customer.v1.ListLifecycleTransitionsResponse
-	(*GetCustomerClassificationRequest)(nil),  // 10: rapport.customer.v1.GetCustomerClassificationRequest
-	(*GetCustomerClassificationResponse)(nil), // 11: rapport.customer.v1.GetCustomerClassificationResponse
-	(*SetValueTierRequest)(nil),               // 12: rapport.customer.v1.SetValueTierRequest
-	(*SetValueTierResponse)(nil),              // 13: rapport.customer.v1.SetValueTierResponse
-	(*ListValueTierChangesRequest)(nil),       // 14: rapport.customer.v1.ListValueTierChangesRequest
-	(*ListValueTierChangesResponse)(nil),      // 15: rapport.customer.v1.ListValueTierChangesResponse
-	(*CreateValueTierRuleRequest)(nil),        // 16: rapport.customer.v1.CreateValueTierRuleRequest
-	(*CreateValueTierRuleResponse)(nil),       // 17: rapport.customer.v1.CreateValueTierRuleResponse
-	(*ListValueTierRulesRequest)(nil),         // 18: rapport.customer.v1.ListValueTierRulesRequest
-	(*ListValueTierRulesResponse)(nil),        // 19: rapport.customer.v1.ListValueTierRulesResponse
-	(*UpdateValueTierRuleRequest)(nil),        // 20: rapport.customer.v1.UpdateValueTierRuleRequest
-	(*UpdateValueTierRuleResponse)(nil),       // 21: rapport.customer.v1.UpdateValueTierRuleResponse
-	(*DeleteValueTierRuleRequest)(nil),        // 22: rapport.customer.v1.DeleteValueTierRuleRequest
-	(*DeleteValueTierRuleResponse)(nil),       // 23: rapport.customer.v1.DeleteValueTierRuleResponse
-	(*ApplyValueTierRulesRequest)(nil),        // 24: rapport.customer.v1.ApplyValueTierRulesRequest
-	(*ApplyValueTierRulesResponse)(nil),       // 25: rapport.customer.v1.ApplyValueTierRulesResponse
-	(*CreateSegmentRequest)(nil),              // 26: rapport.customer.v1.CreateSegmentRequest
-	(*CreateSegmentResponse)(nil),             // 27: rapport.customer.v1.CreateSegmentResponse
-	(*GetSegmentRequest)(nil),                 // 28: rapport.customer.v1.GetSegmentRequest
-	(*GetSegmentResponse)(nil),                // 29: rapport.customer.v1.GetSegmentResponse
-	(*ListSegmentsRequest)(nil),               // 30: rapport.customer.v1.ListSegmentsRequest
-	(*ListSegmentsResponse)(nil),              // 31: rapport.customer.v1.ListSegmentsResponse
-	(*UpdateSegmentRequest)(nil),              // 32: rapport.customer.v1.UpdateSegmentRequest
-	(*UpdateSegmentResponse)(nil),             // 33: rapport.customer.v1.UpdateSegmentResponse
-	(*DeleteSegmentRequest)(nil),              // 34: rapport.customer.v1.DeleteSegmentRequest
-	(*DeleteSegmentResponse)(nil),             // 35: rapport.customer.v1.DeleteSegmentResponse
-	(*RefreshSegmentRequest)(nil),             // 36: rapport.customer.v1.RefreshSegmentRequest
-	(*RefreshSegmentResponse)(nil),            // 37: rapport.customer.v1.RefreshSegmentResponse
-	(*ListSegmentMembersRequest)(nil),         // 38: rapport.customer.v1.ListSegmentMembersRequest
-	(*ListSegmentMembersResponse)(nil),        // 39: rapport.customer.v1.ListSegmentMembersResponse
-	(LifecycleStage)(0),                       // 40: rapport.customer.v1.LifecycleStage
-	(*timestamppb.Timestamp)(nil),             // 41: google.protobuf.Timestamp
-	(*Customer)(nil),                          // 42: rapport.customer.v1.Customer
-	(*fieldmaskpb.FieldMask)(nil),             // 43: google.protobuf.FieldMask
+	(ValueTierSource)(0),                      // 0: rapport.customer.v1.ValueTierSource
+	(*LifecycleTransition)(nil),               // 1: rapport.customer.v1.LifecycleTransition
+	(*ValueTierChange)(nil),                   // 2: rapport.customer.v1.ValueTierChange
+	(*ValueTierRule)(nil),                     // 3: rapport.customer.v1.ValueTierRule
+	(*Segment)(nil),                           // 4: rapport.customer.v1.Segment
+	(*SegmentMembership)(nil),                 // 5: rapport.customer.v1.SegmentMembership
+	(*CustomerClassification)(nil),            // 6: rapport.customer.v1.CustomerClassification
+	(*TransitionLifecycleStageRequest)(nil),   // 7: rapport.customer.v1.TransitionLifecycleStageRequest
+	(*TransitionLifecycleStageResponse)(nil),  // 8: rapport.customer.v1.TransitionLifecycleStageResponse
+	(*ListLifecycleTransitionsRequest)(nil),   // 9: rapport.customer.v1.ListLifecycleTransitionsRequest
+	(*ListLifecycleTransitionsResponse)(nil),  // 10: rapport.customer.v1.ListLifecycleTransitionsResponse
+	(*GetCustomerClassificationRequest)(nil),  // 11: rapport.customer.v1.GetCustomerClassificationRequest
+	(*GetCustomerClassificationResponse)(nil), // 12: rapport.customer.v1.GetCustomerClassificationResponse
+	(*SetValueTierRequest)(nil),               // 13: rapport.customer.v1.SetValueTierRequest
+	(*SetValueTierResponse)(nil),              // 14: rapport.customer.v1.SetValueTierResponse
+	(*ListValueTierChangesRequest)(nil),       // 15: rapport.customer.v1.ListValueTierChangesRequest
+	(*ListValueTierChangesResponse)(nil),      // 16: rapport.customer.v1.ListValueTierChangesResponse
+	(*CreateValueTierRuleRequest)(nil),        // 17: rapport.customer.v1.CreateValueTierRuleRequest
+	(*CreateValueTierRuleResponse)(nil),       // 18: rapport.customer.v1.CreateValueTierRuleResponse
+	(*ListValueTierRulesRequest)(nil),         // 19: rapport.customer.v1.ListValueTierRulesRequest
+	(*ListValueTierRulesResponse)(nil),        // 20: rapport.customer.v1.ListValueTierRulesResponse
+	(*UpdateValueTierRuleRequest)(nil),        // 21: rapport.customer.v1.UpdateValueTierRuleRequest
+	(*UpdateValueTierRuleResponse)(nil),       // 22: rapport.customer.v1.UpdateValueTierRuleResponse
+	(*DeleteValueTierRuleRequest)(nil),        // 23: rapport.customer.v1.DeleteValueTierRuleRequest
+	(*DeleteValueTierRuleResponse)(nil),       // 24: rapport.customer.v1.DeleteValueTierRuleResponse
+	(*ApplyValueTierRulesRequest)(nil),        // 25: rapport.customer.v1.ApplyValueTierRulesRequest
+	(*ApplyValueTierRulesResponse)(nil),       // 26: rapport.customer.v1.ApplyValueTierRulesResponse
+	(*CreateSegmentRequest)(nil),              // 27: rapport.customer.v1.CreateSegmentRequest
+	(*CreateSegmentResponse)(nil),             // 28: rapport.customer.v1.CreateSegmentResponse
+	(*GetSegmentRequest)(nil),                 // 29: rapport.customer.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),                // 30: rapport.customer.v1.GetSegmentResponse
+	(*ListSegmentsRequest)(nil),               // 31: rapport.customer.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),              // 32: rapport.customer.v1.ListSegmentsResponse
+	(*UpdateSegmentRequest)(nil),              // 33: rapport.customer.v1.UpdateSegmentRequest
+	(*UpdateSegmentResponse)(nil),             // 34: rapport.customer.v1.UpdateSegmentResponse
+	(*DeleteSegmentRequest)(nil),              // 35: rapport.customer.v1.DeleteSegmentRequest
+	(*DeleteSegmentResponse)(nil),             // 36: rapport.customer.v1.DeleteSegmentResponse
+	(*RefreshSegmentRequest)(nil),             // 37: rapport.customer.v1.RefreshSegmentRequest
+	(*RefreshSegmentResponse)(nil),            // 38: rapport.customer.v1.RefreshSegmentResponse
+	(*ListSegmentMembersRequest)(nil),         // 39: rapport.customer.v1.ListSegmentMembersRequest
+	(*ListSegmentMembersResponse)(nil),        // 40: rapport.customer.v1.ListSegmentMembersResponse
+	(LifecycleStage)(0),                       // 41: rapport.customer.v1.LifecycleStage
+	(*timestamppb.Timestamp)(nil),             // 42: google.protobuf.Timestamp
+	(*Customer)(nil),                          // 43: rapport.customer.v1.Customer
+	(*fieldmaskpb.FieldMask)(nil),             // 44: google.protobuf.FieldMask
 }
 var file_rapport_customer_v1_classification_proto_depIdxs = []int32{
-	40, // 0: rapport.customer.v1.LifecycleTransition.from_stage:type_name -> rapport.customer.v1.LifecycleStage
-	40, // 1: rapport.customer.v1.LifecycleTransition.to_stage:type_name -> rapport.customer.v1.LifecycleStage
-	41, // 2: rapport.customer.v1.LifecycleTransition.transition_time:type_name -> google.protobuf.Timestamp
-	41, // 3: rapport.customer.v1.ValueTierChange.change_time:type_name -> google.protobuf.Timestamp
-	41, // 4: rapport.customer.v1.ValueTierRule.create_time:type_name -> google.protobuf.Timestamp
-	41, // 5: rapport.customer.v1.ValueTierRule.update_time:type_name -> google.protobuf.Timestamp
-	41, // 6: rapport.customer.v1.Segment.refresh_time:type_name -> google.protobuf.Timestamp
-	41, // 7: rapport.customer.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
-	41, // 8: rapport.customer.v1.Segment.update_time:type_name -> google.protobuf.Timestamp
-	41, // 9: rapport.customer.v1.SegmentMembership.enter_time:type_name -> google.protobuf.Timestamp
-	40, // 10: rapport.customer.v1.CustomerClassification.lifecycle_stage:type_name -> rapport.customer.v1.LifecycleStage
-	41, // 11: rapport.customer.v1.CustomerClassification.value_tier_time:type_name -> google.protobuf.Timestamp
-	4,  // 12: rapport.customer.v1.CustomerClassification.segments:type_name -> rapport.customer.v1.SegmentMembership
-	40, // 13: rapport.customer.v1.TransitionLifecycleStageRequest.lifecycle_stage:type_name -> rapport.customer.v1.LifecycleStage
-	42, // 14: rapport.customer.v1.TransitionLifecycleStageResponse.customer:type_name -> rapport.customer.v1.Customer
-	0,  // 15: rapport.customer.v1.ListLifecycleTransitionsResponse.transitions:type_name -> rapport.customer.v1.LifecycleTransition
-	5,  // 16: rapport.customer.v1.GetCustomerClassificationResponse.classification:type_name -> rapport.customer.v1.CustomerClassification
-	5,  // 17: rapport.customer.v1.SetValueTierResponse.classification:type_name -> rapport.customer.v1.CustomerClassification
-	1,  // 18: rapport.customer.v1.ListValueTierChangesResponse.changes:type_name -> rapport.customer.v1.ValueTierChange
-	2,  // 19: rapport.customer.v1.CreateValueTierRuleRequest.rule:type_name -> rapport.customer.v1.ValueTierRule
-	2,  // 20: rapport.customer.v1.CreateValueTierRuleResponse.rule:type_name -> rapport.customer.v1.ValueTierRule
-	2,  // 21: rapport.customer.v1.ListValueTierRulesResponse.rules:type_name -> rapport.customer.v1.ValueTierRule
-	2,  // 22: rapport.customer.v1.UpdateValueTierRuleRequest.rule:type_name -> rapport.customer.v1.ValueTierRule
-	43, // 23: rapport.customer.v1.UpdateValueTierRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 24: rapport.customer.v1.UpdateValueTierRuleResponse.rule:type_name -> rapport.customer.v1.ValueTierRule
-	3,  // 25: rapport.customer.v1.CreateSegmentRequest.segment:type_name -> rapport.customer.v1.Segment
-	3,  // 26: rapport.customer.v1.CreateSegmentResponse.segment:type_name -> rapport.customer.v1.Segment
-	3,  // 27: rapport.customer.v1.GetSegmentResponse.segment:type_name -> rapport.customer.v1.Segment
-	3,  // 28: rapport.customer.v1.ListSegmentsResponse.segments:type_name -> rapport.customer.v1.Segment
-	3,  // 29: rapport.customer.v1.UpdateSegmentRequest.segment:type_name -> rapport.customer.v1.Segment
-	43, // 30: rapport.customer.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 31: rapport.customer.v1.UpdateSegmentResponse.segment:type_name -> rapport.customer.v1.Segment
-	3,  // 32: rapport.customer.v1.RefreshSegmentResponse.segment:type_name -> rapport.customer.v1.Segment
-	4,  // 33: rapport.customer.v1.ListSegmentMembersResponse.members:type_name -> rapport.customer.v1.SegmentMembership
-	6,  // 34: rapport.customer.v1.ClassificationService.TransitionLifecycleStage:input_type -> rapport.customer.v1.TransitionLifecycleStageRequest
-	8,  // 35: rapport.customer.v1.ClassificationService.ListLifecycleTransitions:input_type -> rapport.customer.v1.ListLifecycleTransitionsRequest
-	10, // 36: rapport.customer.v1.ClassificationService.GetCustomerClassification:input_type -> rapport.customer.v1.GetCustomerClassificationRequest
-	12, // 37: rapport.customer.v1.ClassificationService.SetValueTier:input_type -> rapport.customer.v1.SetValueTierRequest
-	14, // 38: rapport.customer.v1.ClassificationService.ListValueTierChanges:input_type -> rapport.customer.v1.ListValueTierChangesRequest
-	16, // 39: rapport.customer.v1.ClassificationService.CreateValueTierRule:input_type -> rapport.customer.v1.CreateValueTierRuleRequest
-	18, // 40: rapport.customer.v1.ClassificationService.ListValueTierRules:input_type -> rapport.customer.v1.ListValueTierRulesRequest
-	20, // 41: rapport.customer.v1.ClassificationService.UpdateValueTierRule:input_type -> rapport.customer.v1.UpdateValueTierRuleRequest
-	22, // 42: rapport.customer.v1.ClassificationService.DeleteValueTierRule:input_type -> rapport.customer.v1.DeleteValueTierRuleRequest
-	24, // 43: rapport.customer.v1.ClassificationService.ApplyValueTierRules:input_type -> rapport.customer.v1.ApplyValueTierRulesRequest
-	26, // 44: rapport.customer.v1.ClassificationService.CreateSegment:input_type -> rapport.customer.v1.CreateSegmentRequest
-	28, // 45: rapport.customer.v1.ClassificationService.GetSegment:input_type -> rapport.customer.v1.GetSegmentRequest
-	30, // 46: rapport.customer.v1.ClassificationService.ListSegments:input_type -> rapport.customer.v1.ListSegmentsRequest
-	32, // 47: rapport.customer.v1.ClassificationService.UpdateSegment:input_type -> rapport.customer.v1.UpdateSegmentRequest
-	34, // 48: rapport.customer.v1.ClassificationService.DeleteSegment:input_type -> rapport.customer.v1.DeleteSegmentRequest
-	36, // 49: rapport.customer.v1.ClassificationService.RefreshSegment:input_type -> rapport.customer.v1.RefreshSegmentRequest
-	38, // 50: rapport.customer.v1.ClassificationService.ListSegmentMembers:input_type -> rapport.customer.v1.ListSegmentMembersRequest
-	7,  // 51: rapport.customer.v1.ClassificationService.TransitionLifecycleStage:output_type -> rapport.customer.v1.TransitionLifecycleStageResponse
-	9,  // 52: rapport.customer.v1.ClassificationService.ListLifecycleTransitions:output_type -> rapport.customer.v1.ListLifecycleTransitionsResponse
-	11, // 53: rapport.customer.v1.ClassificationService.GetCustomerClassification:output_type -> rapport.customer.v1.GetCustomerClassificationResponse
-	13, // 54: rapport.customer.v1.ClassificationService.SetValueTier:output_type -> rapport.customer.v1.SetValueTierResponse
-	15, // 55: rapport.customer.v1.ClassificationService.ListValueTierChanges:output_type -> rapport.customer.v1.ListValueTierChangesResponse
-	17, // 56: rapport.customer.v1.ClassificationService.CreateValueTierRule:output_type -> rapport.customer.v1.CreateValueTierRuleResponse
-	19, // 57: rapport.customer.v1.ClassificationService.ListValueTierRules:output_type -> rapport.customer.v1.ListValueTierRulesResponse
-	21, // 58: rapport.customer.v1.ClassificationService.UpdateValueTierRule:output_type -> rapport.customer.v1.UpdateValueTierRuleResponse
-	23, // 59: rapport.customer.v1.ClassificationService.DeleteValueTierRule:output_type -> rapport.customer.v1.DeleteValueTierRuleResponse
-	25, // 60: rapport.customer.v1.ClassificationService.ApplyValueTierRules:output_type -> rapport.customer.v1.ApplyValueTierRulesResponse
-	27, // 61: rapport.customer.v1.ClassificationService.CreateSegment:output_type -> rapport.customer.v1.CreateSegmentResponse
-	29, // 62: rapport.customer.v1.ClassificationService.GetSegment:output_type -> rapport.customer.v1.GetSegmentResponse
-	31, // 63: rapport.customer.v1.ClassificationService.ListSegments:output_type -> rapport.customer.v1.ListSegmentsResponse
-	33, // 64: rapport.customer.v1.ClassificationService.UpdateSegment:output_type -> rapport.customer.v1.UpdateSegmentResponse
-	35, // 65: rapport.customer.v1.ClassificationService.DeleteSegment:output_type -> rapport.customer.v1.DeleteSegmentResponse
-	37, // 66: rapport.customer.v1.ClassificationService.RefreshSegment:output_type -> rapport.customer.v1.RefreshSegmentResponse
-	39, // 67: rapport.customer.v1.ClassificationService.ListSegmentMembers:output_type -> rapport.customer.v1.ListSegmentMembersResponse
-	51, // [51:68] is the sub-list for method output_type
-	34, // [34:51] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	41, // 0: rapport.customer.v1.LifecycleTransition.from_stage:type_name -> rapport.customer.v1.LifecycleStage
+	41, // 1: rapport.customer.v1.LifecycleTransition.to_stage:type_name -> rapport.customer.v1.LifecycleStage
+	42, // 2: rapport.customer.v1.LifecycleTransition.transition_time:type_name -> google.protobuf.Timestamp
+	42, // 3: rapport.customer.v1.ValueTierChange.change_time:type_name -> google.protobuf.Timestamp
+	0,  // 4: rapport.customer.v1.ValueTierChange.source:type_name -> rapport.customer.v1.ValueTierSource
+	42, // 5: rapport.customer.v1.ValueTierRule.create_time:type_name -> google.protobuf.Timestamp
+	42, // 6: rapport.customer.v1.ValueTierRule.update_time:type_name -> google.protobuf.Timestamp
+	42, // 7: rapport.customer.v1.Segment.refresh_time:type_name -> google.protobuf.Timestamp
+	42, // 8: rapport.customer.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
+	42, // 9: rapport.customer.v1.Segment.update_time:type_name -> google.protobuf.Timestamp
+	42, // 10: rapport.customer.v1.SegmentMembership.enter_time:type_name -> google.protobuf.Timestamp
+	41, // 11: rapport.customer.v1.CustomerClassification.lifecycle_stage:type_name -> rapport.customer.v1.LifecycleStage
+	42, // 12: rapport.customer.v1.CustomerClassification.value_tier_time:type_name -> google.protobuf.Timestamp
+	5,  // 13: rapport.customer.v1.CustomerClassification.segments:type_name -> rapport.customer.v1.SegmentMembership
+	0,  // 14: rapport.customer.v1.CustomerClassification.value_tier_source:type_name -> rapport.customer.v1.ValueTierSource
+	41, // 15: rapport.customer.v1.TransitionLifecycleStageRequest.lifecycle_stage:type_name -> rapport.customer.v1.LifecycleStage
+	43, // 16: rapport.customer.v1.TransitionLifecycleStageResponse.customer:type_name -> rapport.customer.v1.Customer
+	1,  // 17: rapport.customer.v1.ListLifecycleTransitionsResponse.transitions:type_name -> rapport.customer.v1.LifecycleTransition
+	6,  // 18: rapport.customer.v1.GetCustomerClassificationResponse.classification:type_name -> rapport.customer.v1.CustomerClassification
+	0,  // 19: rapport.customer.v1.SetValueTierRequest.source:type_name -> rapport.customer.v1.ValueTierSource
+	6,  // 20: rapport.customer.v1.SetValueTierResponse.classification:type_name -> rapport.customer.v1.CustomerClassification
+	2,  // 21: rapport.customer.v1.ListValueTierChangesResponse.changes:type_name -> rapport.customer.v1.ValueTierChange
+	3,  // 22: rapport.customer.v1.CreateValueTierRuleRequest.rule:type_name -> rapport.customer.v1.ValueTierRule
+	3,  // 23: rapport.customer.v1.CreateValueTierRuleResponse.rule:type_name -> rapport.customer.v1.ValueTierRule
+	3,  // 24: rapport.customer.v1.ListValueTierRulesResponse.rules:type_name -> rapport.customer.v1.ValueTierRule
+	3,  // 25: rapport.customer.v1.UpdateValueTierRuleRequest.rule:type_name -> rapport.customer.v1.ValueTierRule
+	44, // 26: rapport.customer.v1.UpdateValueTierRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 27: rapport.customer.v1.UpdateValueTierRuleResponse.rule:type_name -> rapport.customer.v1.ValueTierRule
+	4,  // 28: rapport.customer.v1.CreateSegmentRequest.segment:type_name -> rapport.customer.v1.Segment
+	4,  // 29: rapport.customer.v1.CreateSegmentResponse.segment:type_name -> rapport.customer.v1.Segment
+	4,  // 30: rapport.customer.v1.GetSegmentResponse.segment:type_name -> rapport.customer.v1.Segment
+	4,  // 31: rapport.customer.v1.ListSegmentsResponse.segments:type_name -> rapport.customer.v1.Segment
+	4,  // 32: rapport.customer.v1.UpdateSegmentRequest.segment:type_name -> rapport.customer.v1.Segment
+	44, // 33: rapport.customer.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 34: rapport.customer.v1.UpdateSegmentResponse.segment:type_name -> rapport.customer.v1.Segment
+	4,  // 35: rapport.customer.v1.RefreshSegmentResponse.segment:type_name -> rapport.customer.v1.Segment
+	5,  // 36: rapport.customer.v1.ListSegmentMembersResponse.members:type_name -> rapport.customer.v1.SegmentMembership
+	7,  // 37: rapport.customer.v1.ClassificationService.TransitionLifecycleStage:input_type -> rapport.customer.v1.TransitionLifecycleStageRequest
+	9,  // 38: rapport.customer.v1.ClassificationService.ListLifecycleTransitions:input_type -> rapport.customer.v1.ListLifecycleTransitionsRequest
+	11, // 39: rapport.customer.v1.ClassificationService.GetCustomerClassification:input_type -> rapport.customer.v1.GetCustomerClassificationRequest
+	13, // 40: rapport.customer.v1.ClassificationService.SetValueTier:input_type -> rapport.customer.v1.SetValueTierRequest
+	15, // 41: rapport.customer.v1.ClassificationService.ListValueTierChanges:input_type -> rapport.customer.v1.ListValueTierChangesRequest
+	17, // 42: rapport.customer.v1.ClassificationService.CreateValueTierRule:input_type -> rapport.customer.v1.CreateValueTierRuleRequest
+	19, // 43: rapport.customer.v1.ClassificationService.ListValueTierRules:input_type -> rapport.customer.v1.ListValueTierRulesRequest
+	21, // 44: rapport.customer.v1.ClassificationService.UpdateValueTierRule:input_type -> rapport.customer.v1.UpdateValueTierRuleRequest
+	23, // 45: rapport.customer.v1.ClassificationService.DeleteValueTierRule:input_type -> rapport.customer.v1.DeleteValueTierRuleRequest
+	25, // 46: rapport.customer.v1.ClassificationService.ApplyValueTierRules:input_type -> rapport.customer.v1.ApplyValueTierRulesRequest
+	27, // 47: rapport.customer.v1.ClassificationService.CreateSegment:input_type -> rapport.customer.v1.CreateSegmentRequest
+	29, // 48: rapport.customer.v1.ClassificationService.GetSegment:input_type -> rapport.customer.v1.GetSegmentRequest
+	31, // 49: rapport.customer.v1.ClassificationService.ListSegments:input_type -> rapport.customer.v1.ListSegmentsRequest
+	33, // 50: rapport.customer.v1.ClassificationService.UpdateSegment:input_type -> rapport.customer.v1.UpdateSegmentRequest
+	35, // 51: rapport.customer.v1.ClassificationService.DeleteSegment:input_type -> rapport.customer.v1.DeleteSegmentRequest
+	37, // 52: rapport.customer.v1.ClassificationService.RefreshSegment:input_type -> rapport.customer.v1.RefreshSegmentRequest
+	39, // 53: rapport.customer.v1.ClassificationService.ListSegmentMembers:input_type -> rapport.customer.v1.ListSegmentMembersRequest
+	8,  // 54: rapport.customer.v1.ClassificationService.TransitionLifecycleStage:output_type -> rapport.customer.v1.TransitionLifecycleStageResponse
+	10, // 55: rapport.customer.v1.ClassificationService.ListLifecycleTransitions:output_type -> rapport.customer.v1.ListLifecycleTransitionsResponse
+	12, // 56: rapport.customer.v1.ClassificationService.GetCustomerClassification:output_type -> rapport.customer.v1.GetCustomerClassificationResponse
+	14, // 57: rapport.customer.v1.ClassificationService.SetValueTier:output_type -> rapport.customer.v1.SetValueTierResponse
+	16, // 58: rapport.customer.v1.ClassificationService.ListValueTierChanges:output_type -> rapport.customer.v1.ListValueTierChangesResponse
+	18, // 59: rapport.customer.v1.ClassificationService.CreateValueTierRule:output_type -> rapport.customer.v1.CreateValueTierRuleResponse
+	20, // 60: rapport.customer.v1.ClassificationService.ListValueTierRules:output_type -> rapport.customer.v1.ListValueTierRulesResponse
+	22, // 61: rapport.customer.v1.ClassificationService.UpdateValueTierRule:output_type -> rapport.customer.v1.UpdateValueTierRuleResponse
+	24, // 62: rapport.customer.v1.ClassificationService.DeleteValueTierRule:output_type -> rapport.customer.v1.DeleteValueTierRuleResponse
+	26, // 63: rapport.customer.v1.ClassificationService.ApplyValueTierRules:output_type -> rapport.customer.v1.ApplyValueTierRulesResponse
+	28, // 64: rapport.customer.v1.ClassificationService.CreateSegment:output_type -> rapport.customer.v1.CreateSegmentResponse
+	30, // 65: rapport.customer.v1.ClassificationService.GetSegment:output_type -> rapport.customer.v1.GetSegmentResponse
+	32, // 66: rapport.customer.v1.ClassificationService.ListSegments:output_type -> rapport.customer.v1.ListSegmentsResponse
+	34, // 67: rapport.customer.v1.ClassificationService.UpdateSegment:output_type -> rapport.customer.v1.UpdateSegmentResponse
+	36, // 68: rapport.customer.v1.ClassificationService.DeleteSegment:output_type -> rapport.customer.v1.DeleteSegmentResponse
+	38, // 69: rapport.customer.v1.ClassificationService.RefreshSegment:output_type -> rapport.customer.v1.RefreshSegmentResponse
+	40, // 70: rapport.customer.v1.ClassificationService.ListSegmentMembers:output_type -> rapport.customer.v1.ListSegmentMembersResponse
+	54, // [54:71] is the sub-list for method output_type
+	37, // [37:54] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_rapport_customer_v1_classification_proto_init() }
@@ -2569,13 +2689,14 @@ func file_rapport_customer_v1_classification_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_customer_v1_classification_proto_rawDesc), len(file_rapport_customer_v1_classification_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_rapport_customer_v1_classification_proto_goTypes,
 		DependencyIndexes: file_rapport_customer_v1_classification_proto_depIdxs,
+		EnumInfos:         file_rapport_customer_v1_classification_proto_enumTypes,
 		MessageInfos:      file_rapport_customer_v1_classification_proto_msgTypes,
 	}.Build()
 	File_rapport_customer_v1_classification_proto = out.File

@@ -55,6 +55,16 @@ type ClassificationServiceClient interface {
 	GetCustomerClassification(ctx context.Context, in *GetCustomerClassificationRequest, opts ...grpc.CallOption) (*GetCustomerClassificationResponse, error)
 	// Sets a customer's value tier by hand, overriding the rules until cleared
 	// (an empty tier clears the override and lets the rules decide again).
+	//
+	// With source VALUE_TIER_SOURCE_ANALYTICS the tier is a suggestion (the
+	// analytics service sends them): it replaces a rule's tier or an earlier
+	// suggestion and, like a manual tier, holds against the rules until
+	// cleared or replaced; it never replaces a tier set by hand unless the
+	// request says override_manual (the tenant's opt-in), and is refused with
+	// FAILED_PRECONDITION, reason MANUAL_TIER_KEPT, otherwise. A suggestion
+	// equal to the current suggested tier changes nothing. Admins and sales
+	// managers set tiers; analysts may also send suggestions (the analytics
+	// service follows a tenant with an analyst's credential).
 	SetValueTier(ctx context.Context, in *SetValueTierRequest, opts ...grpc.CallOption) (*SetValueTierResponse, error)
 	// Lists a customer's value tier changes, newest first.
 	ListValueTierChanges(ctx context.Context, in *ListValueTierChangesRequest, opts ...grpc.CallOption) (*ListValueTierChangesResponse, error)
@@ -282,6 +292,16 @@ type ClassificationServiceServer interface {
 	GetCustomerClassification(context.Context, *GetCustomerClassificationRequest) (*GetCustomerClassificationResponse, error)
 	// Sets a customer's value tier by hand, overriding the rules until cleared
 	// (an empty tier clears the override and lets the rules decide again).
+	//
+	// With source VALUE_TIER_SOURCE_ANALYTICS the tier is a suggestion (the
+	// analytics service sends them): it replaces a rule's tier or an earlier
+	// suggestion and, like a manual tier, holds against the rules until
+	// cleared or replaced; it never replaces a tier set by hand unless the
+	// request says override_manual (the tenant's opt-in), and is refused with
+	// FAILED_PRECONDITION, reason MANUAL_TIER_KEPT, otherwise. A suggestion
+	// equal to the current suggested tier changes nothing. Admins and sales
+	// managers set tiers; analysts may also send suggestions (the analytics
+	// service follows a tenant with an analyst's credential).
 	SetValueTier(context.Context, *SetValueTierRequest) (*SetValueTierResponse, error)
 	// Lists a customer's value tier changes, newest first.
 	ListValueTierChanges(context.Context, *ListValueTierChangesRequest) (*ListValueTierChangesResponse, error)
