@@ -412,3 +412,13 @@ func withDB(admin, db, user, password string) string {
 	}
 	return u.String()
 }
+
+// PIDs maps each running process (service slug, or "gateway") to its
+// process id, for benchmarks that report the services' memory.
+func (s *Suite) PIDs() map[string]int {
+	out := make(map[string]int, len(s.procs))
+	for _, p := range s.procs {
+		out[p.name] = p.cmd.Process.Pid
+	}
+	return out
+}
