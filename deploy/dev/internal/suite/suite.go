@@ -142,10 +142,17 @@ func Start(ctx context.Context, o Options) (s *Suite, err error) {
 	if err := s.start(ctx, o, "customer", envOf("customer", "RAPPORT_JWT_PRIVATE_KEY="+seed)); err != nil {
 		return s, err
 	}
-	for _, slug := range []string{"pipeline", "ticket", "partner"} {
+	for _, slug := range []string{"pipeline", "ticket"} {
 		if err := s.start(ctx, o, slug, envOf(slug)); err != nil {
 			return s, err
 		}
+	}
+	partnerKey, err := s.consumerKey(ctx, filepath.Join(o.StateDir, "partner-api-key"), "partner")
+	if err != nil {
+		return s, fmt.Errorf("partner key: %w", err)
+	}
+	if err := s.start(ctx, o, "partner", envOf("partner", "PARTNER_API_KEY="+partnerKey, "TENANT_REFRESH=3s")); err != nil {
+		return s, err
 	}
 	analyticsKey, err := s.consumerKey(ctx, filepath.Join(o.StateDir, "analytics-api-key"), "analytics")
 	if err != nil {
