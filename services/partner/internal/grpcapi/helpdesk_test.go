@@ -18,6 +18,7 @@ import (
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/grpctest"
 	"github.com/rapportcrm/rapport/services/partner/internal/feed"
 	"github.com/rapportcrm/rapport/services/partner/internal/postgres"
 )
@@ -152,5 +153,41 @@ func TestHelpDeskSatisfaction(t *testing.T) {
 	}
 	if _, err := e.scores.GetPartnerScorecard(e.as(t, e.other, auth.RoleAdmin), &partnerv1.GetPartnerScorecardRequest{PartnerId: p, PeriodStart: from, PeriodEnd: to}); status.Code(err) != codes.NotFound {
 		t.Errorf("other tenant on p's scorecard = %v, want NotFound", err)
+	}
+}
+
+// TestListPartnerScorecardsRefusals covers the list's bad input and roles.
+func TestListPartnerScorecardsRefusals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.newPartner(t, e.tenant, "p", "")
+	tests := []struct {
+		name      string
+		role      auth.Role
+		req       *partnerv1.ListPartnerScorecardsRequest
+		wantCode  codes.Code
+		wantField string
+	}{
+		{name: "no period", role: auth.RoleAdmin, req: &partnerv1.ListPartnerScorecardsRequest{}, wantCode: codes.InvalidArgument, wantField: "period_start"},
+		{name: "period too long", role: auth.RoleAdmin, req: &partnerv1.ListPartnerScorecardsRequest{PeriodStart: "2027-01-01", PeriodEnd: "2028-06-01"},
+			wantCode: codes.InvalidArgument, wantField: "period_end"},
+		{name: "negative page size", role: auth.RoleAdmin, req: &partnerv1.ListPartnerScorecardsRequest{PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01", PageSize: -1},
+			wantCode: codes.InvalidArgument, wantField: "page_size"},
+		{name: "forged page token", role: auth.RoleAdmin, req: &partnerv1.ListPartnerScorecardsRequest{PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01", PageToken: "xyz"},
+			wantCode: codes.InvalidArgument, wantField: "page_token"},
+		{name: "support agent", role: auth.RoleSupportAgent, req: &partnerv1.ListPartnerScorecardsRequest{PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01"},
+			wantCode: codes.PermissionDenied},
+		{name: "sales rep", role: auth.RoleSalesRep, req: &partnerv1.ListPartnerScorecardsRequest{PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01"},
+			wantCode: codes.PermissionDenied},
+		{name: "admin", role: auth.RoleAdmin, req: &partnerv1.ListPartnerScorecardsRequest{PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01"}, wantCode: codes.OK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := e.scores.ListPartnerScorecards(e.as(t, e.tenant, tt.role), tt.req)
+			if status.Code(err) != tt.wantCode || (tt.wantField != "" && !grpctest.Violations(err)[tt.wantField]) {
+				t.Errorf("ListPartnerScorecards = %v, want %v on %q", err, tt.wantCode, tt.wantField)
+			}
+		})
 	}
 }
