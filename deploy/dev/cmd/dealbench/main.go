@@ -320,7 +320,7 @@ func register(ctx context.Context, regs partnerv1.DealRegistrationServiceClient,
 						p = people[holders[r.IntN(len(holders))]]
 					}
 					o.mustConflict = withOpp[p.Email]
-					pr = partnerv1.Prospect{CompanyName: p.Name, Email: p.Email}
+					pr = partnerv1.Prospect{CompanyName: company(p), Email: p.Email}
 					if kindOf(i) == kindDuplicate {
 						pr = respell(p, i)
 					}
@@ -368,15 +368,28 @@ func register(ctx context.Context, regs partnerv1.DealRegistrationServiceClient,
 	return results{took: time.Since(begin), out: out, err: first}
 }
 
+// company is the company name a partner gives for a customer: an
+// organisation's name; none for a person, whose namesakes are no conflict.
+func company(p custseed.Person) string {
+	if p.Kind == organization {
+		return p.Name
+	}
+	return ""
+}
+
+// organization is the customer service's kind of organisations.
+const organization = int16(customerv1.CustomerKind_CUSTOMER_KIND_ORGANIZATION)
+
 // respell writes an existing customer's identity as another hand would:
 // the e-mail in other case with stray spaces, or no e-mail but the phone
-// in its spaced international form, each with the name in lower case.
+// in its spaced international form (an organisation's name in lower case).
 func respell(p custseed.Person, i int) partnerv1.Prospect {
-	if i%20 < 10 {
-		return partnerv1.Prospect{CompanyName: strings.ToLower(p.Name), Email: "  " + strings.ToUpper(p.Email[:1]) + p.Email[1:] + " "}
+	name := strings.ToLower(company(p))
+	if i%20 < 10 || p.Phone == "" {
+		return partnerv1.Prospect{CompanyName: name, Email: "  " + strings.ToUpper(p.Email[:1]) + p.Email[1:] + " "}
 	}
 	digits := p.Phone[1:]
-	return partnerv1.Prospect{CompanyName: strings.ToLower(p.Name), Phone: "+" + digits[:2] + " " + digits[2:6] + " " + digits[6:]}
+	return partnerv1.Prospect{CompanyName: name, Phone: "+" + digits[:2] + " " + digits[2:6] + " " + digits[6:]}
 }
 
 func (r results) print(c config) {

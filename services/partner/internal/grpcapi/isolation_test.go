@@ -9,9 +9,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
