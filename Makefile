@@ -15,7 +15,7 @@ export GOFLAGS := -buildvcs=false
 TEST_PG_DIR  := $(STATE)/testpg
 TEST_PG_PORT ?= 55433
 
-.PHONY: run build generate test check unit bench bench-search bench-projection bench-sla bench-insight bench-partner bench-lag lint tools clean
+.PHONY: run build generate test check unit bench bench-search bench-projection bench-sla bench-insight bench-partner bench-lag bench-deals lint tools clean
 
 ## run: start the whole suite with demo data (Ctrl-C stops it)
 run: build
@@ -90,7 +90,13 @@ bench-partner:
 	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/partnerbench-pg 55463); \
 	go run ./services/partner/cmd/partnerbench -db "$$url" $(PARTNERBENCH_FLAGS)
 
+## bench-deals: boot the real suite on 1 M customers and 100 k open opportunities (seeded once, ≈ 15 min) and time CreateDealRegistration
+bench-deals: build
+	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/dealbench-pg 55472); \
+	go run ./deploy/dev/cmd/dealbench -db "$$url" -state $(STATE)/dealbench -bin $(BIN) $(DEALBENCH_FLAGS)
+
 clean:
+	deploy/dev/pg.sh stop $(STATE)/dealbench-pg || true
 	deploy/dev/pg.sh stop $(STATE)/insightbench-pg || true
 	deploy/dev/pg.sh stop $(STATE)/slabench-pg || true
 	deploy/dev/pg.sh stop $(STATE)/searchbench-pg || true

@@ -6,6 +6,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/rapportcrm/rapport/gen v0.0.0
+	github.com/rapportcrm/rapport/services/pipeline v0.0.0
 	golang.org/x/sync v0.24.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
@@ -26,4 +27,5 @@ require (
 replace (
 	github.com/rapportcrm/rapport/gen => ../../gen
 	github.com/rapportcrm/rapport/pkg => ../../pkg
+	github.com/rapportcrm/rapport/services/pipeline => ../../services/pipeline
 )

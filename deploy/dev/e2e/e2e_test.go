@@ -858,6 +858,38 @@ func TestSuite(t *testing.T) {
 		}
 	})
 
+	t.Run("a partner's scorecard counts its customers' help-desk CSAT", func(t *testing.T) {
+		api := api
+		api.t = t
+		p := api.must(200, "POST", "/v1/partners", map[string]any{"displayName": "E2E Scorecard Partner", "type": "PARTNER_TYPE_RESELLER",
+			"status": "PARTNER_STATUS_ACTIVE"})["partnerId"].(string)
+		pu := api.must(200, "POST", "/v1/principals", map[string]any{"displayName": "Scorecard reader", "roles": []string{"ROLE_PARTNER_USER"}, "partnerId": p})
+		partnerUser := api.as(api.must(200, "POST", "/v1/principals/"+pu["principalId"].(string)+"/apiKeys", map[string]any{"displayName": "portal"})["apiKeySecret"].(string))
+		c := api.must(200, "POST", "/v1/customers", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": "Selina Kyle"})["customerId"].(string)
+		api.must(200, "POST", "/v1/customers/"+c+"/partnerLinks", map[string]any{"partnerId": p})
+		tk := api.must(200, "POST", "/v1/tickets", map[string]any{"customerId": c, "subject": "Cat flap"})
+		path := "/v1/tickets/" + tk["ticketId"].(string)
+		api.must(200, "POST", path+":transition", map[string]any{"status": "STATUS_RESOLVED", "note": "Fixed"})
+		link := api.must(200, "POST", path+":issueCsatSurveyLink", map[string]any{})
+		api.as("").must(200, "POST", link["path"].(string), map[string]any{"score": 4})
+		period := "period_start=" + time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly) + "&period_end=" + time.Now().UTC().AddDate(0, 0, 2).Format(time.DateOnly)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			sc := partnerUser.must(200, "GET", "/v1/partners/"+p+"/scorecard?"+period, nil)
+			if sc["helpDeskCsatResponses"] == "1" && sc["helpDeskCsat"] == float64(4) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("partner user's scorecard = %v, want the customer's CSAT 4 from the help desk", sc)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		list := partnerUser.must(200, "GET", "/v1/partnerScorecards?"+period, nil)
+		if cards, _ := list["scorecards"].([]any); len(cards) != 1 || cards[0].(map[string]any)["partnerId"] != p {
+			t.Fatalf("partner user's scorecards = %v, want its own partner's only", list)
+		}
+	})
+
 	t.Run("demo data through the public API", func(t *testing.T) {
 		opts := demo.Options{BaseURL: s.HTTPURL, APIKey: s.AdminKey, DataDir: filepath.Join(root, "../shared/data"),
 			OpportunityLimit: 40, PartnerLimit: 20, TicketLimit: 10}

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	typesv1 "github.com/rapportcrm/rapport/gen/go/rapport/types/v1"
+	"github.com/rapportcrm/rapport/services/pipeline/benchseed"
 )
 
 // reps own the bulk-loaded opportunities round robin.
@@ -17,27 +19,6 @@ const reps = 50
 // rep is the i-th rep of a run; each run has its own, since a rep belongs
 // to one commission plan.
 func rep(run, i int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", run+i) }
-
-// bulkSQL adds a pipeline of six stages and n opportunities in it to the
-// tenant in one statement: a sixth in each stage, closing over 2026, owned
-// by the reps in turn, won and lost ones closed on their close date.
-const bulkSQL = `
-WITH p AS (
-    INSERT INTO pipelines (tenant_id, pipeline_id, display_name, currency_code, is_default)
-    VALUES ($1, gen_random_uuid(), 'Bench ' || $3::text, 'USD', false) RETURNING tenant_id, pipeline_id),
-s AS (
-    INSERT INTO pipeline_stages (tenant_id, pipeline_id, stage_id, position, display_name, probability, kind, legacy_stage)
-    SELECT p.tenant_id, p.pipeline_id, gen_random_uuid(), v.pos, v.name, v.prob, v.kind, v.legacy
-    FROM p, (VALUES (0, 'Prospecting', 10, 1, 1), (1, 'Qualification', 25, 1, 2), (2, 'Proposal', 50, 1, 3),
-                    (3, 'Negotiation', 75, 1, 4), (4, 'Won', 100, 2, 5), (5, 'Lost', 0, 3, 6)) AS v (pos, name, prob, kind, legacy)
-    RETURNING *)
-INSERT INTO opportunities (tenant_id, opportunity_id, customer_id, display_name, currency_code, amount_minor, stage,
-    expected_close_date, owner_id, pipeline_id, stage_id, stage_kind, engage_date, close_time, stage_enter_time)
-SELECT s.tenant_id, gen_random_uuid(), $4::uuid, 'Bulk ' || g, 'USD', 1000 + (g * 7919) % 1000000, s.legacy_stage,
-    date '2026-01-01' + g % 365, ('00000000-0000-0000-0000-' || lpad(($6 + g % $5)::text, 12, '0'))::uuid, s.pipeline_id,
-    s.stage_id, s.kind, date '2025-12-01',
-    CASE WHEN s.kind IN (2, 3) THEN (date '2026-01-01' + g % 365)::timestamp AT TIME ZONE 'UTC' END, now()
-FROM generate_series(1, $2) g JOIN s ON s.position = g % 6`
 
 // computations bulk-loads n opportunities into the tenant of the
 // opportunity sample, then times the forecast and commission statements.
@@ -53,10 +34,8 @@ func (b *bench) computations(ctx context.Context, dbURL, sample string, n int) e
 	}
 	start := time.Now()
 	run := int(start.Unix()%1_000_000) * 100
-	if _, err := db.Exec(ctx, bulkSQL, tenant, n, start.Format(time.RFC3339Nano), b.customer, reps, run); err != nil {
-		return fmt.Errorf("bulk load: %w", err)
-	}
-	if _, err := db.Exec(ctx, `ANALYZE opportunities`); err != nil {
+	if err := benchseed.Load(ctx, db, benchseed.Opportunities{Tenant: uuid.MustParse(tenant), N: n, Label: start.Format(time.RFC3339Nano),
+		Customers: []uuid.UUID{uuid.MustParse(b.customer)}, Reps: reps, FirstRep: run}); err != nil {
 		return err
 	}
 	var total int

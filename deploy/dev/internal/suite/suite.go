@@ -147,10 +147,17 @@ func Start(ctx context.Context, o Options) (s *Suite, err error) {
 	if err := s.start(ctx, o, "customer", envOf("customer", "RAPPORT_JWT_PRIVATE_KEY="+seed)); err != nil {
 		return s, err
 	}
-	for _, slug := range []string{"pipeline", "ticket", "partner"} {
+	for _, slug := range []string{"pipeline", "ticket"} {
 		if err := s.start(ctx, o, slug, envOf(slug)); err != nil {
 			return s, err
 		}
+	}
+	partnerKey, err := s.consumerKey(ctx, filepath.Join(o.StateDir, "partner-api-key"), "partner", iamv1.Role_ROLE_ANALYST)
+	if err != nil {
+		return s, fmt.Errorf("partner key: %w", err)
+	}
+	if err := s.start(ctx, o, "partner", envOf("partner", "PARTNER_API_KEY="+partnerKey, "TENANT_REFRESH=3s")); err != nil {
+		return s, err
 	}
 	analyticsKey, err := s.consumerKey(ctx, filepath.Join(o.StateDir, "analytics-api-key"), "analytics", iamv1.Role_ROLE_ANALYST)
 	if err != nil {
@@ -431,4 +438,14 @@ func withDB(admin, db, user, password string) string {
 		u.User = url.UserPassword(user, password)
 	}
 	return u.String()
+}
+
+// PIDs maps each running process (service slug, or "gateway") to its
+// process id, for benchmarks that report the services' memory.
+func (s *Suite) PIDs() map[string]int {
+	out := make(map[string]int, len(s.procs))
+	for _, p := range s.procs {
+		out[p.name] = p.cmd.Process.Pid
+	}
+	return out
 }

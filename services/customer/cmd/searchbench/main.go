@@ -20,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -28,13 +27,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/migrate"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
+	"github.com/rapportcrm/rapport/services/customer/benchseed"
 	"github.com/rapportcrm/rapport/services/customer/internal/customer"
 	"github.com/rapportcrm/rapport/services/customer/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/customer/internal/postgres"
@@ -67,7 +66,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "searchbench: -tenant:", err)
 		os.Exit(2)
 	}
-	gen := newGenerator(*customers)
+	gen := people(benchseed.Generate(*customers))
 	if *queries != "" {
 		if err := os.WriteFile(*queries, []byte(strings.Join(gen.forms()[0].queries, "\n")+"\n"), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "searchbench:", err)
@@ -80,7 +79,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, adminURL, dbName string, gen *generator, runs int, only string, slowest int) error {
+func run(ctx context.Context, adminURL, dbName string, gen people, runs int, only string, slowest int) error {
 	if !strings.Contains(adminURL, "127.0.0.1") && !strings.Contains(adminURL, "localhost") && !strings.Contains(adminURL, "[::1]") {
 		return errors.New("-db must be a loopback address")
 	}
@@ -96,7 +95,7 @@ func run(ctx context.Context, adminURL, dbName string, gen *generator, runs int,
 		return err
 	}
 	defer owner.Close()
-	if err := seed(ctx, owner, gen); err != nil {
+	if err := benchseed.Seed(ctx, owner, benchTenant, seedChannel, gen); err != nil {
 		return err
 	}
 	if runs == 0 {
@@ -115,7 +114,7 @@ func run(ctx context.Context, adminURL, dbName string, gen *generator, runs int,
 	caller := auth.Caller{TenantID: benchTenant.String(), PrincipalID: uuid.NewString(), Roles: []auth.Role{auth.RoleAdmin}}
 	cctx := auth.WithCaller(ctx, caller)
 
-	fmt.Printf("%d customers in tenant %s; %d searches per form through SearchCustomers (page_size 20)\n", len(gen.people), benchTenant, runs)
+	fmt.Printf("%d customers in tenant %s; %d searches per form through SearchCustomers (page_size 20)\n", len(gen), benchTenant, runs)
 	fmt.Printf("%-16s %9s %9s %9s %9s %8s  %s\n", "form", "p50", "p95", "p99", "max", "results", "example")
 	for _, f := range gen.forms() {
 		if only != "" && !slices.Contains(strings.Split(only, ","), f.name) {
@@ -164,244 +163,36 @@ func pct(sorted []time.Duration, p int) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
 
-// seed fills the bench tenant with gen's customers unless a previous run
-// already did.
-func seed(ctx context.Context, db *pgxpool.Pool, gen *generator) error {
-	var have int
-	if err := db.QueryRow(ctx, "SELECT count(*) FROM customers WHERE tenant_id = $1 AND source_channel = $2", benchTenant, seedChannel).Scan(&have); err != nil {
-		return err
-	}
-	if have == len(gen.people) {
-		return nil
-	}
-	if have != 0 {
-		return fmt.Errorf("the bench tenant holds %d customers, not %d: drop the database to reseed", have, len(gen.people))
-	}
-	start := time.Now()
-	fmt.Fprintf(os.Stderr, "seeding %d customers …\n", len(gen.people))
-	conn, err := db.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	c := conn.Conn()
-	if _, err := c.Exec(ctx, "SET maintenance_work_mem = '1GB'"); err != nil {
-		return err
-	}
-	tx, err := c.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	rebuild, err := dropIndexes(ctx, tx, "customers", "customer_search")
-	if err != nil {
-		return err
-	}
-	i := 0
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"customers"},
-		[]string{"tenant_id", "customer_id", "kind", "display_name", "email", "phone", "lifecycle_stage", "country_code", "create_time", "update_time", "source_channel"},
-		pgx.CopyFromFunc(func() ([]any, error) {
-			if i == len(gen.people) {
-				return nil, nil
-			}
-			p := gen.people[i]
-			i++
-			return []any{benchTenant, p.id, p.kind, p.name, p.email, p.phone, int16(1 + i%6), p.country, p.created, p.created, seedChannel}, nil
-		}))
-	if err != nil {
-		return fmt.Errorf("copy customers: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `
-INSERT INTO customer_search (tenant_id, customer_id, names, organization, emails, phones, phone_keys, search_text, document)
-SELECT tenant_id, customer_id, names, organization, emails, phones, phone_keys, search_text, document
-FROM customer_search_source WHERE tenant_id = $1
-    AND customer_id IN (SELECT customer_id FROM customers WHERE tenant_id = $1 AND source_channel = $2)`, benchTenant, seedChannel); err != nil {
-		return fmt.Errorf("build search rows: %w", err)
-	}
-	for _, def := range rebuild {
-		if _, err := tx.Exec(ctx, def); err != nil {
-			return fmt.Errorf("rebuild index: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return err
-	}
-	if _, err := c.Exec(ctx, "VACUUM (ANALYZE) customers, customer_search"); err != nil {
-		return fmt.Errorf("vacuum: %w", err)
-	}
-	fmt.Fprintf(os.Stderr, "seeded in %s\n", time.Since(start).Round(time.Second))
-	return nil
-}
-
-// dropIndexes drops the secondary indexes of tables and returns the
-// statements that recreate them, taken from the catalogue so that they are
-// exactly the migrations' indexes.
-func dropIndexes(ctx context.Context, tx pgx.Tx, tables ...string) ([]string, error) {
-	rows, err := tx.Query(ctx, `
-SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-FROM pg_index i
-WHERE i.indrelid = ANY ($1::regclass[]) AND NOT i.indisprimary`, tables)
-	if err != nil {
-		return nil, err
-	}
-	type index struct{ name, def string }
-	indexes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (index, error) {
-		var ix index
-		return ix, r.Scan(&ix.name, &ix.def)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list indexes: %w", err)
-	}
-	defs := make([]string, 0, len(indexes))
-	for _, ix := range indexes {
-		if _, err := tx.Exec(ctx, "DROP INDEX "+ix.name); err != nil {
-			return nil, fmt.Errorf("drop index %s: %w", ix.name, err)
-		}
-		defs = append(defs, ix.def)
-	}
-	return defs, nil
-}
-
-// Name lists. Surnames and first names are drawn with weights falling as
-// 1/(rank+10), so the first ones are common (some 3 % of customers are
-// Smiths, as in an English-speaking market) and the last ones rare.
-var (
-	firstNames = strings.Fields(`John Mary James Maria David Sarah Michael Anna Robert Laura Peter Emma
-		Thomas Sophie Daniel Julia Richard Olivia Mark Chloé José Lucía Mohammed Fatima Wei Li Olga Ivan
-		Lucas Sofia Liam Noah Mia Zoë Björn Søren Ana Carlos Giulia Marco Aisha Omar Yuki Hana Priya
-		Arjun Chen Mei Élodie François Jürgen Ingrid Patrick Siobhan Mateo Valentina Kofi Amara Hugo
-		Léa Jakub Zofia Matteo Aurora Elif Emre Nia Tariq Leila Kenji Sakura Ravi Ananya Diego Camila
-		Sven Astrid Pablo Inés Nikolai Tatiana Kwame Adaeze Yusuf Zainab Minh Linh Jin Soo Ahmed Nadia`)
-	lastNames = strings.Fields(`Smith Johnson Williams Brown Jones García Miller Davis Rodríguez Martínez
-		Wilson Anderson Taylor Thomas Moore Jackson Martin Lee Thompson White Harris Clark Lewis Walker
-		Hall Allen Young King Wright Scott Green Baker Adams Nelson Hill Campbell Mitchell Roberts Carter
-		Phillips Evans Turner Torres Parker Collins Edwards Stewart Morris Murphy Cook Rogers Morgan
-		Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Rossi Russo Ferrari Esposito Bianchi
-		Romano Dubois Lefèvre Moreau Laurent Nowak Kowalski Wiśniewski Novák Svoboda Nielsen Jensen
-		Hansen Andersson Johansson Karlsson Nakamura Tanaka Suzuki Wang Zhang Liu Chen Kumar Sharma
-		Patel Singh OBrien Kelly Walsh Silva Santos Oliveira Pereira Costa Ivanov Petrov Sidorov Okafor
-		Mensah Haddad Khan Ali Nguyen Tran Pham Kim Park Choi Yilmaz Kaya Demir Sato Watanabe Ito
-		Fernández González López Hernández Pérez Sánchez Ramírez Flores Rivera Gómez Díaz Reyes Cruz
-		Morales Ortiz Gutiérrez Chávez Ramos Ruiz Álvarez Mendoza Castillo Jiménez Vargas Romero Herrera`)
-	orgWords  = strings.Fields(`Logistics Bakery Consulting Dental Motors Builders Foods Textiles Analytics Travel Pharmacy Legal Energy Studio Garden`)
-	orgTypes  = strings.Fields(`Ltd GmbH SARL Inc BV AB Oy SpA`)
-	domains   = []string{"example.com", "example.org", "example.net", "mail.example", "corp.example", "post.example"}
-	countries = []struct{ code, prefix string }{{"GB", "44"}, {"US", "1"}, {"DE", "49"}, {"FR", "33"}, {"ES", "34"}, {"IT", "39"}}
-)
-
-type person struct {
-	id                 uuid.UUID
-	kind               int16
-	name, email, phone string
-	country            string
-	last, national     string
-	created            time.Time
-}
-
-type generator struct {
-	rnd    *rand.Rand
-	people []person
-}
+// forms returns the query forms timed, each with queries about customers
+// spread over the table (so that the timings are not those of one hot row).
+// people are the generated customers the queries are about.
+type people []benchseed.Person
 
 type form struct {
 	name    string
 	queries []string
 }
 
-// newGenerator makes n customers deterministically: a tenth organisations
-// ("Smith Logistics Ltd"), the rest people with an e-mail address and a
-// phone number each.
-func newGenerator(n int) *generator {
-	g := &generator{rnd: rand.New(rand.NewPCG(7, 11))}
-	first, last := weights(len(firstNames)), weights(len(lastNames))
-	base := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-	g.people = make([]person, n)
-	for i := range g.people {
-		created := base.Add(time.Duration(i) * 90 * time.Second)
-		f, l := firstNames[g.pick(first)], lastNames[g.pick(last)]
-		c := countries[i%len(countries)]
-		local := fmt.Sprintf("%d%07d", 200+i%700, i)
-		p := person{
-			id: uuid.Must(uuid.NewV7()), kind: int16(customer.KindPerson), last: l,
-			name: f + " " + l, country: c.code, created: created,
-			phone: "+" + c.prefix + local, national: "0" + local[:4] + " " + local[4:],
-		}
-		p.email = fmt.Sprintf("%s.%s%d@%s", asciiLower(f), asciiLower(l), i, domains[i%len(domains)])
-		if i%10 == 9 {
-			p.kind = int16(customer.KindOrganization)
-			p.name = l + " " + orgWords[g.rnd.IntN(len(orgWords))] + " " + orgTypes[g.rnd.IntN(len(orgTypes))]
-			p.email = fmt.Sprintf("info%d@%s.example", i, asciiLower(l))
-		}
-		g.people[i] = p
-	}
-	return g
-}
-
-func weights(n int) []float64 {
-	cum := make([]float64, n)
-	total := 0.0
-	for i := range cum {
-		total += 1 / float64(i+10)
-		cum[i] = total
-	}
-	for i := range cum {
-		cum[i] /= total
-	}
-	return cum
-}
-
-func (g *generator) pick(cum []float64) int {
-	i, _ := slices.BinarySearch(cum, g.rnd.Float64())
-	return min(i, len(cum)-1)
-}
-
-func asciiLower(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		if r < utf8.RuneSelf && r >= 'a' && r <= 'z' {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-// misspell swaps two neighbouring letters in the middle of each word of s
-// ("John Smith" → "Jonh Smiht"), the typo fuzzy search is for.
-func misspell(s string) string {
-	words := strings.Fields(s)
-	for i, w := range words {
-		r := []rune(w)
-		if len(r) >= 4 {
-			j := len(r) - 2
-			r[j], r[j+1] = r[j+1], r[j]
-		}
-		words[i] = string(r)
-	}
-	return strings.Join(words, " ")
-}
-
-// forms returns the query forms timed, each with queries about customers
-// spread over the table (so that the timings are not those of one hot row).
-func (g *generator) forms() []form {
+func (g people) forms() []form {
 	const each = 50
-	sample := make([]person, 0, each)
+	sample := make([]benchseed.Person, 0, each)
 	for i := 0; len(sample) < each; i++ {
-		p := g.people[(i*7919+13)%len(g.people)]
-		if p.kind == int16(customer.KindPerson) {
+		p := g[(i*7919+13)%len(g)]
+		if p.Kind == int16(customer.KindPerson) {
 			sample = append(sample, p)
 		}
 	}
 	var fuzzy, fulltext, rare, email, phone, common, prefix, typo []string
 	for i, p := range sample {
-		fuzzy = append(fuzzy, misspell(p.name))
-		fulltext = append(fulltext, p.name)
-		email = append(email, p.email)
-		phone = append(phone, p.national)
+		fuzzy = append(fuzzy, benchseed.Misspell(p.Name))
+		fulltext = append(fulltext, p.Name)
+		email = append(email, p.Email)
+		phone = append(phone, p.National)
 		// The most common surnames and first names, one word each.
-		common = append(common, strings.ToLower([]string{lastNames[i%5], firstNames[i%5]}[i%2]))
-		prefix = append(prefix, strings.ToLower(string([]rune(p.last)[:min(4, utf8.RuneCountInString(p.last))])))
-		typo = append(typo, misspell(p.last))
-		rare = append(rare, firstNames[len(firstNames)-1-i%10]+" "+lastNames[len(lastNames)-1-i%10])
+		common = append(common, strings.ToLower([]string{benchseed.LastNames[i%5], benchseed.FirstNames[i%5]}[i%2]))
+		prefix = append(prefix, strings.ToLower(string([]rune(p.Last)[:min(4, utf8.RuneCountInString(p.Last))])))
+		typo = append(typo, benchseed.Misspell(p.Last))
+		rare = append(rare, benchseed.FirstNames[len(benchseed.FirstNames)-1-i%10]+" "+benchseed.LastNames[len(benchseed.LastNames)-1-i%10])
 	}
 	return []form{
 		{"fuzzy", fuzzy},

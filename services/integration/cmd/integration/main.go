@@ -39,8 +39,8 @@ import (
 	"github.com/rapportcrm/rapport/services/integration/internal/postgres"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
 	"github.com/rapportcrm/rapport/services/integration/internal/ruleaction"
-	"github.com/rapportcrm/rapport/services/integration/internal/smtpsend"
 	"github.com/rapportcrm/rapport/services/integration/internal/scheduler"
+	"github.com/rapportcrm/rapport/services/integration/internal/smtpsend"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 

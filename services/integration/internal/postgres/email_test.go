@@ -13,10 +13,10 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/smtpsink"
 	"github.com/rapportcrm/rapport/services/integration/internal/email"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
 	"github.com/rapportcrm/rapport/services/integration/internal/smtpsend"
-	"github.com/rapportcrm/rapport/pkg/smtpsink"
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
 )
 

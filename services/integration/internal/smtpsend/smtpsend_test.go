@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rapportcrm/rapport/pkg/smtpsink"
 	"github.com/rapportcrm/rapport/services/integration/internal/email"
 	"github.com/rapportcrm/rapport/services/integration/internal/smtpsend"
-	"github.com/rapportcrm/rapport/pkg/smtpsink"
 )
 
 func TestSend(t *testing.T) {

@@ -10,18 +10,25 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/rapportcrm/rapport/pkg/app"
+	"github.com/rapportcrm/rapport/pkg/eventfeed"
 	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
 	"github.com/rapportcrm/rapport/pkg/iamclient"
 	"github.com/rapportcrm/rapport/pkg/migrate"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 
+	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
+	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	customerclient "github.com/rapportcrm/rapport/services/partner/internal/clients/customer"
 	pipelineclient "github.com/rapportcrm/rapport/services/partner/internal/clients/pipeline"
 	"github.com/rapportcrm/rapport/services/partner/internal/dealreg"
 	"github.com/rapportcrm/rapport/services/partner/internal/enablement"
+	"github.com/rapportcrm/rapport/services/partner/internal/feed"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/grpcapi"
 	"github.com/rapportcrm/rapport/services/partner/internal/leadoffer"
@@ -58,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 }
 
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
-	log.InfoContext(ctx, "starting", "grpc_addr", cfg.Server.Addr, "db", cfg.DB.LogValue(), "customer_target", cfg.CustomerTarget, "pipeline_target", cfg.PipelineTarget)
+	log.InfoContext(ctx, "starting", "grpc_addr", cfg.Server.Addr, "db", cfg.DB.LogValue(), "customer_target", cfg.CustomerTarget, "pipeline_target", cfg.PipelineTarget, "ticket_target", cfg.TicketTarget)
 	pool, err := pgdb.Open(ctx, cfg.DB.URL, cfg.DB.MaxConns)
 	if err != nil {
 		return err
@@ -74,6 +81,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer pipelineConn.Close()
+	ticketConn, err := grpcclient.New(cfg.TicketTarget)
+	if err != nil {
+		return err
+	}
+	defer ticketConn.Close()
 	authn, err := cfg.Auth.Build(iamclient.New(conn))
 	if err != nil {
 		return err
@@ -91,10 +103,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	partnerv1.RegisterMarketingFundServiceServer(srv, grpcapi.NewFunds(mdf.New(store.Funds())))
 	partnerv1.RegisterEnablementServiceServer(srv, grpcapi.NewEnablement(enablement.New(store.Enablement())))
 	partnerv1.RegisterSellThroughServiceServer(srv, grpcapi.NewSellThrough(sellthrough.New(store.SellThrough())))
-	partnerv1.RegisterPartnerScorecardServiceServer(srv, grpcapi.NewScorecards(scorecard.New(store.Scorecards(), opportunities, orders)))
+	directory := iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(conn), cfg.APIKey, cfg.Tenant)
+	figures := pipelineclient.NewFigures(pipelineConn, directory)
+	partnerv1.RegisterPartnerScorecardServiceServer(srv, grpcapi.NewScorecards(scorecard.New(store.Scorecards(), figures, figures)))
+	follower := feed.New(store.Satisfaction(), directory, feed.Config{Refresh: cfg.TenantRefresh, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff},
+		log, eventfeed.CustomerSource(customerv1.NewCustomerServiceClient(conn)), eventfeed.TicketSource(ticketv1.NewTicketServiceClient(ticketConn)))
 	lis, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err
 	}
-	return srv.Run(ctx, lis, pool.Ping)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(ctx, lis, pool.Ping) })
+	g.Go(func() error { return follower.Run(ctx) })
+	return g.Wait()
 }

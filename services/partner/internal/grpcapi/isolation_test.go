@@ -5,13 +5,17 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
+	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 )
@@ -87,6 +91,13 @@ func TestIsolationMatrix(t *testing.T) {
 			t.Fatal(err)
 		}
 		completions[name] = done.GetCourseCompletion().GetCourseCompletionId()
+		// One help-desk answer from one customer linked to the partner: a
+		// scorecard showing more than one leaks another partner's.
+		tenant := e.tenant
+		if name == "foreign" {
+			tenant = e.other
+		}
+		helpDesk(t, e, tenant, id, day(3))
 		if _, err := e.partners.TransitionPartnerStatus(ctx, &partnerv1.TransitionPartnerStatusRequest{PartnerId: id,
 			Status: partnerv1.PartnerStatus_PARTNER_STATUS_SUSPENDED, Reason: "audit"}); err != nil {
 			t.Fatal(err)
@@ -134,6 +145,11 @@ func TestIsolationMatrix(t *testing.T) {
 				_, reads["GetPartnerOnboarding"] = e.enable.GetPartnerOnboarding(v.ctx, &partnerv1.GetPartnerOnboardingRequest{PartnerId: ids[n]})
 				_, reads["GetSellThroughReport"] = e.sell.GetSellThroughReport(v.ctx, &partnerv1.GetSellThroughReportRequest{SellThroughReportId: reports[n]})
 				_, reads["ListPartnerStatementLines"] = e.finance.ListPartnerStatementLines(v.ctx, &partnerv1.ListPartnerStatementLinesRequest{PartnerStatementId: statements[n]})
+				card, err := e.scores.GetPartnerScorecard(v.ctx, &partnerv1.GetPartnerScorecardRequest{PartnerId: ids[n], PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01"})
+				reads["GetPartnerScorecard"] = err
+				if err == nil && card.GetScorecard().GetHelpDeskCsatResponses() != 1 {
+					t.Errorf("GetPartnerScorecard(%s) help-desk answers = %d, want its own 1", n, card.GetScorecard().GetHelpDeskCsatResponses())
+				}
 				for rpc, err := range reads {
 					if status.Code(err) != want {
 						t.Errorf("%s(%s) = %v, want %v", rpc, n, err, want)
@@ -220,6 +236,26 @@ func TestIsolationMatrix(t *testing.T) {
 					t.Errorf("%s = %v, want %v", what, got, sorted(v.sees))
 				}
 			}
+			got = nil
+			for token := ""; ; {
+				page, err := e.scores.ListPartnerScorecards(v.ctx, &partnerv1.ListPartnerScorecardsRequest{PeriodStart: "2027-01-01", PeriodEnd: "2027-02-01",
+					PageSize: 2, PageToken: token})
+				if err != nil {
+					t.Fatalf("ListPartnerScorecards = %v", err)
+				}
+				for _, sc := range page.GetScorecards() {
+					got = append(got, byID[sc.GetPartnerId()])
+					if sc.GetHelpDeskCsatResponses() != 1 {
+						t.Errorf("ListPartnerScorecards: %s help-desk answers = %d, want its own 1", byID[sc.GetPartnerId()], sc.GetHelpDeskCsatResponses())
+					}
+				}
+				if token = page.GetNextPageToken(); token == "" {
+					break
+				}
+			}
+			if slices.Sort(got); strings.Join(got, " ") != strings.Join(sorted(v.sees), " ") {
+				t.Errorf("ListPartnerScorecards = %v, want %v", got, sorted(v.sees))
+			}
 			// Filtering for another partner's rows finds nothing either.
 			filtered, err := e.deals.ListDealRegistrations(v.ctx, &partnerv1.ListDealRegistrationsRequest{Filter: `partner_id = "` + ids["other"] + `"`})
 			if err != nil || (len(filtered.GetDealRegistrations()) > 0) != slices.Contains(v.sees, "other") {
@@ -254,6 +290,7 @@ func TestIsolationInPostgres(t *testing.T) {
 		if _, err := e.sell.CreateSellThroughReport(e.admin(t), &partnerv1.CreateSellThroughReportRequest{SellThroughReport: report(p)}); err != nil {
 			t.Fatal(err)
 		}
+		helpDesk(t, e, e.tenant, p, day(3))
 	}
 	count := func(partner, roles, table string) int {
 		t.Helper()
@@ -293,6 +330,18 @@ func TestIsolationInPostgres(t *testing.T) {
 		{dist, "partner_user", "sell_through_reports", 2},
 		{"", "partner_user", "sell_through_reports", 0},
 		{"", "sales_manager", "deal_registrations", 3},
+		{dist, "partner_user", "customer_partner_links", 2},
+		{sub, "partner_user", "customer_partner_links", 1},
+		{dist, "support_agent", "customer_partner_links", 0},
+		{dist, "partner_user", "help_desk_answers", 2},
+		{other, "partner_user", "help_desk_answers", 1},
+		{"", "partner_user", "help_desk_answers", 0},
+		{dist, "support_agent", "help_desk_answers", 0},
+		{"", "analyst", "help_desk_answers", 3},
+		{dist, "partner_user", "ticket_customers", 0},
+		{"", "sales_manager", "ticket_customers", 3},
+		{dist, "partner_user", "feed_checkpoints", 0},
+		{"", "admin", "feed_checkpoints", 2},
 	}
 	for _, tt := range tests {
 		if got := count(tt.partner, tt.roles, tt.table); got != tt.want {
@@ -312,6 +361,21 @@ func TestIsolationInPostgres(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "row-level security") {
 		t.Fatalf("insert for the parent as a sub-reseller's user = %v, want a row-level security refusal", err)
 	}
+}
+
+// helpDesk projects, as the customer and ticket streams would send them, a
+// customer of its own linked to partner with one ticket answered (CSAT 4)
+// at answered.
+func helpDesk(t *testing.T, e *env, tenant, partner string, answered time.Time) {
+	t.Helper()
+	c, tk := uuid.NewString(), uuid.NewString()
+	customers := &stream{t: t, e: e, tenant: tenant, source: "customer"}
+	tickets := &stream{t: t, e: e, tenant: tenant, source: "ticket"}
+	customers.send("customer.partner_linked", answered.AddDate(0, 0, -1), &customerv1.CustomerPartnerLink{CustomerId: c, PartnerId: partner,
+		LinkTime: timestamppb.New(answered.AddDate(0, 0, -1))})
+	tickets.send("ticket.created", answered, &ticketv1.Ticket{TicketId: tk, CustomerId: c})
+	tickets.send("csat_survey.answered", answered, &ticketv1.TicketCsatSurvey{SurveyId: uuid.NewString(), TicketId: tk, Score: 4,
+		AnswerTime: timestamppb.New(answered)})
 }
 
 func idsOf[T any](items []T, id func(T) string) []string {

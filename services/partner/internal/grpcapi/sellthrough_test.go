@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
@@ -182,6 +183,11 @@ func TestScorecard(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
 		}
 	}
+	// The partner's own users get the same scorecard.
+	own, err := e.scores.GetPartnerScorecard(e.partnerUser(t, e.tenant, p), &partnerv1.GetPartnerScorecardRequest{PartnerId: p, PeriodStart: from, PeriodEnd: to})
+	if err != nil || !proto.Equal(own.GetScorecard(), sc) {
+		t.Errorf("partner user's GetPartnerScorecard = %v, %v; want the analyst's %v", own.GetScorecard(), err, sc)
+	}
 	refusals := []struct {
 		name      string
 		ctx       context.Context
@@ -195,7 +201,8 @@ func TestScorecard(t *testing.T) {
 		{name: "period backwards", req: &partnerv1.GetPartnerScorecardRequest{PartnerId: p, PeriodStart: to, PeriodEnd: from}, wantCode: codes.InvalidArgument, wantField: "period_end"},
 		{name: "unknown partner", req: &partnerv1.GetPartnerScorecardRequest{PartnerId: uuid.NewString(), PeriodStart: from, PeriodEnd: to}, wantCode: codes.NotFound},
 		{name: "another tenant", ctx: e.as(t, e.other, auth.RoleAdmin), req: &partnerv1.GetPartnerScorecardRequest{PartnerId: p, PeriodStart: from, PeriodEnd: to}, wantCode: codes.NotFound},
-		{name: "partner user", ctx: e.partnerUser(t, e.tenant, p), req: &partnerv1.GetPartnerScorecardRequest{PartnerId: p, PeriodStart: from, PeriodEnd: to}, wantCode: codes.PermissionDenied},
+		{name: "another partner's user", ctx: e.partnerUser(t, e.tenant, e.newPartner(t, e.tenant, "rival", "")), req: &partnerv1.GetPartnerScorecardRequest{PartnerId: p, PeriodStart: from, PeriodEnd: to}, wantCode: codes.NotFound},
+		{name: "support agent", ctx: e.as(t, e.tenant, auth.RoleSupportAgent), req: &partnerv1.GetPartnerScorecardRequest{PartnerId: p, PeriodStart: from, PeriodEnd: to}, wantCode: codes.PermissionDenied},
 		{name: "sales rep", ctx: e.as(t, e.tenant, auth.RoleSalesRep), req: &partnerv1.GetPartnerScorecardRequest{PartnerId: p, PeriodStart: from, PeriodEnd: to}, wantCode: codes.PermissionDenied},
 		{name: "pipeline down", down: true, req: &partnerv1.GetPartnerScorecardRequest{PartnerId: p, PeriodStart: from, PeriodEnd: to}, wantCode: codes.Unavailable},
 	}

@@ -34,6 +34,19 @@ func (s *Scorecards) PartnerExists(ctx context.Context, caller auth.Caller, part
 	return nil
 }
 
+// visiblePartnersSQL pages through the partners' primary key; row-level
+// security leaves the ones the caller may see.
+const visiblePartnersSQL = `SELECT partner_id FROM partners WHERE tenant_id = $1 AND partner_id > $2 ORDER BY partner_id LIMIT $3`
+
+// VisiblePartners implements scorecard.Store.
+func (s *Scorecards) VisiblePartners(ctx context.Context, caller auth.Caller, after uuid.UUID, limit int) ([]uuid.UUID, error) {
+	ids, err := pgdb.Rows(ctx, s.pool, caller.TenantID, visiblePartnersSQL, []any{caller.TenantID, after, limit}, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("list partners: %w", err)
+	}
+	return ids, nil
+}
+
 // registrationStatsSQL reads deal_registrations_partner's range of the period.
 const registrationStatsSQL = `
 SELECT count(*), count(*) FILTER (WHERE state = $5), count(*) FILTER (WHERE state = $6)

@@ -16,6 +16,8 @@ func Scorecard(s scorecard.Scorecard) *partnerv1.PartnerScorecard {
 		RegistrationsRejected: s.Registrations.Rejected, RegistrationApprovalRate: s.ApprovalRate,
 		Revenue: currencyFigures(s.Revenue), SellThrough: currencyFigures(s.SellThrough),
 		CustomerSatisfaction: s.Satisfaction, SatisfactionResponses: s.SatisfactionResponses, Certifications: s.Certifications,
+		HelpDeskCsat: s.HelpDesk.CSAT(), HelpDeskCsatResponses: s.HelpDesk.CSATCount,
+		HelpDeskNps: s.HelpDesk.NPS(), HelpDeskNpsResponses: s.HelpDesk.NPSCount,
 	}
 }
 

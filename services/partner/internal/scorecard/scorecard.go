@@ -2,7 +2,8 @@
 // win rate from the opportunities the partner sourced, revenue from the
 // orders attributed to it (both from the sales-pipeline service),
 // registration approval rate, sell-through and end-customer satisfaction
-// from its sell-through reports, and the certifications it holds.
+// from its sell-through reports, the help desk's CSAT and NPS answers of the
+// customers linked to it, and the certifications it holds.
 package scorecard
 
 import (
@@ -17,15 +18,19 @@ import (
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
+	"github.com/rapportcrm/rapport/services/partner/internal/satisfaction"
 )
 
 // ErrPartnerNotFound means the partner does not exist or the caller may not see it.
 var ErrPartnerNotFound = errors.New("partner not found")
 
-// readers may read scorecards: the channel staff and analysts. Partner
-// users may not, since the sales-pipeline service does not show them
-// orders.
-var readers = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleAnalyst}
+// readers may read scorecards: the channel staff, analysts, and partner
+// users, who see those of their own partner and the partners under it (the
+// store's row-level security decides which partners a caller sees; the
+// pipeline figures of a partner it may see are read on the service's own
+// authority, since the sales-pipeline service shows partner users no
+// orders).
+var readers = []auth.Role{auth.RoleAdmin, auth.RoleSalesManager, auth.RoleAnalyst, auth.RolePartnerUser}
 
 // maxPeriodDays bounds a scorecard's period.
 const maxPeriodDays = 366
@@ -76,11 +81,17 @@ type SellThrough struct {
 // Store reads the partner service's own figures, scoped to the caller's
 // tenant and what it may see.
 type Store interface {
+	// VisiblePartners lists up to limit partners the caller may see with
+	// ids after after, in id order.
+	VisiblePartners(ctx context.Context, caller auth.Caller, after uuid.UUID, limit int) ([]uuid.UUID, error)
 	// PartnerExists reports ErrPartnerNotFound for a partner the caller may not see.
 	PartnerExists(ctx context.Context, caller auth.Caller, partner uuid.UUID) error
 	Registrations(ctx context.Context, caller auth.Caller, partner uuid.UUID, from, to time.Time) (Registrations, error)
 	// SellThrough sums the reports whose period starts in [from, to).
 	SellThrough(ctx context.Context, caller auth.Caller, partner uuid.UUID, from, to time.Time) (SellThrough, error)
+	// HelpDesk sums the help desk's answers in [from, to) of the customers
+	// linked to partner when they answered.
+	HelpDesk(ctx context.Context, caller auth.Caller, partner uuid.UUID, from, to time.Time) (satisfaction.Figures, error)
 	// Certifications names the certifications valid on day, sorted.
 	Certifications(ctx context.Context, caller auth.Caller, partner uuid.UUID, day time.Time) ([]string, error)
 }
@@ -96,9 +107,12 @@ type Scorecard struct {
 	ApprovalRate           float64
 	Revenue                []Figure
 	SellThrough            []Figure
-	Satisfaction           float64
-	SatisfactionResponses  int64
-	Certifications         []string
+	// Satisfaction is the sell-through reports' end-customer satisfaction.
+	Satisfaction          float64
+	SatisfactionResponses int64
+	// HelpDesk is the help desk's CSAT and NPS of the partner's customers.
+	HelpDesk       satisfaction.Figures
+	Certifications []string
 }
 
 // Service computes scorecards.
@@ -113,12 +127,14 @@ func New(store Store, opportunities Opportunities, orders finance.Orders) *Servi
 	return &Service{store: store, opportunities: opportunities, orders: orders}
 }
 
-// Get computes a partner's scorecard for [from, to).
-func (s *Service) Get(ctx context.Context, caller auth.Caller, partner uuid.UUID, from, to time.Time) (Scorecard, error) {
-	if !caller.HasAny(readers...) {
-		return Scorecard{}, auth.ErrForbidden
-	}
-	v := &validation.Error{}
+// Page sizes of List: each scorecard reads the sales pipeline.
+const (
+	defaultPageSize = 20
+	maxPageSize     = 50
+)
+
+// checkPeriod adds a scorecard's period's faults to v.
+func checkPeriod(v *validation.Error, from, to time.Time) {
 	if from.IsZero() {
 		v.Add("period_start", "is required")
 	}
@@ -130,12 +146,61 @@ func (s *Service) Get(ctx context.Context, caller auth.Caller, partner uuid.UUID
 	case !from.IsZero() && to.After(from.AddDate(0, 0, maxPeriodDays)):
 		v.Add("period_end", "must be at most %d days after period_start", maxPeriodDays)
 	}
-	if err := v.Err(); err != nil {
-		return Scorecard{}, err
+}
+
+// Get computes a partner's scorecard for [from, to).
+func (s *Service) Get(ctx context.Context, caller auth.Caller, partner uuid.UUID, from, to time.Time) (Scorecard, error) {
+	if !caller.HasAny(readers...) {
+		return Scorecard{}, auth.ErrForbidden
+	}
+	v := &validation.Error{}
+	if checkPeriod(v, from, to); v.Err() != nil {
+		return Scorecard{}, v.Err()
 	}
 	if err := s.store.PartnerExists(ctx, caller, partner); err != nil {
 		return Scorecard{}, err
 	}
+	return s.compute(ctx, caller, partner, from, to)
+}
+
+// List computes the scorecards for [from, to) of up to pageSize partners
+// the caller may see with ids after after; more is set when further
+// partners follow.
+func (s *Service) List(ctx context.Context, caller auth.Caller, from, to time.Time, pageSize int, after uuid.UUID) (cards []Scorecard, more bool, err error) {
+	if !caller.HasAny(readers...) {
+		return nil, false, auth.ErrForbidden
+	}
+	v := &validation.Error{}
+	checkPeriod(v, from, to)
+	switch {
+	case pageSize < 0:
+		v.Add("page_size", "must not be negative")
+	case pageSize == 0:
+		pageSize = defaultPageSize
+	}
+	if err := v.Err(); err != nil {
+		return nil, false, err
+	}
+	pageSize = min(pageSize, maxPageSize)
+	ids, err := s.store.VisiblePartners(ctx, caller, after, pageSize+1)
+	if err != nil {
+		return nil, false, err
+	}
+	more = len(ids) > pageSize
+	ids = ids[:min(len(ids), pageSize)]
+	cards = make([]Scorecard, 0, len(ids))
+	for _, id := range ids {
+		sc, err := s.compute(ctx, caller, id, from, to)
+		if err != nil {
+			return nil, false, err
+		}
+		cards = append(cards, sc)
+	}
+	return cards, more, nil
+}
+
+// compute gathers the scorecard of a partner the caller may see.
+func (s *Service) compute(ctx context.Context, caller auth.Caller, partner uuid.UUID, from, to time.Time) (Scorecard, error) {
 	sc := Scorecard{PartnerID: partner, PeriodStart: from, PeriodEnd: to}
 	var err error
 	if sc.Registrations, err = s.store.Registrations(ctx, caller, partner, from, to); err != nil {
@@ -151,6 +216,9 @@ func (s *Service) Get(ctx context.Context, caller auth.Caller, partner uuid.UUID
 	sc.SellThrough, sc.SatisfactionResponses = st.Figures, st.SatisfactionCount
 	if st.SatisfactionCount > 0 {
 		sc.Satisfaction = float64(st.SatisfactionSum) / float64(st.SatisfactionCount)
+	}
+	if sc.HelpDesk, err = s.store.HelpDesk(ctx, caller, partner, from, to); err != nil {
+		return Scorecard{}, err
 	}
 	if sc.Certifications, err = s.store.Certifications(ctx, caller, partner, to.AddDate(0, 0, -1)); err != nil {
 		return Scorecard{}, err

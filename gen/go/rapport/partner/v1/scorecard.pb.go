@@ -105,8 +105,18 @@ type PartnerScorecard struct {
 	SatisfactionResponses int64   `protobuf:"varint,15,opt,name=satisfaction_responses,json=satisfactionResponses,proto3" json:"satisfaction_responses,omitempty"`
 	// Certifications held unexpired on the period's last day.
 	Certifications []string `protobuf:"bytes,16,rep,name=certifications,proto3" json:"certifications,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Mean CSAT score (1 to 5) of the help desk's survey answers in the
+	// period from customers linked to the partner when they answered; 0 when
+	// none answered. Apart from the sell-through satisfaction above.
+	HelpDeskCsat          float64 `protobuf:"fixed64,17,opt,name=help_desk_csat,json=helpDeskCsat,proto3" json:"help_desk_csat,omitempty"`
+	HelpDeskCsatResponses int64   `protobuf:"varint,18,opt,name=help_desk_csat_responses,json=helpDeskCsatResponses,proto3" json:"help_desk_csat_responses,omitempty"`
+	// Net promoter score (-100 to 100) of the help desk's NPS answers in the
+	// period from customers linked to the partner when they answered; 0 when
+	// none answered.
+	HelpDeskNps          float64 `protobuf:"fixed64,19,opt,name=help_desk_nps,json=helpDeskNps,proto3" json:"help_desk_nps,omitempty"`
+	HelpDeskNpsResponses int64   `protobuf:"varint,20,opt,name=help_desk_nps_responses,json=helpDeskNpsResponses,proto3" json:"help_desk_nps_responses,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *PartnerScorecard) Reset() {
@@ -251,6 +261,34 @@ func (x *PartnerScorecard) GetCertifications() []string {
 	return nil
 }
 
+func (x *PartnerScorecard) GetHelpDeskCsat() float64 {
+	if x != nil {
+		return x.HelpDeskCsat
+	}
+	return 0
+}
+
+func (x *PartnerScorecard) GetHelpDeskCsatResponses() int64 {
+	if x != nil {
+		return x.HelpDeskCsatResponses
+	}
+	return 0
+}
+
+func (x *PartnerScorecard) GetHelpDeskNps() float64 {
+	if x != nil {
+		return x.HelpDeskNps
+	}
+	return 0
+}
+
+func (x *PartnerScorecard) GetHelpDeskNpsResponses() int64 {
+	if x != nil {
+		return x.HelpDeskNpsResponses
+	}
+	return 0
+}
+
 var File_rapport_partner_v1_scorecard_proto protoreflect.FileDescriptor
 
 const file_rapport_partner_v1_scorecard_proto_rawDesc = "" +
@@ -258,7 +296,7 @@ const file_rapport_partner_v1_scorecard_proto_rawDesc = "" +
 	"\"rapport/partner/v1/scorecard.proto\x12\x12rapport.partner.v1\x1a\x1crapport/types/v1/money.proto\"W\n" +
 	"\x0eCurrencyFigure\x12/\n" +
 	"\x06amount\x18\x01 \x01(\v2\x17.rapport.types.v1.MoneyR\x06amount\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count\"\xb1\x06\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xeb\a\n" +
 	"\x10PartnerScorecard\x12\x1d\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12!\n" +
@@ -278,7 +316,11 @@ const file_rapport_partner_v1_scorecard_proto_rawDesc = "" +
 	"\fsell_through\x18\r \x03(\v2\".rapport.partner.v1.CurrencyFigureR\vsellThrough\x123\n" +
 	"\x15customer_satisfaction\x18\x0e \x01(\x01R\x14customerSatisfaction\x125\n" +
 	"\x16satisfaction_responses\x18\x0f \x01(\x03R\x15satisfactionResponses\x12&\n" +
-	"\x0ecertifications\x18\x10 \x03(\tR\x0ecertificationsB\xd5\x01\n" +
+	"\x0ecertifications\x18\x10 \x03(\tR\x0ecertifications\x12$\n" +
+	"\x0ehelp_desk_csat\x18\x11 \x01(\x01R\fhelpDeskCsat\x127\n" +
+	"\x18help_desk_csat_responses\x18\x12 \x01(\x03R\x15helpDeskCsatResponses\x12\"\n" +
+	"\rhelp_desk_nps\x18\x13 \x01(\x01R\vhelpDeskNps\x125\n" +
+	"\x17help_desk_nps_responses\x18\x14 \x01(\x03R\x14helpDeskNpsResponsesB\xd5\x01\n" +
 	"\x16com.rapport.partner.v1B\x0eScorecardProtoP\x01ZAgithub.com/rapportcrm/rapport/gen/go/rapport/partner/v1;partnerv1\xa2\x02\x03RPX\xaa\x02\x12Rapport.Partner.V1\xca\x02\x12Rapport\\Partner\\V1\xe2\x02\x1eRapport\\Partner\\V1\\GPBMetadata\xea\x02\x14Rapport::Partner::V1b\x06proto3"
 
 var (

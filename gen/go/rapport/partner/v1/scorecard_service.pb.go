@@ -128,6 +128,129 @@ func (x *GetPartnerScorecardResponse) GetScorecard() *PartnerScorecard {
 	return nil
 }
 
+type ListPartnerScorecardsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First day, "YYYY-MM-DD". Required.
+	PeriodStart string `protobuf:"bytes,1,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	// First day after, "YYYY-MM-DD"; at most 366 days on. Required.
+	PeriodEnd string `protobuf:"bytes,2,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	// At most 50; default 20 (each scorecard reads the sales pipeline).
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPartnerScorecardsRequest) Reset() {
+	*x = ListPartnerScorecardsRequest{}
+	mi := &file_rapport_partner_v1_scorecard_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPartnerScorecardsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPartnerScorecardsRequest) ProtoMessage() {}
+
+func (x *ListPartnerScorecardsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_partner_v1_scorecard_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPartnerScorecardsRequest.ProtoReflect.Descriptor instead.
+func (*ListPartnerScorecardsRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_partner_v1_scorecard_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListPartnerScorecardsRequest) GetPeriodStart() string {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return ""
+}
+
+func (x *ListPartnerScorecardsRequest) GetPeriodEnd() string {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return ""
+}
+
+func (x *ListPartnerScorecardsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPartnerScorecardsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListPartnerScorecardsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scorecards    []*PartnerScorecard    `protobuf:"bytes,1,rep,name=scorecards,proto3" json:"scorecards,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPartnerScorecardsResponse) Reset() {
+	*x = ListPartnerScorecardsResponse{}
+	mi := &file_rapport_partner_v1_scorecard_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPartnerScorecardsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPartnerScorecardsResponse) ProtoMessage() {}
+
+func (x *ListPartnerScorecardsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_partner_v1_scorecard_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPartnerScorecardsResponse.ProtoReflect.Descriptor instead.
+func (*ListPartnerScorecardsResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_partner_v1_scorecard_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListPartnerScorecardsResponse) GetScorecards() []*PartnerScorecard {
+	if x != nil {
+		return x.Scorecards
+	}
+	return nil
+}
+
+func (x *ListPartnerScorecardsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_rapport_partner_v1_scorecard_service_proto protoreflect.FileDescriptor
 
 const file_rapport_partner_v1_scorecard_service_proto_rawDesc = "" +
@@ -140,9 +263,22 @@ const file_rapport_partner_v1_scorecard_service_proto_rawDesc = "" +
 	"\n" +
 	"period_end\x18\x03 \x01(\tR\tperiodEnd\"a\n" +
 	"\x1bGetPartnerScorecardResponse\x12B\n" +
-	"\tscorecard\x18\x01 \x01(\v2$.rapport.partner.v1.PartnerScorecardR\tscorecard2\xca\x01\n" +
+	"\tscorecard\x18\x01 \x01(\v2$.rapport.partner.v1.PartnerScorecardR\tscorecard\"\x9c\x01\n" +
+	"\x1cListPartnerScorecardsRequest\x12!\n" +
+	"\fperiod_start\x18\x01 \x01(\tR\vperiodStart\x12\x1d\n" +
+	"\n" +
+	"period_end\x18\x02 \x01(\tR\tperiodEnd\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\x8d\x01\n" +
+	"\x1dListPartnerScorecardsResponse\x12D\n" +
+	"\n" +
+	"scorecards\x18\x01 \x03(\v2$.rapport.partner.v1.PartnerScorecardR\n" +
+	"scorecards\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xe8\x02\n" +
 	"\x17PartnerScorecardService\x12\xae\x01\n" +
-	"\x13GetPartnerScorecard\x12..rapport.partner.v1.GetPartnerScorecardRequest\x1a/.rapport.partner.v1.GetPartnerScorecardResponse\"6\x82\xd3\xe4\x93\x020b\tscorecard\x12#/v1/partners/{partner_id}/scorecardB\xdc\x01\n" +
+	"\x13GetPartnerScorecard\x12..rapport.partner.v1.GetPartnerScorecardRequest\x1a/.rapport.partner.v1.GetPartnerScorecardResponse\"6\x82\xd3\xe4\x93\x020b\tscorecard\x12#/v1/partners/{partner_id}/scorecard\x12\x9b\x01\n" +
+	"\x15ListPartnerScorecards\x120.rapport.partner.v1.ListPartnerScorecardsRequest\x1a1.rapport.partner.v1.ListPartnerScorecardsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/partnerScorecardsB\xdc\x01\n" +
 	"\x16com.rapport.partner.v1B\x15ScorecardServiceProtoP\x01ZAgithub.com/rapportcrm/rapport/gen/go/rapport/partner/v1;partnerv1\xa2\x02\x03RPX\xaa\x02\x12Rapport.Partner.V1\xca\x02\x12Rapport\\Partner\\V1\xe2\x02\x1eRapport\\Partner\\V1\\GPBMetadata\xea\x02\x14Rapport::Partner::V1b\x06proto3"
 
 var (
@@ -157,21 +293,26 @@ func file_rapport_partner_v1_scorecard_service_proto_rawDescGZIP() []byte {
 	return file_rapport_partner_v1_scorecard_service_proto_rawDescData
 }
 
-var file_rapport_partner_v1_scorecard_service_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_rapport_partner_v1_scorecard_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_rapport_partner_v1_scorecard_service_proto_goTypes = []any{
-	(*GetPartnerScorecardRequest)(nil),  // 0: rapport.partner.v1.GetPartnerScorecardRequest
-	(*GetPartnerScorecardResponse)(nil), // 1: rapport.partner.v1.GetPartnerScorecardResponse
-	(*PartnerScorecard)(nil),            // 2: rapport.partner.v1.PartnerScorecard
+	(*GetPartnerScorecardRequest)(nil),    // 0: rapport.partner.v1.GetPartnerScorecardRequest
+	(*GetPartnerScorecardResponse)(nil),   // 1: rapport.partner.v1.GetPartnerScorecardResponse
+	(*ListPartnerScorecardsRequest)(nil),  // 2: rapport.partner.v1.ListPartnerScorecardsRequest
+	(*ListPartnerScorecardsResponse)(nil), // 3: rapport.partner.v1.ListPartnerScorecardsResponse
+	(*PartnerScorecard)(nil),              // 4: rapport.partner.v1.PartnerScorecard
 }
 var file_rapport_partner_v1_scorecard_service_proto_depIdxs = []int32{
-	2, // 0: rapport.partner.v1.GetPartnerScorecardResponse.scorecard:type_name -> rapport.partner.v1.PartnerScorecard
-	0, // 1: rapport.partner.v1.PartnerScorecardService.GetPartnerScorecard:input_type -> rapport.partner.v1.GetPartnerScorecardRequest
-	1, // 2: rapport.partner.v1.PartnerScorecardService.GetPartnerScorecard:output_type -> rapport.partner.v1.GetPartnerScorecardResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	4, // 0: rapport.partner.v1.GetPartnerScorecardResponse.scorecard:type_name -> rapport.partner.v1.PartnerScorecard
+	4, // 1: rapport.partner.v1.ListPartnerScorecardsResponse.scorecards:type_name -> rapport.partner.v1.PartnerScorecard
+	0, // 2: rapport.partner.v1.PartnerScorecardService.GetPartnerScorecard:input_type -> rapport.partner.v1.GetPartnerScorecardRequest
+	2, // 3: rapport.partner.v1.PartnerScorecardService.ListPartnerScorecards:input_type -> rapport.partner.v1.ListPartnerScorecardsRequest
+	1, // 4: rapport.partner.v1.PartnerScorecardService.GetPartnerScorecard:output_type -> rapport.partner.v1.GetPartnerScorecardResponse
+	3, // 5: rapport.partner.v1.PartnerScorecardService.ListPartnerScorecards:output_type -> rapport.partner.v1.ListPartnerScorecardsResponse
+	4, // [4:6] is the sub-list for method output_type
+	2, // [2:4] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_rapport_partner_v1_scorecard_service_proto_init() }
@@ -186,7 +327,7 @@ func file_rapport_partner_v1_scorecard_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_partner_v1_scorecard_service_proto_rawDesc), len(file_rapport_partner_v1_scorecard_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -88,6 +88,41 @@ func local_request_PartnerScorecardService_GetPartnerScorecard_0(ctx context.Con
 	return msg, metadata, err
 }
 
+var filter_PartnerScorecardService_ListPartnerScorecards_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_PartnerScorecardService_ListPartnerScorecards_0(ctx context.Context, marshaler runtime.Marshaler, client PartnerScorecardServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListPartnerScorecardsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_PartnerScorecardService_ListPartnerScorecards_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListPartnerScorecards(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_PartnerScorecardService_ListPartnerScorecards_0(ctx context.Context, marshaler runtime.Marshaler, server PartnerScorecardServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListPartnerScorecardsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_PartnerScorecardService_ListPartnerScorecards_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.ListPartnerScorecards(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterPartnerScorecardServiceHandlerServer registers the http handlers for service PartnerScorecardService to "mux".
 // UnaryRPC     :call PartnerScorecardServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -113,6 +148,26 @@ func RegisterPartnerScorecardServiceHandlerServer(ctx context.Context, mux *runt
 			return
 		}
 		forward_PartnerScorecardService_GetPartnerScorecard_0(annotatedContext, mux, outboundMarshaler, w, req, response_PartnerScorecardService_GetPartnerScorecard_0{resp.(*GetPartnerScorecardResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_PartnerScorecardService_ListPartnerScorecards_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/rapport.partner.v1.PartnerScorecardService/ListPartnerScorecards", runtime.WithHTTPPathPattern("/v1/partnerScorecards"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_PartnerScorecardService_ListPartnerScorecards_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_PartnerScorecardService_ListPartnerScorecards_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -171,6 +226,23 @@ func RegisterPartnerScorecardServiceHandlerClient(ctx context.Context, mux *runt
 		}
 		forward_PartnerScorecardService_GetPartnerScorecard_0(annotatedContext, mux, outboundMarshaler, w, req, response_PartnerScorecardService_GetPartnerScorecard_0{resp.(*GetPartnerScorecardResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_PartnerScorecardService_ListPartnerScorecards_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/rapport.partner.v1.PartnerScorecardService/ListPartnerScorecards", runtime.WithHTTPPathPattern("/v1/partnerScorecards"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_PartnerScorecardService_ListPartnerScorecards_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_PartnerScorecardService_ListPartnerScorecards_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -184,9 +256,11 @@ func (m response_PartnerScorecardService_GetPartnerScorecard_0) XXX_ResponseBody
 }
 
 var (
-	pattern_PartnerScorecardService_GetPartnerScorecard_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "partners", "partner_id", "scorecard"}, ""))
+	pattern_PartnerScorecardService_GetPartnerScorecard_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "partners", "partner_id", "scorecard"}, ""))
+	pattern_PartnerScorecardService_ListPartnerScorecards_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "partnerScorecards"}, ""))
 )
 
 var (
-	forward_PartnerScorecardService_GetPartnerScorecard_0 = runtime.ForwardResponseMessage
+	forward_PartnerScorecardService_GetPartnerScorecard_0   = runtime.ForwardResponseMessage
+	forward_PartnerScorecardService_ListPartnerScorecards_0 = runtime.ForwardResponseMessage
 )

@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PartnerScorecardService_GetPartnerScorecard_FullMethodName = "/rapport.partner.v1.PartnerScorecardService/GetPartnerScorecard"
+	PartnerScorecardService_GetPartnerScorecard_FullMethodName   = "/rapport.partner.v1.PartnerScorecardService/GetPartnerScorecard"
+	PartnerScorecardService_ListPartnerScorecards_FullMethodName = "/rapport.partner.v1.PartnerScorecardService/ListPartnerScorecards"
 )
 
 // PartnerScorecardServiceClient is the client API for PartnerScorecardService service.
@@ -29,10 +30,15 @@ const (
 // PartnerScorecardService computes partner scorecards from the partner
 // service's own data (registrations, sell-through, certifications) and the
 // sales-pipeline service's (partner-sourced opportunities, attributed
-// orders). Channel staff and analysts read them.
+// orders), and the help desk's satisfaction answers of the partner's
+// customers. Channel staff and analysts read every partner's; partner users
+// those of their own partner and the partners under it.
 type PartnerScorecardServiceClient interface {
 	// Computes a partner's scorecard for a period.
 	GetPartnerScorecard(ctx context.Context, in *GetPartnerScorecardRequest, opts ...grpc.CallOption) (*GetPartnerScorecardResponse, error)
+	// Lists the scorecards of every partner the caller may see for a period,
+	// in partner id order.
+	ListPartnerScorecards(ctx context.Context, in *ListPartnerScorecardsRequest, opts ...grpc.CallOption) (*ListPartnerScorecardsResponse, error)
 }
 
 type partnerScorecardServiceClient struct {
@@ -53,6 +59,16 @@ func (c *partnerScorecardServiceClient) GetPartnerScorecard(ctx context.Context,
 	return out, nil
 }
 
+func (c *partnerScorecardServiceClient) ListPartnerScorecards(ctx context.Context, in *ListPartnerScorecardsRequest, opts ...grpc.CallOption) (*ListPartnerScorecardsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPartnerScorecardsResponse)
+	err := c.cc.Invoke(ctx, PartnerScorecardService_ListPartnerScorecards_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PartnerScorecardServiceServer is the server API for PartnerScorecardService service.
 // All implementations must embed UnimplementedPartnerScorecardServiceServer
 // for forward compatibility.
@@ -60,10 +76,15 @@ func (c *partnerScorecardServiceClient) GetPartnerScorecard(ctx context.Context,
 // PartnerScorecardService computes partner scorecards from the partner
 // service's own data (registrations, sell-through, certifications) and the
 // sales-pipeline service's (partner-sourced opportunities, attributed
-// orders). Channel staff and analysts read them.
+// orders), and the help desk's satisfaction answers of the partner's
+// customers. Channel staff and analysts read every partner's; partner users
+// those of their own partner and the partners under it.
 type PartnerScorecardServiceServer interface {
 	// Computes a partner's scorecard for a period.
 	GetPartnerScorecard(context.Context, *GetPartnerScorecardRequest) (*GetPartnerScorecardResponse, error)
+	// Lists the scorecards of every partner the caller may see for a period,
+	// in partner id order.
+	ListPartnerScorecards(context.Context, *ListPartnerScorecardsRequest) (*ListPartnerScorecardsResponse, error)
 	mustEmbedUnimplementedPartnerScorecardServiceServer()
 }
 
@@ -76,6 +97,9 @@ type UnimplementedPartnerScorecardServiceServer struct{}
 
 func (UnimplementedPartnerScorecardServiceServer) GetPartnerScorecard(context.Context, *GetPartnerScorecardRequest) (*GetPartnerScorecardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPartnerScorecard not implemented")
+}
+func (UnimplementedPartnerScorecardServiceServer) ListPartnerScorecards(context.Context, *ListPartnerScorecardsRequest) (*ListPartnerScorecardsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPartnerScorecards not implemented")
 }
 func (UnimplementedPartnerScorecardServiceServer) mustEmbedUnimplementedPartnerScorecardServiceServer() {
 }
@@ -117,6 +141,24 @@ func _PartnerScorecardService_GetPartnerScorecard_Handler(srv interface{}, ctx c
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PartnerScorecardService_ListPartnerScorecards_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPartnerScorecardsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PartnerScorecardServiceServer).ListPartnerScorecards(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PartnerScorecardService_ListPartnerScorecards_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PartnerScorecardServiceServer).ListPartnerScorecards(ctx, req.(*ListPartnerScorecardsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PartnerScorecardService_ServiceDesc is the grpc.ServiceDesc for PartnerScorecardService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -127,6 +169,10 @@ var PartnerScorecardService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetPartnerScorecard",
 			Handler:    _PartnerScorecardService_GetPartnerScorecard_Handler,
+		},
+		{
+			MethodName: "ListPartnerScorecards",
+			Handler:    _PartnerScorecardService_ListPartnerScorecards_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

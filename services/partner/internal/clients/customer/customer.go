@@ -51,37 +51,54 @@ func literal(s string) (string, bool) {
 	return `"` + s + `"`, true
 }
 
-// Match implements dealreg.Customers with one ListCustomers call: exact
-// e-mail (case-insensitive), phone, or company name.
+// matchPage bounds the customers one identity query returns.
+const matchPage = 10
+
+// Match implements dealreg.Customers with ListCustomers: first by the
+// identifiers that name one customer (exact e-mail, case-insensitive, or
+// phone), then by company name. Two calls, because in one OR query a common
+// name's namesakes (dozens at a million customers) would fill the page,
+// ordered by creation, ahead of the customer with the same e-mail.
 func (c *Client) Match(ctx context.Context, p dealreg.Prospect) ([]dealreg.Customer, error) {
-	var terms []string
+	var strong []string
 	if v, ok := literal(dealreg.NormalizeEmail(p.Email)); ok {
-		terms = append(terms, "email = "+v)
+		strong = append(strong, "email = "+v)
 	}
 	if v, ok := literal(dealreg.NormalizePhone(p.Phone)); ok {
-		terms = append(terms, "phone = "+v)
+		strong = append(strong, "phone = "+v)
 	}
-	if v, ok := literal(strings.TrimSpace(p.CompanyName)); ok {
-		terms = append(terms, "display_name = "+v)
-	}
-	if len(terms) == 0 {
-		return nil, nil
-	}
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	resp, err := c.customers.ListCustomers(cctx, &customerv1.ListCustomersRequest{Filter: strings.Join(terms, " OR "), PageSize: 10})
-	if err != nil {
-		return nil, peerErr(ctx, "match customers", err)
-	}
-	out := make([]dealreg.Customer, 0, len(resp.GetCustomers()))
-	for _, m := range resp.GetCustomers() {
-		id, err := uuid.Parse(m.GetCustomerId())
+	var out []dealreg.Customer
+	seen := map[uuid.UUID]bool{}
+	for _, terms := range [][]string{strong, nameTerms(p)} {
+		if len(terms) == 0 {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		resp, err := c.customers.ListCustomers(cctx, &customerv1.ListCustomersRequest{Filter: strings.Join(terms, " OR "), PageSize: matchPage})
+		cancel()
 		if err != nil {
 			return nil, peerErr(ctx, "match customers", err)
 		}
-		out = append(out, dealreg.Customer{ID: id, OwnerID: m.GetOwnerId(), Match: matchReason(p, m)})
+		for _, m := range resp.GetCustomers() {
+			id, err := uuid.Parse(m.GetCustomerId())
+			if err != nil {
+				return nil, peerErr(ctx, "match customers", err)
+			}
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, dealreg.Customer{ID: id, OwnerID: m.GetOwnerId(), Match: matchReason(p, m)})
+			}
+		}
 	}
 	return out, nil
+}
+
+// nameTerms matches the prospect's company name exactly.
+func nameTerms(p dealreg.Prospect) []string {
+	if v, ok := literal(strings.TrimSpace(p.CompanyName)); ok {
+		return []string{"display_name = " + v}
+	}
+	return nil
 }
 
 // matchReason says which identity field matched, without repeating it.
