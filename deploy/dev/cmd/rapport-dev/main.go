@@ -83,12 +83,13 @@ Rapport is running.
   gRPC            customer %[2]s  pipeline %[3]s  ticket %[4]s  partner %[5]s  analytics %[6]s  integration %[9]s
   admin API key   %[7]s
   logs            %[8]s
+  e-mail          %[10]s (the local SMTP relay %[11]s keeps every message sent as a .eml file)
 
   curl -H "Authorization: Bearer $(cat %[7]s)" %[1]s/v1/customers?page_size=5
 
 Press Ctrl-C to stop.
 `, s.HTTPURL, s.GRPC["customer"], s.GRPC["pipeline"], s.GRPC["ticket"], s.GRPC["partner"], s.GRPC["analytics"],
-		filepath.Join(state, "admin-api-key"), s.Logs, s.GRPC["integration"])
+		filepath.Join(state, "admin-api-key"), s.Logs, s.GRPC["integration"], s.MailDir, s.Mail.Addr)
 	<-ctx.Done()
 	fmt.Println("stopping …")
 	return nil
