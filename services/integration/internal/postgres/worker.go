@@ -160,7 +160,12 @@ func (s *Store) Backlog(ctx context.Context) (int64, error) {
 // (order per resource), only of active subscriptions, and none of an
 // endpoint whose breaker is open or whose half-open probe is under way;
 // those of a half-open endpoint come back marked as probe candidates.
-// SKIP LOCKED lets workers share the queue.
+// SKIP LOCKED lets workers share the queue. The head of each resource's
+// queue is asked for as "ORDER BY seq LIMIT 1", which only the ordering
+// index answers: as a NOT EXISTS, a planner without statistics yet (a new
+// or fast-growing queue) scanned every pending delivery of the tenant per
+// candidate, and claims slowed as the backlog grew, until delivery fell
+// further behind (0.6 → 12 ms a claim in the benchmark).
 const (
 	claimSQL = `
 WITH claimed AS (
@@ -172,9 +177,10 @@ WITH claimed AS (
         LEFT JOIN endpoint_breakers b ON b.tenant_id = w.tenant_id AND b.endpoint = w.endpoint
         WHERE c.tenant_id = $1 AND c.state = 1 AND c.next_attempt_time <= now() AND w.state = 1
           AND (b.open_until IS NULL OR (b.open_until <= now() AND (b.probe_until IS NULL OR b.probe_until <= now())))
-          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-                          WHERE e.tenant_id = c.tenant_id AND e.webhook_id = c.webhook_id AND e.resource = c.resource
-                            AND e.state = 1 AND e.seq < c.seq)
+          AND c.seq = (SELECT e.seq FROM webhook_deliveries e
+                       WHERE e.tenant_id = c.tenant_id AND e.webhook_id = c.webhook_id AND e.resource = c.resource
+                         AND e.state = 1
+                       ORDER BY e.seq LIMIT 1)
         ORDER BY c.next_attempt_time
         LIMIT $2
         FOR UPDATE OF c SKIP LOCKED)
