@@ -13,13 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
@@ -34,12 +30,7 @@ type Store interface {
 }
 
 // Config tunes a Follower.
-type Config struct {
-	// Refresh is how often the directory is asked for new tenants.
-	Refresh time.Duration
-	// MinBackoff and MaxBackoff bound the wait before a broken stream is reopened.
-	MinBackoff, MaxBackoff time.Duration
-}
+type Config = eventfeed.FollowConfig
 
 // Follower follows every source for every tenant of its directory.
 type Follower struct {
@@ -59,79 +50,29 @@ func New(store Store, dir eventfeed.Directory, cfg Config, log *slog.Logger, sou
 // read is asked again at the next refresh; a tenant no longer listed stops
 // being followed.
 func (f *Follower) Run(ctx context.Context) error {
-	eventfeed.PerTenant(ctx, f.dir, f.cfg.Refresh, f.log, func(ctx context.Context, tenant uuid.UUID) {
-		var wg sync.WaitGroup
-		for _, src := range f.sources {
-			wg.Go(func() { f.follow(ctx, tenant, src) })
-		}
-		wg.Wait()
-	})
+	eventfeed.Follow(ctx, f.dir, f.cfg, f.log, f, f.sources...)
 	return nil
 }
 
-// follow reads one tenant's stream of src, reopening it with capped,
-// jittered exponential backoff until ctx ends.
-func (f *Follower) follow(ctx context.Context, tenant uuid.UUID, src eventfeed.Source) {
-	wait := f.cfg.MinBackoff
-	for {
-		start := time.Now()
-		n, err := f.session(ctx, tenant, src)
-		if ctx.Err() != nil {
-			return
-		}
-		if n > 0 || time.Since(start) > f.cfg.MaxBackoff {
-			wait = f.cfg.MinBackoff
-		}
-		pause := wait/2 + rand.N(wait/2+1)
-		f.log.WarnContext(ctx, "event stream disconnected", "tenant_id", tenant.String(), "source", src.Name,
-			"taken_in", n, "code", status.Code(err).String(), "error", err.Error(), "retry_in", pause.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
-		wait = min(2*wait, f.cfg.MaxBackoff)
-	}
+// Checkpoint implements eventfeed.Reader.
+func (f *Follower) Checkpoint(ctx context.Context, tenant uuid.UUID, source string) (string, error) {
+	return f.store.Checkpoint(ctx, tenant, source)
 }
 
-// session reads src from the checkpoint until the stream or the store
-// fails, and returns how many events it took in.
-func (f *Follower) session(ctx context.Context, tenant uuid.UUID, src eventfeed.Source) (int, error) {
-	cursor, err := f.store.Checkpoint(ctx, tenant, src.Name)
+// Take implements eventfeed.Reader: it hands the event to the store.
+func (f *Follower) Take(ctx context.Context, tenant uuid.UUID, source string, pe *eventsv1.Event) error {
+	e, err := Decode(source, pe)
 	if err != nil {
-		return 0, err
+		// Without an id, tenant and cursor it cannot be delivered once;
+		// the next good event's checkpoint moves past it.
+		f.log.ErrorContext(ctx, "event skipped: malformed envelope", "source", source, "cursor", pe.GetCursor(), "error", err.Error())
+		return nil
 	}
-	credential, err := f.dir.Credential(ctx, tenant)
-	if err != nil {
-		return 0, fmt.Errorf("credential: %w", err)
+	if e.TenantID != tenant {
+		return fmt.Errorf("stream of tenant %s sent an event of %s", tenant, e.TenantID)
 	}
-	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+credential))
-	defer cancel()
-	stream, err := src.Watch(sctx, cursor)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for {
-		pe, err := stream.Recv()
-		if err != nil {
-			return n, err
-		}
-		e, err := Decode(src.Name, pe)
-		if err != nil {
-			// Without an id, tenant and cursor it cannot be delivered once;
-			// the next good event's checkpoint moves past it.
-			f.log.ErrorContext(ctx, "event skipped: malformed envelope", "source", src.Name, "cursor", pe.GetCursor(), "error", err.Error())
-			continue
-		}
-		if e.TenantID != tenant {
-			return n, fmt.Errorf("stream of tenant %s sent an event of %s", tenant, e.TenantID)
-		}
-		if _, err := f.store.Ingest(ctx, e); err != nil {
-			return n, err
-		}
-		n++
-	}
+	_, err = f.store.Ingest(ctx, e)
+	return err
 }
 
 // cloudEvent is the JSON envelope a delivery sends (CloudEvents 1.0,

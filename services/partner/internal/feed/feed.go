@@ -10,13 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"sync"
-	"time"
 
 	"github.com/google/uuid"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
@@ -34,12 +29,7 @@ const (
 )
 
 // Config tunes a Follower.
-type Config struct {
-	// Refresh is how often the directory is asked for new tenants.
-	Refresh time.Duration
-	// MinBackoff and MaxBackoff bound the wait before a broken stream is reopened.
-	MinBackoff, MaxBackoff time.Duration
-}
+type Config = eventfeed.FollowConfig
 
 // Follower follows the sources for every tenant of its directory.
 type Follower struct {
@@ -57,79 +47,28 @@ func New(store satisfaction.Store, dir eventfeed.Directory, cfg Config, log *slo
 
 // Run follows until ctx ends, then returns nil.
 func (f *Follower) Run(ctx context.Context) error {
-	eventfeed.PerTenant(ctx, f.dir, f.cfg.Refresh, f.log, func(ctx context.Context, tenant uuid.UUID) {
-		var wg sync.WaitGroup
-		for _, src := range f.sources {
-			wg.Go(func() { f.follow(ctx, tenant, src) })
-		}
-		wg.Wait()
-	})
+	eventfeed.Follow(ctx, f.dir, f.cfg, f.log, f, f.sources...)
 	return nil
 }
 
-// follow reads one tenant's stream of src, reopening it with capped,
-// jittered exponential backoff until ctx ends.
-func (f *Follower) follow(ctx context.Context, tenant uuid.UUID, src eventfeed.Source) {
-	wait := f.cfg.MinBackoff
-	for {
-		start := time.Now()
-		n, err := f.session(ctx, tenant, src)
-		if ctx.Err() != nil {
-			return
-		}
-		if n > 0 || time.Since(start) > f.cfg.MaxBackoff {
-			wait = f.cfg.MinBackoff
-		}
-		pause := wait/2 + rand.N(wait/2+1)
-		f.log.WarnContext(ctx, "event stream disconnected", "tenant_id", tenant.String(), "source", src.Name,
-			"applied", n, "code", status.Code(err).String(), "error", err.Error(), "retry_in", pause.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
-		wait = min(2*wait, f.cfg.MaxBackoff)
-	}
+// Checkpoint implements eventfeed.Reader.
+func (f *Follower) Checkpoint(ctx context.Context, tenant uuid.UUID, source string) (string, error) {
+	return f.store.Checkpoint(ctx, tenant, source)
 }
 
-// session reads src from the checkpoint until the stream or the store
-// fails, and returns how many events it applied.
-func (f *Follower) session(ctx context.Context, tenant uuid.UUID, src eventfeed.Source) (int, error) {
-	cursor, err := f.store.Checkpoint(ctx, tenant, src.Name)
+// Take implements eventfeed.Reader: it applies the event with its cursor.
+func (f *Follower) Take(ctx context.Context, tenant uuid.UUID, source string, e *eventsv1.Event) error {
+	if e.GetTenantId() != tenant.String() {
+		return fmt.Errorf("stream of tenant %s sent an event of %s", tenant, e.GetTenantId())
+	}
+	c, err := Decode(e)
 	if err != nil {
-		return 0, err
+		// A payload that does not decode cannot be projected; the
+		// checkpoint moves past it so that the stream does not stall.
+		f.log.ErrorContext(ctx, "event not projected: malformed payload", "source", source, "type", e.GetType(),
+			"cursor", e.GetCursor(), "error", err.Error())
 	}
-	credential, err := f.dir.Credential(ctx, tenant)
-	if err != nil {
-		return 0, fmt.Errorf("credential: %w", err)
-	}
-	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+credential))
-	defer cancel()
-	stream, err := src.Watch(sctx, cursor)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for {
-		e, err := stream.Recv()
-		if err != nil {
-			return n, err
-		}
-		if e.GetTenantId() != tenant.String() {
-			return n, fmt.Errorf("stream of tenant %s sent an event of %s", tenant, e.GetTenantId())
-		}
-		c, err := Decode(e)
-		if err != nil {
-			// A payload that does not decode cannot be projected; the
-			// checkpoint moves past it so that the stream does not stall.
-			f.log.ErrorContext(ctx, "event not projected: malformed payload", "source", src.Name, "type", e.GetType(),
-				"cursor", e.GetCursor(), "error", err.Error())
-		}
-		if err := f.store.Apply(ctx, tenant, src.Name, e.GetCursor(), c); err != nil {
-			return n, err
-		}
-		n++
-	}
+	return f.store.Apply(ctx, tenant, source, e.GetCursor(), c)
 }
 
 // Decode says what an event means to the projection: the zero Change for

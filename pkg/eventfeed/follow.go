@@ -1,0 +1,101 @@
+package eventfeed
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
+)
+
+// FollowConfig tunes Follow.
+type FollowConfig struct {
+	// Refresh is how often the directory is asked for new tenants.
+	Refresh time.Duration
+	// MinBackoff and MaxBackoff bound the wait before a broken stream is reopened.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Reader is a projection Follow feeds: where a tenant's stream of a source
+// resumes, and how one event of it is taken in (with its cursor, in one
+// transaction, so that a crash repeats the event rather than losing it).
+type Reader interface {
+	Checkpoint(ctx context.Context, tenant uuid.UUID, source string) (string, error)
+	// Take takes e in; an error ends the session, which is reopened from
+	// the checkpoint.
+	Take(ctx context.Context, tenant uuid.UUID, source string, e *eventsv1.Event) error
+}
+
+// Follow reads every source for every tenant of dir into r until ctx
+// ends: each stream opens at r's checkpoint with dir's credential for the
+// tenant, and a broken one is reopened after a capped, jittered
+// exponential backoff.
+func Follow(ctx context.Context, dir Directory, cfg FollowConfig, log *slog.Logger, r Reader, sources ...Source) {
+	PerTenant(ctx, dir, cfg.Refresh, log, func(ctx context.Context, tenant uuid.UUID) {
+		var wg sync.WaitGroup
+		for _, src := range sources {
+			wg.Go(func() { follow(ctx, dir, cfg, log, r, tenant, src) })
+		}
+		wg.Wait()
+	})
+}
+
+func follow(ctx context.Context, dir Directory, cfg FollowConfig, log *slog.Logger, r Reader, tenant uuid.UUID, src Source) {
+	wait := cfg.MinBackoff
+	for {
+		start := time.Now()
+		n, err := session(ctx, dir, r, tenant, src)
+		if ctx.Err() != nil {
+			return
+		}
+		if n > 0 || time.Since(start) > cfg.MaxBackoff {
+			wait = cfg.MinBackoff
+		}
+		pause := wait/2 + rand.N(wait/2+1)
+		log.WarnContext(ctx, "event stream disconnected", "tenant_id", tenant.String(), "source", src.Name,
+			"taken_in", n, "code", status.Code(err).String(), "error", err.Error(), "retry_in", pause.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		wait = min(2*wait, cfg.MaxBackoff)
+	}
+}
+
+// session reads src from the checkpoint until the stream or r fails, and
+// returns how many events r took in.
+func session(ctx context.Context, dir Directory, r Reader, tenant uuid.UUID, src Source) (int, error) {
+	cursor, err := r.Checkpoint(ctx, tenant, src.Name)
+	if err != nil {
+		return 0, err
+	}
+	credential, err := dir.Credential(ctx, tenant)
+	if err != nil {
+		return 0, fmt.Errorf("credential: %w", err)
+	}
+	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+credential))
+	defer cancel()
+	stream, err := src.Watch(sctx, cursor)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		e, err := stream.Recv()
+		if err != nil {
+			return n, err
+		}
+		if err := r.Take(ctx, tenant, src.Name, e); err != nil {
+			return n, err
+		}
+		n++
+	}
+}
