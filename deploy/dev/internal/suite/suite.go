@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -340,7 +341,8 @@ func waitFor(ctx context.Context, p *process, logs string, ready func(context.Co
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited while starting; see %s", p.name, filepath.Join(logs, p.name+".log"))
+			log := filepath.Join(logs, p.name+".log")
+			return fmt.Errorf("%s exited while starting; %s ends:\n%s", p.name, log, logTail(log, 2000))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
@@ -353,6 +355,25 @@ func waitFor(ctx context.Context, p *process, logs string, ready func(context.Co
 		}
 	}
 	return fmt.Errorf("%s not ready after %s; see %s", p.name, startTimeout, filepath.Join(logs, p.name+".log"))
+}
+
+// logTail returns at most n bytes from the end of a log, so a process that
+// died while starting explains itself where the caller prints the error
+// (a CI log), not only in a file that goes away with the machine.
+func logTail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > n {
+		_, _ = f.Seek(fi.Size()-n, io.SeekStart)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
 
 // stopTimeout bounds the graceful stop of each process.
