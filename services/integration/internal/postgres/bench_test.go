@@ -29,6 +29,10 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("RAPPORT_BENCH_EVENTS")); err == nil && v > 0 {
 		total = v
 	}
+	n := 4
+	if v, err := strconv.Atoi(os.Getenv("RAPPORT_BENCH_PRODUCERS")); err == nil && v > 0 {
+		n = v
+	}
 	for range b.N {
 		f := newFixture(b, true)
 		var mu sync.Mutex
@@ -50,15 +54,15 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 		}))
 		f.subscribe(b, receiver.URL, "*")
 		f.run(b, delivery.Config{Workers: 16})
-		// Four producers at 250 events a second each: one taking events in
-		// serially cannot offer 1 000 a second on this machine.
+		// Producers (RAPPORT_BENCH_PRODUCERS, default 4) sharing 1 000 events
+		// a second: one taking events in serially cannot offer that here.
 		start := time.Now()
 		var producers sync.WaitGroup
-		for p := range 4 {
+		for p := range n {
 			producers.Go(func() {
-				tick := time.NewTicker(4 * time.Millisecond)
+				tick := time.NewTicker(time.Duration(n) * time.Millisecond)
 				defer tick.Stop()
-				for i := p; i < total; i += 4 {
+				for i := p; i < total; i += n {
 					<-tick.C
 					e := f.event("customer.updated", fmt.Sprintf("customers/%d", i%100))
 					e.Body = fmt.Sprintf(`{"id":%q}`, e.ID)

@@ -109,9 +109,15 @@ const (
 UPDATE webhook_deliveries SET state = 1, budget_start = attempt_count, next_attempt_time = now(), update_time = now()
 WHERE tenant_id = $1 AND delivery_id = $2
 RETURNING ` + deliveryColumns
+	// requeueRangeSQL answers the queues it requeued into, with how many
+	// deliveries each.
 	requeueRangeSQL = `
-UPDATE webhook_deliveries SET state = 1, budget_start = attempt_count, next_attempt_time = now(), update_time = now()
-WHERE tenant_id = $1 AND webhook_id = $2 AND create_time >= $3 AND create_time < $4 AND state IN (2, 3)`
+WITH requeued AS (
+    UPDATE webhook_deliveries SET state = 1, budget_start = attempt_count, next_attempt_time = now(), update_time = now()
+    WHERE tenant_id = $1 AND webhook_id = $2 AND create_time >= $3 AND create_time < $4 AND state IN (2, 3)
+    RETURNING webhook_id, resource
+)
+SELECT webhook_id, resource, count(*) FROM requeued GROUP BY webhook_id, resource`
 )
 
 // Redeliver implements webhook.Store.
@@ -141,6 +147,9 @@ func (s *Store) Redeliver(ctx context.Context, caller auth.Caller, webhookID, de
 		if saved, err = pgx.CollectExactlyOneRow(rows, scanDelivery); err != nil {
 			return err
 		}
+		if err := reseat(ctx, tx, caller.TenantID, []queueKey{{saved.WebhookID, saved.Resource}}); err != nil {
+			return err
+		}
 		return outbox.Record(ctx, tx, outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID,
 			Type: webhook.EventRedelivered, Resource: saved.ResourceName(), Before: protoconv.Delivery(before), After: protoconv.Delivery(saved)})
 	})
@@ -158,11 +167,14 @@ func (s *Store) RedeliverRange(ctx context.Context, caller auth.Caller, webhookI
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, requeueRangeSQL, caller.TenantID, webhookID, start, end)
+		requeued, count, err := queuesOf(ctx, tx, requeueRangeSQL, caller.TenantID, webhookID, start, end)
 		if err != nil {
 			return err
 		}
-		n = int(tag.RowsAffected())
+		n = count
+		if err := reseat(ctx, tx, caller.TenantID, requeued); err != nil {
+			return err
+		}
 		return outbox.Record(ctx, tx, outbox.Change{TenantID: caller.TenantID, PrincipalID: caller.PrincipalID,
 			Type: webhook.EventRangeRequeued, Resource: w.Resource(), After: protoconv.Redelivery(webhookID.String(), start, end, n)})
 	})

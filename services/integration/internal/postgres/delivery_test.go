@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -108,6 +109,16 @@ func until(t *testing.T, what string, cond func() bool) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// elapse makes every pending delivery due now, as if leases and retry
+// waits had run out.
+func (f *fixture) elapse(t *testing.T) {
+	t.Helper()
+	if _, err := f.db.Owner.Exec(t.Context(), `UPDATE webhook_heads SET next_attempt_time = now();
+UPDATE webhook_deliveries SET next_attempt_time = now() WHERE state = 1`); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (f *fixture) delivery(t *testing.T, w webhook.Webhook, state webhook.DeliveryState) []webhook.Delivery {
@@ -345,9 +356,7 @@ func TestBreakerAndConcurrentClaims(t *testing.T) {
 	if err != nil || len(jobs) != 0 {
 		t.Fatalf("Claim(all leased) = %v, %v; want none", jobs, err)
 	}
-	if _, err := f.db.Owner.Exec(t.Context(), `UPDATE webhook_deliveries SET next_attempt_time = now()`); err != nil {
-		t.Fatal(err)
-	}
+	f.elapse(t)
 	jobs, err = f.store.Claim(t.Context(), f.tenant, 1, time.Minute)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("Claim(due) = %v, %v; want one", jobs, err)
@@ -386,9 +395,10 @@ func TestBreakerAndConcurrentClaims(t *testing.T) {
 	if cooldown < 7000 || cooldown > 7200 || trips != 2 {
 		t.Fatalf("after a failed probe: open for %.0f s, trips %d; want about 7200 s and 2", cooldown, trips)
 	}
-	if _, err := f.db.Owner.Exec(t.Context(), `UPDATE endpoint_breakers SET open_until = now(); UPDATE webhook_deliveries SET next_attempt_time = now()`); err != nil {
+	if _, err := f.db.Owner.Exec(t.Context(), `UPDATE endpoint_breakers SET open_until = now()`); err != nil {
 		t.Fatal(err)
 	}
+	f.elapse(t)
 	if probe, err = f.store.Claim(t.Context(), f.tenant, 20, time.Minute); err != nil || len(probe) != 1 {
 		t.Fatalf("Claim(half-open again) = %v, %v; want one probe", probe, err)
 	}
@@ -421,5 +431,107 @@ func TestTenantIsolationOfDeliveries(t *testing.T) {
 	}
 	if jobs, err := f.store.Claim(t.Context(), uuid.MustParse(stranger.TenantID), 10, time.Minute); err != nil || len(jobs) != 0 {
 		t.Fatalf("Claim(another tenant) = %v, %v; want none", jobs, err)
+	}
+}
+
+func TestRedeliveryGoesAheadOfNewerPending(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, true)
+	w, _ := f.subscribe(t, "http://127.0.0.1:9/never", "*")
+	first := f.event("customer.updated", "customers/r")
+	f.ingest(t, first)
+	claimOne := func(what string) delivery.Job {
+		t.Helper()
+		jobs, err := f.store.Claim(t.Context(), f.tenant, 10, time.Minute)
+		if err != nil || len(jobs) != 1 {
+			t.Fatalf("Claim(%s) = %v, %v; want exactly one", what, jobs, err)
+		}
+		return jobs[0]
+	}
+	settle := func(j delivery.Job) {
+		t.Helper()
+		err := f.store.Finish(t.Context(), j, delivery.Result{RequestTime: time.Now(), ResponseCode: 200}, webhook.Delivered, 0, webhook.BreakerPolicy{Threshold: 5, Cooldown: time.Minute})
+		if err != nil {
+			t.Fatalf("Finish = %v", err)
+		}
+	}
+	j := claimOne("first")
+	settle(j)
+	second := f.event("customer.updated", "customers/r")
+	f.ingest(t, second)
+	if _, err := f.svc.Redeliver(t.Context(), f.admin, w.ID, j.DeliveryID); err != nil {
+		t.Fatalf("Redeliver = %v", err)
+	}
+	// The redelivered, older delivery is its resource's head now; the
+	// newer one waits behind it.
+	if j := claimOne("after the redelivery"); j.EventID != first.ID {
+		t.Fatalf("claimed event %s first, want the redelivered %s", j.EventID, first.ID)
+	} else {
+		settle(j)
+	}
+	if j := claimOne("the newer one"); j.EventID != second.ID {
+		t.Fatalf("claimed event %s, want %s", j.EventID, second.ID)
+	} else {
+		settle(j)
+	}
+	var heads int
+	if err := f.db.Owner.QueryRow(t.Context(), `SELECT count(*) FROM webhook_heads`).Scan(&heads); err != nil || heads != 0 {
+		t.Fatalf("queue heads left = %d, %v; want none once every delivery settled", heads, err)
+	}
+}
+
+// TestOrderHoldsWhileEventsArriveDuringDelivery takes events in while
+// workers settle earlier ones of the same resources, which is when a
+// queue's head passes from a settled delivery to one committed a moment
+// ago: every delivery must arrive, once, in order.
+func TestOrderHoldsWhileEventsArriveDuringDelivery(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, true)
+	const resources, perResource = 6, 100
+	var mu sync.Mutex
+	got := map[string][]int{}
+	arrived := 0
+	receiver := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		var body struct {
+			R string
+			N int
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		defer mu.Unlock()
+		got[body.R] = append(got[body.R], body.N)
+		arrived++
+	}))
+	defer receiver.Close()
+	f.subscribe(t, receiver.URL, "*")
+	f.run(t, delivery.Config{Workers: 6})
+	var producers sync.WaitGroup
+	for r := range resources {
+		producers.Go(func() {
+			name := fmt.Sprintf("customers/%d", r)
+			for n := range perResource {
+				// Paced so that delivery keeps up and queues often run
+				// empty, when the hand-over is most delicate.
+				time.Sleep(15 * time.Millisecond)
+				e := f.event("customer.updated", name)
+				e.Body = fmt.Sprintf(`{"r":%q,"n":%d}`, name, n)
+				f.ingest(t, e)
+			}
+		})
+	}
+	producers.Wait()
+	until(t, "every delivery", func() bool { mu.Lock(); defer mu.Unlock(); return arrived >= resources*perResource })
+	mu.Lock()
+	defer mu.Unlock()
+	for name, ns := range got {
+		for i, n := range ns {
+			if n != i {
+				t.Fatalf("%s: delivery %d carried event %d (%d arrived): order per resource broken or a delivery repeated", name, i, n, len(ns))
+			}
+		}
+	}
+	var heads int
+	if err := f.db.Owner.QueryRow(t.Context(), `SELECT count(*) FROM webhook_heads`).Scan(&heads); err != nil || heads != 0 {
+		t.Fatalf("queue heads left = %d, %v; want none", heads, err)
 	}
 }

@@ -24,9 +24,15 @@ WHERE tenant_id = $1 AND (resource = $2 OR resource LIKE $4) AND type <> $3 AND 
 RETURNING event_id`
 	// Every delivery of those events leaves the queue and the redelivery
 	// ranges; its row and attempts stay, so the log stays truthful.
+	// eraseDeliveriesSQL answers the queues it took deliveries out of
+	// (their heads move on), with how many each.
 	eraseDeliveriesSQL = `
-UPDATE webhook_deliveries SET state = 4, last_error = 'customer erased', update_time = now()
-WHERE tenant_id = $1 AND event_id = ANY($2) AND state <> 4`
+WITH erased AS (
+    UPDATE webhook_deliveries SET state = 4, last_error = 'customer erased', update_time = now()
+    WHERE tenant_id = $1 AND event_id = ANY($2) AND state <> 4
+    RETURNING webhook_id, resource
+)
+SELECT webhook_id, resource, count(*) FROM erased GROUP BY webhook_id, resource`
 	eraseNotificationsSQL = `
 UPDATE notifications SET title = '', body = '', link = ''
 WHERE tenant_id = $1 AND (resource = $2 OR resource LIKE $3) AND (title <> '' OR body <> '' OR link <> '')
@@ -61,9 +67,12 @@ func erase(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 	if err != nil {
 		return fmt.Errorf("erase event bodies: %w", err)
 	}
-	tag, err := tx.Exec(ctx, eraseDeliveriesSQL, e.TenantID, events)
+	queues, erased, err := queuesOf(ctx, tx, eraseDeliveriesSQL, e.TenantID, events)
 	if err != nil {
 		return fmt.Errorf("erase deliveries: %w", err)
+	}
+	if err := reseat(ctx, tx, e.TenantID.String(), queues); err != nil {
+		return err
 	}
 	if rows, err = tx.Query(ctx, eraseNotificationsSQL, e.TenantID, e.Resource, prefix); err != nil {
 		return fmt.Errorf("erase notifications: %w", err)
@@ -86,10 +95,10 @@ func erase(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 			return fmt.Errorf("redact notification events: %w", err)
 		}
 	}
-	if len(events) == 0 && tag.RowsAffected() == 0 && len(notes) == 0 && emails == 0 {
+	if len(events) == 0 && erased == 0 && len(notes) == 0 && emails == 0 {
 		return nil
 	}
 	return outbox.Record(ctx, tx, outbox.Change{TenantID: tenant, PrincipalID: webhook.DeliveryPrincipal,
 		Type: webhook.EventCustomerErased, Resource: e.Resource,
-		After: protoconv.CustomerErasure(e.Resource, len(events), int(tag.RowsAffected()), len(notes), int(emails))})
+		After: protoconv.CustomerErasure(e.Resource, len(events), erased, len(notes), int(emails))})
 }

@@ -84,9 +84,7 @@ func TestErasureBlanksCopiesAndCancelsDeliveries(t *testing.T) {
 		t.Fatalf("erasure events = %d, want 1 (the later ones found nothing left)", records)
 	}
 	// Nothing of the erased customer is claimed any more.
-	if _, err := f.db.Owner.Exec(t.Context(), `UPDATE webhook_deliveries SET next_attempt_time = now()`); err != nil {
-		t.Fatal(err)
-	}
+	f.elapse(t)
 	jobs, err := f.store.Claim(t.Context(), f.tenant, 20, time.Minute)
 	if err != nil {
 		t.Fatal(err)

@@ -349,13 +349,15 @@ INSERT INTO rule_actions (tenant_id, action_id, execution_id, rule_id, event_id,
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 	ruleNotificationSQL = `
 INSERT INTO notifications (tenant_id, notification_id, recipient_id, title, body, create_time, resource) VALUES ($1, $2, $3, $4, $5, $6, $7)`
-	ruleDeliverySQL = `
+)
+
+// ruleDeliverySQL queues the event for a rule's CALL_WEBHOOK action.
+var ruleDeliverySQL = withHead(`
 INSERT INTO webhook_deliveries (tenant_id, delivery_id, webhook_id, event_id, seq, event_type, resource, principal_id, state)
 SELECT e.tenant_id, $3, w.webhook_id, e.event_id, e.seq, e.type, e.resource, e.principal_id, 1
 FROM webhook_events e JOIN webhooks w ON w.tenant_id = e.tenant_id AND w.webhook_id = $4
 WHERE e.tenant_id = $1 AND e.event_id = $2
-ON CONFLICT (tenant_id, webhook_id, event_id) DO NOTHING`
-)
+ON CONFLICT (tenant_id, webhook_id, event_id) DO NOTHING`)
 
 // patterns are the event_types entries that match type t: t itself, each
 // prefix of it followed by ".*", and "*".
