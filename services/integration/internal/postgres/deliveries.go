@@ -24,9 +24,14 @@ next_attempt_time, last_response_code, last_error, create_time, update_time`
 
 func scanDelivery(row pgx.CollectableRow) (webhook.Delivery, error) {
 	var d webhook.Delivery
-	err := row.Scan(&d.ID, &d.WebhookID, &d.EventID, &d.EventType, &d.Resource, &d.PrincipalID, &d.State, &d.AttemptCount,
-		&d.NextAttemptTime, &d.LastResponseCode, &d.LastError, &d.CreateTime, &d.UpdateTime)
+	err := row.Scan(deliveryFields(&d)...)
 	return d, err
+}
+
+// deliveryFields are the scan destinations of deliveryColumns in d.
+func deliveryFields(d *webhook.Delivery) []any {
+	return []any{&d.ID, &d.WebhookID, &d.EventID, &d.EventType, &d.Resource, &d.PrincipalID, &d.State, &d.AttemptCount,
+		&d.NextAttemptTime, &d.LastResponseCode, &d.LastError, &d.CreateTime, &d.UpdateTime}
 }
 
 const (

@@ -293,8 +293,11 @@ const (
 	// trip, only if no later claim superseded it (a lease that ran out
 	// while the request was slow), and on a success closes the endpoint's
 	// breaker if it is not closed already: a healthy endpoint's deliveries
-	// write (and lock) no breaker row. It locks the delivery's queue head
-	// ($14, $15) for advanceSQL, which must run in a later statement.
+	// write (and lock) no breaker row. When the delivery settled and its
+	// queue ($14, $15) holds a later pending one, that one becomes the
+	// head in the same statement (locked, so an erasure under way is
+	// waited for and skipped); it answers whether it did. Otherwise
+	// advanceSQL decides, after a lock on the head.
 	finishSQL = `
 WITH attempt AS (
     INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, request_time, target_url, signature_timestamp, response_code, latency_ms, error)
@@ -309,16 +312,26 @@ WITH attempt AS (
     UPDATE endpoint_breakers SET consecutive_failures = 0, trips = 0, open_until = NULL, probe_until = NULL, update_time = now()
     WHERE tenant_id = $1 AND endpoint = $12 AND $13 AND EXISTS (SELECT 1 FROM done)
       AND (consecutive_failures <> 0 OR open_until IS NOT NULL)
-), head AS (
-    SELECT 1 FROM webhook_heads WHERE tenant_id = $1 AND webhook_id = $14 AND resource = $15 AND delivery_id = $2
-    FOR UPDATE
+), next AS (
+    SELECT delivery_id, next_attempt_time FROM webhook_deliveries
+    WHERE tenant_id = $1 AND webhook_id = $14 AND resource = $15 AND state = 1 AND delivery_id <> $2 AND $4 <> 1
+    ORDER BY seq LIMIT 1
+    FOR SHARE
+), moved AS (
+    UPDATE webhook_heads h SET delivery_id = n.delivery_id, next_attempt_time = n.next_attempt_time, in_flight = false
+    FROM next n, done
+    WHERE h.tenant_id = $1 AND h.webhook_id = $14 AND h.resource = $15 AND h.delivery_id = $2
+    RETURNING 1
 )
-SELECT ` + deliveryColumns + ` FROM done, (SELECT count(*) FROM head) locked`
+SELECT ` + deliveryColumns + `, EXISTS (SELECT 1 FROM moved) FROM done`
+	// lockHeadSQL locks a queue's head before advanceSQL looks at it.
+	lockHeadSQL = `SELECT 1 FROM webhook_heads WHERE tenant_id = $1 AND webhook_id = $2 AND resource = $3 FOR UPDATE`
 	// advanceSQL moves the head of a finished delivery's queue to the
 	// queue's oldest pending delivery: the same one, due at its retry
-	// time, after a failure; the next one after a settlement, or none.
-	// Its snapshot is taken after finishSQL's lock on the head, so a
-	// delivery added meanwhile, whose transaction held that lock, is seen.
+	// time, after a failure (or an older one redelivered meanwhile); the
+	// next one after a settlement, or none. Its snapshot is taken after
+	// lockHeadSQL's lock, so a delivery added meanwhile, whose
+	// transaction held that lock, is seen rather than stranded.
 	advanceSQL = `
 WITH next AS (
     SELECT delivery_id, next_attempt_time FROM webhook_deliveries
@@ -381,15 +394,24 @@ func (s *Store) Finish(ctx context.Context, j delivery.Job, r delivery.Result, o
 		if err != nil {
 			return err
 		}
-		d, err := pgx.CollectExactlyOneRow(rows, scanDelivery)
+		var advanced bool
+		d, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (webhook.Delivery, error) {
+			var d webhook.Delivery
+			return d, row.Scan(append(deliveryFields(&d), &advanced)...)
+		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, advanceSQL, j.TenantID, j.DeliveryID, j.WebhookID, j.Resource); err != nil {
-			return fmt.Errorf("advance queue: %w", err)
+		if !advanced {
+			if _, err := tx.Exec(ctx, lockHeadSQL, j.TenantID, j.WebhookID, j.Resource); err != nil {
+				return fmt.Errorf("lock queue head: %w", err)
+			}
+			if _, err := tx.Exec(ctx, advanceSQL, j.TenantID, j.DeliveryID, j.WebhookID, j.Resource); err != nil {
+				return fmt.Errorf("advance queue: %w", err)
+			}
 		}
 		switch o {
 		case webhook.Retry, webhook.DeadLetter:
