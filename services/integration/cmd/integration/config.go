@@ -69,6 +69,7 @@ type EmailConfig struct {
 	Attempts           int           // EMAIL_MAX_ATTEMPTS before a 4xx-refused message fails
 	MinBackoff         time.Duration // EMAIL_MIN_BACKOFF
 	MaxBackoff         time.Duration // EMAIL_MAX_BACKOFF
+	Senders            int           // EMAIL_SENDERS: messages sent at once
 }
 
 // Configured says whether the operator set a relay.
@@ -102,6 +103,7 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 			Timeout: r.Duration("SMTP_TIMEOUT", 30*time.Second), Poll: r.Duration("EMAIL_POLL_INTERVAL", time.Second),
 			Lease: r.Duration("EMAIL_LEASE", 2*time.Minute), Attempts: r.Int("EMAIL_MAX_ATTEMPTS", 8),
 			MinBackoff: r.Duration("EMAIL_MIN_BACKOFF", 30*time.Second), MaxBackoff: r.Duration("EMAIL_MAX_BACKOFF", time.Hour),
+			Senders: r.Int("EMAIL_SENDERS", 4),
 		},
 	}
 	var errs []error
@@ -146,9 +148,9 @@ func Load(getenv func(string) string, cmd string) (Config, error) {
 		if e.Username != "" && !e.StartTLS && !loopback(e.Addr) {
 			errs = append(errs, errors.New("SMTP_USERNAME needs SMTP_STARTTLS: credentials never cross the network in clear"))
 		}
-		if e.Timeout <= 0 || e.Poll <= 0 || e.Lease <= e.Timeout || e.Attempts < 1 || e.MinBackoff <= 0 || e.MaxBackoff < e.MinBackoff {
+		if e.Timeout <= 0 || e.Poll <= 0 || e.Lease <= e.Timeout || e.Attempts < 1 || e.MinBackoff <= 0 || e.MaxBackoff < e.MinBackoff || e.Senders < 1 {
 			errs = append(errs, errors.New("SMTP_TIMEOUT, EMAIL_POLL_INTERVAL and EMAIL_MIN_BACKOFF must be positive, EMAIL_LEASE longer than SMTP_TIMEOUT, "+
-				"EMAIL_MAX_ATTEMPTS at least 1 and EMAIL_MAX_BACKOFF at least EMAIL_MIN_BACKOFF"))
+				"EMAIL_MAX_ATTEMPTS and EMAIL_SENDERS at least 1 and EMAIL_MAX_BACKOFF at least EMAIL_MIN_BACKOFF"))
 		}
 	}
 	return c, errors.Join(append([]error{r.Err()}, errs...)...)

@@ -122,7 +122,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			directory, cfg.Email.Timeout)
 		mailer, err = email.NewWorker(store.Emails(), customers, sender, email.WorkerConfig{From: cfg.Email.From, Poll: cfg.Email.Poll,
 			Lease: cfg.Email.Lease, Attempts: cfg.Email.Attempts, MinBackoff: cfg.Email.MinBackoff, MaxBackoff: cfg.Email.MaxBackoff,
-			Batch: max(1, int(cfg.Email.Lease/(2*cfg.Email.Timeout)))},
+			Batch: cfg.Email.Senders * max(1, int(cfg.Email.Lease/(2*cfg.Email.Timeout))), Senders: cfg.Email.Senders},
 			log, otel.Meter("rapport/integration"))
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"golang.org/x/sync/errgroup"
 )
 
 // Recipient is what the customer service knows of a customer to write to.
@@ -86,10 +87,13 @@ type WorkerConfig struct {
 	Poll, Lease            time.Duration
 	Attempts               int // attempts before a transiently refused message fails
 	MinBackoff, MaxBackoff time.Duration
-	// Batch is how many messages one claim takes; their sends, one after
-	// another, must end within the lease, or another worker could claim
+	// Batch is how many messages one claim takes; their sends, Senders at
+	// a time, must end within the lease, or another worker could claim
 	// them again while they are still being sent.
 	Batch int
+	// Senders is how many messages of a claim are sent at once, each over
+	// its own connection to the relay; 0 means 1.
+	Senders int
 }
 
 // Worker sends queued messages.
@@ -118,6 +122,9 @@ func NewWorker(store WorkerStore, customers Customers, sender Sender, cfg Worker
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 1
+	}
+	if cfg.Senders <= 0 {
+		cfg.Senders = 1
 	}
 	return &Worker{store: store, customers: customers, sender: sender, cfg: cfg, log: log,
 		outcomes: outcomes, backlog: backlog, meter: meter}, nil
@@ -170,14 +177,22 @@ func (w *Worker) Process(ctx context.Context) (int, error) {
 			if len(jobs) == 0 {
 				break
 			}
+			// Every send of the claim runs to its end and is recorded, even
+			// when another's record fails: a send cut short would go out
+			// again.
+			var g errgroup.Group
+			g.SetLimit(w.cfg.Senders)
 			for _, j := range jobs {
-				s := w.attempt(ctx, j)
-				w.outcomes.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcomeLabel(s))))
-				if err := w.store.SettleEmail(ctx, tenant, s); err != nil {
-					return n, err
-				}
-				n++
+				g.Go(func() error {
+					s := w.attempt(ctx, j)
+					w.outcomes.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcomeLabel(s))))
+					return w.store.SettleEmail(ctx, tenant, s)
+				})
 			}
+			if err := g.Wait(); err != nil {
+				return n, err
+			}
+			n += len(jobs)
 		}
 	}
 	return n, nil

@@ -59,7 +59,7 @@ func newMailFixture(t *testing.T) *mailFixture {
 	sender := smtpsend.New(smtpsend.Config{Addr: f.sink.Addr, From: "crm@rapport.test", Timeout: 5 * time.Second})
 	var err error
 	f.worker, err = email.NewWorker(f.store.Emails(), f.people, sender, email.WorkerConfig{From: "crm@rapport.test", Poll: time.Second,
-		Lease: time.Minute, Attempts: 3, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond},
+		Lease: time.Minute, Attempts: 3, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Batch: 4, Senders: 3},
 		slog.New(slog.DiscardHandler), noop.NewMeterProvider().Meter("test"))
 	if err != nil {
 		t.Fatal(err)
