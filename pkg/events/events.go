@@ -21,6 +21,7 @@ func Envelope(source string, e outbox.Event) *eventsv1.Event {
 	return &eventsv1.Event{
 		EventId: e.EventID.String(), Cursor: e.Cursor, Type: e.Type, Source: source, Resource: e.Resource,
 		TenantId: e.TenantID.String(), Time: timestamppb.New(e.Time), PrincipalId: e.PrincipalID,
+		CausationId: e.CausationID, TraceParent: e.TraceParent,
 		Payload: &anypb.Any{TypeUrl: "type.googleapis.com/" + e.PayloadType, Value: e.Payload},
 	}
 }

@@ -69,6 +69,15 @@ CREATE POLICY tenant_isolation ON audit_log
     USING (tenant_id = nullif(current_setting('rapport.tenant_id', true), '')::uuid)
     WITH CHECK (tenant_id = nullif(current_setting('rapport.tenant_id', true), '')::uuid);`
 
+// EventContextSchema records with each event where it came from: the W3C
+// traceparent of the transaction's span and its request's causation id
+// (pkg/causation). Both default to settings pkg/pgdb makes at the start of
+// every transaction, so no writer passes them.
+const EventContextSchema = `
+ALTER TABLE outbox
+    ADD COLUMN trace_parent text NOT NULL DEFAULT coalesce(current_setting('rapport.trace_parent', true), ''),
+    ADD COLUMN causation_id text NOT NULL DEFAULT coalesce(current_setting('rapport.causation_id', true), '')`
+
 // Change is one domain change: the event it emits and the audit row it leaves.
 type Change struct {
 	TenantID    string
@@ -232,6 +241,10 @@ type Event struct {
 	Time        time.Time
 	PayloadType string
 	Payload     []byte
+	// TraceParent is the W3C traceparent of the change's transaction, or "".
+	TraceParent string
+	// CausationID is the causation id of the change's request, or "".
+	CausationID string
 }
 
 // ErrBadCursor means a cursor was not made by this package.
@@ -262,7 +275,8 @@ func ValidCursor(s string) bool {
 const batchSize = 500
 
 const readSQL = `
-SELECT txid::text::bigint, seq, event_id, tenant_id, type, resource, principal_id, occurred_at, payload_type, payload
+SELECT txid::text::bigint, seq, event_id, tenant_id, type, resource, principal_id, occurred_at, payload_type, payload,
+    trace_parent, causation_id
 FROM outbox
 WHERE (txid, seq) > ($1::text::xid8, $2)
   AND txid < pg_snapshot_xmin(pg_current_snapshot())
@@ -310,7 +324,7 @@ type stored struct {
 func scanEvent(row pgx.CollectableRow) (stored, error) {
 	var s stored
 	var tx, seq int64
-	err := row.Scan(&tx, &seq, &s.EventID, &s.TenantID, &s.Type, &s.Resource, &s.PrincipalID, &s.Time, &s.PayloadType, &s.Payload)
+	err := row.Scan(&tx, &seq, &s.EventID, &s.TenantID, &s.Type, &s.Resource, &s.PrincipalID, &s.Time, &s.PayloadType, &s.Payload, &s.TraceParent, &s.CausationID)
 	s.pos = position{uint64(tx), uint64(seq)}
 	s.Cursor = fmt.Sprintf("%d.%d", tx, seq)
 	return s, err

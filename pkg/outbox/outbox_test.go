@@ -10,8 +10,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/rapportcrm/rapport/pkg/causation"
 	"github.com/rapportcrm/rapport/pkg/outbox"
 	"github.com/rapportcrm/rapport/pkg/pgdb"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
@@ -232,5 +234,41 @@ func TestBulkKeepsOrderAndAudit(t *testing.T) {
 	}
 	if audits != n || withBefore != n/2 {
 		t.Fatalf("audit rows = %d (%d with before), want %d (%d)", audits, withBefore, n, n/2)
+	}
+}
+
+// TestEventsCarryTraceAndCausation checks that an event records the span
+// and the causation id of the request whose transaction wrote it, with
+// nothing passed by the writer, and that an untraced change records none.
+func TestEventsCarryTraceAndCausation(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t, migrations, "rapport_pkgtest")
+	tenant := uuid.NewString()
+	traceID, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	spanID, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	traced := trace.ContextWithSpanContext(causation.With(t.Context(), "action-7"),
+		trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: spanID, TraceFlags: trace.FlagsSampled}))
+	for i, ctx := range []context.Context{traced, t.Context()} {
+		if err := pgdb.InTx(ctx, db.App, tenant, func(tx pgx.Tx) error { return record(ctx, tx, tenant, i) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []outbox.Event
+	wctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	_ = outbox.Watch(wctx, db.App, tenant, "", nil, 10*time.Millisecond, func(e outbox.Event) error {
+		if got = append(got, e); len(got) == 2 {
+			cancel()
+		}
+		return nil
+	})
+	if len(got) != 2 {
+		t.Fatalf("watched %d events, want 2", len(got))
+	}
+	if got[0].TraceParent != "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" || got[0].CausationID != "action-7" {
+		t.Fatalf("traced event carries %q, %q; want its request's traceparent and causation id", got[0].TraceParent, got[0].CausationID)
+	}
+	if got[1].TraceParent != "" || got[1].CausationID != "" {
+		t.Fatalf("untraced event carries %q, %q; want none", got[1].TraceParent, got[1].CausationID)
 	}
 }

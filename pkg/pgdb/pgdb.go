@@ -14,8 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/causation"
 )
 
 // TenantSetting is the transaction-local setting that RLS policies compare
@@ -32,6 +34,15 @@ const (
 	PartnerSetting   = "rapport.partner_id"
 )
 
+// The settings that annotate a transaction's changes: the W3C traceparent
+// of the span it runs in and the causation id of its request
+// (pkg/causation). The outbox's columns of the same names default to them,
+// so every event records where it came from without each writer passing it.
+const (
+	TraceParentSetting = "rapport.trace_parent"
+	CausationSetting   = "rapport.causation_id"
+)
+
 // AnalystSearchPath is the search path of a transaction run as an
 // analyst: a service that keeps personal data puts views of its tables that
 // blank it in this schema, under the tables' names.
@@ -43,6 +54,7 @@ const AnalystSearchPath = "analyst_view, public"
 // columns, so the database itself keeps them from analysts.
 const setTenantSQL = `SELECT set_config('` + TenantSetting + `', $1, true), set_config('` + PrincipalSetting + `', $2, true),
 set_config('` + RolesSetting + `', $3, true), set_config('` + TeamsSetting + `', $4, true), set_config('` + PartnerSetting + `', $5, true),
+set_config('` + TraceParentSetting + `', $7, true), set_config('` + CausationSetting + `', $8, true),
 (SELECT set_config('role', r, true) || set_config('search_path', '` + AnalystSearchPath + `', true)
  FROM (SELECT to_regrole(current_user || '_analyst')::text AS r WHERE $6) a WHERE r IS NOT NULL)`
 
@@ -50,15 +62,26 @@ set_config('` + RolesSetting + `', $3, true), set_config('` + TeamsSetting + `',
 // ctx when it belongs to that tenant (a service acting for itself in
 // another tenant's scope gets no caller settings).
 func scopeArgs(ctx context.Context, tenant string) []any {
+	trace, cause := traceParent(ctx), causation.From(ctx)
 	c, ok := auth.CallerFrom(ctx)
 	if !ok || c.TenantID != tenant {
-		return []any{tenant, "", "", "", "", false}
+		return []any{tenant, "", "", "", "", false, trace, cause}
 	}
 	roles := make([]string, len(c.Roles))
 	for i, r := range c.Roles {
 		roles[i] = string(r)
 	}
-	return []any{tenant, c.PrincipalID, strings.Join(roles, ","), strings.Join(c.TeamIDs, ","), c.PartnerID, analystOnly(c)}
+	return []any{tenant, c.PrincipalID, strings.Join(roles, ","), strings.Join(c.TeamIDs, ","), c.PartnerID, analystOnly(c), trace, cause}
+}
+
+// traceParent renders the span of ctx as a W3C traceparent, or "" when
+// ctx has none.
+func traceParent(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return ""
+	}
+	return fmt.Sprintf("00-%s-%s-%s", sc.TraceID(), sc.SpanID(), sc.TraceFlags())
 }
 
 // analystOnly reports whether c works with records only as an analyst, the

@@ -147,6 +147,7 @@ func hashFS(fsys fs.FS) (string, error) {
 	}
 	sort.Strings(names)
 	h := sha256.New()
+	h.Write([]byte(migrate.Platform()))
 	for _, n := range names {
 		b, err := fs.ReadFile(fsys, n)
 		if err != nil {

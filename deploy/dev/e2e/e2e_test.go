@@ -560,7 +560,9 @@ func TestSuite(t *testing.T) {
 			"eventTypes": []string{"customer.created"}, "actions": []map[string]any{{"kind": "RULE_ACTION_KIND_SEND_NOTIFICATION",
 				"recipientPrincipalId": me, "titleTemplate": "New {{event.resource}}"},
 				{"kind": "RULE_ACTION_KIND_CREATE_FOLLOW_UP", "titleTemplate": "Welcome call", "followUpDueDays": 2, "assigneePrincipalId": me}}})["ruleId"].(string)
-		c := api.must(200, "POST", "/v1/customers?request_id=webhook-e2e", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": "Grace Hopper"})
+		traceID, parent := hex.EncodeToString(randomBytes(16)), hex.EncodeToString(randomBytes(8))
+		c := api.must(200, "POST", "/v1/customers?request_id=webhook-e2e", map[string]any{"kind": "CUSTOMER_KIND_PERSON", "displayName": "Grace Hopper"},
+			"traceparent", "00-"+traceID+"-"+parent+"-01")
 		subject := "customers/" + c["customerId"].(string)
 		deadline := time.After(60 * time.Second)
 		for {
@@ -582,6 +584,23 @@ func TestSuite(t *testing.T) {
 				}
 				if ce["type"] != "customer.created" || ce["specversion"] != "1.0" {
 					t.Fatalf("delivery = %v, want a CloudEvent of customer.created", ce)
+				}
+				// The delivery is part of the trace of the request that made
+				// the change: in the envelope and in the spans exported.
+				if tp, _ := ce["traceparent"].(string); !strings.HasPrefix(tp, "00-"+traceID+"-") {
+					t.Fatalf("delivery traceparent = %q, want one of trace %s", tp, traceID)
+				}
+				for wait := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+					delivered := false
+					for _, sp := range otlp.trace(traceID) {
+						delivered = delivered || (sp.Service == "integration" && sp.Name == "webhook.deliver")
+					}
+					if delivered {
+						break
+					}
+					if time.Now().After(wait) {
+						t.Fatalf("trace %s has no webhook.deliver span of the integration service: %v", traceID, otlp.trace(traceID))
+					}
 				}
 				log := api.must(200, "GET", "/v1/webhooks/"+webhookID+"/deliveries/"+id, nil)
 				if log["resource"] != subject || log["eventId"] != ce["id"] {

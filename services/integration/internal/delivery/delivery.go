@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rapportcrm/rapport/services/integration/internal/webhook"
@@ -38,6 +39,11 @@ type Event struct {
 	Time        time.Time
 	// Body is the CloudEvents JSON every delivery of the event sends.
 	Body string
+	// TraceParent is the W3C traceparent of the change that emitted the
+	// event, or "": its deliveries join that trace.
+	TraceParent string
+	// CausationID is the causation id of that change's request, or "".
+	CausationID string
 }
 
 // Job is one claimed attempt of a delivery.
@@ -58,6 +64,8 @@ type Job struct {
 	AllowPrivate bool
 	// Probe: the one delivery a half-open breaker lets through.
 	Probe bool
+	// TraceParent is the event's (see Event).
+	TraceParent string
 }
 
 // Result is what an attempt got.
@@ -238,6 +246,9 @@ func (d *Deliverer) round(ctx context.Context, slots chan struct{}, wg *sync.Wai
 // outlives shutdown, bounded by the request timeout, so an attempt under
 // way is recorded rather than repeated.
 func (d *Deliverer) deliver(ctx context.Context, j Job) {
+	// The attempt is a span of the trace of the change that emitted the
+	// event, so a dashboard follows a change to each delivery of it.
+	ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": j.TraceParent})
 	ctx, span := d.tracer.Start(ctx, "webhook.deliver", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 		attribute.String("rapport.tenant_id", j.TenantID.String()), attribute.String("rapport.webhook_id", j.WebhookID.String()),
 		attribute.String("rapport.delivery_id", j.DeliveryID.String()), attribute.String("rapport.event_id", j.EventID.String()),

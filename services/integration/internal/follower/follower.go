@@ -76,7 +76,8 @@ func (f *Follower) Take(ctx context.Context, tenant uuid.UUID, source string, pe
 }
 
 // cloudEvent is the JSON envelope a delivery sends (CloudEvents 1.0,
-// structured mode). Extension attribute names are lower-case letters only,
+// structured mode; traceparent is its distributed-tracing extension).
+// Extension attribute names are lower-case letters only,
 // as the specification requires.
 type cloudEvent struct {
 	SpecVersion     string          `json:"specversion"`
@@ -88,6 +89,8 @@ type cloudEvent struct {
 	DataContentType string          `json:"datacontenttype"`
 	TenantID        string          `json:"rapporttenantid"`
 	PrincipalID     string          `json:"rapportprincipalid,omitempty"`
+	CausationID     string          `json:"rapportcausationid,omitempty"`
+	TraceParent     string          `json:"traceparent,omitempty"`
 	Data            json.RawMessage `json:"data,omitempty"`
 	DataBase64      []byte          `json:"data_base64,omitempty"`
 }
@@ -95,7 +98,8 @@ type cloudEvent struct {
 // Decode reads an envelope from source and renders its delivery body. A
 // payload of a type this binary does not know is sent as data_base64.
 func Decode(source string, pe *eventsv1.Event) (delivery.Event, error) {
-	e := delivery.Event{Source: source, Cursor: pe.GetCursor(), Type: pe.GetType(), Resource: pe.GetResource(), PrincipalID: pe.GetPrincipalId()}
+	e := delivery.Event{Source: source, Cursor: pe.GetCursor(), Type: pe.GetType(), Resource: pe.GetResource(), PrincipalID: pe.GetPrincipalId(),
+		TraceParent: pe.GetTraceParent(), CausationID: pe.GetCausationId()}
 	var err error
 	if e.ID, err = uuid.Parse(pe.GetEventId()); err != nil {
 		return e, fmt.Errorf("event_id: %w", err)
@@ -112,7 +116,7 @@ func Decode(source string, pe *eventsv1.Event) (delivery.Event, error) {
 	e.Time = pe.GetTime().AsTime()
 	ce := cloudEvent{SpecVersion: "1.0", ID: e.ID.String(), Source: "rapport/" + source, Type: e.Type, Subject: e.Resource,
 		Time: e.Time.UTC().Format(time.RFC3339Nano), DataContentType: "application/json", TenantID: e.TenantID.String(),
-		PrincipalID: e.PrincipalID}
+		PrincipalID: e.PrincipalID, CausationID: e.CausationID, TraceParent: e.TraceParent}
 	if p := pe.GetPayload(); p != nil {
 		msg, err := p.UnmarshalNew()
 		if err == nil {

@@ -317,7 +317,7 @@ func fireScheduled(ctx context.Context, tx pgx.Tx, r rule.Rule, runID uuid.UUID,
 	b := &pgx.Batch{}
 	for i, it := range due {
 		e := it.Event
-		b.Queue(insertEventSQL, e.TenantID, e.ID, e.Source, e.Type, e.Resource, e.PrincipalID, e.Time, e.Body)
+		b.Queue(insertEventSQL, e.TenantID, e.ID, e.Source, e.Type, e.Resource, e.PrincipalID, e.Time, e.Body, e.TraceParent, e.CausationID)
 		// Inserted pending first, so that the actions' rows can refer to it.
 		execID := uuid.Must(uuid.NewV7())
 		b.Queue(executionSQL, e.TenantID, execID, r.ID, r.Version, e.ID, e.Type, e.Resource, rule.Pending, "")

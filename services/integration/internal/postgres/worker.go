@@ -23,8 +23,8 @@ const (
 INSERT INTO feed_checkpoints (tenant_id, source, last_cursor) VALUES ($1, $2, $3)
 ON CONFLICT (tenant_id, source) DO UPDATE SET last_cursor = excluded.last_cursor, update_time = now()`
 	insertEventSQL = `
-INSERT INTO webhook_events (tenant_id, event_id, source, type, resource, principal_id, event_time, body)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+INSERT INTO webhook_events (tenant_id, event_id, source, type, resource, principal_id, event_time, body, trace_parent, causation_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (tenant_id, event_id) DO NOTHING
 RETURNING seq`
 	subscribersSQL = `SELECT webhook_id, event_types, filter FROM webhooks WHERE tenant_id = $1 AND create_time <= $2`
@@ -77,7 +77,8 @@ func (s *Store) Ingest(ctx context.Context, e delivery.Event) (int, error) {
 	err := pgdb.InTx(ctx, s.pool, tenant, func(tx pgx.Tx) error {
 		created = 0
 		var seq int64
-		err := tx.QueryRow(ctx, insertEventSQL, e.TenantID, e.ID, e.Source, e.Type, e.Resource, e.PrincipalID, e.Time, e.Body).Scan(&seq)
+		err := tx.QueryRow(ctx, insertEventSQL, e.TenantID, e.ID, e.Source, e.Type, e.Resource, e.PrincipalID, e.Time, e.Body,
+			e.TraceParent, e.CausationID).Scan(&seq)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("record event: %w", err)
 		}
@@ -211,7 +212,7 @@ WITH picked AS (
         d.attempt_count, d.attempt_count - d.budget_start AS used
 )
 SELECT c.delivery_id, c.webhook_id, c.event_id, c.event_type, c.resource, c.principal_id, c.attempt_count, c.used,
-    w.endpoint, w.target_url, w.secret, ev.body, coalesce(p.allow_private_targets, false), b.open_until IS NOT NULL
+    w.endpoint, w.target_url, w.secret, ev.body, coalesce(p.allow_private_targets, false), b.open_until IS NOT NULL, ev.trace_parent
 FROM claimed c
 JOIN webhooks w ON w.tenant_id = c.tenant_id AND w.webhook_id = c.webhook_id
 JOIN webhook_events ev ON ev.tenant_id = c.tenant_id AND ev.event_id = c.event_id
@@ -247,7 +248,7 @@ func (s *Store) Claim(ctx context.Context, tenant uuid.UUID, limit int, lease ti
 		claimed, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (delivery.Job, error) {
 			j := delivery.Job{TenantID: tenant}
 			return j, row.Scan(&j.DeliveryID, &j.WebhookID, &j.EventID, &j.EventType, &j.Resource, &j.PrincipalID,
-				&j.Attempt, &j.Used, &j.Endpoint, &j.TargetURL, &j.Secret, &j.Body, &j.AllowPrivate, &j.Probe)
+				&j.Attempt, &j.Used, &j.Endpoint, &j.TargetURL, &j.Secret, &j.Body, &j.AllowPrivate, &j.Probe, &j.TraceParent)
 		})
 		if err != nil {
 			return err

@@ -46,7 +46,14 @@ type Event struct {
 	// The resource after the change (or the change itself), as a typed message.
 	Payload *anypb.Any `protobuf:"bytes,8,opt,name=payload,proto3" json:"payload,omitempty"`
 	// Principal whose request caused the change.
-	PrincipalId   string `protobuf:"bytes,9,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	PrincipalId string `protobuf:"bytes,9,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	// What caused the request that made the change, as its caller declared
+	// in the rapport-causation-id metadata (for an automation rule's action,
+	// the action's id); empty when it declared nothing.
+	CausationId string `protobuf:"bytes,10,opt,name=causation_id,json=causationId,proto3" json:"causation_id,omitempty"`
+	// W3C traceparent of the request that made the change, so that work the
+	// event leads to elsewhere joins its trace; empty when it was not traced.
+	TraceParent   string `protobuf:"bytes,11,opt,name=trace_parent,json=traceParent,proto3" json:"trace_parent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -144,11 +151,25 @@ func (x *Event) GetPrincipalId() string {
 	return ""
 }
 
+func (x *Event) GetCausationId() string {
+	if x != nil {
+		return x.CausationId
+	}
+	return ""
+}
+
+func (x *Event) GetTraceParent() string {
+	if x != nil {
+		return x.TraceParent
+	}
+	return ""
+}
+
 var File_rapport_events_v1_event_proto protoreflect.FileDescriptor
 
 const file_rapport_events_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x1drapport/events/v1/event.proto\x12\x11rapport.events.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x02\n" +
+	"\x1drapport/events/v1/event.proto\x12\x11rapport.events.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x02\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x12\n" +
@@ -158,7 +179,10 @@ const file_rapport_events_v1_event_proto_rawDesc = "" +
 	"\ttenant_id\x18\x06 \x01(\tR\btenantId\x12.\n" +
 	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12.\n" +
 	"\apayload\x18\b \x01(\v2\x14.google.protobuf.AnyR\apayload\x12!\n" +
-	"\fprincipal_id\x18\t \x01(\tR\vprincipalIdB\xca\x01\n" +
+	"\fprincipal_id\x18\t \x01(\tR\vprincipalId\x12!\n" +
+	"\fcausation_id\x18\n" +
+	" \x01(\tR\vcausationId\x12!\n" +
+	"\ftrace_parent\x18\v \x01(\tR\vtraceParentB\xca\x01\n" +
 	"\x15com.rapport.events.v1B\n" +
 	"EventProtoP\x01Z?github.com/rapportcrm/rapport/gen/go/rapport/events/v1;eventsv1\xa2\x02\x03REX\xaa\x02\x11Rapport.Events.V1\xca\x02\x11Rapport\\Events\\V1\xe2\x02\x1dRapport\\Events\\V1\\GPBMetadata\xea\x02\x13Rapport::Events::V1b\x06proto3"
 
