@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/causation"
 )
 
 // testAuth accepts "Bearer good".
@@ -50,6 +51,10 @@ func (p *probe) call(ctx context.Context, in *wrapperspb.StringValue) (*emptypb.
 	case "caller":
 		if c, ok := auth.CallerFrom(ctx); !ok || c.TenantID != "t1" {
 			return nil, status.Error(codes.FailedPrecondition, "no caller")
+		}
+	case "caused":
+		if causation.From(ctx) != "action-1" {
+			return nil, status.Error(codes.FailedPrecondition, "no causation id")
 		}
 	}
 	return &emptypb.Empty{}, nil
@@ -107,9 +112,10 @@ func TestInterceptors(t *testing.T) {
 		{"fail", codes.Internal},
 		{"deadline", codes.OK},
 		{"caller", codes.OK},
+		{"caused", codes.OK},
 	}
 	for _, tt := range tests {
-		err := call(t.Context(), conn, tt.arg)
+		err := call(causation.Outgoing(t.Context(), "action-1"), conn, tt.arg)
 		if status.Code(err) != tt.want {
 			t.Fatalf("Call(%s) = %v, want %v", tt.arg, err, tt.want)
 		}
