@@ -7,21 +7,15 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	"github.com/rapportcrm/rapport/pkg/causation"
 	"github.com/rapportcrm/rapport/services/integration/internal/ruleaction"
-)
-
-// Metadata keys that tell the target service which rule acted and on what
-// event; the shared event envelope has no causation field, so they are
-// what a target can log or record.
-const (
-	MetadataRuleID  = "rapport-causation-rule-id"
-	MetadataEventID = "rapport-causation-event-id"
 )
 
 // Credentials issues what to act for a tenant with.
@@ -45,8 +39,10 @@ func (t *Target) context(ctx context.Context, tenant uuid.UUID, cause ruleaction
 	if err != nil {
 		return nil, fmt.Errorf("credential: %w", err)
 	}
-	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+cred,
-		MetadataRuleID, cause.RuleID.String(), MetadataEventID, cause.EventID.String()), nil
+	// The call joins the trace of the event the rule acted on, and its
+	// changes' events name the action as their cause.
+	ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": cause.TraceParent})
+	return causation.Outgoing(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+cred), cause.ActionID.String()), nil
 }
 
 // CreateFollowUp implements ruleaction.Target.

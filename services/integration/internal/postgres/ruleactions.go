@@ -16,14 +16,19 @@ import (
 const (
 	dueActionTenantsSQL = `SELECT tenant_id FROM rule_action_due_tenants($1)`
 	claimActionsSQL     = `
-UPDATE rule_actions a SET attempts = attempts + 1, next_time = now() + $3 * interval '1 millisecond'
-FROM (
-    SELECT action_id FROM rule_actions
-    WHERE tenant_id = $1 AND state = 1 AND next_time <= now()
-    ORDER BY next_time LIMIT $2 FOR UPDATE SKIP LOCKED
-) due
-WHERE a.tenant_id = $1 AND a.action_id = due.action_id
-RETURNING a.tenant_id, a.action_id, a.execution_id, a.rule_id, a.event_id, a.kind, a.request, a.request_id, a.attempts`
+WITH claimed AS (
+    UPDATE rule_actions a SET attempts = attempts + 1, next_time = now() + $3 * interval '1 millisecond'
+    FROM (
+        SELECT action_id FROM rule_actions
+        WHERE tenant_id = $1 AND state = 1 AND next_time <= now()
+        ORDER BY next_time LIMIT $2 FOR UPDATE SKIP LOCKED
+    ) due
+    WHERE a.tenant_id = $1 AND a.action_id = due.action_id
+    RETURNING a.tenant_id, a.action_id, a.execution_id, a.rule_id, a.event_id, a.kind, a.request, a.request_id, a.attempts
+)
+SELECT c.tenant_id, c.action_id, c.execution_id, c.rule_id, c.event_id, c.kind, c.request, c.request_id, c.attempts,
+    coalesce(e.trace_parent, '')
+FROM claimed c LEFT JOIN webhook_events e ON e.tenant_id = c.tenant_id AND e.event_id = c.event_id`
 	finishActionSQL = `
 UPDATE rule_actions SET state = 2, result_resource = $3, last_error = '', finish_time = now()
 WHERE tenant_id = $1 AND action_id = $2 AND state = 1`
@@ -64,7 +69,8 @@ func (s *Store) ClaimActions(ctx context.Context, tenant uuid.UUID, limit int, l
 		}
 		jobs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ruleaction.Job, error) {
 			var j ruleaction.Job
-			return j, r.Scan(&j.TenantID, &j.ActionID, &j.ExecutionID, &j.RuleID, &j.EventID, &j.Kind, &j.Request, &j.RequestID, &j.Attempt)
+			return j, r.Scan(&j.TenantID, &j.ActionID, &j.ExecutionID, &j.RuleID, &j.EventID, &j.Kind, &j.Request, &j.RequestID, &j.Attempt,
+				&j.TraceParent)
 		})
 		return err
 	})

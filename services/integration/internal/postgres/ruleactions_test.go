@@ -22,6 +22,7 @@ import (
 type peer struct {
 	mu       sync.Mutex
 	calls    []string
+	causes   []ruleaction.Cause
 	created  map[string]string
 	fail     []error
 	resource func(f ruleaction.FollowUp) string
@@ -30,7 +31,8 @@ type peer struct {
 func (p *peer) CreateFollowUp(_ context.Context, _ uuid.UUID, cause ruleaction.Cause, f ruleaction.FollowUp, requestID string) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.calls = append(p.calls, requestID+" "+cause.RuleID.String()+" "+f.Title)
+	p.calls = append(p.calls, requestID+" "+f.Title)
+	p.causes = append(p.causes, cause)
 	if len(p.fail) > 0 {
 		err := p.fail[0]
 		p.fail = p.fail[1:]
@@ -101,6 +103,7 @@ func TestRuleActions(t *testing.T) {
 
 	customer := uuid.New()
 	created := f.event("customer.created", "customers/"+customer.String())
+	created.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	f.ingest(t, created)
 	if x := f.outcome(t, welcome.ID, created); x.Outcome != rule.Pending {
 		t.Fatalf("execution before the worker = %+v, want pending", x)
@@ -112,8 +115,11 @@ func TestRuleActions(t *testing.T) {
 	}
 	f.due(t)
 	run()
-	if len(p.calls) != 2 || p.calls[0] != p.calls[1] || p.calls[0] != rule.RequestID(welcome.ID, created.ID, 0)+" "+welcome.ID.String()+" Call customers/"+customer.String() {
+	if len(p.calls) != 2 || p.calls[0] != p.calls[1] || p.calls[0] != rule.RequestID(welcome.ID, created.ID, 0)+" Call customers/"+customer.String() {
 		t.Fatalf("calls = %v, want the same request twice", p.calls)
+	}
+	if c := p.causes[1]; c.TraceParent != created.TraceParent || c.ActionID == uuid.Nil {
+		t.Fatalf("cause = %+v, want the action and the trace of the event acted on", c)
 	}
 	if x := f.outcome(t, welcome.ID, created); x.Outcome != rule.Succeeded {
 		t.Fatalf("execution = %+v, want succeeded", x)
@@ -134,6 +140,7 @@ func TestRuleActions(t *testing.T) {
 		followUp = r
 	}
 	caused := f.event("customer.follow_up.created", followUp)
+	caused.CausationID = p.causes[len(p.causes)-1].ActionID.String()
 	f.ingest(t, caused)
 	if x := f.outcome(t, chained.ID, caused); x.Outcome != rule.Succeeded {
 		t.Fatalf("chained execution = %+v, want succeeded", x)
@@ -147,10 +154,18 @@ func TestRuleActions(t *testing.T) {
 		t.Fatalf("touch execution = %+v, want succeeded", x)
 	}
 	again := f.event("customer.updated", "customers/"+customer.String())
+	again.CausationID = p.causes[len(p.causes)-1].ActionID.String()
 	f.ingest(t, again)
 	if x := f.outcome(t, touch.ID, again); x.Outcome != rule.LoopGuarded {
 		t.Fatalf("touch execution on its own update = %+v, want loop guarded", x)
 	}
+	// A person's later update of the same customer is not the rule's doing.
+	later := f.event("customer.updated", "customers/"+customer.String())
+	f.ingest(t, later)
+	if x := f.outcome(t, touch.ID, later); x.Outcome != rule.Pending {
+		t.Fatalf("touch execution on a person's update = %+v, want it to act", x)
+	}
+	run()
 
 	// A permanent failure settles the execution FAILED with the detail.
 	p.fail = []error{fmt.Errorf("%w: customer not found", ruleaction.ErrPermanent)}

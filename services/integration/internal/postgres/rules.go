@@ -342,8 +342,7 @@ ON CONFLICT (tenant_id, rule_id, event_id) DO NOTHING`
 	// setOutcomeSQL settles the execution once its actions are queued; it
 	// was inserted first so the actions' rows can refer to it.
 	setOutcomeSQL = `UPDATE rule_executions SET outcome = $3, detail = $4 WHERE tenant_id = $1 AND execution_id = $2`
-	causeSQL      = `
-SELECT rule_id, depth FROM rule_actions WHERE tenant_id = $1 AND result_resource = $2 ORDER BY depth DESC LIMIT 1`
+	causeSQL      = `SELECT rule_id, depth FROM rule_actions WHERE tenant_id = $1 AND action_id = $2`
 	insertActionSQL = `
 INSERT INTO rule_actions (tenant_id, action_id, execution_id, rule_id, event_id, position, kind, request, request_id, depth)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
@@ -425,11 +424,14 @@ func runRules(ctx context.Context, tx pgx.Tx, e delivery.Event) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	// An event on what a rule action created was caused by that action.
+	// An event whose change a rule action's call made says so: the action's
+	// id is its causation id.
 	var causeRule uuid.UUID
 	depth := 0
-	if err := tx.QueryRow(ctx, causeSQL, e.TenantID, e.Resource).Scan(&causeRule, &depth); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("rule causes: %w", err)
+	if action, err := uuid.Parse(e.CausationID); err == nil {
+		if err := tx.QueryRow(ctx, causeSQL, e.TenantID, action).Scan(&causeRule, &depth); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("rule causes: %w", err)
+		}
 	}
 	recent := map[uuid.UUID]int{}
 	rows, err = tx.Query(ctx, recentRunsSQL, e.TenantID, ids)

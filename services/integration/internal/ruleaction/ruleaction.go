@@ -46,13 +46,17 @@ type Job struct {
 	Request     []byte
 	RequestID   string
 	Attempt     int
+	// TraceParent is that of the event the rule acted on, or "".
+	TraceParent string
 }
 
-// Cause is what the target service is told caused a call: the rule acting
-// and the event it acted on.
+// Cause is what the target service is told caused a call: the action
+// (whose id the events of the call's changes carry as their causation id,
+// which the run-time loop guard follows back to the rule) and the trace of
+// the event the rule acted on, which the call joins.
 type Cause struct {
-	RuleID  uuid.UUID
-	EventID uuid.UUID
+	ActionID    uuid.UUID
+	TraceParent string
 }
 
 // Store is what the worker needs of storage.
@@ -166,7 +170,7 @@ func (w *Worker) run(ctx context.Context, j Job) error {
 func (w *Worker) call(ctx context.Context, j Job) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
-	cause := Cause{RuleID: j.RuleID, EventID: j.EventID}
+	cause := Cause{ActionID: j.ActionID, TraceParent: j.TraceParent}
 	switch j.Kind {
 	case rule.CreateFollowUp:
 		var f FollowUp
