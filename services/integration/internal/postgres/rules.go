@@ -341,8 +341,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (tenant_id, rule_id, event_id) DO NOTHING`
 	// setOutcomeSQL settles the execution once its actions are queued; it
 	// was inserted first so the actions' rows can refer to it.
-	setOutcomeSQL = `UPDATE rule_executions SET outcome = $3, detail = $4 WHERE tenant_id = $1 AND execution_id = $2`
-	causeSQL      = `SELECT rule_id, depth FROM rule_actions WHERE tenant_id = $1 AND action_id = $2`
+	setOutcomeSQL   = `UPDATE rule_executions SET outcome = $3, detail = $4 WHERE tenant_id = $1 AND execution_id = $2`
+	causeSQL        = `SELECT rule_id, depth FROM rule_actions WHERE tenant_id = $1 AND action_id = $2`
 	insertActionSQL = `
 INSERT INTO rule_actions (tenant_id, action_id, execution_id, rule_id, event_id, position, kind, request, request_id, depth)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
