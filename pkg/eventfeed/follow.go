@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 )
 
 // FollowConfig tunes Follow.
@@ -81,7 +81,7 @@ func session(ctx context.Context, dir Directory, r Reader, tenant uuid.UUID, src
 	if err != nil {
 		return 0, fmt.Errorf("credential: %w", err)
 	}
-	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+credential))
+	sctx, cancel := context.WithCancel(grpcclient.WithBearer(ctx, credential))
 	defer cancel()
 	stream, err := src.Watch(sctx, cursor)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/rapportcrm/rapport/pkg/causation"
 )
 
 // New dials target (for example "127.0.0.1:9091" or "dns:///customer:9090")
@@ -33,15 +35,25 @@ func New(target string) (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
-// forward copies the inbound authorization onto the outbound call unless the
-// caller set one itself, so a peer sees the same principal and tenant.
+// WithBearer returns ctx whose calls present credential (an API key or a
+// token) in place of the inbound caller's.
+func WithBearer(ctx context.Context, credential string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+credential)
+}
+
+// forwarded are the inbound metadata a call carries on to peers unless its
+// caller set them itself: the credential, so a peer sees the same principal
+// and tenant, and the causation id, so the peer's changes name the same
+// cause.
+var forwarded = []string{"authorization", causation.Header}
+
 func forward(ctx context.Context) context.Context {
-	if out, ok := metadata.FromOutgoingContext(ctx); ok && len(out.Get("authorization")) > 0 {
-		return ctx
-	}
+	out, _ := metadata.FromOutgoingContext(ctx)
 	in, _ := metadata.FromIncomingContext(ctx)
-	if v := in.Get("authorization"); len(v) == 1 {
-		return metadata.AppendToOutgoingContext(ctx, "authorization", v[0])
+	for _, k := range forwarded {
+		if v := in.Get(k); len(v) == 1 && len(out.Get(k)) == 0 {
+			ctx = metadata.AppendToOutgoingContext(ctx, k, v[0])
+		}
 	}
 	return ctx
 }

@@ -17,10 +17,10 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
 )
 
@@ -95,7 +95,7 @@ func (k *Tokens) Context(ctx context.Context, tenant string, roles ...auth.Role)
 // Bearer returns ctx carrying "authorization: Bearer credential" as outgoing
 // metadata.
 func Bearer(ctx context.Context, credential string) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+credential)
+	return grpcclient.WithBearer(ctx, credential)
 }
 
 // Violations returns the fields named by the BadRequest details of err's

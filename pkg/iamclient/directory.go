@@ -8,10 +8,10 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 )
 
 // directoryCallTimeout bounds each call a TenantDirectory makes.
@@ -49,7 +49,7 @@ func NewTenantDirectory(iam iamv1.IdentityServiceClient, key string, own uuid.UU
 
 func (d *TenantDirectory) call(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(ctx, directoryCallTimeout)
-	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+d.key), cancel
+	return grpcclient.WithBearer(ctx, d.key), cancel
 }
 
 // Tenants lists every tenant, or only the key's own when it may not list them.

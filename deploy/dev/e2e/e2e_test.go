@@ -31,13 +31,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/rapportcrm/rapport/deploy/dev/internal/demo"
 	"github.com/rapportcrm/rapport/deploy/dev/internal/suite"
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/pkg/pgtest"
 )
 
@@ -399,7 +399,7 @@ func TestSuite(t *testing.T) {
 		}
 		defer conn.Close()
 		cl := customerv1.NewCustomerServiceClient(conn)
-		gctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.AdminKey)
+		gctx := grpcclient.WithBearer(ctx, s.AdminKey)
 		got, err := cl.GetCustomer(gctx, &customerv1.GetCustomerRequest{CustomerId: customerID})
 		if err != nil || got.GetCustomer().GetDisplayName() != "Acme Corporation" {
 			t.Fatalf("GetCustomer = %v, %v", got, err)

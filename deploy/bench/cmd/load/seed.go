@@ -15,9 +15,9 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 )
 
 // seed creates customers bench-0 … bench-(n-1) through CreateCustomer. The
@@ -38,7 +38,7 @@ func seed(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
+	ctx = grpcclient.WithBearer(ctx, key)
 	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err

@@ -26,11 +26,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	typesv1 "github.com/rapportcrm/rapport/gen/go/rapport/types/v1"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 )
 
 func main() {
@@ -70,7 +70,7 @@ func run(ctx context.Context, pipelineAddr, customerAddr, restURL, keyFile, dbUR
 		return err
 	}
 	key := strings.TrimSpace(string(raw))
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
+	ctx = grpcclient.WithBearer(ctx, key)
 	pc, err := grpc.NewClient(pipelineAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err

@@ -34,12 +34,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 
 	"github.com/rapportcrm/rapport/deploy/dev/internal/suite"
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	partnerv1 "github.com/rapportcrm/rapport/gen/go/rapport/partner/v1"
 	typesv1 "github.com/rapportcrm/rapport/gen/go/rapport/types/v1"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	custseed "github.com/rapportcrm/rapport/services/customer/benchseed"
 	pipeseed "github.com/rapportcrm/rapport/services/pipeline/benchseed"
 )
@@ -95,7 +95,7 @@ func run(ctx context.Context, c config) error {
 	}
 	defer s.Stop()
 	fmt.Printf("suite up in %.1f s (gRPC from 127.0.0.1:%d, edge %s)\n", time.Since(begin).Seconds(), c.grpcPort, c.httpAddr)
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.AdminKey)
+	ctx = grpcclient.WithBearer(ctx, s.AdminKey)
 
 	customerConn, err := grpc.NewClient(s.GRPC["customer"], grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -33,7 +33,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -42,6 +41,7 @@ import (
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	typesv1 "github.com/rapportcrm/rapport/gen/go/rapport/types/v1"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 )
 
 type config struct {
@@ -127,7 +127,7 @@ func run(ctx context.Context, c config) error {
 		pipeline:  pipelinev1.NewPipelineServiceClient(conns["pipeline"]),
 		tickets:   ticketv1.NewTicketServiceClient(conns["ticket"]),
 	}
-	actx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.AdminKey)
+	actx := grpcclient.WithBearer(ctx, s.AdminKey)
 	fmt.Printf("seeding %d customers, %d opportunities and %d tickets\n", c.customers, 2*c.customers, c.customers)
 	if err := w.seed(actx, c.customers); err != nil {
 		return fmt.Errorf("seed: %w", err)

@@ -26,10 +26,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
 
 	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/pkg/smtpsink"
 )
 
@@ -263,7 +263,7 @@ func (s *Suite) consumerKey(ctx context.Context, file, slug string, roles ...iam
 		return "", err
 	}
 	defer conn.Close()
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.AdminKey)
+	ctx = grpcclient.WithBearer(ctx, s.AdminKey)
 	iam := iamv1.NewIdentityServiceClient(conn)
 	p, err := iam.CreatePrincipal(ctx, &iamv1.CreatePrincipalRequest{
 		Principal: &iamv1.Principal{DisplayName: slug + " consumer", Roles: roles},

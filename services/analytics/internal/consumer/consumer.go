@@ -20,11 +20,11 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
 	"github.com/rapportcrm/rapport/pkg/eventfeed"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/services/analytics/internal/analytics"
 )
 
@@ -136,7 +136,7 @@ func (c *Consumer) session(ctx context.Context, src eventfeed.Source) (int, erro
 	if err != nil {
 		return 0, fmt.Errorf("credential: %w", err)
 	}
-	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+credential))
+	sctx, cancel := context.WithCancel(grpcclient.WithBearer(ctx, credential))
 	defer cancel()
 	stream, err := src.Watch(sctx, feed.Cursor)
 	if err != nil {

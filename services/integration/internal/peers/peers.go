@@ -9,12 +9,12 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	"github.com/rapportcrm/rapport/pkg/causation"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/services/integration/internal/ruleaction"
 )
 
@@ -42,7 +42,7 @@ func (t *Target) context(ctx context.Context, tenant uuid.UUID, cause ruleaction
 	// The call joins the trace of the event the rule acted on, and its
 	// changes' events name the action as their cause.
 	ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": cause.TraceParent})
-	return causation.Outgoing(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+cred), cause.ActionID.String()), nil
+	return causation.Outgoing(grpcclient.WithBearer(ctx, cred), cause.ActionID.String()), nil
 }
 
 // CreateFollowUp implements ruleaction.Target.

@@ -8,10 +8,10 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/services/analytics/internal/tiering"
 )
 
@@ -34,7 +34,7 @@ func (k *TierSink) SuggestTier(ctx context.Context, tenant uuid.UUID, s tiering.
 	if err != nil {
 		return fmt.Errorf("suggest tier of %s: credential: %w", s.CustomerID, err)
 	}
-	cctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+cred), callTimeout)
+	cctx, cancel := context.WithTimeout(grpcclient.WithBearer(ctx, cred), callTimeout)
 	defer cancel()
 	_, err = k.classify.SetValueTier(cctx, &customerv1.SetValueTierRequest{
 		CustomerId: s.CustomerID.String(), Tier: s.Tier, Reason: s.Reason,

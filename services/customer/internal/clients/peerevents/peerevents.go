@@ -14,13 +14,13 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/rapportcrm/rapport/gen/go/rapport/events/v1"
 	pipelinev1 "github.com/rapportcrm/rapport/gen/go/rapport/pipeline/v1"
 	ticketv1 "github.com/rapportcrm/rapport/gen/go/rapport/ticket/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/services/customer/internal/protoconv"
 	"github.com/rapportcrm/rapport/services/customer/internal/relationship"
 )
@@ -73,7 +73,7 @@ func (s *Source) Follow(ctx context.Context, tenant uuid.UUID, cursor string, fn
 	if err != nil {
 		return fmt.Errorf("sign %s stream token: %w", s.source.Name(), err)
 	}
-	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token))
+	ctx, cancel := context.WithCancel(grpcclient.WithBearer(ctx, token))
 	defer cancel()
 	st, err := s.open(ctx, cursor)
 	if err != nil {

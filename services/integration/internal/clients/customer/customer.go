@@ -10,10 +10,10 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/services/integration/internal/email"
 )
 
@@ -49,7 +49,7 @@ func (c *Client) call(ctx context.Context, tenant uuid.UUID) (context.Context, c
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+cred), cancel, nil
+	return grpcclient.WithBearer(ctx, cred), cancel, nil
 }
 
 // Recipient implements email.Customers.

@@ -13,10 +13,10 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/integration/internal/rule"
 )
@@ -54,7 +54,7 @@ func (c *Client) Select(ctx context.Context, tenant uuid.UUID, coll rule.Collect
 	if err != nil {
 		return rule.SelectionPage{}, fmt.Errorf("credential of %s: %w: %w", tenant, rule.ErrSelectorUnavailable, err)
 	}
-	cctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+cred), callTimeout)
+	cctx, cancel := context.WithTimeout(grpcclient.WithBearer(ctx, cred), callTimeout)
 	defer cancel()
 	resp, err := c.customers.ListCustomers(cctx, &customerv1.ListCustomersRequest{
 		PageSize: pageSize, PageToken: pageToken, Filter: filter, OrderBy: "create_time"})

@@ -8,9 +8,9 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 
 	"github.com/rapportcrm/rapport/pkg/auth"
+	"github.com/rapportcrm/rapport/pkg/grpcclient"
 	"github.com/rapportcrm/rapport/services/partner/internal/finance"
 	"github.com/rapportcrm/rapport/services/partner/internal/scorecard"
 )
@@ -55,7 +55,7 @@ func (f *Figures) asService(ctx context.Context) (context.Context, error) {
 		}
 		return nil, fmt.Errorf("%w: service credential: %w", finance.ErrPeer, err)
 	}
-	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token), nil
+	return grpcclient.WithBearer(ctx, token), nil
 }
 
 // Sourced implements scorecard.Opportunities.
