@@ -71,6 +71,8 @@ func toStatus(err error) error {
 		return grpcerr.WithReason(codes.NotFound, marketing.ErrCampaignNotFound, "CAMPAIGN_NOT_FOUND")
 	case errors.Is(err, marketing.ErrNoSegment):
 		return grpcerr.WithReason(codes.FailedPrecondition, marketing.ErrNoSegment, "CAMPAIGN_HAS_NO_SEGMENT")
+	case errors.Is(err, marketing.ErrCampaignEnded):
+		return grpcerr.WithReason(codes.FailedPrecondition, marketing.ErrCampaignEnded, "CAMPAIGN_ENDED")
 	case errors.Is(err, marketing.ErrSegmentTooLarge):
 		return grpcerr.WithReason(codes.FailedPrecondition, marketing.ErrSegmentTooLarge, "SEGMENT_TOO_LARGE")
 	case errors.Is(err, marketing.ErrSegmentLookup):

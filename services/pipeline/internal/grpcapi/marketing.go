@@ -95,6 +95,23 @@ func (s *MarketingServer) SyncCampaignMembers(ctx context.Context, req *pipeline
 	return &pipelinev1.SyncCampaignMembersResponse{Added: added, MemberCount: total}, nil
 }
 
+// AddCampaignMember implements the RPC.
+func (s *MarketingServer) AddCampaignMember(ctx context.Context, req *pipelinev1.AddCampaignMemberRequest) (*pipelinev1.AddCampaignMemberResponse, error) {
+	id, err := parseID("campaign_id", req.GetCampaignId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	customer, err := parseID("customer_id", req.GetCustomerId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	m, added, err := s.svc.AddMember(ctx, caller(ctx), id, customer)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pipelinev1.AddCampaignMemberResponse{Member: protoconv.CampaignMember(id.String(), m), Added: added}, nil
+}
+
 // ListCampaignMembers implements the RPC.
 func (s *MarketingServer) ListCampaignMembers(ctx context.Context, req *pipelinev1.ListCampaignMembersRequest) (*pipelinev1.ListCampaignMembersResponse, error) {
 	id, err := parseID("campaign_id", req.GetCampaignId())

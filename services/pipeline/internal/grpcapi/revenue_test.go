@@ -3,6 +3,8 @@ package grpcapi_test
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -706,4 +708,65 @@ func TestAttribution(t *testing.T) {
 	wantCode(t, "GetCampaignRoi(other tenant)", err, codes.NotFound)
 	_, err = r.marketing.GetCampaignRoi(r.as(t, r.tenant, auth.RoleSupportAgent), &pipelinev1.GetCampaignRoiRequest{CampaignId: first.GetCampaignId()})
 	wantCode(t, "GetCampaignRoi(support agent)", err, codes.PermissionDenied)
+}
+
+func TestAddCampaignMember(t *testing.T) {
+	t.Parallel()
+	r := newRevenue(t)
+	ctx := r.manager(t)
+	c := r.campaign(t, "Win-back", "", 0)
+	add := func(ctx context.Context, campaign, customer string) (*pipelinev1.AddCampaignMemberResponse, error) {
+		return r.marketing.AddCampaignMember(ctx, &pipelinev1.AddCampaignMemberRequest{CampaignId: campaign, CustomerId: customer})
+	}
+	// Concurrent adds of one customer make one member and one event.
+	var wg sync.WaitGroup
+	var added atomic.Int32
+	for range 4 {
+		wg.Go(func() {
+			got, err := add(ctx, c.GetCampaignId(), r.acme.String())
+			if err != nil || got.GetMember().GetCustomerId() != r.acme.String() {
+				t.Errorf("AddCampaignMember = %v, %v; want acme", got, err)
+			}
+			if got.GetAdded() {
+				added.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	var events int
+	if err := r.db.Owner.QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE type = 'campaign.member_added'`).Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	if added.Load() != 1 || events != 1 {
+		t.Fatalf("added %d times with %d events; want once", added.Load(), events)
+	}
+	members, err := r.marketing.ListCampaignMembers(ctx, &pipelinev1.ListCampaignMembersRequest{CampaignId: c.GetCampaignId()})
+	if err != nil || len(members.GetMembers()) != 1 {
+		t.Fatalf("ListCampaignMembers = %v, %v; want acme alone", members, err)
+	}
+	ended, err := r.marketing.CreateCampaign(ctx, &pipelinev1.CreateCampaignRequest{Campaign: &pipelinev1.Campaign{
+		DisplayName: "Last year", Channel: pipelinev1.CampaignChannel_CAMPAIGN_CHANNEL_EMAIL,
+		Budget: &typesv1.Money{CurrencyCode: "USD", AmountMinor: 100}, StartDate: "2020-01-01", EndDate: "2020-01-31"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name               string
+		ctx                context.Context
+		campaign, customer string
+		code               codes.Code
+		fields             []string
+	}{
+		{"bad ids", ctx, "x", "", codes.InvalidArgument, []string{"campaign_id"}},
+		{"no customer", ctx, c.GetCampaignId(), "y", codes.InvalidArgument, []string{"customer_id"}},
+		{"unknown customer", ctx, c.GetCampaignId(), uuid.NewString(), codes.InvalidArgument, []string{"customer_id"}},
+		{"customer service down", ctx, c.GetCampaignId(), r.down.String(), codes.Unavailable, nil},
+		{"unknown campaign", ctx, uuid.NewString(), r.bolt.String(), codes.NotFound, nil},
+		{"ended campaign", ctx, ended.GetCampaign().GetCampaignId(), r.bolt.String(), codes.FailedPrecondition, nil},
+		{"sales rep", r.as(t, r.tenant, auth.RoleSalesRep), c.GetCampaignId(), r.bolt.String(), codes.PermissionDenied, nil},
+		{"other tenant", r.as(t, r.other, auth.RoleAdmin), c.GetCampaignId(), r.bolt.String(), codes.NotFound, nil},
+	} {
+		_, err := add(tt.ctx, tt.campaign, tt.customer)
+		wantCode(t, "AddCampaignMember("+tt.name+")", err, tt.code, tt.fields...)
+	}
 }

@@ -152,6 +152,8 @@ var (
 	ErrSegmentLookup = errors.New("the segment could not be checked; retry later")
 	// ErrSegmentTooLarge means a segment has more members than one sync takes.
 	ErrSegmentTooLarge = errors.New("the segment has too many members for one campaign; target a narrower segment")
+	// ErrCampaignEnded refuses new members for a campaign past its end date.
+	ErrCampaignEnded = errors.New("the campaign has ended")
 )
 
 // Events of marketing.
@@ -159,6 +161,7 @@ const (
 	EventCampaignCreated  = "campaign.created"
 	EventCampaignUpdated  = "campaign.updated"
 	EventMembersSynced    = "campaign.members_synced"
+	EventMemberAdded      = "campaign.member_added"
 	EventResponseRecorded = "campaign_response.recorded"
 	EventOfferCreated     = "offer.created"
 )
@@ -183,6 +186,9 @@ type Store interface {
 	// AddMembers adds customers not yet members; it returns how many were
 	// added and how many members there are.
 	AddMembers(ctx context.Context, caller auth.Caller, campaign uuid.UUID, customers []uuid.UUID) (added, total int64, err error)
+	// AddMember adds one customer unless a member already; ended refuses
+	// a campaign whose end date it reports past, under the campaign's lock.
+	AddMember(ctx context.Context, caller auth.Caller, campaign, customer uuid.UUID, ended func(Campaign) bool) (Member, bool, error)
 	Members(ctx context.Context, caller auth.Caller, campaign uuid.UUID, pageSize int, pageToken string) (MemberPage, error)
 	// CreateResponse returns ErrCampaignNotFound for an unknown campaign.
 	CreateResponse(ctx context.Context, caller auth.Caller, r Response, requestID string) (Response, error)
@@ -360,6 +366,26 @@ func (s *Service) SyncMembers(ctx context.Context, caller auth.Caller, id uuid.U
 		return 0, 0, fmt.Errorf("list members of segment %s: %w", *c.SegmentID, err)
 	}
 	return s.store.AddMembers(ctx, caller, id, members)
+}
+
+// AddMember adds one customer to a campaign (an automation rule's
+// ADD_TO_CAMPAIGN does); a member already is answered as is, not added.
+func (s *Service) AddMember(ctx context.Context, caller auth.Caller, campaign, customer uuid.UUID) (Member, bool, error) {
+	if err := rules.Allow(caller, managers...); err != nil {
+		return Member{}, false, err
+	}
+	if customer == uuid.Nil {
+		return Member{}, false, validation.Field("customer_id", "is required")
+	}
+	ok, err := s.customers.Exists(ctx, customer)
+	if err != nil {
+		return Member{}, false, fmt.Errorf("check customer %s: %w", customer, err)
+	}
+	if !ok {
+		return Member{}, false, validation.Field("customer_id", "no such customer")
+	}
+	today := s.now().UTC().Format(time.DateOnly)
+	return s.store.AddMember(ctx, caller, campaign, customer, func(c Campaign) bool { return c.EndDate != "" && c.EndDate < today })
 }
 
 // Members lists a campaign's members.

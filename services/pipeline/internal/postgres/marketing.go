@@ -199,6 +199,61 @@ func (s MarketingStore) AddMembers(ctx context.Context, caller auth.Caller, camp
 	return added, total, nil
 }
 
+const addMemberSQL = `
+INSERT INTO campaign_members (tenant_id, campaign_id, customer_id) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING
+RETURNING customer_id, add_time`
+
+const memberSQL = `SELECT customer_id, add_time FROM campaign_members WHERE tenant_id = $1 AND campaign_id = $2 AND customer_id = $3`
+
+// AddMember implements marketing.Store, under the campaign's row lock like
+// AddMembers.
+func (s MarketingStore) AddMember(ctx context.Context, caller auth.Caller, campaign, customer uuid.UUID, ended func(marketing.Campaign) bool) (marketing.Member, bool, error) {
+	var (
+		m     marketing.Member
+		added bool
+	)
+	err := pgdb.InTx(ctx, s.pool, caller.TenantID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, lockCampaignSQL, caller.TenantID, campaign)
+		if err != nil {
+			return err
+		}
+		c, err := pgx.CollectExactlyOneRow(rows, scanCampaign)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return marketing.ErrCampaignNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if rows, err = tx.Query(ctx, memberSQL, caller.TenantID, campaign, customer); err != nil {
+			return err
+		}
+		if m, err = pgx.CollectExactlyOneRow(rows, scanMember); err == nil {
+			return nil
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if ended(c) {
+			return marketing.ErrCampaignEnded
+		}
+		if rows, err = tx.Query(ctx, addMemberSQL, caller.TenantID, campaign, customer); err != nil {
+			return err
+		}
+		if m, err = pgx.CollectExactlyOneRow(rows, scanMember); err != nil {
+			return err
+		}
+		added = true
+		return outbox.Record(ctx, tx, outbox.Change{
+			TenantID: caller.TenantID, PrincipalID: caller.PrincipalID, Type: marketing.EventMemberAdded,
+			Resource: c.Resource(), After: protoconv.CampaignMember(campaign.String(), m),
+		})
+	})
+	if err != nil {
+		return marketing.Member{}, false, fmt.Errorf("add customer %s to campaign %s: %w", customer, campaign, err)
+	}
+	return m, added, nil
+}
+
 type memberCursor struct {
 	ID uuid.UUID `json:"c"`
 }

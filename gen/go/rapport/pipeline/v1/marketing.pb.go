@@ -905,6 +905,112 @@ func (x *CampaignMember) GetAddTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type AddCampaignMemberRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CampaignId string                 `protobuf:"bytes,1,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	// Required: an existing customer.
+	CustomerId    string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCampaignMemberRequest) Reset() {
+	*x = AddCampaignMemberRequest{}
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCampaignMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCampaignMemberRequest) ProtoMessage() {}
+
+func (x *AddCampaignMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCampaignMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddCampaignMemberRequest) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AddCampaignMemberRequest) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
+	}
+	return ""
+}
+
+func (x *AddCampaignMemberRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+type AddCampaignMemberResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Member *CampaignMember        `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	// Whether this call added it (false: it was a member already).
+	Added         bool `protobuf:"varint,2,opt,name=added,proto3" json:"added,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCampaignMemberResponse) Reset() {
+	*x = AddCampaignMemberResponse{}
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCampaignMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCampaignMemberResponse) ProtoMessage() {}
+
+func (x *AddCampaignMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCampaignMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddCampaignMemberResponse) Descriptor() ([]byte, []int) {
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AddCampaignMemberResponse) GetMember() *CampaignMember {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+func (x *AddCampaignMemberResponse) GetAdded() bool {
+	if x != nil {
+		return x.Added
+	}
+	return false
+}
+
 type ListCampaignMembersRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	CampaignId string                 `protobuf:"bytes,1,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
@@ -917,7 +1023,7 @@ type ListCampaignMembersRequest struct {
 
 func (x *ListCampaignMembersRequest) Reset() {
 	*x = ListCampaignMembersRequest{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[12]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -929,7 +1035,7 @@ func (x *ListCampaignMembersRequest) String() string {
 func (*ListCampaignMembersRequest) ProtoMessage() {}
 
 func (x *ListCampaignMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[12]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -942,7 +1048,7 @@ func (x *ListCampaignMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCampaignMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListCampaignMembersRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{12}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListCampaignMembersRequest) GetCampaignId() string {
@@ -976,7 +1082,7 @@ type ListCampaignMembersResponse struct {
 
 func (x *ListCampaignMembersResponse) Reset() {
 	*x = ListCampaignMembersResponse{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[13]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1094,7 @@ func (x *ListCampaignMembersResponse) String() string {
 func (*ListCampaignMembersResponse) ProtoMessage() {}
 
 func (x *ListCampaignMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[13]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1107,7 @@ func (x *ListCampaignMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCampaignMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListCampaignMembersResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{13}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListCampaignMembersResponse) GetMembers() []*CampaignMember {
@@ -1038,7 +1144,7 @@ type CampaignResponse struct {
 
 func (x *CampaignResponse) Reset() {
 	*x = CampaignResponse{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[14]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1156,7 @@ func (x *CampaignResponse) String() string {
 func (*CampaignResponse) ProtoMessage() {}
 
 func (x *CampaignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[14]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1169,7 @@ func (x *CampaignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CampaignResponse.ProtoReflect.Descriptor instead.
 func (*CampaignResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{14}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CampaignResponse) GetResponseId() string {
@@ -1113,7 +1219,7 @@ type RecordCampaignResponseRequest struct {
 
 func (x *RecordCampaignResponseRequest) Reset() {
 	*x = RecordCampaignResponseRequest{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[15]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1231,7 @@ func (x *RecordCampaignResponseRequest) String() string {
 func (*RecordCampaignResponseRequest) ProtoMessage() {}
 
 func (x *RecordCampaignResponseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[15]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1244,7 @@ func (x *RecordCampaignResponseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordCampaignResponseRequest.ProtoReflect.Descriptor instead.
 func (*RecordCampaignResponseRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{15}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RecordCampaignResponseRequest) GetCampaignId() string {
@@ -1171,7 +1277,7 @@ type RecordCampaignResponseResponse struct {
 
 func (x *RecordCampaignResponseResponse) Reset() {
 	*x = RecordCampaignResponseResponse{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[16]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1289,7 @@ func (x *RecordCampaignResponseResponse) String() string {
 func (*RecordCampaignResponseResponse) ProtoMessage() {}
 
 func (x *RecordCampaignResponseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[16]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1302,7 @@ func (x *RecordCampaignResponseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordCampaignResponseResponse.ProtoReflect.Descriptor instead.
 func (*RecordCampaignResponseResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{16}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RecordCampaignResponseResponse) GetResponse() *CampaignResponse {
@@ -1218,7 +1324,7 @@ type ListCampaignResponsesRequest struct {
 
 func (x *ListCampaignResponsesRequest) Reset() {
 	*x = ListCampaignResponsesRequest{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[17]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1336,7 @@ func (x *ListCampaignResponsesRequest) String() string {
 func (*ListCampaignResponsesRequest) ProtoMessage() {}
 
 func (x *ListCampaignResponsesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[17]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1349,7 @@ func (x *ListCampaignResponsesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCampaignResponsesRequest.ProtoReflect.Descriptor instead.
 func (*ListCampaignResponsesRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{17}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListCampaignResponsesRequest) GetCampaignId() string {
@@ -1277,7 +1383,7 @@ type ListCampaignResponsesResponse struct {
 
 func (x *ListCampaignResponsesResponse) Reset() {
 	*x = ListCampaignResponsesResponse{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[18]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1395,7 @@ func (x *ListCampaignResponsesResponse) String() string {
 func (*ListCampaignResponsesResponse) ProtoMessage() {}
 
 func (x *ListCampaignResponsesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[18]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1408,7 @@ func (x *ListCampaignResponsesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCampaignResponsesResponse.ProtoReflect.Descriptor instead.
 func (*ListCampaignResponsesResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{18}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListCampaignResponsesResponse) GetResponses() []*CampaignResponse {
@@ -1346,7 +1452,7 @@ type Offer struct {
 
 func (x *Offer) Reset() {
 	*x = Offer{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[19]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1464,7 @@ func (x *Offer) String() string {
 func (*Offer) ProtoMessage() {}
 
 func (x *Offer) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[19]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1371,7 +1477,7 @@ func (x *Offer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Offer.ProtoReflect.Descriptor instead.
 func (*Offer) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{19}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Offer) GetOfferId() string {
@@ -1455,7 +1561,7 @@ type CreateOfferRequest struct {
 
 func (x *CreateOfferRequest) Reset() {
 	*x = CreateOfferRequest{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[20]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1573,7 @@ func (x *CreateOfferRequest) String() string {
 func (*CreateOfferRequest) ProtoMessage() {}
 
 func (x *CreateOfferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[20]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1586,7 @@ func (x *CreateOfferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOfferRequest.ProtoReflect.Descriptor instead.
 func (*CreateOfferRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{20}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateOfferRequest) GetOffer() *Offer {
@@ -1506,7 +1612,7 @@ type CreateOfferResponse struct {
 
 func (x *CreateOfferResponse) Reset() {
 	*x = CreateOfferResponse{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[21]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +1624,7 @@ func (x *CreateOfferResponse) String() string {
 func (*CreateOfferResponse) ProtoMessage() {}
 
 func (x *CreateOfferResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[21]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +1637,7 @@ func (x *CreateOfferResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOfferResponse.ProtoReflect.Descriptor instead.
 func (*CreateOfferResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{21}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateOfferResponse) GetOffer() *Offer {
@@ -1554,7 +1660,7 @@ type ListOffersRequest struct {
 
 func (x *ListOffersRequest) Reset() {
 	*x = ListOffersRequest{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[22]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1672,7 @@ func (x *ListOffersRequest) String() string {
 func (*ListOffersRequest) ProtoMessage() {}
 
 func (x *ListOffersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[22]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1685,7 @@ func (x *ListOffersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOffersRequest.ProtoReflect.Descriptor instead.
 func (*ListOffersRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{22}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListOffersRequest) GetPageSize() int32 {
@@ -1613,7 +1719,7 @@ type ListOffersResponse struct {
 
 func (x *ListOffersResponse) Reset() {
 	*x = ListOffersResponse{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[23]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1731,7 @@ func (x *ListOffersResponse) String() string {
 func (*ListOffersResponse) ProtoMessage() {}
 
 func (x *ListOffersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[23]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1744,7 @@ func (x *ListOffersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOffersResponse.ProtoReflect.Descriptor instead.
 func (*ListOffersResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{23}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListOffersResponse) GetOffers() []*Offer {
@@ -1665,7 +1771,7 @@ type GetCampaignRoiRequest struct {
 
 func (x *GetCampaignRoiRequest) Reset() {
 	*x = GetCampaignRoiRequest{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[24]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +1783,7 @@ func (x *GetCampaignRoiRequest) String() string {
 func (*GetCampaignRoiRequest) ProtoMessage() {}
 
 func (x *GetCampaignRoiRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[24]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +1796,7 @@ func (x *GetCampaignRoiRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCampaignRoiRequest.ProtoReflect.Descriptor instead.
 func (*GetCampaignRoiRequest) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{24}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetCampaignRoiRequest) GetCampaignId() string {
@@ -1726,7 +1832,7 @@ type GetCampaignRoiResponse struct {
 
 func (x *GetCampaignRoiResponse) Reset() {
 	*x = GetCampaignRoiResponse{}
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[25]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +1844,7 @@ func (x *GetCampaignRoiResponse) String() string {
 func (*GetCampaignRoiResponse) ProtoMessage() {}
 
 func (x *GetCampaignRoiResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[25]
+	mi := &file_rapport_pipeline_v1_marketing_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +1857,7 @@ func (x *GetCampaignRoiResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCampaignRoiResponse.ProtoReflect.Descriptor instead.
 func (*GetCampaignRoiResponse) Descriptor() ([]byte, []int) {
-	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{25}
+	return file_rapport_pipeline_v1_marketing_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetCampaignRoiResponse) GetCampaignId() string {
@@ -1870,7 +1976,15 @@ const file_rapport_pipeline_v1_marketing_proto_rawDesc = "" +
 	"campaignId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
 	"customerId\x125\n" +
-	"\badd_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aaddTime\"y\n" +
+	"\badd_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aaddTime\"\\\n" +
+	"\x18AddCampaignMemberRequest\x12\x1f\n" +
+	"\vcampaign_id\x18\x01 \x01(\tR\n" +
+	"campaignId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\"n\n" +
+	"\x19AddCampaignMemberResponse\x12;\n" +
+	"\x06member\x18\x01 \x01(\v2#.rapport.pipeline.v1.CampaignMemberR\x06member\x12\x14\n" +
+	"\x05added\x18\x02 \x01(\bR\x05added\"y\n" +
 	"\x1aListCampaignMembersRequest\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12\x1b\n" +
@@ -1976,13 +2090,14 @@ const file_rapport_pipeline_v1_marketing_proto_rawDesc = "" +
 	"\x1dATTRIBUTION_MODEL_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aATTRIBUTION_MODEL_EXPLICIT\x10\x01\x12!\n" +
 	"\x1dATTRIBUTION_MODEL_FIRST_TOUCH\x10\x02\x12 \n" +
-	"\x1cATTRIBUTION_MODEL_LAST_TOUCH\x10\x032\xc3\r\n" +
+	"\x1cATTRIBUTION_MODEL_LAST_TOUCH\x10\x032\xe8\x0e\n" +
 	"\x10MarketingService\x12\x94\x01\n" +
 	"\x0eCreateCampaign\x12*.rapport.pipeline.v1.CreateCampaignRequest\x1a+.rapport.pipeline.v1.CreateCampaignResponse\")\x82\xd3\xe4\x93\x02#:\bcampaignb\bcampaign\"\r/v1/campaigns\x12\x8f\x01\n" +
 	"\vGetCampaign\x12'.rapport.pipeline.v1.GetCampaignRequest\x1a(.rapport.pipeline.v1.GetCampaignResponse\"-\x82\xd3\xe4\x93\x02'b\bcampaign\x12\x1b/v1/campaigns/{campaign_id}\x12}\n" +
 	"\rListCampaigns\x12).rapport.pipeline.v1.ListCampaignsRequest\x1a*.rapport.pipeline.v1.ListCampaignsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/campaigns\x12\xab\x01\n" +
 	"\x0eUpdateCampaign\x12*.rapport.pipeline.v1.UpdateCampaignRequest\x1a+.rapport.pipeline.v1.UpdateCampaignResponse\"@\x82\xd3\xe4\x93\x02::\bcampaignb\bcampaign2$/v1/campaigns/{campaign.campaign_id}\x12\xac\x01\n" +
-	"\x13SyncCampaignMembers\x12/.rapport.pipeline.v1.SyncCampaignMembersRequest\x1a0.rapport.pipeline.v1.SyncCampaignMembersResponse\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/campaigns/{campaign_id}:syncMembers\x12\xa5\x01\n" +
+	"\x13SyncCampaignMembers\x12/.rapport.pipeline.v1.SyncCampaignMembersRequest\x1a0.rapport.pipeline.v1.SyncCampaignMembersResponse\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/campaigns/{campaign_id}:syncMembers\x12\xa2\x01\n" +
+	"\x11AddCampaignMember\x12-.rapport.pipeline.v1.AddCampaignMemberRequest\x1a..rapport.pipeline.v1.AddCampaignMemberResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/campaigns/{campaign_id}/members\x12\xa5\x01\n" +
 	"\x13ListCampaignMembers\x12/.rapport.pipeline.v1.ListCampaignMembersRequest\x1a0.rapport.pipeline.v1.ListCampaignMembersResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/campaigns/{campaign_id}/members\x12\xc4\x01\n" +
 	"\x16RecordCampaignResponse\x122.rapport.pipeline.v1.RecordCampaignResponseRequest\x1a3.rapport.pipeline.v1.RecordCampaignResponseResponse\"A\x82\xd3\xe4\x93\x02;:\bresponseb\bresponse\"%/v1/campaigns/{campaign_id}/responses\x12\xad\x01\n" +
 	"\x15ListCampaignResponses\x121.rapport.pipeline.v1.ListCampaignResponsesRequest\x1a2.rapport.pipeline.v1.ListCampaignResponsesResponse\"-\x82\xd3\xe4\x93\x02'\x12%/v1/campaigns/{campaign_id}/responses\x12\x82\x01\n" +
@@ -2007,7 +2122,7 @@ func file_rapport_pipeline_v1_marketing_proto_rawDescGZIP() []byte {
 }
 
 var file_rapport_pipeline_v1_marketing_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rapport_pipeline_v1_marketing_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_rapport_pipeline_v1_marketing_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_rapport_pipeline_v1_marketing_proto_goTypes = []any{
 	(CampaignChannel)(0),                   // 0: rapport.pipeline.v1.CampaignChannel
 	(ResponseKind)(0),                      // 1: rapport.pipeline.v1.ResponseKind
@@ -2024,78 +2139,83 @@ var file_rapport_pipeline_v1_marketing_proto_goTypes = []any{
 	(*SyncCampaignMembersRequest)(nil),     // 12: rapport.pipeline.v1.SyncCampaignMembersRequest
 	(*SyncCampaignMembersResponse)(nil),    // 13: rapport.pipeline.v1.SyncCampaignMembersResponse
 	(*CampaignMember)(nil),                 // 14: rapport.pipeline.v1.CampaignMember
-	(*ListCampaignMembersRequest)(nil),     // 15: rapport.pipeline.v1.ListCampaignMembersRequest
-	(*ListCampaignMembersResponse)(nil),    // 16: rapport.pipeline.v1.ListCampaignMembersResponse
-	(*CampaignResponse)(nil),               // 17: rapport.pipeline.v1.CampaignResponse
-	(*RecordCampaignResponseRequest)(nil),  // 18: rapport.pipeline.v1.RecordCampaignResponseRequest
-	(*RecordCampaignResponseResponse)(nil), // 19: rapport.pipeline.v1.RecordCampaignResponseResponse
-	(*ListCampaignResponsesRequest)(nil),   // 20: rapport.pipeline.v1.ListCampaignResponsesRequest
-	(*ListCampaignResponsesResponse)(nil),  // 21: rapport.pipeline.v1.ListCampaignResponsesResponse
-	(*Offer)(nil),                          // 22: rapport.pipeline.v1.Offer
-	(*CreateOfferRequest)(nil),             // 23: rapport.pipeline.v1.CreateOfferRequest
-	(*CreateOfferResponse)(nil),            // 24: rapport.pipeline.v1.CreateOfferResponse
-	(*ListOffersRequest)(nil),              // 25: rapport.pipeline.v1.ListOffersRequest
-	(*ListOffersResponse)(nil),             // 26: rapport.pipeline.v1.ListOffersResponse
-	(*GetCampaignRoiRequest)(nil),          // 27: rapport.pipeline.v1.GetCampaignRoiRequest
-	(*GetCampaignRoiResponse)(nil),         // 28: rapport.pipeline.v1.GetCampaignRoiResponse
-	(*v1.Money)(nil),                       // 29: rapport.types.v1.Money
-	(*timestamppb.Timestamp)(nil),          // 30: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),          // 31: google.protobuf.FieldMask
+	(*AddCampaignMemberRequest)(nil),       // 15: rapport.pipeline.v1.AddCampaignMemberRequest
+	(*AddCampaignMemberResponse)(nil),      // 16: rapport.pipeline.v1.AddCampaignMemberResponse
+	(*ListCampaignMembersRequest)(nil),     // 17: rapport.pipeline.v1.ListCampaignMembersRequest
+	(*ListCampaignMembersResponse)(nil),    // 18: rapport.pipeline.v1.ListCampaignMembersResponse
+	(*CampaignResponse)(nil),               // 19: rapport.pipeline.v1.CampaignResponse
+	(*RecordCampaignResponseRequest)(nil),  // 20: rapport.pipeline.v1.RecordCampaignResponseRequest
+	(*RecordCampaignResponseResponse)(nil), // 21: rapport.pipeline.v1.RecordCampaignResponseResponse
+	(*ListCampaignResponsesRequest)(nil),   // 22: rapport.pipeline.v1.ListCampaignResponsesRequest
+	(*ListCampaignResponsesResponse)(nil),  // 23: rapport.pipeline.v1.ListCampaignResponsesResponse
+	(*Offer)(nil),                          // 24: rapport.pipeline.v1.Offer
+	(*CreateOfferRequest)(nil),             // 25: rapport.pipeline.v1.CreateOfferRequest
+	(*CreateOfferResponse)(nil),            // 26: rapport.pipeline.v1.CreateOfferResponse
+	(*ListOffersRequest)(nil),              // 27: rapport.pipeline.v1.ListOffersRequest
+	(*ListOffersResponse)(nil),             // 28: rapport.pipeline.v1.ListOffersResponse
+	(*GetCampaignRoiRequest)(nil),          // 29: rapport.pipeline.v1.GetCampaignRoiRequest
+	(*GetCampaignRoiResponse)(nil),         // 30: rapport.pipeline.v1.GetCampaignRoiResponse
+	(*v1.Money)(nil),                       // 31: rapport.types.v1.Money
+	(*timestamppb.Timestamp)(nil),          // 32: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),          // 33: google.protobuf.FieldMask
 }
 var file_rapport_pipeline_v1_marketing_proto_depIdxs = []int32{
 	0,  // 0: rapport.pipeline.v1.Campaign.channel:type_name -> rapport.pipeline.v1.CampaignChannel
-	29, // 1: rapport.pipeline.v1.Campaign.budget:type_name -> rapport.types.v1.Money
-	30, // 2: rapport.pipeline.v1.Campaign.create_time:type_name -> google.protobuf.Timestamp
-	30, // 3: rapport.pipeline.v1.Campaign.update_time:type_name -> google.protobuf.Timestamp
+	31, // 1: rapport.pipeline.v1.Campaign.budget:type_name -> rapport.types.v1.Money
+	32, // 2: rapport.pipeline.v1.Campaign.create_time:type_name -> google.protobuf.Timestamp
+	32, // 3: rapport.pipeline.v1.Campaign.update_time:type_name -> google.protobuf.Timestamp
 	3,  // 4: rapport.pipeline.v1.CreateCampaignRequest.campaign:type_name -> rapport.pipeline.v1.Campaign
 	3,  // 5: rapport.pipeline.v1.CreateCampaignResponse.campaign:type_name -> rapport.pipeline.v1.Campaign
 	3,  // 6: rapport.pipeline.v1.GetCampaignResponse.campaign:type_name -> rapport.pipeline.v1.Campaign
 	3,  // 7: rapport.pipeline.v1.ListCampaignsResponse.campaigns:type_name -> rapport.pipeline.v1.Campaign
 	3,  // 8: rapport.pipeline.v1.UpdateCampaignRequest.campaign:type_name -> rapport.pipeline.v1.Campaign
-	31, // 9: rapport.pipeline.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	33, // 9: rapport.pipeline.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 10: rapport.pipeline.v1.UpdateCampaignResponse.campaign:type_name -> rapport.pipeline.v1.Campaign
-	30, // 11: rapport.pipeline.v1.CampaignMember.add_time:type_name -> google.protobuf.Timestamp
-	14, // 12: rapport.pipeline.v1.ListCampaignMembersResponse.members:type_name -> rapport.pipeline.v1.CampaignMember
-	1,  // 13: rapport.pipeline.v1.CampaignResponse.kind:type_name -> rapport.pipeline.v1.ResponseKind
-	30, // 14: rapport.pipeline.v1.CampaignResponse.respond_time:type_name -> google.protobuf.Timestamp
-	17, // 15: rapport.pipeline.v1.RecordCampaignResponseRequest.response:type_name -> rapport.pipeline.v1.CampaignResponse
-	17, // 16: rapport.pipeline.v1.RecordCampaignResponseResponse.response:type_name -> rapport.pipeline.v1.CampaignResponse
-	17, // 17: rapport.pipeline.v1.ListCampaignResponsesResponse.responses:type_name -> rapport.pipeline.v1.CampaignResponse
-	30, // 18: rapport.pipeline.v1.Offer.create_time:type_name -> google.protobuf.Timestamp
-	22, // 19: rapport.pipeline.v1.CreateOfferRequest.offer:type_name -> rapport.pipeline.v1.Offer
-	22, // 20: rapport.pipeline.v1.CreateOfferResponse.offer:type_name -> rapport.pipeline.v1.Offer
-	22, // 21: rapport.pipeline.v1.ListOffersResponse.offers:type_name -> rapport.pipeline.v1.Offer
-	2,  // 22: rapport.pipeline.v1.GetCampaignRoiRequest.model:type_name -> rapport.pipeline.v1.AttributionModel
-	2,  // 23: rapport.pipeline.v1.GetCampaignRoiResponse.model:type_name -> rapport.pipeline.v1.AttributionModel
-	29, // 24: rapport.pipeline.v1.GetCampaignRoiResponse.won_revenue:type_name -> rapport.types.v1.Money
-	29, // 25: rapport.pipeline.v1.GetCampaignRoiResponse.cost:type_name -> rapport.types.v1.Money
-	4,  // 26: rapport.pipeline.v1.MarketingService.CreateCampaign:input_type -> rapport.pipeline.v1.CreateCampaignRequest
-	6,  // 27: rapport.pipeline.v1.MarketingService.GetCampaign:input_type -> rapport.pipeline.v1.GetCampaignRequest
-	8,  // 28: rapport.pipeline.v1.MarketingService.ListCampaigns:input_type -> rapport.pipeline.v1.ListCampaignsRequest
-	10, // 29: rapport.pipeline.v1.MarketingService.UpdateCampaign:input_type -> rapport.pipeline.v1.UpdateCampaignRequest
-	12, // 30: rapport.pipeline.v1.MarketingService.SyncCampaignMembers:input_type -> rapport.pipeline.v1.SyncCampaignMembersRequest
-	15, // 31: rapport.pipeline.v1.MarketingService.ListCampaignMembers:input_type -> rapport.pipeline.v1.ListCampaignMembersRequest
-	18, // 32: rapport.pipeline.v1.MarketingService.RecordCampaignResponse:input_type -> rapport.pipeline.v1.RecordCampaignResponseRequest
-	20, // 33: rapport.pipeline.v1.MarketingService.ListCampaignResponses:input_type -> rapport.pipeline.v1.ListCampaignResponsesRequest
-	23, // 34: rapport.pipeline.v1.MarketingService.CreateOffer:input_type -> rapport.pipeline.v1.CreateOfferRequest
-	25, // 35: rapport.pipeline.v1.MarketingService.ListOffers:input_type -> rapport.pipeline.v1.ListOffersRequest
-	27, // 36: rapport.pipeline.v1.MarketingService.GetCampaignRoi:input_type -> rapport.pipeline.v1.GetCampaignRoiRequest
-	5,  // 37: rapport.pipeline.v1.MarketingService.CreateCampaign:output_type -> rapport.pipeline.v1.CreateCampaignResponse
-	7,  // 38: rapport.pipeline.v1.MarketingService.GetCampaign:output_type -> rapport.pipeline.v1.GetCampaignResponse
-	9,  // 39: rapport.pipeline.v1.MarketingService.ListCampaigns:output_type -> rapport.pipeline.v1.ListCampaignsResponse
-	11, // 40: rapport.pipeline.v1.MarketingService.UpdateCampaign:output_type -> rapport.pipeline.v1.UpdateCampaignResponse
-	13, // 41: rapport.pipeline.v1.MarketingService.SyncCampaignMembers:output_type -> rapport.pipeline.v1.SyncCampaignMembersResponse
-	16, // 42: rapport.pipeline.v1.MarketingService.ListCampaignMembers:output_type -> rapport.pipeline.v1.ListCampaignMembersResponse
-	19, // 43: rapport.pipeline.v1.MarketingService.RecordCampaignResponse:output_type -> rapport.pipeline.v1.RecordCampaignResponseResponse
-	21, // 44: rapport.pipeline.v1.MarketingService.ListCampaignResponses:output_type -> rapport.pipeline.v1.ListCampaignResponsesResponse
-	24, // 45: rapport.pipeline.v1.MarketingService.CreateOffer:output_type -> rapport.pipeline.v1.CreateOfferResponse
-	26, // 46: rapport.pipeline.v1.MarketingService.ListOffers:output_type -> rapport.pipeline.v1.ListOffersResponse
-	28, // 47: rapport.pipeline.v1.MarketingService.GetCampaignRoi:output_type -> rapport.pipeline.v1.GetCampaignRoiResponse
-	37, // [37:48] is the sub-list for method output_type
-	26, // [26:37] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	32, // 11: rapport.pipeline.v1.CampaignMember.add_time:type_name -> google.protobuf.Timestamp
+	14, // 12: rapport.pipeline.v1.AddCampaignMemberResponse.member:type_name -> rapport.pipeline.v1.CampaignMember
+	14, // 13: rapport.pipeline.v1.ListCampaignMembersResponse.members:type_name -> rapport.pipeline.v1.CampaignMember
+	1,  // 14: rapport.pipeline.v1.CampaignResponse.kind:type_name -> rapport.pipeline.v1.ResponseKind
+	32, // 15: rapport.pipeline.v1.CampaignResponse.respond_time:type_name -> google.protobuf.Timestamp
+	19, // 16: rapport.pipeline.v1.RecordCampaignResponseRequest.response:type_name -> rapport.pipeline.v1.CampaignResponse
+	19, // 17: rapport.pipeline.v1.RecordCampaignResponseResponse.response:type_name -> rapport.pipeline.v1.CampaignResponse
+	19, // 18: rapport.pipeline.v1.ListCampaignResponsesResponse.responses:type_name -> rapport.pipeline.v1.CampaignResponse
+	32, // 19: rapport.pipeline.v1.Offer.create_time:type_name -> google.protobuf.Timestamp
+	24, // 20: rapport.pipeline.v1.CreateOfferRequest.offer:type_name -> rapport.pipeline.v1.Offer
+	24, // 21: rapport.pipeline.v1.CreateOfferResponse.offer:type_name -> rapport.pipeline.v1.Offer
+	24, // 22: rapport.pipeline.v1.ListOffersResponse.offers:type_name -> rapport.pipeline.v1.Offer
+	2,  // 23: rapport.pipeline.v1.GetCampaignRoiRequest.model:type_name -> rapport.pipeline.v1.AttributionModel
+	2,  // 24: rapport.pipeline.v1.GetCampaignRoiResponse.model:type_name -> rapport.pipeline.v1.AttributionModel
+	31, // 25: rapport.pipeline.v1.GetCampaignRoiResponse.won_revenue:type_name -> rapport.types.v1.Money
+	31, // 26: rapport.pipeline.v1.GetCampaignRoiResponse.cost:type_name -> rapport.types.v1.Money
+	4,  // 27: rapport.pipeline.v1.MarketingService.CreateCampaign:input_type -> rapport.pipeline.v1.CreateCampaignRequest
+	6,  // 28: rapport.pipeline.v1.MarketingService.GetCampaign:input_type -> rapport.pipeline.v1.GetCampaignRequest
+	8,  // 29: rapport.pipeline.v1.MarketingService.ListCampaigns:input_type -> rapport.pipeline.v1.ListCampaignsRequest
+	10, // 30: rapport.pipeline.v1.MarketingService.UpdateCampaign:input_type -> rapport.pipeline.v1.UpdateCampaignRequest
+	12, // 31: rapport.pipeline.v1.MarketingService.SyncCampaignMembers:input_type -> rapport.pipeline.v1.SyncCampaignMembersRequest
+	15, // 32: rapport.pipeline.v1.MarketingService.AddCampaignMember:input_type -> rapport.pipeline.v1.AddCampaignMemberRequest
+	17, // 33: rapport.pipeline.v1.MarketingService.ListCampaignMembers:input_type -> rapport.pipeline.v1.ListCampaignMembersRequest
+	20, // 34: rapport.pipeline.v1.MarketingService.RecordCampaignResponse:input_type -> rapport.pipeline.v1.RecordCampaignResponseRequest
+	22, // 35: rapport.pipeline.v1.MarketingService.ListCampaignResponses:input_type -> rapport.pipeline.v1.ListCampaignResponsesRequest
+	25, // 36: rapport.pipeline.v1.MarketingService.CreateOffer:input_type -> rapport.pipeline.v1.CreateOfferRequest
+	27, // 37: rapport.pipeline.v1.MarketingService.ListOffers:input_type -> rapport.pipeline.v1.ListOffersRequest
+	29, // 38: rapport.pipeline.v1.MarketingService.GetCampaignRoi:input_type -> rapport.pipeline.v1.GetCampaignRoiRequest
+	5,  // 39: rapport.pipeline.v1.MarketingService.CreateCampaign:output_type -> rapport.pipeline.v1.CreateCampaignResponse
+	7,  // 40: rapport.pipeline.v1.MarketingService.GetCampaign:output_type -> rapport.pipeline.v1.GetCampaignResponse
+	9,  // 41: rapport.pipeline.v1.MarketingService.ListCampaigns:output_type -> rapport.pipeline.v1.ListCampaignsResponse
+	11, // 42: rapport.pipeline.v1.MarketingService.UpdateCampaign:output_type -> rapport.pipeline.v1.UpdateCampaignResponse
+	13, // 43: rapport.pipeline.v1.MarketingService.SyncCampaignMembers:output_type -> rapport.pipeline.v1.SyncCampaignMembersResponse
+	16, // 44: rapport.pipeline.v1.MarketingService.AddCampaignMember:output_type -> rapport.pipeline.v1.AddCampaignMemberResponse
+	18, // 45: rapport.pipeline.v1.MarketingService.ListCampaignMembers:output_type -> rapport.pipeline.v1.ListCampaignMembersResponse
+	21, // 46: rapport.pipeline.v1.MarketingService.RecordCampaignResponse:output_type -> rapport.pipeline.v1.RecordCampaignResponseResponse
+	23, // 47: rapport.pipeline.v1.MarketingService.ListCampaignResponses:output_type -> rapport.pipeline.v1.ListCampaignResponsesResponse
+	26, // 48: rapport.pipeline.v1.MarketingService.CreateOffer:output_type -> rapport.pipeline.v1.CreateOfferResponse
+	28, // 49: rapport.pipeline.v1.MarketingService.ListOffers:output_type -> rapport.pipeline.v1.ListOffersResponse
+	30, // 50: rapport.pipeline.v1.MarketingService.GetCampaignRoi:output_type -> rapport.pipeline.v1.GetCampaignRoiResponse
+	39, // [39:51] is the sub-list for method output_type
+	27, // [27:39] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_rapport_pipeline_v1_marketing_proto_init() }
@@ -2109,7 +2229,7 @@ func file_rapport_pipeline_v1_marketing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapport_pipeline_v1_marketing_proto_rawDesc), len(file_rapport_pipeline_v1_marketing_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

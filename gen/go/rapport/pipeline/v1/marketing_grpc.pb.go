@@ -24,6 +24,7 @@ const (
 	MarketingService_ListCampaigns_FullMethodName          = "/rapport.pipeline.v1.MarketingService/ListCampaigns"
 	MarketingService_UpdateCampaign_FullMethodName         = "/rapport.pipeline.v1.MarketingService/UpdateCampaign"
 	MarketingService_SyncCampaignMembers_FullMethodName    = "/rapport.pipeline.v1.MarketingService/SyncCampaignMembers"
+	MarketingService_AddCampaignMember_FullMethodName      = "/rapport.pipeline.v1.MarketingService/AddCampaignMember"
 	MarketingService_ListCampaignMembers_FullMethodName    = "/rapport.pipeline.v1.MarketingService/ListCampaignMembers"
 	MarketingService_RecordCampaignResponse_FullMethodName = "/rapport.pipeline.v1.MarketingService/RecordCampaignResponse"
 	MarketingService_ListCampaignResponses_FullMethodName  = "/rapport.pipeline.v1.MarketingService/ListCampaignResponses"
@@ -50,6 +51,10 @@ type MarketingServiceClient interface {
 	// Adds the current members of the campaign's segment to its members
 	// (members already there stay; nobody is removed).
 	SyncCampaignMembers(ctx context.Context, in *SyncCampaignMembersRequest, opts ...grpc.CallOption) (*SyncCampaignMembersResponse, error)
+	// Adds one customer to a campaign's members; adding a member again
+	// changes nothing and answers added = false. A campaign past its end date
+	// takes no members (FAILED_PRECONDITION, CAMPAIGN_ENDED).
+	AddCampaignMember(ctx context.Context, in *AddCampaignMemberRequest, opts ...grpc.CallOption) (*AddCampaignMemberResponse, error)
 	// Lists a campaign's members by customer id.
 	ListCampaignMembers(ctx context.Context, in *ListCampaignMembersRequest, opts ...grpc.CallOption) (*ListCampaignMembersResponse, error)
 	// Records a customer's response to a campaign.
@@ -116,6 +121,16 @@ func (c *marketingServiceClient) SyncCampaignMembers(ctx context.Context, in *Sy
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SyncCampaignMembersResponse)
 	err := c.cc.Invoke(ctx, MarketingService_SyncCampaignMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) AddCampaignMember(ctx context.Context, in *AddCampaignMemberRequest, opts ...grpc.CallOption) (*AddCampaignMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddCampaignMemberResponse)
+	err := c.cc.Invoke(ctx, MarketingService_AddCampaignMember_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +215,10 @@ type MarketingServiceServer interface {
 	// Adds the current members of the campaign's segment to its members
 	// (members already there stay; nobody is removed).
 	SyncCampaignMembers(context.Context, *SyncCampaignMembersRequest) (*SyncCampaignMembersResponse, error)
+	// Adds one customer to a campaign's members; adding a member again
+	// changes nothing and answers added = false. A campaign past its end date
+	// takes no members (FAILED_PRECONDITION, CAMPAIGN_ENDED).
+	AddCampaignMember(context.Context, *AddCampaignMemberRequest) (*AddCampaignMemberResponse, error)
 	// Lists a campaign's members by customer id.
 	ListCampaignMembers(context.Context, *ListCampaignMembersRequest) (*ListCampaignMembersResponse, error)
 	// Records a customer's response to a campaign.
@@ -236,6 +255,9 @@ func (UnimplementedMarketingServiceServer) UpdateCampaign(context.Context, *Upda
 }
 func (UnimplementedMarketingServiceServer) SyncCampaignMembers(context.Context, *SyncCampaignMembersRequest) (*SyncCampaignMembersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SyncCampaignMembers not implemented")
+}
+func (UnimplementedMarketingServiceServer) AddCampaignMember(context.Context, *AddCampaignMemberRequest) (*AddCampaignMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddCampaignMember not implemented")
 }
 func (UnimplementedMarketingServiceServer) ListCampaignMembers(context.Context, *ListCampaignMembersRequest) (*ListCampaignMembersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCampaignMembers not implemented")
@@ -362,6 +384,24 @@ func _MarketingService_SyncCampaignMembers_Handler(srv interface{}, ctx context.
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MarketingServiceServer).SyncCampaignMembers(ctx, req.(*SyncCampaignMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_AddCampaignMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddCampaignMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).AddCampaignMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_AddCampaignMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).AddCampaignMember(ctx, req.(*AddCampaignMemberRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -500,6 +540,10 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SyncCampaignMembers",
 			Handler:    _MarketingService_SyncCampaignMembers_Handler,
+		},
+		{
+			MethodName: "AddCampaignMember",
+			Handler:    _MarketingService_AddCampaignMember_Handler,
 		},
 		{
 			MethodName: "ListCampaignMembers",
