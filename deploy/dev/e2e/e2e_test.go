@@ -634,6 +634,46 @@ func TestSuite(t *testing.T) {
 		}
 	})
 
+	t.Run("a rule qualifies a new customer through the customer and pipeline services", func(t *testing.T) {
+		api := api
+		api.t = t
+		me, _ := api.must(200, "GET", "/v1/caller", nil)["principalId"].(string)
+		api.must(200, "POST", "/v1/customAttributeDefinitions", map[string]any{"key": "lead_score", "type": "CUSTOM_ATTRIBUTE_TYPE_NUMBER",
+			"displayName": "Lead score"})
+		campaign := api.must(200, "POST", "/v1/campaigns?request_id=e2e-welcome", map[string]any{
+			"displayName": "Welcome series", "channel": "CAMPAIGN_CHANNEL_EMAIL",
+			"budget": map[string]any{"currencyCode": "USD", "amountMinor": "100"}, "startDate": "2026-01-01", "endDate": "2099-12-31",
+		})["campaignId"].(string)
+		rule := api.must(200, "POST", "/v1/rules?request_id=e2e-qualify", map[string]any{"displayName": "Qualify", "enabled": true,
+			"eventTypes": []string{"customer.created"}, "filter": `resource = "customers/*"`, "actions": []map[string]any{
+				{"kind": "RULE_ACTION_KIND_ASSIGN_OWNER", "ownerPrincipalId": me},
+				{"kind": "RULE_ACTION_KIND_MOVE_LIFECYCLE_STAGE", "lifecycleStage": "LIFECYCLE_STAGE_PROSPECT"},
+				{"kind": "RULE_ACTION_KIND_SET_FIELD", "attributeKey": "lead_score", "valueTemplate": "42"},
+				{"kind": "RULE_ACTION_KIND_ADD_TO_CAMPAIGN", "campaignId": campaign},
+			}})["ruleId"].(string)
+		// A rule that would run on the change its own action makes is
+		// refused when it is saved.
+		api.must(400, "POST", "/v1/rules", map[string]any{"displayName": "Loop", "enabled": true, "eventTypes": []string{"customer.updated"},
+			"actions": []map[string]any{{"kind": "RULE_ACTION_KIND_SET_FIELD", "attributeKey": "lead_score", "valueTemplate": "1"}}})
+		id := api.must(200, "POST", "/v1/customers?request_id=e2e-qualified", map[string]any{"kind": "CUSTOMER_KIND_PERSON",
+			"displayName": "Katherine Johnson"})["customerId"].(string)
+		defer api.must(200, "PATCH", "/v1/rules/"+rule, map[string]any{"enabled": false})
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			c := api.must(200, "GET", "/v1/customers/"+id, nil)
+			attrs, _ := c["customAttributes"].(map[string]any)
+			members := api.must(200, "GET", "/v1/campaigns/"+campaign+"/members", nil)
+			listed, _ := members["members"].([]any)
+			joined := len(listed) == 1 && listed[0].(map[string]any)["customerId"] == id
+			if c["ownerId"] == me && c["lifecycleStage"] == "LIFECYCLE_STAGE_PROSPECT" && attrs["lead_score"] == float64(42) && joined {
+				break
+			}
+			if time.Now().After(deadline) {
+				log := api.must(200, "GET", "/v1/rules/"+rule+"/executions", nil)
+				t.Fatalf("customer %v, campaign members %v after 60s; want owner %s, prospect, lead score 42, a member (executions %v)", c, members, me, log)
+			}
+		}
+	})
+
 	t.Run("e-mail reaches the local relay in the customer's words", func(t *testing.T) {
 		api := api
 		api.t = t

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +27,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	iamv1 "github.com/rapportcrm/rapport/gen/go/rapport/iam/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
@@ -168,7 +170,7 @@ func Start(ctx context.Context, o Options) (s *Suite, err error) {
 		return s, err
 	}
 	integrationKey, err := s.consumerKey(ctx, filepath.Join(o.StateDir, "integration-api-key"), "integration",
-		iamv1.Role_ROLE_ANALYST, iamv1.Role_ROLE_SUPPORT_AGENT)
+		iamv1.Role_ROLE_ANALYST, iamv1.Role_ROLE_SUPPORT_AGENT, iamv1.Role_ROLE_SALES_MANAGER)
 	if err != nil {
 		return s, fmt.Errorf("integration key: %w", err)
 	}
@@ -251,13 +253,13 @@ func bootstrap(ctx context.Context, o Options, env []string) (string, error) {
 
 // consumerKey returns the API key a service (analytics, integration)
 // follows the event streams with, creating a principal of the operator
-// tenant with roles and its key through the identity API on first use.
-// Integration's also acts for automation rules (scheduling follow-ups), so
-// it holds a writer role besides the analyst's.
+// tenant with roles and its key through the identity API on first use, and
+// on later starts giving the principal the roles this version asks for (a
+// state directory from an earlier version keeps its key). Integration's
+// also acts for automation rules (follow-ups, owners, stages, fields,
+// ticket assignments, campaign members), so it holds writer roles besides
+// the analyst's.
 func (s *Suite) consumerKey(ctx context.Context, file, slug string, roles ...iamv1.Role) (string, error) {
-	if k, err := readTrimmed(file); err == nil {
-		return k, nil
-	}
 	conn, err := grpc.NewClient(s.GRPC["customer"], grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return "", err
@@ -271,6 +273,17 @@ func (s *Suite) consumerKey(ctx context.Context, file, slug string, roles ...iam
 	})
 	if err != nil {
 		return "", err
+	}
+	if has, want := slices.Sorted(slices.Values(p.GetPrincipal().GetRoles())), slices.Sorted(slices.Values(roles)); !slices.Equal(has, want) {
+		_, err := iam.UpdatePrincipal(ctx, &iamv1.UpdatePrincipalRequest{
+			Principal:  &iamv1.Principal{PrincipalId: p.GetPrincipal().GetPrincipalId(), Roles: roles},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"roles"}}})
+		if err != nil {
+			return "", fmt.Errorf("roles of the %s consumer: %w", slug, err)
+		}
+	}
+	if k, err := readTrimmed(file); err == nil {
+		return k, nil
 	}
 	k, err := iam.CreateApiKey(ctx, &iamv1.CreateApiKeyRequest{PrincipalId: p.GetPrincipal().GetPrincipalId(), DisplayName: slug + " event consumer"})
 	if err != nil {

@@ -77,28 +77,28 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer pool.Close()
 	conns := map[string]string{"customer": cfg.CustomerTarget, "pipeline": cfg.PipelineTarget, "ticket": cfg.TicketTarget, "partner": cfg.PartnerTarget}
-	peers := map[string]*grpc.ClientConn{}
+	clients := map[string]*grpc.ClientConn{}
 	for name, target := range conns {
 		c, err := grpcclient.New(target)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		peers[name] = c
+		clients[name] = c
 	}
-	authn, err := cfg.Auth.Build(iamclient.New(peers["customer"]))
+	authn, err := cfg.Auth.Build(iamclient.New(clients["customer"]))
 	if err != nil {
 		return err
 	}
 	store := postgres.New(pool)
-	directory := iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(peers["customer"]), cfg.APIKey, cfg.Tenant)
+	directory := iamclient.NewTenantDirectory(iamv1.NewIdentityServiceClient(clients["customer"]), cfg.APIKey, cfg.Tenant)
 	feeds := follower.New(store, directory,
 		follower.Config{Refresh: cfg.TenantRefresh, MinBackoff: cfg.FeedMinBackoff, MaxBackoff: cfg.FeedMaxBackoff},
 		log,
-		eventfeed.CustomerSource(customerv1.NewCustomerServiceClient(peers["customer"])),
-		eventfeed.PipelineSource(pipelinev1.NewPipelineServiceClient(peers["pipeline"])),
-		eventfeed.TicketSource(ticketv1.NewTicketServiceClient(peers["ticket"])),
-		eventfeed.PartnerSource(partnerv1.NewPartnerServiceClient(peers["partner"])))
+		eventfeed.CustomerSource(customerv1.NewCustomerServiceClient(clients["customer"])),
+		eventfeed.PipelineSource(pipelinev1.NewPipelineServiceClient(clients["pipeline"])),
+		eventfeed.TicketSource(ticketv1.NewTicketServiceClient(clients["ticket"])),
+		eventfeed.PartnerSource(partnerv1.NewPartnerServiceClient(clients["partner"])))
 	deliverer, err := delivery.New(store, delivery.Config{
 		Workers: cfg.Workers, Poll: cfg.Poll, Timeout: cfg.Timeout, Lease: cfg.Lease,
 		Retry:   webhook.RetryPolicy{Budget: cfg.RetryBudget, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff},
@@ -107,18 +107,19 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	actions := ruleaction.New(store, ruleactionTarget(directory, peers["customer"]), ruleaction.Defaults, log)
+	// Rule actions act for each tenant with the directory's credential.
+	actions := ruleaction.New(store, peers.New(directory, clients["customer"], clients["ticket"], clients["pipeline"]), ruleaction.Defaults, log)
 	srv := grpcserver.New(cfg.Server, log, authn)
 	integrationv1.RegisterWebhookServiceServer(srv, grpcapi.NewWebhooks(webhook.New(store, webhook.Config{RequireHTTPS: cfg.RequireHTTPS})))
 	integrationv1.RegisterNotificationServiceServer(srv, grpcapi.NewNotifications(notification.New(store.Notifications()), cfg.NotificationPoll))
-	selector := selection.New(peers["customer"], directory)
+	selector := selection.New(clients["customer"], directory)
 	integrationv1.RegisterAutomationServiceServer(srv, grpcapi.NewRules(rule.New(store.Rules(), selector, cfg.Email.Configured())))
 	sender := smtpsend.New(smtpsend.Config{Addr: cfg.Email.Addr, From: cfg.Email.From, StartTLS: cfg.Email.StartTLS,
 		Username: cfg.Email.Username, Password: cfg.Email.Password, Timeout: cfg.Email.Timeout})
 	integrationv1.RegisterEmailServiceServer(srv, grpcapi.NewEmails(email.New(store.Emails(), cfg.Email.Configured()), sender.Domain()))
 	var mailer *email.Worker
 	if cfg.Email.Configured() {
-		customers := customer.New(customerv1.NewCustomerServiceClient(peers["customer"]), customerv1.NewProfileServiceClient(peers["customer"]),
+		customers := customer.New(customerv1.NewCustomerServiceClient(clients["customer"]), customerv1.NewProfileServiceClient(clients["customer"]),
 			directory, cfg.Email.Timeout)
 		mailer, err = email.NewWorker(store.Emails(), customers, sender, email.WorkerConfig{From: cfg.Email.From, Poll: cfg.Email.Poll,
 			Lease: cfg.Email.Lease, Attempts: cfg.Email.Attempts, MinBackoff: cfg.Email.MinBackoff, MaxBackoff: cfg.Email.MaxBackoff,
@@ -145,8 +146,3 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return g.Wait()
 }
 
-// ruleactionTarget acts for each tenant with the directory's credential
-// through the customer service.
-func ruleactionTarget(directory *iamclient.TenantDirectory, customer *grpc.ClientConn) *peers.Target {
-	return peers.New(directory, customerv1.NewRelationshipServiceClient(customer))
-}

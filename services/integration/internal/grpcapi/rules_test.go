@@ -6,8 +6,10 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	integrationv1 "github.com/rapportcrm/rapport/gen/go/rapport/integration/v1"
 	"github.com/rapportcrm/rapport/pkg/auth"
 	"github.com/rapportcrm/rapport/pkg/grpcserver"
@@ -27,6 +29,10 @@ func validRule() *integrationv1.Rule {
 func followUp() *integrationv1.RuleAction {
 	return &integrationv1.RuleAction{Kind: integrationv1.RuleActionKind_RULE_ACTION_KIND_CREATE_FOLLOW_UP,
 		TitleTemplate: "Welcome {{event.resource}}", FollowUpDueDays: 2}
+}
+
+func change(k integrationv1.RuleActionKind) *integrationv1.RuleAction {
+	return &integrationv1.RuleAction{Kind: k}
 }
 
 func TestRules(t *testing.T) {
@@ -80,6 +86,54 @@ func TestRules(t *testing.T) {
 		{"bad webhook id", bad(func(r *integrationv1.Rule) {
 			r.Actions[0] = &integrationv1.RuleAction{Kind: integrationv1.RuleActionKind_RULE_ACTION_KIND_CALL_WEBHOOK, WebhookId: "x"}
 		}), "rule.actions[0].webhook_id"},
+		{"owner without a principal", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.created"}, change(integrationv1.RuleActionKind_RULE_ACTION_KIND_ASSIGN_OWNER)
+		}), "rule.actions[0].owner_principal_id"},
+		{"queue for a customer", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.created"}, change(integrationv1.RuleActionKind_RULE_ACTION_KIND_ASSIGN_OWNER)
+			r.Actions[0].OwnerPrincipalId, r.Actions[0].QueueId = "rep-1", uuid.NewString()
+		}), "rule.actions[0].queue_id"},
+		{"ticket assignment to nobody", bad(func(r *integrationv1.Rule) {
+			r.Actions[0] = change(integrationv1.RuleActionKind_RULE_ACTION_KIND_ASSIGN_OWNER)
+		}), "rule.actions[0].owner_principal_id"},
+		{"ticket assignment on its own assignments", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"ticket.*"}, change(integrationv1.RuleActionKind_RULE_ACTION_KIND_ASSIGN_OWNER)
+			r.Actions[0].OwnerPrincipalId = "agent-1"
+		}), "rule.event_types"},
+		{"owner on mixed events", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.created", "ticket.created"}, change(integrationv1.RuleActionKind_RULE_ACTION_KIND_ASSIGN_OWNER)
+			r.Actions[0].OwnerPrincipalId = "rep-1"
+		}), "rule.actions[0].kind"},
+		{"owner on customer updates", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.updated"}, change(integrationv1.RuleActionKind_RULE_ACTION_KIND_ASSIGN_OWNER)
+			r.Actions[0].OwnerPrincipalId = "rep-1"
+		}), "rule.event_types"},
+		{"no stage", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.created"}, change(integrationv1.RuleActionKind_RULE_ACTION_KIND_MOVE_LIFECYCLE_STAGE)
+		}), "rule.actions[0].lifecycle_stage"},
+		{"stage on stage changes", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.lifecycle_stage.*"}, change(integrationv1.RuleActionKind_RULE_ACTION_KIND_MOVE_LIFECYCLE_STAGE)
+			r.Actions[0].LifecycleStage = customerv1.LifecycleStage_LIFECYCLE_STAGE_AT_RISK
+		}), "rule.event_types"},
+		{"stage on ticket events", bad(func(r *integrationv1.Rule) {
+			r.Actions[0] = change(integrationv1.RuleActionKind_RULE_ACTION_KIND_MOVE_LIFECYCLE_STAGE)
+			r.Actions[0].LifecycleStage = customerv1.LifecycleStage_LIFECYCLE_STAGE_AT_RISK
+		}), "rule.actions[0].kind"},
+		{"bad attribute key", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.created"}, change(integrationv1.RuleActionKind_RULE_ACTION_KIND_SET_FIELD)
+			r.Actions[0].AttributeKey = "Shoe Size"
+		}), "rule.actions[0].attribute_key"},
+		{"value placeholder", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.created"}, change(integrationv1.RuleActionKind_RULE_ACTION_KIND_SET_FIELD)
+			r.Actions[0].AttributeKey, r.Actions[0].ValueTemplate = "tier_note", "{{customer.tier}}"
+		}), "rule.actions[0].value_template"},
+		{"campaign without an id", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.created"}, change(integrationv1.RuleActionKind_RULE_ACTION_KIND_ADD_TO_CAMPAIGN)
+		}), "rule.actions[0].campaign_id"},
+		{"bad campaign id", bad(func(r *integrationv1.Rule) {
+			r.EventTypes, r.Actions[0] = []string{"customer.created"}, change(integrationv1.RuleActionKind_RULE_ACTION_KIND_ADD_TO_CAMPAIGN)
+			r.Actions[0].CampaignId = "spring"
+		}), "rule.actions[0].campaign_id"},
 		{"bad filter", bad(func(r *integrationv1.Rule) { r.Filter = "owner = 1" }), "rule.filter"},
 		{"negative rate", bad(func(r *integrationv1.Rule) { r.MaxExecutionsPerMinute = -1 }), "rule.max_executions_per_minute"},
 	}
@@ -92,6 +146,16 @@ func TestRules(t *testing.T) {
 		})
 	}
 
+	changes := &integrationv1.Rule{DisplayName: "Qualify", EventTypes: []string{"customer.created"}, Enabled: true, Actions: []*integrationv1.RuleAction{
+		{Kind: integrationv1.RuleActionKind_RULE_ACTION_KIND_ASSIGN_OWNER, OwnerPrincipalId: "rep-1"},
+		{Kind: integrationv1.RuleActionKind_RULE_ACTION_KIND_MOVE_LIFECYCLE_STAGE, LifecycleStage: customerv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT},
+		{Kind: integrationv1.RuleActionKind_RULE_ACTION_KIND_SET_FIELD, AttributeKey: "lead_source", ValueTemplate: "{{event.source}}"},
+		{Kind: integrationv1.RuleActionKind_RULE_ACTION_KIND_ADD_TO_CAMPAIGN, CampaignId: uuid.NewString()},
+	}}
+	got, err := client.CreateRule(admin, &integrationv1.CreateRuleRequest{Rule: changes})
+	if err != nil || !proto.Equal(&integrationv1.Rule{Actions: got.GetRule().GetActions()}, &integrationv1.Rule{Actions: changes.GetActions()}) {
+		t.Fatalf("CreateRule(every change action) = %v, %v; want the actions as sent", got, err)
+	}
 	if _, err := client.CreateRule(tokens.Context(t.Context(), tenant, auth.RoleAnalyst), &integrationv1.CreateRuleRequest{Rule: validRule()}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("CreateRule(analyst) = %v, want PermissionDenied", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +47,41 @@ func (p *peer) CreateFollowUp(_ context.Context, _ uuid.UUID, cause ruleaction.C
 	}
 	p.created[requestID] = p.resource(f)
 	return p.created[requestID], nil
+}
+
+// changed records a state-setting call; failing as told first.
+func (p *peer) changed(what string, cause ruleaction.Cause, resource string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, what)
+	p.causes = append(p.causes, cause)
+	if len(p.fail) > 0 {
+		err := p.fail[0]
+		p.fail = p.fail[1:]
+		if err != nil {
+			return "", err
+		}
+	}
+	return resource, nil
+}
+
+func (p *peer) AssignOwner(_ context.Context, _ uuid.UUID, cause ruleaction.Cause, a ruleaction.Assignment) (string, error) {
+	if a.TicketID != uuid.Nil {
+		return p.changed(fmt.Sprintf("assign tickets/%s to %s in queues/%s", a.TicketID, a.OwnerID, a.QueueID), cause, "tickets/"+a.TicketID.String())
+	}
+	return p.changed(fmt.Sprintf("owner of customers/%s is %s", a.CustomerID, a.OwnerID), cause, "customers/"+a.CustomerID.String())
+}
+
+func (p *peer) MoveStage(_ context.Context, _ uuid.UUID, cause ruleaction.Cause, m ruleaction.StageMove) (string, error) {
+	return p.changed(fmt.Sprintf("customers/%s to stage %d (%s)", m.CustomerID, m.Stage, m.Reason), cause, "customers/"+m.CustomerID.String())
+}
+
+func (p *peer) SetField(_ context.Context, _ uuid.UUID, cause ruleaction.Cause, f ruleaction.FieldSet) (string, error) {
+	return p.changed(fmt.Sprintf("customers/%s %s = %s", f.CustomerID, f.Key, f.Value), cause, "customers/"+f.CustomerID.String())
+}
+
+func (p *peer) AddToCampaign(_ context.Context, _ uuid.UUID, cause ruleaction.Cause, c ruleaction.CampaignAdd) (string, error) {
+	return p.changed(fmt.Sprintf("customers/%s into campaigns/%s", c.CustomerID, c.CampaignID), cause, "campaigns/"+c.CampaignID.String())
 }
 
 func (f *fixture) outcome(t *testing.T, ruleID uuid.UUID, e delivery.Event) rule.Execution {
@@ -192,5 +229,69 @@ func TestRuleActions(t *testing.T) {
 	}
 	if jobs, err := f.store.ClaimActions(t.Context(), f.tenant, 10, time.Minute); err != nil || len(jobs) != 1 {
 		t.Fatalf("ClaimActions(the tenant) = %v, %v; want the new action", jobs, err)
+	}
+}
+
+// TestChangeActions runs each action that changes another service's
+// record through the worker: what it asks is rendered from the event when
+// the execution is recorded, a ticket rule assigns the ticket, and an event
+// about the wrong kind of resource fails without a call.
+func TestChangeActions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	rules := rule.New(f.store.Rules(), nil, false)
+	campaign, queue := uuid.New(), uuid.New()
+	for _, r := range []rule.Rule{
+		{DisplayName: "vip", EventTypes: []string{"customer.created"}, Actions: []rule.Action{
+			{Kind: rule.AssignOwner, OwnerPrincipalID: "rep-7"},
+			{Kind: rule.MoveStage, LifecycleStage: 2},
+			{Kind: rule.SetField, AttributeKey: "source_event", ValueTemplate: "{{event.type}} by {{event.principal_id}}"},
+			{Kind: rule.AddToCampaign, CampaignID: campaign},
+		}},
+		{DisplayName: "triage", EventTypes: []string{"ticket.created"}, Actions: []rule.Action{
+			{Kind: rule.AssignOwner, QueueID: queue, OwnerPrincipalID: "agent-2"},
+		}},
+	} {
+		r.Enabled = true
+		if _, err := rules.Create(t.Context(), f.admin, r, ""); err != nil {
+			t.Fatalf("Create(%s) = %v", r.DisplayName, err)
+		}
+	}
+	p := &peer{created: map[string]string{}}
+	w := ruleaction.New(f.store, p, ruleaction.Config{Lease: time.Minute, MinBackoff: time.Hour, MaxBackoff: time.Hour, MaxAttempts: 5,
+		Batch: 10, Timeout: 5 * time.Second}, slog.New(slog.DiscardHandler))
+	customer, ticket := uuid.New(), uuid.New()
+	f.ingest(t, f.event("customer.created", "customers/"+customer.String()))
+	f.ingest(t, f.event("ticket.created", "tickets/"+ticket.String()))
+	odd := f.event("customer.created", "leads/9")
+	f.ingest(t, odd)
+	if err := w.RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(p.calls)
+	want := []string{
+		fmt.Sprintf("assign tickets/%s to agent-2 in queues/%s", ticket, queue),
+		fmt.Sprintf("customers/%s %s = customer.created by p1", customer, "source_event"),
+		fmt.Sprintf("customers/%s into campaigns/%s", customer, campaign),
+		fmt.Sprintf("customers/%s to stage 2 (automation rule vip)", customer),
+		fmt.Sprintf("owner of customers/%s is rep-7", customer),
+	}
+	slices.Sort(want)
+	if !slices.Equal(p.calls, want) {
+		t.Fatalf("calls =\n%s\nwant\n%s", strings.Join(p.calls, "\n"), strings.Join(want, "\n"))
+	}
+	var done, failed int
+	if err := f.db.Owner.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE state = 2), count(*) FILTER (WHERE state = 3) FROM rule_actions`).Scan(&done, &failed); err != nil {
+		t.Fatal(err)
+	}
+	if done != 5 || failed != 0 {
+		t.Fatalf("actions done %d, failed %d; want 5 done", done, failed)
+	}
+	var vip uuid.UUID
+	if err := f.db.Owner.QueryRow(t.Context(), `SELECT rule_id FROM rules WHERE display_name = 'vip'`).Scan(&vip); err != nil {
+		t.Fatal(err)
+	}
+	if x := f.outcome(t, vip, odd); x.Outcome != rule.Failed || !strings.Contains(x.Detail, "not a customer") {
+		t.Fatalf("execution on a lead = %+v, want failed: not a customer", x)
 	}
 }

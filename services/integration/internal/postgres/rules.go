@@ -556,6 +556,19 @@ func act(b *pgx.Batch, r rule.Rule, e rule.Event, tenant uuid.UUID, now time.Tim
 			b.Queue(insertActionSQL, tenant, uuid.Must(uuid.NewV7()), execID, r.ID, e.ID, i, a.Kind, req,
 				rule.RequestID(r.ID, e.ID, i), depth)
 			pending = true
+		case rule.AssignOwner, rule.MoveStage, rule.SetField, rule.AddToCampaign:
+			req, reason := changeRequest(r, a, e)
+			if reason != "" {
+				failed = append(failed, fmt.Sprintf("action %d: %s", i, reason))
+				continue
+			}
+			body, err := json.Marshal(req)
+			if err != nil {
+				return "", false, err
+			}
+			b.Queue(insertActionSQL, tenant, uuid.Must(uuid.NewV7()), execID, r.ID, e.ID, i, a.Kind, body,
+				rule.RequestID(r.ID, e.ID, i), depth)
+			pending = true
 		case rule.CallWebhook:
 			if !webhooks[a.WebhookID] {
 				failed = append(failed, fmt.Sprintf("action %d: webhook %s not found", i, a.WebhookID))
@@ -591,9 +604,37 @@ func act(b *pgx.Batch, r rule.Rule, e rule.Event, tenant uuid.UUID, now time.Tim
 	return "", pending, nil
 }
 
+// changeRequest renders what action a of r asks of another service for e,
+// or says why it cannot act on e's resource.
+func changeRequest(r rule.Rule, a rule.Action, e rule.Event) (any, string) {
+	if a.Kind == rule.AssignOwner && r.TicketRule() {
+		id, ok := idOf(e.Resource, "tickets/")
+		if !ok {
+			return nil, fmt.Sprintf("%q is not a ticket", e.Resource)
+		}
+		return ruleaction.Assignment{TicketID: id, OwnerID: a.OwnerPrincipalID, QueueID: a.QueueID}, ""
+	}
+	customer, ok := customerOf(e.Resource)
+	if !ok {
+		return nil, fmt.Sprintf("%q is not a customer", e.Resource)
+	}
+	switch a.Kind {
+	case rule.AssignOwner:
+		return ruleaction.Assignment{CustomerID: customer, OwnerID: a.OwnerPrincipalID}, ""
+	case rule.MoveStage:
+		return ruleaction.StageMove{CustomerID: customer, Stage: a.LifecycleStage, Reason: "automation rule " + r.DisplayName}, ""
+	case rule.SetField:
+		return ruleaction.FieldSet{CustomerID: customer, Key: a.AttributeKey, Value: rule.Render(a.ValueTemplate, e)}, ""
+	}
+	return ruleaction.CampaignAdd{CustomerID: customer, CampaignID: a.CampaignID}, ""
+}
+
 // customerOf reads the customer id out of a "customers/{id}" resource.
-func customerOf(resource string) (uuid.UUID, bool) {
-	rest, ok := strings.CutPrefix(resource, "customers/")
+func customerOf(resource string) (uuid.UUID, bool) { return idOf(resource, "customers/") }
+
+// idOf reads the id out of a resource named collection+id.
+func idOf(resource, collection string) (uuid.UUID, bool) {
+	rest, ok := strings.CutPrefix(resource, collection)
 	if !ok {
 		return uuid.Nil, false
 	}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	customerv1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	integrationv1 "github.com/rapportcrm/rapport/gen/go/rapport/integration/v1"
 	"github.com/rapportcrm/rapport/pkg/validation"
 	"github.com/rapportcrm/rapport/services/integration/internal/email"
@@ -106,9 +107,16 @@ func Rule(r rule.Rule) *integrationv1.Rule {
 	for _, a := range r.Actions {
 		m := &integrationv1.RuleAction{Kind: integrationv1.RuleActionKind(a.Kind), RecipientPrincipalId: a.RecipientPrincipalID,
 			TitleTemplate: a.TitleTemplate, BodyTemplate: a.BodyTemplate, EmailAddress: a.EmailAddress, FollowUpDueDays: int32(a.DueDays),
-			AssigneePrincipalId: a.AssigneePrincipalID}
+			AssigneePrincipalId: a.AssigneePrincipalID, OwnerPrincipalId: a.OwnerPrincipalID,
+			LifecycleStage: customerv1.LifecycleStage(a.LifecycleStage), AttributeKey: a.AttributeKey, ValueTemplate: a.ValueTemplate}
 		if a.WebhookID != uuid.Nil {
 			m.WebhookId = a.WebhookID.String()
+		}
+		if a.QueueID != uuid.Nil {
+			m.QueueId = a.QueueID.String()
+		}
+		if a.CampaignID != uuid.Nil {
+			m.CampaignId = a.CampaignID.String()
 		}
 		if a.EmailTemplateID != uuid.Nil {
 			m.EmailTemplateId = a.EmailTemplateID.String()
@@ -142,20 +150,21 @@ func FromRule(m *integrationv1.Rule) (rule.Rule, error) {
 	for i, a := range m.GetActions() {
 		act := rule.Action{Kind: rule.ActionKind(a.GetKind()), RecipientPrincipalID: a.GetRecipientPrincipalId(),
 			TitleTemplate: a.GetTitleTemplate(), BodyTemplate: a.GetBodyTemplate(), EmailAddress: a.GetEmailAddress(),
-			DueDays: int(a.GetFollowUpDueDays()), AssigneePrincipalID: a.GetAssigneePrincipalId()}
-		if a.GetWebhookId() != "" {
-			id, err := uuid.Parse(a.GetWebhookId())
-			if err != nil {
-				v.Add(fmt.Sprintf("rule.actions[%d].webhook_id", i), "must be a UUID")
+			DueDays: int(a.GetFollowUpDueDays()), AssigneePrincipalID: a.GetAssigneePrincipalId(), OwnerPrincipalID: a.GetOwnerPrincipalId(),
+			LifecycleStage: int32(a.GetLifecycleStage()), AttributeKey: a.GetAttributeKey(), ValueTemplate: a.GetValueTemplate()}
+		for name, in := range map[string]struct {
+			s  string
+			to *uuid.UUID
+		}{"webhook_id": {a.GetWebhookId(), &act.WebhookID}, "email_template_id": {a.GetEmailTemplateId(), &act.EmailTemplateID},
+			"queue_id": {a.GetQueueId(), &act.QueueID}, "campaign_id": {a.GetCampaignId(), &act.CampaignID}} {
+			if in.s == "" {
+				continue
 			}
-			act.WebhookID = id
-		}
-		if a.GetEmailTemplateId() != "" {
-			id, err := uuid.Parse(a.GetEmailTemplateId())
+			id, err := uuid.Parse(in.s)
 			if err != nil {
-				v.Add(fmt.Sprintf("rule.actions[%d].email_template_id", i), "must be a UUID")
+				v.Add(fmt.Sprintf("rule.actions[%d].%s", i, name), "must be a UUID")
 			}
-			act.EmailTemplateID = id
+			*in.to = id
 		}
 		r.Actions = append(r.Actions, act)
 	}

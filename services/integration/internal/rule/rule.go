@@ -72,11 +72,32 @@ const (
 	CallWebhook      ActionKind = 2
 	SendEmail        ActionKind = 3
 	CreateFollowUp   ActionKind = 4
+	AssignOwner      ActionKind = 5
+	MoveStage        ActionKind = 6
+	SetField         ActionKind = 7
+	AddToCampaign    ActionKind = 8
 )
 
 // Remote says whether actions of kind k change another service's data, so
 // run after the execution is recorded rather than inside it.
-func (k ActionKind) Remote() bool { return k == CreateFollowUp }
+func (k ActionKind) Remote() bool { return k >= CreateFollowUp && k <= AddToCampaign }
+
+// Lifecycle stages a MoveStage action may name, numbered as the customer
+// service's LifecycleStage.
+const (
+	firstStage = 1 // LEAD
+	lastStage  = 6 // WON_BACK
+)
+
+// The events the customer, ticket and pipeline services emit for the
+// changes this service's actions make: a rule triggered by the event its
+// own action causes would loop.
+const (
+	CustomerUpdated     = "customer.updated"
+	StageChanged        = "customer.lifecycle_stage.changed"
+	TicketAssigned      = "ticket.assigned"
+	CampaignMemberAdded = "campaign.member_added"
+)
 
 // Action is one thing a rule does.
 type Action struct {
@@ -91,6 +112,31 @@ type Action struct {
 	// SendEmail's.
 	EmailTemplateID uuid.UUID `json:"email_template,omitempty"`
 	EmailAddress    string    `json:"email_address,omitempty"`
+	// OwnerPrincipalID and QueueID are AssignOwner's: a customer's new
+	// owner, or a ticket's agent and queue.
+	OwnerPrincipalID string    `json:"owner,omitempty"`
+	QueueID          uuid.UUID `json:"queue,omitempty"`
+	// LifecycleStage is MoveStage's, numbered as the customer service's.
+	LifecycleStage int32 `json:"stage,omitempty"`
+	// AttributeKey and ValueTemplate are SetField's.
+	AttributeKey  string `json:"attribute,omitempty"`
+	ValueTemplate string `json:"value,omitempty"`
+	// CampaignID is AddToCampaign's.
+	CampaignID uuid.UUID `json:"campaign,omitempty"`
+}
+
+// TicketRule says whether r's events are the ticket service's: an
+// AssignOwner action then assigns the ticket, else the customer.
+func (r Rule) TicketRule() bool {
+	if len(r.EventTypes) == 0 {
+		return false
+	}
+	for _, t := range r.EventTypes {
+		if !strings.HasPrefix(t, "ticket.") {
+			return false
+		}
+	}
+	return true
 }
 
 // Rule is "when an event matches, then actions".
@@ -221,6 +267,17 @@ func Describe(a Action, e Event) string {
 		return "deliver to webhooks/" + a.WebhookID.String()
 	case CreateFollowUp:
 		return fmt.Sprintf("schedule a follow-up for %s due in %d days: %q", e.Resource, a.DueDays, Render(a.TitleTemplate, e))
+	case AssignOwner:
+		if a.QueueID != uuid.Nil {
+			return fmt.Sprintf("assign %s to queues/%s, agent %q", e.Resource, a.QueueID, a.OwnerPrincipalID)
+		}
+		return fmt.Sprintf("make %s the owner of %s", a.OwnerPrincipalID, e.Resource)
+	case MoveStage:
+		return fmt.Sprintf("move %s to lifecycle stage %d", e.Resource, a.LifecycleStage)
+	case SetField:
+		return fmt.Sprintf("set %s's %s to %q", e.Resource, a.AttributeKey, Render(a.ValueTemplate, e))
+	case AddToCampaign:
+		return fmt.Sprintf("add %s to campaigns/%s", e.Resource, a.CampaignID)
 	case SendEmail:
 		to := "the event's customer"
 		if a.EmailAddress != "" {
@@ -317,6 +374,8 @@ func validateActions(r *Rule, v *validation.Error) {
 			}
 		case CreateFollowUp:
 			validateFollowUp(r, a, f, v)
+		case AssignOwner, MoveStage, SetField, AddToCampaign:
+			validateChange(r, a, f, v)
 		case SendEmail:
 			if a.EmailTemplateID == uuid.Nil {
 				v.Add(f+"email_template_id", "is required")
@@ -353,16 +412,75 @@ func validateFollowUp(r *Rule, a Action, f string, v *validation.Error) {
 	if a.DueDays < 0 || a.DueDays > maxDueDays {
 		v.Add(f+"follow_up_due_days", "must be between 0 and %d", maxDueDays)
 	}
-	// The follow-up is for the customer the event names, so every type
-	// must be a customer's event.
+	needCustomerEvents(r, f, v)
+	refuseOwnEvent(r, FollowUpCreated, v)
+}
+
+// needCustomerEvents checks that an action acting on the customer its
+// event is about, named f, is in a rule of customer events only.
+func needCustomerEvents(r *Rule, f string, v *validation.Error) {
 	for _, t := range r.EventTypes {
 		if !strings.HasPrefix(t, "customer.") {
 			v.Add(f+"kind", "needs customer events, and %q is not one", t)
 		}
 	}
-	if webhook.Matches(r.EventTypes, FollowUpCreated) {
-		v.Add("rule.event_types", "%q would match the follow-ups this rule creates: a loop; name the customer events", FollowUpCreated)
+}
+
+// refuseOwnEvent refuses a rule whose types match caused, the event its
+// action's change emits: it would run again on its own doing.
+func refuseOwnEvent(r *Rule, caused string, v *validation.Error) {
+	if webhook.Matches(r.EventTypes, caused) {
+		v.Add("rule.event_types", "%q would match the change this rule's own action makes: a loop; name other events", caused)
 	}
+}
+
+// attributeKey is a custom attribute's key, as the customer service takes it.
+var attributeKey = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// maxValueTemplate bounds SetField's value.
+const maxValueTemplate = 1000
+
+// validateChange checks an action a of r, named f, that changes the
+// customer (or, for AssignOwner, the ticket) its event is about.
+func validateChange(r *Rule, a Action, f string, v *validation.Error) {
+	switch a.Kind {
+	case AssignOwner:
+		if r.TicketRule() {
+			if a.OwnerPrincipalID == "" && a.QueueID == uuid.Nil {
+				v.Add(f+"owner_principal_id", "or queue_id is required to assign a ticket")
+			}
+			refuseOwnEvent(r, TicketAssigned, v)
+			return
+		}
+		if strings.TrimSpace(a.OwnerPrincipalID) == "" {
+			v.Add(f+"owner_principal_id", "is required")
+		}
+		if a.QueueID != uuid.Nil {
+			v.Add(f+"queue_id", "applies to tickets: the rule's events must all be ticket events")
+		}
+		refuseOwnEvent(r, CustomerUpdated, v)
+	case MoveStage:
+		if a.LifecycleStage < firstStage || a.LifecycleStage > lastStage {
+			v.Add(f+"lifecycle_stage", "is required")
+		}
+		refuseOwnEvent(r, StageChanged, v)
+	case SetField:
+		if !attributeKey.MatchString(a.AttributeKey) {
+			v.Add(f+"attribute_key", "must be a custom attribute key: a lower-case letter, then letters, digits or \"_\", up to 64")
+		}
+		if utf8.RuneCountInString(a.ValueTemplate) > maxValueTemplate {
+			v.Add(f+"value_template", "must be at most %d characters", maxValueTemplate)
+		} else if err := checkTemplate(a.ValueTemplate); err != nil {
+			v.Add(f+"value_template", "%s", err.Error())
+		}
+		refuseOwnEvent(r, CustomerUpdated, v)
+	case AddToCampaign:
+		if a.CampaignID == uuid.Nil {
+			v.Add(f+"campaign_id", "is required")
+		}
+		refuseOwnEvent(r, CampaignMemberAdded, v)
+	}
+	needCustomerEvents(r, f, v)
 }
 
 // RequestID is the idempotency key of the action at index of rule for

@@ -35,6 +35,37 @@ type FollowUp struct {
 	DueTime    time.Time `json:"due_time"`
 }
 
+// Assignment is what an ASSIGN_OWNER action asks: a customer's new owner,
+// or a ticket's queue and agent (either may be empty, not both).
+type Assignment struct {
+	CustomerID uuid.UUID `json:"customer_id,omitempty"`
+	TicketID   uuid.UUID `json:"ticket_id,omitempty"`
+	OwnerID    string    `json:"owner,omitempty"`
+	QueueID    uuid.UUID `json:"queue,omitempty"`
+}
+
+// StageMove is what a MOVE_LIFECYCLE_STAGE action asks.
+type StageMove struct {
+	CustomerID uuid.UUID `json:"customer_id"`
+	// Stage is numbered as the customer service's LifecycleStage.
+	Stage  int32  `json:"stage"`
+	Reason string `json:"reason"`
+}
+
+// FieldSet is what a SET_FIELD action asks: one custom attribute, its
+// value rendered when the execution was recorded.
+type FieldSet struct {
+	CustomerID uuid.UUID `json:"customer_id"`
+	Key        string    `json:"key"`
+	Value      string    `json:"value"`
+}
+
+// CampaignAdd is what an ADD_TO_CAMPAIGN action asks.
+type CampaignAdd struct {
+	CustomerID uuid.UUID `json:"customer_id"`
+	CampaignID uuid.UUID `json:"campaign_id"`
+}
+
 // Job is one claimed attempt of a pending action.
 type Job struct {
 	TenantID    uuid.UUID
@@ -77,6 +108,12 @@ type Target interface {
 	// CreateFollowUp schedules f with requestID and returns the follow-up's
 	// resource name; failures retrying cannot mend wrap ErrPermanent.
 	CreateFollowUp(ctx context.Context, tenant uuid.UUID, cause Cause, f FollowUp, requestID string) (string, error)
+	// The others set a state, so repeating one changes nothing more; each
+	// returns the name of the resource it changed.
+	AssignOwner(ctx context.Context, tenant uuid.UUID, cause Cause, a Assignment) (string, error)
+	MoveStage(ctx context.Context, tenant uuid.UUID, cause Cause, m StageMove) (string, error)
+	SetField(ctx context.Context, tenant uuid.UUID, cause Cause, f FieldSet) (string, error)
+	AddToCampaign(ctx context.Context, tenant uuid.UUID, cause Cause, c CampaignAdd) (string, error)
 }
 
 // Config tunes a Worker.
@@ -173,11 +210,25 @@ func (w *Worker) call(ctx context.Context, j Job) (string, error) {
 	cause := Cause{ActionID: j.ActionID, TraceParent: j.TraceParent}
 	switch j.Kind {
 	case rule.CreateFollowUp:
-		var f FollowUp
-		if err := json.Unmarshal(j.Request, &f); err != nil {
-			return "", fmt.Errorf("%w: %w", ErrPermanent, err)
-		}
-		return w.target.CreateFollowUp(ctx, j.TenantID, cause, f, j.RequestID)
+		return decoded(j, func(f FollowUp) (string, error) { return w.target.CreateFollowUp(ctx, j.TenantID, cause, f, j.RequestID) })
+	case rule.AssignOwner:
+		return decoded(j, func(a Assignment) (string, error) { return w.target.AssignOwner(ctx, j.TenantID, cause, a) })
+	case rule.MoveStage:
+		return decoded(j, func(m StageMove) (string, error) { return w.target.MoveStage(ctx, j.TenantID, cause, m) })
+	case rule.SetField:
+		return decoded(j, func(f FieldSet) (string, error) { return w.target.SetField(ctx, j.TenantID, cause, f) })
+	case rule.AddToCampaign:
+		return decoded(j, func(c CampaignAdd) (string, error) { return w.target.AddToCampaign(ctx, j.TenantID, cause, c) })
 	}
 	return "", fmt.Errorf("%w: action kind %d is not known to this version", ErrPermanent, j.Kind)
+}
+
+// decoded runs call with j's request; a request that does not decode can
+// never run.
+func decoded[R any](j Job, call func(R) (string, error)) (string, error) {
+	var r R
+	if err := json.Unmarshal(j.Request, &r); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	return call(r)
 }

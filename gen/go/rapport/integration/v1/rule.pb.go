@@ -7,6 +7,7 @@
 package integrationv1
 
 import (
+	v1 "github.com/rapportcrm/rapport/gen/go/rapport/customer/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -202,6 +203,24 @@ const (
 	// customer the event is about; the rule's event types must all be
 	// customer events.
 	RuleActionKind_RULE_ACTION_KIND_CREATE_FOLLOW_UP RuleActionKind = 4
+	// For customer events, makes owner_principal_id the customer's owner
+	// (customer service UpdateCustomer); for ticket events, assigns the ticket
+	// to queue_id and/or owner_principal_id (ticket service AssignTicket; an
+	// empty agent lets the queue's strategy pick one).
+	RuleActionKind_RULE_ACTION_KIND_ASSIGN_OWNER RuleActionKind = 5
+	// Moves the customer the event is about to lifecycle_stage (customer
+	// service TransitionLifecycleStage); a customer already there is left
+	// as it is, and a move the stage rules refuse fails the execution.
+	RuleActionKind_RULE_ACTION_KIND_MOVE_LIFECYCLE_STAGE RuleActionKind = 6
+	// Sets one custom attribute of the customer the event is about to the
+	// rendered value_template, leaving the others (customer service
+	// UpdateCustomer, update mask custom_attributes.<key>). Segments are
+	// defined by filters, so this is also how a rule adds a customer to a
+	// segment: set the attribute the segment's filter reads.
+	RuleActionKind_RULE_ACTION_KIND_SET_FIELD RuleActionKind = 7
+	// Adds the customer the event is about to campaign_id (pipeline service
+	// AddCampaignMember).
+	RuleActionKind_RULE_ACTION_KIND_ADD_TO_CAMPAIGN RuleActionKind = 8
 )
 
 // Enum value maps for RuleActionKind.
@@ -212,13 +231,21 @@ var (
 		2: "RULE_ACTION_KIND_CALL_WEBHOOK",
 		3: "RULE_ACTION_KIND_SEND_EMAIL",
 		4: "RULE_ACTION_KIND_CREATE_FOLLOW_UP",
+		5: "RULE_ACTION_KIND_ASSIGN_OWNER",
+		6: "RULE_ACTION_KIND_MOVE_LIFECYCLE_STAGE",
+		7: "RULE_ACTION_KIND_SET_FIELD",
+		8: "RULE_ACTION_KIND_ADD_TO_CAMPAIGN",
 	}
 	RuleActionKind_value = map[string]int32{
-		"RULE_ACTION_KIND_UNSPECIFIED":       0,
-		"RULE_ACTION_KIND_SEND_NOTIFICATION": 1,
-		"RULE_ACTION_KIND_CALL_WEBHOOK":      2,
-		"RULE_ACTION_KIND_SEND_EMAIL":        3,
-		"RULE_ACTION_KIND_CREATE_FOLLOW_UP":  4,
+		"RULE_ACTION_KIND_UNSPECIFIED":          0,
+		"RULE_ACTION_KIND_SEND_NOTIFICATION":    1,
+		"RULE_ACTION_KIND_CALL_WEBHOOK":         2,
+		"RULE_ACTION_KIND_SEND_EMAIL":           3,
+		"RULE_ACTION_KIND_CREATE_FOLLOW_UP":     4,
+		"RULE_ACTION_KIND_ASSIGN_OWNER":         5,
+		"RULE_ACTION_KIND_MOVE_LIFECYCLE_STAGE": 6,
+		"RULE_ACTION_KIND_SET_FIELD":            7,
+		"RULE_ACTION_KIND_ADD_TO_CAMPAIGN":      8,
 	}
 )
 
@@ -588,6 +615,20 @@ type RuleAction struct {
 	FollowUpDueDays int32 `protobuf:"varint,6,opt,name=follow_up_due_days,json=followUpDueDays,proto3" json:"follow_up_due_days,omitempty"`
 	// CREATE_FOLLOW_UP: who should do it; empty leaves it unassigned.
 	AssigneePrincipalId string `protobuf:"bytes,7,opt,name=assignee_principal_id,json=assigneePrincipalId,proto3" json:"assignee_principal_id,omitempty"`
+	// ASSIGN_OWNER: the new owner of a customer, or the agent of a ticket.
+	OwnerPrincipalId string `protobuf:"bytes,8,opt,name=owner_principal_id,json=ownerPrincipalId,proto3" json:"owner_principal_id,omitempty"`
+	// ASSIGN_OWNER on tickets: the queue to move the ticket to.
+	QueueId string `protobuf:"bytes,9,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	// MOVE_LIFECYCLE_STAGE: the stage.
+	LifecycleStage v1.LifecycleStage `protobuf:"varint,10,opt,name=lifecycle_stage,json=lifecycleStage,proto3,enum=rapport.customer.v1.LifecycleStage" json:"lifecycle_stage,omitempty"`
+	// SET_FIELD: the custom attribute's key (letters, digits and "_", up to
+	// 64 characters).
+	AttributeKey string `protobuf:"bytes,11,opt,name=attribute_key,json=attributeKey,proto3" json:"attribute_key,omitempty"`
+	// SET_FIELD: the value, a template with the placeholders above, stored as
+	// a string (up to 1000 characters once rendered).
+	ValueTemplate string `protobuf:"bytes,12,opt,name=value_template,json=valueTemplate,proto3" json:"value_template,omitempty"`
+	// ADD_TO_CAMPAIGN: the campaign.
+	CampaignId string `protobuf:"bytes,13,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
 	// SEND_EMAIL: the template.
 	EmailTemplateId string `protobuf:"bytes,20,opt,name=email_template_id,json=emailTemplateId,proto3" json:"email_template_id,omitempty"`
 	// SEND_EMAIL: a fixed address; empty sends to the customer the event is
@@ -672,6 +713,48 @@ func (x *RuleAction) GetFollowUpDueDays() int32 {
 func (x *RuleAction) GetAssigneePrincipalId() string {
 	if x != nil {
 		return x.AssigneePrincipalId
+	}
+	return ""
+}
+
+func (x *RuleAction) GetOwnerPrincipalId() string {
+	if x != nil {
+		return x.OwnerPrincipalId
+	}
+	return ""
+}
+
+func (x *RuleAction) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *RuleAction) GetLifecycleStage() v1.LifecycleStage {
+	if x != nil {
+		return x.LifecycleStage
+	}
+	return v1.LifecycleStage(0)
+}
+
+func (x *RuleAction) GetAttributeKey() string {
+	if x != nil {
+		return x.AttributeKey
+	}
+	return ""
+}
+
+func (x *RuleAction) GetValueTemplate() string {
+	if x != nil {
+		return x.ValueTemplate
+	}
+	return ""
+}
+
+func (x *RuleAction) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
 	}
 	return ""
 }
@@ -1985,7 +2068,7 @@ var File_rapport_integration_v1_rule_proto protoreflect.FileDescriptor
 
 const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
-	"!rapport/integration/v1/rule.proto\x12\x16rapport.integration.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n" +
+	"!rapport/integration/v1/rule.proto\x12\x16rapport.integration.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"rapport/customer/v1/customer.proto\"\x81\x01\n" +
 	"\fRuleSchedule\x125\n" +
 	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12\x1d\n" +
 	"\n" +
@@ -2009,7 +2092,7 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x9b\x03\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x9f\x05\n" +
 	"\n" +
 	"RuleAction\x12:\n" +
 	"\x04kind\x18\x01 \x01(\x0e2&.rapport.integration.v1.RuleActionKindR\x04kind\x124\n" +
@@ -2019,7 +2102,15 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\n" +
 	"webhook_id\x18\x05 \x01(\tR\twebhookId\x12+\n" +
 	"\x12follow_up_due_days\x18\x06 \x01(\x05R\x0ffollowUpDueDays\x122\n" +
-	"\x15assignee_principal_id\x18\a \x01(\tR\x13assigneePrincipalId\x12*\n" +
+	"\x15assignee_principal_id\x18\a \x01(\tR\x13assigneePrincipalId\x12,\n" +
+	"\x12owner_principal_id\x18\b \x01(\tR\x10ownerPrincipalId\x12\x19\n" +
+	"\bqueue_id\x18\t \x01(\tR\aqueueId\x12L\n" +
+	"\x0flifecycle_stage\x18\n" +
+	" \x01(\x0e2#.rapport.customer.v1.LifecycleStageR\x0elifecycleStage\x12#\n" +
+	"\rattribute_key\x18\v \x01(\tR\fattributeKey\x12%\n" +
+	"\x0evalue_template\x18\f \x01(\tR\rvalueTemplate\x12\x1f\n" +
+	"\vcampaign_id\x18\r \x01(\tR\n" +
+	"campaignId\x12*\n" +
 	"\x11email_template_id\x18\x14 \x01(\tR\x0femailTemplateId\x12#\n" +
 	"\remail_address\x18\x15 \x01(\tR\femailAddress\"\xfd\x04\n" +
 	"\x04Rule\x12\x17\n" +
@@ -2131,13 +2222,17 @@ const file_rapport_integration_v1_rule_proto_rawDesc = "" +
 	"\x1aRULE_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16RULE_RUN_STATE_RUNNING\x10\x01\x12\x1c\n" +
 	"\x18RULE_RUN_STATE_SUCCEEDED\x10\x02\x12\x19\n" +
-	"\x15RULE_RUN_STATE_FAILED\x10\x03*\xc5\x01\n" +
+	"\x15RULE_RUN_STATE_FAILED\x10\x03*\xd9\x02\n" +
 	"\x0eRuleActionKind\x12 \n" +
 	"\x1cRULE_ACTION_KIND_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"RULE_ACTION_KIND_SEND_NOTIFICATION\x10\x01\x12!\n" +
 	"\x1dRULE_ACTION_KIND_CALL_WEBHOOK\x10\x02\x12\x1f\n" +
 	"\x1bRULE_ACTION_KIND_SEND_EMAIL\x10\x03\x12%\n" +
-	"!RULE_ACTION_KIND_CREATE_FOLLOW_UP\x10\x04*\xfd\x01\n" +
+	"!RULE_ACTION_KIND_CREATE_FOLLOW_UP\x10\x04\x12!\n" +
+	"\x1dRULE_ACTION_KIND_ASSIGN_OWNER\x10\x05\x12)\n" +
+	"%RULE_ACTION_KIND_MOVE_LIFECYCLE_STAGE\x10\x06\x12\x1e\n" +
+	"\x1aRULE_ACTION_KIND_SET_FIELD\x10\a\x12$\n" +
+	" RULE_ACTION_KIND_ADD_TO_CAMPAIGN\x10\b*\xfd\x01\n" +
 	"\x14RuleExecutionOutcome\x12&\n" +
 	"\"RULE_EXECUTION_OUTCOME_UNSPECIFIED\x10\x00\x12$\n" +
 	" RULE_EXECUTION_OUTCOME_SUCCEEDED\x10\x01\x12'\n" +
@@ -2208,7 +2303,8 @@ var file_rapport_integration_v1_rule_proto_goTypes = []any{
 	(*ListRuleRunsResponse)(nil),       // 29: rapport.integration.v1.ListRuleRunsResponse
 	(*durationpb.Duration)(nil),        // 30: google.protobuf.Duration
 	(*timestamppb.Timestamp)(nil),      // 31: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 32: google.protobuf.FieldMask
+	(v1.LifecycleStage)(0),             // 32: rapport.customer.v1.LifecycleStage
+	(*fieldmaskpb.FieldMask)(nil),      // 33: google.protobuf.FieldMask
 }
 var file_rapport_integration_v1_rule_proto_depIdxs = []int32{
 	30, // 0: rapport.integration.v1.RuleSchedule.interval:type_name -> google.protobuf.Duration
@@ -2219,50 +2315,51 @@ var file_rapport_integration_v1_rule_proto_depIdxs = []int32{
 	31, // 5: rapport.integration.v1.RuleRun.start_time:type_name -> google.protobuf.Timestamp
 	31, // 6: rapport.integration.v1.RuleRun.end_time:type_name -> google.protobuf.Timestamp
 	3,  // 7: rapport.integration.v1.RuleAction.kind:type_name -> rapport.integration.v1.RuleActionKind
-	8,  // 8: rapport.integration.v1.Rule.actions:type_name -> rapport.integration.v1.RuleAction
-	31, // 9: rapport.integration.v1.Rule.create_time:type_name -> google.protobuf.Timestamp
-	31, // 10: rapport.integration.v1.Rule.update_time:type_name -> google.protobuf.Timestamp
-	5,  // 11: rapport.integration.v1.Rule.schedule:type_name -> rapport.integration.v1.RuleSchedule
-	6,  // 12: rapport.integration.v1.Rule.selection:type_name -> rapport.integration.v1.RuleSelection
-	31, // 13: rapport.integration.v1.Rule.next_run_time:type_name -> google.protobuf.Timestamp
-	4,  // 14: rapport.integration.v1.RuleExecution.outcome:type_name -> rapport.integration.v1.RuleExecutionOutcome
-	31, // 15: rapport.integration.v1.RuleExecution.create_time:type_name -> google.protobuf.Timestamp
-	31, // 16: rapport.integration.v1.RuleDryRunMatch.event_time:type_name -> google.protobuf.Timestamp
-	9,  // 17: rapport.integration.v1.CreateRuleRequest.rule:type_name -> rapport.integration.v1.Rule
-	9,  // 18: rapport.integration.v1.CreateRuleResponse.rule:type_name -> rapport.integration.v1.Rule
-	9,  // 19: rapport.integration.v1.GetRuleResponse.rule:type_name -> rapport.integration.v1.Rule
-	9,  // 20: rapport.integration.v1.ListRulesResponse.rules:type_name -> rapport.integration.v1.Rule
-	9,  // 21: rapport.integration.v1.UpdateRuleRequest.rule:type_name -> rapport.integration.v1.Rule
-	32, // 22: rapport.integration.v1.UpdateRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
-	9,  // 23: rapport.integration.v1.UpdateRuleResponse.rule:type_name -> rapport.integration.v1.Rule
-	9,  // 24: rapport.integration.v1.DryRunRuleRequest.rule:type_name -> rapport.integration.v1.Rule
-	11, // 25: rapport.integration.v1.DryRunRuleResponse.matches:type_name -> rapport.integration.v1.RuleDryRunMatch
-	10, // 26: rapport.integration.v1.ListRuleExecutionsResponse.executions:type_name -> rapport.integration.v1.RuleExecution
-	7,  // 27: rapport.integration.v1.RunRuleResponse.run:type_name -> rapport.integration.v1.RuleRun
-	7,  // 28: rapport.integration.v1.ListRuleRunsResponse.runs:type_name -> rapport.integration.v1.RuleRun
-	12, // 29: rapport.integration.v1.AutomationService.CreateRule:input_type -> rapport.integration.v1.CreateRuleRequest
-	14, // 30: rapport.integration.v1.AutomationService.GetRule:input_type -> rapport.integration.v1.GetRuleRequest
-	16, // 31: rapport.integration.v1.AutomationService.ListRules:input_type -> rapport.integration.v1.ListRulesRequest
-	18, // 32: rapport.integration.v1.AutomationService.UpdateRule:input_type -> rapport.integration.v1.UpdateRuleRequest
-	20, // 33: rapport.integration.v1.AutomationService.DeleteRule:input_type -> rapport.integration.v1.DeleteRuleRequest
-	22, // 34: rapport.integration.v1.AutomationService.DryRunRule:input_type -> rapport.integration.v1.DryRunRuleRequest
-	24, // 35: rapport.integration.v1.AutomationService.ListRuleExecutions:input_type -> rapport.integration.v1.ListRuleExecutionsRequest
-	26, // 36: rapport.integration.v1.AutomationService.RunRule:input_type -> rapport.integration.v1.RunRuleRequest
-	28, // 37: rapport.integration.v1.AutomationService.ListRuleRuns:input_type -> rapport.integration.v1.ListRuleRunsRequest
-	13, // 38: rapport.integration.v1.AutomationService.CreateRule:output_type -> rapport.integration.v1.CreateRuleResponse
-	15, // 39: rapport.integration.v1.AutomationService.GetRule:output_type -> rapport.integration.v1.GetRuleResponse
-	17, // 40: rapport.integration.v1.AutomationService.ListRules:output_type -> rapport.integration.v1.ListRulesResponse
-	19, // 41: rapport.integration.v1.AutomationService.UpdateRule:output_type -> rapport.integration.v1.UpdateRuleResponse
-	21, // 42: rapport.integration.v1.AutomationService.DeleteRule:output_type -> rapport.integration.v1.DeleteRuleResponse
-	23, // 43: rapport.integration.v1.AutomationService.DryRunRule:output_type -> rapport.integration.v1.DryRunRuleResponse
-	25, // 44: rapport.integration.v1.AutomationService.ListRuleExecutions:output_type -> rapport.integration.v1.ListRuleExecutionsResponse
-	27, // 45: rapport.integration.v1.AutomationService.RunRule:output_type -> rapport.integration.v1.RunRuleResponse
-	29, // 46: rapport.integration.v1.AutomationService.ListRuleRuns:output_type -> rapport.integration.v1.ListRuleRunsResponse
-	38, // [38:47] is the sub-list for method output_type
-	29, // [29:38] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	32, // 8: rapport.integration.v1.RuleAction.lifecycle_stage:type_name -> rapport.customer.v1.LifecycleStage
+	8,  // 9: rapport.integration.v1.Rule.actions:type_name -> rapport.integration.v1.RuleAction
+	31, // 10: rapport.integration.v1.Rule.create_time:type_name -> google.protobuf.Timestamp
+	31, // 11: rapport.integration.v1.Rule.update_time:type_name -> google.protobuf.Timestamp
+	5,  // 12: rapport.integration.v1.Rule.schedule:type_name -> rapport.integration.v1.RuleSchedule
+	6,  // 13: rapport.integration.v1.Rule.selection:type_name -> rapport.integration.v1.RuleSelection
+	31, // 14: rapport.integration.v1.Rule.next_run_time:type_name -> google.protobuf.Timestamp
+	4,  // 15: rapport.integration.v1.RuleExecution.outcome:type_name -> rapport.integration.v1.RuleExecutionOutcome
+	31, // 16: rapport.integration.v1.RuleExecution.create_time:type_name -> google.protobuf.Timestamp
+	31, // 17: rapport.integration.v1.RuleDryRunMatch.event_time:type_name -> google.protobuf.Timestamp
+	9,  // 18: rapport.integration.v1.CreateRuleRequest.rule:type_name -> rapport.integration.v1.Rule
+	9,  // 19: rapport.integration.v1.CreateRuleResponse.rule:type_name -> rapport.integration.v1.Rule
+	9,  // 20: rapport.integration.v1.GetRuleResponse.rule:type_name -> rapport.integration.v1.Rule
+	9,  // 21: rapport.integration.v1.ListRulesResponse.rules:type_name -> rapport.integration.v1.Rule
+	9,  // 22: rapport.integration.v1.UpdateRuleRequest.rule:type_name -> rapport.integration.v1.Rule
+	33, // 23: rapport.integration.v1.UpdateRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	9,  // 24: rapport.integration.v1.UpdateRuleResponse.rule:type_name -> rapport.integration.v1.Rule
+	9,  // 25: rapport.integration.v1.DryRunRuleRequest.rule:type_name -> rapport.integration.v1.Rule
+	11, // 26: rapport.integration.v1.DryRunRuleResponse.matches:type_name -> rapport.integration.v1.RuleDryRunMatch
+	10, // 27: rapport.integration.v1.ListRuleExecutionsResponse.executions:type_name -> rapport.integration.v1.RuleExecution
+	7,  // 28: rapport.integration.v1.RunRuleResponse.run:type_name -> rapport.integration.v1.RuleRun
+	7,  // 29: rapport.integration.v1.ListRuleRunsResponse.runs:type_name -> rapport.integration.v1.RuleRun
+	12, // 30: rapport.integration.v1.AutomationService.CreateRule:input_type -> rapport.integration.v1.CreateRuleRequest
+	14, // 31: rapport.integration.v1.AutomationService.GetRule:input_type -> rapport.integration.v1.GetRuleRequest
+	16, // 32: rapport.integration.v1.AutomationService.ListRules:input_type -> rapport.integration.v1.ListRulesRequest
+	18, // 33: rapport.integration.v1.AutomationService.UpdateRule:input_type -> rapport.integration.v1.UpdateRuleRequest
+	20, // 34: rapport.integration.v1.AutomationService.DeleteRule:input_type -> rapport.integration.v1.DeleteRuleRequest
+	22, // 35: rapport.integration.v1.AutomationService.DryRunRule:input_type -> rapport.integration.v1.DryRunRuleRequest
+	24, // 36: rapport.integration.v1.AutomationService.ListRuleExecutions:input_type -> rapport.integration.v1.ListRuleExecutionsRequest
+	26, // 37: rapport.integration.v1.AutomationService.RunRule:input_type -> rapport.integration.v1.RunRuleRequest
+	28, // 38: rapport.integration.v1.AutomationService.ListRuleRuns:input_type -> rapport.integration.v1.ListRuleRunsRequest
+	13, // 39: rapport.integration.v1.AutomationService.CreateRule:output_type -> rapport.integration.v1.CreateRuleResponse
+	15, // 40: rapport.integration.v1.AutomationService.GetRule:output_type -> rapport.integration.v1.GetRuleResponse
+	17, // 41: rapport.integration.v1.AutomationService.ListRules:output_type -> rapport.integration.v1.ListRulesResponse
+	19, // 42: rapport.integration.v1.AutomationService.UpdateRule:output_type -> rapport.integration.v1.UpdateRuleResponse
+	21, // 43: rapport.integration.v1.AutomationService.DeleteRule:output_type -> rapport.integration.v1.DeleteRuleResponse
+	23, // 44: rapport.integration.v1.AutomationService.DryRunRule:output_type -> rapport.integration.v1.DryRunRuleResponse
+	25, // 45: rapport.integration.v1.AutomationService.ListRuleExecutions:output_type -> rapport.integration.v1.ListRuleExecutionsResponse
+	27, // 46: rapport.integration.v1.AutomationService.RunRule:output_type -> rapport.integration.v1.RunRuleResponse
+	29, // 47: rapport.integration.v1.AutomationService.ListRuleRuns:output_type -> rapport.integration.v1.ListRuleRunsResponse
+	39, // [39:48] is the sub-list for method output_type
+	30, // [30:39] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_rapport_integration_v1_rule_proto_init() }
