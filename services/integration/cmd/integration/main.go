@@ -145,4 +145,3 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g.Go(func() error { return rules.Run(ctx) })
 	return g.Wait()
 }
-

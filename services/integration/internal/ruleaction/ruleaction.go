@@ -210,7 +210,9 @@ func (w *Worker) call(ctx context.Context, j Job) (string, error) {
 	cause := Cause{ActionID: j.ActionID, TraceParent: j.TraceParent}
 	switch j.Kind {
 	case rule.CreateFollowUp:
-		return decoded(j, func(f FollowUp) (string, error) { return w.target.CreateFollowUp(ctx, j.TenantID, cause, f, j.RequestID) })
+		return decoded(j, func(f FollowUp) (string, error) {
+			return w.target.CreateFollowUp(ctx, j.TenantID, cause, f, j.RequestID)
+		})
 	case rule.AssignOwner:
 		return decoded(j, func(a Assignment) (string, error) { return w.target.AssignOwner(ctx, j.TenantID, cause, a) })
 	case rule.MoveStage:
