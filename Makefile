@@ -81,7 +81,7 @@ bench-insight:
 	url=$$(PG_FSYNC=off PG_SYNC_COMMIT=off deploy/dev/pg.sh start $(STATE)/insightbench-pg 55465); \
 	go run ./services/analytics/cmd/insightbench -db "$$url" -data $(DATA) $(INSIGHTBENCH_FLAGS)
 
-## bench-lag: start a suite on its own cluster (port 55477, gRPC 19200+, edge 19206), offer 1 000 writes/s over customer, pipeline and ticket; print the analytics lag p50/p95/p99/max
+## bench-lag: start a suite on its own cluster (port 55477, gRPC 19200+, edge 19206), offer 1 000 writes/s over customer, pipeline and ticket; print the analytics lag p50/p95/p99/max (LAGBENCH_FLAGS=-webhook adds a loopback webhook receiver of every event and its source commit → arrival lag)
 bench-lag: build
 	PG_FSYNC=off PG_SYNC_COMMIT=off go run ./deploy/dev/cmd/lagbench $(LAGBENCH_FLAGS)
 

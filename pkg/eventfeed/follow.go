@@ -33,6 +33,20 @@ type Reader interface {
 	Take(ctx context.Context, tenant uuid.UUID, source string, e *eventsv1.Event) error
 }
 
+// BatchReader is a Reader that takes in, in one transaction, the events of
+// a stream that arrived while it was busy with the previous ones: under
+// load one transaction holds many events, at rest each event goes at once.
+type BatchReader interface {
+	Reader
+	// TakeBatch takes events (one tenant's, of one source, in stream
+	// order) in, with the last one's cursor; an error ends the session.
+	TakeBatch(ctx context.Context, tenant uuid.UUID, source string, events []*eventsv1.Event) error
+}
+
+// maxBatch bounds the events of one TakeBatch (a source reads its outbox
+// 500 at a time).
+const maxBatch = 500
+
 // Follow reads every source for every tenant of dir into r until ctx
 // ends: each stream opens at r's checkpoint with dir's credential for the
 // tenant, and a broken one is reopened after a capped, jittered
@@ -87,15 +101,76 @@ func session(ctx context.Context, dir Directory, r Reader, tenant uuid.UUID, src
 	if err != nil {
 		return 0, err
 	}
+	br, batched := r.(BatchReader)
+	if !batched {
+		n := 0
+		for {
+			e, err := stream.Recv()
+			if err != nil {
+				return n, err
+			}
+			if err := r.Take(ctx, tenant, src.Name, e); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return takeBatches(ctx, sctx, br, tenant, src.Name, stream)
+}
+
+// takeBatches hands br what stream sent while br took the previous batch
+// in: a goroutine keeps receiving meanwhile.
+func takeBatches(ctx, sctx context.Context, br BatchReader, tenant uuid.UUID, source string, stream Stream) (int, error) {
+	type received struct {
+		e   *eventsv1.Event
+		err error
+	}
+	incoming := make(chan received, maxBatch)
+	go func() {
+		for {
+			e, err := stream.Recv()
+			select {
+			case incoming <- received{e, err}:
+			case <-sctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	n := 0
+	var batch []*eventsv1.Event
 	for {
-		e, err := stream.Recv()
-		if err != nil {
-			return n, err
+		var r received
+		select {
+		case r = <-incoming:
+		case <-ctx.Done():
+			return n, ctx.Err()
 		}
-		if err := r.Take(ctx, tenant, src.Name, e); err != nil {
-			return n, err
+		for r.err == nil {
+			batch = append(batch, r.e)
+			if len(batch) == maxBatch {
+				break
+			}
+			var more bool
+			select {
+			case r, more = <-incoming:
+			default:
+			}
+			if !more {
+				break
+			}
 		}
-		n++
+		if len(batch) > 0 {
+			if err := br.TakeBatch(ctx, tenant, source, batch); err != nil {
+				return n, err
+			}
+			n += len(batch)
+			batch = batch[:0]
+		}
+		if r.err != nil {
+			return n, r.err
+		}
 	}
 }

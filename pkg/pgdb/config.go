@@ -11,7 +11,8 @@ type Config struct {
 	// MigrateURL connects as the schema owner for the migrate step
 	// (MIGRATE_DATABASE_URL, default URL).
 	MigrateURL string
-	// MaxConns bounds the pool (DB_MAX_CONNS, default 4 × cores as pgx picks when 0).
+	// MaxConns bounds the pool (DB_MAX_CONNS; 0 leaves pgx's default, the
+	// greater of 4 and the number of cores).
 	MaxConns int32
 }
 

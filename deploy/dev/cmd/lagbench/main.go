@@ -56,6 +56,7 @@ type config struct {
 	grpcBase  int
 	httpAddr  string
 	env       string
+	webhook   bool
 }
 
 func main() {
@@ -71,6 +72,7 @@ func main() {
 	flag.IntVar(&c.grpcBase, "grpc-base", 19200, "gRPC port of the customer service; the others follow")
 	flag.StringVar(&c.httpAddr, "http", "127.0.0.1:19206", "the edge's address")
 	flag.StringVar(&c.env, "env", "", "extra environment for every service, comma-separated (e.g. EVENT_POLL_INTERVAL=50ms)")
+	flag.BoolVar(&c.webhook, "webhook", false, "also subscribe a loopback receiver to every event and print source commit → webhook arrival")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -113,7 +115,7 @@ func run(ctx context.Context, c config) error {
 	defer s.Stop()
 
 	conns := map[string]*grpc.ClientConn{}
-	for _, slug := range []string{"customer", "pipeline", "ticket"} {
+	for _, slug := range []string{"customer", "pipeline", "ticket", "integration"} {
 		conn, err := grpc.NewClient(s.GRPC[slug], grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			return err
@@ -141,6 +143,13 @@ func run(ctx context.Context, c config) error {
 			db.Close(context.WithoutCancel(ctx))
 		}
 	}()
+	var hook *receiver
+	if c.webhook {
+		if hook, err = subscribe(ctx, s.AdminKey, conns["customer"], conns["integration"]); err != nil {
+			return fmt.Errorf("webhook: %w", err)
+		}
+		defer hook.Close()
+	}
 	// Let analytics apply the seed first, so the window holds only the load.
 	time.Sleep(3 * time.Second)
 
@@ -197,6 +206,18 @@ func run(ctx context.Context, c config) error {
 		printLags(src, n, lags)
 	}
 	printLags("all", len(events), all)
+	if hook != nil {
+		arrived := hook.wait(events, c.drain)
+		fmt.Printf("\nlag from the source's commit to the webhook receiver's arrival (stream poll, integration ingest, claim, signed POST)\n")
+		fmt.Printf("%-10s %8s %8s %9s %9s %9s %9s\n", "source", "events", "arrived", "p50", "p95", "p99", "max")
+		var lags []time.Duration
+		for id, e := range events {
+			if at, ok := arrived[id]; ok {
+				lags = append(lags, max(0, at.Sub(e.time)))
+			}
+		}
+		printLags("all", len(events), lags)
+	}
 	secs := wall1.Sub(wall0).Seconds()
 	fmt.Printf("\nanalytics process during the load: %.2f cores, VmRSS peak %d MiB\n", float64(cpu1-cpu0)/clockTicks/secs, peakRSS>>10)
 	return nil

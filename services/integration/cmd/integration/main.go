@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.InfoContext(ctx, "starting", "grpc_addr", cfg.Server.Addr, "db", cfg.DB.LogValue(), "tenant_id", cfg.Tenant.String(),
 		"require_https", cfg.RequireHTTPS, "smtp_configured", cfg.Email.Configured(), "smtp_starttls", cfg.Email.StartTLS, "workers", cfg.Workers, "retry_budget", cfg.RetryBudget)
-	pool, err := pgdb.Open(ctx, cfg.DB.URL, cfg.DB.MaxConns)
+	pool, err := pgdb.Open(ctx, cfg.DB.URL, poolSize(cfg))
 	if err != nil {
 		return err
 	}
@@ -144,4 +144,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	g.Go(func() error { return rules.Run(ctx) })
 	return g.Wait()
+}
+
+// poolSize is DB_MAX_CONNS or, unset, a connection for every delivery
+// worker and e-mail sender besides those of the streams' ingest, the
+// claimers, the rule workers and the API: with pgx's default (4 on two
+// cores) workers queued for a connection behind the streams' ingest
+// transactions, and delivery in the real suite trailed by many seconds.
+func poolSize(cfg Config) int32 {
+	if cfg.DB.MaxConns > 0 {
+		return cfg.DB.MaxConns
+	}
+	return int32(cfg.Workers + cfg.Email.Senders + 8)
 }

@@ -27,6 +27,9 @@ import (
 type Store interface {
 	Checkpoint(ctx context.Context, tenant uuid.UUID, source string) (string, error)
 	Ingest(ctx context.Context, e delivery.Event) (int, error)
+	// IngestBatch is Ingest of one stream's events in order, in one
+	// transaction.
+	IngestBatch(ctx context.Context, events []delivery.Event) (int, error)
 }
 
 // Config tunes a Follower.
@@ -61,17 +64,27 @@ func (f *Follower) Checkpoint(ctx context.Context, tenant uuid.UUID, source stri
 
 // Take implements eventfeed.Reader: it hands the event to the store.
 func (f *Follower) Take(ctx context.Context, tenant uuid.UUID, source string, pe *eventsv1.Event) error {
-	e, err := Decode(source, pe)
-	if err != nil {
-		// Without an id, tenant and cursor it cannot be delivered once;
-		// the next good event's checkpoint moves past it.
-		f.log.ErrorContext(ctx, "event skipped: malformed envelope", "source", source, "cursor", pe.GetCursor(), "error", err.Error())
-		return nil
+	return f.TakeBatch(ctx, tenant, source, []*eventsv1.Event{pe})
+}
+
+// TakeBatch implements eventfeed.BatchReader: it hands the events to the
+// store in one transaction.
+func (f *Follower) TakeBatch(ctx context.Context, tenant uuid.UUID, source string, batch []*eventsv1.Event) error {
+	events := make([]delivery.Event, 0, len(batch))
+	for _, pe := range batch {
+		e, err := Decode(source, pe)
+		if err != nil {
+			// Without an id, tenant and cursor it cannot be delivered once;
+			// the next good event's checkpoint moves past it.
+			f.log.ErrorContext(ctx, "event skipped: malformed envelope", "source", source, "cursor", pe.GetCursor(), "error", err.Error())
+			continue
+		}
+		if e.TenantID != tenant {
+			return fmt.Errorf("stream of tenant %s sent an event of %s", tenant, e.TenantID)
+		}
+		events = append(events, e)
 	}
-	if e.TenantID != tenant {
-		return fmt.Errorf("stream of tenant %s sent an event of %s", tenant, e.TenantID)
-	}
-	_, err = f.store.Ingest(ctx, e)
+	_, err := f.store.IngestBatch(ctx, events)
 	return err
 }
 

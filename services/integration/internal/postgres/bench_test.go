@@ -19,7 +19,8 @@ import (
 )
 
 // BenchmarkWebhookDelivery offers events at 1 000 a second (RAPPORT_BENCH_EVENTS
-// of them, default 5 000, over 100 resources) to one subscription whose
+// of them, default 5 000, over RAPPORT_BENCH_RESOURCES resources, default
+// 100) to one subscription whose
 // receiver is a local httptest server, with 16 workers, and reports the
 // delivered rate and the latency from the commit that took each event in
 // to its arrival at the receiver. It prints figures and asserts nothing on
@@ -37,6 +38,10 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 		n = v
 	}
 	cold := os.Getenv("RAPPORT_BENCH_COLD") == "1"
+	resources := 100
+	if v, err := strconv.Atoi(os.Getenv("RAPPORT_BENCH_RESOURCES")); err == nil && v > 0 {
+		resources = v
+	}
 	for range b.N {
 		f := newFixture(b, true)
 		var mu sync.Mutex
@@ -77,7 +82,7 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 					defer tick.Stop()
 					for i := p; i < count; i += n {
 						<-tick.C
-						e := f.event("customer.updated", fmt.Sprintf("customers/%d", i%100))
+						e := f.event("customer.updated", fmt.Sprintf("customers/%d", i%resources))
 						e.Body = fmt.Sprintf(`{"id":%q}`, e.ID)
 						f.ingest(b, e)
 						mu.Lock()

@@ -115,7 +115,7 @@ func until(t *testing.T, what string, cond func() bool) {
 // waits had run out.
 func (f *fixture) elapse(t *testing.T) {
 	t.Helper()
-	if _, err := f.db.Owner.Exec(t.Context(), `UPDATE webhook_heads SET next_attempt_time = now();
+	if _, err := f.db.Owner.Exec(t.Context(), `UPDATE webhook_heads SET next_attempt_time = now(), lease_until = NULL;
 UPDATE webhook_deliveries SET next_attempt_time = now() WHERE state = 1`); err != nil {
 		t.Fatal(err)
 	}

@@ -48,9 +48,51 @@ RETURNING tenant_id, webhook_id, resource, delivery_id
 ), seated AS (
     INSERT INTO webhook_heads (tenant_id, webhook_id, resource, delivery_id)
     SELECT tenant_id, webhook_id, resource, delivery_id FROM added
-    ON CONFLICT (tenant_id, webhook_id, resource) DO UPDATE SET in_flight = webhook_heads.in_flight
+    ` + onHeadSQL + `
 )
 SELECT count(*) FROM added`
+}
+
+// onHeadSQL keeps a queue's head when it has one, locking it (see withHead).
+const onHeadSQL = `ON CONFLICT (tenant_id, webhook_id, resource) DO UPDATE SET lease_until = webhook_heads.lease_until`
+
+// seatHeadsSQL is withHead for the deliveries a batch of events created,
+// run once at the batch's end: the heads' locks are then held for the
+// commit only, not while the rest of the batch is taken in (holding them
+// from each fan-out made workers wait seconds on heads in the real suite).
+const seatHeadsSQL = `
+INSERT INTO webhook_heads (tenant_id, webhook_id, resource, delivery_id)
+SELECT $1, k.webhook_id, k.resource, k.delivery_id
+FROM unnest($2::uuid[], $3::text[], $4::uuid[]) AS k(webhook_id, resource, delivery_id)
+ORDER BY k.webhook_id, k.resource
+` + onHeadSQL
+
+// seat is a delivery a fan-out created: its queue needs a head.
+type seat struct {
+	queue    queueKey
+	delivery uuid.UUID
+}
+
+// seatHeads makes the first new delivery of each queue in seats its head
+// when the queue has none, and locks the head when it has one.
+func seatHeads(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, seats []seat) error {
+	first := map[queueKey]bool{}
+	var webhooks, deliveries []uuid.UUID
+	var resources []string
+	for _, st := range seats {
+		if first[st.queue] {
+			continue
+		}
+		first[st.queue] = true
+		webhooks, resources, deliveries = append(webhooks, st.queue.WebhookID), append(resources, st.queue.Resource), append(deliveries, st.delivery)
+	}
+	if len(webhooks) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, seatHeadsSQL, tenant, webhooks, resources, deliveries); err != nil {
+		return fmt.Errorf("queue heads: %w", err)
+	}
+	return nil
 }
 
 // Checkpoint returns the cursor after which source's stream resumes for
@@ -66,42 +108,70 @@ func (s *Store) Checkpoint(ctx context.Context, tenant uuid.UUID, source string)
 	return c, nil
 }
 
-// Ingest takes one event in: it records it once, creates a delivery for
-// every subscription it matches, runs the automation rules it matches, and
-// moves the source's checkpoint past it, all in one transaction, so a crash anywhere repeats the whole step
-// and a repeated event changes nothing but the checkpoint. It reports how
-// many deliveries it created.
+// Ingest takes one event in (IngestBatch of one).
 func (s *Store) Ingest(ctx context.Context, e delivery.Event) (int, error) {
-	tenant := e.TenantID.String()
+	return s.IngestBatch(ctx, []delivery.Event{e})
+}
+
+// IngestBatch takes events of one tenant's stream in, in order and in one
+// transaction: it records each once, creates a delivery for every
+// subscription it matches, runs the automation rules it matches, and moves
+// the source's checkpoint past the last, so a crash anywhere repeats the
+// whole batch and a repeated event changes nothing but the checkpoint. It
+// reports how many deliveries it created.
+func (s *Store) IngestBatch(ctx context.Context, events []delivery.Event) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	last := events[len(events)-1]
 	created := 0
-	err := pgdb.InTx(ctx, s.pool, tenant, func(tx pgx.Tx) error {
-		created = 0
-		var seq int64
-		err := tx.QueryRow(ctx, insertEventSQL, e.TenantID, e.ID, e.Source, e.Type, e.Resource, e.PrincipalID, e.Time, e.Body,
-			e.TraceParent, e.CausationID).Scan(&seq)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("record event: %w", err)
+	err := pgdb.InTx(ctx, s.pool, last.TenantID.String(), func(tx pgx.Tx) error {
+		var seats []seat
+		for _, e := range events {
+			s, err := ingest(ctx, tx, e)
+			if err != nil {
+				return fmt.Errorf("event %s: %w", e.ID, err)
+			}
+			seats = append(seats, s...)
 		}
-		if err == nil {
-			if created, err = fanOut(ctx, tx, e); err != nil {
-				return err
-			}
-			if err := runRules(ctx, tx, e); err != nil {
-				return err
-			}
-			if e.Type == webhook.CustomerErasedType {
-				if err := erase(ctx, tx, e); err != nil {
-					return err
-				}
-			}
+		created = len(seats)
+		if err := seatHeads(ctx, tx, last.TenantID, seats); err != nil {
+			return err
 		}
-		_, err = tx.Exec(ctx, setCheckpointSQL, e.TenantID, e.Source, e.Cursor)
+		_, err := tx.Exec(ctx, setCheckpointSQL, last.TenantID, last.Source, last.Cursor)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("ingest event %s: %w", e.ID, err)
+		return 0, fmt.Errorf("ingest %d events: %w", len(events), err)
 	}
 	return created, nil
+}
+
+// ingest records e once and acts on it in tx, returning the deliveries it
+// created; a repeated event does nothing.
+func ingest(ctx context.Context, tx pgx.Tx, e delivery.Event) ([]seat, error) {
+	var seq int64
+	err := tx.QueryRow(ctx, insertEventSQL, e.TenantID, e.ID, e.Source, e.Type, e.Resource, e.PrincipalID, e.Time, e.Body,
+		e.TraceParent, e.CausationID).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record event: %w", err)
+	}
+	seats, err := fanOut(ctx, tx, e)
+	if err != nil {
+		return nil, err
+	}
+	if err := runRules(ctx, tx, e); err != nil {
+		return nil, err
+	}
+	if e.Type == webhook.CustomerErasedType {
+		if err := erase(ctx, tx, e); err != nil {
+			return nil, err
+		}
+	}
+	return seats, nil
 }
 
 type subscriber struct {
@@ -115,19 +185,19 @@ type subscriber struct {
 // receive the history a lagging stream is still catching up on. Paused and
 // disabled subscriptions get theirs too: they wait, pending, and go out
 // when the subscription is active again.
-func fanOut(ctx context.Context, tx pgx.Tx, e delivery.Event) (int, error) {
+func fanOut(ctx context.Context, tx pgx.Tx, e delivery.Event) ([]seat, error) {
 	rows, err := tx.Query(ctx, subscribersSQL, e.TenantID, e.Time)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	subs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (subscriber, error) {
 		var s subscriber
 		return s, row.Scan(&s.ID, &s.Types, &s.Filter)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("subscribers: %w", err)
+		return nil, fmt.Errorf("subscribers: %w", err)
 	}
-	created := 0
+	var seats []seat
 	for _, sub := range subs {
 		if !webhook.Matches(sub.Types, e.Type) {
 			continue
@@ -138,15 +208,17 @@ func fanOut(ctx context.Context, tx pgx.Tx, e delivery.Event) (int, error) {
 			// matches nothing rather than stopping every tenant's feed.
 			continue
 		}
-		args := append([]any{e.TenantID, e.ID, uuid.Must(uuid.NewV7()), sub.ID}, cond.Args...)
-		var n int
-		err = tx.QueryRow(ctx, withHead(fanOutSQL+"("+cond.SQL+") ON CONFLICT (tenant_id, webhook_id, event_id) DO NOTHING"), args...).Scan(&n)
+		id := uuid.Must(uuid.NewV7())
+		args := append([]any{e.TenantID, e.ID, id, sub.ID}, cond.Args...)
+		tag, err := tx.Exec(ctx, fanOutSQL+"("+cond.SQL+") ON CONFLICT (tenant_id, webhook_id, event_id) DO NOTHING", args...)
 		if err != nil {
-			return 0, fmt.Errorf("delivery for webhook %s: %w", sub.ID, err)
+			return nil, fmt.Errorf("delivery for webhook %s: %w", sub.ID, err)
 		}
-		created += n
+		if tag.RowsAffected() == 1 {
+			seats = append(seats, seat{queue: queueKey{WebhookID: sub.ID, Resource: e.Resource}, delivery: id})
+		}
 	}
-	return created, nil
+	return seats, nil
 }
 
 const dueTenantsSQL = `SELECT tenant_id FROM webhook_due_tenants($1)`
@@ -182,7 +254,13 @@ func (s *Store) Backlog(ctx context.Context) (int64, error) {
 // half-open endpoint come back marked as probe candidates. SKIP LOCKED
 // lets workers share the queue. The lease is written on the head and on
 // the delivery (its attempt count tells a superseded worker's result from
-// the current one's); on the delivery it touches no indexed column.
+// the current one's); on the delivery it touches no indexed column. The
+// subscriptions a claim may serve are read first, as an array the heads are
+// filtered by, so the heads are read in the due index's order and the scan
+// stops at the limit: as a join, the planner read every head of each
+// subscription and sorted them, which grew with the backlog (thousands of
+// queues behind in the real suite) until claims were what delivery waited
+// on.
 //
 // A delivery is looked up by its key with "state IS NOT DISTINCT FROM 1"
 // (state is never null) rather than "state = 1", here and in finishSQL:
@@ -194,15 +272,17 @@ const (
 	claimSQL = `
 WITH picked AS (
     SELECT h.tenant_id, h.webhook_id, h.resource, h.delivery_id FROM webhook_heads h
-    JOIN webhooks w ON w.tenant_id = h.tenant_id AND w.webhook_id = h.webhook_id
-    LEFT JOIN endpoint_breakers b ON b.tenant_id = w.tenant_id AND b.endpoint = w.endpoint
-    WHERE h.tenant_id = $1 AND h.next_attempt_time <= now() AND w.state = 1
-      AND (b.open_until IS NULL OR (b.open_until <= now() AND (b.probe_until IS NULL OR b.probe_until <= now())))
+    WHERE h.tenant_id = $1 AND h.next_attempt_time <= now() AND (h.lease_until IS NULL OR h.lease_until <= now())
+      AND h.webhook_id = ANY (ARRAY(
+          SELECT w.webhook_id FROM webhooks w
+          LEFT JOIN endpoint_breakers b ON b.tenant_id = w.tenant_id AND b.endpoint = w.endpoint
+          WHERE w.tenant_id = $1 AND w.state = 1
+            AND (b.open_until IS NULL OR (b.open_until <= now() AND (b.probe_until IS NULL OR b.probe_until <= now())))))
     ORDER BY h.next_attempt_time
     LIMIT $2
     FOR UPDATE OF h SKIP LOCKED
 ), leased AS (
-    UPDATE webhook_heads h SET next_attempt_time = now() + make_interval(secs => $3), in_flight = true
+    UPDATE webhook_heads h SET lease_until = now() + make_interval(secs => $3)
     FROM picked p WHERE h.tenant_id = p.tenant_id AND h.webhook_id = p.webhook_id AND h.resource = p.resource
 ), claimed AS (
     UPDATE webhook_deliveries d
@@ -228,7 +308,7 @@ WHERE tenant_id = $1 AND endpoint = $2 AND open_until <= now() AND (probe_until 
 	// never claimed.
 	releaseSQL = `
 WITH heads AS (
-    UPDATE webhook_heads SET next_attempt_time = now(), in_flight = false
+    UPDATE webhook_heads SET lease_until = NULL
     WHERE tenant_id = $1 AND delivery_id = ANY($2)
 )
 UPDATE webhook_deliveries SET attempt_count = attempt_count - 1, next_attempt_time = now()
@@ -319,7 +399,7 @@ WITH attempt AS (
     ORDER BY seq LIMIT 1
     FOR SHARE
 ), moved AS (
-    UPDATE webhook_heads h SET delivery_id = n.delivery_id, next_attempt_time = n.next_attempt_time, in_flight = false
+    UPDATE webhook_heads h SET delivery_id = n.delivery_id, next_attempt_time = greatest(n.next_attempt_time, now()), lease_until = NULL
     FROM next n, done
     WHERE h.tenant_id = $1 AND h.webhook_id = $14 AND h.resource = $15 AND h.delivery_id = $2
     RETURNING 1
@@ -339,7 +419,8 @@ WITH next AS (
     WHERE tenant_id = $1 AND webhook_id = $3 AND resource = $4 AND state = 1
     ORDER BY seq LIMIT 1
 ), moved AS (
-    UPDATE webhook_heads h SET delivery_id = n.delivery_id, next_attempt_time = n.next_attempt_time, in_flight = false
+    UPDATE webhook_heads h SET delivery_id = n.delivery_id, lease_until = NULL,
+        next_attempt_time = CASE WHEN n.delivery_id = $2 THEN n.next_attempt_time ELSE greatest(n.next_attempt_time, now()) END
     FROM next n WHERE h.tenant_id = $1 AND h.webhook_id = $3 AND h.resource = $4 AND h.delivery_id = $2
 )
 DELETE FROM webhook_heads
@@ -488,8 +569,8 @@ WITH k AS (
 INSERT INTO webhook_heads AS h (tenant_id, webhook_id, resource, delivery_id, next_attempt_time)
 SELECT $1, webhook_id, resource, delivery_id, next_attempt_time FROM want
 ON CONFLICT (tenant_id, webhook_id, resource) DO UPDATE
-SET delivery_id = excluded.delivery_id, next_attempt_time = excluded.next_attempt_time, in_flight = false
-WHERE h.delivery_id <> excluded.delivery_id AND NOT (h.in_flight AND h.next_attempt_time > now())`
+SET delivery_id = excluded.delivery_id, next_attempt_time = excluded.next_attempt_time, lease_until = NULL
+WHERE h.delivery_id <> excluded.delivery_id AND NOT coalesce(h.lease_until > now(), false)`
 )
 
 // queueKey names one queue: a subscription's deliveries about a resource.
