@@ -255,12 +255,9 @@ func (s *Store) Backlog(ctx context.Context) (int64, error) {
 // lets workers share the queue. The lease is written on the head and on
 // the delivery (its attempt count tells a superseded worker's result from
 // the current one's); on the delivery it touches no indexed column. The
-// subscriptions a claim may serve are read first, as an array the heads are
-// filtered by, so the heads are read in the due index's order and the scan
-// stops at the limit: as a join, the planner read every head of each
-// subscription and sorted them, which grew with the backlog (thousands of
-// queues behind in the real suite) until claims were what delivery waited
-// on.
+// subscriptions a claim may serve (active, breaker not open) are read first,
+// as an array the heads are filtered by: one look-up of each subscription and
+// its breaker, not one per head.
 //
 // A delivery is looked up by its key with "state IS NOT DISTINCT FROM 1"
 // (state is never null) rather than "state = 1", here and in finishSQL:
